@@ -1,0 +1,64 @@
+//! Caducée's durable store: accounts, mailboxes, sealed messages and the connection log in
+//! one LMDB environment.
+//!
+//! Only this crate touches LMDB. Every write goes through one writer thread that batches
+//! concurrent writes into a single transaction (group commit) and answers each caller only
+//! once its commit is on disk. Each message is stored once however many mailboxes hold it,
+//! sealed with its own key; erasing it removes that key in the same commit.
+//!
+//! This crate must never hold a message in clear on disk, never log message bytes, and
+//! never read a clock: time comes from its callers.
+
+mod password;
+mod seal;
+mod store;
+mod types;
+mod writer;
+
+pub use password::{hash_password, verify_password, PasswordError};
+pub use seal::MasterKey;
+pub use store::{CommitStats, Store, StoreOptions, StoreStats, DEFAULT_MAP_BYTES, FORMAT_VERSION};
+pub use types::*;
+pub use writer::{BATCH_BYTES_MAX, BATCH_OPS_MAX};
+
+/// Everything the store can refuse or fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// LMDB reported an error (other than a full map, which is [`StoreError::Full`]).
+    #[error("store error: {0}")]
+    Lmdb(#[from] heed::Error),
+    /// A file of the data folder could not be read or written.
+    #[error("store file error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The store file or the disk is full; nothing was written.
+    #[error("the store is full")]
+    Full,
+    /// An earlier commit failed; the store refuses writes until the process restarts.
+    #[error("the store refuses writes after a failed commit; restart the relay")]
+    Poisoned,
+    /// The writer thread is gone (the process is shutting down).
+    #[error("the store is closed")]
+    Closed,
+    /// A record does not decode, or an invariant does not hold.
+    #[error("store corrupt: {0}")]
+    Corrupt(String),
+    /// The store was written by a build with another on-disk format.
+    #[error("store format {found} is not the supported format {supported}")]
+    FormatVersion { found: u32, supported: u32 },
+    /// The master key file does not hold a usable key.
+    #[error("the master key file is not a 256-bit key")]
+    MasterKey,
+    /// Sealing or unsealing failed (tampered or mismatched data).
+    #[error("a sealed record does not open")]
+    Crypto,
+    /// An account with this address exists already.
+    #[error("an account for {0} already exists")]
+    AccountExists(Address),
+    #[error("no such account")]
+    NoSuchAccount,
+    #[error("no such message")]
+    NoSuchMessage,
+    /// Accepting the message would take this mailbox past its quota.
+    #[error("the mailbox of {0} is full")]
+    QuotaExceeded(Address),
+}

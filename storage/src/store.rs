@@ -1,0 +1,459 @@
+//! The store: an LMDB environment in `<data>/store/`, the master key in `<data>/keys/`, and
+//! the writer thread. Reads run on the caller's thread in short read transactions; writes
+//! go through the writer (see `writer.rs`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+
+use bincode::{Decode, Encode};
+use heed::types::Bytes;
+use heed::{Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
+use tokio::sync::oneshot;
+
+use crate::seal::MasterKey;
+use crate::types::*;
+use crate::writer::{self, Counters, Job, Request, WriteOp, WriteOutcome};
+use crate::StoreError;
+
+/// The on-disk format this build reads and writes; recorded in the `meta` table.
+pub const FORMAT_VERSION: u32 = 1;
+/// Default LMDB map size: the most the store file may grow to (it grows as used).
+pub const DEFAULT_MAP_BYTES: usize = 16 << 30;
+const TABLES_MAX: u32 = 8;
+
+type Table = Database<Bytes, Bytes>;
+
+pub(crate) struct Inner {
+    pub env: Env<WithoutTls>,
+    pub meta: Table,
+    /// AccountId → Account
+    pub accounts: Table,
+    /// address → AccountId
+    pub by_address: Table,
+    /// MessageId → MessageRecord
+    pub messages: Table,
+    /// MessageId → sealed bytes
+    pub blobs: Table,
+    /// AccountId ‖ Uid → MailboxEntry: each mailbox an ordered index.
+    pub mailbox: Table,
+    /// sequence → ConnectionRecord
+    pub connections: Table,
+    pub master: MasterKey,
+    pub poisoned: AtomicBool,
+    pub commits: AtomicU64,
+    pub committed_writes: AtomicU64,
+}
+
+/// A handle on the store; cheap to clone and shared by every actor.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+    writes: mpsc::Sender<Request>,
+    writer: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.inner.env.path()).finish()
+    }
+}
+
+/// Options for [`Store::open`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub map_bytes: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { map_bytes: DEFAULT_MAP_BYTES }
+    }
+}
+
+/// Group-commit figures since the store was opened.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct CommitStats {
+    pub commits: u64,
+    pub writes: u64,
+}
+
+/// Totals over the whole store.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoreStats {
+    pub messages: u64,
+    pub message_bytes: u64,
+    pub mailboxes: u64,
+    pub connection_log_lines: u64,
+    pub file_bytes: u64,
+}
+
+impl Store {
+    /// Opens (creating on first use) the store under `data_dir`.
+    pub fn open(data_dir: &Path, options: &StoreOptions) -> Result<Store, StoreError> {
+        let dir = data_dir.join("store");
+        fs::create_dir_all(&dir)?;
+        let master = MasterKey::load_or_create(&data_dir.join("keys").join("master.key"))?;
+        let mut open = EnvOpenOptions::new().read_txn_without_tls();
+        open.map_size(options.map_bytes).max_dbs(TABLES_MAX);
+        // SAFETY: heed marks `open` unsafe because LMDB must not be opened twice in one
+        // process and the file must not be changed behind its back. The appliance opens the
+        // store once per process and takes `caducee.lock` in the data folder first.
+        #[allow(unsafe_code)]
+        let env = unsafe { open.open(&dir)? };
+        let mut txn = env.write_txn()?;
+        let table = |txn: &mut RwTxn, name: &str| env.create_database::<Bytes, Bytes>(txn, Some(name));
+        let meta = table(&mut txn, "meta")?;
+        let accounts = table(&mut txn, "accounts")?;
+        let by_address = table(&mut txn, "accounts_by_address")?;
+        let messages = table(&mut txn, "messages")?;
+        let blobs = table(&mut txn, "blobs")?;
+        let mailbox = table(&mut txn, "mailbox")?;
+        let connections = table(&mut txn, "connections")?;
+        match meta.get(&txn, b"format_version")? {
+            None => meta.put(&mut txn, b"format_version", &FORMAT_VERSION.to_be_bytes())?,
+            Some(bytes) => {
+                let found = u32::from_be_bytes(bytes.try_into().map_err(|_| StoreError::Corrupt("format version".into()))?);
+                if found != FORMAT_VERSION {
+                    return Err(StoreError::FormatVersion { found, supported: FORMAT_VERSION });
+                }
+            }
+        }
+        let counter = |txn: &RwTxn, name: &[u8]| -> Result<u64, StoreError> {
+            Ok(match meta.get(txn, name)? {
+                Some(bytes) => u64::from_be_bytes(bytes.try_into().map_err(|_| StoreError::Corrupt("counter".into()))?),
+                None => 1,
+            })
+        };
+        let counters = Counters {
+            next_account: counter(&txn, b"next_account")?,
+            next_message: counter(&txn, b"next_message")?,
+            next_log: counter(&txn, b"next_log")?,
+        };
+        txn.commit()?;
+
+        let inner = Arc::new(Inner {
+            env,
+            meta,
+            accounts,
+            by_address,
+            messages,
+            blobs,
+            mailbox,
+            connections,
+            master,
+            poisoned: AtomicBool::new(false),
+            commits: AtomicU64::new(0),
+            committed_writes: AtomicU64::new(0),
+        });
+        let (writes, requests) = mpsc::channel();
+        let writer_inner = Arc::clone(&inner);
+        let writer = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer::run(writer_inner, requests, counters))?;
+        Ok(Store { inner, writes, writer: Arc::new(std::sync::Mutex::new(Some(writer))) })
+    }
+
+    /// Commits every write queued so far, stops the writer and waits for it. Writes sent
+    /// afterwards are refused with [`StoreError::Closed`]. The LMDB environment itself
+    /// closes when the last handle is dropped.
+    pub fn close(&self) {
+        let _ = self.writes.send(Request::Stop);
+        let handle = self.writer.lock().map(|mut slot| slot.take()).unwrap_or(None);
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.inner.env.path().to_path_buf()
+    }
+
+    /// True once a commit has failed; the process must restart.
+    pub fn is_poisoned(&self) -> bool {
+        self.inner.poisoned.load(Ordering::Acquire)
+    }
+
+    pub fn commit_stats(&self) -> CommitStats {
+        CommitStats {
+            commits: self.inner.commits.load(Ordering::Relaxed),
+            writes: self.inner.committed_writes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Seals a message body with its own key. CPU work: run it off the writer thread.
+    pub fn seal(&self, body: Vec<u8>) -> Result<SealedMessage, StoreError> {
+        self.inner.master.seal_message(body)
+    }
+
+    // ---- writes: each returns once its commit is durable ----
+
+    async fn write(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writes.send(Request::Write(Job { op, reply })).map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    fn write_blocking(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writes.send(Request::Write(Job { op, reply })).map_err(|_| StoreError::Closed)?;
+        answer.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
+    pub async fn create_account(&self, new: NewAccount) -> Result<AccountId, StoreError> {
+        match self.write(WriteOp::CreateAccount(new)).await? {
+            WriteOutcome::AccountCreated(id) => Ok(id),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// For command-line tools that run without an async runtime.
+    pub fn create_account_blocking(&self, new: NewAccount) -> Result<AccountId, StoreError> {
+        match self.write_blocking(WriteOp::CreateAccount(new))? {
+            WriteOutcome::AccountCreated(id) => Ok(id),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Stores one sealed message once and indexes it in every recipient's mailbox, in one
+    /// durable commit. Refused whole if any recipient would exceed its quota.
+    pub async fn accept(
+        &self,
+        sender: Address,
+        recipients: Vec<AccountId>,
+        message: SealedMessage,
+        at: Millis,
+    ) -> Result<(MessageId, Vec<Uid>), StoreError> {
+        match self.write(WriteOp::Accept { sender, recipients, message, at }).await? {
+            WriteOutcome::Accepted { message, uids } => Ok((message, uids)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn record_collection(&self, account: AccountId, at: Millis) -> Result<(), StoreError> {
+        self.write(WriteOp::RecordCollection { account, at }).await.map(drop)
+    }
+
+    /// Removes messages from a mailbox; each message no mailbox holds any more is erased
+    /// with its key in the same commit. Returns how many were erased for good.
+    pub async fn expunge(&self, account: AccountId, uids: Vec<Uid>) -> Result<u32, StoreError> {
+        match self.write(WriteOp::Expunge { account, uids }).await? {
+            WriteOutcome::Expunged { erased } => Ok(erased),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn set_quota(&self, account: AccountId, quota_bytes: u64) -> Result<(), StoreError> {
+        self.write(WriteOp::SetQuota { account, quota_bytes }).await.map(drop)
+    }
+
+    pub async fn set_delete_on_retrieve(&self, account: AccountId, enabled: bool) -> Result<(), StoreError> {
+        self.write(WriteOp::SetDeleteOnRetrieve { account, enabled }).await.map(drop)
+    }
+
+    pub async fn log_connection(&self, record: ConnectionRecord) -> Result<(), StoreError> {
+        self.write(WriteOp::LogConnection(record)).await.map(drop)
+    }
+
+    // ---- reads ----
+
+    fn read(&self) -> Result<RoTxn<'_, WithoutTls>, StoreError> {
+        Ok(self.inner.env.read_txn()?)
+    }
+
+    pub fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        let txn = self.read()?;
+        self.inner.account_in(&txn, id)
+    }
+
+    pub fn account_by_address(&self, address: &Address) -> Result<Option<Account>, StoreError> {
+        let txn = self.read()?;
+        match self.inner.by_address.get(&txn, address.as_str().as_bytes())? {
+            Some(bytes) => self.inner.account_in(&txn, AccountId(be_u64(bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let txn = self.read()?;
+        let mut all = Vec::new();
+        for item in self.inner.accounts.iter(&txn)? {
+            let (_, bytes) = item?;
+            all.push(decode(bytes)?);
+        }
+        Ok(all)
+    }
+
+    /// The mailbox's messages in uid order.
+    pub fn mailbox(&self, account: AccountId) -> Result<Vec<MailboxEntry>, StoreError> {
+        let txn = self.read()?;
+        let mut entries = Vec::new();
+        for item in self.inner.mailbox.prefix_iter(&txn, &account_key(account))? {
+            let (_, bytes) = item?;
+            entries.push(decode(bytes)?);
+        }
+        Ok(entries)
+    }
+
+    /// Opens a stored message: reads its sealed bytes and wrapped key, unseals.
+    pub fn read_message(&self, id: MessageId) -> Result<Vec<u8>, StoreError> {
+        let txn = self.read()?;
+        let key = id.0.to_be_bytes();
+        let record: MessageRecord = match self.inner.messages.get(&txn, &key)? {
+            Some(bytes) => decode(bytes)?,
+            None => return Err(StoreError::NoSuchMessage),
+        };
+        let sealed = self.inner.blobs.get(&txn, &key)?.ok_or(StoreError::NoSuchMessage)?;
+        self.inner.master.open_message(&record.wrapped_key, sealed)
+    }
+
+    /// The connection log, oldest first, at most `limit` lines from the end.
+    pub fn connection_log(&self, limit: usize) -> Result<Vec<ConnectionRecord>, StoreError> {
+        let txn = self.read()?;
+        let mut lines = Vec::new();
+        for item in self.inner.connections.rev_iter(&txn)?.take(limit) {
+            let (_, bytes) = item?;
+            lines.push(decode(bytes)?);
+        }
+        lines.reverse();
+        Ok(lines)
+    }
+
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let txn = self.read()?;
+        let mut message_bytes = 0;
+        for item in self.inner.messages.iter(&txn)? {
+            let (_, bytes) = item?;
+            let record: MessageRecord = decode(bytes)?;
+            message_bytes += record.size;
+        }
+        Ok(StoreStats {
+            messages: self.inner.messages.len(&txn)?,
+            message_bytes,
+            mailboxes: self.inner.accounts.len(&txn)?,
+            connection_log_lines: self.inner.connections.len(&txn)?,
+            file_bytes: fs::metadata(self.inner.env.path().join("data.mdb")).map(|m| m.len()).unwrap_or(0),
+        })
+    }
+
+    /// Checks every invariant of the store; returns the problems found (empty when sound).
+    pub fn fsck(&self) -> Result<Vec<String>, StoreError> {
+        use std::collections::HashMap;
+        let txn = self.read()?;
+        let inner = &self.inner;
+        let mut problems = Vec::new();
+        let mut references: HashMap<u64, u32> = HashMap::new();
+        let mut per_account: HashMap<u64, (u64, u64, u32)> = HashMap::new(); // bytes, count, max uid
+        for item in inner.mailbox.iter(&txn)? {
+            let (key, bytes) = item?;
+            let entry: MailboxEntry = decode(bytes)?;
+            let owner = be_u64(&key[..8])?;
+            *references.entry(entry.message.0).or_default() += 1;
+            let totals = per_account.entry(owner).or_default();
+            totals.0 += entry.size;
+            totals.1 += 1;
+            totals.2 = totals.2.max(entry.uid.0);
+            match inner.messages.get(&txn, &entry.message.0.to_be_bytes())? {
+                None => problems.push(format!("mailbox {owner} uid {} points to missing message {}", entry.uid.0, entry.message.0)),
+                Some(bytes) => {
+                    let record: MessageRecord = decode(bytes)?;
+                    if record.size != entry.size {
+                        problems.push(format!("message {} size {} differs from its mailbox entry {}", entry.message.0, record.size, entry.size));
+                    }
+                }
+            }
+        }
+        for item in inner.messages.iter(&txn)? {
+            let (key, bytes) = item?;
+            let id = be_u64(key)?;
+            let record: MessageRecord = decode(bytes)?;
+            let held = references.get(&id).copied().unwrap_or(0);
+            if held != record.references {
+                problems.push(format!("message {id} counts {} references but {held} mailboxes hold it", record.references));
+            }
+            if inner.blobs.get(&txn, key)?.is_none() {
+                problems.push(format!("message {id} has no sealed bytes"));
+            }
+            if !inner.master.unwraps(&record.wrapped_key) {
+                problems.push(format!("message {id} has a key the master key cannot unwrap"));
+            }
+        }
+        for item in inner.blobs.iter(&txn)? {
+            let (key, _) = item?;
+            if inner.messages.get(&txn, key)?.is_none() {
+                problems.push(format!("orphan sealed bytes for message {}", be_u64(key)?));
+            }
+        }
+        for item in inner.accounts.iter(&txn)? {
+            let (_, bytes) = item?;
+            let account: Account = decode(bytes)?;
+            let (used, count, max_uid) = per_account.remove(&account.id.0).unwrap_or_default();
+            if account.used_bytes != used {
+                problems.push(format!("{} counts {} bytes but holds {used}", account.address, account.used_bytes));
+            }
+            if account.message_count != count {
+                problems.push(format!("{} counts {} messages but holds {count}", account.address, account.message_count));
+            }
+            if account.next_uid <= max_uid {
+                problems.push(format!("{} would reuse uid {}", account.address, account.next_uid));
+            }
+            match inner.by_address.get(&txn, account.address.as_str().as_bytes())? {
+                Some(id) if be_u64(id)? == account.id.0 => {}
+                _ => problems.push(format!("{} is missing from the address index", account.address)),
+            }
+        }
+        for owner in per_account.keys() {
+            problems.push(format!("mailbox entries for missing account {owner}"));
+        }
+        Ok(problems)
+    }
+}
+
+impl Inner {
+    pub(crate) fn account_in(&self, txn: &RoTxn<'_>, id: AccountId) -> Result<Option<Account>, StoreError> {
+        match self.accounts.get(txn, &account_key(id))? {
+            Some(bytes) => Ok(Some(decode(bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn put_account(&self, txn: &mut RwTxn, account: &Account) -> Result<(), StoreError> {
+        self.accounts.put(txn, &account_key(account.id), &encode(account)?)?;
+        Ok(())
+    }
+}
+
+pub(crate) fn account_key(id: AccountId) -> [u8; 8] {
+    id.0.to_be_bytes()
+}
+
+/// Big-endian so that LMDB's byte order is uid order within each mailbox.
+pub(crate) fn entry_key(account: AccountId, uid: Uid) -> [u8; 12] {
+    let mut key = [0u8; 12];
+    key[..8].copy_from_slice(&account.0.to_be_bytes());
+    key[8..].copy_from_slice(&uid.0.to_be_bytes());
+    key
+}
+
+fn be_u64(bytes: &[u8]) -> Result<u64, StoreError> {
+    Ok(u64::from_be_bytes(bytes.try_into().map_err(|_| StoreError::Corrupt("key length".into()))?))
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard()
+}
+
+pub(crate) fn encode<T: Encode>(value: &T) -> Result<Vec<u8>, StoreError> {
+    bincode::encode_to_vec(value, config()).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, StoreError> {
+    bincode::decode_from_slice(bytes, config())
+        .map(|(value, _)| value)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn unexpected(outcome: WriteOutcome) -> StoreError {
+    StoreError::Corrupt(format!("writer answered {outcome:?}"))
+}

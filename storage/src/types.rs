@@ -1,0 +1,188 @@
+//! The store's vocabulary: identifiers, addresses and the records kept in LMDB.
+
+use std::fmt;
+
+use bincode::{Decode, Encode};
+
+/// An account (and so a mailbox, "BAL"): one per user, numbered from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode)]
+pub struct AccountId(pub u64);
+
+/// A stored message, numbered from 1 and never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode)]
+pub struct MessageId(pub u64);
+
+/// A message's number inside one mailbox: strictly increasing, never reused, so it is also
+/// the stable POP3 UIDL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode)]
+pub struct Uid(pub u32);
+
+/// A secure mail address `local@domain`, lower-cased; built only by [`Address::parse`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode, serde::Serialize)]
+#[serde(transparent)]
+pub struct Address(String);
+
+/// Longest address accepted: RFC 5321 4.5.3.1.3 limits a path to 256 octets.
+pub const ADDRESS_BYTES_MAX: usize = 254;
+/// RFC 5321 4.5.3.1.1.
+pub const ADDRESS_LOCAL_PART_BYTES_MAX: usize = 64;
+
+/// Why a text is not an address this relay serves.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    /// Empty, no `@`, or more than one `@`.
+    #[error("an address has the form name@domain")]
+    Shape,
+    /// Longer than RFC 5321 allows.
+    #[error("the address is longer than RFC 5321 allows")]
+    TooLong,
+    /// A character that no mailbox name of this relay may hold.
+    #[error("the address holds a character outside letters, digits and . _ - +")]
+    Character,
+}
+
+impl Address {
+    /// Parses an address. Names are restricted to letters, digits and `. _ - +` so that
+    /// nothing ambiguous (quoting, comments, source routes) reaches the store.
+    pub fn parse(text: &str) -> Result<Self, AddressError> {
+        let text = text.trim();
+        if text.len() > ADDRESS_BYTES_MAX {
+            return Err(AddressError::TooLong);
+        }
+        let (local, domain) = text.split_once('@').ok_or(AddressError::Shape)?;
+        if local.is_empty() || domain.is_empty() || domain.contains('@') {
+            return Err(AddressError::Shape);
+        }
+        if local.len() > ADDRESS_LOCAL_PART_BYTES_MAX {
+            return Err(AddressError::TooLong);
+        }
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+');
+        if !local.chars().all(allowed) || !domain.chars().all(allowed) || domain.starts_with('.')
+        {
+            return Err(AddressError::Character);
+        }
+        Ok(Address(text.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn domain(&self) -> &str {
+        // Invariant: `parse` guarantees exactly one '@'.
+        self.0.rsplit('@').next().unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Milliseconds since the Unix epoch. The store never reads a clock: callers pass time in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Encode, Decode, serde::Serialize)]
+#[serde(transparent)]
+pub struct Millis(pub u64);
+
+/// 50 MB, the default mailbox quota (SPEC R-MSG-5).
+pub const DEFAULT_QUOTA_BYTES: u64 = 50 * 1_000_000;
+
+/// A user account and the state of its mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Account {
+    pub id: AccountId,
+    pub address: Address,
+    pub first_name: String,
+    pub last_name: String,
+    pub contact_email: String,
+    /// PHC string of an argon2id hash; never the password.
+    pub password_hash: String,
+    pub created_at: Millis,
+    pub quota_bytes: u64,
+    /// Exact sum of the stored sizes of the messages in this mailbox.
+    pub used_bytes: u64,
+    pub message_count: u64,
+    pub next_uid: u32,
+    /// The last successful collection ("relève"), if any.
+    pub last_collection: Option<Millis>,
+    /// Delete each message from the mailbox as soon as it is retrieved.
+    pub delete_on_retrieve: bool,
+}
+
+/// What a caller supplies to create an account.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub address: Address,
+    pub first_name: String,
+    pub last_name: String,
+    pub contact_email: String,
+    pub password_hash: String,
+    pub quota_bytes: u64,
+    pub created_at: Millis,
+}
+
+/// One message in one mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct MailboxEntry {
+    pub uid: Uid,
+    pub message: MessageId,
+    pub size: u64,
+}
+
+/// A stored message's metadata; the sealed bytes live apart, under the same id.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub(crate) struct MessageRecord {
+    pub size: u64,
+    /// Mailboxes still holding this message; the message is erased when it reaches zero.
+    pub references: u32,
+    /// The message's own key, sealed by the store's master key.
+    pub wrapped_key: Vec<u8>,
+    pub accepted_at: Millis,
+    pub sender: Address,
+}
+
+/// A message ready to store: already sealed by the caller, off the writer thread.
+#[derive(Debug)]
+pub struct SealedMessage {
+    pub size: u64,
+    pub wrapped_key: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
+/// The protocol of a logged connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Smtp,
+    Pop3,
+}
+
+/// One line of the connection log (SPEC R-AUD-1). Never holds content or secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct ConnectionRecord {
+    pub started_at: Millis,
+    pub ended_at: Millis,
+    pub protocol: Protocol,
+    pub peer: String,
+    /// The authenticated account, if the session logged in.
+    pub account: Option<String>,
+    /// A short outcome: "ok", "auth-failed", "timeout", "closed", …
+    pub outcome: String,
+    pub messages: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_normalised_and_bounded() {
+        assert_eq!(Address::parse(" Dr.Martin@Caducee.Test ").map(|a| a.0), Ok("dr.martin@caducee.test".into()));
+        assert_eq!(Address::parse("nobody"), Err(AddressError::Shape));
+        assert_eq!(Address::parse("a@b@c"), Err(AddressError::Shape));
+        assert_eq!(Address::parse("\"a b\"@x"), Err(AddressError::Character));
+        assert_eq!(Address::parse(&format!("{}@x", "a".repeat(65))), Err(AddressError::TooLong));
+        assert_eq!(Address::parse("a@x").map(|a| a.domain().to_owned()), Ok("x".into()));
+    }
+}

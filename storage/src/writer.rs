@@ -1,0 +1,294 @@
+//! The single writer: one thread owns every LMDB write transaction.
+//!
+//! Group commit: the thread takes the first waiting write, then everything else already
+//! queued (up to [`BATCH_OPS_MAX`] writes or [`BATCH_BYTES_MAX`] bytes), applies them all in
+//! one transaction and commits once. Only after that commit is durable does each caller get
+//! its answer. So N concurrent accepts cost one fsync, not N.
+//!
+//! Each write checks everything that can refuse it *before* it changes anything, so a
+//! refused write leaves the shared transaction untouched. A write that fails inside LMDB
+//! (map full) aborts the batch; the others are retried without it. A failed commit poisons
+//! the store: every later write is refused until the process restarts.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
+
+use heed::RwTxn;
+use tokio::sync::oneshot;
+
+use crate::store::{entry_key, Inner};
+use crate::types::*;
+use crate::StoreError;
+
+/// Most writes in one transaction.
+pub const BATCH_OPS_MAX: usize = 1024;
+/// Most message bytes in one transaction; larger batches only delay the first caller.
+pub const BATCH_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// A write the store can make.
+#[derive(Debug)]
+pub(crate) enum WriteOp {
+    CreateAccount(NewAccount),
+    Accept { sender: Address, recipients: Vec<AccountId>, message: SealedMessage, at: Millis },
+    RecordCollection { account: AccountId, at: Millis },
+    Expunge { account: AccountId, uids: Vec<Uid> },
+    SetQuota { account: AccountId, quota_bytes: u64 },
+    SetDeleteOnRetrieve { account: AccountId, enabled: bool },
+    LogConnection(ConnectionRecord),
+}
+
+impl WriteOp {
+    fn weight(&self) -> usize {
+        match self {
+            WriteOp::Accept { message, .. } => message.ciphertext.len(),
+            _ => 256,
+        }
+    }
+}
+
+/// What a write produced.
+#[derive(Debug)]
+pub(crate) enum WriteOutcome {
+    AccountCreated(AccountId),
+    Accepted { message: MessageId, uids: Vec<Uid> },
+    /// Messages erased for good by an expunge.
+    Expunged { erased: u32 },
+    Done,
+}
+
+pub(crate) struct Job {
+    pub op: WriteOp,
+    pub reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
+}
+
+/// What the writer thread receives.
+pub(crate) enum Request {
+    Write(Job),
+    /// Commit what is queued before this, then end the thread.
+    Stop,
+}
+
+/// Counters the writer hands out; persisted in every transaction that moves them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Counters {
+    pub next_account: u64,
+    pub next_message: u64,
+    pub next_log: u64,
+}
+
+pub(crate) fn run(inner: Arc<Inner>, requests: Receiver<Request>, mut counters: Counters) {
+    let mut pending: VecDeque<Job> = VecDeque::new();
+    let mut stopping = false;
+    loop {
+        if pending.is_empty() {
+            if stopping {
+                return;
+            }
+            match requests.recv() {
+                Ok(Request::Write(job)) => pending.push_back(job),
+                Ok(Request::Stop) | Err(_) => return, // stopped, or every Store handle is gone
+            }
+        }
+        // Gather what is already waiting: this is the group commit.
+        let mut weight: usize = pending.iter().map(|j| j.op.weight()).sum();
+        while !stopping && pending.len() < BATCH_OPS_MAX && weight < BATCH_BYTES_MAX {
+            match requests.try_recv() {
+                Ok(Request::Write(job)) => {
+                    weight += job.op.weight();
+                    pending.push_back(job);
+                }
+                Ok(Request::Stop) => stopping = true,
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        if inner.poisoned.load(Ordering::Acquire) {
+            for job in pending.drain(..) {
+                let _ = job.reply.send(Err(StoreError::Poisoned));
+            }
+            continue;
+        }
+        let batch: Vec<Job> = pending.drain(..).collect();
+        commit_batch(&inner, batch, &mut counters, &mut pending);
+    }
+}
+
+/// Applies and commits one batch. Jobs that must be retried (their batch hit a map-full
+/// error caused by another job) are pushed back onto `retry`.
+fn commit_batch(inner: &Inner, batch: Vec<Job>, counters: &mut Counters, retry: &mut VecDeque<Job>) {
+    let mut txn = match inner.env.write_txn() {
+        Ok(txn) => txn,
+        Err(e) => return poison(inner, batch, e),
+    };
+    let start_counters = *counters;
+    let mut results: Vec<(Job, Result<WriteOutcome, StoreError>)> = Vec::with_capacity(batch.len());
+    let mut jobs = batch.into_iter();
+    while let Some(job) = jobs.next() {
+        match apply(inner, &mut txn, &job.op, counters) {
+            Err(StoreError::Lmdb(e)) => {
+                // LMDB errors leave the transaction unusable: drop it, refuse this write
+                // (full store) and retry the rest in a fresh transaction.
+                drop(txn);
+                *counters = start_counters;
+                let error = match e {
+                    heed::Error::Mdb(heed::MdbError::MapFull) => StoreError::Full,
+                    other => StoreError::Lmdb(other),
+                };
+                tracing::error!(%error, "store write refused; retrying the rest of its batch");
+                let _ = job.reply.send(Err(error));
+                retry.extend(results.into_iter().map(|(job, _)| job));
+                retry.extend(jobs);
+                return;
+            }
+            outcome => results.push((job, outcome)),
+        }
+    }
+    if let Err(e) = persist_counters(inner, &mut txn, counters).and_then(|()| txn.commit().map_err(StoreError::from)) {
+        let jobs: Vec<Job> = results.into_iter().map(|(job, _)| job).collect();
+        return poison(inner, jobs, e);
+    }
+    inner.commits.fetch_add(1, Ordering::Relaxed);
+    inner.committed_writes.fetch_add(results.len() as u64, Ordering::Relaxed);
+    for (job, outcome) in results {
+        let _ = job.reply.send(outcome);
+    }
+}
+
+fn poison(inner: &Inner, jobs: Vec<Job>, error: impl Into<StoreError>) {
+    let error = error.into();
+    tracing::error!(%error, "store commit failed: the store is poisoned and refuses writes until restart");
+    inner.poisoned.store(true, Ordering::Release);
+    let full = matches!(&error, StoreError::Full)
+        || matches!(&error, StoreError::Io(e) if e.raw_os_error() == Some(libc_enospc()));
+    for job in jobs {
+        let _ = job.reply.send(Err(if full { StoreError::Full } else { StoreError::Poisoned }));
+    }
+}
+
+const fn libc_enospc() -> i32 {
+    28 // ENOSPC on Linux
+}
+
+fn persist_counters(inner: &Inner, txn: &mut RwTxn, c: &Counters) -> Result<(), StoreError> {
+    inner.meta.put(txn, b"next_account", &c.next_account.to_be_bytes())?;
+    inner.meta.put(txn, b"next_message", &c.next_message.to_be_bytes())?;
+    inner.meta.put(txn, b"next_log", &c.next_log.to_be_bytes())?;
+    Ok(())
+}
+
+fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) -> Result<WriteOutcome, StoreError> {
+    match op {
+        WriteOp::CreateAccount(new) => {
+            if inner.by_address.get(txn, new.address.as_str().as_bytes())?.is_some() {
+                return Err(StoreError::AccountExists(new.address.clone()));
+            }
+            let id = AccountId(counters.next_account);
+            counters.next_account += 1;
+            let account = Account {
+                id,
+                address: new.address.clone(),
+                first_name: new.first_name.clone(),
+                last_name: new.last_name.clone(),
+                contact_email: new.contact_email.clone(),
+                password_hash: new.password_hash.clone(),
+                created_at: new.created_at,
+                quota_bytes: new.quota_bytes,
+                used_bytes: 0,
+                message_count: 0,
+                next_uid: 1,
+                last_collection: None,
+                delete_on_retrieve: false,
+            };
+            inner.put_account(txn, &account)?;
+            inner.by_address.put(txn, new.address.as_str().as_bytes(), &id.0.to_be_bytes())?;
+            Ok(WriteOutcome::AccountCreated(id))
+        }
+        WriteOp::Accept { sender, recipients, message, at } => {
+            // Check every recipient before touching anything.
+            let mut accounts = Vec::with_capacity(recipients.len());
+            for id in recipients {
+                let account = inner.account_in(txn, *id)?.ok_or(StoreError::NoSuchAccount)?;
+                if account.used_bytes.saturating_add(message.size) > account.quota_bytes {
+                    return Err(StoreError::QuotaExceeded(account.address));
+                }
+                accounts.push(account);
+            }
+            let id = MessageId(counters.next_message);
+            counters.next_message += 1;
+            let record = MessageRecord {
+                size: message.size,
+                references: accounts.len() as u32,
+                wrapped_key: message.wrapped_key.clone(),
+                accepted_at: *at,
+                sender: sender.clone(),
+            };
+            inner.messages.put(txn, &id.0.to_be_bytes(), &crate::store::encode(&record)?)?;
+            inner.blobs.put(txn, &id.0.to_be_bytes(), &message.ciphertext)?;
+            let mut uids = Vec::with_capacity(accounts.len());
+            for mut account in accounts {
+                let uid = Uid(account.next_uid);
+                account.next_uid += 1;
+                account.used_bytes += message.size;
+                account.message_count += 1;
+                let entry = MailboxEntry { uid, message: id, size: message.size };
+                inner.mailbox.put(txn, &entry_key(account.id, uid), &crate::store::encode(&entry)?)?;
+                inner.put_account(txn, &account)?;
+                uids.push(uid);
+            }
+            Ok(WriteOutcome::Accepted { message: id, uids })
+        }
+        WriteOp::RecordCollection { account, at } => {
+            let mut record = inner.account_in(txn, *account)?.ok_or(StoreError::NoSuchAccount)?;
+            record.last_collection = Some(*at);
+            inner.put_account(txn, &record)?;
+            Ok(WriteOutcome::Done)
+        }
+        WriteOp::Expunge { account, uids } => {
+            let mut record = inner.account_in(txn, *account)?.ok_or(StoreError::NoSuchAccount)?;
+            let mut erased = 0;
+            for uid in uids {
+                let key = entry_key(*account, *uid);
+                let Some(bytes) = inner.mailbox.get(txn, &key)? else { continue };
+                let entry: MailboxEntry = crate::store::decode(bytes)?;
+                inner.mailbox.delete(txn, &key)?;
+                record.used_bytes -= entry.size;
+                record.message_count -= 1;
+                let message_key = entry.message.0.to_be_bytes();
+                let mut message: MessageRecord = match inner.messages.get(txn, &message_key)? {
+                    Some(bytes) => crate::store::decode(bytes)?,
+                    None => return Err(StoreError::Corrupt(format!("mailbox entry points to missing message {}", entry.message.0))),
+                };
+                message.references -= 1;
+                if message.references == 0 {
+                    // Crypto-shredding: the wrapped key and the sealed bytes go in this commit.
+                    inner.messages.delete(txn, &message_key)?;
+                    inner.blobs.delete(txn, &message_key)?;
+                    erased += 1;
+                } else {
+                    inner.messages.put(txn, &message_key, &crate::store::encode(&message)?)?;
+                }
+            }
+            inner.put_account(txn, &record)?;
+            Ok(WriteOutcome::Expunged { erased })
+        }
+        WriteOp::SetQuota { account, quota_bytes } => {
+            let mut record = inner.account_in(txn, *account)?.ok_or(StoreError::NoSuchAccount)?;
+            record.quota_bytes = *quota_bytes;
+            inner.put_account(txn, &record)?;
+            Ok(WriteOutcome::Done)
+        }
+        WriteOp::SetDeleteOnRetrieve { account, enabled } => {
+            let mut record = inner.account_in(txn, *account)?.ok_or(StoreError::NoSuchAccount)?;
+            record.delete_on_retrieve = *enabled;
+            inner.put_account(txn, &record)?;
+            Ok(WriteOutcome::Done)
+        }
+        WriteOp::LogConnection(line) => {
+            let seq = counters.next_log;
+            counters.next_log += 1;
+            inner.connections.put(txn, &seq.to_be_bytes(), &crate::store::encode(line)?)?;
+            Ok(WriteOutcome::Done)
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The store's promises, checked on a real LMDB environment in a temporary folder.
+
+use caducee_storage::*;
+
+fn new_account(address: &str, quota_bytes: u64) -> NewAccount {
+    NewAccount {
+        address: Address::parse(address).expect("valid address"),
+        first_name: "Claire".into(),
+        last_name: "Martin".into(),
+        contact_email: "claire@example.org".into(),
+        password_hash: "not-a-real-hash".into(),
+        quota_bytes,
+        created_at: Millis(1),
+    }
+}
+
+fn open(dir: &std::path::Path) -> Store {
+    Store::open(dir, &StoreOptions { map_bytes: 64 << 20 }).expect("store opens")
+}
+
+#[tokio::test]
+async fn a_message_to_two_mailboxes_is_stored_once_and_erased_after_both_expunge() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let a = store.create_account(new_account("a@relay.test", DEFAULT_QUOTA_BYTES)).await.expect("create a");
+    let b = store.create_account(new_account("b@relay.test", DEFAULT_QUOTA_BYTES)).await.expect("create b");
+    let sealed = store.seal(b"secret bytes".to_vec()).expect("seal");
+    let sender = Address::parse("a@relay.test").expect("address");
+    let (message, uids) = store.accept(sender, vec![a, b], sealed, Millis(5)).await.expect("accept");
+    assert_eq!(uids, vec![Uid(1), Uid(1)]);
+    let stats = store.stats().expect("stats");
+    assert_eq!((stats.messages, stats.message_bytes), (1, 12));
+    assert_eq!(store.read_message(message).expect("read"), b"secret bytes");
+    assert_eq!(store.account(a).expect("read").expect("exists").used_bytes, 12);
+
+    assert_eq!(store.expunge(a, vec![Uid(1)]).await.expect("expunge a"), 0, "b still holds it");
+    assert_eq!(store.read_message(message).expect("still readable"), b"secret bytes");
+    assert_eq!(store.expunge(b, vec![Uid(1)]).await.expect("expunge b"), 1, "erased with the last copy");
+    assert!(matches!(store.read_message(message), Err(StoreError::NoSuchMessage)));
+    assert_eq!(store.stats().expect("stats").messages, 0);
+    assert_eq!(store.account(b).expect("read").expect("exists").used_bytes, 0);
+    assert_eq!(store.fsck().expect("fsck"), Vec::<String>::new());
+
+    // The raw store file never holds the message in clear.
+    let raw = std::fs::read(dir.path().join("store/data.mdb")).expect("store file");
+    assert!(!raw.windows(12).any(|w| w == b"secret bytes"));
+}
+
+#[tokio::test]
+async fn quota_refuses_the_whole_message_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let roomy = store.create_account(new_account("roomy@relay.test", 1000)).await.expect("create");
+    let tight = store.create_account(new_account("tight@relay.test", 10)).await.expect("create");
+    let sender = Address::parse("roomy@relay.test").expect("address");
+    let sealed = store.seal(vec![b'x'; 11]).expect("seal");
+    let refused = store.accept(sender, vec![roomy, tight], sealed, Millis(1)).await;
+    assert!(matches!(refused, Err(StoreError::QuotaExceeded(ref a)) if a.as_str() == "tight@relay.test"));
+    assert_eq!(store.stats().expect("stats").messages, 0);
+    assert_eq!(store.account(roomy).expect("read").expect("exists").used_bytes, 0);
+    assert!(store.fsck().expect("fsck").is_empty());
+}
+
+#[test]
+fn concurrent_writes_share_commits_and_survive_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let writers = 32;
+    let per_writer = 20;
+    {
+        let store = open(dir.path());
+        let inbox = store.create_account_blocking(new_account("inbox@relay.test", u64::MAX)).expect("create");
+        let sender = Address::parse("inbox@relay.test").expect("address");
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        runtime.block_on(async {
+            let mut tasks = Vec::new();
+            for _ in 0..writers {
+                let store = store.clone();
+                let sender = sender.clone();
+                tasks.push(tokio::spawn(async move {
+                    for _ in 0..per_writer {
+                        let sealed = store.seal(vec![b'm'; 5 * 1024]).expect("seal");
+                        store.accept(sender.clone(), vec![inbox], sealed, Millis(2)).await.expect("accept");
+                    }
+                }));
+            }
+            for task in tasks {
+                task.await.expect("writer task");
+            }
+        });
+        let stats = store.commit_stats();
+        assert_eq!(stats.writes, 1 + writers * per_writer);
+        assert!(
+            stats.commits < stats.writes / 2,
+            "group commit batches concurrent writes: {} commits for {} writes",
+            stats.commits,
+            stats.writes
+        );
+        store.close();
+    }
+    let store = open(dir.path());
+    let inbox = store.account_by_address(&Address::parse("inbox@relay.test").expect("address")).expect("read").expect("exists");
+    let entries = store.mailbox(inbox.id).expect("mailbox");
+    assert_eq!(entries.len() as u64, writers * per_writer);
+    assert!(entries.windows(2).all(|w| w[0].uid < w[1].uid), "uids in order");
+    assert!(store.fsck().expect("fsck").is_empty());
+}
+
+#[tokio::test]
+async fn a_full_store_refuses_the_write_and_keeps_serving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), &StoreOptions { map_bytes: 2 << 20 }).expect("store opens");
+    let inbox = store.create_account(new_account("inbox@relay.test", u64::MAX)).await.expect("create");
+    let sender = Address::parse("inbox@relay.test").expect("address");
+    let too_big = store.seal(vec![b'x'; 4 << 20]).expect("seal");
+    let refused = store.accept(sender.clone(), vec![inbox], too_big, Millis(1)).await;
+    assert!(matches!(refused, Err(StoreError::Full)), "got {refused:?}");
+    let small = store.seal(vec![b'y'; 1024]).expect("seal");
+    store.accept(sender, vec![inbox], small, Millis(2)).await.expect("a small message still fits");
+    assert!(store.fsck().expect("fsck").is_empty());
+}
