@@ -1,0 +1,207 @@
+//! Mailbox actors: one per account, owning its POP3 lock and serialising the changes made
+//! to it (collection records, expunges). A registry actor, [`Mailboxes`], finds a mailbox
+//! by address.
+//!
+//! Messages: [`Lookup`], [`Register`] to the registry; [`CheckRecipient`], [`OpenMaildrop`],
+//! [`CloseMaildrop`], [`ReleaseMaildrop`] to a mailbox.
+
+use std::collections::HashMap;
+
+use actix::prelude::*;
+use caducee_storage::{Account, AccountId, Address, Millis, Store, StoreError, Uid};
+
+use crate::pop3::{Maildrop, MaildropEntry, MaildropError};
+use crate::smtp::RecipientVerdict;
+
+/// Identifies the session holding a maildrop lock.
+pub type SessionId = u64;
+
+/// A mailbox's address book entry.
+#[derive(Debug, Clone)]
+pub struct MailboxHandle {
+    pub account: AccountId,
+    pub address: Address,
+    pub addr: Addr<Mailbox>,
+}
+
+/// The registry: address → mailbox actor.
+#[derive(Debug)]
+pub struct Mailboxes {
+    store: Store,
+    boxes: HashMap<Address, MailboxHandle>,
+}
+
+impl Actor for Mailboxes {
+    type Context = Context<Self>;
+}
+
+/// Starts the registry with a mailbox actor for every account in the store, on the
+/// current arbiter.
+pub fn start(store: Store) -> Result<Addr<Mailboxes>, StoreError> {
+    let mut boxes = HashMap::new();
+    for account in store.accounts()? {
+        let handle = start_mailbox(&store, &account);
+        boxes.insert(account.address.clone(), handle);
+    }
+    Ok(Mailboxes { store, boxes }.start())
+}
+
+fn start_mailbox(store: &Store, account: &Account) -> MailboxHandle {
+    let addr = Mailbox { store: store.clone(), account: account.id, holder: None }.start();
+    MailboxHandle { account: account.id, address: account.address.clone(), addr }
+}
+
+/// Finds the mailbox of an address.
+#[derive(Debug, Message)]
+#[rtype(result = "Option<MailboxHandle>")]
+pub struct Lookup(pub Address);
+
+impl Handler<Lookup> for Mailboxes {
+    type Result = Option<MailboxHandle>;
+    fn handle(&mut self, Lookup(address): Lookup, _: &mut Context<Self>) -> Self::Result {
+        self.boxes.get(&address).cloned()
+    }
+}
+
+/// Starts the mailbox actor of a newly created account.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Register(pub Account);
+
+impl Handler<Register> for Mailboxes {
+    type Result = ();
+    fn handle(&mut self, Register(account): Register, _: &mut Context<Self>) {
+        if !self.boxes.contains_key(&account.address) {
+            let handle = start_mailbox(&self.store, &account);
+            self.boxes.insert(account.address, handle);
+        }
+    }
+}
+
+/// One account's mailbox.
+#[derive(Debug)]
+pub struct Mailbox {
+    store: Store,
+    account: AccountId,
+    /// The POP3 session holding the maildrop lock (RFC 1939 §8: one at a time).
+    holder: Option<SessionId>,
+}
+
+impl Actor for Mailbox {
+    type Context = Context<Self>;
+}
+
+/// May this mailbox receive a message (of the declared size, if any)?
+#[derive(Debug, Message)]
+#[rtype(result = "RecipientVerdict")]
+pub struct CheckRecipient {
+    pub declared_bytes: Option<u64>,
+}
+
+impl Handler<CheckRecipient> for Mailbox {
+    type Result = MessageResult<CheckRecipient>;
+    fn handle(&mut self, msg: CheckRecipient, _: &mut Context<Self>) -> Self::Result {
+        let verdict = match self.store.account(self.account) {
+            Ok(Some(account)) => {
+                let incoming = msg.declared_bytes.unwrap_or(1);
+                if account.used_bytes.saturating_add(incoming) > account.quota_bytes {
+                    RecipientVerdict::OverQuota
+                } else {
+                    RecipientVerdict::Accept(account.id)
+                }
+            }
+            Ok(None) => RecipientVerdict::Unknown,
+            Err(error) => {
+                tracing::error!(%error, "recipient lookup failed");
+                RecipientVerdict::Disabled("the mailbox is temporarily unavailable".into())
+            }
+        };
+        MessageResult(verdict)
+    }
+}
+
+/// Locks the maildrop for a POP3 session, lists it, and records the collection.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Maildrop, MaildropError>")]
+pub struct OpenMaildrop {
+    pub session: SessionId,
+    pub at: Millis,
+}
+
+impl Handler<OpenMaildrop> for Mailbox {
+    type Result = AtomicResponse<Self, Result<Maildrop, MaildropError>>;
+    fn handle(&mut self, msg: OpenMaildrop, _: &mut Context<Self>) -> Self::Result {
+        if self.holder.is_some() {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(MaildropError::InUse))));
+        }
+        let store = self.store.clone();
+        let account = self.account;
+        self.holder = Some(msg.session);
+        let work = async move {
+            let record = store.account(account).ok().flatten().ok_or(MaildropError::Unavailable)?;
+            let entries = store.mailbox(account).map_err(|_| MaildropError::Unavailable)?;
+            // SPEC R-MSG-6: a successful login that lists the mailbox is a collection.
+            store.record_collection(account, msg.at).await.map_err(|_| MaildropError::Unavailable)?;
+            Ok(Maildrop {
+                entries: entries
+                    .into_iter()
+                    .map(|e| MaildropEntry { uid: e.uid, message: e.message, size: e.size })
+                    .collect(),
+                delete_on_retrieve: record.delete_on_retrieve,
+            })
+        };
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(move |result, actor, _| {
+            if result.is_err() {
+                actor.holder = None;
+            }
+            result
+        })))
+    }
+}
+
+/// Ends a POP3 session's UPDATE state: removes the deleted messages in one durable commit
+/// (erasing those no other mailbox holds) and releases the lock. Answers how many messages
+/// were erased for good.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<u32, String>")]
+pub struct CloseMaildrop {
+    pub session: SessionId,
+    pub deleted: Vec<Uid>,
+}
+
+impl Handler<CloseMaildrop> for Mailbox {
+    type Result = AtomicResponse<Self, Result<u32, String>>;
+    fn handle(&mut self, msg: CloseMaildrop, _: &mut Context<Self>) -> Self::Result {
+        if self.holder != Some(msg.session) {
+            return AtomicResponse::new(Box::pin(fut::ready(Err("maildrop not held by this session".to_owned()))));
+        }
+        let store = self.store.clone();
+        let account = self.account;
+        let work = async move {
+            if msg.deleted.is_empty() {
+                return Ok(0);
+            }
+            store.expunge(account, msg.deleted).await.map_err(|e| e.to_string())
+        };
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(|result, actor, _| {
+            actor.holder = None;
+            result
+        })))
+    }
+}
+
+/// Releases a maildrop lock without changes (connection lost, timeout, shutdown).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct ReleaseMaildrop {
+    pub session: SessionId,
+}
+
+impl Handler<ReleaseMaildrop> for Mailbox {
+    type Result = ();
+    fn handle(&mut self, msg: ReleaseMaildrop, _: &mut Context<Self>) {
+        if self.holder == Some(msg.session) {
+            self.holder = None;
+        }
+    }
+}
