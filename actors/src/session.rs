@@ -103,12 +103,19 @@ impl Service {
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
 /// One connection's actor.
-#[derive(Debug)]
 struct Session {
     service: Service,
     peer: SocketAddr,
     stream: Option<TcpStream>,
     context: SessionContext,
+    /// Held for the session's lifetime: the listener's connection slot, released on drop.
+    _ticket: Box<dyn std::any::Any + Send>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("service", &self.service).field("peer", &self.peer).finish()
+    }
 }
 
 impl Actor for Session {
@@ -172,9 +179,16 @@ impl Actor for Session {
     }
 }
 
-/// Starts a session actor for an accepted connection on the current arbiter.
-pub fn start(service: Service, stream: TcpStream, peer: SocketAddr, context: SessionContext) {
-    Session { service, peer, stream: Some(stream), context }.start();
+/// Starts a session actor for an accepted connection on the current arbiter. `ticket` is
+/// dropped when the session ends (the listener uses it to count connections).
+pub fn start(
+    service: Service,
+    stream: TcpStream,
+    peer: SocketAddr,
+    context: SessionContext,
+    ticket: Box<dyn std::any::Any + Send>,
+) {
+    Session { service, peer, stream: Some(stream), context, _ticket: ticket }.start();
 }
 
 async fn handshake(context: &SessionContext, stream: TcpStream) -> Result<TlsStream<TcpStream>, &'static str> {
@@ -288,6 +302,9 @@ impl Driver {
             let (used, effect) = machine.receive(&self.input);
             self.input.drain(..used);
             let Some(effect) = effect else {
+                if machine.has_output() {
+                    continue; // write the replies out before waiting for more input
+                }
                 match self.read_more(machine.user().is_some(), machine.in_data()).await {
                     Input::Bytes => continue,
                     Input::Closed => return "dropped",
@@ -409,6 +426,7 @@ impl Driver {
                     self.input.drain(..used);
                     match effect {
                         Some(effect) => effect,
+                        None if machine.has_output() => continue,
                         None => match self.read_more(machine.holds_maildrop(), false).await {
                             Input::Bytes => continue,
                             Input::Closed => break "dropped",

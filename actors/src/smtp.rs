@@ -7,7 +7,8 @@
 //! no clock, no store here: the whole dialogue is testable byte by byte.
 //!
 //! Command parsing is smtp-proto's; DATA end detection is its strict `CRLF.CRLF` receiver,
-//! and bodies holding a bare CR or LF are refused outright (SMTP smuggling defence).
+//! and bare CR or LF in a body are rewritten as CRLF before storing (SMTP smuggling
+//! defence: what ends a line for any later reader is dot-stuffed on the way out).
 
 use std::io::Write as _;
 
@@ -683,9 +684,12 @@ impl SmtpServer {
             self.reply(552, "5.3.4", &format!("Message too big: this relay accepts at most {max} bytes"));
             return None;
         }
+        let mut tx = tx;
         if has_bare_line_ending(&tx.body) {
-            self.reply(554, "5.6.0", "Message refused: it holds a bare CR or LF; every line must end with CRLF");
-            return None;
+            // A bare LF or CR never ends the data here (only CRLF.CRLF does), but a reader
+            // further on might take it for a line end: store canonical CRLF lines, so the
+            // POP3 side dot-stuffs every line a reader could see.
+            tx.body = canonical_line_endings(&tx.body);
         }
         match check_encrypted_message(&tx.body) {
             Ok(content) => {
@@ -770,6 +774,24 @@ fn has_bare_line_ending(body: &[u8]) -> bool {
         b'\r' => body.get(i + 1) != Some(&b'\n'),
         _ => false,
     })
+}
+
+/// Rewrites every bare CR or LF as CRLF.
+fn canonical_line_endings(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / 32);
+    let mut i = 0;
+    while i < body.len() {
+        match body[i] {
+            b'\r' if body.get(i + 1) == Some(&b'\n') => {
+                out.extend_from_slice(b"\r\n");
+                i += 1;
+            }
+            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    out
 }
 
 /// The Received trace field added in front of every stored message (RFC 5321 4.4).

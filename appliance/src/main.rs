@@ -1,1 +1,217 @@
-fn main(){}
+//! `caducee`: the appliance's one binary. It serves the relay (`caducee serve`) and
+//! administers it (`caducee user …`, `status`, `fsck`) — through the running relay's admin
+//! socket when it runs, directly on the store when it does not.
+//!
+//! This crate wires things together; it holds no protocol logic and never touches LMDB
+//! except through `caducee-storage`.
+
+mod admin;
+mod config;
+mod serve;
+mod tls;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+use caducee_actors::clock::SystemClock;
+use caducee_storage::{Store, StoreOptions};
+use clap::{Args, Parser, Subcommand};
+
+use crate::admin::{Admin, Request, Response, UserAdd};
+
+#[derive(Debug, Parser)]
+#[command(name = "caducee", version, about = "Caducée secure health-messaging relay")]
+struct Cli {
+    /// The data folder: store, keys, TLS material, configuration (caducee.toml).
+    #[arg(long, global = true, default_value = config::DEFAULT_DATA_DIR, env = "CADUCEE_DATA_DIR")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the relay in the foreground (SMTP submission, POP3) until SIGTERM or SIGINT.
+    Serve,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Show stored messages, mailboxes and their usage.
+    Status(JsonFlag),
+    /// Check every invariant of the store; exits 0 only when all hold.
+    Fsck(JsonFlag),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account and its mailbox; prints the generated password once.
+    Add {
+        #[arg(long)]
+        address: String,
+        #[arg(long)]
+        first_name: String,
+        #[arg(long)]
+        last_name: String,
+        /// Where notices to the user go (never health data).
+        #[arg(long)]
+        contact_email: String,
+        /// Mailbox quota in MB (default 50).
+        #[arg(long)]
+        quota_mb: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List accounts with their mailbox usage.
+    List(JsonFlag),
+}
+
+#[derive(Debug, Args)]
+struct JsonFlag {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CADUCEE_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("caducee: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let data_dir = cli.data_dir;
+    match cli.command {
+        Command::Serve => {
+            serve::serve(&data_dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(UserCommand::Add { address, first_name, last_name, contact_email, quota_mb, json }) => {
+            let request = Request::UserAdd(UserAdd { address, first_name, last_name, contact_email, quota_mb });
+            let result = call(&data_dir, request)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                println!("created {}", result["address"].as_str().unwrap_or_default());
+                println!("password: {}", result["password"].as_str().unwrap_or_default());
+                println!("(shown once: give it to the user through a separate channel)");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(UserCommand::List(flag)) => {
+            let result = call(&data_dir, Request::UserList)?;
+            if flag.json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                for user in result.as_array().into_iter().flatten() {
+                    println!(
+                        "{:<40} {:>10} / {:>10} bytes  {:>5} messages",
+                        user["address"].as_str().unwrap_or_default(),
+                        user["used_bytes"],
+                        user["quota_bytes"],
+                        user["messages"]
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status(flag) => {
+            let status = call(&data_dir, Request::Status)?;
+            if flag.json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print_status(&status);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fsck(flag) => {
+            let problems = call(&data_dir, Request::Fsck)?;
+            let problems: Vec<String> = serde_json::from_value(problems)?;
+            if flag.json {
+                println!("{}", serde_json::json!({ "ok": problems.is_empty(), "problems": problems }));
+            } else if problems.is_empty() {
+                println!("store sound: every invariant holds");
+            } else {
+                for problem in &problems {
+                    println!("problem: {problem}");
+                }
+            }
+            Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}
+
+/// Runs an admin request on the running relay, or on the store directly when it is stopped.
+fn call(data_dir: &Path, request: Request) -> anyhow::Result<serde_json::Value> {
+    let response = match admin::call_running(data_dir, &request)? {
+        Some(response) => response,
+        None => offline(data_dir, request)?,
+    };
+    match response {
+        Response { ok: true, result, .. } => Ok(result),
+        Response { error, .. } => bail!("{}", error.unwrap_or_else(|| "request failed".into())),
+    }
+}
+
+fn offline(data_dir: &Path, request: Request) -> anyhow::Result<Response> {
+    let _lock = lock_data_dir(data_dir)?;
+    let config = config::Config::load(data_dir)?;
+    let store = Store::open(data_dir, &StoreOptions { map_bytes: config.store.map_size_mib << 20 })?;
+    let admin = Admin { store: store.clone(), mailboxes: None, clock: Arc::new(SystemClock) };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let response = runtime.block_on(admin.execute(request));
+    store.close();
+    Ok(response)
+}
+
+/// Creates the data folder (mode 0700) and takes its lock, so that one process at a time
+/// owns the store. Held until the returned file is dropped.
+pub(crate) fn lock_data_dir(data_dir: &Path) -> anyhow::Result<fs::File> {
+    fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    fs::set_permissions(data_dir, fs::Permissions::from_mode(0o700))?;
+    let path = data_dir.join("caducee.lock");
+    let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => bail!(
+            "{} is in use by another caducee process (a relay starting or stopping, or another command)",
+            data_dir.display()
+        ),
+        Err(fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
+fn print_status(status: &serde_json::Value) {
+    println!("relay running:    {}", status["running"]);
+    println!("stored messages:  {}", status["stored_messages"]);
+    println!("stored bytes:     {}", status["stored_bytes"]);
+    println!("mailboxes:        {}", status["mailbox_count"]);
+    println!("store file bytes: {}", status["store_file_bytes"]);
+    if let Some(commits) = status["commits"].as_object() {
+        println!("commits:          {} for {} writes", commits["commits"], commits["writes"]);
+    }
+    for mailbox in status["mailboxes"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<40} {:>10} / {:>10} bytes  {:>5} messages",
+            mailbox["address"].as_str().unwrap_or_default(),
+            mailbox["used_bytes"],
+            mailbox["quota_bytes"],
+            mailbox["messages"]
+        );
+    }
+}

@@ -1,0 +1,254 @@
+//! Administration: one set of operations (create and list users, status, fsck), reached
+//! two ways — through the running relay's admin socket (`<data>/admin.sock`, mode 0600),
+//! or directly on the store when the relay is stopped. The request/response protocol is
+//! one JSON object per line, versioned.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use actix::Addr;
+use anyhow::{bail, Context as _};
+use caducee_actors::clock::Clock;
+use caducee_actors::mailbox::{Mailboxes, Register};
+use caducee_storage::{hash_password, Address, Millis, NewAccount, Store, StoreError, DEFAULT_QUOTA_BYTES};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// The admin protocol version this build speaks.
+pub const ADMIN_PROTOCOL_VERSION: u32 = 1;
+/// Longest request line read from the admin socket.
+pub const ADMIN_REQUEST_BYTES_MAX: u64 = 64 * 1024;
+
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("admin.sock")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope {
+    pub version: u32,
+    pub request: Request,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "kebab-case")]
+pub enum Request {
+    UserAdd(UserAdd),
+    UserList,
+    Status,
+    Fsck,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserAdd {
+    pub address: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub contact_email: String,
+    pub quota_mb: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub result: serde_json::Value,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserCreated {
+    pub address: String,
+    /// Shown once; only its hash is kept.
+    pub password: String,
+    pub quota_bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    pub address: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub contact_email: String,
+    pub quota_bytes: u64,
+    pub used_bytes: u64,
+    pub messages: u64,
+    pub last_collection: Option<Millis>,
+    pub delete_on_retrieve: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub running: bool,
+    pub stored_messages: u64,
+    pub stored_bytes: u64,
+    pub mailbox_count: u64,
+    pub store_file_bytes: u64,
+    pub connection_log_lines: u64,
+    /// Group-commit figures since the relay started (running relay only).
+    pub commits: Option<caducee_storage::CommitStats>,
+    pub mailboxes: Vec<UserView>,
+}
+
+/// The operations, on an open store; `mailboxes` is present when the relay runs.
+#[derive(Clone)]
+pub struct Admin {
+    pub store: Store,
+    pub mailboxes: Option<Addr<Mailboxes>>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Admin {
+    pub async fn execute(&self, request: Request) -> Response {
+        let result = match request {
+            Request::UserAdd(add) => self.user_add(add).await.and_then(to_json),
+            Request::UserList => self.user_list().and_then(to_json),
+            Request::Status => self.status().and_then(to_json),
+            Request::Fsck => self.store.fsck().map_err(anyhow::Error::from).and_then(to_json),
+        };
+        match result {
+            Ok(result) => Response { ok: true, error: None, result },
+            Err(error) => Response { ok: false, error: Some(format!("{error:#}")), result: serde_json::Value::Null },
+        }
+    }
+
+    async fn user_add(&self, add: UserAdd) -> anyhow::Result<UserCreated> {
+        let address = Address::parse(&add.address).with_context(|| format!("invalid address {:?}", add.address))?;
+        if add.first_name.trim().is_empty() || add.last_name.trim().is_empty() {
+            bail!("first and last names are required");
+        }
+        let contact = Address::parse(&add.contact_email)
+            .with_context(|| format!("invalid contact e-mail {:?}", add.contact_email))?;
+        let quota_bytes = add.quota_mb.map_or(DEFAULT_QUOTA_BYTES, |mb| mb.saturating_mul(1_000_000));
+        let password = generate_password();
+        let hash = {
+            let password = password.clone();
+            tokio::task::spawn_blocking(move || hash_password(&password)).await??
+        };
+        let new = NewAccount {
+            address: address.clone(),
+            first_name: add.first_name.trim().to_owned(),
+            last_name: add.last_name.trim().to_owned(),
+            contact_email: contact.to_string(),
+            password_hash: hash,
+            quota_bytes,
+            created_at: self.clock.now(),
+        };
+        match self.store.create_account(new).await {
+            Ok(_) => {}
+            Err(StoreError::AccountExists(a)) => bail!("an account for {a} already exists"),
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(mailboxes) = &self.mailboxes {
+            let account = self.store.account_by_address(&address)?.context("account vanished after creation")?;
+            mailboxes.send(Register(account)).await?;
+        }
+        tracing::info!(address = %address, "account created");
+        Ok(UserCreated { address: address.to_string(), password, quota_bytes })
+    }
+
+    fn user_list(&self) -> anyhow::Result<Vec<UserView>> {
+        Ok(self
+            .store
+            .accounts()?
+            .into_iter()
+            .map(|a| UserView {
+                address: a.address.to_string(),
+                first_name: a.first_name,
+                last_name: a.last_name,
+                contact_email: a.contact_email,
+                quota_bytes: a.quota_bytes,
+                used_bytes: a.used_bytes,
+                messages: a.message_count,
+                last_collection: a.last_collection,
+                delete_on_retrieve: a.delete_on_retrieve,
+            })
+            .collect())
+    }
+
+    fn status(&self) -> anyhow::Result<Status> {
+        let stats = self.store.stats()?;
+        Ok(Status {
+            running: self.mailboxes.is_some(),
+            stored_messages: stats.messages,
+            stored_bytes: stats.message_bytes,
+            mailbox_count: stats.mailboxes,
+            store_file_bytes: stats.file_bytes,
+            connection_log_lines: stats.connection_log_lines,
+            commits: self.mailboxes.as_ref().map(|_| self.store.commit_stats()),
+            mailboxes: self.user_list()?,
+        })
+    }
+}
+
+fn to_json<T: Serialize>(value: T) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::to_value(value)?)
+}
+
+/// 20 characters from an alphabet without look-alikes: about 113 bits.
+fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// Serves the admin socket until the relay shuts down.
+pub async fn serve_socket(admin: Admin, path: PathBuf, mut shutdown: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
+    let _ = std::fs::remove_file(&path);
+    let listener = tokio::net::UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "admin socket accept failed");
+                    continue;
+                }
+            },
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        let admin = admin.clone();
+        actix_rt::spawn(async move {
+            use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+            let (read, mut write) = stream.into_split();
+            let mut line = String::new();
+            let mut reader = tokio::io::BufReader::new(read.take(ADMIN_REQUEST_BYTES_MAX));
+            if reader.read_line(&mut line).await.is_err() {
+                return;
+            }
+            let response = match serde_json::from_str::<Envelope>(&line) {
+                Ok(envelope) if envelope.version == ADMIN_PROTOCOL_VERSION => admin.execute(envelope.request).await,
+                Ok(envelope) => Response {
+                    ok: false,
+                    error: Some(format!("admin protocol {} is not {ADMIN_PROTOCOL_VERSION}", envelope.version)),
+                    result: serde_json::Value::Null,
+                },
+                Err(error) => Response { ok: false, error: Some(format!("bad request: {error}")), result: serde_json::Value::Null },
+            };
+            if let Ok(mut bytes) = serde_json::to_vec(&response) {
+                bytes.push(b'\n');
+                let _ = write.write_all(&bytes).await;
+            }
+        });
+    }
+    let _ = std::fs::remove_file(&path);
+    Ok(())
+}
+
+/// Sends a request to a running relay; `Ok(None)` when no relay answers on the socket.
+pub fn call_running(data_dir: &Path, request: &Request) -> anyhow::Result<Option<Response>> {
+    let mut stream = match UnixStream::connect(socket_path(data_dir)) {
+        Ok(stream) => stream,
+        Err(_) => return Ok(None),
+    };
+    let envelope = Envelope { version: ADMIN_PROTOCOL_VERSION, request: request.clone() };
+    let mut bytes = serde_json::to_vec(&envelope)?;
+    bytes.push(b'\n');
+    stream.write_all(&bytes)?;
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line)?;
+    Ok(Some(serde_json::from_str(&line).context("reading the relay's answer")?))
+}

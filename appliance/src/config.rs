@@ -1,0 +1,120 @@
+//! The appliance's configuration: `<data>/caducee.toml`, then command-line overrides.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+/// Default data folder, relative to where `caducee` is started.
+pub const DEFAULT_DATA_DIR: &str = "./caducee-data";
+/// 25 MB: the largest message accepted unless configured otherwise.
+pub const DEFAULT_MESSAGE_BYTES_MAX: usize = 25 * 1_000_000;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The mail domain this relay serves.
+    pub domain: String,
+    /// The host name in greetings and certificates; defaults to the domain.
+    pub hostname: Option<String>,
+    /// Largest message accepted, in bytes.
+    pub message_bytes_max: usize,
+    pub listen: Listen,
+    pub limits: Limits,
+    pub store: StoreConfig,
+}
+
+/// Where each service listens. Development ports by default, on 127.0.0.1.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Listen {
+    /// SMTP submission with STARTTLS (587 on the appliance).
+    pub submission: SocketAddr,
+    /// SMTP submission over implicit TLS (465 on the appliance).
+    pub submissions: SocketAddr,
+    /// POP3 with STLS (110 on the appliance).
+    pub pop3: SocketAddr,
+    /// POP3 over implicit TLS (995 on the appliance).
+    pub pop3s: SocketAddr,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Concurrent sessions from one IP address.
+    pub sessions_per_ip: usize,
+    /// Concurrent sessions in all.
+    pub sessions_max: usize,
+    /// Idle time allowed before login, in seconds.
+    pub idle_before_login_secs: u64,
+    /// Idle time allowed after login, in seconds.
+    pub idle_after_login_secs: u64,
+    /// Time allowed for sessions to finish on shutdown, in seconds.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The most the store file may grow to, in MiB.
+    pub map_size_mib: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            domain: "caducee.localhost".into(),
+            hostname: None,
+            message_bytes_max: DEFAULT_MESSAGE_BYTES_MAX,
+            listen: Listen::default(),
+            limits: Limits::default(),
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        Listen { submission: local(1587), submissions: local(1465), pop3: local(1110), pop3s: local(1995) }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            sessions_per_ip: 64,
+            sessions_max: 4096,
+            idle_before_login_secs: 60,
+            idle_after_login_secs: 600,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { map_size_mib: caducee_storage::DEFAULT_MAP_BYTES >> 20 }
+    }
+}
+
+impl Config {
+    /// Reads `<data>/caducee.toml` if present; defaults otherwise.
+    pub fn load(data_dir: &Path) -> anyhow::Result<Config> {
+        let path = config_path(data_dir);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).with_context(|| format!("reading {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    pub fn hostname(&self) -> &str {
+        self.hostname.as_deref().unwrap_or(&self.domain)
+    }
+}
+
+pub fn config_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("caducee.toml")
+}

@@ -1,0 +1,234 @@
+//! `caducee serve`: binds the listeners, starts the actors, serves until SIGTERM/SIGINT,
+//! then shuts down without losing anything accepted.
+//!
+//! Threads: the system arbiter (accept loops, mailbox actors, admin socket), one worker
+//! arbiter per core for session actors (each an io_uring event loop), and the store's
+//! writer thread, which does every fsync.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_rt::{Arbiter, System};
+use anyhow::Context as _;
+use caducee_actors::clock::{Clock, SystemClock};
+use caducee_actors::mailbox;
+use caducee_actors::session::{self, Service, SessionContext, SessionLimits};
+use caducee_actors::smtp::SmtpConfig;
+use caducee_storage::{Store, StoreOptions};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use crate::admin::{self, Admin};
+use crate::config::Config;
+
+/// Runs the relay in the foreground until a shutdown signal; returns after a clean stop.
+pub fn serve(data_dir: &Path) -> anyhow::Result<()> {
+    let _lock = crate::lock_data_dir(data_dir)?;
+    let config = Config::load(data_dir)?;
+    let store = Store::open(data_dir, &StoreOptions { map_bytes: config.store.map_size_mib << 20 })
+        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    let problems = store.fsck()?;
+    if !problems.is_empty() {
+        anyhow::bail!("the store fails its checks ({}); run `caducee fsck` for details", problems.len());
+    }
+    let tls = crate::tls::server_config(data_dir, config.hostname())?;
+    let result = System::new().block_on(run(config, store.clone(), tls, data_dir.to_path_buf()));
+    store.close();
+    tracing::info!("stopped");
+    result
+}
+
+async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_dir: PathBuf) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mailboxes = mailbox::start(store.clone())?;
+    let (stop, shutdown) = watch::channel(false);
+    let context = SessionContext {
+        store: store.clone(),
+        mailboxes: mailboxes.clone(),
+        tls: tokio_rustls::TlsAcceptor::from(tls),
+        smtp: SmtpConfig { hostname: config.hostname().to_owned(), message_bytes_max: config.message_bytes_max },
+        hostname: config.hostname().to_owned(),
+        limits: SessionLimits {
+            idle_before_login: Duration::from_secs(config.limits.idle_before_login_secs),
+            idle_after_login: Duration::from_secs(config.limits.idle_after_login_secs),
+            ..SessionLimits::default()
+        },
+        clock: clock.clone(),
+        shutdown: shutdown.clone(),
+    };
+
+    let workers: Vec<Arbiter> = (0..std::thread::available_parallelism().map_or(1, |n| n.get()).min(8))
+        .map(|_| Arbiter::new())
+        .collect();
+    let workers = Arc::new(workers.iter().map(Arbiter::handle).collect::<Vec<_>>());
+    let (alive, mut all_done) = mpsc::channel::<()>(1);
+    let slots = Arc::new(Slots::new(config.limits.sessions_per_ip, config.limits.sessions_max));
+
+    let services = [
+        (Service::Submission, config.listen.submission),
+        (Service::Submissions, config.listen.submissions),
+        (Service::Pop3, config.listen.pop3),
+        (Service::Pop3s, config.listen.pop3s),
+    ];
+    for (service, address) in services {
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("binding {} on {address}", service.name()))?;
+        let bound = listener.local_addr()?;
+        tracing::info!(service = service.name(), address = %bound, "listening");
+        // The readiness contract: one line per listener on standard output.
+        println!("ready: {} {bound}", service.name());
+        actix_rt::spawn(accept_loop(
+            listener,
+            service,
+            context.clone(),
+            workers.clone(),
+            slots.clone(),
+            alive.clone(),
+            shutdown.clone(),
+        ));
+    }
+    let admin = Admin { store: store.clone(), mailboxes: Some(mailboxes), clock };
+    let socket = admin::socket_path(&data_dir);
+    actix_rt::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            if let Err(error) = admin::serve_socket(admin, socket, shutdown).await {
+                tracing::error!(%error, "admin socket failed");
+            }
+        }
+    });
+    println!("ready: admin {}", admin::socket_path(&data_dir).display());
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down: no new sessions; finishing those in progress");
+    let _ = stop.send(true);
+    drop(alive);
+    let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
+    if tokio::time::timeout(grace, all_done.recv()).await.is_err() {
+        tracing::warn!("sessions still open after {grace:?}; closing them");
+    }
+    for worker in workers.iter() {
+        worker.stop();
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    service: Service,
+    context: SessionContext,
+    workers: Arc<Vec<actix_rt::ArbiterHandle>>,
+    slots: Arc<Slots>,
+    alive: mpsc::Sender<()>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut next_worker = 0usize;
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // EMFILE and friends: report and go on; the limit clears as sessions end.
+                    tracing::warn!(%error, service = service.name(), "accept failed");
+                    continue;
+                }
+            },
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let Some(slot) = slots.take(peer.ip(), slots.clone()) else {
+            refuse_busy(service, &stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let std_stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(error) => {
+                tracing::warn!(%error, "could not hand over a connection");
+                continue;
+            }
+        };
+        let worker = &workers[next_worker % workers.len()];
+        next_worker = next_worker.wrapping_add(1);
+        let context = context.clone();
+        let ticket: Box<dyn std::any::Any + Send> = Box::new((slot, alive.clone()));
+        worker.spawn_fn(move || match tokio::net::TcpStream::from_std(std_stream) {
+            Ok(stream) => session::start(service, stream, peer, context, ticket),
+            Err(error) => tracing::warn!(%error, "could not adopt a connection"),
+        });
+    }
+}
+
+/// Tells a refused client why, without waiting on it.
+fn refuse_busy(service: Service, stream: &tokio::net::TcpStream) {
+    let line: &[u8] = match service {
+        Service::Submission => b"421 4.7.0 Too many connections from your address; try again later\r\n",
+        Service::Pop3 => b"-ERR [SYS/TEMP] Too many connections from your address\r\n",
+        // TLS has not started: nothing readable can be said.
+        Service::Submissions | Service::Pop3s => b"",
+    };
+    let _ = stream.try_write(line);
+}
+
+/// Connection slots: a bound per source address and overall.
+#[derive(Debug)]
+struct Slots {
+    per_ip_max: usize,
+    total_max: usize,
+    used: Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
+
+/// A taken slot; frees itself on drop.
+#[derive(Debug)]
+struct Slot {
+    ip: IpAddr,
+    slots: Arc<Slots>,
+}
+
+impl Slots {
+    fn new(per_ip_max: usize, total_max: usize) -> Self {
+        Slots { per_ip_max, total_max, used: Mutex::new((0, HashMap::new())) }
+    }
+
+    fn take(&self, ip: IpAddr, this: Arc<Slots>) -> Option<Slot> {
+        let mut used = self.used.lock().ok()?;
+        let (total, per_ip) = &mut *used;
+        let count = per_ip.entry(ip).or_default();
+        if *count >= self.per_ip_max || *total >= self.total_max {
+            return None;
+        }
+        *count += 1;
+        *total += 1;
+        Some(Slot { ip, slots: this })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut used) = self.slots.used.lock() {
+            let (total, per_ip) = &mut *used;
+            *total -= 1;
+            if let Some(count) = per_ip.get_mut(&self.ip) {
+                *count -= 1;
+                if *count == 0 {
+                    per_ip.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+

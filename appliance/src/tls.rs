@@ -1,0 +1,73 @@
+//! TLS material: on first start a local CA and a server certificate signed by it are
+//! generated in `<data>/tls/`; clients trust `<data>/tls/ca.pem`. An administrator may put
+//! a real certificate chain and key in `server.pem` / `server.key` instead.
+
+use std::fs;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::ServerConfig;
+
+/// Makes sure the TLS files exist, then builds the rustls configuration (TLS 1.2 and 1.3
+/// only, ring's default cipher suites: AEAD with forward secrecy).
+pub fn server_config(data_dir: &Path, hostname: &str) -> anyhow::Result<Arc<ServerConfig>> {
+    let dir = data_dir.join("tls");
+    let chain_path = dir.join("server.pem");
+    let key_path = dir.join("server.key");
+    if !chain_path.exists() || !key_path.exists() {
+        generate(&dir, hostname).context("generating the local CA and server certificate")?;
+    }
+    let chain: Vec<CertificateDer<'static>> =
+        rustls_pemfile::certs(&mut fs::read(&chain_path)?.as_slice()).collect::<Result<_, _>>()?;
+    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut fs::read(&key_path)?.as_slice())?
+        .with_context(|| format!("no private key in {}", key_path.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("loading the server certificate")?;
+    Ok(Arc::new(config))
+}
+
+fn generate(dir: &Path, hostname: &str) -> anyhow::Result<()> {
+    fs::create_dir_all(dir)?;
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params.distinguished_name.push(DnType::OrganizationName, "Caducée");
+    ca_params.distinguished_name.push(DnType::CommonName, format!("Caducée local CA for {hostname}"));
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    let ca = ca_params.self_signed(&ca_key)?;
+
+    let server_key = KeyPair::generate()?;
+    let mut names = vec![hostname.to_owned()];
+    if hostname != "localhost" {
+        names.push("localhost".into());
+    }
+    let mut params = CertificateParams::new(names)?;
+    params.subject_alt_names.push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    params.distinguished_name.push(DnType::CommonName, hostname);
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let server = params.signed_by(&server_key, &ca, &ca_key)?;
+
+    write_private(&dir.join("ca.key"), ca_key.serialize_pem().as_bytes())?;
+    write_private(&dir.join("server.key"), server_key.serialize_pem().as_bytes())?;
+    fs::write(dir.join("ca.pem"), ca.pem())?;
+    fs::write(dir.join("server.pem"), format!("{}{}", server.pem(), ca.pem()))?;
+    Ok(())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(())
+}
