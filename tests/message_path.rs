@@ -1,1 +1,379 @@
-fn main(){}
+//! The message path end to end: the real `caducee` binary on 127.0.0.1 (port 0), driven by
+//! real clients — python's smtplib and poplib over TLS verified against the relay's CA, and
+//! messages encrypted by gpg.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+use base64::Engine as _;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_caducee");
+
+fn client_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/mailclient.py")
+}
+
+/// A relay running in its own data folder.
+struct Relay {
+    child: Child,
+    data: PathBuf,
+    ports: HashMap<String, u16>,
+}
+
+impl Relay {
+    /// Writes a configuration with every listener on port 0 (unless one exists), starts
+    /// `caducee serve` and waits for its readiness lines.
+    fn start(data: &Path, extra_config: &str) -> Relay {
+        let config = data.join("caducee.toml");
+        if !config.exists() {
+            std::fs::create_dir_all(data).expect("data dir");
+            let text = format!(
+                "domain = \"relay.test\"\n{extra_config}\n[listen]\nsubmission = \"127.0.0.1:0\"\n\
+                 submissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n"
+            );
+            std::fs::write(&config, text).expect("write config");
+        }
+        let mut child = Command::new(BIN)
+            .args(["--data-dir", data.to_str().expect("utf-8 path"), "serve"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start caducee serve");
+        let stdout: ChildStdout = child.stdout.take().expect("piped stdout");
+        let mut ports = HashMap::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("read readiness line");
+            let mut words = line.split_whitespace();
+            if words.next() != Some("ready:") {
+                continue;
+            }
+            let (Some(service), Some(address)) = (words.next(), words.next()) else { continue };
+            if service == "admin" {
+                break;
+            }
+            let port = address.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+            ports.insert(service.to_owned(), port);
+        }
+        assert_eq!(ports.len(), 4, "every listener reported ready: {ports:?}");
+        Relay { child, data: data.to_path_buf(), ports }
+    }
+
+    fn port(&self, service: &str) -> String {
+        self.ports[service].to_string()
+    }
+
+    fn ca(&self) -> String {
+        self.data.join("tls/ca.pem").to_str().expect("utf-8 path").to_owned()
+    }
+
+    fn cli(&self, args: &[&str]) -> std::process::Output {
+        caducee(&self.data, args)
+    }
+
+    fn add_user(&self, local: &str, quota_mb: Option<u64>) -> (String, String) {
+        let address = format!("{local}@relay.test");
+        let mut args = vec![
+            "user", "add", "--address", &address, "--first-name", "Claire", "--last-name", "Martin",
+            "--contact-email", "contact@example.org", "--json",
+        ];
+        let quota = quota_mb.map(|q| q.to_string());
+        if let Some(quota) = &quota {
+            args.extend(["--quota-mb", quota]);
+        }
+        let output = self.cli(&args);
+        assert!(output.status.success(), "user add: {}", String::from_utf8_lossy(&output.stderr));
+        let created: Value = serde_json::from_slice(&output.stdout).expect("user add prints JSON");
+        assert_eq!(created["address"], address.as_str());
+        (address, created["password"].as_str().expect("password").to_owned())
+    }
+
+    fn status(&self) -> Value {
+        let output = self.cli(&["status", "--json"]);
+        assert!(output.status.success(), "status: {}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).expect("status prints JSON")
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id() as i32;
+        let sent = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
+        assert!(sent.success());
+        self.child.wait().expect("wait for caducee")
+    }
+
+    fn kill_9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn caducee(data: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(["--data-dir", data.to_str().expect("utf-8 path")])
+        .args(args)
+        .output()
+        .expect("run caducee")
+}
+
+fn python(args: &[&str]) -> Value {
+    let output = Command::new("python3").arg(client_script()).args(args).output().expect("run python3");
+    assert!(
+        output.status.success(),
+        "mailclient {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("mailclient {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+/// gpg keys for the given addresses in a fresh GNUPGHOME, and a PGP/MIME message from the
+/// first address to all of them.
+fn compose(dir: &Path, addresses: &[&str], subject: &str) -> PathBuf {
+    let home = dir.join("gnupg");
+    let home = home.to_str().expect("utf-8 path");
+    python(&["keys", "--home", home, "--addresses", &addresses.join(",")]);
+    let out = dir.join("message.eml");
+    python(&[
+        "compose", "--home", home, "--sender", addresses[0], "--to", &addresses.join(","),
+        "--text", "Résultat: hémoglobine 14,2 g/dL", "--subject", subject,
+        "--out", out.to_str().expect("utf-8 path"),
+    ]);
+    out
+}
+
+fn code(v: &Value) -> i64 {
+    v["code"].as_i64().unwrap_or_else(|| panic!("no code in {v}"))
+}
+
+fn text(v: &Value) -> &str {
+    v["text"].as_str().unwrap_or_default()
+}
+
+/// The message as stored, without the Received field the relay adds in front.
+fn without_trace_header(message: &[u8]) -> &[u8] {
+    assert!(message.starts_with(b"Received: "), "the relay adds a trace header");
+    let mut rest = message;
+    // The Received field and its folded continuation lines.
+    loop {
+        let end = rest.windows(2).position(|w| w == b"\r\n").expect("line end") + 2;
+        rest = &rest[end..];
+        if !rest.starts_with(b"\t") && !rest.starts_with(b" ") {
+            return rest;
+        }
+    }
+}
+
+#[test]
+fn gpg_message_to_two_recipients_travels_over_both_tls_styles_and_is_erased_after_collection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let relay = Relay::start(&data, "");
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let (bob, bob_pw) = relay.add_user("bob", None);
+    let (carol, carol_pw) = relay.add_user("carol", None);
+    let message = compose(dir.path(), &[&alice, &bob, &carol], "Résultats biologiques");
+    let message_path = message.to_str().expect("utf-8 path");
+    let sent_bytes = std::fs::read(&message).expect("composed message");
+
+    // STARTTLS on the submission port, to bob and carol.
+    let sent = python(&[
+        "send", "--port", &relay.port("submission"), "--tls", "starttls", "--ca", &relay.ca(),
+        "--user", &alice, "--password", &alice_pw, "--sender", &alice, "--to", &format!("{bob},{carol}"),
+        "--file", message_path,
+    ]);
+    assert_eq!(code(&sent["auth"]), 235, "{sent}");
+    assert_eq!(code(&sent["data"]), 250, "{sent}");
+    assert!(sent["ehlo"]["auth"].as_str().is_some_and(|m| m.contains("PLAIN")), "AUTH offered after TLS: {sent}");
+
+    // Implicit TLS on the submissions port, to bob only.
+    let sent = python(&[
+        "send", "--port", &relay.port("submissions"), "--tls", "implicit", "--ca", &relay.ca(),
+        "--user", &alice, "--password", &alice_pw, "--sender", &alice, "--to", &bob,
+        "--file", message_path,
+    ]);
+    assert_eq!(code(&sent["data"]), 250, "{sent}");
+
+    let status = relay.status();
+    assert_eq!(status["stored_messages"], 2, "each message stored once: {status}");
+
+    // bob collects over POP3 with STLS, carol over implicit TLS; both delete.
+    let bob_fetch = python(&[
+        "fetch", "--port", &relay.port("pop3"), "--tls", "stls", "--ca", &relay.ca(),
+        "--user", &bob, "--password", &bob_pw, "--delete",
+    ]);
+    let carol_fetch = python(&[
+        "fetch", "--port", &relay.port("pop3s"), "--tls", "implicit", "--ca", &relay.ca(),
+        "--user", &carol, "--password", &carol_pw, "--delete",
+    ]);
+    assert_eq!(bob_fetch["stat"][0], 2, "{bob_fetch}");
+    assert_eq!(carol_fetch["stat"][0], 1, "{carol_fetch}");
+    for fetched in bob_fetch["messages"].as_array().into_iter().flatten().chain(carol_fetch["messages"].as_array().into_iter().flatten()) {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(fetched.as_str().expect("base64")).expect("base64");
+        assert_eq!(without_trace_header(&bytes), sent_bytes.as_slice(), "byte-identical apart from the trace header");
+    }
+    let uidls: Vec<&str> = bob_fetch["uidl"].as_array().expect("uidl").iter().filter_map(Value::as_str).collect();
+    assert_eq!(uidls, ["1", "2"]);
+
+    let status = relay.status();
+    assert_eq!(status["stored_messages"], 0, "erased once every recipient deleted: {status}");
+    assert_eq!(status["stored_bytes"], 0);
+    let bob_box = status["mailboxes"].as_array().expect("mailboxes").iter().find(|m| m["address"] == bob.as_str()).cloned();
+    let bob_box = bob_box.expect("bob listed");
+    assert_eq!(bob_box["used_bytes"], 0);
+    assert!(bob_box["last_collection"].as_u64().is_some(), "collection recorded: {bob_box}");
+    let fsck = relay.cli(&["fsck"]);
+    assert!(fsck.status.success(), "fsck: {}", String::from_utf8_lossy(&fsck.stdout));
+
+    // A graceful stop exits 0, and the store opens again with nothing lost.
+    let exit = relay.stop();
+    assert!(exit.success(), "SIGTERM gives a clean exit: {exit:?}");
+    let fsck = caducee(&data, &["fsck"]);
+    assert!(fsck.status.success(), "fsck after stop: {}", String::from_utf8_lossy(&fsck.stdout));
+    let users = caducee(&data, &["user", "list", "--json"]);
+    let users: Value = serde_json::from_slice(&users.stdout).expect("user list JSON");
+    assert_eq!(users.as_array().map(Vec::len), Some(3));
+}
+
+#[test]
+fn the_relay_refuses_what_it_must_and_says_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "message_bytes_max = 100000");
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let (bob, _) = relay.add_user("bob", None);
+    let (full, _) = relay.add_user("full", Some(0));
+    let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
+    let message = message.to_str().expect("utf-8 path");
+    let submission = relay.port("submission");
+    let send = |to: &str, sender: &str, file: &str| {
+        python(&[
+            "send", "--port", &submission, "--tls", "starttls", "--ca", &relay.ca(), "--user", &alice,
+            "--password", &alice_pw, "--sender", sender, "--to", to, "--file", file,
+        ])
+    };
+
+    // Cleartext body: 554 5.7.1 with a sentence saying why.
+    let clear = dir.path().join("clear.eml");
+    std::fs::write(&clear, "From: alice@relay.test\r\nSubject: bilan\r\n\r\nPatient: Dupont, glycémie 1,2 g/L\r\n")
+        .expect("write");
+    let sent = send(&bob, &alice, clear.to_str().expect("utf-8 path"));
+    assert_eq!(code(&sent["data"]), 554, "{sent}");
+    assert!(text(&sent["data"]).starts_with("5.7.1") && text(&sent["data"]).contains("OpenPGP"), "{sent}");
+
+    // An unknown recipient is refused; the known one still gets the message.
+    let sent = send(&format!("{bob},nobody@relay.test"), &alice, message);
+    assert_eq!(code(&sent["rcpt"][1]), 550, "unknown recipient: {sent}");
+    assert!(text(&sent["rcpt"][1]).starts_with("5.1.1"), "{sent}");
+    assert_eq!(code(&sent["data"]), 250, "the known recipient still gets it: {sent}");
+
+    // MAIL FROM must be the authenticated account.
+    let sent = send(&bob, &bob, message);
+    assert_eq!(code(&sent["mail"]), 553, "{sent}");
+    assert!(text(&sent["mail"]).starts_with("5.7.1"), "{sent}");
+
+    // Quota reached: 552 5.2.2.
+    let sent = send(&full, &alice, message);
+    assert_eq!(code(&sent["rcpt"][0]), 552, "{sent}");
+    assert!(text(&sent["rcpt"][0]).starts_with("5.2.2"), "{sent}");
+
+    // Oversized message: refused after the data, session still usable.
+    let big = dir.path().join("big.eml");
+    let mut bytes = std::fs::read(message).expect("message");
+    bytes.extend(std::iter::repeat_n(b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n", 2000).flatten());
+    std::fs::write(&big, bytes).expect("write");
+    let sent = send(&bob, &alice, big.to_str().expect("utf-8 path"));
+    assert_eq!(code(&sent["data"]), 552, "{sent}");
+    assert!(text(&sent["data"]).starts_with("5.3.4"), "{sent}");
+
+    // AUTH before TLS is refused; so is an over-long command line, without hanging.
+    let raw = python(&[
+        "raw", "--port", &submission, "--tls", "none", "--ca", &relay.ca(),
+        "AUTH PLAIN AGFsaWNlQHJlbGF5LnRlc3QAd3Jvbmc=", &format!("NOOP {}", "x".repeat(13_000)), "NOOP",
+    ]);
+    let replies = raw["replies"].as_array().expect("replies");
+    assert_eq!(code(&replies[0]), 538, "{raw}");
+    assert_eq!(code(&replies[1]), 500, "{raw}");
+    assert!(text(&replies[1]).contains("too long"), "{raw}");
+    assert_eq!(code(&replies[2]), 250, "the session goes on: {raw}");
+
+    // Only one message got through (to bob).
+    assert_eq!(relay.status()["stored_messages"], 1);
+}
+
+#[test]
+fn every_message_acknowledged_before_kill_9_is_collected_exactly_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let relay = Relay::start(&data, "");
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let (bob, bob_pw) = relay.add_user("bob", None);
+    let message = compose(dir.path(), &[&alice, &bob], "load");
+
+    // 8 concurrent senders; the relay is killed once 60 messages have been acknowledged.
+    let mut load = Command::new("python3")
+        .arg(client_script())
+        .args([
+            "load", "--port", &relay.port("submission"), "--tls", "starttls", "--ca", &relay.ca(),
+            "--user", &alice, "--password", &alice_pw, "--sender", &alice, "--to", &bob,
+            "--file", message.to_str().expect("utf-8 path"), "--senders", "8", "--count", "100000",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start load");
+    let mut lines = BufReader::new(load.stdout.take().expect("piped")).lines();
+    let mut accepted = Vec::new();
+    for line in lines.by_ref() {
+        let line: Value = serde_json::from_str(&line.expect("line")).expect("JSON line");
+        if let Some(subject) = line["accepted"].as_str() {
+            accepted.push(subject.to_owned());
+            if accepted.len() == 60 {
+                break;
+            }
+        }
+    }
+    relay.kill_9();
+    for line in lines {
+        let line: Value = serde_json::from_str(&line.expect("line")).expect("JSON line");
+        if let Some(subject) = line["accepted"].as_str() {
+            accepted.push(subject.to_owned());
+        }
+    }
+    assert!(load.wait().expect("load ends").success());
+    assert!(accepted.len() >= 60);
+
+    let fsck = caducee(&data, &["fsck"]);
+    assert!(fsck.status.success(), "fsck after kill -9: {}", String::from_utf8_lossy(&fsck.stdout));
+    let relay = Relay::start(&data, "");
+    let fetched = python(&[
+        "fetch", "--port", &relay.port("pop3s"), "--tls", "implicit", "--ca", &relay.ca(),
+        "--user", &bob, "--password", &bob_pw, "--delete",
+    ]);
+    let mut subjects: HashMap<String, usize> = HashMap::new();
+    for message in fetched["messages"].as_array().expect("messages") {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(message.as_str().expect("base64")).expect("base64");
+        let text = String::from_utf8_lossy(&bytes);
+        let subject = text.lines().find_map(|l| l.strip_prefix("Subject: ")).expect("subject").trim().to_owned();
+        *subjects.entry(subject).or_default() += 1;
+    }
+    for subject in &accepted {
+        assert_eq!(
+            subjects.get(subject),
+            Some(&1),
+            "{subject} was acknowledged: collected exactly once ({} acknowledged, {} collected: {fetched})",
+            accepted.len(),
+            subjects.len()
+        );
+    }
+    assert!(subjects.values().all(|&n| n == 1), "no message collected twice");
+    assert_eq!(relay.status()["stored_messages"], 0);
+    assert!(relay.cli(&["fsck"]).status.success());
+}

@@ -27,8 +27,9 @@ pub const SMTP_AUTH_LINE_BYTES_MAX: usize = 12_288;
 pub const SMTP_ERRORS_MAX: u32 = 10;
 /// Failed logins tolerated in one session before it is closed.
 pub const SMTP_AUTH_FAILURES_MAX: u32 = 3;
-/// smtp-proto's own bound on a command line (4 KiB, above RFC 5321's 512 octets).
-pub const SMTP_COMMAND_LINE_BYTES_MAX: usize = smtp_proto::request::receiver::MAX_LINE_LENGTH;
+/// Longest command line. RFC 5321 4.5.3.1.4 sets 512 octets and lets extensions add to
+/// it; RFC 4954 §4 raises it to 12288 octets for AUTH with an initial response.
+pub const SMTP_COMMAND_LINE_BYTES_MAX: usize = 12_288;
 
 /// What the relay tells every session.
 #[derive(Debug, Clone)]
@@ -165,6 +166,10 @@ pub struct SmtpServer {
     transaction: Option<Transaction>,
     mode: Mode,
     requests: RequestReceiver,
+    /// Bytes of the command line being received so far, to bound it.
+    command_line_bytes: usize,
+    /// Skipping the rest of an over-long command line.
+    discarding_line: bool,
     line: Vec<u8>,
     errors: u32,
     auth_failures: u32,
@@ -191,6 +196,8 @@ impl SmtpServer {
             transaction: None,
             mode: Mode::Command,
             requests: RequestReceiver::default(),
+            command_line_bytes: 0,
+            discarding_line: false,
             line: Vec::new(),
             errors: 0,
             auth_failures: 0,
@@ -265,9 +272,23 @@ impl SmtpServer {
         match &mut self.mode {
             Mode::Closed | Mode::Waiting(_) => (0, None),
             Mode::Command => {
+                // Bound the line before the parser sees it: smtp-proto parses a complete
+                // line of any length when it arrives in one piece.
+                let newline = input.iter().position(|&b| b == b'\n');
+                let line_part = newline.map_or(input.len(), |pos| pos + 1);
+                if self.discarding_line || self.command_line_bytes + line_part > SMTP_COMMAND_LINE_BYTES_MAX {
+                    self.requests = RequestReceiver::default();
+                    self.command_line_bytes = 0;
+                    self.discarding_line = newline.is_none();
+                    if newline.is_some() {
+                        return (line_part, self.error_reply(500, "5.5.2", "Line too long"));
+                    }
+                    return (line_part, None);
+                }
                 let mut bytes = input.iter();
                 let parsed = self.requests.ingest(&mut bytes).map(Request::into_owned);
                 let used = input.len() - bytes.as_slice().len();
+                self.command_line_bytes = if newline.is_some_and(|pos| pos < used) { 0 } else { self.command_line_bytes + used };
                 let effect = match parsed {
                     Ok(request) => self.command(request),
                     Err(ParseError::NeedsMoreData { .. }) => None,

@@ -194,11 +194,21 @@ fn generate_password() -> String {
     (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
 }
 
+/// Binds the admin socket (replacing a stale one), readable by its owner only.
+pub fn bind_socket(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
+    let _ = std::fs::remove_file(path);
+    let listener = tokio::net::UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(listener)
+}
+
 /// Serves the admin socket until the relay shuts down.
-pub async fn serve_socket(admin: Admin, path: PathBuf, mut shutdown: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
-    let _ = std::fs::remove_file(&path);
-    let listener = tokio::net::UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+pub async fn serve_socket(
+    admin: Admin,
+    listener: tokio::net::UnixListener,
+    path: PathBuf,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -235,7 +245,6 @@ pub async fn serve_socket(admin: Admin, path: PathBuf, mut shutdown: tokio::sync
         });
     }
     let _ = std::fs::remove_file(&path);
-    Ok(())
 }
 
 /// Sends a request to a running relay; `Ok(None)` when no relay answers on the socket.

@@ -93,15 +93,9 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
     }
     let admin = Admin { store: store.clone(), mailboxes: Some(mailboxes), clock };
     let socket = admin::socket_path(&data_dir);
-    actix_rt::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            if let Err(error) = admin::serve_socket(admin, socket, shutdown).await {
-                tracing::error!(%error, "admin socket failed");
-            }
-        }
-    });
-    println!("ready: admin {}", admin::socket_path(&data_dir).display());
+    let listener = admin::bind_socket(&socket)?;
+    println!("ready: admin {}", socket.display());
+    actix_rt::spawn(admin::serve_socket(admin, listener, socket, shutdown.clone()));
 
     wait_for_signal().await?;
     tracing::info!("shutting down: no new sessions; finishing those in progress");

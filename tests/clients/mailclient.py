@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""A practice's mail client for Caducée's end-to-end tests, built on the standard library
+(smtplib, poplib, ssl) and gpg. Every command prints one JSON document on stdout, except
+`load`, which prints one JSON line per accepted message as it happens, then a summary.
+"""
+
+import argparse
+import base64
+import json
+import os
+import poplib
+import smtplib
+import ssl
+import subprocess
+import sys
+import threading
+from email import policy
+from email.header import Header
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+
+
+def gpg(home, *args, data=None):
+    env = dict(os.environ, GNUPGHOME=home)
+    result = subprocess.run(
+        ["gpg", "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", "", *args],
+        input=data, capture_output=True, env=env, check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit("gpg %s failed: %s" % (args[0], result.stderr.decode(errors="replace")))
+    return result.stdout
+
+
+def make_keys(home, addresses):
+    os.makedirs(home, mode=0o700, exist_ok=True)
+    for address in addresses:
+        gpg(home, "--quick-gen-key", "%s <%s>" % (address.split("@")[0], address), "ed25519", "sign", "never")
+        listing = gpg(home, "--list-keys", "--with-colons", address).decode()
+        fpr = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr"))
+        gpg(home, "--quick-add-key", fpr, "cv25519", "encr", "never")
+
+
+def pgp_mime(home, sender, recipients, text, subject):
+    args = ["--armor", "--encrypt", "--sign", "--trust-model", "always", "-u", sender]
+    for r in recipients:
+        args += ["-r", r]
+    armored = gpg(home, *args, data=text.encode())
+    message = MIMEMultipart("encrypted", protocol="application/pgp-encrypted")
+    control = MIMEBase("application", "pgp-encrypted")
+    control.set_payload("Version: 1\n")
+    message.attach(control)
+    data = MIMEBase("application", "octet-stream", name="encrypted.asc")
+    data.set_payload(armored.decode())
+    message.attach(data)
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
+    return message.as_bytes(policy=policy.SMTP)
+
+
+def context(ca):
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def smtp_connect(args):
+    if args.tls == "implicit":
+        return smtplib.SMTP_SSL("127.0.0.1", args.port, context=context(args.ca), timeout=30)
+    client = smtplib.SMTP("127.0.0.1", args.port, timeout=30)
+    if args.tls == "starttls":
+        client.starttls(context=context(args.ca))
+    return client
+
+
+def reply(code, text):
+    return {"code": code, "text": text.decode(errors="replace") if isinstance(text, bytes) else str(text)}
+
+
+def cmd_keys(args):
+    make_keys(args.home, args.addresses.split(","))
+    print(json.dumps({"ok": True}))
+
+
+def cmd_compose(args):
+    body = pgp_mime(args.home, args.sender, args.to.split(","), args.text, args.subject)
+    with open(args.out, "wb") as f:
+        f.write(body)
+    print(json.dumps({"bytes": len(body)}))
+
+
+def cmd_send(args):
+    """Runs one submission and reports the reply to each step."""
+    out = {}
+    with open(args.file, "rb") as f:
+        body = f.read()
+    try:
+        client = smtp_connect(args)
+    except Exception as e:
+        print(json.dumps({"connect_error": str(e)}))
+        return
+    try:
+        client.ehlo("practice.example")
+        out["ehlo"] = client.esmtp_features
+        if args.user:
+            try:
+                code, text = client.login(args.user, args.password)
+                out["auth"] = reply(code, text)
+            except smtplib.SMTPException as e:
+                out["auth"] = reply(getattr(e, "smtp_code", 0), getattr(e, "smtp_error", str(e)))
+        code, text = client.mail(args.sender)
+        out["mail"] = reply(code, text)
+        out["rcpt"] = []
+        for r in args.to.split(","):
+            code, text = client.rcpt(r)
+            out["rcpt"].append(reply(code, text))
+        if out["mail"]["code"] == 250 and any(r["code"] == 250 for r in out["rcpt"]):
+            code, text = client.data(body)
+            out["data"] = reply(code, text)
+        client.quit()
+    except smtplib.SMTPServerDisconnected as e:
+        out["disconnected"] = str(e)
+    print(json.dumps(out))
+
+
+def cmd_raw(args):
+    """Sends raw lines (after STARTTLS/login when asked) and reports each reply."""
+    client = smtp_connect(args)
+    client.ehlo("practice.example")
+    if args.user:
+        client.login(args.user, args.password)
+    replies = []
+    for line in args.lines:
+        client.send(line.encode() + b"\r\n")
+        code, text = client.getreply()
+        replies.append(reply(code, text))
+    print(json.dumps({"replies": replies}))
+
+
+def pop_connect(args):
+    if args.tls == "implicit":
+        client = poplib.POP3_SSL("127.0.0.1", args.port, context=context(args.ca), timeout=30)
+    else:
+        client = poplib.POP3("127.0.0.1", args.port, timeout=30)
+        if args.tls == "stls":
+            client.stls(context=context(args.ca))
+    return client
+
+
+def cmd_fetch(args):
+    """Logs in, lists, retrieves every message, deletes them if asked, quits."""
+    client = pop_connect(args)
+    out = {}
+    try:
+        client.user(args.user)
+        client.pass_(args.password)
+    except poplib.error_proto as e:
+        print(json.dumps({"login_error": str(e)}))
+        return
+    count, size = client.stat()
+    out["stat"] = [count, size]
+    out["uidl"] = [line.decode().split()[1] for line in client.uidl()[1]]
+    messages = []
+    for n in range(1, count + 1):
+        _, lines, _ = client.retr(n)
+        messages.append(base64.b64encode(b"\r\n".join(lines) + b"\r\n").decode())
+        if args.delete:
+            client.dele(n)
+    out["messages"] = messages
+    out["quit"] = client.quit().decode()
+    print(json.dumps(out))
+
+
+def cmd_load(args):
+    """Several concurrent senders over persistent STARTTLS sessions; prints each accepted
+    message's subject the moment its 250 arrives, until the server goes away or each
+    sender has sent its share."""
+    with open(args.file, "rb") as f:
+        template = f.read()
+    lock = threading.Lock()
+    accepted = []
+
+    def sender(worker):
+        try:
+            client = smtp_connect(args)
+            client.login(args.user, args.password)
+            for n in range(args.count):
+                subject = b"load-%d-%d" % (worker, n)
+                body = template.replace(b"Subject: load", b"Subject: " + subject, 1)
+                client.sendmail(args.sender, args.to.split(","), body)
+                with lock:
+                    accepted.append(subject.decode())
+                    print(json.dumps({"accepted": subject.decode()}), flush=True)
+            client.quit()
+        except (OSError, smtplib.SMTPException):
+            pass  # the server was killed: what was accepted is what counts
+
+    threads = [threading.Thread(target=sender, args=(w,)) for w in range(args.senders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(json.dumps({"done": len(accepted)}), flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("keys")
+    p.add_argument("--home", required=True)
+    p.add_argument("--addresses", required=True)
+    p.set_defaults(run=cmd_keys)
+
+    p = sub.add_parser("compose")
+    p.add_argument("--home", required=True)
+    p.add_argument("--sender", required=True)
+    p.add_argument("--to", required=True)
+    p.add_argument("--text", required=True)
+    p.add_argument("--subject", default="Document")
+    p.add_argument("--out", required=True)
+    p.set_defaults(run=cmd_compose)
+
+    for name, run in (("send", cmd_send), ("raw", cmd_raw), ("load", cmd_load)):
+        p = sub.add_parser(name)
+        p.add_argument("--port", type=int, required=True)
+        p.add_argument("--tls", choices=["none", "starttls", "implicit"], default="starttls")
+        p.add_argument("--ca", required=True)
+        p.add_argument("--user")
+        p.add_argument("--password")
+        p.add_argument("--sender")
+        p.add_argument("--to", default="")
+        p.add_argument("--file")
+        p.add_argument("--senders", type=int, default=8)
+        p.add_argument("--count", type=int, default=1000)
+        p.add_argument("lines", nargs="*")
+        p.set_defaults(run=run)
+
+    p = sub.add_parser("fetch")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--tls", choices=["none", "stls", "implicit"], default="stls")
+    p.add_argument("--ca", required=True)
+    p.add_argument("--user", required=True)
+    p.add_argument("--password", required=True)
+    p.add_argument("--delete", action="store_true")
+    p.set_defaults(run=cmd_fetch)
+
+    args = parser.parse_args()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
