@@ -50,7 +50,9 @@ impl Relay {
             if words.next() != Some("ready:") {
                 continue;
             }
-            let (Some(service), Some(address)) = (words.next(), words.next()) else { continue };
+            let (Some(service), Some(address)) = (words.next(), words.next()) else {
+                continue;
+            };
             if service == "admin" {
                 break;
             }
@@ -76,8 +78,17 @@ impl Relay {
     fn add_user(&self, local: &str, quota_mb: Option<u64>) -> (String, String) {
         let address = format!("{local}@relay.test");
         let mut args = vec![
-            "user", "add", "--address", &address, "--first-name", "Claire", "--last-name", "Martin",
-            "--contact-email", "contact@example.org", "--json",
+            "user",
+            "add",
+            "--address",
+            &address,
+            "--first-name",
+            "Claire",
+            "--last-name",
+            "Martin",
+            "--contact-email",
+            "contact@example.org",
+            "--json",
         ];
         let quota = quota_mb.map(|q| q.to_string());
         if let Some(quota) = &quota {
@@ -118,22 +129,15 @@ impl Drop for Relay {
 }
 
 fn caducee(data: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(["--data-dir", data.to_str().expect("utf-8 path")])
-        .args(args)
-        .output()
-        .expect("run caducee")
+    Command::new(BIN).args(["--data-dir", data.to_str().expect("utf-8 path")]).args(args).output().expect("run caducee")
 }
 
 fn python(args: &[&str]) -> Value {
     let output = Command::new("python3").arg(client_script()).args(args).output().expect("run python3");
-    assert!(
-        output.status.success(),
-        "mailclient {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("mailclient {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+    assert!(output.status.success(), "mailclient {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!("mailclient {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&output.stdout))
+    })
 }
 
 /// gpg keys for the given addresses in a fresh GNUPGHOME, and a PGP/MIME message from the
@@ -144,9 +148,19 @@ fn compose(dir: &Path, addresses: &[&str], subject: &str) -> PathBuf {
     python(&["keys", "--home", home, "--addresses", &addresses.join(",")]);
     let out = dir.join("message.eml");
     python(&[
-        "compose", "--home", home, "--sender", addresses[0], "--to", &addresses.join(","),
-        "--text", "Résultat: hémoglobine 14,2 g/dL", "--subject", subject,
-        "--out", out.to_str().expect("utf-8 path"),
+        "compose",
+        "--home",
+        home,
+        "--sender",
+        addresses[0],
+        "--to",
+        &addresses.join(","),
+        "--text",
+        "Résultat: hémoglobine 14,2 g/dL",
+        "--subject",
+        subject,
+        "--out",
+        out.to_str().expect("utf-8 path"),
     ]);
     out
 }
@@ -187,9 +201,23 @@ fn gpg_message_to_two_recipients_travels_over_both_tls_styles_and_is_erased_afte
 
     // STARTTLS on the submission port, to bob and carol.
     let sent = python(&[
-        "send", "--port", &relay.port("submission"), "--tls", "starttls", "--ca", &relay.ca(),
-        "--user", &alice, "--password", &alice_pw, "--sender", &alice, "--to", &format!("{bob},{carol}"),
-        "--file", message_path,
+        "send",
+        "--port",
+        &relay.port("submission"),
+        "--tls",
+        "starttls",
+        "--ca",
+        &relay.ca(),
+        "--user",
+        &alice,
+        "--password",
+        &alice_pw,
+        "--sender",
+        &alice,
+        "--to",
+        &format!("{bob},{carol}"),
+        "--file",
+        message_path,
     ]);
     assert_eq!(code(&sent["auth"]), 235, "{sent}");
     assert_eq!(code(&sent["data"]), 250, "{sent}");
@@ -197,9 +225,23 @@ fn gpg_message_to_two_recipients_travels_over_both_tls_styles_and_is_erased_afte
 
     // Implicit TLS on the submissions port, to bob only.
     let sent = python(&[
-        "send", "--port", &relay.port("submissions"), "--tls", "implicit", "--ca", &relay.ca(),
-        "--user", &alice, "--password", &alice_pw, "--sender", &alice, "--to", &bob,
-        "--file", message_path,
+        "send",
+        "--port",
+        &relay.port("submissions"),
+        "--tls",
+        "implicit",
+        "--ca",
+        &relay.ca(),
+        "--user",
+        &alice,
+        "--password",
+        &alice_pw,
+        "--sender",
+        &alice,
+        "--to",
+        &bob,
+        "--file",
+        message_path,
     ]);
     assert_eq!(code(&sent["data"]), 250, "{sent}");
 
@@ -208,17 +250,43 @@ fn gpg_message_to_two_recipients_travels_over_both_tls_styles_and_is_erased_afte
 
     // bob collects over POP3 with STLS, carol over implicit TLS; both delete.
     let bob_fetch = python(&[
-        "fetch", "--port", &relay.port("pop3"), "--tls", "stls", "--ca", &relay.ca(),
-        "--user", &bob, "--password", &bob_pw, "--delete",
+        "fetch",
+        "--port",
+        &relay.port("pop3"),
+        "--tls",
+        "stls",
+        "--ca",
+        &relay.ca(),
+        "--user",
+        &bob,
+        "--password",
+        &bob_pw,
+        "--delete",
     ]);
     let carol_fetch = python(&[
-        "fetch", "--port", &relay.port("pop3s"), "--tls", "implicit", "--ca", &relay.ca(),
-        "--user", &carol, "--password", &carol_pw, "--delete",
+        "fetch",
+        "--port",
+        &relay.port("pop3s"),
+        "--tls",
+        "implicit",
+        "--ca",
+        &relay.ca(),
+        "--user",
+        &carol,
+        "--password",
+        &carol_pw,
+        "--delete",
     ]);
     assert_eq!(bob_fetch["stat"][0], 2, "{bob_fetch}");
     assert_eq!(carol_fetch["stat"][0], 1, "{carol_fetch}");
-    for fetched in bob_fetch["messages"].as_array().into_iter().flatten().chain(carol_fetch["messages"].as_array().into_iter().flatten()) {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(fetched.as_str().expect("base64")).expect("base64");
+    for fetched in bob_fetch["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(carol_fetch["messages"].as_array().into_iter().flatten())
+    {
+        let bytes =
+            base64::engine::general_purpose::STANDARD.decode(fetched.as_str().expect("base64")).expect("base64");
         assert_eq!(without_trace_header(&bytes), sent_bytes.as_slice(), "byte-identical apart from the trace header");
     }
     let uidls: Vec<&str> = bob_fetch["uidl"].as_array().expect("uidl").iter().filter_map(Value::as_str).collect();
@@ -227,7 +295,8 @@ fn gpg_message_to_two_recipients_travels_over_both_tls_styles_and_is_erased_afte
     let status = relay.status();
     assert_eq!(status["stored_messages"], 0, "erased once every recipient deleted: {status}");
     assert_eq!(status["stored_bytes"], 0);
-    let bob_box = status["mailboxes"].as_array().expect("mailboxes").iter().find(|m| m["address"] == bob.as_str()).cloned();
+    let bob_box =
+        status["mailboxes"].as_array().expect("mailboxes").iter().find(|m| m["address"] == bob.as_str()).cloned();
     let bob_box = bob_box.expect("bob listed");
     assert_eq!(bob_box["used_bytes"], 0);
     assert!(bob_box["last_collection"].as_u64().is_some(), "collection recorded: {bob_box}");
@@ -256,8 +325,23 @@ fn the_relay_refuses_what_it_must_and_says_why() {
     let submission = relay.port("submission");
     let send = |to: &str, sender: &str, file: &str| {
         python(&[
-            "send", "--port", &submission, "--tls", "starttls", "--ca", &relay.ca(), "--user", &alice,
-            "--password", &alice_pw, "--sender", sender, "--to", to, "--file", file,
+            "send",
+            "--port",
+            &submission,
+            "--tls",
+            "starttls",
+            "--ca",
+            &relay.ca(),
+            "--user",
+            &alice,
+            "--password",
+            &alice_pw,
+            "--sender",
+            sender,
+            "--to",
+            to,
+            "--file",
+            file,
         ])
     };
 
@@ -288,7 +372,10 @@ fn the_relay_refuses_what_it_must_and_says_why() {
     // Oversized message: refused after the data, session still usable.
     let big = dir.path().join("big.eml");
     let mut bytes = std::fs::read(message).expect("message");
-    bytes.extend(std::iter::repeat_n(b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n", 2000).flatten());
+    bytes.extend(
+        std::iter::repeat_n(b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n", 2000)
+            .flatten(),
+    );
     std::fs::write(&big, bytes).expect("write");
     let sent = send(&bob, &alice, big.to_str().expect("utf-8 path"));
     assert_eq!(code(&sent["data"]), 552, "{sent}");
@@ -296,8 +383,16 @@ fn the_relay_refuses_what_it_must_and_says_why() {
 
     // AUTH before TLS is refused; so is an over-long command line, without hanging.
     let raw = python(&[
-        "raw", "--port", &submission, "--tls", "none", "--ca", &relay.ca(),
-        "AUTH PLAIN AGFsaWNlQHJlbGF5LnRlc3QAd3Jvbmc=", &format!("NOOP {}", "x".repeat(13_000)), "NOOP",
+        "raw",
+        "--port",
+        &submission,
+        "--tls",
+        "none",
+        "--ca",
+        &relay.ca(),
+        "AUTH PLAIN AGFsaWNlQHJlbGF5LnRlc3QAd3Jvbmc=",
+        &format!("NOOP {}", "x".repeat(13_000)),
+        "NOOP",
     ]);
     let replies = raw["replies"].as_array().expect("replies");
     assert_eq!(code(&replies[0]), 538, "{raw}");
@@ -322,9 +417,27 @@ fn every_message_acknowledged_before_kill_9_is_collected_exactly_once() {
     let mut load = Command::new("python3")
         .arg(client_script())
         .args([
-            "load", "--port", &relay.port("submission"), "--tls", "starttls", "--ca", &relay.ca(),
-            "--user", &alice, "--password", &alice_pw, "--sender", &alice, "--to", &bob,
-            "--file", message.to_str().expect("utf-8 path"), "--senders", "8", "--count", "100000",
+            "load",
+            "--port",
+            &relay.port("submission"),
+            "--tls",
+            "starttls",
+            "--ca",
+            &relay.ca(),
+            "--user",
+            &alice,
+            "--password",
+            &alice_pw,
+            "--sender",
+            &alice,
+            "--to",
+            &bob,
+            "--file",
+            message.to_str().expect("utf-8 path"),
+            "--senders",
+            "8",
+            "--count",
+            "100000",
         ])
         .stdout(Stdio::piped())
         .spawn()
@@ -354,12 +467,23 @@ fn every_message_acknowledged_before_kill_9_is_collected_exactly_once() {
     assert!(fsck.status.success(), "fsck after kill -9: {}", String::from_utf8_lossy(&fsck.stdout));
     let relay = Relay::start(&data, "");
     let fetched = python(&[
-        "fetch", "--port", &relay.port("pop3s"), "--tls", "implicit", "--ca", &relay.ca(),
-        "--user", &bob, "--password", &bob_pw, "--delete",
+        "fetch",
+        "--port",
+        &relay.port("pop3s"),
+        "--tls",
+        "implicit",
+        "--ca",
+        &relay.ca(),
+        "--user",
+        &bob,
+        "--password",
+        &bob_pw,
+        "--delete",
     ]);
     let mut subjects: HashMap<String, usize> = HashMap::new();
     for message in fetched["messages"].as_array().expect("messages") {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(message.as_str().expect("base64")).expect("base64");
+        let bytes =
+            base64::engine::general_purpose::STANDARD.decode(message.as_str().expect("base64")).expect("base64");
         let text = String::from_utf8_lossy(&bytes);
         let subject = text.lines().find_map(|l| l.strip_prefix("Subject: ")).expect("subject").trim().to_owned();
         *subjects.entry(subject).or_default() += 1;

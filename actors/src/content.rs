@@ -73,8 +73,7 @@ fn check_part(
         PartType::Multipart(children) => {
             if subtype.as_deref() == Some("encrypted") {
                 let protocol = part.content_type().and_then(|ct| ct.attribute("protocol"));
-                if !protocol.is_some_and(|p| p.eq_ignore_ascii_case("application/pgp-encrypted"))
-                    || children.len() != 2
+                if !protocol.is_some_and(|p| p.eq_ignore_ascii_case("application/pgp-encrypted")) || children.len() != 2
                 {
                     return Err(ContentError::MalformedPgpMime);
                 }
@@ -127,31 +126,24 @@ pub fn check_openpgp(bytes: &[u8], content: &mut EncryptedContent) -> Result<(),
         return Err(ContentError::CleartextPart);
     }
     let malformed = |e: anyhow_like::Error| ContentError::MalformedOpenPgp(e.to_string());
-    let mut parsed = PacketParserBuilder::from_bytes(trimmed)
-        .and_then(|builder| builder.build())
-        .map_err(malformed)?;
+    let mut parsed = PacketParserBuilder::from_bytes(trimmed).and_then(|builder| builder.build()).map_err(malformed)?;
     let mut keys = Vec::new();
     let mut encrypted_data = false;
-    loop {
-        match parsed {
-            PacketParserResult::Some(parser) => {
-                match &parser.packet {
-                    _ if encrypted_data => {
-                        return Err(ContentError::UnexpectedPacket(format!("trailing {}", parser.packet.tag())))
-                    }
-                    Packet::Marker(_) | Packet::Padding(_) | Packet::SKESK(_) => {}
-                    Packet::PKESK(pkesk) => keys.push(pkesk.recipient()),
-                    Packet::SEIP(_) => encrypted_data = true,
-                    Packet::Unknown(unknown) => {
-                        return Err(ContentError::MalformedOpenPgp(format!("unreadable {} packet", unknown.tag())))
-                    }
-                    other => return Err(ContentError::UnexpectedPacket(other.tag().to_string())),
-                }
-                // `next` steps over a container's body: the encrypted data is never opened.
-                parsed = parser.next().map_err(malformed)?.1;
+    while let PacketParserResult::Some(parser) = parsed {
+        match &parser.packet {
+            _ if encrypted_data => {
+                return Err(ContentError::UnexpectedPacket(format!("trailing {}", parser.packet.tag())))
             }
-            PacketParserResult::EOF(_) => break,
+            Packet::Marker(_) | Packet::Padding(_) | Packet::SKESK(_) => {}
+            Packet::PKESK(pkesk) => keys.push(pkesk.recipient()),
+            Packet::SEIP(_) => encrypted_data = true,
+            Packet::Unknown(unknown) => {
+                return Err(ContentError::MalformedOpenPgp(format!("unreadable {} packet", unknown.tag())))
+            }
+            other => return Err(ContentError::UnexpectedPacket(other.tag().to_string())),
         }
+        // `next` steps over a container's body: the encrypted data is never opened.
+        parsed = parser.next().map_err(malformed)?.1;
     }
     if !encrypted_data {
         return Err(ContentError::MalformedOpenPgp("no encrypted data packet".into()));

@@ -63,7 +63,9 @@ pub enum Effect {
 /// RFC 1939's session states, plus the moments the machine waits on the driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
-    Authorization { user: Option<String> },
+    Authorization {
+        user: Option<String>,
+    },
     /// `AUTH PLAIN` sent without an initial response: the next line is the response.
     AuthContinuation,
     Transaction,
@@ -383,7 +385,9 @@ impl Pop3Server {
     /// The answer to [`Effect::Retrieve`]: the stored message, or `None` if it could not
     /// be read.
     pub fn retrieved(&mut self, content: Option<Vec<u8>>, top_lines: Option<u32>) {
-        let State::Waiting(Awaiting::Retrieve { index }) = self.state else { return };
+        let State::Waiting(Awaiting::Retrieve { index }) = self.state else {
+            return;
+        };
         self.state = State::Transaction;
         let Some(content) = content else {
             self.err("[SYS/TEMP] Message could not be read; try again later");

@@ -11,9 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use caducee_storage::{
-    verify_password, Account, Address, ConnectionRecord, Protocol, Store, StoreError,
-};
+use caducee_storage::{verify_password, Account, Address, ConnectionRecord, Protocol, Store, StoreError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -509,4 +507,5 @@ impl Driver {
 }
 
 /// An argon2id hash of a random string, verified against when the account does not exist.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2xHkqB1W0P4zsH6jTNwJ8sQ7QyN2cA2u0s4b3tC0rIQ";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2xHkqB1W0P4zsH6jTNwJ8sQ7QyN2cA2u0s4b3tC0rIQ";

@@ -179,7 +179,11 @@ pub struct SmtpServer {
 
 impl std::fmt::Debug for SmtpServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmtpServer").field("mode", &self.mode).field("tls", &self.tls).field("user", &self.user).finish()
+        f.debug_struct("SmtpServer")
+            .field("mode", &self.mode)
+            .field("tls", &self.tls)
+            .field("user", &self.user)
+            .finish()
     }
 }
 
@@ -288,7 +292,8 @@ impl SmtpServer {
                 let mut bytes = input.iter();
                 let parsed = self.requests.ingest(&mut bytes).map(Request::into_owned);
                 let used = input.len() - bytes.as_slice().len();
-                self.command_line_bytes = if newline.is_some_and(|pos| pos < used) { 0 } else { self.command_line_bytes + used };
+                self.command_line_bytes =
+                    if newline.is_some_and(|pos| pos < used) { 0 } else { self.command_line_bytes + used };
                 let effect = match parsed {
                     Ok(request) => self.command(request),
                     Err(ParseError::NeedsMoreData { .. }) => None,
@@ -300,7 +305,9 @@ impl SmtpServer {
             Mode::Data(receiver) => {
                 let mut bytes = input.iter();
                 let tx = self.transaction.as_mut();
-                let Some(tx) = tx else { return (input.len(), None) };
+                let Some(tx) = tx else {
+                    return (input.len(), None);
+                };
                 let done = receiver.ingest(&mut bytes, &mut tx.body);
                 let used = input.len() - bytes.as_slice().len();
                 if done {
@@ -317,7 +324,9 @@ impl SmtpServer {
             }
             Mode::Bdat(receiver) => {
                 let mut bytes = input.iter();
-                let Some(tx) = self.transaction.as_mut() else { return (input.len(), None) };
+                let Some(tx) = self.transaction.as_mut() else {
+                    return (input.len(), None);
+                };
                 let done = receiver.ingest(&mut bytes, &mut tx.body);
                 let used = input.len() - bytes.as_slice().len();
                 if done {
@@ -358,7 +367,9 @@ impl SmtpServer {
             ParseError::InvalidSenderAddress => self.error_reply(501, "5.1.7", "Bad sender address syntax"),
             ParseError::InvalidRecipientAddress => self.error_reply(501, "5.1.3", "Bad recipient address syntax"),
             ParseError::SyntaxError { syntax } => self.error_reply(501, "5.5.4", &format!("Syntax: {syntax}")),
-            ParseError::InvalidParameter { param } => self.error_reply(501, "5.5.4", &format!("Invalid parameter {param}")),
+            ParseError::InvalidParameter { param } => {
+                self.error_reply(501, "5.5.4", &format!("Invalid parameter {param}"))
+            }
             ParseError::UnsupportedParameter { param } => {
                 self.error_reply(555, "5.5.4", &format!("Unsupported parameter {param}"))
             }
@@ -551,7 +562,10 @@ impl SmtpServer {
         if !authzid.is_empty() && authzid != username {
             return self.error_reply(535, "5.7.8", "Authorization identity must be empty or your own");
         }
-        self.await_effect(Awaiting::Auth, Effect::Authenticate { username: username.to_owned(), password: password.to_owned() })
+        self.await_effect(
+            Awaiting::Auth,
+            Effect::Authenticate { username: username.to_owned(), password: password.to_owned() },
+        )
     }
 
     /// The answer to [`Effect::Authenticate`]: the account, or `None` for bad credentials.
@@ -638,8 +652,12 @@ impl SmtpServer {
         if !self.resume(Awaiting::Recipient) {
             return;
         }
-        let Some(tx) = &mut self.transaction else { return };
-        let Some(address) = tx.pending_recipient.take() else { return };
+        let Some(tx) = &mut self.transaction else {
+            return;
+        };
+        let Some(address) = tx.pending_recipient.take() else {
+            return;
+        };
         match verdict {
             RecipientVerdict::Accept(account) => {
                 tx.recipients.push((account, address));
@@ -651,9 +669,7 @@ impl SmtpServer {
             RecipientVerdict::Disabled(reason) => {
                 self.reply(550, "5.2.1", &format!("<{address}>: reception is disabled: {reason}"))
             }
-            RecipientVerdict::OverQuota => {
-                self.reply(552, "5.2.2", &format!("<{address}>: mailbox full"))
-            }
+            RecipientVerdict::OverQuota => self.reply(552, "5.2.2", &format!("<{address}>: mailbox full")),
         }
     }
 
@@ -741,9 +757,7 @@ impl SmtpServer {
                 self.messages_accepted += 1;
                 self.reply(250, "2.0.0", &format!("Message accepted and stored as {id}"));
             }
-            DeliveryVerdict::QuotaExceeded(address) => {
-                self.reply(552, "5.2.2", &format!("<{address}>: mailbox full"))
-            }
+            DeliveryVerdict::QuotaExceeded(address) => self.reply(552, "5.2.2", &format!("<{address}>: mailbox full")),
             DeliveryVerdict::StoreFull => self.reply(452, "4.3.1", "Insufficient system storage; try again later"),
             DeliveryVerdict::Failed => self.reply(451, "4.3.0", "Local error while storing; try again later"),
         }

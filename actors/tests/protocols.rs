@@ -94,7 +94,9 @@ fn smtp_dialogue(input: &[u8], chunk: usize) -> (String, Vec<String>) {
                 smtp::Effect::Authenticate { username, password } => {
                     effects.push(format!("auth {username}"));
                     let ok = password == "secret";
-                    machine.authenticated(ok.then(|| Authenticated { account: AccountId(1), address: address(&username) }));
+                    machine.authenticated(
+                        ok.then(|| Authenticated { account: AccountId(1), address: address(&username) }),
+                    );
                 }
                 smtp::Effect::CheckRecipient { address: rcpt, .. } => {
                     effects.push(format!("rcpt {rcpt}"));
@@ -120,7 +122,9 @@ fn smtp_dialogue(input: &[u8], chunk: usize) -> (String, Vec<String>) {
 }
 
 fn dot_stuff(body: &str) -> String {
-    body.split_inclusive("\r\n").map(|line| if line.starts_with('.') { format!(".{line}") } else { line.to_owned() }).collect()
+    body.split_inclusive("\r\n")
+        .map(|line| if line.starts_with('.') { format!(".{line}") } else { line.to_owned() })
+        .collect()
 }
 
 #[test]
@@ -133,13 +137,29 @@ fn a_whole_smtp_dialogue_gives_the_same_result_in_chunks_of_any_size() {
         dot_stuff(&message)
     );
     let (whole_output, whole_effects) = smtp_dialogue(input.as_bytes(), input.len());
-    for code in ["220 ", "250-PIPELINING", "AUTH PLAIN LOGIN", "235 2.7.0", "250 2.1.0", "550 5.1.1", "552 5.2.2", "250 2.1.5", "354 ", "250 2.0.0 Message accepted", "221 2.0.0"] {
+    for code in [
+        "220 ",
+        "250-PIPELINING",
+        "AUTH PLAIN LOGIN",
+        "235 2.7.0",
+        "250 2.1.0",
+        "550 5.1.1",
+        "552 5.2.2",
+        "250 2.1.5",
+        "354 ",
+        "250 2.0.0 Message accepted",
+        "221 2.0.0",
+    ] {
         assert!(whole_output.contains(code), "{code} missing from:\n{whole_output}");
     }
     assert!(whole_effects.contains(&message), "the body arrives dot-unstuffed and intact");
     assert_eq!(whole_effects.last().map(String::as_str), Some("close"));
     for chunk in [1, 2, 3, 4, 5, 7, 16, 64, 1000] {
-        assert_eq!(smtp_dialogue(input.as_bytes(), chunk), (whole_output.clone(), whole_effects.clone()), "chunk size {chunk}");
+        assert_eq!(
+            smtp_dialogue(input.as_bytes(), chunk),
+            (whole_output.clone(), whole_effects.clone()),
+            "chunk size {chunk}"
+        );
     }
 }
 
@@ -153,7 +173,11 @@ fn smtp_refuses_out_of_order_and_cleartext() {
            Subject: x\r\n\r\nclear text\r\n.\r\nQUIT\r\n";
     let (output, _) = smtp_dialogue(input.as_bytes(), 3);
     let codes: Vec<&str> = output.lines().filter(|l| !l.starts_with("250-")).map(|l| &l[..3]).collect();
-    assert_eq!(codes, ["220", "503", "250", "530", "535", "235", "553", "250", "554", "250", "354", "554", "221"], "{output}");
+    assert_eq!(
+        codes,
+        ["220", "503", "250", "530", "535", "235", "553", "250", "554", "250", "354", "554", "221"],
+        "{output}"
+    );
     assert!(output.contains("554 5.7.1 Message refused: a part of the message is readable text"));
 }
 
@@ -193,8 +217,15 @@ fn pop3_dialogue(input: &[u8], chunk: usize) -> (String, Vec<String>) {
                 effect = match current {
                     pop3::Effect::Authenticate { password, .. } => machine.authenticated(password == "secret"),
                     pop3::Effect::OpenMaildrop => {
-                        let entry = |n: u32| MaildropEntry { uid: Uid(n), message: MessageId(u64::from(n) * 10), size: STORED.len() as u64 };
-                        machine.maildrop_opened(Ok(Maildrop { entries: vec![entry(4), entry(9)], delete_on_retrieve: false }));
+                        let entry = |n: u32| MaildropEntry {
+                            uid: Uid(n),
+                            message: MessageId(u64::from(n) * 10),
+                            size: STORED.len() as u64,
+                        };
+                        machine.maildrop_opened(Ok(Maildrop {
+                            entries: vec![entry(4), entry(9)],
+                            delete_on_retrieve: false,
+                        }));
                         None
                     }
                     pop3::Effect::Retrieve { top_lines, .. } => {
@@ -216,12 +247,17 @@ fn pop3_dialogue(input: &[u8], chunk: usize) -> (String, Vec<String>) {
 
 #[test]
 fn a_whole_pop3_dialogue_gives_the_same_result_in_chunks_of_any_size() {
-    let input = b"CAPA\r\nUSER a@relay.test\r\nPASS wrong\r\nUSER a@relay.test\r\nPASS secret\r\nSTAT\r\nLIST\r\nUIDL\r\n\
+    let input =
+        b"CAPA\r\nUSER a@relay.test\r\nPASS wrong\r\nUSER a@relay.test\r\nPASS secret\r\nSTAT\r\nLIST\r\nUIDL\r\n\
                   TOP 1 1\r\nRETR 2\r\nDELE 2\r\nRETR 2\r\nRSET\r\nDELE 1\r\nLIST\r\nNOOP\r\nQUIT\r\n";
     let (whole_output, whole_effects) = pop3_dialogue(input, input.len());
-    let expected_retr = "+OK 63 octets\r\nReceived: x\r\nSubject: a\r\n\r\nline one\r\n..starts with a dot\r\nlast\r\n.\r\n";
+    let expected_retr =
+        "+OK 63 octets\r\nReceived: x\r\nSubject: a\r\n\r\nline one\r\n..starts with a dot\r\nlast\r\n.\r\n";
     assert!(whole_output.contains(expected_retr), "RETR dot-stuffs: {whole_output}");
-    assert!(whole_output.contains("+OK 63 octets\r\nReceived: x\r\nSubject: a\r\n\r\nline one\r\n.\r\n"), "TOP 1: {whole_output}");
+    assert!(
+        whole_output.contains("+OK 63 octets\r\nReceived: x\r\nSubject: a\r\n\r\nline one\r\n.\r\n"),
+        "TOP 1: {whole_output}"
+    );
     assert!(whole_output.contains("-ERR [AUTH] Invalid login"));
     assert!(whole_output.contains("+OK 2 126\r\n"), "STAT");
     assert!(whole_output.contains("1 4\r\n2 9\r\n.\r\n"), "UIDL gives stable uids");

@@ -236,7 +236,11 @@ pub async fn serve_socket(
                     error: Some(format!("admin protocol {} is not {ADMIN_PROTOCOL_VERSION}", envelope.version)),
                     result: serde_json::Value::Null,
                 },
-                Err(error) => Response { ok: false, error: Some(format!("bad request: {error}")), result: serde_json::Value::Null },
+                Err(error) => Response {
+                    ok: false,
+                    error: Some(format!("bad request: {error}")),
+                    result: serde_json::Value::Null,
+                },
             };
             if let Ok(mut bytes) = serde_json::to_vec(&response) {
                 bytes.push(b'\n');

@@ -60,9 +60,8 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
         shutdown: shutdown.clone(),
     };
 
-    let workers: Vec<Arbiter> = (0..std::thread::available_parallelism().map_or(1, |n| n.get()).min(8))
-        .map(|_| Arbiter::new())
-        .collect();
+    let workers: Vec<Arbiter> =
+        (0..std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)).map(|_| Arbiter::new()).collect();
     let workers = Arc::new(workers.iter().map(Arbiter::handle).collect::<Vec<_>>());
     let (alive, mut all_done) = mpsc::channel::<()>(1);
     let slots = Arc::new(Slots::new(config.limits.sessions_per_ip, config.limits.sessions_max));
@@ -74,9 +73,8 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
         (Service::Pop3s, config.listen.pop3s),
     ];
     for (service, address) in services {
-        let listener = TcpListener::bind(address)
-            .await
-            .with_context(|| format!("binding {} on {address}", service.name()))?;
+        let listener =
+            TcpListener::bind(address).await.with_context(|| format!("binding {} on {address}", service.name()))?;
         let bound = listener.local_addr()?;
         tracing::info!(service = service.name(), address = %bound, "listening");
         // The readiness contract: one line per listener on standard output.
@@ -225,4 +223,3 @@ impl Drop for Slot {
         }
     }
 }
-

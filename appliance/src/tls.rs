@@ -43,7 +43,8 @@ fn generate(dir: &Path, hostname: &str) -> anyhow::Result<()> {
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca_params.distinguished_name.push(DnType::OrganizationName, "Caducée");
     ca_params.distinguished_name.push(DnType::CommonName, format!("Caducée local CA for {hostname}"));
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let ca = ca_params.self_signed(&ca_key)?;
 
     let server_key = KeyPair::generate()?;

@@ -41,11 +41,7 @@ impl MasterKey {
                 }
                 let mut bytes = vec![0u8; KEY_BYTES];
                 random(&mut bytes)?;
-                let mut file = fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)?;
+                let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
                 file.write_all(&bytes)?;
                 file.sync_all()?;
                 bytes
@@ -64,9 +60,7 @@ impl MasterKey {
     pub fn seal_message(&self, plaintext: Vec<u8>) -> Result<crate::SealedMessage, StoreError> {
         let mut message_key = [0u8; KEY_BYTES];
         random(&mut message_key)?;
-        let key = LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM, &message_key).map_err(|_| StoreError::Crypto)?,
-        );
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &message_key).map_err(|_| StoreError::Crypto)?);
         let size = plaintext.len() as u64;
         let ciphertext = seal_with(&key, AAD_MESSAGE, plaintext)?;
         let wrapped_key = seal_with(&self.key, AAD_WRAPPED_KEY, message_key.to_vec())?;
@@ -77,9 +71,7 @@ impl MasterKey {
     /// Opens a sealed message with its wrapped key.
     pub(crate) fn open_message(&self, wrapped_key: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, StoreError> {
         let mut message_key = open_with(&self.key, AAD_WRAPPED_KEY, wrapped_key)?;
-        let key = LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM, &message_key).map_err(|_| StoreError::Crypto)?,
-        );
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &message_key).map_err(|_| StoreError::Crypto)?);
         message_key.fill(0);
         open_with(&key, AAD_MESSAGE, ciphertext)
     }
@@ -113,10 +105,7 @@ fn open_with(key: &LessSafeKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, St
     let (nonce, body) = sealed.split_at(NONCE_LEN);
     let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| StoreError::Crypto)?;
     let mut buffer = body.to_vec();
-    let plain_len = key
-        .open_in_place(nonce, Aad::from(aad), &mut buffer)
-        .map_err(|_| StoreError::Crypto)?
-        .len();
+    let plain_len = key.open_in_place(nonce, Aad::from(aad), &mut buffer).map_err(|_| StoreError::Crypto)?.len();
     buffer.truncate(plain_len);
     Ok(buffer)
 }

@@ -114,7 +114,8 @@ impl Store {
         match meta.get(&txn, b"format_version")? {
             None => meta.put(&mut txn, b"format_version", &FORMAT_VERSION.to_be_bytes())?,
             Some(bytes) => {
-                let found = u32::from_be_bytes(bytes.try_into().map_err(|_| StoreError::Corrupt("format version".into()))?);
+                let found =
+                    u32::from_be_bytes(bytes.try_into().map_err(|_| StoreError::Corrupt("format version".into()))?);
                 if found != FORMAT_VERSION {
                     return Err(StoreError::FormatVersion { found, supported: FORMAT_VERSION });
                 }
@@ -355,11 +356,15 @@ impl Store {
             totals.1 += 1;
             totals.2 = totals.2.max(entry.uid.0);
             match inner.messages.get(&txn, &entry.message.0.to_be_bytes())? {
-                None => problems.push(format!("mailbox {owner} uid {} points to missing message {}", entry.uid.0, entry.message.0)),
+                None => problems
+                    .push(format!("mailbox {owner} uid {} points to missing message {}", entry.uid.0, entry.message.0)),
                 Some(bytes) => {
                     let record: MessageRecord = decode(bytes)?;
                     if record.size != entry.size {
-                        problems.push(format!("message {} size {} differs from its mailbox entry {}", entry.message.0, record.size, entry.size));
+                        problems.push(format!(
+                            "message {} size {} differs from its mailbox entry {}",
+                            entry.message.0, record.size, entry.size
+                        ));
                     }
                 }
             }
@@ -370,7 +375,8 @@ impl Store {
             let record: MessageRecord = decode(bytes)?;
             let held = references.get(&id).copied().unwrap_or(0);
             if held != record.references {
-                problems.push(format!("message {id} counts {} references but {held} mailboxes hold it", record.references));
+                problems
+                    .push(format!("message {id} counts {} references but {held} mailboxes hold it", record.references));
             }
             if inner.blobs.get(&txn, key)?.is_none() {
                 problems.push(format!("message {id} has no sealed bytes"));
@@ -393,7 +399,8 @@ impl Store {
                 problems.push(format!("{} counts {} bytes but holds {used}", account.address, account.used_bytes));
             }
             if account.message_count != count {
-                problems.push(format!("{} counts {} messages but holds {count}", account.address, account.message_count));
+                problems
+                    .push(format!("{} counts {} messages but holds {count}", account.address, account.message_count));
             }
             if account.next_uid <= max_uid {
                 problems.push(format!("{} would reuse uid {}", account.address, account.next_uid));
@@ -449,9 +456,7 @@ pub(crate) fn encode<T: Encode>(value: &T) -> Result<Vec<u8>, StoreError> {
 }
 
 pub(crate) fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, StoreError> {
-    bincode::decode_from_slice(bytes, config())
-        .map(|(value, _)| value)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))
+    bincode::decode_from_slice(bytes, config()).map(|(value, _)| value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn unexpected(outcome: WriteOutcome) -> StoreError {

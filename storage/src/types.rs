@@ -57,8 +57,7 @@ impl Address {
             return Err(AddressError::TooLong);
         }
         let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+');
-        if !local.chars().all(allowed) || !domain.chars().all(allowed) || domain.starts_with('.')
-        {
+        if !local.chars().all(allowed) || !domain.chars().all(allowed) || domain.starts_with('.') {
             return Err(AddressError::Character);
         }
         Ok(Address(text.to_ascii_lowercase()))

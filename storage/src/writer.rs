@@ -52,9 +52,14 @@ impl WriteOp {
 #[derive(Debug)]
 pub(crate) enum WriteOutcome {
     AccountCreated(AccountId),
-    Accepted { message: MessageId, uids: Vec<Uid> },
+    Accepted {
+        message: MessageId,
+        uids: Vec<Uid>,
+    },
     /// Messages erased for good by an expunge.
-    Expunged { erased: u32 },
+    Expunged {
+        erased: u32,
+    },
     Done,
 }
 
@@ -249,7 +254,9 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             let mut erased = 0;
             for uid in uids {
                 let key = entry_key(*account, *uid);
-                let Some(bytes) = inner.mailbox.get(txn, &key)? else { continue };
+                let Some(bytes) = inner.mailbox.get(txn, &key)? else {
+                    continue;
+                };
                 let entry: MailboxEntry = crate::store::decode(bytes)?;
                 inner.mailbox.delete(txn, &key)?;
                 record.used_bytes -= entry.size;
@@ -257,7 +264,12 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
                 let message_key = entry.message.0.to_be_bytes();
                 let mut message: MessageRecord = match inner.messages.get(txn, &message_key)? {
                     Some(bytes) => crate::store::decode(bytes)?,
-                    None => return Err(StoreError::Corrupt(format!("mailbox entry points to missing message {}", entry.message.0))),
+                    None => {
+                        return Err(StoreError::Corrupt(format!(
+                            "mailbox entry points to missing message {}",
+                            entry.message.0
+                        )))
+                    }
                 };
                 message.references -= 1;
                 if message.references == 0 {

@@ -98,7 +98,8 @@ fn concurrent_writes_share_commits_and_survive_reopening() {
         store.close();
     }
     let store = open(dir.path());
-    let inbox = store.account_by_address(&Address::parse("inbox@relay.test").expect("address")).expect("read").expect("exists");
+    let inbox =
+        store.account_by_address(&Address::parse("inbox@relay.test").expect("address")).expect("read").expect("exists");
     let entries = store.mailbox(inbox.id).expect("mailbox");
     assert_eq!(entries.len() as u64, writers * per_writer);
     assert!(entries.windows(2).all(|w| w[0].uid < w[1].uid), "uids in order");
