@@ -716,7 +716,8 @@ impl SmtpServer {
 
     fn end_of_message(&mut self) -> Option<Effect> {
         let tx = self.transaction.take()?;
-        if tx.oversized {
+        // The last input chunk may carry both the excess and the end of data.
+        if tx.oversized || tx.body.len() > self.config.message_bytes_max {
             let max = self.config.message_bytes_max;
             self.reply(552, "5.3.4", &format!("Message too big: this relay accepts at most {max} bytes"));
             return None;

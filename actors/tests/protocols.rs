@@ -164,6 +164,26 @@ fn a_whole_smtp_dialogue_gives_the_same_result_in_chunks_of_any_size() {
 }
 
 #[test]
+fn an_oversized_message_is_refused_however_it_is_cut() {
+    // 120 kB of body against a 100 kB limit: whether the end of data arrives in the same
+    // read as the excess or later, the answer is 552 5.3.4 and nothing is delivered.
+    let body = format!("{}{}", pgp_mime(ENCRYPTED_ASC), format!("{}\r\n", "A".repeat(78)).repeat(1500));
+    let input = format!(
+        "EHLO x\r\nAUTH PLAIN {}\r\nMAIL FROM:<a@relay.test>\r\nRCPT TO:<b@relay.test>\r\nDATA\r\n{body}.\r\nNOOP\r\n",
+        base64_plain("a@relay.test", "secret")
+    );
+    for chunk in [7, 4096, 65536, input.len()] {
+        let (output, effects) = smtp_dialogue(input.as_bytes(), chunk);
+        assert!(output.contains("552 5.3.4 Message too big"), "chunk {chunk}: {output}");
+        assert!(
+            output.ends_with("552 5.3.4 Message too big: this relay accepts at most 100000 bytes\r\n250 2.0.0 OK\r\n"),
+            "the session goes on: {output}"
+        );
+        assert!(!effects.iter().any(|e| e.starts_with("deliver")), "chunk {chunk}: nothing delivered");
+    }
+}
+
+#[test]
 fn smtp_refuses_out_of_order_and_cleartext() {
     let input = "MAIL FROM:<a@relay.test>\r\nEHLO x\r\nMAIL FROM:<a@relay.test>\r\nAUTH PLAIN ".to_owned()
         + &base64_plain("a@relay.test", "wrong")
