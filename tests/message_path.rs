@@ -501,3 +501,56 @@ fn every_message_acknowledged_before_kill_9_is_collected_exactly_once() {
     assert_eq!(relay.status()["stored_messages"], 0);
     assert!(relay.cli(&["fsck"]).status.success());
 }
+
+/// swaks, the SMTP test tool, as an administrator would use it to check a relay by hand.
+fn swaks(args: &[&str]) -> (bool, String) {
+    let output = Command::new("swaks").args(args).output().expect("run swaks (apt-get install swaks)");
+    let transcript = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), transcript)
+}
+
+#[test]
+fn swaks_over_starttls_and_implicit_tls_delivers_encrypted_mail_and_gets_clear_text_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "");
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let (bob, _) = relay.add_user("bob", None);
+    let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
+    let ca = relay.ca();
+    let submission = relay.port("submission");
+    let submissions = relay.port("submissions");
+    let common = [
+        "--from",
+        &alice,
+        "--to",
+        &bob,
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        &alice,
+        "--auth-password",
+        &alice_pw,
+        "--tls-verify",
+        "--tls-ca-path",
+        &ca,
+        "--server",
+        "127.0.0.1",
+    ];
+
+    let (ok, transcript) = swaks(
+        &[&common[..], &["--port", &submission, "--tls", "--body", "Patient: Dupont, résultat 14,2 g/dL"]].concat(),
+    );
+    assert!(!ok, "swaks reports the refusal: {transcript}");
+    assert!(transcript.contains("554 5.7.1 Message refused"), "{transcript}");
+    assert!(transcript.contains("OpenPGP-encrypted"), "the refusal says why: {transcript}");
+
+    let message = message.to_str().expect("utf-8 path");
+    for tls in [["--port", submission.as_str(), "--tls"], ["--port", submissions.as_str(), "--tls-on-connect"]] {
+        let (ok, transcript) = swaks(&[&common[..], &tls, &["--data", message]].concat());
+        assert!(ok, "{transcript}");
+        assert!(transcript.contains("250 2.0.0 Message accepted"), "{transcript}");
+    }
+
+    let status: Value = serde_json::from_slice(&relay.cli(&["status", "--json"]).stdout).expect("status JSON");
+    assert_eq!(status["stored_messages"], 2, "the two encrypted messages, not the clear one: {status}");
+}

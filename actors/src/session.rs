@@ -14,7 +14,7 @@ use actix::prelude::*;
 use caducee_storage::{verify_password, Account, Address, ConnectionRecord, Protocol, Store, StoreError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
@@ -62,6 +62,9 @@ pub struct SessionContext {
     pub clock: Arc<dyn Clock>,
     /// Becomes true when the relay shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// Password checks running at once. Each argon2id check holds 19 MiB for tens of
+    /// milliseconds: unbounded, a burst of logins would take memory without limit.
+    pub password_checks: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for SessionContext {
@@ -152,7 +155,13 @@ impl Actor for Session {
             } else {
                 Conn::Plain(stream)
             };
-            let mut driver = Driver { conn, context: context.clone(), input: Vec::new(), record };
+            let mut driver = Driver {
+                conn,
+                context: context.clone(),
+                chunk: vec![0; READ_CHUNK_BYTES].into_boxed_slice(),
+                input: Vec::new(),
+                record,
+            };
             let outcome = match service {
                 Service::Submission | Service::Submissions => driver.run_smtp(service.implicit_tls()).await,
                 Service::Pop3 | Service::Pop3s => driver.run_pop3(service.implicit_tls()).await,
@@ -253,6 +262,8 @@ enum Input {
 struct Driver {
     conn: Conn,
     context: SessionContext,
+    /// Read buffer, reused for every read of the session.
+    chunk: Box<[u8]>,
     input: Vec<u8>,
     record: ConnectionRecord,
 }
@@ -265,12 +276,11 @@ impl Driver {
         if *shutdown.borrow() && !finish_first {
             return Input::Shutdown;
         }
-        let mut chunk = vec![0u8; READ_CHUNK_BYTES];
         tokio::select! {
-            read = tokio::time::timeout(idle, self.conn.read(&mut chunk)) => match read {
+            read = tokio::time::timeout(idle, self.conn.read(&mut self.chunk)) => match read {
                 Ok(Ok(0)) | Ok(Err(_)) => Input::Closed,
                 Ok(Ok(n)) => {
-                    self.input.extend_from_slice(&chunk[..n]);
+                    self.input.extend_from_slice(&self.chunk[..n]);
                     Input::Bytes
                 }
                 Err(_) => Input::Idle,
@@ -284,7 +294,16 @@ impl Driver {
         let account = self.context.store.account_by_address(&address).ok().flatten();
         // Verify even for unknown users so that timing does not reveal which accounts exist.
         let hash = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.to_owned());
-        let valid = tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.unwrap_or(false);
+        // The semaphore is never closed, so a permit always comes; waiting for one is the
+        // back-pressure a burst of logins feels.
+        let permit = self.context.password_checks.clone().acquire_owned().await.ok()?;
+        let valid = tokio::task::spawn_blocking(move || {
+            let valid = verify_password(&password, &hash);
+            drop(permit);
+            valid
+        })
+        .await
+        .unwrap_or(false);
         account.filter(|_| valid)
     }
 

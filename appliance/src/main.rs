@@ -23,6 +23,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::admin::{Admin, Request, Response, UserAdd};
 
+/// mimalloc rather than glibc's allocator: with glibc, every argon2id check (19 MiB, on a
+/// blocking-pool thread) left its memory in that thread's arena, and the relay's resident
+/// memory grew by hundreds of MiB under a burst of logins (measured: docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "caducee", version, about = "Caducée secure health-messaging relay")]
 struct Cli {

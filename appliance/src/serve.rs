@@ -45,6 +45,7 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mailboxes = mailbox::start(store.clone())?;
     let (stop, shutdown) = watch::channel(false);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let context = SessionContext {
         store: store.clone(),
         mailboxes: mailboxes.clone(),
@@ -58,10 +59,12 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
         },
         clock: clock.clone(),
         shutdown: shutdown.clone(),
+        // One argon2id check per core at a time: more would not finish sooner, only hold
+        // more memory (19 MiB each).
+        password_checks: Arc::new(tokio::sync::Semaphore::new(cores)),
     };
 
-    let workers: Vec<Arbiter> =
-        (0..std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)).map(|_| Arbiter::new()).collect();
+    let workers: Vec<Arbiter> = (0..cores.min(8)).map(|_| Arbiter::new()).collect();
     let workers = Arc::new(workers.iter().map(Arbiter::handle).collect::<Vec<_>>());
     let (alive, mut all_done) = mpsc::channel::<()>(1);
     let slots = Arc::new(Slots::new(config.limits.sessions_per_ip, config.limits.sessions_max));

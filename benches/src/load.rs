@@ -1,0 +1,622 @@
+//! `caducee-load`: a closed-loop load generator for Caducée's submission path.
+//!
+//! It starts a relay of its own (`caducee serve`) in a scratch data folder on loopback
+//! ports, creates one account per simulated practice, and has each practice submit real
+//! OpenPGP messages (PGP/MIME, encrypted with sequoia to a freshly generated certificate)
+//! over SMTP submission with implicit TLS and AUTH PLAIN, as fast as the relay answers.
+//!
+//! It measures what a sender waits for: the time from the end of the data (`<CRLF>.<CRLF>`
+//! written) to the relay's `250`, which is the durable commit; and the whole transaction
+//! (MAIL through `250`). At the end it checks that the relay stores exactly as many
+//! messages as were answered `250`, and reports the group commit's writes per commit and
+//! the relay's CPU time and peak memory.
+//!
+//! The SMTP client side is written here rather than taken from an SMTP client crate because
+//! the figure that matters — end of data to `250` — lies inside one transaction, where a
+//! client library gives no hook; the client speaks only what the relay offers (EHLO, AUTH
+//! PLAIN, pipelined MAIL/RCPT/DATA).
+//!
+//! It never listens on anything but 127.0.0.1 and is bounded by a message count.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _};
+use base64::Engine as _;
+use clap::Parser;
+use hdrhistogram::Histogram;
+use rand::RngCore as _;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+/// The domain of the scratch relay's accounts.
+const LOAD_DOMAIN: &str = "load.test";
+/// Longest reply line the client accepts from the relay.
+const REPLY_LINE_BYTES_MAX: usize = 4096;
+/// Latencies are recorded in microseconds, up to one minute.
+const LATENCY_MICROS_MAX: u64 = 60_000_000;
+
+#[derive(Debug, Parser)]
+#[command(name = "caducee-load", about = "Closed-loop SMTP submission load against a scratch Caducée relay")]
+struct Args {
+    /// Concurrent SMTP sessions, one simulated practice (account) each.
+    #[arg(long, default_value_t = 32)]
+    sessions: usize,
+    /// Messages to submit in all.
+    #[arg(long, default_value_t = 20_000)]
+    messages: u64,
+    /// Size of each document before encryption, in bytes.
+    #[arg(long, default_value_t = 5 * 1024)]
+    size: usize,
+    /// Open a new TLS session for every message instead of keeping each session open.
+    #[arg(long)]
+    reconnect: bool,
+    /// The `caducee` binary to run (default: the one next to this program).
+    #[arg(long)]
+    relay_bin: Option<PathBuf>,
+    /// Data folder for the scratch relay (default: a temporary folder, removed afterwards).
+    /// It must not hold a store already.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.sessions == 0 || args.messages == 0 {
+        bail!("--sessions and --messages must be at least 1");
+    }
+    let relay_bin = match &args.relay_bin {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("caducee"),
+    };
+    if !relay_bin.exists() {
+        bail!("{} not found: build it (cargo build --release -p caducee) or pass --relay-bin", relay_bin.display());
+    }
+    let scratch;
+    let data_dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            scratch = tempfile::Builder::new().prefix("caducee-load-").tempdir()?;
+            scratch.path().join("data")
+        }
+    };
+    if data_dir.join("store").exists() {
+        bail!("{} already holds a store: the load runs against a fresh one", data_dir.display());
+    }
+
+    eprintln!("starting the relay in {}", data_dir.display());
+    let mut relay = Relay::start(&relay_bin, &data_dir, args.sessions)?;
+    let result = run_load(&args, &relay);
+    relay.stop();
+    let report = result?;
+    print!("{}", report.text());
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report.json())?)?;
+    }
+    if report.stored_messages != report.accepted {
+        bail!("the relay stores {} messages but answered 250 to {}", report.stored_messages, report.accepted);
+    }
+    Ok(())
+}
+
+fn run_load(args: &Args, relay: &Relay) -> anyhow::Result<Report> {
+    eprintln!("creating {} accounts", args.sessions);
+    let practices: Vec<Practice> = (0..args.sessions)
+        .map(|i| {
+            let address = format!("practice-{i}@{LOAD_DOMAIN}");
+            let password = relay.add_user(&address)?;
+            Ok(Practice { address, password })
+        })
+        .collect::<anyhow::Result<_>>()?;
+
+    eprintln!("encrypting a {}-byte document", args.size);
+    let document = encrypted_document(args.size)?;
+    let tls = client_tls(&relay.data_dir.join("tls/ca.pem"))?;
+    let before = relay.status()?;
+    let cpu_before = relay.cpu_seconds()?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let shared = Arc::new(Shared {
+        remaining: AtomicU64::new(args.messages),
+        accepted: AtomicU64::new(0),
+        errors: Mutex::new(Vec::new()),
+        end_of_data: Mutex::new(histogram()),
+        transaction: Mutex::new(histogram()),
+    });
+    let started = Instant::now();
+    runtime.block_on(async {
+        let progress = tokio::spawn(show_progress(shared.clone(), args.messages));
+        let mut tasks = Vec::new();
+        for (i, practice) in practices.iter().enumerate() {
+            let recipient = &practices[(i + 1) % practices.len()].address;
+            let message = Arc::new(pgp_mime(&practice.address, recipient, &document));
+            let session = Submitter {
+                port: relay.submissions_port,
+                tls: tls.clone(),
+                practice: practice.clone(),
+                recipient: recipient.clone(),
+                message,
+                reconnect: args.reconnect,
+                shared: shared.clone(),
+            };
+            tasks.push(tokio::spawn(session.run()));
+        }
+        for task in tasks {
+            if let Err(error) = task.await {
+                shared.error(format!("session task failed: {error}"));
+            }
+        }
+        progress.abort();
+    });
+    let elapsed = started.elapsed();
+    eprintln!();
+
+    let after = relay.status()?;
+    let cpu_after = relay.cpu_seconds()?;
+    let commits = |status: &serde_json::Value, key: &str| status["commits"][key].as_u64().unwrap_or(0);
+    let errors = std::mem::take(&mut *lock(&shared.errors));
+    let end_of_data = lock(&shared.end_of_data).clone();
+    let transaction = lock(&shared.transaction).clone();
+    Ok(Report {
+        sessions: args.sessions,
+        reconnect: args.reconnect,
+        document_bytes: args.size,
+        message_bytes: pgp_mime(&practices[0].address, &practices[0].address, &document).len(),
+        accepted: shared.accepted.load(Ordering::Relaxed),
+        errors,
+        elapsed,
+        end_of_data,
+        transaction,
+        commits: commits(&after, "commits") - commits(&before, "commits"),
+        writes: commits(&after, "writes") - commits(&before, "writes"),
+        stored_messages: after["stored_messages"].as_u64().unwrap_or(0),
+        relay_cpu_seconds: cpu_after - cpu_before,
+        relay_peak_rss_kib: relay.memory_kib("VmHWM").unwrap_or(0),
+        relay_anon_rss_kib: relay.memory_kib("RssAnon").unwrap_or(0),
+        relay_file_rss_kib: relay.memory_kib("RssFile").unwrap_or(0),
+    })
+}
+
+#[derive(Debug, Clone)]
+struct Practice {
+    address: String,
+    password: String,
+}
+
+#[derive(Debug)]
+struct Shared {
+    /// Messages not yet started; a session takes one before each transaction.
+    remaining: AtomicU64,
+    accepted: AtomicU64,
+    errors: Mutex<Vec<String>>,
+    end_of_data: Mutex<Histogram<u64>>,
+    transaction: Mutex<Histogram<u64>>,
+}
+
+impl Shared {
+    fn take_message(&self) -> bool {
+        self.remaining.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok()
+    }
+
+    fn error(&self, error: String) {
+        let mut errors = lock(&self.errors);
+        // Keep the first few in full; count the rest.
+        if errors.len() < 20 {
+            errors.push(error);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panicking session task cannot leave a histogram half-written: recording is one call.
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn histogram() -> Histogram<u64> {
+    // Three significant digits over 1 µs .. 60 s: the bounds are constants, so this holds.
+    Histogram::new_with_bounds(1, LATENCY_MICROS_MAX, 3).unwrap_or_else(|_| unreachable!("valid bounds"))
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX).clamp(1, LATENCY_MICROS_MAX)
+}
+
+async fn show_progress(shared: Arc<Shared>, total: u64) {
+    let started = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let accepted = shared.accepted.load(Ordering::Relaxed);
+        let rate = accepted as f64 / started.elapsed().as_secs_f64();
+        let p99 = lock(&shared.end_of_data).value_at_quantile(0.99) as f64 / 1000.0;
+        eprint!("\r{accepted:>9}/{total} accepted  {rate:>8.0} msg/s  end-of-data→250 p99 {p99:>7.2} ms   ");
+        let _ = std::io::stderr().flush();
+    }
+}
+
+/// One simulated practice: one SMTP session (or one per message with `--reconnect`).
+struct Submitter {
+    port: u16,
+    tls: TlsConnector,
+    practice: Practice,
+    recipient: String,
+    message: Arc<Vec<u8>>,
+    reconnect: bool,
+    shared: Arc<Shared>,
+}
+
+impl Submitter {
+    async fn run(self) {
+        while self.shared.remaining.load(Ordering::Relaxed) > 0 {
+            if let Err(error) = self.session().await {
+                self.shared.error(format!("{}: {error:#}", self.practice.address));
+                // A broken session is not retried in a loop: the relay said something wrong.
+                return;
+            }
+        }
+    }
+
+    async fn session(&self) -> anyhow::Result<()> {
+        let mut smtp = SmtpClient::connect(self.port, &self.tls).await?;
+        smtp.expect(220).await?;
+        smtp.command("EHLO load.example\r\n").await?;
+        smtp.expect(250).await?;
+        let credentials = format!("\0{}\0{}", self.practice.address, self.practice.password);
+        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+        smtp.command(&format!("AUTH PLAIN {encoded}\r\n")).await?;
+        smtp.expect(235).await?;
+        while self.shared.take_message() {
+            let transaction_started = Instant::now();
+            // PIPELINING: the envelope and DATA go in one write.
+            let envelope = format!("MAIL FROM:<{}>\r\nRCPT TO:<{}>\r\nDATA\r\n", self.practice.address, self.recipient);
+            smtp.command(&envelope).await?;
+            smtp.expect(250).await?;
+            smtp.expect(250).await?;
+            smtp.expect(354).await?;
+            smtp.write_all(&self.message).await?;
+            let end_of_data = Instant::now();
+            smtp.expect(250).await?;
+            let done = Instant::now();
+            self.shared.accepted.fetch_add(1, Ordering::Relaxed);
+            let _ = lock(&self.shared.end_of_data).record(micros(done - end_of_data));
+            let _ = lock(&self.shared.transaction).record(micros(done - transaction_started));
+            if self.reconnect {
+                break;
+            }
+        }
+        smtp.command("QUIT\r\n").await?;
+        smtp.expect(221).await?;
+        Ok(())
+    }
+}
+
+struct SmtpClient {
+    stream: AsyncBufReader<TlsStream<TcpStream>>,
+    line: String,
+}
+
+impl SmtpClient {
+    async fn connect(port: u16, tls: &TlsConnector) -> anyhow::Result<SmtpClient> {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.context("connecting")?;
+        tcp.set_nodelay(true)?;
+        let name = rustls::pki_types::ServerName::try_from("localhost")?;
+        let stream = tls.connect(name, tcp).await.context("TLS handshake")?;
+        Ok(SmtpClient { stream: AsyncBufReader::new(stream), line: String::new() })
+    }
+
+    async fn command(&mut self, text: &str) -> anyhow::Result<()> {
+        self.write_all(text.as_bytes()).await
+    }
+
+    async fn write_all(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        let stream = self.stream.get_mut();
+        stream.write_all(bytes).await?;
+        stream.flush().await?;
+        Ok(())
+    }
+
+    /// Reads one whole (possibly multi-line) reply and checks its code.
+    async fn expect(&mut self, code: u16) -> anyhow::Result<()> {
+        loop {
+            self.line.clear();
+            let read = (&mut self.stream).take(REPLY_LINE_BYTES_MAX as u64).read_line(&mut self.line).await?;
+            if read == 0 {
+                bail!("the relay closed the connection (expected {code})");
+            }
+            let line = self.line.trim_end();
+            let got: u16 = line.get(..3).and_then(|c| c.parse().ok()).ok_or_else(|| anyhow!("bad reply {line:?}"))?;
+            if got != code {
+                bail!("expected {code}, got {line:?}");
+            }
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return Ok(());
+            }
+        }
+    }
+}
+
+use tokio::io::AsyncReadExt as _;
+
+fn client_tls(ca: &Path) -> anyhow::Result<TlsConnector> {
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(cert?)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// A random document of `size` bytes encrypted to a fresh X25519 certificate, ASCII-armoured.
+fn encrypted_document(size: usize) -> anyhow::Result<String> {
+    use sequoia_openpgp::cert::{CertBuilder, CipherSuite};
+    use sequoia_openpgp::policy::StandardPolicy;
+    use sequoia_openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message};
+
+    let (cert, _revocation) = CertBuilder::new()
+        .set_cipher_suite(CipherSuite::Cv25519)
+        .add_userid(format!("load <recipient@{LOAD_DOMAIN}>"))
+        .add_transport_encryption_subkey()
+        .generate()?;
+    let policy = StandardPolicy::new();
+    let recipients =
+        cert.keys().with_policy(&policy, None).supported().alive().revoked(false).for_transport_encryption();
+    let mut document = vec![0u8; size];
+    rand::thread_rng().fill_bytes(&mut document);
+    let mut armoured = Vec::new();
+    let message = Message::new(&mut armoured);
+    let message = Armorer::new(message).build()?;
+    let message = Encryptor::for_recipients(message, recipients).build()?;
+    let mut message = LiteralWriter::new(message).build()?;
+    message.write_all(&document)?;
+    message.finalize()?;
+    Ok(String::from_utf8(armoured)?)
+}
+
+/// A PGP/MIME message (RFC 3156) ready for DATA: CRLF lines, dot-stuffed, with the end mark.
+fn pgp_mime(from: &str, to: &str, armoured: &str) -> Vec<u8> {
+    let body = armoured.replace("\r\n", "\n").replace('\n', "\r\n");
+    let text = format!(
+        "From: <{from}>\r\nTo: <{to}>\r\nSubject: Compte rendu\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"caducee-load\"\r\n\r\n\
+         --caducee-load\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n\
+         --caducee-load\r\nContent-Type: application/octet-stream\r\n\r\n{body}\r\n--caducee-load--\r\n"
+    );
+    let mut stuffed = String::with_capacity(text.len() + 8);
+    for line in text.split_inclusive("\r\n") {
+        if line.starts_with('.') {
+            stuffed.push('.');
+        }
+        stuffed.push_str(line);
+    }
+    stuffed.push_str(".\r\n");
+    stuffed.into_bytes()
+}
+
+/// The scratch relay: a `caducee serve` child process.
+struct Relay {
+    bin: PathBuf,
+    data_dir: PathBuf,
+    child: Child,
+    submissions_port: u16,
+}
+
+impl Relay {
+    fn start(bin: &Path, data_dir: &Path, sessions: usize) -> anyhow::Result<Relay> {
+        std::fs::create_dir_all(data_dir)?;
+        let config = format!(
+            "domain = \"{LOAD_DOMAIN}\"\n\n[listen]\nsubmission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\n\
+             pop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n\n[limits]\nsessions_per_ip = {}\n",
+            sessions + 16
+        );
+        std::fs::write(data_dir.join("caducee.toml"), config)?;
+        let mut child = Command::new(bin)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("serve")
+            .env("CADUCEE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let mut submissions_port = None;
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            let mut words = line.split_whitespace().skip_while(|w| *w != "ready:").skip(1);
+            match (words.next(), words.next()) {
+                (Some("submissions"), Some(address)) => {
+                    submissions_port = address.rsplit(':').next().and_then(|p| p.parse().ok());
+                }
+                (Some("admin"), _) => break,
+                _ => {}
+            }
+        }
+        let Some(submissions_port) = submissions_port else {
+            let _ = child.kill();
+            bail!("the relay did not report its submissions listener");
+        };
+        Ok(Relay { bin: bin.to_path_buf(), data_dir: data_dir.to_path_buf(), child, submissions_port })
+    }
+
+    fn cli(&self, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+        let output = Command::new(&self.bin).arg("--data-dir").arg(&self.data_dir).args(args).output()?;
+        if !output.status.success() {
+            bail!("caducee {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr));
+        }
+        Ok(serde_json::from_slice(&output.stdout)?)
+    }
+
+    fn add_user(&self, address: &str) -> anyhow::Result<String> {
+        let created = self.cli(&[
+            "user",
+            "add",
+            "--address",
+            address,
+            "--first-name",
+            "Load",
+            "--last-name",
+            "Practice",
+            "--contact-email",
+            "load@example.org",
+            "--quota-mb",
+            "1000000",
+            "--json",
+        ])?;
+        created["password"].as_str().map(str::to_owned).ok_or_else(|| anyhow!("no password in {created}"))
+    }
+
+    fn status(&self) -> anyhow::Result<serde_json::Value> {
+        self.cli(&["status", "--json"])
+    }
+
+    /// User + system CPU time of the relay process, from /proc (in USER_HZ = 1/100 s).
+    fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+        let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        Ok((ticks(11) + ticks(12)) as f64 / 100.0)
+    }
+
+    /// A `/proc/<pid>/status` figure in KiB: `VmHWM` (peak resident), `RssAnon` (heap and
+    /// stacks), `RssFile` (mapped store pages, which the kernel may drop at will).
+    fn memory_kib(&self, field: &str) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    fn stop(&mut self) {
+        let stopped = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        if !matches!(stopped, Ok(status) if status.success()) {
+            let _ = self.child.kill();
+        }
+        match self.child.wait() {
+            Ok(status) if status.success() => {}
+            Ok(status) => eprintln!("the relay exited with {status}"),
+            Err(error) => eprintln!("waiting for the relay: {error}"),
+        }
+    }
+}
+
+struct Report {
+    sessions: usize,
+    reconnect: bool,
+    document_bytes: usize,
+    message_bytes: usize,
+    accepted: u64,
+    errors: Vec<String>,
+    elapsed: Duration,
+    end_of_data: Histogram<u64>,
+    transaction: Histogram<u64>,
+    commits: u64,
+    writes: u64,
+    stored_messages: u64,
+    relay_cpu_seconds: f64,
+    relay_peak_rss_kib: u64,
+    relay_anon_rss_kib: u64,
+    relay_file_rss_kib: u64,
+}
+
+const QUANTILES: [(&str, f64); 5] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999), ("max", 1.0)];
+
+impl Report {
+    fn rate(&self) -> f64 {
+        self.accepted as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn writes_per_commit(&self) -> f64 {
+        self.writes as f64 / self.commits.max(1) as f64
+    }
+
+    fn text(&self) -> String {
+        let mut out = String::new();
+        let mode = if self.reconnect { "a new TLS session per message" } else { "persistent TLS sessions" };
+        out += &format!(
+            "{} sessions, {mode}, {}-byte documents ({} bytes on the wire)\n",
+            self.sessions, self.document_bytes, self.message_bytes
+        );
+        out += &format!(
+            "accepted {} messages in {:.2} s: {:.0} messages/s\n",
+            self.accepted,
+            self.elapsed.as_secs_f64(),
+            self.rate()
+        );
+        for (name, histogram) in [("end of data → 250", &self.end_of_data), ("MAIL → 250", &self.transaction)] {
+            let figures: Vec<String> = QUANTILES
+                .iter()
+                .map(|(label, q)| format!("{label} {:.2}", histogram.value_at_quantile(*q) as f64 / 1000.0))
+                .collect();
+            out += &format!("{name:<18} ms: {}\n", figures.join("  "));
+        }
+        out += &format!(
+            "group commit: {} commits for {} writes ({:.1} writes per commit)\n",
+            self.commits,
+            self.writes,
+            self.writes_per_commit()
+        );
+        out += &format!(
+            "relay: {:.2} s CPU ({:.0} µs per message); peak RSS {} MiB, at the end {} MiB anonymous + {} MiB \
+             mapped store; stores {} messages\n",
+            self.relay_cpu_seconds,
+            self.relay_cpu_seconds * 1e6 / self.accepted.max(1) as f64,
+            self.relay_peak_rss_kib / 1024,
+            self.relay_anon_rss_kib / 1024,
+            self.relay_file_rss_kib / 1024,
+            self.stored_messages
+        );
+        if !self.errors.is_empty() {
+            out += &format!("errors ({}):\n", self.errors.len());
+            for error in &self.errors {
+                out += &format!("  {error}\n");
+            }
+        }
+        out
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let latencies = |h: &Histogram<u64>| {
+            let mut map = serde_json::Map::new();
+            for (label, q) in QUANTILES {
+                map.insert(format!("{label}_ms"), (h.value_at_quantile(q) as f64 / 1000.0).into());
+            }
+            serde_json::Value::Object(map)
+        };
+        serde_json::json!({
+            "sessions": self.sessions,
+            "reconnect": self.reconnect,
+            "document_bytes": self.document_bytes,
+            "message_bytes": self.message_bytes,
+            "accepted": self.accepted,
+            "seconds": self.elapsed.as_secs_f64(),
+            "messages_per_second": self.rate(),
+            "end_of_data_to_250": latencies(&self.end_of_data),
+            "mail_to_250": latencies(&self.transaction),
+            "commits": self.commits,
+            "writes": self.writes,
+            "writes_per_commit": self.writes_per_commit(),
+            "stored_messages": self.stored_messages,
+            "relay_cpu_seconds": self.relay_cpu_seconds,
+            "relay_peak_rss_kib": self.relay_peak_rss_kib,
+            "relay_anon_rss_kib": self.relay_anon_rss_kib,
+            "relay_file_rss_kib": self.relay_file_rss_kib,
+            "errors": self.errors,
+        })
+    }
+}
