@@ -16,6 +16,8 @@ use caducee_storage::{hash_password, Address, Millis, NewAccount, Store, StoreEr
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::backup::BackupKey;
+
 /// The admin protocol version this build speaks.
 pub const ADMIN_PROTOCOL_VERSION: u32 = 1;
 /// Longest request line read from the admin socket.
@@ -38,6 +40,28 @@ pub enum Request {
     UserList,
     Status,
     Fsck,
+    Backup(BackupRequest),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupRequest {
+    /// The backup file; `None` for a scheduled backup into the configured folder, with
+    /// rotation.
+    pub to: Option<PathBuf>,
+    /// The backup key file; `None` for the data folder's own (`keys/backup.key`).
+    pub key_file: Option<PathBuf>,
+    /// Overrides the configured compaction.
+    pub compact: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BackupDone {
+    pub file: PathBuf,
+    pub file_bytes: u64,
+    pub seconds: f64,
+    pub manifest: crate::backup::Manifest,
+    /// Older scheduled backups removed by rotation.
+    pub rotated_out: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +120,7 @@ pub struct Status {
 #[derive(Clone)]
 pub struct Admin {
     pub store: Store,
+    pub data_dir: PathBuf,
     pub mailboxes: Option<Addr<Mailboxes>>,
     pub clock: Arc<dyn Clock>,
 }
@@ -107,6 +132,13 @@ impl Admin {
             Request::UserList => self.user_list().and_then(to_json),
             Request::Status => self.status().and_then(to_json),
             Request::Fsck => self.store.fsck().map_err(anyhow::Error::from).and_then(to_json),
+            Request::Backup(backup) => {
+                let admin = self.clone();
+                match tokio::task::spawn_blocking(move || admin.backup(backup)).await {
+                    Ok(done) => done.and_then(to_json),
+                    Err(error) => Err(anyhow::anyhow!("the backup task failed: {error}")),
+                }
+            }
         };
         match result {
             Ok(result) => Response { ok: true, error: None, result },
@@ -166,6 +198,43 @@ impl Admin {
                 delete_on_retrieve: a.delete_on_retrieve,
             })
             .collect())
+    }
+
+    /// Runs on a blocking thread: the copy streams the whole store.
+    fn backup(&self, request: BackupRequest) -> anyhow::Result<BackupDone> {
+        let config = crate::config::Config::load(&self.data_dir)?;
+        let key = match &request.key_file {
+            Some(path) => BackupKey::load(path)?,
+            None => BackupKey::load_or_create(&self.data_dir)?,
+        };
+        let now = self.clock.now();
+        let (file, folder) = match (&request.to, &config.backup.folder) {
+            (Some(to), _) => (to.clone(), None),
+            (None, Some(folder)) => {
+                std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+                (folder.join(crate::backup::scheduled_name(now)), Some(folder.clone()))
+            }
+            (None, None) => bail!("give --to FILE, or set [backup] folder in caducee.toml for scheduled backups"),
+        };
+        if file.exists() {
+            bail!("{} exists already: a backup never overwrites a file", file.display());
+        }
+        let started = std::time::Instant::now();
+        let compact = request.compact.unwrap_or(config.backup.compact);
+        let manifest = crate::backup::create(&self.store, &self.data_dir, &file, &key, compact, now)?;
+        let seconds = started.elapsed().as_secs_f64();
+        let mut rotated_out = Vec::new();
+        if let Some(folder) = folder {
+            for old in crate::backup::rotation(&folder, config.backup.keep_daily, config.backup.keep_weekly)? {
+                if old != file {
+                    std::fs::remove_file(&old).with_context(|| format!("removing {}", old.display()))?;
+                    rotated_out.push(old);
+                }
+            }
+        }
+        let file_bytes = std::fs::metadata(&file)?.len();
+        tracing::info!(file = %file.display(), file_bytes, seconds, "backup written");
+        Ok(BackupDone { file, file_bytes, seconds, manifest, rotated_out })
     }
 
     fn status(&self) -> anyhow::Result<Status> {

@@ -23,6 +23,7 @@ pub struct Config {
     pub listen: Listen,
     pub limits: Limits,
     pub store: StoreConfig,
+    pub backup: BackupConfig,
 }
 
 /// Where each service listens. Development ports by default, on 127.0.0.1.
@@ -61,6 +62,27 @@ pub struct StoreConfig {
     pub map_size_mib: usize,
 }
 
+/// Scheduled backups (`caducee backup` without `--to`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupConfig {
+    /// Where scheduled backups go: a second disk or a mounted remote volume, not the data
+    /// folder's own disk.
+    pub folder: Option<PathBuf>,
+    /// Keep the newest backup of each of this many most recent days...
+    pub keep_daily: usize,
+    /// ...and of each of this many most recent weeks.
+    pub keep_weekly: usize,
+    /// Leave LMDB's free pages out of the copy (smaller, and no stale page contents).
+    pub compact: bool,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig { folder: None, keep_daily: 7, keep_weekly: 4, compact: true }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -70,6 +92,7 @@ impl Default for Config {
             listen: Listen::default(),
             limits: Limits::default(),
             store: StoreConfig::default(),
+            backup: BackupConfig::default(),
         }
     }
 }

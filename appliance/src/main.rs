@@ -6,6 +6,7 @@
 //! except through `caducee-storage`.
 
 mod admin;
+mod backup;
 mod config;
 mod serve;
 mod tls;
@@ -17,7 +18,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
-use caducee_actors::clock::SystemClock;
+use caducee_actors::clock::{Clock as _, SystemClock};
 use caducee_storage::{Store, StoreOptions};
 use clap::{Args, Parser, Subcommand};
 
@@ -50,6 +51,59 @@ enum Command {
     Status(JsonFlag),
     /// Check every invariant of the store; exits 0 only when all hold.
     Fsck(JsonFlag),
+    /// Write an encrypted backup of the store while the relay serves (or when it is
+    /// stopped); manage and check backups.
+    Backup(BackupArgs),
+    /// Restore a backup into a data folder (the relay on it must be stopped).
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// The backup key file (as exported by `caducee backup key --export`).
+        #[arg(long)]
+        key_file: PathBuf,
+        /// Replace an existing store; what it replaces is moved aside, not deleted.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct BackupArgs {
+    #[command(subcommand)]
+    command: Option<BackupCommand>,
+    /// The backup file to write; without it, a scheduled backup goes to the configured
+    /// `[backup] folder` and older ones are rotated out.
+    #[arg(long)]
+    to: Option<PathBuf>,
+    /// The backup key file (default: the data folder's keys/backup.key, created on first use).
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// Copy LMDB's free pages too (faster on a large store, bigger, carries stale pages).
+    #[arg(long)]
+    no_compact: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum BackupCommand {
+    /// Write the backup key to a file to keep offline: a restore on a new machine needs it.
+    Key {
+        #[arg(long)]
+        export: PathBuf,
+    },
+    /// Decrypt a backup and check it (manifest, digests, store invariants) without installing it.
+    Verify {
+        file: PathBuf,
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,6 +197,58 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backup(BackupArgs { command: Some(BackupCommand::Key { export }), .. }) => {
+            // The data folder is created if need be: a key can be made before the first backup.
+            fs::create_dir_all(data_dir.join("keys"))?;
+            let key = backup::BackupKey::load_or_create(&data_dir)?;
+            key.write_to(&export)?;
+            println!("backup key {} written to {}", key.id_hex(), export.display());
+            println!("keep it offline and away from the backups: without it no backup can be restored");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backup(BackupArgs { command: Some(BackupCommand::Verify { file, key_file, json }), .. }) => {
+            let key = match key_file {
+                Some(path) => backup::BackupKey::load(&path)?,
+                None => backup::BackupKey::load(&backup::BackupKey::path_in(&data_dir))
+                    .context("no --key-file given and no backup key in the data folder")?,
+            };
+            let checked = backup::verify(&file, &key)?;
+            print_checked(&checked, json, "verified")?;
+            Ok(if checked.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Backup(BackupArgs { command: None, to, key_file, no_compact, json }) => {
+            let absolute = |path: PathBuf| std::path::absolute(&path).unwrap_or(path);
+            let request = admin::BackupRequest {
+                to: to.map(absolute),
+                key_file: key_file.map(absolute),
+                compact: no_compact.then_some(false),
+            };
+            let done = call(&data_dir, Request::Backup(request))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&done)?);
+            } else {
+                println!(
+                    "backup written: {} ({} bytes, {:.2} s, {} messages, {} mailboxes)",
+                    done["file"].as_str().unwrap_or_default(),
+                    done["file_bytes"],
+                    done["seconds"].as_f64().unwrap_or_default(),
+                    done["manifest"]["messages_at_start"],
+                    done["manifest"]["mailboxes_at_start"]
+                );
+                for old in done["rotated_out"].as_array().into_iter().flatten() {
+                    println!("rotated out: {}", old.as_str().unwrap_or_default());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { from, key_file, force, json } => {
+            let key = backup::BackupKey::load(&key_file)?;
+            let _lock = lock_data_dir(&data_dir)?;
+            let now = SystemClock.now();
+            let checked = backup::restore(&from, &key, &data_dir, force, now)?;
+            print_checked(&checked, json, "restored")?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Fsck(flag) => {
             let problems = call(&data_dir, Request::Fsck)?;
             let problems: Vec<String> = serde_json::from_value(problems)?;
@@ -158,6 +264,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
     }
+}
+
+fn print_checked(checked: &backup::Checked, json: bool, verb: &str) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(checked)?);
+        return Ok(());
+    }
+    let manifest = &checked.manifest;
+    println!(
+        "{verb}: backup of {} (caducee {}), {} messages ({} bytes) in {} mailboxes, in {:.2} s",
+        backup::stamp(manifest.created_at),
+        manifest.caducee_version,
+        checked.messages,
+        checked.message_bytes,
+        checked.mailboxes,
+        checked.seconds
+    );
+    for problem in &checked.problems {
+        println!("problem: {problem}");
+    }
+    if checked.ok {
+        println!("store sound: every invariant holds");
+    }
+    Ok(())
 }
 
 /// Runs an admin request on the running relay, or on the store directly when it is stopped.
@@ -176,7 +306,8 @@ fn offline(data_dir: &Path, request: Request) -> anyhow::Result<Response> {
     let _lock = lock_data_dir(data_dir)?;
     let config = config::Config::load(data_dir)?;
     let store = Store::open(data_dir, &StoreOptions { map_bytes: config.store.map_size_mib << 20 })?;
-    let admin = Admin { store: store.clone(), mailboxes: None, clock: Arc::new(SystemClock) };
+    let admin =
+        Admin { store: store.clone(), data_dir: data_dir.to_path_buf(), mailboxes: None, clock: Arc::new(SystemClock) };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let response = runtime.block_on(admin.execute(request));
     store.close();

@@ -92,7 +92,7 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
             shutdown.clone(),
         ));
     }
-    let admin = Admin { store: store.clone(), mailboxes: Some(mailboxes), clock };
+    let admin = Admin { store: store.clone(), data_dir: data_dir.clone(), mailboxes: Some(mailboxes), clock };
     let socket = admin::socket_path(&data_dir);
     let listener = admin::bind_socket(&socket)?;
     println!("ready: admin {}", socket.display());

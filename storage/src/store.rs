@@ -338,6 +338,18 @@ impl Store {
         })
     }
 
+    /// Writes a consistent copy of the LMDB file to `out` (a file or a pipe), sequentially.
+    ///
+    /// The copy reads from one LMDB read transaction: writes go on meanwhile (LMDB holds the
+    /// writer's lock only while it copies the two meta pages). `compact` leaves free pages
+    /// out — a smaller copy, and one that carries no stale page contents such as erased
+    /// message keys — at the cost of walking every tree.
+    pub fn copy_store_to(&self, mut out: fs::File, compact: bool) -> Result<(), StoreError> {
+        let option = if compact { heed::CompactionOption::Enabled } else { heed::CompactionOption::Disabled };
+        self.inner.env.copy_to_file(&mut out, option)?;
+        Ok(())
+    }
+
     /// Checks every invariant of the store; returns the problems found (empty when sound).
     pub fn fsck(&self) -> Result<Vec<String>, StoreError> {
         use std::collections::HashMap;

@@ -80,7 +80,7 @@ impl fmt::Display for Address {
 }
 
 /// Milliseconds since the Unix epoch. The store never reads a clock: callers pass time in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Encode, Decode, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Encode, Decode, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Millis(pub u64);
 

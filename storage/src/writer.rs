@@ -149,9 +149,28 @@ fn commit_batch(inner: &Inner, batch: Vec<Job>, counters: &mut Counters, retry: 
             outcome => results.push((job, outcome)),
         }
     }
-    if let Err(e) = persist_counters(inner, &mut txn, counters).and_then(|()| txn.commit().map_err(StoreError::from)) {
-        let jobs: Vec<Job> = results.into_iter().map(|(job, _)| job).collect();
-        return poison(inner, jobs, e);
+    match persist_counters(inner, &mut txn, counters).and_then(|()| txn.commit().map_err(StoreError::from)) {
+        Ok(()) => {}
+        Err(StoreError::Lmdb(heed::Error::Mdb(heed::MdbError::MapFull))) => {
+            // The batch fits no more at commit time (LMDB needs pages for its own free list
+            // too). LMDB aborted the transaction: nothing of it is on disk and the store is
+            // as it was, so this is a full store, not an unknown state. Refuse the heaviest
+            // write — an accept, normally — and retry the others.
+            *counters = start_counters;
+            let mut jobs: Vec<Job> = results.into_iter().map(|(job, _)| job).collect();
+            let heaviest = (0..jobs.len()).max_by_key(|&i| jobs[i].op.weight());
+            if let Some(heaviest) = heaviest {
+                let job = jobs.remove(heaviest);
+                tracing::error!("the store is full: a write is refused; retrying the rest of its batch");
+                let _ = job.reply.send(Err(StoreError::Full));
+            }
+            retry.extend(jobs);
+            return;
+        }
+        Err(e) => {
+            let jobs: Vec<Job> = results.into_iter().map(|(job, _)| job).collect();
+            return poison(inner, jobs, e);
+        }
     }
     inner.commits.fetch_add(1, Ordering::Relaxed);
     inner.committed_writes.fetch_add(results.len() as u64, Ordering::Relaxed);

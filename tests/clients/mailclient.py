@@ -192,6 +192,11 @@ def cmd_load(args):
                     accepted.append(subject.decode())
                     print(json.dumps({"accepted": subject.decode()}), flush=True)
             client.quit()
+        except smtplib.SMTPResponseException as e:
+            # A refusal ends this sender; say which, so a test can tell "full" from "broken".
+            text = e.smtp_error.decode(errors="replace") if isinstance(e.smtp_error, bytes) else str(e.smtp_error)
+            with lock:
+                print(json.dumps({"refused": e.smtp_code, "text": text}), flush=True)
         except (OSError, smtplib.SMTPException):
             pass  # the server was killed: what was accepted is what counts
 

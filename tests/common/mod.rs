@@ -1,0 +1,187 @@
+//! Shared by the end-to-end tests: a relay started from the real `caducee` binary in its
+//! own data folder on 127.0.0.1, and the real clients that drive it.
+#![allow(dead_code)] // each test binary uses its own share of these helpers
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_caducee");
+
+pub fn client_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/mailclient.py")
+}
+
+/// A relay running in its own data folder.
+pub struct Relay {
+    pub child: Child,
+    pub data: PathBuf,
+    pub ports: HashMap<String, u16>,
+}
+
+impl Relay {
+    /// Writes a configuration with every listener on port 0 (unless one exists), starts
+    /// `caducee serve` and waits for its readiness lines.
+    pub fn start(data: &Path, extra_config: &str) -> Relay {
+        let config = data.join("caducee.toml");
+        if !config.exists() {
+            std::fs::create_dir_all(data).expect("data dir");
+            let text = format!(
+                "domain = \"relay.test\"\n{extra_config}\n[listen]\nsubmission = \"127.0.0.1:0\"\n\
+                 submissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n"
+            );
+            std::fs::write(&config, text).expect("write config");
+        }
+        let mut child = Command::new(BIN)
+            .args(["--data-dir", data.to_str().expect("utf-8 path"), "serve"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start caducee serve");
+        let stdout: ChildStdout = child.stdout.take().expect("piped stdout");
+        let mut ports = HashMap::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("read readiness line");
+            let mut words = line.split_whitespace();
+            if words.next() != Some("ready:") {
+                continue;
+            }
+            let (Some(service), Some(address)) = (words.next(), words.next()) else {
+                continue;
+            };
+            if service == "admin" {
+                break;
+            }
+            let port = address.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+            ports.insert(service.to_owned(), port);
+        }
+        assert_eq!(ports.len(), 4, "every listener reported ready: {ports:?}");
+        Relay { child, data: data.to_path_buf(), ports }
+    }
+
+    pub fn port(&self, service: &str) -> String {
+        self.ports[service].to_string()
+    }
+
+    pub fn ca(&self) -> String {
+        self.data.join("tls/ca.pem").to_str().expect("utf-8 path").to_owned()
+    }
+
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        caducee(&self.data, args)
+    }
+
+    pub fn add_user(&self, local: &str, quota_mb: Option<u64>) -> (String, String) {
+        let address = format!("{local}@relay.test");
+        let mut args = vec![
+            "user",
+            "add",
+            "--address",
+            &address,
+            "--first-name",
+            "Claire",
+            "--last-name",
+            "Martin",
+            "--contact-email",
+            "contact@example.org",
+            "--json",
+        ];
+        let quota = quota_mb.map(|q| q.to_string());
+        if let Some(quota) = &quota {
+            args.extend(["--quota-mb", quota]);
+        }
+        let output = self.cli(&args);
+        assert!(output.status.success(), "user add: {}", String::from_utf8_lossy(&output.stderr));
+        let created: Value = serde_json::from_slice(&output.stdout).expect("user add prints JSON");
+        assert_eq!(created["address"], address.as_str());
+        (address, created["password"].as_str().expect("password").to_owned())
+    }
+
+    pub fn status(&self) -> Value {
+        let output = self.cli(&["status", "--json"]);
+        assert!(output.status.success(), "status: {}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).expect("status prints JSON")
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id() as i32;
+        let sent = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
+        assert!(sent.success());
+        self.child.wait().expect("wait for caducee")
+    }
+
+    pub fn kill_9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn caducee(data: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN).args(["--data-dir", data.to_str().expect("utf-8 path")]).args(args).output().expect("run caducee")
+}
+
+pub fn python(args: &[&str]) -> Value {
+    let output = Command::new("python3").arg(client_script()).args(args).output().expect("run python3");
+    assert!(output.status.success(), "mailclient {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!("mailclient {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&output.stdout))
+    })
+}
+
+/// gpg keys for the given addresses in a fresh GNUPGHOME, and a PGP/MIME message from the
+/// first address to all of them.
+pub fn compose(dir: &Path, addresses: &[&str], subject: &str) -> PathBuf {
+    let home = dir.join("gnupg");
+    let home = home.to_str().expect("utf-8 path");
+    python(&["keys", "--home", home, "--addresses", &addresses.join(",")]);
+    let out = dir.join("message.eml");
+    python(&[
+        "compose",
+        "--home",
+        home,
+        "--sender",
+        addresses[0],
+        "--to",
+        &addresses.join(","),
+        "--text",
+        "Résultat: hémoglobine 14,2 g/dL",
+        "--subject",
+        subject,
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    out
+}
+
+pub fn code(v: &Value) -> i64 {
+    v["code"].as_i64().unwrap_or_else(|| panic!("no code in {v}"))
+}
+
+pub fn text(v: &Value) -> &str {
+    v["text"].as_str().unwrap_or_default()
+}
+
+/// The message as stored, without the Received field the relay adds in front.
+pub fn without_trace_header(message: &[u8]) -> &[u8] {
+    assert!(message.starts_with(b"Received: "), "the relay adds a trace header");
+    let mut rest = message;
+    // The Received field and its folded continuation lines.
+    loop {
+        let end = rest.windows(2).position(|w| w == b"\r\n").expect("line end") + 2;
+        rest = &rest[end..];
+        if !rest.starts_with(b"\t") && !rest.starts_with(b" ") {
+            return rest;
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! Recovery end to end: backups taken while the relay serves, verified and restored with the
+//! real `caducee` binary, then served and collected from with python's poplib; damaged and
+//! foreign backups refused; a full store answering 452 and recovering.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use base64::Engine as _;
+use common::*;
+use serde_json::Value;
+
+fn json(output: &std::process::Output) -> Value {
+    assert!(
+        output.status.success(),
+        "caducee failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON output")
+}
+
+fn failure(output: &std::process::Output) -> String {
+    assert!(!output.status.success(), "expected a refusal: {}", String::from_utf8_lossy(&output.stdout));
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn fetch(relay: &Relay, user: &str, password: &str, delete: bool) -> Vec<Vec<u8>> {
+    let (port, ca) = (relay.port("pop3s"), relay.ca());
+    let mut args =
+        vec!["fetch", "--port", &port, "--tls", "implicit", "--ca", &ca, "--user", user, "--password", password];
+    if delete {
+        args.push("--delete");
+    }
+    let fetched = python(&args);
+    fetched["messages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no messages in {fetched}"))
+        .iter()
+        .map(|m| base64::engine::general_purpose::STANDARD.decode(m.as_str().expect("base64")).expect("base64"))
+        .collect()
+}
+
+fn send(relay: &Relay, sender: &str, password: &str, to: &str, message: &Path) -> Value {
+    python(&[
+        "send",
+        "--port",
+        &relay.port("submissions"),
+        "--tls",
+        "implicit",
+        "--ca",
+        &relay.ca(),
+        "--user",
+        sender,
+        "--password",
+        password,
+        "--sender",
+        sender,
+        "--to",
+        to,
+        "--file",
+        message.to_str().expect("utf-8 path"),
+    ])
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn a_backup_taken_while_serving_restores_into_a_relay_that_delivers_what_it_held() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let relay = Relay::start(&data, "");
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let (bob, bob_pw) = relay.add_user("bob", None);
+    let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
+    assert_eq!(code(&send(&relay, &alice, &alice_pw, &bob, &message)["data"]), 250);
+
+    // Backup while the relay serves, through its admin socket.
+    let backup = dir.path().join("backups").join("monday.cbk");
+    std::fs::create_dir_all(backup.parent().expect("parent")).expect("backup folder");
+    let done = json(&relay.cli(&["backup", "--to", path(&backup), "--json"]));
+    assert_eq!(done["manifest"]["messages_at_start"], 1, "{done}");
+    assert_eq!(done["manifest"]["mailboxes_at_start"], 2, "{done}");
+    assert!(done["file_bytes"].as_u64().expect("size") > 0);
+    let names: Vec<&str> =
+        done["manifest"]["files"].as_array().expect("files").iter().filter_map(|f| f["name"].as_str()).collect();
+    for name in ["store/data.mdb", "keys/master.key", "tls/ca.pem", "tls/server.key", "caducee.toml"] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    assert!(!names.iter().any(|n| n.contains("backup.key")), "the backup key never travels with a backup");
+    let raw = std::fs::read(&backup).expect("backup file");
+    assert!(raw.starts_with(b"CADUCEE-BACKUP\n"));
+    assert!(!raw.windows(alice.len()).any(|w| w == alice.as_bytes()), "nothing readable in the backup file");
+
+    // The key kept offline verifies the backup without installing it.
+    let offline_key = dir.path().join("offline.key");
+    let exported = relay.cli(&["backup", "key", "--export", path(&offline_key)]);
+    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    let verified = json(&caducee(
+        &dir.path().join("elsewhere"),
+        &["backup", "verify", path(&backup), "--key-file", path(&offline_key), "--json"],
+    ));
+    assert_eq!(verified["ok"], true, "{verified}");
+    assert_eq!(verified["messages"], 1);
+    assert_eq!(verified["mailboxes"], 2);
+
+    // Bob collects on the live relay: the message is erased there...
+    let collected = fetch(&relay, &bob, &bob_pw, true);
+    assert_eq!(collected.len(), 1);
+    assert_eq!(relay.status()["stored_messages"], 0);
+
+    // ...and a restore onto a running relay's folder is refused, whatever the flags.
+    let refused = failure(&caducee(&data, &["restore", "--from", path(&backup), "--key-file", path(&offline_key)]));
+    assert!(refused.contains("in use"), "{refused}");
+    let refused =
+        failure(&caducee(&data, &["restore", "--from", path(&backup), "--key-file", path(&offline_key), "--force"]));
+    assert!(refused.contains("in use"), "{refused}");
+
+    // A new machine: restore into an empty folder, start, and Bob finds what the backup held,
+    // with his password, byte for byte (a restore resurrects what was uncollected at backup).
+    let new_data = dir.path().join("new-machine");
+    let restored =
+        json(&caducee(&new_data, &["restore", "--from", path(&backup), "--key-file", path(&offline_key), "--json"]));
+    assert_eq!(restored["ok"], true, "{restored}");
+    let fsck = caducee(&new_data, &["fsck"]);
+    assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stdout));
+    let second = Relay::start(&new_data, "");
+    let again = fetch(&second, &bob, &bob_pw, true);
+    assert_eq!(again, collected, "the restored message is the one that was stored");
+    assert_eq!(second.status()["stored_messages"], 0);
+    assert!(second.stop().success());
+
+    // Back on the first machine, stopped: restoring over a store needs --force, and moves
+    // what it replaces aside instead of deleting it.
+    assert!(relay.stop().success());
+    let refused = failure(&caducee(&data, &["restore", "--from", path(&backup), "--key-file", path(&offline_key)]));
+    assert!(refused.contains("--force"), "{refused}");
+    json(&caducee(&data, &["restore", "--from", path(&backup), "--key-file", path(&offline_key), "--force", "--json"]));
+    let aside: Vec<_> = std::fs::read_dir(&data)
+        .expect("data folder")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("replaced-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "the replaced store is kept");
+    assert!(aside[0].path().join("store/data.mdb").exists());
+    let status = json(&caducee(&data, &["status", "--json"]));
+    assert_eq!(status["stored_messages"], 1, "the restored store holds the backed-up message");
+}
+
+#[test]
+fn damaged_or_foreign_backups_are_refused_and_nothing_is_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let relay = Relay::start(&data, "");
+    relay.add_user("alice", None);
+    let backup = dir.path().join("b.cbk");
+    json(&relay.cli(&["backup", "--to", path(&backup), "--json"]));
+    let again = failure(&relay.cli(&["backup", "--to", path(&backup)]));
+    assert!(again.contains("exists already"), "a backup never overwrites a file: {again}");
+    assert!(relay.stop().success());
+    let key = dir.path().join("key");
+    assert!(caducee(&data, &["backup", "key", "--export", path(&key)]).status.success());
+
+    // Another installation's key.
+    let foreign_key = dir.path().join("foreign.key");
+    assert!(caducee(&dir.path().join("other"), &["backup", "key", "--export", path(&foreign_key)]).status.success());
+    let refused = failure(&caducee(&data, &["backup", "verify", path(&backup), "--key-file", path(&foreign_key)]));
+    assert!(refused.contains("another backup key"), "{refused}");
+
+    // One flipped bit in the middle, and a cut tail.
+    let original = std::fs::read(&backup).expect("backup");
+    let flipped = dir.path().join("flipped.cbk");
+    let mut bytes = original.clone();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&flipped, &bytes).expect("write");
+    let refused = failure(&caducee(&data, &["backup", "verify", path(&flipped), "--key-file", path(&key)]));
+    assert!(refused.contains("damaged or altered"), "{refused}");
+    let cut = dir.path().join("cut.cbk");
+    std::fs::write(&cut, &original[..original.len() - 100]).expect("write");
+    let refused = failure(&caducee(&data, &["backup", "verify", path(&cut), "--key-file", path(&key)]));
+    assert!(refused.contains("truncated") || refused.contains("damaged"), "{refused}");
+
+    // A damaged restore with --force leaves the existing store exactly as it was.
+    let refused = failure(&caducee(&data, &["restore", "--from", path(&flipped), "--key-file", path(&key), "--force"]));
+    assert!(refused.contains("damaged or altered"), "{refused}");
+    let users = json(&caducee(&data, &["user", "list", "--json"]));
+    assert_eq!(users.as_array().map(Vec::len), Some(1));
+    assert!(!std::fs::read_dir(&data).expect("data").any(|e| e
+        .expect("entry")
+        .file_name()
+        .to_string_lossy()
+        .starts_with("replaced-")));
+    assert!(caducee(&data, &["fsck"]).status.success());
+}
+
+#[test]
+fn scheduled_backups_go_to_the_configured_folder_and_rotate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = dir.path().join("second-disk");
+    let data = dir.path().join("data");
+    let relay =
+        Relay::start(&data, &format!("[backup]\nfolder = \"{}\"\nkeep_daily = 2\nkeep_weekly = 0\n", path(&folder)));
+    relay.add_user("alice", None);
+    // Older backups from earlier days, as a timer would have left them.
+    std::fs::create_dir_all(&folder).expect("folder");
+    for day in ["20260101T030000Z", "20260102T030000Z", "20260103T030000Z"] {
+        std::fs::write(folder.join(format!("caducee-{day}.cbk")), b"old").expect("old backup");
+    }
+    std::fs::write(folder.join("notes.txt"), b"kept").expect("other file");
+    let done = json(&relay.cli(&["backup", "--json"]));
+    let file = done["file"].as_str().expect("file").to_owned();
+    assert!(file.starts_with(path(&folder)), "{file}");
+    let mut left: Vec<String> = std::fs::read_dir(&folder)
+        .expect("folder")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+        .collect();
+    left.sort();
+    assert_eq!(left.len(), 3, "today's, the newest older day, and the unrelated file: {left:?}");
+    assert!(left.contains(&"caducee-20260103T030000Z.cbk".to_owned()), "{left:?}");
+    assert!(left.contains(&"notes.txt".to_owned()));
+    assert_eq!(done["rotated_out"].as_array().map(Vec::len), Some(2), "{done}");
+}
+
+#[test]
+fn a_full_store_answers_452_and_accepts_again_once_mail_is_collected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A 1 MiB store fills after a few hundred messages.
+    let relay = Relay::start(&dir.path().join("data"), "[store]\nmap_size_mib = 1");
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let (bob, bob_pw) = relay.add_user("bob", None);
+    let message = compose(dir.path(), &[&alice, &bob], "load");
+    let load = Command::new("python3")
+        .arg(client_script())
+        .args(["load", "--port", &relay.port("submission"), "--tls", "starttls", "--ca", &relay.ca()])
+        .args(["--user", &alice, "--password", &alice_pw, "--sender", &alice, "--to", &bob])
+        .args(["--file", path(&message), "--senders", "1", "--count", "5000"])
+        .stdout(Stdio::piped())
+        .output()
+        .expect("run load");
+    let lines: Vec<Value> = BufReader::new(&load.stdout[..])
+        .lines()
+        .map(|l| serde_json::from_str(&l.expect("line")).expect("JSON line"))
+        .collect();
+    let accepted = lines.iter().filter(|l| l["accepted"].is_string()).count();
+    let refusal = lines.iter().find(|l| l["refused"].is_number()).expect("the load ends on a refusal");
+    assert_eq!(refusal["refused"], 452, "{refusal}");
+    assert!(refusal["text"].as_str().is_some_and(|t| t.starts_with("4.3.1")), "{refusal}");
+    assert!(accepted > 10, "the store filled after {accepted} messages");
+    let status = relay.status();
+    assert_eq!(status["stored_messages"], accepted as u64, "every 250 is stored, nothing else: {status}");
+    assert!(relay.cli(&["fsck"]).status.success(), "a full store is not a corrupt one");
+
+    // Bob collects; the space comes back and mail flows again.
+    assert_eq!(fetch(&relay, &bob, &bob_pw, true).len(), accepted);
+    let sent = send(&relay, &alice, &alice_pw, &bob, &message);
+    assert_eq!(code(&sent["data"]), 250, "{sent}");
+    assert!(relay.cli(&["fsck"]).status.success());
+}
