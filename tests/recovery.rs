@@ -261,3 +261,38 @@ fn a_full_store_answers_452_and_accepts_again_once_mail_is_collected() {
     assert_eq!(code(&sent["data"]), 250, "{sent}");
     assert!(relay.cli(&["fsck"]).status.success());
 }
+
+#[test]
+fn the_restore_drill_brings_the_latest_backup_back_and_measures_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = dir.path().join("backups");
+    let data = dir.path().join("data");
+
+    // Without a backup, the drill says what is missing.
+    let relay = Relay::start(&data, &format!("[backup]\nfolder = \"{}\"\n", path(&folder)));
+    let refused = failure(&relay.cli(&["drill"]));
+    assert!(refused.contains("no backup in"), "{refused}");
+
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let (bob, _) = relay.add_user("bob", None);
+    let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
+    assert_eq!(code(&send(&relay, &alice, &alice_pw, &bob, &message)["data"]), 250);
+    json(&relay.cli(&["backup", "--json"]));
+
+    let report = json(&relay.cli(&["drill", "--json"]));
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["collected"], true);
+    assert_eq!(report["messages_restored"], 1, "{report}");
+    assert_eq!(report["mailboxes_restored"], 2, "{report}");
+    let restore = report["restore_seconds"].as_f64().expect("restore time");
+    let first = report["first_accept_seconds"].as_f64().expect("first accept time");
+    assert!(restore > 0.0 && first >= restore, "{report}");
+
+    // The drill left the live relay alone, and its result shows in the status.
+    let status = relay.status();
+    assert_eq!(status["stored_messages"], 1);
+    assert_eq!(status["mailbox_count"], 2, "the drill account lives only in the scratch copy");
+    assert_eq!(status["last_drill"]["ok"], true, "{status}");
+    let text = String::from_utf8(relay.cli(&["status"]).stdout).expect("utf-8");
+    assert!(text.contains("restore drill passed"), "{text}");
+}

@@ -14,5 +14,6 @@ pub mod clock;
 pub mod content;
 pub mod mailbox;
 pub mod pop3;
+pub mod probe;
 pub mod session;
 pub mod smtp;

@@ -113,6 +113,8 @@ pub struct Status {
     pub connection_log_lines: u64,
     /// Group-commit figures since the relay started (running relay only).
     pub commits: Option<caducee_storage::CommitStats>,
+    /// The last restore drill's report (`caducee drill`).
+    pub last_drill: Option<serde_json::Value>,
     pub mailboxes: Vec<UserView>,
 }
 
@@ -247,6 +249,7 @@ impl Admin {
             store_file_bytes: stats.file_bytes,
             connection_log_lines: stats.connection_log_lines,
             commits: self.mailboxes.as_ref().map(|_| self.store.commit_stats()),
+            last_drill: crate::drill::last_report(&self.data_dir),
             mailboxes: self.user_list()?,
         })
     }

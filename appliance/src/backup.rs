@@ -702,7 +702,12 @@ pub fn rotation(folder: &Path, daily: usize, weekly: usize) -> anyhow::Result<Ve
 /// The newest scheduled backup in `folder`.
 pub fn latest(folder: &Path) -> anyhow::Result<Option<PathBuf>> {
     let mut newest: Option<(chrono::DateTime<chrono::Utc>, PathBuf)> = None;
-    for entry in fs::read_dir(folder).with_context(|| format!("reading {}", folder.display()))? {
+    let entries = match fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", folder.display())),
+    };
+    for entry in entries {
         let entry = entry?;
         if let Some(at) = entry.file_name().to_str().and_then(parse_stamp) {
             if newest.as_ref().is_none_or(|(best, _)| at > *best) {

@@ -8,6 +8,7 @@
 mod admin;
 mod backup;
 mod config;
+mod drill;
 mod serve;
 mod tls;
 
@@ -54,6 +55,18 @@ enum Command {
     /// Write an encrypted backup of the store while the relay serves (or when it is
     /// stopped); manage and check backups.
     Backup(BackupArgs),
+    /// Restore the latest backup into a scratch folder, start a relay from it on spare local
+    /// ports, submit and collect a message, and report the time it took.
+    Drill {
+        /// The backup to drill (default: the newest in the configured backup folder).
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// The backup key file (default: the data folder's keys/backup.key).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Restore a backup into a data folder (the relay on it must be stopped).
     Restore {
         /// The backup file.
@@ -241,6 +254,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Drill { from, key_file, json } => {
+            let report = drill::run(&data_dir, from, key_file, SystemClock.now())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_drill(&serde_json::to_value(&report)?);
+            }
+            Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
         Command::Restore { from, key_file, force, json } => {
             let key = backup::BackupKey::load(&key_file)?;
             let _lock = lock_data_dir(&data_dir)?;
@@ -263,6 +285,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
+    }
+}
+
+fn print_drill(report: &serde_json::Value) {
+    let seconds = |key: &str| report[key].as_f64().map_or("—".to_owned(), |s| format!("{s:.2} s"));
+    let verdict = if report["ok"] == true { "passed" } else { "FAILED" };
+    println!("restore drill {verdict}: {}", report["backup"].as_str().unwrap_or_default());
+    println!(
+        "  restored {} messages in {} mailboxes in {}; relay ready at {}; first message accepted at {}",
+        report["messages_restored"],
+        report["mailboxes_restored"],
+        seconds("restore_seconds"),
+        seconds("ready_seconds"),
+        seconds("first_accept_seconds")
+    );
+    if let Some(error) = report["error"].as_str() {
+        println!("  error: {error}");
     }
 }
 
@@ -339,6 +378,11 @@ fn print_status(status: &serde_json::Value) {
     println!("store file bytes: {}", status["store_file_bytes"]);
     if let Some(commits) = status["commits"].as_object() {
         println!("commits:          {} for {} writes", commits["commits"], commits["writes"]);
+    }
+    if status["last_drill"].is_object() {
+        print_drill(&status["last_drill"]);
+    } else {
+        println!("restore drill:    never run (caducee drill)");
     }
     for mailbox in status["mailboxes"].as_array().into_iter().flatten() {
         println!(

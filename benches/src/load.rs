@@ -11,10 +11,8 @@
 //! messages as were answered `250`, and reports the group commit's writes per commit and
 //! the relay's CPU time and peak memory.
 //!
-//! The SMTP client side is written here rather than taken from an SMTP client crate because
-//! the figure that matters — end of data to `250` — lies inside one transaction, where a
-//! client library gives no hook; the client speaks only what the relay offers (EHLO, AUTH
-//! PLAIN, pipelined MAIL/RCPT/DATA).
+//! The client side is the relay's own probe (`caducee_actors::probe`), shared with the
+//! restore drill.
 //!
 //! It never listens on anything but 127.0.0.1 and is bounded by a message count.
 
@@ -26,19 +24,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
-use base64::Engine as _;
+use caducee_actors::probe::{self, SmtpProbe};
 use clap::Parser;
 use hdrhistogram::Histogram;
-use rand::RngCore as _;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
-use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 /// The domain of the scratch relay's accounts.
 const LOAD_DOMAIN: &str = "load.test";
-/// Longest reply line the client accepts from the relay.
-const REPLY_LINE_BYTES_MAX: usize = 4096;
 /// Latencies are recorded in microseconds, up to one minute.
 const LATENCY_MICROS_MAX: u64 = 60_000_000;
 
@@ -119,8 +111,8 @@ fn run_load(args: &Args, relay: &Relay) -> anyhow::Result<Report> {
         .collect::<anyhow::Result<_>>()?;
 
     eprintln!("encrypting a {}-byte document", args.size);
-    let document = encrypted_document(args.size)?;
-    let tls = client_tls(&relay.data_dir.join("tls/ca.pem"))?;
+    let document = probe::encrypted_document(args.size, &format!("recipient@{LOAD_DOMAIN}"))?;
+    let tls = probe::tls_trusting(&relay.data_dir.join("tls/ca.pem"))?;
     let before = relay.status()?;
     let cpu_before = relay.cpu_seconds()?;
 
@@ -138,7 +130,7 @@ fn run_load(args: &Args, relay: &Relay) -> anyhow::Result<Report> {
         let mut tasks = Vec::new();
         for (i, practice) in practices.iter().enumerate() {
             let recipient = &practices[(i + 1) % practices.len()].address;
-            let message = Arc::new(pgp_mime(&practice.address, recipient, &document));
+            let message = Arc::new(probe::pgp_mime(&practice.address, recipient, "Compte rendu", &document));
             let session = Submitter {
                 port: relay.submissions_port,
                 tls: tls.clone(),
@@ -170,7 +162,7 @@ fn run_load(args: &Args, relay: &Relay) -> anyhow::Result<Report> {
         sessions: args.sessions,
         reconnect: args.reconnect,
         document_bytes: args.size,
-        message_bytes: pgp_mime(&practices[0].address, &practices[0].address, &document).len(),
+        message_bytes: probe::pgp_mime(&practices[0].address, &practices[0].address, "Compte rendu", &document).len(),
         accepted: shared.accepted.load(Ordering::Relaxed),
         errors,
         elapsed,
@@ -267,144 +259,20 @@ impl Submitter {
     }
 
     async fn session(&self) -> anyhow::Result<()> {
-        let mut smtp = SmtpClient::connect(self.port, &self.tls).await?;
-        smtp.expect(220).await?;
-        smtp.command("EHLO load.example\r\n").await?;
-        smtp.expect(250).await?;
-        let credentials = format!("\0{}\0{}", self.practice.address, self.practice.password);
-        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
-        smtp.command(&format!("AUTH PLAIN {encoded}\r\n")).await?;
-        smtp.expect(235).await?;
+        let practice = &self.practice;
+        let mut smtp = SmtpProbe::login(self.port, &self.tls, &practice.address, &practice.password).await?;
         while self.shared.take_message() {
-            let transaction_started = Instant::now();
-            // PIPELINING: the envelope and DATA go in one write.
-            let envelope = format!("MAIL FROM:<{}>\r\nRCPT TO:<{}>\r\nDATA\r\n", self.practice.address, self.recipient);
-            smtp.command(&envelope).await?;
-            smtp.expect(250).await?;
-            smtp.expect(250).await?;
-            smtp.expect(354).await?;
-            smtp.write_all(&self.message).await?;
-            let end_of_data = Instant::now();
-            smtp.expect(250).await?;
-            let done = Instant::now();
+            let submitted = smtp.submit(&practice.address, &self.recipient, &self.message).await?;
             self.shared.accepted.fetch_add(1, Ordering::Relaxed);
-            let _ = lock(&self.shared.end_of_data).record(micros(done - end_of_data));
-            let _ = lock(&self.shared.transaction).record(micros(done - transaction_started));
+            let _ = lock(&self.shared.end_of_data).record(micros(submitted.end_of_data));
+            let _ = lock(&self.shared.transaction).record(micros(submitted.transaction));
             if self.reconnect {
                 break;
             }
         }
-        smtp.command("QUIT\r\n").await?;
-        smtp.expect(221).await?;
+        smtp.quit().await?;
         Ok(())
     }
-}
-
-struct SmtpClient {
-    stream: AsyncBufReader<TlsStream<TcpStream>>,
-    line: String,
-}
-
-impl SmtpClient {
-    async fn connect(port: u16, tls: &TlsConnector) -> anyhow::Result<SmtpClient> {
-        let tcp = TcpStream::connect(("127.0.0.1", port)).await.context("connecting")?;
-        tcp.set_nodelay(true)?;
-        let name = rustls::pki_types::ServerName::try_from("localhost")?;
-        let stream = tls.connect(name, tcp).await.context("TLS handshake")?;
-        Ok(SmtpClient { stream: AsyncBufReader::new(stream), line: String::new() })
-    }
-
-    async fn command(&mut self, text: &str) -> anyhow::Result<()> {
-        self.write_all(text.as_bytes()).await
-    }
-
-    async fn write_all(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
-        let stream = self.stream.get_mut();
-        stream.write_all(bytes).await?;
-        stream.flush().await?;
-        Ok(())
-    }
-
-    /// Reads one whole (possibly multi-line) reply and checks its code.
-    async fn expect(&mut self, code: u16) -> anyhow::Result<()> {
-        loop {
-            self.line.clear();
-            let read = (&mut self.stream).take(REPLY_LINE_BYTES_MAX as u64).read_line(&mut self.line).await?;
-            if read == 0 {
-                bail!("the relay closed the connection (expected {code})");
-            }
-            let line = self.line.trim_end();
-            let got: u16 = line.get(..3).and_then(|c| c.parse().ok()).ok_or_else(|| anyhow!("bad reply {line:?}"))?;
-            if got != code {
-                bail!("expected {code}, got {line:?}");
-            }
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return Ok(());
-            }
-        }
-    }
-}
-
-use tokio::io::AsyncReadExt as _;
-
-fn client_tls(ca: &Path) -> anyhow::Result<TlsConnector> {
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots.add(cert?)?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(TlsConnector::from(Arc::new(config)))
-}
-
-/// A random document of `size` bytes encrypted to a fresh X25519 certificate, ASCII-armoured.
-fn encrypted_document(size: usize) -> anyhow::Result<String> {
-    use sequoia_openpgp::cert::{CertBuilder, CipherSuite};
-    use sequoia_openpgp::policy::StandardPolicy;
-    use sequoia_openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message};
-
-    let (cert, _revocation) = CertBuilder::new()
-        .set_cipher_suite(CipherSuite::Cv25519)
-        .add_userid(format!("load <recipient@{LOAD_DOMAIN}>"))
-        .add_transport_encryption_subkey()
-        .generate()?;
-    let policy = StandardPolicy::new();
-    let recipients =
-        cert.keys().with_policy(&policy, None).supported().alive().revoked(false).for_transport_encryption();
-    let mut document = vec![0u8; size];
-    rand::thread_rng().fill_bytes(&mut document);
-    let mut armoured = Vec::new();
-    let message = Message::new(&mut armoured);
-    let message = Armorer::new(message).build()?;
-    let message = Encryptor::for_recipients(message, recipients).build()?;
-    let mut message = LiteralWriter::new(message).build()?;
-    message.write_all(&document)?;
-    message.finalize()?;
-    Ok(String::from_utf8(armoured)?)
-}
-
-/// A PGP/MIME message (RFC 3156) ready for DATA: CRLF lines, dot-stuffed, with the end mark.
-fn pgp_mime(from: &str, to: &str, armoured: &str) -> Vec<u8> {
-    let body = armoured.replace("\r\n", "\n").replace('\n', "\r\n");
-    let text = format!(
-        "From: <{from}>\r\nTo: <{to}>\r\nSubject: Compte rendu\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"caducee-load\"\r\n\r\n\
-         --caducee-load\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n\
-         --caducee-load\r\nContent-Type: application/octet-stream\r\n\r\n{body}\r\n--caducee-load--\r\n"
-    );
-    let mut stuffed = String::with_capacity(text.len() + 8);
-    for line in text.split_inclusive("\r\n") {
-        if line.starts_with('.') {
-            stuffed.push('.');
-        }
-        stuffed.push_str(line);
-    }
-    stuffed.push_str(".\r\n");
-    stuffed.into_bytes()
 }
 
 /// The scratch relay: a `caducee serve` child process.

@@ -1,0 +1,285 @@
+//! The relay's own client side: a probe that submits and collects the way a practice does —
+//! SMTP submission and POP3 over TLS, verified against the relay's CA — with real OpenPGP
+//! messages. The restore drill and the load generator use it.
+//!
+//! Written here rather than taken from an SMTP client crate because what the drill and the
+//! load generator measure — the end of the data to the `250` that says the message is on
+//! disk — lies inside one transaction, where client libraries give no hook; and no
+//! maintained POP3 client crate exists. It speaks only what the relay offers: EHLO, AUTH
+//! PLAIN, pipelined MAIL/RCPT/DATA; USER/PASS, STAT, RETR, DELE, QUIT.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+/// Longest reply line a probe accepts.
+const REPLY_LINE_BYTES_MAX: u64 = 4096;
+/// Largest message a POP3 probe retrieves.
+const RETRIEVE_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// What went wrong, in words an operator reads in a drill report.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("network: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The relay answered something other than expected.
+    #[error("expected {expected}, the relay said {got:?}")]
+    Unexpected { expected: String, got: String },
+    #[error("OpenPGP: {0}")]
+    OpenPgp(String),
+}
+
+/// A TLS client configuration trusting only the given CA certificate (PEM).
+pub fn tls_trusting(ca_pem: &Path) -> Result<TlsConnector, ProbeError> {
+    let pem = std::fs::read(ca_pem)?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile_certs(&pem)? {
+        roots.add(cert).map_err(|e| ProbeError::Tls(e.to_string()))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ProbeError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+fn rustls_pemfile_certs(pem: &[u8]) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, ProbeError> {
+    use rustls::pki_types::pem::PemObject as _;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ProbeError::Tls(format!("reading the CA certificate: {e}")))
+}
+
+/// One TLS connection to 127.0.0.1 reading replies line by line.
+#[derive(Debug)]
+struct Line {
+    stream: BufReader<TlsStream<TcpStream>>,
+    line: String,
+}
+
+impl Line {
+    async fn connect(port: u16, tls: &TlsConnector) -> Result<Line, ProbeError> {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
+        tcp.set_nodelay(true)?;
+        let name = rustls::pki_types::ServerName::try_from("localhost").map_err(|e| ProbeError::Tls(e.to_string()))?;
+        let stream = tls.connect(name, tcp).await?;
+        Ok(Line { stream: BufReader::new(stream), line: String::new() })
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), ProbeError> {
+        let stream = self.stream.get_mut();
+        stream.write_all(bytes).await?;
+        stream.flush().await?;
+        Ok(())
+    }
+
+    async fn read_line(&mut self) -> Result<&str, ProbeError> {
+        self.line.clear();
+        let read = (&mut self.stream).take(REPLY_LINE_BYTES_MAX).read_line(&mut self.line).await?;
+        if read == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+        Ok(self.line.trim_end())
+    }
+}
+
+/// An authenticated SMTP submission session over implicit TLS.
+#[derive(Debug)]
+pub struct SmtpProbe {
+    line: Line,
+}
+
+/// How long a submission took.
+#[derive(Debug, Clone, Copy)]
+pub struct Submitted {
+    /// From `MAIL` to the final `250`.
+    pub transaction: Duration,
+    /// From the last data byte written to the `250` (the durable commit).
+    pub end_of_data: Duration,
+}
+
+impl SmtpProbe {
+    /// Connects to the implicit-TLS submission port and logs in with AUTH PLAIN.
+    pub async fn login(port: u16, tls: &TlsConnector, user: &str, password: &str) -> Result<SmtpProbe, ProbeError> {
+        let mut probe = SmtpProbe { line: Line::connect(port, tls).await? };
+        probe.expect(220).await?;
+        probe.line.send(b"EHLO probe.caducee\r\n").await?;
+        probe.expect(250).await?;
+        let credentials = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+        probe.line.send(format!("AUTH PLAIN {credentials}\r\n").as_bytes()).await?;
+        probe.expect(235).await?;
+        Ok(probe)
+    }
+
+    /// Submits `message` (as made by [`pgp_mime`]: dot-stuffed, with its end mark), with the
+    /// envelope and DATA pipelined.
+    pub async fn submit(&mut self, from: &str, to: &str, message: &[u8]) -> Result<Submitted, ProbeError> {
+        let started = Instant::now();
+        self.line.send(format!("MAIL FROM:<{from}>\r\nRCPT TO:<{to}>\r\nDATA\r\n").as_bytes()).await?;
+        self.expect(250).await?;
+        self.expect(250).await?;
+        self.expect(354).await?;
+        self.line.send(message).await?;
+        let end_of_data = Instant::now();
+        self.expect(250).await?;
+        let done = Instant::now();
+        Ok(Submitted { transaction: done - started, end_of_data: done - end_of_data })
+    }
+
+    pub async fn quit(mut self) -> Result<(), ProbeError> {
+        self.line.send(b"QUIT\r\n").await?;
+        self.expect(221).await
+    }
+
+    /// Reads one whole (possibly multi-line) reply and checks its code.
+    async fn expect(&mut self, code: u16) -> Result<(), ProbeError> {
+        loop {
+            let line = self.line.read_line().await?;
+            if !line.starts_with(&code.to_string()) {
+                return Err(ProbeError::Unexpected { expected: code.to_string(), got: line.to_owned() });
+            }
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// An authenticated POP3 session over implicit TLS.
+#[derive(Debug)]
+pub struct Pop3Probe {
+    line: Line,
+}
+
+impl Pop3Probe {
+    pub async fn login(port: u16, tls: &TlsConnector, user: &str, password: &str) -> Result<Pop3Probe, ProbeError> {
+        let mut probe = Pop3Probe { line: Line::connect(port, tls).await? };
+        probe.ok().await?;
+        probe.command(&format!("USER {user}")).await?;
+        probe.command(&format!("PASS {password}")).await?;
+        Ok(probe)
+    }
+
+    /// Messages in the maildrop.
+    pub async fn count(&mut self) -> Result<u32, ProbeError> {
+        let reply = self.command("STAT").await?;
+        reply
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| ProbeError::Unexpected { expected: "+OK <count> <size>".into(), got: reply })
+    }
+
+    /// Message `number`, dot-unstuffed, with CRLF line ends.
+    pub async fn retrieve(&mut self, number: u32) -> Result<Vec<u8>, ProbeError> {
+        self.command(&format!("RETR {number}")).await?;
+        let mut message = Vec::new();
+        loop {
+            let mut raw = Vec::new();
+            let read = (&mut self.line.stream).take(REPLY_LINE_BYTES_MAX * 4).read_until(b'\n', &mut raw).await?;
+            if read == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            }
+            if raw == b".\r\n" {
+                return Ok(message);
+            }
+            let line = raw.strip_prefix(b".").unwrap_or(&raw);
+            message.extend_from_slice(line);
+            if message.len() > RETRIEVE_BYTES_MAX {
+                return Err(ProbeError::Unexpected { expected: "a message of sane size".into(), got: "more".into() });
+            }
+        }
+    }
+
+    pub async fn delete(&mut self, number: u32) -> Result<(), ProbeError> {
+        self.command(&format!("DELE {number}")).await.map(drop)
+    }
+
+    /// QUIT: deletions take effect here.
+    pub async fn quit(mut self) -> Result<(), ProbeError> {
+        self.command("QUIT").await.map(drop)
+    }
+
+    async fn command(&mut self, command: &str) -> Result<String, ProbeError> {
+        self.line.send(format!("{command}\r\n").as_bytes()).await?;
+        self.ok().await
+    }
+
+    async fn ok(&mut self) -> Result<String, ProbeError> {
+        let line = self.line.read_line().await?;
+        match line.strip_prefix("+OK") {
+            Some(rest) => Ok(rest.trim().to_owned()),
+            None => Err(ProbeError::Unexpected { expected: "+OK".into(), got: line.to_owned() }),
+        }
+    }
+}
+
+/// `size` random bytes encrypted to a fresh X25519 certificate, ASCII-armoured: a document
+/// the relay accepts and nobody can read. Needs a sequoia crypto backend in the binary.
+pub fn encrypted_document(size: usize, recipient: &str) -> Result<String, ProbeError> {
+    use sequoia_openpgp::cert::{CertBuilder, CipherSuite};
+    use sequoia_openpgp::policy::StandardPolicy;
+    use sequoia_openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message};
+
+    let pgp = |e: anyhow_like::Error| ProbeError::OpenPgp(e.to_string());
+    let (cert, _revocation) = CertBuilder::new()
+        .set_cipher_suite(CipherSuite::Cv25519)
+        .add_userid(format!("<{recipient}>"))
+        .add_transport_encryption_subkey()
+        .generate()
+        .map_err(pgp)?;
+    let policy = StandardPolicy::new();
+    let recipients =
+        cert.keys().with_policy(&policy, None).supported().alive().revoked(false).for_transport_encryption();
+    let mut document = vec![0u8; size];
+    getrandom(&mut document)?;
+    let mut armoured = Vec::new();
+    let message = Message::new(&mut armoured);
+    let message = Armorer::new(message).build().map_err(pgp)?;
+    let message = Encryptor::for_recipients(message, recipients).build().map_err(pgp)?;
+    let mut message = LiteralWriter::new(message).build().map_err(pgp)?;
+    message.write_all(&document)?;
+    message.finalize().map_err(pgp)?;
+    String::from_utf8(armoured).map_err(|e| ProbeError::OpenPgp(e.to_string()))
+}
+
+fn getrandom(out: &mut [u8]) -> Result<(), ProbeError> {
+    use ring::rand::SecureRandom as _;
+    ring::rand::SystemRandom::new().fill(out).map_err(|_| ProbeError::OpenPgp("no system randomness".into()))
+}
+
+/// sequoia's errors are `anyhow::Error`; named here so this crate needs no anyhow.
+mod anyhow_like {
+    pub type Error = sequoia_openpgp::anyhow::Error;
+}
+
+/// A PGP/MIME message (RFC 3156) ready for DATA: CRLF lines, dot-stuffed, with the end mark.
+pub fn pgp_mime(from: &str, to: &str, subject: &str, armoured: &str) -> Vec<u8> {
+    let body = armoured.replace("\r\n", "\n").replace('\n', "\r\n");
+    let text = format!(
+        "From: <{from}>\r\nTo: <{to}>\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"caducee-probe\"\r\n\r\n\
+         --caducee-probe\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n\
+         --caducee-probe\r\nContent-Type: application/octet-stream\r\n\r\n{body}\r\n--caducee-probe--\r\n"
+    );
+    let mut stuffed = String::with_capacity(text.len() + 8);
+    for line in text.split_inclusive("\r\n") {
+        if line.starts_with('.') {
+            stuffed.push('.');
+        }
+        stuffed.push_str(line);
+    }
+    stuffed.push_str(".\r\n");
+    stuffed.into_bytes()
+}

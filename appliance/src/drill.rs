@@ -1,0 +1,234 @@
+//! `caducee drill`: proves that the latest backup brings the service back, and measures how
+//! long it takes — from the start of the restore to the first message accepted.
+//!
+//! The drill restores into a scratch folder, starts a second relay from it on spare local
+//! ports (it never touches the live relay or its data), creates a drill account, submits an
+//! OpenPGP-encrypted message over TLS and collects it over POP3, then stops that relay and
+//! removes the scratch folder. The report is kept in `<data>/drill-last.json`, which
+//! `caducee status` shows.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context as _};
+use caducee_actors::probe::{self, Pop3Probe, SmtpProbe};
+use caducee_storage::Millis;
+use serde::Serialize;
+
+use crate::backup::{self, BackupKey};
+use crate::config::Config;
+
+const REPORT_FILE: &str = "drill-last.json";
+
+#[derive(Debug, Serialize)]
+pub struct DrillReport {
+    pub ok: bool,
+    pub backup: PathBuf,
+    pub backup_created_at: Option<Millis>,
+    pub started_at: Millis,
+    /// Decrypting, checking and installing the backup.
+    pub restore_seconds: Option<f64>,
+    /// Start of the restore → the restored relay listening.
+    pub ready_seconds: Option<f64>,
+    /// Start of the restore → the first message accepted (`250`) by the restored relay.
+    pub first_accept_seconds: Option<f64>,
+    /// The drill message came back over POP3, byte for byte.
+    pub collected: bool,
+    pub messages_restored: Option<u64>,
+    pub mailboxes_restored: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// The last drill's report, if one ran.
+pub fn last_report(data_dir: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(data_dir.join(REPORT_FILE)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Runs the drill on `from` (default: the newest scheduled backup) and records its report.
+pub fn run(
+    data_dir: &Path,
+    from: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    now: Millis,
+) -> anyhow::Result<DrillReport> {
+    let config = Config::load(data_dir)?;
+    let backup = match from {
+        Some(file) => file,
+        None => {
+            let folder = config.backup.folder.as_ref().context(
+                "no backup to drill: set [backup] folder in caducee.toml (where scheduled backups go) or pass --from FILE",
+            )?;
+            backup::latest(folder)?.with_context(|| format!("no backup in {}", folder.display()))?
+        }
+    };
+    let key = match key_file {
+        Some(path) => BackupKey::load(&path)?,
+        None => BackupKey::load(&BackupKey::path_in(data_dir))
+            .context("no --key-file given and no backup key in the data folder")?,
+    };
+    let mut report = DrillReport {
+        ok: false,
+        backup: backup.clone(),
+        backup_created_at: None,
+        started_at: now,
+        restore_seconds: None,
+        ready_seconds: None,
+        first_accept_seconds: None,
+        collected: false,
+        messages_restored: None,
+        mailboxes_restored: None,
+        error: None,
+    };
+    let scratch = tempfile::Builder::new().prefix("caducee-drill-").tempdir()?;
+    if let Err(error) = drill(&backup, &key, &scratch.path().join("data"), now, &mut report) {
+        report.error = Some(format!("{error:#}"));
+    }
+    report.ok = report.error.is_none() && report.collected;
+    let json = serde_json::to_vec_pretty(&report)?;
+    let partial = data_dir.join(format!("{REPORT_FILE}.partial"));
+    std::fs::write(&partial, json)?;
+    std::fs::rename(&partial, data_dir.join(REPORT_FILE))?;
+    Ok(report)
+}
+
+fn drill(backup: &Path, key: &BackupKey, scratch: &Path, now: Millis, report: &mut DrillReport) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let checked = backup::restore(backup, key, scratch, false, now)?;
+    report.restore_seconds = Some(started.elapsed().as_secs_f64());
+    report.backup_created_at = Some(checked.manifest.created_at);
+    report.messages_restored = Some(checked.messages);
+    report.mailboxes_restored = Some(checked.mailboxes);
+
+    // Same configuration, but on spare loopback ports and without scheduled backups.
+    let mut config = Config::load(scratch)?;
+    let spare = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config.listen.submission = spare;
+    config.listen.submissions = spare;
+    config.listen.pop3 = spare;
+    config.listen.pop3s = spare;
+    config.backup.folder = None;
+    std::fs::write(crate::config::config_path(scratch), toml::to_string(&config)?)?;
+
+    let relay = ScratchRelay::start(scratch)?;
+    report.ready_seconds = Some(started.elapsed().as_secs_f64());
+    let address = format!("restore-drill@{}", config.domain);
+    let password = relay.add_user(&address)?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let collected = runtime.block_on(async {
+        let tls = probe::tls_trusting(&scratch.join("tls").join("ca.pem"))?;
+        let document = probe::encrypted_document(4096, &address)?;
+        let message = probe::pgp_mime(&address, &address, "Restore drill", &document);
+        let mut smtp = SmtpProbe::login(relay.submissions, &tls, &address, &password).await?;
+        smtp.submit(&address, &address, &message).await?;
+        report.first_accept_seconds = Some(started.elapsed().as_secs_f64());
+        smtp.quit().await?;
+
+        let mut pop3 = Pop3Probe::login(relay.pop3s, &tls, &address, &password).await?;
+        let count = pop3.count().await?;
+        if count != 1 {
+            bail!("the drill mailbox holds {count} messages, not 1");
+        }
+        let retrieved = pop3.retrieve(1).await?;
+        pop3.delete(1).await?;
+        pop3.quit().await?;
+        // What was sent, without the dot-stuffing and end mark of the wire form.
+        let sent = &message[..message.len() - 3];
+        let unstuffed: Vec<u8> = sent
+            .split_inclusive(|b| *b == b'\n')
+            .flat_map(|line| line.strip_prefix(b".").unwrap_or(line))
+            .copied()
+            .collect();
+        anyhow::Ok(retrieved.ends_with(&unstuffed))
+    })?;
+    report.collected = collected;
+    if !collected {
+        bail!("the drill message came back different from what was sent");
+    }
+    relay.stop()
+}
+
+/// The relay started from the restored folder.
+struct ScratchRelay {
+    child: Child,
+    data_dir: PathBuf,
+    submissions: u16,
+    pop3s: u16,
+}
+
+impl ScratchRelay {
+    fn start(data_dir: &Path) -> anyhow::Result<ScratchRelay> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("serve")
+            .env("CADUCEE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting the restored relay")?;
+        let stdout = child.stdout.take().context("no stdout from the restored relay")?;
+        let (mut submissions, mut pop3s) = (None, None);
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            let mut words = line.split_whitespace().skip_while(|w| *w != "ready:").skip(1);
+            let port = |address: Option<&str>| address.and_then(|a| a.rsplit(':').next()?.parse::<u16>().ok());
+            match words.next() {
+                Some("submissions") => submissions = port(words.next()),
+                Some("pop3s") => pop3s = port(words.next()),
+                Some("admin") => break,
+                _ => {}
+            }
+        }
+        match (submissions, pop3s) {
+            (Some(submissions), Some(pop3s)) => {
+                Ok(ScratchRelay { child, data_dir: data_dir.to_path_buf(), submissions, pop3s })
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("the restored relay did not start (see its log above)")
+            }
+        }
+    }
+
+    fn add_user(&self, address: &str) -> anyhow::Result<String> {
+        let output = Command::new(std::env::current_exe()?)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["user", "add", "--address", address, "--first-name", "Restore", "--last-name", "Drill"])
+            .args(["--contact-email", address, "--json"])
+            .output()?;
+        if !output.status.success() {
+            bail!("creating the drill account: {}", String::from_utf8_lossy(&output.stderr).trim());
+        }
+        let created: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        created["password"].as_str().map(str::to_owned).context("no password for the drill account")
+    }
+
+    /// SIGTERM, and a clean exit expected.
+    fn stop(mut self) -> anyhow::Result<()> {
+        let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
+        if !sent.success() {
+            bail!("could not signal the restored relay");
+        }
+        let status = self.child.wait()?;
+        if !status.success() {
+            bail!("the restored relay exited with {status}");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ScratchRelay {
+    fn drop(&mut self) {
+        // Only reached without `stop` on an error path: never leave a relay behind.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
