@@ -14,6 +14,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from email import policy
 from email.header import Header
 from email.mime.base import MIMEBase
@@ -171,6 +172,40 @@ def cmd_fetch(args):
     print(json.dumps(out))
 
 
+def subject_of(message):
+    for line in message.split(b"\r\n"):
+        if line.lower().startswith(b"subject: "):
+            return line[9:].decode(errors="replace")
+        if not line:
+            break
+    return None
+
+
+def cmd_collect(args):
+    """Collects like a practice that polls: log in, retrieve and delete everything, QUIT;
+    again and again until the server goes away. Prints each retrieval and each confirmed
+    QUIT (only then are the deletions final) as JSON lines."""
+    session = 0
+    while True:
+        session += 1
+        try:
+            client = pop_connect(args)
+            client.user(args.user)
+            client.pass_(args.password)
+            count, _ = client.stat()
+            if count == 0:
+                time.sleep(0.02)  # a polling interval, as practice software has
+            for n in range(1, count + 1):
+                _, lines, _ = client.retr(n)
+                subject = subject_of(b"\r\n".join(lines) + b"\r\n")
+                print(json.dumps({"session": session, "retrieved": subject}), flush=True)
+                client.dele(n)
+            client.quit()
+            print(json.dumps({"session": session, "quit_ok": True}), flush=True)
+        except (OSError, poplib.error_proto, EOFError):
+            return
+
+
 def cmd_load(args):
     """Several concurrent senders over persistent STARTTLS sessions; prints each accepted
     message's subject the moment its 250 arrives, until the server goes away or each
@@ -185,7 +220,7 @@ def cmd_load(args):
             client = smtp_connect(args)
             client.login(args.user, args.password)
             for n in range(args.count):
-                subject = b"load-%d-%d" % (worker, n)
+                subject = b"%sload-%d-%d" % (args.tag.encode(), worker, n)
                 body = template.replace(b"Subject: load", b"Subject: " + subject, 1)
                 client.sendmail(args.sender, args.to.split(","), body)
                 with lock:
@@ -238,6 +273,7 @@ def main():
         p.add_argument("--file")
         p.add_argument("--senders", type=int, default=8)
         p.add_argument("--count", type=int, default=1000)
+        p.add_argument("--tag", default="", help="prefix of each load message's subject")
         p.add_argument("lines", nargs="*")
         p.set_defaults(run=run)
 
@@ -249,6 +285,14 @@ def main():
     p.add_argument("--password", required=True)
     p.add_argument("--delete", action="store_true")
     p.set_defaults(run=cmd_fetch)
+
+    p = sub.add_parser("collect")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--tls", choices=["none", "stls", "implicit"], default="implicit")
+    p.add_argument("--ca", required=True)
+    p.add_argument("--user", required=True)
+    p.add_argument("--password", required=True)
+    p.set_defaults(run=cmd_collect)
 
     args = parser.parse_args()
     args.run(args)
