@@ -59,6 +59,10 @@ struct Args {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Take a backup (`caducee backup --to FILE`) once half the messages are in, and report
+    /// the accept latencies seen while it ran against those outside it.
+    #[arg(long)]
+    backup_during: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -123,10 +127,24 @@ fn run_load(args: &Args, relay: &Relay) -> anyhow::Result<Report> {
         errors: Mutex::new(Vec::new()),
         end_of_data: Mutex::new(histogram()),
         transaction: Mutex::new(histogram()),
+        samples: Mutex::new(Vec::new()),
     });
     let started = Instant::now();
-    runtime.block_on(async {
+    let backup = runtime.block_on(async {
         let progress = tokio::spawn(show_progress(shared.clone(), args.messages));
+        let backup = args.backup_during.clone().map(|file| {
+            let (shared, half) = (shared.clone(), args.messages / 2);
+            let mut command = relay.backup_command(&file);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(5));
+                while shared.accepted.load(Ordering::Relaxed) < half {
+                    tick.tick().await;
+                }
+                let started = Instant::now();
+                let output = tokio::task::spawn_blocking(move || command.output()).await;
+                (started, Instant::now(), output)
+            })
+        });
         let mut tasks = Vec::new();
         for (i, practice) in practices.iter().enumerate() {
             let recipient = &practices[(i + 1) % practices.len()].address;
@@ -148,6 +166,23 @@ fn run_load(args: &Args, relay: &Relay) -> anyhow::Result<Report> {
             }
         }
         progress.abort();
+        match backup {
+            Some(task) => match task.await {
+                Ok((started, ended, Ok(Ok(output)))) if output.status.success() => {
+                    let done: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+                    Some(backup_window(&shared, started, ended, &done))
+                }
+                Ok((_, _, Ok(Ok(output)))) => {
+                    shared.error(format!("backup failed: {}", String::from_utf8_lossy(&output.stderr)));
+                    None
+                }
+                other => {
+                    shared.error(format!("backup did not run: {:?}", other.map(|(_, _, r)| r.map(|r| r.map(drop)))));
+                    None
+                }
+            },
+            None => None,
+        }
     });
     let elapsed = started.elapsed();
     eprintln!();
@@ -175,6 +210,7 @@ fn run_load(args: &Args, relay: &Relay) -> anyhow::Result<Report> {
         relay_peak_rss_kib: relay.memory_kib("VmHWM").unwrap_or(0),
         relay_anon_rss_kib: relay.memory_kib("RssAnon").unwrap_or(0),
         relay_file_rss_kib: relay.memory_kib("RssFile").unwrap_or(0),
+        backup,
     })
 }
 
@@ -192,6 +228,8 @@ struct Shared {
     errors: Mutex<Vec<String>>,
     end_of_data: Mutex<Histogram<u64>>,
     transaction: Mutex<Histogram<u64>>,
+    /// When each end-of-data→250 completed, and its latency in µs (for `--backup-during`).
+    samples: Mutex<Vec<(Instant, u64)>>,
 }
 
 impl Shared {
@@ -266,6 +304,7 @@ impl Submitter {
             self.shared.accepted.fetch_add(1, Ordering::Relaxed);
             let _ = lock(&self.shared.end_of_data).record(micros(submitted.end_of_data));
             let _ = lock(&self.shared.transaction).record(micros(submitted.transaction));
+            lock(&self.shared.samples).push((Instant::now(), micros(submitted.end_of_data)));
             if self.reconnect {
                 break;
             }
@@ -348,6 +387,12 @@ impl Relay {
         created["password"].as_str().map(str::to_owned).ok_or_else(|| anyhow!("no password in {created}"))
     }
 
+    fn backup_command(&self, file: &Path) -> Command {
+        let mut command = Command::new(&self.bin);
+        command.arg("--data-dir").arg(&self.data_dir).arg("backup").arg("--to").arg(file).arg("--json");
+        command
+    }
+
     fn status(&self) -> anyhow::Result<serde_json::Value> {
         self.cli(&["status", "--json"])
     }
@@ -400,6 +445,39 @@ struct Report {
     relay_peak_rss_kib: u64,
     relay_anon_rss_kib: u64,
     relay_file_rss_kib: u64,
+    backup: Option<BackupWindow>,
+}
+
+/// Accept latencies during a backup taken under load, against those outside it.
+#[derive(Debug)]
+struct BackupWindow {
+    seconds: f64,
+    file_bytes: u64,
+    store_messages: u64,
+    accepted_during: usize,
+    during: Histogram<u64>,
+    outside: Histogram<u64>,
+}
+
+fn backup_window(shared: &Shared, started: Instant, ended: Instant, done: &serde_json::Value) -> BackupWindow {
+    let (mut during, mut outside) = (histogram(), histogram());
+    let mut accepted_during = 0;
+    for (at, micros) in lock(&shared.samples).iter() {
+        if (started..=ended).contains(at) {
+            accepted_during += 1;
+            let _ = during.record(*micros);
+        } else {
+            let _ = outside.record(*micros);
+        }
+    }
+    BackupWindow {
+        seconds: (ended - started).as_secs_f64(),
+        file_bytes: done["file_bytes"].as_u64().unwrap_or(0),
+        store_messages: done["manifest"]["messages_at_start"].as_u64().unwrap_or(0),
+        accepted_during,
+        during,
+        outside,
+    }
 }
 
 const QUANTILES: [(&str, f64); 5] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999), ("max", 1.0)];
@@ -449,6 +527,22 @@ impl Report {
             self.relay_file_rss_kib / 1024,
             self.stored_messages
         );
+        if let Some(backup) = &self.backup {
+            let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+            out += &format!(
+                "backup under load: {:.2} s, {} bytes, {} messages in the store; {} accepts during it\n",
+                backup.seconds, backup.file_bytes, backup.store_messages, backup.accepted_during
+            );
+            out += &format!(
+                "  end of data → 250 during the backup ms: p50 {:.2}  p99 {:.2}  max {:.2}; outside: p50 {:.2}  p99 {:.2}  max {:.2}\n",
+                ms(&backup.during, 0.5),
+                ms(&backup.during, 0.99),
+                ms(&backup.during, 1.0),
+                ms(&backup.outside, 0.5),
+                ms(&backup.outside, 0.99),
+                ms(&backup.outside, 1.0)
+            );
+        }
         if !self.errors.is_empty() {
             out += &format!("errors ({}):\n", self.errors.len());
             for error in &self.errors {
@@ -485,6 +579,14 @@ impl Report {
             "relay_anon_rss_kib": self.relay_anon_rss_kib,
             "relay_file_rss_kib": self.relay_file_rss_kib,
             "errors": self.errors,
+            "backup_during_load": self.backup.as_ref().map(|b| serde_json::json!({
+                "seconds": b.seconds,
+                "file_bytes": b.file_bytes,
+                "store_messages": b.store_messages,
+                "accepted_during": b.accepted_during,
+                "end_of_data_to_250_during": latencies(&b.during),
+                "end_of_data_to_250_outside": latencies(&b.outside),
+            })),
         })
     }
 }
