@@ -13,6 +13,7 @@
 pub mod clock;
 pub mod content;
 pub mod mailbox;
+pub mod monitor;
 pub mod pop3;
 pub mod probe;
 pub mod session;

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use actix::prelude::*;
-use caducee_storage::{Account, AccountId, Address, Millis, Store, StoreError, Uid};
+use caducee_storage::{Account, AccountId, Address, DisabledReason, Millis, Store, StoreError, Uid};
 
 use crate::pop3::{Maildrop, MaildropEntry, MaildropError};
 use crate::smtp::RecipientVerdict;
@@ -104,7 +104,17 @@ impl Handler<CheckRecipient> for Mailbox {
         let verdict = match self.store.account(self.account) {
             Ok(Some(account)) => {
                 let incoming = msg.declared_bytes.unwrap_or(1);
-                if account.used_bytes.saturating_add(incoming) > account.quota_bytes {
+                let state = self.store.account_state(account.id).unwrap_or_default();
+                if let Some((reason, _)) = &state.disabled {
+                    RecipientVerdict::Disabled(match reason {
+                        DisabledReason::Inactivity => {
+                            let since = account.last_collection.unwrap_or(account.created_at);
+                            let since = std::time::UNIX_EPOCH + std::time::Duration::from_millis(since.0);
+                            format!("the mailbox is inactive, not collected since {}", httpdate::fmt_http_date(since))
+                        }
+                        DisabledReason::Suspended => "the mailbox is suspended".into(),
+                    })
+                } else if account.used_bytes.saturating_add(incoming) > account.quota_bytes {
                     RecipientVerdict::OverQuota
                 } else {
                     RecipientVerdict::Accept(account.id)

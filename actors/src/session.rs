@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use caducee_storage::{verify_password, Account, Address, ConnectionRecord, Protocol, Store, StoreError};
+use caducee_storage::{verify_password, Account, AccountId, Address, ConnectionRecord, Protocol, Store, StoreError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Semaphore};
@@ -20,6 +20,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::clock::Clock;
 use crate::mailbox::{self, Lookup, Mailboxes, SessionId};
+use crate::monitor::{Admission, AdmitSubmission, Delivered, RecipientRefused};
 use crate::pop3::{self, MaildropError, Pop3Server};
 use crate::smtp::{self, Authenticated, DeliveryVerdict, RecipientVerdict, SmtpConfig, SmtpServer};
 
@@ -62,6 +63,8 @@ pub struct SessionContext {
     pub clock: Arc<dyn Clock>,
     /// Becomes true when the relay shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// The monitor: admits submissions (mass-mailing breaker), hears of deliveries and refusals.
+    pub monitor: Addr<crate::monitor::Monitor>,
     /// Password checks running at once. Each argon2id check holds 19 MiB for tens of
     /// milliseconds: unbounded, a burst of logins would take memory without limit.
     pub password_checks: Arc<Semaphore>,
@@ -309,6 +312,8 @@ impl Driver {
 
     async fn run_smtp(&mut self, implicit_tls: bool) -> &'static str {
         let mut machine = SmtpServer::new(self.context.smtp.clone(), implicit_tls);
+        // The authenticated account, for the monitor.
+        let mut sender: Option<(AccountId, Address)> = None;
         loop {
             if machine.has_output() && self.conn.write_all(&machine.take_output()).await.is_err() {
                 return "write-failed";
@@ -341,10 +346,11 @@ impl Driver {
                 smtp::Effect::Authenticate { username, password } => {
                     let account = self.authenticate(username, password).await;
                     self.record.account = account.as_ref().map(|a| a.address.to_string());
+                    sender = account.as_ref().map(|a| (a.id, a.address.clone()));
                     machine.authenticated(account.map(|a| Authenticated { account: a.id, address: a.address }));
                 }
                 smtp::Effect::CheckRecipient { address, declared_bytes } => {
-                    let verdict = match self.context.mailboxes.send(Lookup(address)).await {
+                    let verdict = match self.context.mailboxes.send(Lookup(address.clone())).await {
                         Ok(Some(mailbox)) => mailbox
                             .addr
                             .send(mailbox::CheckRecipient { declared_bytes })
@@ -353,10 +359,20 @@ impl Driver {
                         Ok(None) => RecipientVerdict::Unknown,
                         Err(_) => RecipientVerdict::Disabled("the relay is shutting down".into()),
                     };
+                    if let (RecipientVerdict::Disabled(reason), Some((id, from))) = (&verdict, &sender) {
+                        if reason.starts_with("the mailbox is") {
+                            self.context.monitor.do_send(RecipientRefused {
+                                sender: *id,
+                                sender_address: from.clone(),
+                                recipient: address,
+                                reason: reason.clone(),
+                            });
+                        }
+                    }
                     machine.recipient_checked(verdict);
                 }
                 smtp::Effect::Deliver(delivery) => {
-                    let verdict = self.deliver(&machine, delivery).await;
+                    let verdict = self.deliver(&machine, sender.as_ref(), delivery).await;
                     if matches!(verdict, DeliveryVerdict::Stored(_)) {
                         self.record.messages += 1;
                     }
@@ -381,9 +397,28 @@ impl Driver {
         }
     }
 
-    async fn deliver(&self, machine: &SmtpServer, delivery: smtp::Delivery) -> DeliveryVerdict {
+    async fn deliver(
+        &self,
+        machine: &SmtpServer,
+        sender: Option<&(AccountId, Address)>,
+        delivery: smtp::Delivery,
+    ) -> DeliveryVerdict {
         let store = &self.context.store;
         let now = self.context.clock.now();
+        let Some((sender_id, sender_address)) = sender else {
+            return DeliveryVerdict::Failed; // the machine delivers only after AUTH
+        };
+        let admission = AdmitSubmission {
+            sender: *sender_id,
+            sender_address: sender_address.clone(),
+            recipients: delivery.recipients.iter().map(|(_, address)| address.clone()).collect(),
+        };
+        match self.context.monitor.send(admission).await {
+            Ok(Admission::Admit) => {}
+            Ok(Admission::Throttle(why)) => return DeliveryVerdict::Throttled(why),
+            Ok(Admission::Blocked(why)) => return DeliveryVerdict::Blocked(why),
+            Err(_) => return DeliveryVerdict::Failed,
+        }
         let trace_id = format!("{:x}", now.0 ^ NEXT_SESSION.fetch_add(1, Ordering::Relaxed).rotate_left(40));
         let date = httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_millis(now.0));
         let header = smtp::received_header(
@@ -411,9 +446,12 @@ impl Driver {
             Ok(sealed) => sealed,
             Err(_) => return DeliveryVerdict::Failed,
         };
-        let recipients = delivery.recipients.iter().map(|(id, _)| *id).collect();
-        match store.accept(delivery.sender, recipients, sealed, now).await {
-            Ok((message, _)) => DeliveryVerdict::Stored(format!("{}.{trace_id}", message.0)),
+        let recipients: Vec<AccountId> = delivery.recipients.iter().map(|(id, _)| *id).collect();
+        match store.accept(delivery.sender, recipients.clone(), sealed, now).await {
+            Ok((message, _)) => {
+                self.context.monitor.do_send(Delivered { recipients });
+                DeliveryVerdict::Stored(format!("{}.{trace_id}", message.0))
+            }
             Err(StoreError::QuotaExceeded(address)) => DeliveryVerdict::QuotaExceeded(address),
             Err(StoreError::Full) => DeliveryVerdict::StoreFull,
             Err(error) => {

@@ -93,6 +93,10 @@ pub enum DeliveryVerdict {
     StoreFull,
     /// Anything else: the sender should retry later.
     Failed,
+    /// Over a mass-mailing limit: try again later (the reason says which limit).
+    Throttled(String),
+    /// The account is blocked for mass mailing until an administrator unblocks it.
+    Blocked(String),
 }
 
 /// The session's place in RFC 5321's dialogue.
@@ -761,6 +765,12 @@ impl SmtpServer {
             DeliveryVerdict::QuotaExceeded(address) => self.reply(552, "5.2.2", &format!("<{address}>: mailbox full")),
             DeliveryVerdict::StoreFull => self.reply(452, "4.3.1", "Insufficient system storage; try again later"),
             DeliveryVerdict::Failed => self.reply(451, "4.3.0", "Local error while storing; try again later"),
+            DeliveryVerdict::Throttled(why) => self.reply(451, "4.7.1", &format!("Sending limit reached: {why}; try again later")),
+            DeliveryVerdict::Blocked(why) => self.reply(
+                554,
+                "5.7.1",
+                &format!("This account is blocked for mass mailing ({why}); contact the relay's administrator"),
+            ),
         }
     }
 

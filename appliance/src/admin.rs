@@ -41,6 +41,18 @@ pub enum Request {
     Status,
     Fsck,
     Backup(BackupRequest),
+    /// Runs every monitor rule now, or as of the given time.
+    MonitorRun { as_of: Option<Millis> },
+    /// Changes an account's monitor state: `unblock`, `enable` (reception), `suspend`.
+    UserState { address: String, action: StateAction },
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum StateAction {
+    Unblock,
+    Enable,
+    Suspend,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,6 +113,8 @@ pub struct UserView {
     pub messages: u64,
     pub last_collection: Option<Millis>,
     pub delete_on_retrieve: bool,
+    /// Reception, inactivity notice, quota warnings, mass-mailing block.
+    pub state: caducee_storage::AccountState,
 }
 
 #[derive(Debug, Serialize)]
@@ -115,6 +129,8 @@ pub struct Status {
     pub commits: Option<caducee_storage::CommitStats>,
     /// The last restore drill's report (`caducee drill`).
     pub last_drill: Option<serde_json::Value>,
+    /// Notices waiting for the smarthost.
+    pub notices_waiting: Vec<caducee_storage::Notice>,
     pub mailboxes: Vec<UserView>,
 }
 
@@ -124,6 +140,7 @@ pub struct Admin {
     pub store: Store,
     pub data_dir: PathBuf,
     pub mailboxes: Option<Addr<Mailboxes>>,
+    pub monitor: Option<Addr<caducee_actors::monitor::Monitor>>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -134,6 +151,8 @@ impl Admin {
             Request::UserList => self.user_list().and_then(to_json),
             Request::Status => self.status().and_then(to_json),
             Request::Fsck => self.store.fsck().map_err(anyhow::Error::from).and_then(to_json),
+            Request::MonitorRun { as_of } => self.monitor_run(as_of).await.and_then(to_json),
+            Request::UserState { address, action } => self.user_state(&address, action).await.and_then(to_json),
             Request::Backup(backup) => {
                 let admin = self.clone();
                 match tokio::task::spawn_blocking(move || admin.backup(backup)).await {
@@ -189,7 +208,6 @@ impl Admin {
             .accounts()?
             .into_iter()
             .map(|a| UserView {
-                address: a.address.to_string(),
                 first_name: a.first_name,
                 last_name: a.last_name,
                 contact_email: a.contact_email,
@@ -198,8 +216,43 @@ impl Admin {
                 messages: a.message_count,
                 last_collection: a.last_collection,
                 delete_on_retrieve: a.delete_on_retrieve,
+                state: self.store.account_state(a.id).unwrap_or_default(),
+                address: a.address.to_string(),
             })
             .collect())
+    }
+
+    async fn monitor_run(&self, as_of: Option<Millis>) -> anyhow::Result<caducee_actors::monitor::SweepReport> {
+        match &self.monitor {
+            Some(monitor) => monitor
+                .send(caducee_actors::monitor::Sweep { as_of })
+                .await?
+                .map_err(|e| anyhow::anyhow!("monitor sweep failed: {e}")),
+            None => {
+                let config = crate::config::Config::load(&self.data_dir)?.monitor_config();
+                let as_of = as_of.unwrap_or_else(|| self.clock.now());
+                Ok(caducee_actors::monitor::sweep(&self.store, &config, as_of).await?)
+            }
+        }
+    }
+
+    async fn user_state(&self, address: &str, action: StateAction) -> anyhow::Result<UserView> {
+        let parsed = Address::parse(address).with_context(|| format!("invalid address {address:?}"))?;
+        let account = self.store.account_by_address(&parsed)?.with_context(|| format!("no account {address}"))?;
+        let change = match action {
+            StateAction::Unblock => caducee_storage::StateChange::Unblock,
+            StateAction::Enable => caducee_storage::StateChange::Enable,
+            StateAction::Suspend => caducee_storage::StateChange::Disable {
+                reason: caducee_storage::DisabledReason::Suspended,
+                at: self.clock.now(),
+            },
+        };
+        self.store.update_state(account.id, change, None).await?;
+        tracing::info!(address = %parsed, ?action, "account state changed by the administrator");
+        self.user_list()?
+            .into_iter()
+            .find(|u| u.address == parsed.as_str())
+            .context("account vanished")
     }
 
     /// Runs on a blocking thread: the copy streams the whole store.
@@ -250,6 +303,7 @@ impl Admin {
             connection_log_lines: stats.connection_log_lines,
             commits: self.mailboxes.as_ref().map(|_| self.store.commit_stats()),
             last_drill: crate::drill::last_report(&self.data_dir),
+            notices_waiting: self.store.notices()?.into_iter().map(|(_, n)| n).collect(),
             mailboxes: self.user_list()?,
         })
     }

@@ -24,6 +24,8 @@ pub struct Config {
     pub limits: Limits,
     pub store: StoreConfig,
     pub backup: BackupConfig,
+    pub monitor: MonitorSection,
+    pub notices: NoticesSection,
 }
 
 /// Where each service listens. Development ports by default, on 127.0.0.1.
@@ -62,6 +64,62 @@ pub struct StoreConfig {
     pub map_size_mib: usize,
 }
 
+/// The monitor's rules (SPEC R-MON-1…3).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitorSection {
+    /// Days without collection before the user is warned.
+    pub inactivity_notice_days: u64,
+    /// Days without collection before reception is disabled.
+    pub inactivity_disable_days: u64,
+    /// Quota levels that warn the user, in percent.
+    pub quota_warn_percents: Vec<u8>,
+    /// Mass-mailing limits per sender.
+    pub messages_per_minute: u32,
+    pub recipients_per_message: u32,
+    pub distinct_recipients_per_day: u32,
+    /// Refusals within 24 hours after which the account is blocked.
+    pub strikes_to_block: u32,
+    /// Seconds between sweeps of every account.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for MonitorSection {
+    fn default() -> Self {
+        let rules = caducee_actors::monitor::MonitorConfig::default();
+        MonitorSection {
+            inactivity_notice_days: rules.inactivity_notice_days,
+            inactivity_disable_days: rules.inactivity_disable_days,
+            quota_warn_percents: rules.quota_warn_percents,
+            messages_per_minute: rules.messages_per_minute,
+            recipients_per_message: rules.recipients_per_message,
+            distinct_recipients_per_day: rules.distinct_recipients_per_day,
+            strikes_to_block: rules.strikes_to_block,
+            sweep_interval_secs: rules.sweep_every.as_secs(),
+        }
+    }
+}
+
+/// Where notices to users and administrators leave (never health data).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NoticesSection {
+    /// `host:port` of the smarthost; without it notices wait in the spool.
+    pub smarthost: Option<String>,
+    /// STARTTLS to the smarthost (false only for a local test sink).
+    pub starttls: bool,
+    /// The From address of notices.
+    pub from: Option<String>,
+    /// Where administrator alerts go.
+    pub admin: Option<String>,
+}
+
+impl Default for NoticesSection {
+    fn default() -> Self {
+        NoticesSection { smarthost: None, starttls: true, from: None, admin: None }
+    }
+}
+
 /// Scheduled backups (`caducee backup` without `--to`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -93,6 +151,8 @@ impl Default for Config {
             limits: Limits::default(),
             store: StoreConfig::default(),
             backup: BackupConfig::default(),
+            monitor: MonitorSection::default(),
+            notices: NoticesSection::default(),
         }
     }
 }
@@ -130,6 +190,24 @@ impl Config {
             Ok(text) => toml::from_str(&text).with_context(|| format!("reading {}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    pub fn monitor_config(&self) -> caducee_actors::monitor::MonitorConfig {
+        let m = &self.monitor;
+        let mut percents = m.quota_warn_percents.clone();
+        percents.sort_unstable();
+        caducee_actors::monitor::MonitorConfig {
+            domain: self.domain.clone(),
+            inactivity_notice_days: m.inactivity_notice_days,
+            inactivity_disable_days: m.inactivity_disable_days.max(m.inactivity_notice_days),
+            quota_warn_percents: percents,
+            messages_per_minute: m.messages_per_minute,
+            recipients_per_message: m.recipients_per_message,
+            distinct_recipients_per_day: m.distinct_recipients_per_day,
+            strikes_to_block: m.strikes_to_block.max(1),
+            admin_email: self.notices.admin.clone(),
+            sweep_every: std::time::Duration::from_secs(m.sweep_interval_secs.max(1)),
         }
     }
 

@@ -52,6 +52,9 @@ enum Command {
     Status(JsonFlag),
     /// Check every invariant of the store; exits 0 only when all hold.
     Fsck(JsonFlag),
+    /// The monitor: inactivity, quotas, mass mailing.
+    #[command(subcommand)]
+    Monitor(MonitorCommand),
     /// Write an encrypted backup of the store while the relay serves (or when it is
     /// stopped); manage and check backups.
     Backup(BackupArgs),
@@ -140,6 +143,32 @@ enum UserCommand {
     },
     /// List accounts with their mailbox usage.
     List(JsonFlag),
+    /// Lift a mass-mailing block.
+    Unblock(AddressArg),
+    /// Turn reception back on (after inactivity or a suspension).
+    Enable(AddressArg),
+    /// Suspend reception: senders are refused 550 5.2.1 until `enable`.
+    Suspend(AddressArg),
+}
+
+#[derive(Debug, Args)]
+struct AddressArg {
+    #[arg(long)]
+    address: String,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum MonitorCommand {
+    /// Run every rule (inactivity, quotas) now, or as of the end of a given day (UTC).
+    Run {
+        /// YYYY-MM-DD: simulate that date (for checks and tests).
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -198,6 +227,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         user["messages"]
                     );
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(UserCommand::Unblock(arg)) => user_state(&data_dir, arg, admin::StateAction::Unblock),
+        Command::User(UserCommand::Enable(arg)) => user_state(&data_dir, arg, admin::StateAction::Enable),
+        Command::User(UserCommand::Suspend(arg)) => user_state(&data_dir, arg, admin::StateAction::Suspend),
+        Command::Monitor(MonitorCommand::Run { as_of, json }) => {
+            let as_of = match as_of {
+                Some(day) => {
+                    let date = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+                        .with_context(|| format!("--as-of {day:?} is not a YYYY-MM-DD date"))?;
+                    // The end of that day, UTC: "as of" the date means after all of it.
+                    let end = date.and_hms_milli_opt(23, 59, 59, 999).context("end of day")?.and_utc();
+                    Some(caducee_storage::Millis(u64::try_from(end.timestamp_millis()).context("a date before 1970")?))
+                }
+                None => None,
+            };
+            let report = call(&data_dir, Request::MonitorRun { as_of })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "monitor: {} accounts checked; {} inactivity notices, {} mailboxes disabled, {} quota changes",
+                    report["accounts"], report["inactivity_notices"], report["disabled"], report["quota_changes"]
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -329,6 +383,34 @@ fn print_checked(checked: &backup::Checked, json: bool, verb: &str) -> anyhow::R
     Ok(())
 }
 
+fn user_state(data_dir: &Path, arg: AddressArg, action: admin::StateAction) -> anyhow::Result<ExitCode> {
+    let user = call(data_dir, Request::UserState { address: arg.address, action })?;
+    if arg.json {
+        println!("{}", serde_json::to_string_pretty(&user)?);
+    } else {
+        println!("{}: {}", user["address"].as_str().unwrap_or_default(), describe_state(&user["state"]));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe_state(state: &serde_json::Value) -> String {
+    let mut words = Vec::new();
+    match state["disabled"].as_array().and_then(|d| d.first()).and_then(|r| r.as_str()) {
+        Some(reason) => words.push(format!("reception disabled ({reason})")),
+        None => words.push("receiving".to_owned()),
+    }
+    if state["inactivity_noticed_at"].is_number() {
+        words.push("inactivity notice sent".to_owned());
+    }
+    if let Some(percent) = state["quota_warned_percent"].as_u64().filter(|p| *p > 0) {
+        words.push(format!("quota warning {percent} %"));
+    }
+    if let Some(reason) = state["blocked"]["reason"].as_str() {
+        words.push(format!("BLOCKED for mass mailing: {reason}"));
+    }
+    words.join(", ")
+}
+
 /// Runs an admin request on the running relay, or on the store directly when it is stopped.
 fn call(data_dir: &Path, request: Request) -> anyhow::Result<serde_json::Value> {
     let response = match admin::call_running(data_dir, &request)? {
@@ -346,7 +428,13 @@ fn offline(data_dir: &Path, request: Request) -> anyhow::Result<Response> {
     let config = config::Config::load(data_dir)?;
     let store = Store::open(data_dir, &StoreOptions { map_bytes: config.store.map_size_mib << 20 })?;
     let admin =
-        Admin { store: store.clone(), data_dir: data_dir.to_path_buf(), mailboxes: None, clock: Arc::new(SystemClock) };
+        Admin {
+        store: store.clone(),
+        data_dir: data_dir.to_path_buf(),
+        mailboxes: None,
+        monitor: None,
+        clock: Arc::new(SystemClock),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let response = runtime.block_on(admin.execute(request));
     store.close();
@@ -384,13 +472,16 @@ fn print_status(status: &serde_json::Value) {
     } else {
         println!("restore drill:    never run (caducee drill)");
     }
+    let waiting = status["notices_waiting"].as_array().map_or(0, Vec::len);
+    println!("notices waiting:  {waiting}");
     for mailbox in status["mailboxes"].as_array().into_iter().flatten() {
         println!(
-            "  {:<40} {:>10} / {:>10} bytes  {:>5} messages",
+            "  {:<40} {:>10} / {:>10} bytes  {:>5} messages  {}",
             mailbox["address"].as_str().unwrap_or_default(),
             mailbox["used_bytes"],
             mailbox["quota_bytes"],
-            mailbox["messages"]
+            mailbox["messages"],
+            describe_state(&mailbox["state"])
         );
     }
 }

@@ -44,6 +44,7 @@ pub fn serve(data_dir: &Path) -> anyhow::Result<()> {
 async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_dir: PathBuf) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mailboxes = mailbox::start(store.clone())?;
+    let monitor = caducee_actors::monitor::start(store.clone(), clock.clone(), config.monitor_config());
     let (stop, shutdown) = watch::channel(false);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let context = SessionContext {
@@ -59,6 +60,7 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
         },
         clock: clock.clone(),
         shutdown: shutdown.clone(),
+        monitor: monitor.clone(),
         // One argon2id check per core at a time: more would not finish sooner, only hold
         // more memory (19 MiB each).
         password_checks: Arc::new(tokio::sync::Semaphore::new(cores)),
@@ -92,7 +94,8 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
             shutdown.clone(),
         ));
     }
-    let admin = Admin { store: store.clone(), data_dir: data_dir.clone(), mailboxes: Some(mailboxes), clock };
+    let admin =
+        Admin { store: store.clone(), data_dir: data_dir.clone(), mailboxes: Some(mailboxes), monitor: Some(monitor), clock };
     let socket = admin::socket_path(&data_dir);
     let listener = admin::bind_socket(&socket)?;
     println!("ready: admin {}", socket.display());

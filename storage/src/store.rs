@@ -21,7 +21,7 @@ use crate::StoreError;
 pub const FORMAT_VERSION: u32 = 1;
 /// Default LMDB map size: the most the store file may grow to (it grows as used).
 pub const DEFAULT_MAP_BYTES: usize = 16 << 30;
-const TABLES_MAX: u32 = 8;
+const TABLES_MAX: u32 = 16;
 
 type Table = Database<Bytes, Bytes>;
 
@@ -40,6 +40,10 @@ pub(crate) struct Inner {
     pub mailbox: Table,
     /// sequence → ConnectionRecord
     pub connections: Table,
+    /// AccountId → AccountState (absent: the default state)
+    pub account_state: Table,
+    /// sequence → Notice waiting for the smarthost
+    pub notices: Table,
     pub master: MasterKey,
     pub poisoned: AtomicBool,
     pub commits: AtomicU64,
@@ -111,6 +115,8 @@ impl Store {
         let blobs = table(&mut txn, "blobs")?;
         let mailbox = table(&mut txn, "mailbox")?;
         let connections = table(&mut txn, "connections")?;
+        let account_state = table(&mut txn, "account_state")?;
+        let notices = table(&mut txn, "notices")?;
         match meta.get(&txn, b"format_version")? {
             None => meta.put(&mut txn, b"format_version", &FORMAT_VERSION.to_be_bytes())?,
             Some(bytes) => {
@@ -131,6 +137,7 @@ impl Store {
             next_account: counter(&txn, b"next_account")?,
             next_message: counter(&txn, b"next_message")?,
             next_log: counter(&txn, b"next_log")?,
+            next_notice: counter(&txn, b"next_notice")?,
         };
         txn.commit()?;
 
@@ -143,6 +150,8 @@ impl Store {
             blobs,
             mailbox,
             connections,
+            account_state,
+            notices,
             master,
             poisoned: AtomicBool::new(false),
             commits: AtomicU64::new(0),
@@ -234,6 +243,41 @@ impl Store {
 
     pub async fn record_collection(&self, account: AccountId, at: Millis) -> Result<(), StoreError> {
         self.write(WriteOp::RecordCollection { account, at }).await.map(drop)
+    }
+
+    /// Changes an account's monitor state, queueing `notice` in the same commit.
+    pub async fn update_state(
+        &self,
+        account: AccountId,
+        change: StateChange,
+        notice: Option<Notice>,
+    ) -> Result<(), StoreError> {
+        self.write(WriteOp::UpdateState { account, change, notice }).await.map(drop)
+    }
+
+    pub async fn queue_notice(&self, notice: Notice) -> Result<(), StoreError> {
+        self.write(WriteOp::QueueNotice(notice)).await.map(drop)
+    }
+
+    /// Records a delivery attempt: `None` removes the notice (it left), `Some` reschedules it.
+    pub async fn notice_attempted(&self, seq: u64, retry: Option<Notice>) -> Result<(), StoreError> {
+        self.write(WriteOp::NoticeAttempted { seq, retry }).await.map(drop)
+    }
+
+    pub fn account_state(&self, account: AccountId) -> Result<AccountState, StoreError> {
+        let txn = self.read()?;
+        self.inner.state_in(&txn, account)
+    }
+
+    /// Every notice waiting, with its sequence number, oldest first.
+    pub fn notices(&self) -> Result<Vec<(u64, Notice)>, StoreError> {
+        let txn = self.read()?;
+        let mut notices = Vec::new();
+        for item in self.inner.notices.iter(&txn)? {
+            let (key, bytes) = item?;
+            notices.push((be_u64(key)?, decode(bytes)?));
+        }
+        Ok(notices)
     }
 
     /// Removes messages from a mailbox; each message no mailbox holds any more is erased
@@ -425,6 +469,16 @@ impl Store {
         for owner in per_account.keys() {
             problems.push(format!("mailbox entries for missing account {owner}"));
         }
+        for item in inner.account_state.iter(&txn)? {
+            let (key, bytes) = item?;
+            let id = be_u64(key)?;
+            if inner.accounts.get(&txn, key)?.is_none() {
+                problems.push(format!("monitor state for missing account {id}"));
+            }
+            if decode::<AccountState>(bytes).is_err() {
+                problems.push(format!("monitor state of account {id} does not decode"));
+            }
+        }
         Ok(problems)
     }
 }
@@ -439,6 +493,23 @@ impl Inner {
 
     pub(crate) fn put_account(&self, txn: &mut RwTxn, account: &Account) -> Result<(), StoreError> {
         self.accounts.put(txn, &account_key(account.id), &encode(account)?)?;
+        Ok(())
+    }
+
+    pub(crate) fn state_in(&self, txn: &RoTxn<'_>, id: AccountId) -> Result<AccountState, StoreError> {
+        match self.account_state.get(txn, &account_key(id))? {
+            Some(bytes) => decode(bytes),
+            None => Ok(AccountState::default()),
+        }
+    }
+
+    /// The default state is stored as no record at all.
+    pub(crate) fn put_state(&self, txn: &mut RwTxn, id: AccountId, state: &AccountState) -> Result<(), StoreError> {
+        if *state == AccountState::default() {
+            self.account_state.delete(txn, &account_key(id))?;
+        } else {
+            self.account_state.put(txn, &account_key(id), &encode(state)?)?;
+        }
         Ok(())
     }
 }

@@ -80,7 +80,7 @@ impl fmt::Display for Address {
 }
 
 /// Milliseconds since the Unix epoch. The store never reads a clock: callers pass time in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Encode, Decode, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Encode, Decode, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Millis(pub u64);
 
@@ -184,4 +184,78 @@ mod tests {
         assert_eq!(Address::parse(&format!("{}@x", "a".repeat(65))), Err(AddressError::TooLong));
         assert_eq!(Address::parse("a@x").map(|a| a.domain().to_owned()), Ok("x".into()));
     }
+}
+
+/// Why a mailbox does not receive mail.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DisabledReason {
+    /// No collection for the configured number of days (SPEC R-MON-1); a collection
+    /// re-enables it.
+    Inactivity,
+    /// An administrator suspended the mailbox; only an administrator re-enables it.
+    Suspended,
+}
+
+/// A mass-mailing block on an account's submissions (SPEC R-MON-3).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Blocked {
+    pub at: Millis,
+    pub reason: String,
+}
+
+/// The monitor's view of an account, kept beside it. An account without a record has the
+/// default state: receiving, nothing noticed, not blocked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct AccountState {
+    /// `Some` while reception is disabled, with why and since when.
+    pub disabled: Option<(DisabledReason, Millis)>,
+    /// When the inactivity notice went out for the current spell without collection.
+    pub inactivity_noticed_at: Option<Millis>,
+    /// The highest quota warning (percent) sent since usage last fell below the first level.
+    pub quota_warned_percent: u8,
+    pub blocked: Option<Blocked>,
+}
+
+/// A change the monitor makes to an account's state, applied atomically by the writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateChange {
+    InactivityNoticed { at: Millis },
+    Disable { reason: DisabledReason, at: Millis },
+    /// Re-enables reception (an administrator, or a collection after inactivity).
+    Enable,
+    QuotaWarned { percent: u8 },
+    Block(Blocked),
+    Unblock,
+}
+
+impl AccountState {
+    pub fn apply(&mut self, change: &StateChange) {
+        match change {
+            StateChange::InactivityNoticed { at } => self.inactivity_noticed_at = Some(*at),
+            StateChange::Disable { reason, at } => self.disabled = Some((reason.clone(), *at)),
+            StateChange::Enable => {
+                self.disabled = None;
+                self.inactivity_noticed_at = None;
+            }
+            StateChange::QuotaWarned { percent } => self.quota_warned_percent = *percent,
+            StateChange::Block(blocked) => self.blocked = Some(blocked.clone()),
+            StateChange::Unblock => self.blocked = None,
+        }
+    }
+}
+
+/// A notice waiting to leave for a user's contact e-mail (or the administrator) through the
+/// smarthost. Never carries health data: it is written by the relay, not by a user.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Notice {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    /// What it is about, for the status and the logs (`inactivity-30`, `quota-80`, …).
+    pub kind: String,
+    pub created_at: Millis,
+    pub attempts: u32,
+    pub next_attempt_at: Millis,
+    pub last_error: Option<String>,
 }

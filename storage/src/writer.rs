@@ -37,6 +37,11 @@ pub(crate) enum WriteOp {
     SetQuota { account: AccountId, quota_bytes: u64 },
     SetDeleteOnRetrieve { account: AccountId, enabled: bool },
     LogConnection(ConnectionRecord),
+    /// Changes an account's monitor state and queues the notice that tells of it, together.
+    UpdateState { account: AccountId, change: StateChange, notice: Option<Notice> },
+    QueueNotice(Notice),
+    /// A notice left (`None`: delete it) or must be retried later.
+    NoticeAttempted { seq: u64, retry: Option<Notice> },
 }
 
 impl WriteOp {
@@ -81,6 +86,7 @@ pub(crate) struct Counters {
     pub next_account: u64,
     pub next_message: u64,
     pub next_log: u64,
+    pub next_notice: u64,
 }
 
 pub(crate) fn run(inner: Arc<Inner>, requests: Receiver<Request>, mut counters: Counters) {
@@ -194,10 +200,18 @@ const fn libc_enospc() -> i32 {
     28 // ENOSPC on Linux
 }
 
+fn queue_notice(inner: &Inner, txn: &mut RwTxn, notice: &Notice, counters: &mut Counters) -> Result<(), StoreError> {
+    let seq = counters.next_notice;
+    counters.next_notice += 1;
+    inner.notices.put(txn, &seq.to_be_bytes(), &crate::store::encode(notice)?)?;
+    Ok(())
+}
+
 fn persist_counters(inner: &Inner, txn: &mut RwTxn, c: &Counters) -> Result<(), StoreError> {
     inner.meta.put(txn, b"next_account", &c.next_account.to_be_bytes())?;
     inner.meta.put(txn, b"next_message", &c.next_message.to_be_bytes())?;
     inner.meta.put(txn, b"next_log", &c.next_log.to_be_bytes())?;
+    inner.meta.put(txn, b"next_notice", &c.next_notice.to_be_bytes())?;
     Ok(())
 }
 
@@ -266,6 +280,40 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             let mut record = inner.account_in(txn, *account)?.ok_or(StoreError::NoSuchAccount)?;
             record.last_collection = Some(*at);
             inner.put_account(txn, &record)?;
+            // A collection ends a spell of inactivity: reception comes back in the same commit
+            // (an administrator's suspension stays).
+            let mut state = inner.state_in(txn, *account)?;
+            let before = state.clone();
+            match state.disabled {
+                Some((DisabledReason::Suspended, _)) => state.inactivity_noticed_at = None,
+                _ => state.apply(&StateChange::Enable),
+            }
+            if state != before {
+                inner.put_state(txn, *account, &state)?;
+            }
+            Ok(WriteOutcome::Done)
+        }
+        WriteOp::UpdateState { account, change, notice } => {
+            inner.account_in(txn, *account)?.ok_or(StoreError::NoSuchAccount)?;
+            let mut state = inner.state_in(txn, *account)?;
+            state.apply(change);
+            inner.put_state(txn, *account, &state)?;
+            if let Some(notice) = notice {
+                queue_notice(inner, txn, notice, counters)?;
+            }
+            Ok(WriteOutcome::Done)
+        }
+        WriteOp::QueueNotice(notice) => {
+            queue_notice(inner, txn, notice, counters)?;
+            Ok(WriteOutcome::Done)
+        }
+        WriteOp::NoticeAttempted { seq, retry } => {
+            match retry {
+                Some(notice) => inner.notices.put(txn, &seq.to_be_bytes(), &crate::store::encode(notice)?)?,
+                None => {
+                    inner.notices.delete(txn, &seq.to_be_bytes())?;
+                }
+            }
             Ok(WriteOutcome::Done)
         }
         WriteOp::Expunge { account, uids } => {

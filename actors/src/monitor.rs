@@ -1,0 +1,493 @@
+//! The monitor keeps the service's promises over time: no document rots in an abandoned
+//! mailbox (30/60-day inactivity rule, SPEC R-MON-1), quotas warn before they refuse
+//! (R-MON-2), and no sender floods practices (mass-mailing breaker, R-MON-3). Each state
+//! change is written together with the notice that tells of it, and notices leave through
+//! the outbound spool (`notices.rs`).
+//!
+//! The rules are plain functions of an account, its state, the time and the configuration
+//! ([`inactivity_change`], [`quota_change`]), so they are tested with any clock. The actor
+//! runs them periodically (a sweep), on events (after deliveries, for quotas), and keeps the
+//! per-sender sliding windows of the breaker in memory.
+//!
+//! Messages: [`Sweep`], [`Delivered`], [`AdmitSubmission`], [`RecipientRefused`].
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use caducee_storage::{
+    Account, AccountId, AccountState, Address, Blocked, DisabledReason, Millis, Notice, StateChange, Store,
+    StoreError,
+};
+use serde::Serialize;
+
+use crate::clock::Clock;
+
+const DAY_MILLIS: u64 = 24 * 60 * 60 * 1000;
+const MINUTE_MILLIS: u64 = 60 * 1000;
+
+/// The monitor's rules, from the `[monitor]` and `[notices]` configuration.
+#[derive(Debug, Clone)]
+pub struct MonitorConfig {
+    /// The relay's mail domain, named in notices.
+    pub domain: String,
+    /// Days without collection before the notice (SPEC: 30).
+    pub inactivity_notice_days: u64,
+    /// Days without collection before reception is disabled (SPEC: 60).
+    pub inactivity_disable_days: u64,
+    /// Quota levels that send a warning, in percent, ascending (SPEC: 80, 95).
+    pub quota_warn_percents: Vec<u8>,
+    /// Messages a sender may submit in any minute.
+    pub messages_per_minute: u32,
+    /// Recipients one message may have.
+    pub recipients_per_message: u32,
+    /// Distinct recipients a sender may write to in any 24 hours.
+    pub distinct_recipients_per_day: u32,
+    /// Refusals within 24 hours that turn throttling into a block.
+    pub strikes_to_block: u32,
+    /// Where administrator alerts go (quota reached, account blocked).
+    pub admin_email: Option<String>,
+    /// Time between sweeps.
+    pub sweep_every: Duration,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            domain: "caducee.localhost".into(),
+            inactivity_notice_days: 30,
+            inactivity_disable_days: 60,
+            quota_warn_percents: vec![80, 95],
+            messages_per_minute: 120,
+            recipients_per_message: 50,
+            distinct_recipients_per_day: 500,
+            strikes_to_block: 5,
+            admin_email: None,
+            sweep_every: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The inactivity rule for one account at `as_of`: the change to make, with its notice.
+pub fn inactivity_change(
+    account: &Account,
+    state: &AccountState,
+    as_of: Millis,
+    config: &MonitorConfig,
+) -> Option<(StateChange, Option<Notice>)> {
+    if state.disabled.is_some() {
+        return None; // already disabled (or suspended): nothing more to say
+    }
+    let since = account.last_collection.unwrap_or(account.created_at);
+    let idle_days = as_of.0.saturating_sub(since.0) / DAY_MILLIS;
+    if idle_days >= config.inactivity_disable_days {
+        let notice = user_notice(
+            account,
+            "inactivity-disabled",
+            as_of,
+            &format!(
+                "Réception désactivée / Reception disabled — {}",
+                account.address
+            ),
+            &format!(
+                "Votre boîte {address} n'a pas été relevée depuis {idle_days} jours : la réception de nouveaux \
+                 messages est désactivée et les expéditeurs en sont avertis. Relevez votre boîte (POP3) pour la \
+                 réactiver.\n\nYour mailbox {address} has not been collected for {idle_days} days: it no longer \
+                 receives new messages and senders are told so. Collect your mail (POP3) to turn reception back on.\n",
+                address = account.address
+            ),
+        );
+        return Some((StateChange::Disable { reason: DisabledReason::Inactivity, at: as_of }, Some(notice)));
+    }
+    if idle_days >= config.inactivity_notice_days && state.inactivity_noticed_at.is_none() {
+        let left = config.inactivity_disable_days - idle_days;
+        let notice = user_notice(
+            account,
+            "inactivity-notice",
+            as_of,
+            &format!("Boîte non relevée / Mailbox not collected — {}", account.address),
+            &format!(
+                "Votre boîte {address} n'a pas été relevée depuis {idle_days} jours. Sans relève d'ici {left} jours, \
+                 elle cessera de recevoir des messages.\n\nYour mailbox {address} has not been collected for \
+                 {idle_days} days. Unless it is collected within {left} days, it will stop receiving messages.\n",
+                address = account.address
+            ),
+        );
+        return Some((StateChange::InactivityNoticed { at: as_of }, Some(notice)));
+    }
+    None
+}
+
+/// The quota rule for one account: a warning when usage crosses a level not yet warned of,
+/// an alert at 100 %, and a reset once usage falls back below the first level.
+pub fn quota_change(
+    account: &Account,
+    state: &AccountState,
+    as_of: Millis,
+    config: &MonitorConfig,
+) -> Option<(StateChange, Vec<Notice>)> {
+    let percent = account.used_bytes.saturating_mul(100).checked_div(account.quota_bytes).unwrap_or(100);
+    let percent = u8::try_from(percent.min(100)).unwrap_or(100);
+    let reached = config.quota_warn_percents.iter().copied().chain([100]).filter(|level| percent >= *level).max();
+    match reached {
+        Some(level) if level > state.quota_warned_percent => {
+            let mut notices = vec![user_notice(
+                account,
+                &format!("quota-{level}"),
+                as_of,
+                &format!("Boîte remplie à {percent} % / Mailbox {percent} % full — {}", account.address),
+                &format!(
+                    "Votre boîte {address} est remplie à {percent} % ({used} octets sur {quota}). {fr}\n\n\
+                     Your mailbox {address} is {percent} % full ({used} of {quota} bytes). {en}\n",
+                    address = account.address,
+                    used = account.used_bytes,
+                    quota = account.quota_bytes,
+                    fr = if level >= 100 {
+                        "Les nouveaux messages sont refusés tant qu'elle n'est pas relevée."
+                    } else {
+                        "Relevez-la pour éviter que de nouveaux messages soient refusés."
+                    },
+                    en = if level >= 100 {
+                        "New messages are refused until it is collected."
+                    } else {
+                        "Collect it to avoid new messages being refused."
+                    },
+                ),
+            )];
+            if level >= 100 {
+                notices.extend(admin_notice(
+                    config,
+                    "quota-full-alert",
+                    as_of,
+                    &format!("Mailbox full: {}", account.address),
+                    &format!("The mailbox {} has reached its quota; new mail to it is refused.\n", account.address),
+                ));
+            }
+            Some((StateChange::QuotaWarned { percent: level }, notices))
+        }
+        None if state.quota_warned_percent > 0 => Some((StateChange::QuotaWarned { percent: 0 }, Vec::new())),
+        _ => None,
+    }
+}
+
+fn user_notice(account: &Account, kind: &str, at: Millis, subject: &str, body: &str) -> Notice {
+    Notice {
+        to: account.contact_email.clone(),
+        subject: subject.to_owned(),
+        body: body.to_owned(),
+        kind: kind.to_owned(),
+        created_at: at,
+        attempts: 0,
+        next_attempt_at: at,
+        last_error: None,
+    }
+}
+
+fn admin_notice(config: &MonitorConfig, kind: &str, at: Millis, subject: &str, body: &str) -> Option<Notice> {
+    let to = config.admin_email.clone()?;
+    Some(Notice {
+        to,
+        subject: subject.to_owned(),
+        body: body.to_owned(),
+        kind: kind.to_owned(),
+        created_at: at,
+        attempts: 0,
+        next_attempt_at: at,
+        last_error: None,
+    })
+}
+
+/// What a sweep did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct SweepReport {
+    pub as_of: Millis,
+    pub accounts: u64,
+    pub inactivity_notices: u64,
+    pub disabled: u64,
+    pub quota_changes: u64,
+}
+
+/// Runs every rule on every account as of `as_of`.
+pub async fn sweep(store: &Store, config: &MonitorConfig, as_of: Millis) -> Result<SweepReport, StoreError> {
+    let mut report = SweepReport { as_of, ..SweepReport::default() };
+    for account in store.accounts()? {
+        report.accounts += 1;
+        let state = store.account_state(account.id)?;
+        if let Some((change, notice)) = inactivity_change(&account, &state, as_of, config) {
+            if matches!(change, StateChange::Disable { .. }) {
+                report.disabled += 1;
+            } else {
+                report.inactivity_notices += 1;
+            }
+            tracing::info!(address = %account.address, ?change, "inactivity rule");
+            store.update_state(account.id, change, notice).await?;
+        }
+        if check_quota(store, config, &account, as_of).await? {
+            report.quota_changes += 1;
+        }
+    }
+    Ok(report)
+}
+
+async fn check_quota(store: &Store, config: &MonitorConfig, account: &Account, as_of: Millis) -> Result<bool, StoreError> {
+    let state = store.account_state(account.id)?;
+    let Some((change, notices)) = quota_change(account, &state, as_of, config) else {
+        return Ok(false);
+    };
+    tracing::info!(address = %account.address, ?change, "quota rule");
+    let mut notices = notices.into_iter();
+    store.update_state(account.id, change, notices.next()).await?;
+    for notice in notices {
+        store.queue_notice(notice).await?;
+    }
+    Ok(true)
+}
+
+/// The mass-mailing breaker's view of one sender.
+#[derive(Debug, Default)]
+struct SenderWindow {
+    /// When each message of the last minute was admitted.
+    minute: VecDeque<Millis>,
+    /// Recipients written to in the last 24 hours, with the last time.
+    recipients: HashMap<Address, Millis>,
+    /// Refusals of the last 24 hours.
+    strikes: VecDeque<Millis>,
+}
+
+/// Starts the monitor: a sweep now and every `config.sweep_every`.
+pub fn start(store: Store, clock: Arc<dyn Clock>, config: MonitorConfig) -> Addr<Monitor> {
+    Monitor { store, clock, config, senders: HashMap::new() }.start()
+}
+
+pub struct Monitor {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: MonitorConfig,
+    senders: HashMap<AccountId, SenderWindow>,
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor").field("senders", &self.senders.len()).finish()
+    }
+}
+
+impl Actor for Monitor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.notify(Sweep { as_of: None });
+        ctx.run_interval(self.config.sweep_every, |_, ctx| ctx.notify(Sweep { as_of: None }));
+    }
+}
+
+/// Runs every rule on every account, as of now or of the given time.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<SweepReport, String>")]
+pub struct Sweep {
+    pub as_of: Option<Millis>,
+}
+
+impl Handler<Sweep> for Monitor {
+    type Result = ResponseFuture<Result<SweepReport, String>>;
+    fn handle(&mut self, msg: Sweep, _: &mut Context<Self>) -> Self::Result {
+        let (store, config) = (self.store.clone(), self.config.clone());
+        let as_of = msg.as_of.unwrap_or_else(|| self.clock.now());
+        Box::pin(async move {
+            let result = sweep(&store, &config, as_of).await.map_err(|e| e.to_string());
+            if let Err(error) = &result {
+                tracing::error!(%error, "monitor sweep failed");
+            }
+            result
+        })
+    }
+}
+
+/// Messages were stored for these accounts: check their quotas now.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Delivered {
+    pub recipients: Vec<AccountId>,
+}
+
+impl Handler<Delivered> for Monitor {
+    type Result = ResponseFuture<()>;
+    fn handle(&mut self, msg: Delivered, _: &mut Context<Self>) -> Self::Result {
+        let (store, config, now) = (self.store.clone(), self.config.clone(), self.clock.now());
+        Box::pin(async move {
+            for id in msg.recipients {
+                let checked = match store.account(id) {
+                    Ok(Some(account)) => check_quota(&store, &config, &account, now).await,
+                    Ok(None) => Ok(false),
+                    Err(e) => Err(e),
+                };
+                if let Err(error) = checked {
+                    tracing::error!(%error, "quota check failed");
+                }
+            }
+        })
+    }
+}
+
+/// May this sender submit a message to these recipients now?
+#[derive(Debug, Message)]
+#[rtype(result = "Admission")]
+pub struct AdmitSubmission {
+    pub sender: AccountId,
+    pub sender_address: Address,
+    pub recipients: Vec<Address>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    Admit,
+    /// Over a limit: refuse for now (451 4.7.1), saying which.
+    Throttle(String),
+    /// Blocked for mass mailing (554 5.7.1).
+    Blocked(String),
+}
+
+impl Handler<AdmitSubmission> for Monitor {
+    type Result = ResponseFuture<Admission>;
+    fn handle(&mut self, msg: AdmitSubmission, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now();
+        match self.store.account_state(msg.sender) {
+            Ok(AccountState { blocked: Some(blocked), .. }) => {
+                return Box::pin(fut::ready(Admission::Blocked(blocked.reason)));
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "sender state lookup failed"),
+        }
+        let limit = self.over_limit(msg.sender, &msg.recipients, now);
+        let Some(why) = limit else {
+            return Box::pin(fut::ready(Admission::Admit));
+        };
+        let window = self.senders.entry(msg.sender).or_default();
+        window.strikes.push_back(now);
+        while window.strikes.front().is_some_and(|t| now.0.saturating_sub(t.0) >= DAY_MILLIS) {
+            window.strikes.pop_front();
+        }
+        if (window.strikes.len() as u32) < self.config.strikes_to_block {
+            tracing::warn!(sender = %msg.sender_address, %why, "submission throttled");
+            return Box::pin(fut::ready(Admission::Throttle(why)));
+        }
+        // Repeated: block the account until an administrator unblocks it.
+        let reason = format!("{} refusals in 24 hours, the last for {why}", window.strikes.len());
+        window.strikes.clear();
+        tracing::warn!(sender = %msg.sender_address, %reason, "account blocked for mass mailing");
+        let (store, config) = (self.store.clone(), self.config.clone());
+        Box::pin(async move {
+            let blocked = Blocked { at: now, reason: reason.clone() };
+            let notice = store.account(msg.sender).ok().flatten().map(|account| {
+                user_notice(
+                    &account,
+                    "blocked",
+                    now,
+                    &format!("Compte bloqué / Account blocked — {}", account.address),
+                    &format!(
+                        "L'envoi depuis {address} est bloqué pour envoi en masse ({reason}). Contactez \
+                         l'administrateur du relais.\n\nSending from {address} is blocked for mass mailing \
+                         ({reason}). Contact the relay's administrator.\n",
+                        address = account.address
+                    ),
+                )
+            });
+            if let Err(error) = store.update_state(msg.sender, StateChange::Block(blocked), notice).await {
+                tracing::error!(%error, "recording a block failed");
+            }
+            if let Some(alert) = admin_notice(
+                &config,
+                "blocked-alert",
+                now,
+                &format!("Account blocked for mass mailing: {}", msg.sender_address),
+                &format!("{} was blocked: {reason}. Unblock with `caducee user unblock`.\n", msg.sender_address),
+            ) {
+                let _ = store.queue_notice(alert).await;
+            }
+            Admission::Blocked(reason)
+        })
+    }
+}
+
+impl Monitor {
+    /// Checks the sliding windows and, if the message is admitted, counts it in them.
+    fn over_limit(&mut self, sender: AccountId, recipients: &[Address], now: Millis) -> Option<String> {
+        let config = &self.config;
+        if recipients.len() as u32 > config.recipients_per_message {
+            return Some(format!("at most {} recipients per message", config.recipients_per_message));
+        }
+        let window = self.senders.entry(sender).or_default();
+        while window.minute.front().is_some_and(|t| now.0.saturating_sub(t.0) >= MINUTE_MILLIS) {
+            window.minute.pop_front();
+        }
+        window.recipients.retain(|_, last| now.0.saturating_sub(last.0) < DAY_MILLIS);
+        if window.minute.len() as u32 >= config.messages_per_minute {
+            return Some(format!("at most {} messages per minute", config.messages_per_minute));
+        }
+        let new = recipients.iter().filter(|r| !window.recipients.contains_key(*r)).count();
+        if (window.recipients.len() + new) as u32 > config.distinct_recipients_per_day {
+            return Some(format!("at most {} distinct recipients per day", config.distinct_recipients_per_day));
+        }
+        window.minute.push_back(now);
+        for recipient in recipients {
+            window.recipients.insert(recipient.clone(), now);
+        }
+        None
+    }
+}
+
+/// A recipient refused a sender's message because its reception is disabled: the sender
+/// gets a delivery status notification (RFC 3464) in its own mailbox.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct RecipientRefused {
+    pub sender: AccountId,
+    pub sender_address: Address,
+    pub recipient: Address,
+    pub reason: String,
+}
+
+impl Handler<RecipientRefused> for Monitor {
+    type Result = ResponseFuture<()>;
+    fn handle(&mut self, msg: RecipientRefused, _: &mut Context<Self>) -> Self::Result {
+        let (store, now, domain) = (self.store.clone(), self.clock.now(), self.config.domain.clone());
+        Box::pin(async move {
+            let report = delivery_status_notification(&domain, &msg, now);
+            let postmaster = Address::parse(&format!("postmaster@{domain}"));
+            let sealed = store.seal(report);
+            let stored = match (postmaster, sealed) {
+                (Ok(postmaster), Ok(sealed)) => store.accept(postmaster, vec![msg.sender], sealed, now).await.map(drop),
+                (Err(_), _) => Ok(()),
+                (_, Err(e)) => Err(e),
+            };
+            if let Err(error) = stored {
+                tracing::warn!(%error, sender = %msg.sender_address, "the delivery status notification was not stored");
+            }
+        })
+    }
+}
+
+/// A multipart/report (RFC 3462) with a message/delivery-status part (RFC 3464). It holds
+/// addresses and the reason only: the refused message's content never reached the relay.
+pub fn delivery_status_notification(domain: &str, refused: &RecipientRefused, at: Millis) -> Vec<u8> {
+    let date = httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_millis(at.0));
+    let boundary = format!("caducee-dsn-{}", at.0);
+    format!(
+        "From: Caducée <postmaster@{domain}>\r\nTo: <{sender}>\r\nSubject: Non remis / Undelivered: <{recipient}>\r\n\
+         Date: {date}\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"{boundary}\"\r\n\r\n\
+         --{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         Votre message pour <{recipient}> n'a pas été accepté : {reason}.\r\n\
+         Your message to <{recipient}> was not accepted: {reason}.\r\n\r\n\
+         --{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n\
+         Reporting-MTA: dns; {domain}\r\nArrival-Date: {date}\r\n\r\n\
+         Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: 5.2.1\r\n\
+         Diagnostic-Code: smtp; 550 5.2.1 reception is disabled: {reason}\r\n\r\n\
+         --{boundary}--\r\n",
+        sender = refused.sender_address,
+        recipient = refused.recipient,
+        reason = refused.reason,
+    )
+    .into_bytes()
+}
