@@ -14,6 +14,7 @@ pub mod clock;
 pub mod content;
 pub mod mailbox;
 pub mod monitor;
+pub mod notices;
 pub mod pop3;
 pub mod probe;
 pub mod session;

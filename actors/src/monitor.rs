@@ -9,7 +9,8 @@
 //! runs them periodically (a sweep), on events (after deliveries, for quotas), and keeps the
 //! per-sender sliding windows of the breaker in memory.
 //!
-//! Messages: [`Sweep`], [`Delivered`], [`AdmitSubmission`], [`RecipientRefused`].
+//! Messages: [`Sweep`], [`Delivered`], [`AdmitSubmission`], [`RecipientRefused`],
+//! [`QuotaRefused`], [`ForgetSender`].
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -17,8 +18,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use caducee_storage::{
-    Account, AccountId, AccountState, Address, Blocked, DisabledReason, Millis, Notice, StateChange, Store,
-    StoreError,
+    Account, AccountId, AccountState, Address, Blocked, DisabledReason, Millis, Notice, StateChange, Store, StoreError,
 };
 use serde::Serialize;
 
@@ -86,10 +86,7 @@ pub fn inactivity_change(
             account,
             "inactivity-disabled",
             as_of,
-            &format!(
-                "Réception désactivée / Reception disabled — {}",
-                account.address
-            ),
+            &format!("Réception désactivée / Reception disabled — {}", account.address),
             &format!(
                 "Votre boîte {address} n'a pas été relevée depuis {idle_days} jours : la réception de nouveaux \
                  messages est désactivée et les expéditeurs en sont avertis. Relevez votre boîte (POP3) pour la \
@@ -179,7 +176,7 @@ fn user_notice(account: &Account, kind: &str, at: Millis, subject: &str, body: &
         kind: kind.to_owned(),
         created_at: at,
         attempts: 0,
-        next_attempt_at: at,
+        next_attempt_at: Millis(0), // due at once, even in a simulated run
         last_error: None,
     }
 }
@@ -193,7 +190,7 @@ fn admin_notice(config: &MonitorConfig, kind: &str, at: Millis, subject: &str, b
         kind: kind.to_owned(),
         created_at: at,
         attempts: 0,
-        next_attempt_at: at,
+        next_attempt_at: Millis(0), // due at once, even in a simulated run
         last_error: None,
     })
 }
@@ -230,7 +227,12 @@ pub async fn sweep(store: &Store, config: &MonitorConfig, as_of: Millis) -> Resu
     Ok(report)
 }
 
-async fn check_quota(store: &Store, config: &MonitorConfig, account: &Account, as_of: Millis) -> Result<bool, StoreError> {
+async fn check_quota(
+    store: &Store,
+    config: &MonitorConfig,
+    account: &Account,
+    as_of: Millis,
+) -> Result<bool, StoreError> {
     let state = store.account_state(account.id)?;
     let Some((change, notices)) = quota_change(account, &state, as_of, config) else {
         return Ok(false);
@@ -490,4 +492,64 @@ pub fn delivery_status_notification(domain: &str, refused: &RecipientRefused, at
         reason = refused.reason,
     )
     .into_bytes()
+}
+
+/// A message was refused because the recipient's mailbox is full (552 5.2.2): the user and
+/// the administrator hear of it once, until usage falls back.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct QuotaRefused {
+    pub recipient: Address,
+}
+
+impl Handler<QuotaRefused> for Monitor {
+    type Result = ResponseFuture<()>;
+    fn handle(&mut self, msg: QuotaRefused, _: &mut Context<Self>) -> Self::Result {
+        let (store, config, now) = (self.store.clone(), self.config.clone(), self.clock.now());
+        Box::pin(async move {
+            let Ok(Some(account)) = store.account_by_address(&msg.recipient) else { return };
+            let state = store.account_state(account.id).unwrap_or_default();
+            if state.quota_warned_percent >= 100 {
+                return;
+            }
+            let notice = user_notice(
+                &account,
+                "quota-full",
+                now,
+                &format!("Boîte pleine / Mailbox full — {}", account.address),
+                &format!(
+                    "Votre boîte {address} est pleine : les nouveaux messages sont refusés tant qu'elle n'est pas \
+                     relevée.\n\nYour mailbox {address} is full: new messages are refused until it is collected.\n",
+                    address = account.address
+                ),
+            );
+            let stored = store.update_state(account.id, StateChange::QuotaWarned { percent: 100 }, Some(notice)).await;
+            if let Some(alert) = admin_notice(
+                &config,
+                "quota-full-alert",
+                now,
+                &format!("Mailbox full: {}", account.address),
+                &format!("The mailbox {} is full; mail to it is refused.\n", account.address),
+            ) {
+                let _ = store.queue_notice(alert).await;
+            }
+            if let Err(error) = stored {
+                tracing::error!(%error, "recording a full mailbox failed");
+            }
+        })
+    }
+}
+
+/// Forgets a sender's sliding windows (an administrator unblocked it: it starts afresh).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct ForgetSender {
+    pub sender: AccountId,
+}
+
+impl Handler<ForgetSender> for Monitor {
+    type Result = ();
+    fn handle(&mut self, msg: ForgetSender, _: &mut Context<Self>) {
+        self.senders.remove(&msg.sender);
+    }
 }

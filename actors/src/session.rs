@@ -20,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::clock::Clock;
 use crate::mailbox::{self, Lookup, Mailboxes, SessionId};
-use crate::monitor::{Admission, AdmitSubmission, Delivered, RecipientRefused};
+use crate::monitor::{Admission, AdmitSubmission, Delivered, QuotaRefused, RecipientRefused};
 use crate::pop3::{self, MaildropError, Pop3Server};
 use crate::smtp::{self, Authenticated, DeliveryVerdict, RecipientVerdict, SmtpConfig, SmtpServer};
 
@@ -359,6 +359,9 @@ impl Driver {
                         Ok(None) => RecipientVerdict::Unknown,
                         Err(_) => RecipientVerdict::Disabled("the relay is shutting down".into()),
                     };
+                    if let RecipientVerdict::OverQuota = &verdict {
+                        self.context.monitor.do_send(QuotaRefused { recipient: address.clone() });
+                    }
                     if let (RecipientVerdict::Disabled(reason), Some((id, from))) = (&verdict, &sender) {
                         if reason.starts_with("the mailbox is") {
                             self.context.monitor.do_send(RecipientRefused {
@@ -452,7 +455,10 @@ impl Driver {
                 self.context.monitor.do_send(Delivered { recipients });
                 DeliveryVerdict::Stored(format!("{}.{trace_id}", message.0))
             }
-            Err(StoreError::QuotaExceeded(address)) => DeliveryVerdict::QuotaExceeded(address),
+            Err(StoreError::QuotaExceeded(address)) => {
+                self.context.monitor.do_send(QuotaRefused { recipient: address.clone() });
+                DeliveryVerdict::QuotaExceeded(address)
+            }
             Err(StoreError::Full) => DeliveryVerdict::StoreFull,
             Err(error) => {
                 tracing::error!(%error, "storing an accepted message failed");

@@ -765,7 +765,9 @@ impl SmtpServer {
             DeliveryVerdict::QuotaExceeded(address) => self.reply(552, "5.2.2", &format!("<{address}>: mailbox full")),
             DeliveryVerdict::StoreFull => self.reply(452, "4.3.1", "Insufficient system storage; try again later"),
             DeliveryVerdict::Failed => self.reply(451, "4.3.0", "Local error while storing; try again later"),
-            DeliveryVerdict::Throttled(why) => self.reply(451, "4.7.1", &format!("Sending limit reached: {why}; try again later")),
+            DeliveryVerdict::Throttled(why) => {
+                self.reply(451, "4.7.1", &format!("Sending limit reached: {why}; try again later"))
+            }
             DeliveryVerdict::Blocked(why) => self.reply(
                 554,
                 "5.7.1",

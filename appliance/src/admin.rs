@@ -42,9 +42,14 @@ pub enum Request {
     Fsck,
     Backup(BackupRequest),
     /// Runs every monitor rule now, or as of the given time.
-    MonitorRun { as_of: Option<Millis> },
+    MonitorRun {
+        as_of: Option<Millis>,
+    },
     /// Changes an account's monitor state: `unblock`, `enable` (reception), `suspend`.
-    UserState { address: String, action: StateAction },
+    UserState {
+        address: String,
+        action: StateAction,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -141,6 +146,7 @@ pub struct Admin {
     pub data_dir: PathBuf,
     pub mailboxes: Option<Addr<Mailboxes>>,
     pub monitor: Option<Addr<caducee_actors::monitor::Monitor>>,
+    pub notifier: Option<Addr<caducee_actors::notices::Notifier>>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -224,10 +230,17 @@ impl Admin {
 
     async fn monitor_run(&self, as_of: Option<Millis>) -> anyhow::Result<caducee_actors::monitor::SweepReport> {
         match &self.monitor {
-            Some(monitor) => monitor
-                .send(caducee_actors::monitor::Sweep { as_of })
-                .await?
-                .map_err(|e| anyhow::anyhow!("monitor sweep failed: {e}")),
+            Some(monitor) => {
+                let report = monitor
+                    .send(caducee_actors::monitor::Sweep { as_of })
+                    .await?
+                    .map_err(|e| anyhow::anyhow!("monitor sweep failed: {e}"))?;
+                // What the sweep queued leaves now rather than at the next look.
+                if let Some(notifier) = &self.notifier {
+                    notifier.do_send(caducee_actors::notices::Flush);
+                }
+                Ok(report)
+            }
             None => {
                 let config = crate::config::Config::load(&self.data_dir)?.monitor_config();
                 let as_of = as_of.unwrap_or_else(|| self.clock.now());
@@ -247,12 +260,12 @@ impl Admin {
                 at: self.clock.now(),
             },
         };
+        if let (StateAction::Unblock, Some(monitor)) = (action, &self.monitor) {
+            monitor.send(caducee_actors::monitor::ForgetSender { sender: account.id }).await?;
+        }
         self.store.update_state(account.id, change, None).await?;
         tracing::info!(address = %parsed, ?action, "account state changed by the administrator");
-        self.user_list()?
-            .into_iter()
-            .find(|u| u.address == parsed.as_str())
-            .context("account vanished")
+        self.user_list()?.into_iter().find(|u| u.address == parsed.as_str()).context("account vanished")
     }
 
     /// Runs on a blocking thread: the copy streams the whole store.

@@ -112,11 +112,13 @@ pub struct NoticesSection {
     pub from: Option<String>,
     /// Where administrator alerts go.
     pub admin: Option<String>,
+    /// Seconds between looks at the notice spool.
+    pub flush_interval_secs: u64,
 }
 
 impl Default for NoticesSection {
     fn default() -> Self {
-        NoticesSection { smarthost: None, starttls: true, from: None, admin: None }
+        NoticesSection { smarthost: None, starttls: true, from: None, admin: None, flush_interval_secs: 30 }
     }
 }
 
@@ -209,6 +211,26 @@ impl Config {
             admin_email: self.notices.admin.clone(),
             sweep_every: std::time::Duration::from_secs(m.sweep_interval_secs.max(1)),
         }
+    }
+
+    pub fn notices_config(&self) -> anyhow::Result<caducee_actors::notices::NoticesConfig> {
+        let n = &self.notices;
+        let smarthost = match &n.smarthost {
+            Some(text) => {
+                let (host, port) = text
+                    .rsplit_once(':')
+                    .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_owned(), p.parse::<u16>().ok()?)))
+                    .with_context(|| format!("[notices] smarthost {text:?} is not host:port"))?;
+                Some((host, port))
+            }
+            None => None,
+        };
+        Ok(caducee_actors::notices::NoticesConfig {
+            smarthost,
+            starttls: n.starttls,
+            from: n.from.clone().unwrap_or_else(|| format!("postmaster@{}", self.domain)),
+            every: std::time::Duration::from_secs(n.flush_interval_secs.max(1)),
+        })
     }
 
     pub fn hostname(&self) -> &str {

@@ -427,12 +427,12 @@ fn offline(data_dir: &Path, request: Request) -> anyhow::Result<Response> {
     let _lock = lock_data_dir(data_dir)?;
     let config = config::Config::load(data_dir)?;
     let store = Store::open(data_dir, &StoreOptions { map_bytes: config.store.map_size_mib << 20 })?;
-    let admin =
-        Admin {
+    let admin = Admin {
         store: store.clone(),
         data_dir: data_dir.to_path_buf(),
         mailboxes: None,
         monitor: None,
+        notifier: None,
         clock: Arc::new(SystemClock),
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -45,6 +45,7 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mailboxes = mailbox::start(store.clone())?;
     let monitor = caducee_actors::monitor::start(store.clone(), clock.clone(), config.monitor_config());
+    let notifier = caducee_actors::notices::start(store.clone(), clock.clone(), config.notices_config()?);
     let (stop, shutdown) = watch::channel(false);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let context = SessionContext {
@@ -94,8 +95,14 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
             shutdown.clone(),
         ));
     }
-    let admin =
-        Admin { store: store.clone(), data_dir: data_dir.clone(), mailboxes: Some(mailboxes), monitor: Some(monitor), clock };
+    let admin = Admin {
+        store: store.clone(),
+        data_dir: data_dir.clone(),
+        mailboxes: Some(mailboxes),
+        monitor: Some(monitor),
+        notifier: Some(notifier),
+        clock,
+    };
     let socket = admin::socket_path(&data_dir);
     let listener = admin::bind_socket(&socket)?;
     println!("ready: admin {}", socket.display());

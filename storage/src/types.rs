@@ -80,7 +80,9 @@ impl fmt::Display for Address {
 }
 
 /// Milliseconds since the Unix epoch. The store never reads a clock: callers pass time in.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Encode, Decode, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Encode, Decode, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct Millis(pub u64);
 
@@ -220,11 +222,18 @@ pub struct AccountState {
 /// A change the monitor makes to an account's state, applied atomically by the writer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateChange {
-    InactivityNoticed { at: Millis },
-    Disable { reason: DisabledReason, at: Millis },
+    InactivityNoticed {
+        at: Millis,
+    },
+    Disable {
+        reason: DisabledReason,
+        at: Millis,
+    },
     /// Re-enables reception (an administrator, or a collection after inactivity).
     Enable,
-    QuotaWarned { percent: u8 },
+    QuotaWarned {
+        percent: u8,
+    },
     Block(Blocked),
     Unblock,
 }

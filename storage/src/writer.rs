@@ -31,17 +31,41 @@ pub const BATCH_BYTES_MAX: usize = 64 * 1024 * 1024;
 #[derive(Debug)]
 pub(crate) enum WriteOp {
     CreateAccount(NewAccount),
-    Accept { sender: Address, recipients: Vec<AccountId>, message: SealedMessage, at: Millis },
-    RecordCollection { account: AccountId, at: Millis },
-    Expunge { account: AccountId, uids: Vec<Uid> },
-    SetQuota { account: AccountId, quota_bytes: u64 },
-    SetDeleteOnRetrieve { account: AccountId, enabled: bool },
+    Accept {
+        sender: Address,
+        recipients: Vec<AccountId>,
+        message: SealedMessage,
+        at: Millis,
+    },
+    RecordCollection {
+        account: AccountId,
+        at: Millis,
+    },
+    Expunge {
+        account: AccountId,
+        uids: Vec<Uid>,
+    },
+    SetQuota {
+        account: AccountId,
+        quota_bytes: u64,
+    },
+    SetDeleteOnRetrieve {
+        account: AccountId,
+        enabled: bool,
+    },
     LogConnection(ConnectionRecord),
     /// Changes an account's monitor state and queues the notice that tells of it, together.
-    UpdateState { account: AccountId, change: StateChange, notice: Option<Notice> },
+    UpdateState {
+        account: AccountId,
+        change: StateChange,
+        notice: Option<Notice>,
+    },
     QueueNotice(Notice),
     /// A notice left (`None`: delete it) or must be retried later.
-    NoticeAttempted { seq: u64, retry: Option<Notice> },
+    NoticeAttempted {
+        seq: u64,
+        retry: Option<Notice>,
+    },
 }
 
 impl WriteOp {

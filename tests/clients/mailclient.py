@@ -84,7 +84,11 @@ def cmd_keys(args):
 
 
 def cmd_compose(args):
-    body = pgp_mime(args.home, args.sender, args.to.split(","), args.text, args.subject)
+    text = args.text
+    if args.pad_bytes:
+        # Random letters do not compress: the encrypted message grows by about as much.
+        text += "\n" + base64.b64encode(os.urandom(args.pad_bytes * 3 // 4)).decode()
+    body = pgp_mime(args.home, args.sender, args.to.split(","), text, args.subject)
     with open(args.out, "wb") as f:
         f.write(body)
     print(json.dumps({"bytes": len(body)}))
@@ -206,6 +210,61 @@ def cmd_collect(args):
             return
 
 
+def cmd_sink(args):
+    """A plain SMTP sink standing in for a smarthost: prints {"listening": port}, then one
+    JSON line per message received (envelope and base64 data), until killed."""
+    import socketserver
+
+    lock = threading.Lock()
+
+    class Session(socketserver.StreamRequestHandler):
+        def reply(self, line):
+            self.wfile.write(line.encode() + b"\r\n")
+            self.wfile.flush()
+
+        def handle(self):
+            self.reply("220 sink.test ESMTP")
+            mail_from, rcpts = None, []
+            while True:
+                line = self.rfile.readline(4096)
+                if not line:
+                    return
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    self.reply("250-sink.test\r\n250 8BITMIME")
+                elif verb == b"MAIL":
+                    mail_from, rcpts = line.decode().split(":", 1)[1].strip(), []
+                    self.reply("250 OK")
+                elif verb == b"RCPT":
+                    rcpts.append(line.decode().split(":", 1)[1].strip())
+                    self.reply("250 OK")
+                elif verb == b"DATA":
+                    self.reply("354 go on")
+                    data = b""
+                    while True:
+                        chunk = self.rfile.readline()
+                        if chunk in (b".\r\n", b""):
+                            break
+                        data += chunk[1:] if chunk.startswith(b"..") else chunk
+                    with lock:
+                        print(json.dumps({"mail_from": mail_from, "rcpt": rcpts,
+                                          "data": base64.b64encode(data).decode()}), flush=True)
+                    self.reply("250 queued")
+                elif verb == b"QUIT":
+                    self.reply("221 bye")
+                    return
+                else:
+                    self.reply("250 OK")
+
+    class Server(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+    with Server(("127.0.0.1", 0), Session) as server:
+        print(json.dumps({"listening": server.server_address[1]}), flush=True)
+        server.serve_forever()
+
+
 def cmd_load(args):
     """Several concurrent senders over persistent STARTTLS sessions; prints each accepted
     message's subject the moment its 250 arrives, until the server goes away or each
@@ -259,6 +318,7 @@ def main():
     p.add_argument("--text", required=True)
     p.add_argument("--subject", default="Document")
     p.add_argument("--out", required=True)
+    p.add_argument("--pad-bytes", type=int, default=0, help="grow the document by about this much")
     p.set_defaults(run=cmd_compose)
 
     for name, run in (("send", cmd_send), ("raw", cmd_raw), ("load", cmd_load)):
@@ -285,6 +345,9 @@ def main():
     p.add_argument("--password", required=True)
     p.add_argument("--delete", action="store_true")
     p.set_defaults(run=cmd_fetch)
+
+    p = sub.add_parser("sink")
+    p.set_defaults(run=cmd_sink)
 
     p = sub.add_parser("collect")
     p.add_argument("--port", type=int, required=True)

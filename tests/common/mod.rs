@@ -142,10 +142,16 @@ pub fn python(args: &[&str]) -> Value {
 /// gpg keys for the given addresses in a fresh GNUPGHOME, and a PGP/MIME message from the
 /// first address to all of them.
 pub fn compose(dir: &Path, addresses: &[&str], subject: &str) -> PathBuf {
+    compose_padded(dir, addresses, subject, 0)
+}
+
+/// As [`compose`], with the document grown by about `pad_bytes` of incompressible text.
+pub fn compose_padded(dir: &Path, addresses: &[&str], subject: &str, pad_bytes: usize) -> PathBuf {
     let home = dir.join("gnupg");
     let home = home.to_str().expect("utf-8 path");
     python(&["keys", "--home", home, "--addresses", &addresses.join(",")]);
     let out = dir.join("message.eml");
+    let pad = pad_bytes.to_string();
     python(&[
         "compose",
         "--home",
@@ -158,10 +164,63 @@ pub fn compose(dir: &Path, addresses: &[&str], subject: &str) -> PathBuf {
         "Résultat: hémoglobine 14,2 g/dL",
         "--subject",
         subject,
+        "--pad-bytes",
+        &pad,
         "--out",
         out.to_str().expect("utf-8 path"),
     ]);
     out
+}
+
+/// A plain SMTP sink standing in for the smarthost (tests/clients/mailclient.py sink).
+pub struct Sink {
+    child: Child,
+    pub port: u16,
+    received: std::sync::mpsc::Receiver<Value>,
+}
+
+impl Sink {
+    pub fn start() -> Sink {
+        let mut child = Command::new("python3")
+            .arg(client_script())
+            .arg("sink")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the SMTP sink");
+        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let first: Value = serde_json::from_str(&lines.next().expect("sink line").expect("read")).expect("JSON");
+        let port = first["listening"].as_u64().expect("sink port") as u16;
+        let (sender, received) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Ok(value) = serde_json::from_str(&line) {
+                    if sender.send(value).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Sink { child, port, received }
+    }
+
+    /// The next message the sink received, as (envelope recipients, data). Fails the test
+    /// if none comes within a minute: a guard against hanging, not a timing assumption.
+    pub fn next(&self) -> (Vec<String>, String) {
+        let value = self.received.recv_timeout(std::time::Duration::from_secs(60)).expect("a notice reached the sink");
+        let rcpt =
+            value["rcpt"].as_array().expect("rcpt").iter().filter_map(|r| r.as_str().map(str::to_owned)).collect();
+        let data =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, value["data"].as_str().expect("data"))
+                .expect("base64");
+        (rcpt, String::from_utf8_lossy(&data).into_owned())
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 pub fn code(v: &Value) -> i64 {

@@ -1,0 +1,247 @@
+//! The monitor end to end: the real relay, python's smtplib and poplib, gpg messages, and a
+//! plain SMTP sink standing in for the smarthost that carries notices. Time moves with
+//! `caducee monitor run --as-of`, never by waiting.
+
+mod common;
+
+use std::path::Path;
+
+use base64::Engine as _;
+use common::*;
+use serde_json::Value;
+
+fn send(relay: &Relay, sender: &str, password: &str, to: &str, message: &Path) -> Value {
+    python(&[
+        "send",
+        "--port",
+        &relay.port("submissions"),
+        "--tls",
+        "implicit",
+        "--ca",
+        &relay.ca(),
+        "--user",
+        sender,
+        "--password",
+        password,
+        "--sender",
+        sender,
+        "--to",
+        to,
+        "--file",
+        message.to_str().expect("utf-8 path"),
+    ])
+}
+
+fn fetch(relay: &Relay, user: &str, password: &str) -> Vec<String> {
+    let (port, ca) = (relay.port("pop3s"), relay.ca());
+    let fetched = python(&[
+        "fetch",
+        "--port",
+        &port,
+        "--tls",
+        "implicit",
+        "--ca",
+        &ca,
+        "--user",
+        user,
+        "--password",
+        password,
+        "--delete",
+    ]);
+    fetched["messages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no messages in {fetched}"))
+        .iter()
+        .map(|m| {
+            let bytes = base64::engine::general_purpose::STANDARD.decode(m.as_str().expect("base64")).expect("base64");
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+        .collect()
+}
+
+fn monitor_run(relay: &Relay, days_from_today: u64) -> Value {
+    let day = chrono::Utc::now().date_naive() + chrono::Days::new(days_from_today);
+    let output = relay.cli(&["monitor", "run", "--as-of", &day.format("%Y-%m-%d").to_string(), "--json"]);
+    assert!(output.status.success(), "monitor run: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("monitor JSON")
+}
+
+fn state_of<'a>(status: &'a Value, address: &str) -> &'a Value {
+    let mailbox = status["mailboxes"].as_array().expect("mailboxes").iter().find(|m| m["address"] == address);
+    &mailbox.unwrap_or_else(|| panic!("{address} in {status}"))["state"]
+}
+
+/// The kind of a notice the sink received (the X-Caducee-Notice header).
+fn kind(data: &str) -> &str {
+    data.lines().find_map(|l| l.strip_prefix("X-Caducee-Notice: ")).unwrap_or_else(|| panic!("no kind in {data}"))
+}
+
+fn notices_config(sink: &Sink) -> String {
+    format!(
+        "[notices]\nsmarthost = \"127.0.0.1:{}\"\nstarttls = false\nadmin = \"admin@example.org\"\n\
+         from = \"notices@relay.test\"\nflush_interval_secs = 1\n",
+        sink.port
+    )
+}
+
+#[test]
+fn inactivity_warns_at_30_days_disables_at_60_and_a_collection_brings_reception_back() {
+    let sink = Sink::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), &notices_config(&sink));
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let (bob, bob_pw) = relay.add_user("bob", None);
+    let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
+
+    // Day 29: nothing yet.
+    let report = monitor_run(&relay, 29);
+    assert_eq!(report["inactivity_notices"], 0, "{report}");
+
+    // Day 31: each user is told, at the contact e-mail, through the smarthost.
+    let report = monitor_run(&relay, 31);
+    assert_eq!(report["inactivity_notices"], 2, "{report}");
+    let mut told = Vec::new();
+    for _ in 0..2 {
+        let (rcpt, data) = sink.next();
+        assert_eq!(rcpt, ["<contact@example.org>"]);
+        assert_eq!(kind(&data), "inactivity-notice", "{data}");
+        assert!(data.contains("Auto-Submitted: auto-generated"));
+        told.push(data);
+    }
+    assert!(told.iter().any(|d| d.contains(&bob)), "the notice names the mailbox");
+    assert!(state_of(&relay.status(), &bob)["inactivity_noticed_at"].is_number());
+    // Running again the same day sends nothing more.
+    assert_eq!(monitor_run(&relay, 31)["inactivity_notices"], 0);
+
+    // Day 61: reception is disabled, and the users are told.
+    let report = monitor_run(&relay, 61);
+    assert_eq!(report["disabled"], 2, "{report}");
+    for _ in 0..2 {
+        assert_eq!(kind(&sink.next().1), "inactivity-disabled");
+    }
+    let status = relay.status();
+    assert_eq!(state_of(&status, &bob)["disabled"][0], "inactivity", "{status}");
+    let text = String::from_utf8(relay.cli(&["status"]).stdout).expect("utf-8");
+    assert!(text.contains("reception disabled (inactivity)"), "{text}");
+
+    // A sender is refused 550 5.2.1 with the reason, and finds a DSN in its own mailbox.
+    let refused = send(&relay, &alice, &alice_pw, &bob, &message);
+    assert_eq!(code(&refused["rcpt"][0]), 550, "{refused}");
+    assert!(text_of(&refused["rcpt"][0]).starts_with("5.2.1"), "{refused}");
+    assert!(text_of(&refused["rcpt"][0]).contains("inactive"), "{refused}");
+    let alice_mail = fetch(&relay, &alice, &alice_pw);
+    assert_eq!(alice_mail.len(), 1, "one delivery status notification");
+    let dsn = &alice_mail[0];
+    assert!(dsn.contains("multipart/report; report-type=delivery-status"), "{dsn}");
+    assert!(dsn.contains(&format!("Final-Recipient: rfc822; {bob}")), "{dsn}");
+    assert!(dsn.contains("Status: 5.2.1"), "{dsn}");
+
+    // Bob collects: reception is back, and Alice's message goes through.
+    assert!(fetch(&relay, &bob, &bob_pw).is_empty());
+    let status = relay.status();
+    assert!(state_of(&status, &bob)["disabled"].is_null(), "{status}");
+    let sent = send(&relay, &alice, &alice_pw, &bob, &message);
+    assert_eq!(code(&sent["data"]), 250, "{sent}");
+}
+
+fn text_of(v: &Value) -> &str {
+    v["text"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn quota_warnings_at_80_and_95_percent_then_refusal_with_an_alert() {
+    let sink = Sink::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), &notices_config(&sink));
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let (carol, _) = relay.add_user("carol", Some(1)); // 1 MB
+    let message = compose_padded(dir.path(), &[&alice, &carol], "Imagerie", 60_000);
+
+    let mut accepted = 0;
+    // smtplib declares no SIZE, so the refusal comes after the data rather than at RCPT.
+    let refusal = loop {
+        let sent = send(&relay, &alice, &alice_pw, &carol, &message);
+        let step = if code(&sent["rcpt"][0]) == 250 { &sent["data"] } else { &sent["rcpt"][0] };
+        if code(step) != 250 {
+            break step.clone();
+        }
+        accepted += 1;
+        assert!(accepted < 40, "the 1 MB quota never filled");
+    };
+    assert_eq!(code(&refusal), 552, "{refusal}");
+    assert!(text_of(&refusal).starts_with("5.2.2"), "{refusal}");
+    assert!(accepted >= 10, "about 1 MB of 60 kB documents went in first ({accepted})");
+
+    // In order: 80 %, 95 %, full (to the user) and the administrator's alert.
+    let mut kinds = Vec::new();
+    let mut to_admin = Vec::new();
+    for _ in 0..4 {
+        let (rcpt, data) = sink.next();
+        kinds.push(kind(&data).to_owned());
+        if rcpt == ["<admin@example.org>"] {
+            to_admin.push(kind(&data).to_owned());
+        }
+    }
+    kinds.sort();
+    assert_eq!(kinds, ["quota-80", "quota-95", "quota-full", "quota-full-alert"], "{kinds:?}");
+    assert_eq!(to_admin, ["quota-full-alert"]);
+    assert_eq!(state_of(&relay.status(), &carol)["quota_warned_percent"], 100);
+}
+
+#[test]
+fn a_mass_mailer_is_throttled_then_blocked_and_unblocking_restores_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No smarthost: the notices wait in the spool, where the status shows them.
+    let relay = Relay::start(
+        &dir.path().join("data"),
+        "[monitor]\nmessages_per_minute = 3\nstrikes_to_block = 2\n[notices]\nadmin = \"admin@example.org\"\n",
+    );
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let (bob, _) = relay.add_user("bob", None);
+    let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
+
+    for _ in 0..3 {
+        assert_eq!(code(&send(&relay, &alice, &alice_pw, &bob, &message)["data"]), 250);
+    }
+    let throttled = send(&relay, &alice, &alice_pw, &bob, &message);
+    assert_eq!(code(&throttled["data"]), 451, "{throttled}");
+    assert!(text_of(&throttled["data"]).starts_with("4.7.1"), "{throttled}");
+    assert!(text_of(&throttled["data"]).contains("3 messages per minute"), "{throttled}");
+
+    let blocked = send(&relay, &alice, &alice_pw, &bob, &message);
+    assert_eq!(code(&blocked["data"]), 554, "{blocked}");
+    assert!(text_of(&blocked["data"]).starts_with("5.7.1"), "{blocked}");
+    assert!(text_of(&blocked["data"]).contains("blocked for mass mailing"), "{blocked}");
+    let still = send(&relay, &alice, &alice_pw, &bob, &message);
+    assert_eq!(code(&still["data"]), 554, "a blocked account stays blocked: {still}");
+
+    let status = relay.status();
+    assert!(state_of(&status, &alice)["blocked"]["reason"].is_string(), "{status}");
+    let kinds: Vec<&str> =
+        status["notices_waiting"].as_array().expect("notices").iter().filter_map(|n| n["kind"].as_str()).collect();
+    assert!(kinds.contains(&"blocked") && kinds.contains(&"blocked-alert"), "{kinds:?}");
+    assert_eq!(status["stored_messages"], 3, "nothing refused was stored");
+
+    let unblocked = relay.cli(&["user", "unblock", "--address", &alice]);
+    assert!(unblocked.status.success(), "{}", String::from_utf8_lossy(&unblocked.stderr));
+    assert!(String::from_utf8_lossy(&unblocked.stdout).contains("receiving"));
+    assert_eq!(code(&send(&relay, &alice, &alice_pw, &bob, &message)["data"]), 250);
+}
+
+#[test]
+fn an_administrator_suspends_and_re_enables_reception() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "");
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let (bob, bob_pw) = relay.add_user("bob", None);
+    let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
+    assert!(relay.cli(&["user", "suspend", "--address", &bob]).status.success());
+    let refused = send(&relay, &alice, &alice_pw, &bob, &message);
+    assert_eq!(code(&refused["rcpt"][0]), 550, "{refused}");
+    assert!(text_of(&refused["rcpt"][0]).contains("suspended"), "{refused}");
+    // A suspension is the administrator's: collecting does not lift it.
+    fetch(&relay, &bob, &bob_pw);
+    assert_eq!(code(&send(&relay, &alice, &alice_pw, &bob, &message)["rcpt"][0]), 550);
+    assert!(relay.cli(&["user", "enable", "--address", &bob]).status.success());
+    assert_eq!(code(&send(&relay, &alice, &alice_pw, &bob, &message)["data"]), 250);
+}
