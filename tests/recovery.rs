@@ -230,7 +230,8 @@ fn scheduled_backups_go_to_the_configured_folder_and_rotate() {
 fn a_full_store_answers_452_and_accepts_again_once_mail_is_collected() {
     let dir = tempfile::tempdir().expect("tempdir");
     // A 1 MiB store fills after a few hundred messages.
-    let relay = Relay::start(&dir.path().join("data"), "[store]\nmap_size_mib = 1");
+    let relay =
+        Relay::start(&dir.path().join("data"), "[store]\nmap_size_mib = 1\n[monitor]\nmessages_per_minute = 100000");
     let (alice, alice_pw) = relay.add_user("alice", None);
     let (bob, bob_pw) = relay.add_user("bob", None);
     let message = compose(dir.path(), &[&alice, &bob], "load");

@@ -59,7 +59,7 @@ impl Default for MonitorConfig {
             inactivity_notice_days: 30,
             inactivity_disable_days: 60,
             quota_warn_percents: vec![80, 95],
-            messages_per_minute: 120,
+            messages_per_minute: 300,
             recipients_per_message: 50,
             distinct_recipients_per_day: 500,
             strikes_to_block: 5,
