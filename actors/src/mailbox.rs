@@ -177,6 +177,7 @@ impl Handler<OpenMaildrop> for Mailbox {
 pub struct CloseMaildrop {
     pub session: SessionId,
     pub deleted: Vec<Uid>,
+    pub at: Millis,
 }
 
 impl Handler<CloseMaildrop> for Mailbox {
@@ -191,7 +192,7 @@ impl Handler<CloseMaildrop> for Mailbox {
             if msg.deleted.is_empty() {
                 return Ok(0);
             }
-            store.expunge(account, msg.deleted).await.map_err(|e| e.to_string())
+            store.expunge(account, msg.deleted, msg.at).await.map_err(|e| e.to_string())
         };
         AtomicResponse::new(Box::pin(work.into_actor(self).map(|result, actor, _| {
             actor.holder = None;

@@ -50,6 +50,11 @@ pub struct MonitorConfig {
     pub admin_email: Option<String>,
     /// Time between sweeps.
     pub sweep_every: Duration,
+    /// Connection records and trails of erased messages are kept this long (SPEC R-MON-5:
+    /// 12 months).
+    pub log_retention_days: u64,
+    /// Audit entries are kept this long; the chain stays verifiable past a purge.
+    pub audit_retention_days: u64,
 }
 
 impl Default for MonitorConfig {
@@ -65,6 +70,8 @@ impl Default for MonitorConfig {
             strikes_to_block: 5,
             admin_email: None,
             sweep_every: Duration::from_secs(3600),
+            log_retention_days: 365,
+            audit_retention_days: 5 * 365,
         }
     }
 }
@@ -203,6 +210,8 @@ pub struct SweepReport {
     pub inactivity_notices: u64,
     pub disabled: u64,
     pub quota_changes: u64,
+    /// What retention removed.
+    pub purged: caducee_storage::Purged,
 }
 
 /// Runs every rule on every account as of `as_of`.
@@ -224,6 +233,14 @@ pub async fn sweep(store: &Store, config: &MonitorConfig, as_of: Millis) -> Resu
             report.quota_changes += 1;
         }
     }
+    let days_before = |days: u64| Millis(as_of.0.saturating_sub(days.saturating_mul(DAY_MILLIS)));
+    report.purged = store
+        .purge(caducee_storage::Purge {
+            connections_before: days_before(config.log_retention_days),
+            trails_before: days_before(config.log_retention_days),
+            audit_before: days_before(config.audit_retention_days),
+        })
+        .await?;
     Ok(report)
 }
 

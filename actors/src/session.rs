@@ -540,7 +540,10 @@ impl Driver {
                 }
                 pop3::Effect::Update { deleted } => {
                     let committed = match mailbox.take() {
-                        Some(addr) => matches!(addr.send(mailbox::CloseMaildrop { session, deleted }).await, Ok(Ok(_))),
+                        Some(addr) => matches!(
+                            addr.send(mailbox::CloseMaildrop { session, deleted, at: self.context.clock.now() }).await,
+                            Ok(Ok(_))
+                        ),
                         None => false,
                     };
                     pending_effect = Some(machine.updated(committed));

@@ -50,6 +50,40 @@ pub enum Request {
         address: String,
         action: StateAction,
     },
+    /// A message's trail (metadata only).
+    Trail {
+        message: u64,
+    },
+    /// Walks the audit chain.
+    AuditVerify,
+    /// Audit entries made in `[from, to)`.
+    AuditExport {
+        from: Millis,
+        to: Millis,
+    },
+}
+
+/// Who is asking, for the audit trail.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub actor: String,
+    pub source: String,
+}
+
+impl Caller {
+    /// The calling process's own user, for commands run without a relay.
+    pub fn offline() -> Caller {
+        use std::os::unix::fs::MetadataExt as _;
+        let uid = std::fs::metadata("/proc/self").map(|m| m.uid().to_string()).unwrap_or_else(|_| "?".into());
+        Caller { actor: format!("uid {uid}"), source: "offline command".into() }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditVerified {
+    pub ok: bool,
+    pub entries_checked: u64,
+    pub problems: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -151,7 +185,8 @@ pub struct Admin {
 }
 
 impl Admin {
-    pub async fn execute(&self, request: Request) -> Response {
+    pub async fn execute(&self, request: Request, caller: &Caller) -> Response {
+        let audit = audit_of(&request);
         let result = match request {
             Request::UserAdd(add) => self.user_add(add).await.and_then(to_json),
             Request::UserList => self.user_list().and_then(to_json),
@@ -159,6 +194,23 @@ impl Admin {
             Request::Fsck => self.store.fsck().map_err(anyhow::Error::from).and_then(to_json),
             Request::MonitorRun { as_of } => self.monitor_run(as_of).await.and_then(to_json),
             Request::UserState { address, action } => self.user_state(&address, action).await.and_then(to_json),
+            Request::Trail { message } => self
+                .store
+                .trail(caducee_storage::MessageId(message))
+                .map_err(anyhow::Error::from)
+                .and_then(|trail| {
+                    trail.with_context(|| format!("no trail for message {message} (unknown, or past retention)"))
+                })
+                .and_then(to_json),
+            Request::AuditVerify => self
+                .store
+                .audit_verify()
+                .map(|(entries_checked, problems)| AuditVerified { ok: problems.is_empty(), entries_checked, problems })
+                .map_err(anyhow::Error::from)
+                .and_then(to_json),
+            Request::AuditExport { from, to } => {
+                self.store.audit_entries(from, to).map_err(anyhow::Error::from).and_then(to_json)
+            }
             Request::Backup(backup) => {
                 let admin = self.clone();
                 match tokio::task::spawn_blocking(move || admin.backup(backup)).await {
@@ -167,6 +219,20 @@ impl Admin {
                 }
             }
         };
+        // Every access to personal data leaves a trace, made after the access succeeded.
+        if let (Ok(_), Some((action, object, detail))) = (&result, audit) {
+            let draft = caducee_storage::AuditDraft {
+                at: self.clock.now(),
+                actor: caller.actor.clone(),
+                source: caller.source.clone(),
+                action: action.to_owned(),
+                object,
+                detail,
+            };
+            if let Err(error) = self.store.audit(draft).await {
+                tracing::error!(%error, "writing the audit trail failed");
+            }
+        }
         match result {
             Ok(result) => Response { ok: true, error: None, result },
             Err(error) => Response { ok: false, error: Some(format!("{error:#}")), result: serde_json::Value::Null },
@@ -322,6 +388,33 @@ impl Admin {
     }
 }
 
+/// What an admin request does to personal data, for the audit trail: (action, object,
+/// detail). `None` for requests that touch none.
+fn audit_of(request: &Request) -> Option<(&'static str, String, String)> {
+    match request {
+        Request::UserAdd(add) => Some((
+            "create",
+            format!("account {}", add.address),
+            format!("names, contact e-mail, quota {} MB", add.quota_mb.unwrap_or(DEFAULT_QUOTA_BYTES / 1_000_000)),
+        )),
+        Request::UserList => Some(("read", "account list".into(), String::new())),
+        Request::Status => Some(("read", "account list".into(), "status".into())),
+        Request::UserState { address, action } => {
+            Some(("update", format!("account {address}"), format!("{action:?}").to_lowercase()))
+        }
+        Request::Backup(backup) => Some((
+            "export",
+            "whole store".into(),
+            format!("backup to {}", backup.to.as_ref().map_or("the backup folder".into(), |p| p.display().to_string())),
+        )),
+        Request::Trail { message } => Some(("read", format!("message trail {message}"), String::new())),
+        Request::AuditExport { from, to } => {
+            Some(("export", "audit trail".into(), format!("entries from {} to {}", from.0, to.0)))
+        }
+        Request::Fsck | Request::MonitorRun { .. } | Request::AuditVerify => None,
+    }
+}
+
 fn to_json<T: Serialize>(value: T) -> anyhow::Result<serde_json::Value> {
     Ok(serde_json::to_value(value)?)
 }
@@ -362,6 +455,9 @@ pub async fn serve_socket(
         let admin = admin.clone();
         actix_rt::spawn(async move {
             use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+            // The socket is the owner's only (0600); the peer's uid says which process asked.
+            let uid = stream.peer_cred().map(|c| c.uid().to_string()).unwrap_or_else(|_| "?".into());
+            let caller = Caller { actor: format!("uid {uid}"), source: "admin socket".into() };
             let (read, mut write) = stream.into_split();
             let mut line = String::new();
             let mut reader = tokio::io::BufReader::new(read.take(ADMIN_REQUEST_BYTES_MAX));
@@ -369,7 +465,9 @@ pub async fn serve_socket(
                 return;
             }
             let response = match serde_json::from_str::<Envelope>(&line) {
-                Ok(envelope) if envelope.version == ADMIN_PROTOCOL_VERSION => admin.execute(envelope.request).await,
+                Ok(envelope) if envelope.version == ADMIN_PROTOCOL_VERSION => {
+                    admin.execute(envelope.request, &caller).await
+                }
                 Ok(envelope) => Response {
                     ok: false,
                     error: Some(format!("admin protocol {} is not {ADMIN_PROTOCOL_VERSION}", envelope.version)),

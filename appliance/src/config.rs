@@ -82,6 +82,10 @@ pub struct MonitorSection {
     pub strikes_to_block: u32,
     /// Seconds between sweeps of every account.
     pub sweep_interval_secs: u64,
+    /// Days connection records and trails of erased messages are kept.
+    pub log_retention_days: u64,
+    /// Days audit entries are kept.
+    pub audit_retention_days: u64,
 }
 
 impl Default for MonitorSection {
@@ -96,6 +100,8 @@ impl Default for MonitorSection {
             distinct_recipients_per_day: rules.distinct_recipients_per_day,
             strikes_to_block: rules.strikes_to_block,
             sweep_interval_secs: rules.sweep_every.as_secs(),
+            log_retention_days: rules.log_retention_days,
+            audit_retention_days: rules.audit_retention_days,
         }
     }
 }
@@ -210,6 +216,8 @@ impl Config {
             strikes_to_block: m.strikes_to_block.max(1),
             admin_email: self.notices.admin.clone(),
             sweep_every: std::time::Duration::from_secs(m.sweep_interval_secs.max(1)),
+            log_retention_days: m.log_retention_days,
+            audit_retention_days: m.audit_retention_days,
         }
     }
 

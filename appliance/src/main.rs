@@ -55,6 +55,17 @@ enum Command {
     /// The monitor: inactivity, quotas, mass mailing.
     #[command(subcommand)]
     Monitor(MonitorCommand),
+    /// A message's trail: accepted, size, recipients, collected when, erased when.
+    Trail {
+        /// The number before the dot in "stored as N.xxxx".
+        #[arg(long)]
+        message_id: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The audit trail of accesses to personal data.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Write an encrypted backup of the store while the relay serves (or when it is
     /// stopped); manage and check backups.
     Backup(BackupArgs),
@@ -160,6 +171,24 @@ struct AddressArg {
 }
 
 #[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain; exit 0 only if no entry was edited, inserted or deleted.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the entries of a period as JSON lines (for an authority).
+    Export {
+        /// First day, YYYY-MM-DD (UTC), included.
+        #[arg(long)]
+        from: String,
+        /// Last day, YYYY-MM-DD (UTC), included.
+        #[arg(long)]
+        to: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum MonitorCommand {
     /// Run every rule (inactivity, quotas) now, or as of the end of a given day (UTC).
     Run {
@@ -233,15 +262,53 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(UserCommand::Unblock(arg)) => user_state(&data_dir, arg, admin::StateAction::Unblock),
         Command::User(UserCommand::Enable(arg)) => user_state(&data_dir, arg, admin::StateAction::Enable),
         Command::User(UserCommand::Suspend(arg)) => user_state(&data_dir, arg, admin::StateAction::Suspend),
-        Command::Monitor(MonitorCommand::Run { as_of, json }) => {
-            let as_of = match as_of {
-                Some(day) => {
-                    let date = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d")
-                        .with_context(|| format!("--as-of {day:?} is not a YYYY-MM-DD date"))?;
-                    // The end of that day, UTC: "as of" the date means after all of it.
-                    let end = date.and_hms_milli_opt(23, 59, 59, 999).context("end of day")?.and_utc();
-                    Some(caducee_storage::Millis(u64::try_from(end.timestamp_millis()).context("a date before 1970")?))
+        Command::Trail { message_id, json } => {
+            let trail = call(&data_dir, Request::Trail { message: message_id })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&trail)?);
+            } else {
+                let when = |v: &serde_json::Value| {
+                    v.as_u64().map_or("—".to_owned(), |ms| backup::stamp(caducee_storage::Millis(ms)))
+                };
+                println!("message {message_id} from {}", trail["sender"].as_str().unwrap_or_default());
+                println!("  accepted {}, {} bytes", when(&trail["accepted_at"]), trail["size"]);
+                for copy in trail["recipients"].as_array().into_iter().flatten() {
+                    println!(
+                        "  to {:<40} collected {}",
+                        copy["address"].as_str().unwrap_or_default(),
+                        when(&copy["collected_at"])
+                    );
                 }
+                println!("  erased {}", when(&trail["erased_at"]));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Verify { json }) => {
+            let verified = call(&data_dir, Request::AuditVerify)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&verified)?);
+            } else if verified["ok"] == true {
+                println!("audit trail intact: {} entries verified", verified["entries_checked"]);
+            } else {
+                for problem in verified["problems"].as_array().into_iter().flatten() {
+                    println!("problem: {}", problem.as_str().unwrap_or_default());
+                }
+            }
+            Ok(if verified["ok"] == true { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Audit(AuditCommand::Export { from, to }) => {
+            let from = day_start(&from, "--from")?;
+            let to = caducee_storage::Millis(day_start(&to, "--to")?.0 + 24 * 60 * 60 * 1000);
+            let entries = call(&data_dir, Request::AuditExport { from, to })?;
+            for entry in entries.as_array().into_iter().flatten() {
+                println!("{entry}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Monitor(MonitorCommand::Run { as_of, json }) => {
+            // The end of that day, UTC: "as of" the date means after all of it.
+            let as_of = match as_of {
+                Some(day) => Some(caducee_storage::Millis(day_start(&day, "--as-of")?.0 + 24 * 60 * 60 * 1000 - 1)),
                 None => None,
             };
             let report = call(&data_dir, Request::MonitorRun { as_of })?;
@@ -383,6 +450,14 @@ fn print_checked(checked: &backup::Checked, json: bool, verb: &str) -> anyhow::R
     Ok(())
 }
 
+/// The start (00:00 UTC) of a YYYY-MM-DD day.
+fn day_start(day: &str, flag: &str) -> anyhow::Result<caducee_storage::Millis> {
+    let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .with_context(|| format!("{flag} {day:?} is not a YYYY-MM-DD date"))?;
+    let start = date.and_hms_opt(0, 0, 0).context("start of day")?.and_utc();
+    Ok(caducee_storage::Millis(u64::try_from(start.timestamp_millis()).context("a date before 1970")?))
+}
+
 fn user_state(data_dir: &Path, arg: AddressArg, action: admin::StateAction) -> anyhow::Result<ExitCode> {
     let user = call(data_dir, Request::UserState { address: arg.address, action })?;
     if arg.json {
@@ -436,7 +511,7 @@ fn offline(data_dir: &Path, request: Request) -> anyhow::Result<Response> {
         clock: Arc::new(SystemClock),
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let response = runtime.block_on(admin.execute(request));
+    let response = runtime.block_on(admin.execute(request, &admin::Caller::offline()));
     store.close();
     Ok(response)
 }

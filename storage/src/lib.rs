@@ -9,6 +9,7 @@
 //! This crate must never hold a message in clear on disk, never log message bytes, and
 //! never read a clock: time comes from its callers.
 
+mod audit;
 mod password;
 mod seal;
 mod store;
@@ -19,7 +20,7 @@ pub use password::{hash_password, verify_password, PasswordError};
 pub use seal::MasterKey;
 pub use store::{CommitStats, Store, StoreOptions, StoreStats, DEFAULT_MAP_BYTES, FORMAT_VERSION};
 pub use types::*;
-pub use writer::{BATCH_BYTES_MAX, BATCH_OPS_MAX};
+pub use writer::{Purge, Purged, BATCH_BYTES_MAX, BATCH_OPS_MAX};
 
 /// Everything the store can refuse or fail with.
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use crate::seal::MasterKey;
 use crate::types::*;
 use crate::writer::{self, Counters, Job, Request, WriteOp, WriteOutcome};
-use crate::StoreError;
+use crate::{Purge, Purged, StoreError};
 
 /// The on-disk format this build reads and writes; recorded in the `meta` table.
 pub const FORMAT_VERSION: u32 = 1;
@@ -44,6 +44,10 @@ pub(crate) struct Inner {
     pub account_state: Table,
     /// sequence → Notice waiting for the smarthost
     pub notices: Table,
+    /// MessageId → MessageTrail (metadata only; outlives the message until retention)
+    pub trails: Table,
+    /// sequence → AuditEntry, hash-chained
+    pub audit: Table,
     pub master: MasterKey,
     pub poisoned: AtomicBool,
     pub commits: AtomicU64,
@@ -117,6 +121,8 @@ impl Store {
         let connections = table(&mut txn, "connections")?;
         let account_state = table(&mut txn, "account_state")?;
         let notices = table(&mut txn, "notices")?;
+        let trails = table(&mut txn, "trails")?;
+        let audit = table(&mut txn, "audit")?;
         match meta.get(&txn, b"format_version")? {
             None => meta.put(&mut txn, b"format_version", &FORMAT_VERSION.to_be_bytes())?,
             Some(bytes) => {
@@ -152,6 +158,8 @@ impl Store {
             connections,
             account_state,
             notices,
+            trails,
+            audit,
             master,
             poisoned: AtomicBool::new(false),
             commits: AtomicU64::new(0),
@@ -264,6 +272,87 @@ impl Store {
         self.write(WriteOp::NoticeAttempted { seq, retry }).await.map(drop)
     }
 
+    /// Appends an entry to the audit trail.
+    pub async fn audit(&self, draft: AuditDraft) -> Result<(), StoreError> {
+        self.write(WriteOp::Audit(draft)).await.map(drop)
+    }
+
+    /// Retention: see [`Purge`].
+    pub async fn purge(&self, purge: Purge) -> Result<Purged, StoreError> {
+        match self.write(WriteOp::Purge(purge)).await? {
+            WriteOutcome::Purged(purged) => Ok(purged),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A message's trail, while retention keeps it.
+    pub fn trail(&self, message: MessageId) -> Result<Option<MessageTrail>, StoreError> {
+        let txn = self.read()?;
+        match self.inner.trails.get(&txn, &message.0.to_be_bytes())? {
+            Some(bytes) => Ok(Some(decode(bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Audit entries made in `[from, to)`, oldest first.
+    pub fn audit_entries(&self, from: Millis, to: Millis) -> Result<Vec<AuditEntry>, StoreError> {
+        let txn = self.read()?;
+        let mut entries = Vec::new();
+        for item in self.inner.audit.iter(&txn)? {
+            let (_, bytes) = item?;
+            let entry: AuditEntry = decode(bytes)?;
+            if entry.entry.at >= from && entry.entry.at < to {
+                entries.push(entry);
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Walks the audit chain from its checkpoint; returns what is wrong (empty when intact)
+    /// and how many entries were checked.
+    pub fn audit_verify(&self) -> Result<(u64, Vec<String>), StoreError> {
+        let txn = self.read()?;
+        let checkpoint: AuditCheckpoint = match self.inner.meta.get(&txn, crate::writer::AUDIT_CHECKPOINT)? {
+            Some(bytes) => decode(bytes)?,
+            None => AuditCheckpoint::default(),
+        };
+        let head: AuditCheckpoint = match self.inner.meta.get(&txn, crate::writer::AUDIT_HEAD)? {
+            Some(bytes) => decode(bytes)?,
+            None => AuditCheckpoint::default(),
+        };
+        let mut problems = Vec::new();
+        let (mut seq, mut hash) = (checkpoint.seq, checkpoint.hash);
+        let mut checked = 0;
+        for item in self.inner.audit.iter(&txn)? {
+            let (key, bytes) = item?;
+            let key = be_u64(key)?;
+            let Ok(entry) = decode::<AuditEntry>(bytes) else {
+                problems.push(format!("audit entry {key} does not decode: it was altered"));
+                break;
+            };
+            checked += 1;
+            if entry.seq != key || key != seq + 1 {
+                problems.push(format!(
+                    "audit entries {} to {} are missing",
+                    seq + 1,
+                    key.saturating_sub(1).max(seq + 1)
+                ));
+                break;
+            }
+            let expected = crate::audit::chain_hash(&hash, entry.seq, &entry.entry);
+            if expected != entry.hash {
+                problems.push(format!("audit entry {key} was altered (its hash does not match its content and chain)"));
+                break;
+            }
+            seq = entry.seq;
+            hash = entry.hash;
+        }
+        if problems.is_empty() && (seq, hash.as_str()) != (head.seq, head.hash.as_str()) {
+            problems.push(format!("audit entries after {seq} were deleted (the chain's head is entry {})", head.seq));
+        }
+        Ok((checked, problems))
+    }
+
     pub fn account_state(&self, account: AccountId) -> Result<AccountState, StoreError> {
         let txn = self.read()?;
         self.inner.state_in(&txn, account)
@@ -282,8 +371,8 @@ impl Store {
 
     /// Removes messages from a mailbox; each message no mailbox holds any more is erased
     /// with its key in the same commit. Returns how many were erased for good.
-    pub async fn expunge(&self, account: AccountId, uids: Vec<Uid>) -> Result<u32, StoreError> {
-        match self.write(WriteOp::Expunge { account, uids }).await? {
+    pub async fn expunge(&self, account: AccountId, uids: Vec<Uid>, at: Millis) -> Result<u32, StoreError> {
+        match self.write(WriteOp::Expunge { account, uids, at }).await? {
             WriteOutcome::Expunged { erased } => Ok(erased),
             other => Err(unexpected(other)),
         }

@@ -9,7 +9,8 @@ use bincode::{Decode, Encode};
 pub struct AccountId(pub u64);
 
 /// A stored message, numbered from 1 and never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode, serde::Serialize)]
+#[serde(transparent)]
 pub struct MessageId(pub u64);
 
 /// A message's number inside one mailbox: strictly increasing, never reused, so it is also
@@ -267,4 +268,57 @@ pub struct Notice {
     pub attempts: u32,
     pub next_attempt_at: Millis,
     pub last_error: Option<String>,
+}
+
+/// What became of one recipient's copy of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct RecipientTrail {
+    pub address: Address,
+    /// When the recipient's POP3 session deleted it (its collection completed).
+    pub collected_at: Option<Millis>,
+}
+
+/// A message's life in metadata only (SPEC R-MSG-8): never its content. Kept after the
+/// message is erased, until the retention period ends.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct MessageTrail {
+    pub message: MessageId,
+    pub sender: Address,
+    pub accepted_at: Millis,
+    pub size: u64,
+    pub recipients: Vec<RecipientTrail>,
+    /// When the last copy went and the message was erased with its key.
+    pub erased_at: Option<Millis>,
+}
+
+/// An access to personal data, as the administrator or the system made it (SPEC R-AUD-2).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
+pub struct AuditDraft {
+    pub at: Millis,
+    /// Who: `uid 1000 (admin socket)`, `monitor`, …
+    pub actor: String,
+    /// From where: `admin socket`, `offline command`, a peer address.
+    pub source: String,
+    /// `create`, `read`, `update`, `delete`, `export`.
+    pub action: String,
+    /// What: `account dr.martin@relay.example`, `account list`, `store backup`, …
+    pub object: String,
+    /// A few words more; never a password, key or message content.
+    pub detail: String,
+}
+
+/// An audit entry as stored: the draft, its place in the chain and the chain's hash.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct AuditEntry {
+    pub seq: u64,
+    pub entry: AuditDraft,
+    /// SHA-256 of the previous entry's hash and this entry's fields, hex.
+    pub hash: String,
+}
+
+/// The chain's anchor after purges: the last purged entry's sequence and hash.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct AuditCheckpoint {
+    pub seq: u64,
+    pub hash: String,
 }

@@ -44,6 +44,7 @@ pub(crate) enum WriteOp {
     Expunge {
         account: AccountId,
         uids: Vec<Uid>,
+        at: Millis,
     },
     SetQuota {
         account: AccountId,
@@ -66,6 +67,28 @@ pub(crate) enum WriteOp {
         seq: u64,
         retry: Option<Notice>,
     },
+    /// Appends an entry to the audit trail's hash chain.
+    Audit(AuditDraft),
+    /// Retention: removes what is older than each limit (see [`Purge`]).
+    Purge(Purge),
+}
+
+/// What retention removes: connection records ended before `connections_before`, trails of
+/// erased messages accepted before `trails_before`, audit entries made before
+/// `audit_before` (the chain keeps a checkpoint).
+#[derive(Debug, Clone, Copy)]
+pub struct Purge {
+    pub connections_before: Millis,
+    pub trails_before: Millis,
+    pub audit_before: Millis,
+}
+
+/// What a purge removed.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Purged {
+    pub connections: u64,
+    pub trails: u64,
+    pub audit_entries: u64,
 }
 
 impl WriteOp {
@@ -89,6 +112,7 @@ pub(crate) enum WriteOutcome {
     Expunged {
         erased: u32,
     },
+    Purged(Purged),
     Done,
 }
 
@@ -224,6 +248,58 @@ const fn libc_enospc() -> i32 {
     28 // ENOSPC on Linux
 }
 
+/// The audit chain's last entry (sequence and hash), in `meta`.
+pub(crate) const AUDIT_HEAD: &[u8] = b"audit_head";
+/// The last purged audit entry (sequence and hash), in `meta`.
+pub(crate) const AUDIT_CHECKPOINT: &[u8] = b"audit_checkpoint";
+
+fn purge_old(inner: &Inner, txn: &mut RwTxn, purge: &Purge) -> Result<Purged, StoreError> {
+    let mut purged = Purged::default();
+    let mut doomed = Vec::new();
+    for item in inner.connections.iter(txn)? {
+        let (key, bytes) = item?;
+        let record: ConnectionRecord = crate::store::decode(bytes)?;
+        if record.ended_at < purge.connections_before {
+            doomed.push(key.to_vec());
+        }
+    }
+    for key in doomed.drain(..) {
+        inner.connections.delete(txn, &key)?;
+        purged.connections += 1;
+    }
+    for item in inner.trails.iter(txn)? {
+        let (key, bytes) = item?;
+        let trail: MessageTrail = crate::store::decode(bytes)?;
+        if trail.erased_at.is_some() && trail.accepted_at < purge.trails_before {
+            doomed.push(key.to_vec());
+        }
+    }
+    for key in doomed.drain(..) {
+        inner.trails.delete(txn, &key)?;
+        purged.trails += 1;
+    }
+    // Audit entries go oldest first, and only from the start of the chain: the last one
+    // purged becomes the checkpoint the rest is verified from.
+    let mut checkpoint = None;
+    for item in inner.audit.iter(txn)? {
+        let (key, bytes) = item?;
+        let entry: AuditEntry = crate::store::decode(bytes)?;
+        if entry.entry.at >= purge.audit_before {
+            break;
+        }
+        doomed.push(key.to_vec());
+        checkpoint = Some(AuditCheckpoint { seq: entry.seq, hash: entry.hash });
+    }
+    for key in doomed.drain(..) {
+        inner.audit.delete(txn, &key)?;
+        purged.audit_entries += 1;
+    }
+    if let Some(checkpoint) = checkpoint {
+        inner.meta.put(txn, AUDIT_CHECKPOINT, &crate::store::encode(&checkpoint)?)?;
+    }
+    Ok(purged)
+}
+
 fn queue_notice(inner: &Inner, txn: &mut RwTxn, notice: &Notice, counters: &mut Counters) -> Result<(), StoreError> {
     let seq = counters.next_notice;
     counters.next_notice += 1;
@@ -287,6 +363,18 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             };
             inner.messages.put(txn, &id.0.to_be_bytes(), &crate::store::encode(&record)?)?;
             inner.blobs.put(txn, &id.0.to_be_bytes(), &message.ciphertext)?;
+            let trail = MessageTrail {
+                message: id,
+                sender: sender.clone(),
+                accepted_at: *at,
+                size: message.size,
+                recipients: accounts
+                    .iter()
+                    .map(|a| RecipientTrail { address: a.address.clone(), collected_at: None })
+                    .collect(),
+                erased_at: None,
+            };
+            inner.trails.put(txn, &id.0.to_be_bytes(), &crate::store::encode(&trail)?)?;
             let mut uids = Vec::with_capacity(accounts.len());
             for mut account in accounts {
                 let uid = Uid(account.next_uid);
@@ -327,6 +415,19 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             }
             Ok(WriteOutcome::Done)
         }
+        WriteOp::Audit(draft) => {
+            let head: AuditCheckpoint = match inner.meta.get(txn, AUDIT_HEAD)? {
+                Some(bytes) => crate::store::decode(bytes)?,
+                None => AuditCheckpoint::default(),
+            };
+            let seq = head.seq + 1;
+            let hash = crate::audit::chain_hash(&head.hash, seq, draft);
+            let entry = AuditEntry { seq, entry: draft.clone(), hash: hash.clone() };
+            inner.audit.put(txn, &seq.to_be_bytes(), &crate::store::encode(&entry)?)?;
+            inner.meta.put(txn, AUDIT_HEAD, &crate::store::encode(&AuditCheckpoint { seq, hash })?)?;
+            Ok(WriteOutcome::Done)
+        }
+        WriteOp::Purge(purge) => Ok(WriteOutcome::Purged(purge_old(inner, txn, purge)?)),
         WriteOp::QueueNotice(notice) => {
             queue_notice(inner, txn, notice, counters)?;
             Ok(WriteOutcome::Done)
@@ -340,7 +441,7 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             }
             Ok(WriteOutcome::Done)
         }
-        WriteOp::Expunge { account, uids } => {
+        WriteOp::Expunge { account, uids, at } => {
             let mut record = inner.account_in(txn, *account)?.ok_or(StoreError::NoSuchAccount)?;
             let mut erased = 0;
             for uid in uids {
@@ -363,6 +464,17 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
                     }
                 };
                 message.references -= 1;
+                let erased_now = message.references == 0;
+                if let Some(bytes) = inner.trails.get(txn, &message_key)? {
+                    let mut trail: MessageTrail = crate::store::decode(bytes)?;
+                    for copy in trail.recipients.iter_mut().filter(|r| r.address == record.address) {
+                        copy.collected_at.get_or_insert(*at);
+                    }
+                    if erased_now {
+                        trail.erased_at = Some(*at);
+                    }
+                    inner.trails.put(txn, &message_key, &crate::store::encode(&trail)?)?;
+                }
                 if message.references == 0 {
                     // Crypto-shredding: the wrapped key and the sealed bytes go in this commit.
                     inner.messages.delete(txn, &message_key)?;

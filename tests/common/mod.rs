@@ -26,6 +26,16 @@ impl Relay {
     /// Writes a configuration with every listener on port 0 (unless one exists), starts
     /// `caducee serve` and waits for its readiness lines.
     pub fn start(data: &Path, extra_config: &str) -> Relay {
+        Self::start_with(data, extra_config, Stdio::inherit())
+    }
+
+    /// As [`Relay::start`], with the relay's log (stderr) written to `log`.
+    pub fn start_logged(data: &Path, extra_config: &str, log: &Path) -> Relay {
+        let file = std::fs::File::create(log).expect("log file");
+        Self::start_with(data, extra_config, Stdio::from(file))
+    }
+
+    fn start_with(data: &Path, extra_config: &str, stderr: Stdio) -> Relay {
         let config = data.join("caducee.toml");
         if !config.exists() {
             std::fs::create_dir_all(data).expect("data dir");
@@ -38,7 +48,7 @@ impl Relay {
         let mut child = Command::new(BIN)
             .args(["--data-dir", data.to_str().expect("utf-8 path"), "serve"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start caducee serve");
         let stdout: ChildStdout = child.stdout.take().expect("piped stdout");
