@@ -245,3 +245,53 @@ fn an_administrator_suspends_and_re_enables_reception() {
     assert!(relay.cli(&["user", "enable", "--address", &bob]).status.success());
     assert_eq!(code(&send(&relay, &alice, &alice_pw, &bob, &message)["data"]), 250);
 }
+
+#[test]
+fn metrics_count_what_was_accepted_and_collected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "");
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let (bob, bob_pw) = relay.add_user("bob", None);
+    let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
+    for _ in 0..3 {
+        assert_eq!(code(&send(&relay, &alice, &alice_pw, &bob, &message)["data"]), 250);
+    }
+    let unknown = send(&relay, &alice, &alice_pw, "nobody@relay.test", &message);
+    assert_eq!(code(&unknown["rcpt"][0]), 550);
+    assert_eq!(fetch(&relay, &bob, &bob_pw).len(), 3);
+
+    let scrape = |relay: &Relay| {
+        let port = relay.port("metrics");
+        let output = std::process::Command::new("python3")
+            .args(["-c", "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())"])
+            .arg(format!("http://127.0.0.1:{port}/metrics"))
+            .output()
+            .expect("python3");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).expect("utf-8")
+    };
+    // The collection is reported to the monitor as the POP3 session ends: scrape until it
+    // shows (bounded), as a Prometheus server would.
+    let mut text = scrape(&relay);
+    for _ in 0..50 {
+        if text.contains("caducee_messages_collected_total 3") {
+            break;
+        }
+        text = scrape(&relay);
+    }
+    assert!(text.contains("caducee_messages_accepted_total 3"), "{text}");
+    assert!(text.contains("caducee_messages_collected_total 3"), "{text}");
+    assert!(text.contains("caducee_processing_seconds_count 3"), "{text}");
+    assert!(text.contains("caducee_processing_seconds_bucket{le=\"+Inf\"} 3"), "{text}");
+    assert!(text.contains("caducee_collection_delay_seconds_count 3"), "{text}");
+    assert!(text.contains("caducee_submissions_refused_total{reason=\"unknown-recipient\"} 1"), "{text}");
+    assert!(text.contains("caducee_store_free_bytes"), "{text}");
+    assert!(text.contains("caducee_load_average{minutes=\"1\"}"), "{text}");
+
+    let status = relay.status();
+    let processing = &status["quality"]["processing_ms"][0];
+    assert_eq!(processing["minutes"], 5);
+    assert_eq!(processing["count"], 3, "{status}");
+    assert!(processing["p99"].as_f64().expect("p99") > 0.0);
+    assert_eq!(status["quality"]["collected_total"], 3);
+}

@@ -17,5 +17,6 @@ pub mod monitor;
 pub mod notices;
 pub mod pop3;
 pub mod probe;
+pub mod quality;
 pub mod session;
 pub mod smtp;

@@ -173,7 +173,7 @@ impl Handler<OpenMaildrop> for Mailbox {
 /// (erasing those no other mailbox holds) and releases the lock. Answers how many messages
 /// were erased for good.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<u32, String>")]
+#[rtype(result = "Result<caducee_storage::Expunged, String>")]
 pub struct CloseMaildrop {
     pub session: SessionId,
     pub deleted: Vec<Uid>,
@@ -181,7 +181,7 @@ pub struct CloseMaildrop {
 }
 
 impl Handler<CloseMaildrop> for Mailbox {
-    type Result = AtomicResponse<Self, Result<u32, String>>;
+    type Result = AtomicResponse<Self, Result<caducee_storage::Expunged, String>>;
     fn handle(&mut self, msg: CloseMaildrop, _: &mut Context<Self>) -> Self::Result {
         if self.holder != Some(msg.session) {
             return AtomicResponse::new(Box::pin(fut::ready(Err("maildrop not held by this session".to_owned()))));
@@ -190,7 +190,7 @@ impl Handler<CloseMaildrop> for Mailbox {
         let account = self.account;
         let work = async move {
             if msg.deleted.is_empty() {
-                return Ok(0);
+                return Ok(caducee_storage::Expunged::default());
             }
             store.expunge(account, msg.deleted, msg.at).await.map_err(|e| e.to_string())
         };

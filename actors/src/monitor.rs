@@ -10,7 +10,8 @@
 //! per-sender sliding windows of the breaker in memory.
 //!
 //! Messages: [`Sweep`], [`Delivered`], [`AdmitSubmission`], [`RecipientRefused`],
-//! [`QuotaRefused`], [`ForgetSender`].
+//! [`QuotaRefused`], [`ForgetSender`], [`Collected`], [`Refused`], [`RenderMetrics`],
+//! [`QualityNow`].
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use caducee_storage::{
 use serde::Serialize;
 
 use crate::clock::Clock;
+use crate::quality::{Quality, QualityReport};
 
 const DAY_MILLIS: u64 = 24 * 60 * 60 * 1000;
 const MINUTE_MILLIS: u64 = 60 * 1000;
@@ -276,7 +278,7 @@ struct SenderWindow {
 
 /// Starts the monitor: a sweep now and every `config.sweep_every`.
 pub fn start(store: Store, clock: Arc<dyn Clock>, config: MonitorConfig) -> Addr<Monitor> {
-    Monitor { store, clock, config, senders: HashMap::new() }.start()
+    Monitor { store, clock, config, senders: HashMap::new(), quality: Quality::new() }.start()
 }
 
 pub struct Monitor {
@@ -284,6 +286,7 @@ pub struct Monitor {
     clock: Arc<dyn Clock>,
     config: MonitorConfig,
     senders: HashMap<AccountId, SenderWindow>,
+    quality: Quality,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -323,17 +326,20 @@ impl Handler<Sweep> for Monitor {
     }
 }
 
-/// Messages were stored for these accounts: check their quotas now.
+/// A message was stored for these accounts, `processing` after the end of its data: count
+/// it, and check their quotas now.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Delivered {
     pub recipients: Vec<AccountId>,
+    pub processing: Duration,
 }
 
 impl Handler<Delivered> for Monitor {
     type Result = ResponseFuture<()>;
     fn handle(&mut self, msg: Delivered, _: &mut Context<Self>) -> Self::Result {
         let (store, config, now) = (self.store.clone(), self.config.clone(), self.clock.now());
+        self.quality.accepted(now, msg.processing);
         Box::pin(async move {
             for id in msg.recipients {
                 let checked = match store.account(id) {
@@ -373,6 +379,7 @@ impl Handler<AdmitSubmission> for Monitor {
         let now = self.clock.now();
         match self.store.account_state(msg.sender) {
             Ok(AccountState { blocked: Some(blocked), .. }) => {
+                self.quality.refused("blocked");
                 return Box::pin(fut::ready(Admission::Blocked(blocked.reason)));
             }
             Ok(_) => {}
@@ -387,6 +394,7 @@ impl Handler<AdmitSubmission> for Monitor {
         while window.strikes.front().is_some_and(|t| now.0.saturating_sub(t.0) >= DAY_MILLIS) {
             window.strikes.pop_front();
         }
+        self.quality.refused("throttled");
         if (window.strikes.len() as u32) < self.config.strikes_to_block {
             tracing::warn!(sender = %msg.sender_address, %why, "submission throttled");
             return Box::pin(fut::ready(Admission::Throttle(why)));
@@ -568,5 +576,60 @@ impl Handler<ForgetSender> for Monitor {
     type Result = ();
     fn handle(&mut self, msg: ForgetSender, _: &mut Context<Self>) {
         self.senders.remove(&msg.sender);
+    }
+}
+
+/// Copies of messages accepted at these times were collected (deleted by their recipient).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Collected {
+    pub at: Millis,
+    pub accepted_at: Vec<Millis>,
+}
+
+impl Handler<Collected> for Monitor {
+    type Result = ();
+    fn handle(&mut self, msg: Collected, _: &mut Context<Self>) {
+        for accepted in msg.accepted_at {
+            self.quality.collected(msg.at, accepted);
+        }
+    }
+}
+
+/// A submission or a recipient was refused, for the counters.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Refused {
+    pub reason: &'static str,
+}
+
+impl Handler<Refused> for Monitor {
+    type Result = ();
+    fn handle(&mut self, msg: Refused, _: &mut Context<Self>) {
+        self.quality.refused(msg.reason);
+    }
+}
+
+/// Every metric in the Prometheus text format.
+#[derive(Debug, Message)]
+#[rtype(result = "String")]
+pub struct RenderMetrics;
+
+impl Handler<RenderMetrics> for Monitor {
+    type Result = String;
+    fn handle(&mut self, _: RenderMetrics, _: &mut Context<Self>) -> String {
+        self.quality.render(&self.store.path())
+    }
+}
+
+/// The quality figures over the last 5 and 60 minutes.
+#[derive(Debug, Message)]
+#[rtype(result = "QualityReport")]
+pub struct QualityNow;
+
+impl Handler<QualityNow> for Monitor {
+    type Result = MessageResult<QualityNow>;
+    fn handle(&mut self, _: QualityNow, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.quality.report(self.clock.now(), &self.store.path()))
     }
 }

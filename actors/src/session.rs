@@ -20,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::clock::Clock;
 use crate::mailbox::{self, Lookup, Mailboxes, SessionId};
-use crate::monitor::{Admission, AdmitSubmission, Delivered, QuotaRefused, RecipientRefused};
+use crate::monitor::{Admission, AdmitSubmission, Collected, Delivered, QuotaRefused, RecipientRefused, Refused};
 use crate::pop3::{self, MaildropError, Pop3Server};
 use crate::smtp::{self, Authenticated, DeliveryVerdict, RecipientVerdict, SmtpConfig, SmtpServer};
 
@@ -359,6 +359,16 @@ impl Driver {
                         Ok(None) => RecipientVerdict::Unknown,
                         Err(_) => RecipientVerdict::Disabled("the relay is shutting down".into()),
                     };
+                    match &verdict {
+                        RecipientVerdict::Unknown => {
+                            self.context.monitor.do_send(Refused { reason: "unknown-recipient" })
+                        }
+                        RecipientVerdict::Disabled(_) => {
+                            self.context.monitor.do_send(Refused { reason: "reception-disabled" })
+                        }
+                        RecipientVerdict::OverQuota => self.context.monitor.do_send(Refused { reason: "over-quota" }),
+                        RecipientVerdict::Accept(_) => {}
+                    }
                     if let RecipientVerdict::OverQuota = &verdict {
                         self.context.monitor.do_send(QuotaRefused { recipient: address.clone() });
                     }
@@ -406,6 +416,7 @@ impl Driver {
         sender: Option<&(AccountId, Address)>,
         delivery: smtp::Delivery,
     ) -> DeliveryVerdict {
+        let started = std::time::Instant::now();
         let store = &self.context.store;
         let now = self.context.clock.now();
         let Some((sender_id, sender_address)) = sender else {
@@ -452,7 +463,7 @@ impl Driver {
         let recipients: Vec<AccountId> = delivery.recipients.iter().map(|(id, _)| *id).collect();
         match store.accept(delivery.sender, recipients.clone(), sealed, now).await {
             Ok((message, _)) => {
-                self.context.monitor.do_send(Delivered { recipients });
+                self.context.monitor.do_send(Delivered { recipients, processing: started.elapsed() });
                 DeliveryVerdict::Stored(format!("{}.{trace_id}", message.0))
             }
             Err(StoreError::QuotaExceeded(address)) => {
@@ -540,10 +551,17 @@ impl Driver {
                 }
                 pop3::Effect::Update { deleted } => {
                     let committed = match mailbox.take() {
-                        Some(addr) => matches!(
-                            addr.send(mailbox::CloseMaildrop { session, deleted, at: self.context.clock.now() }).await,
-                            Ok(Ok(_))
-                        ),
+                        Some(addr) => {
+                            let at = self.context.clock.now();
+                            match addr.send(mailbox::CloseMaildrop { session, deleted, at }).await {
+                                Ok(Ok(expunged)) => {
+                                    let accepted_at = expunged.accepted_at;
+                                    self.context.monitor.do_send(Collected { at, accepted_at });
+                                    true
+                                }
+                                _ => false,
+                            }
+                        }
                         None => false,
                     };
                     pending_effect = Some(machine.updated(committed));

@@ -168,6 +168,8 @@ pub struct Status {
     pub commits: Option<caducee_storage::CommitStats>,
     /// The last restore drill's report (`caducee drill`).
     pub last_drill: Option<serde_json::Value>,
+    /// Quality of service over the last 5 and 60 minutes (running relay only).
+    pub quality: Option<caducee_actors::quality::QualityReport>,
     /// Notices waiting for the smarthost.
     pub notices_waiting: Vec<caducee_storage::Notice>,
     pub mailboxes: Vec<UserView>,
@@ -190,7 +192,7 @@ impl Admin {
         let result = match request {
             Request::UserAdd(add) => self.user_add(add).await.and_then(to_json),
             Request::UserList => self.user_list().and_then(to_json),
-            Request::Status => self.status().and_then(to_json),
+            Request::Status => self.status().await.and_then(to_json),
             Request::Fsck => self.store.fsck().map_err(anyhow::Error::from).and_then(to_json),
             Request::MonitorRun { as_of } => self.monitor_run(as_of).await.and_then(to_json),
             Request::UserState { address, action } => self.user_state(&address, action).await.and_then(to_json),
@@ -371,7 +373,11 @@ impl Admin {
         Ok(BackupDone { file, file_bytes, seconds, manifest, rotated_out })
     }
 
-    fn status(&self) -> anyhow::Result<Status> {
+    async fn status(&self) -> anyhow::Result<Status> {
+        let quality = match &self.monitor {
+            Some(monitor) => monitor.send(caducee_actors::monitor::QualityNow).await.ok(),
+            None => None,
+        };
         let stats = self.store.stats()?;
         Ok(Status {
             running: self.mailboxes.is_some(),
@@ -382,6 +388,7 @@ impl Admin {
             connection_log_lines: stats.connection_log_lines,
             commits: self.mailboxes.as_ref().map(|_| self.store.commit_stats()),
             last_drill: crate::drill::last_report(&self.data_dir),
+            quality,
             notices_waiting: self.store.notices()?.into_iter().map(|(_, n)| n).collect(),
             mailboxes: self.user_list()?,
         })

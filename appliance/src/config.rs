@@ -40,6 +40,9 @@ pub struct Listen {
     pub pop3: SocketAddr,
     /// POP3 over implicit TLS (995 on the appliance).
     pub pop3s: SocketAddr,
+    /// Prometheus metrics over plain HTTP (`GET /metrics`); keep it on loopback or a
+    /// management network. Absent: no metrics listener.
+    pub metrics: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -168,7 +171,13 @@ impl Default for Config {
 impl Default for Listen {
     fn default() -> Self {
         let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
-        Listen { submission: local(1587), submissions: local(1465), pop3: local(1110), pop3s: local(1995) }
+        Listen {
+            submission: local(1587),
+            submissions: local(1465),
+            pop3: local(1110),
+            pop3s: local(1995),
+            metrics: Some(local(19464)),
+        }
     }
 }
 

@@ -109,6 +109,7 @@ fn drill(backup: &Path, key: &BackupKey, scratch: &Path, now: Millis, report: &m
     config.listen.submissions = spare;
     config.listen.pop3 = spare;
     config.listen.pop3s = spare;
+    config.listen.metrics = Some(spare);
     config.backup.folder = None;
     std::fs::write(crate::config::config_path(scratch), toml::to_string(&config)?)?;
 

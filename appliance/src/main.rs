@@ -209,7 +209,10 @@ struct JsonFlag {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CADUCEE_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CADUCEE_LOG")
+                .unwrap_or_else(|_| "info,actix_server=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
@@ -546,6 +549,23 @@ fn print_status(status: &serde_json::Value) {
         print_drill(&status["last_drill"]);
     } else {
         println!("restore drill:    never run (caducee drill)");
+    }
+    if let Some(quality) = status["quality"].as_object() {
+        for window in quality["processing_ms"].as_array().into_iter().flatten() {
+            println!(
+                "processing ({:>2} min): {} messages, end of data → stored p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                window["minutes"],
+                window["count"],
+                window["p50"].as_f64().unwrap_or_default(),
+                window["p99"].as_f64().unwrap_or_default(),
+                window["max"].as_f64().unwrap_or_default()
+            );
+        }
+        let load = &quality["load_average"];
+        println!(
+            "system:           load {} {} {}, store {} bytes, {} bytes free",
+            load[0], load[1], load[2], quality["store_file_bytes"], quality["store_free_bytes"]
+        );
     }
     let waiting = status["notices_waiting"].as_array().map_or(0, Vec::len);
     println!("notices waiting:  {waiting}");

@@ -95,6 +95,10 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
             shutdown.clone(),
         ));
     }
+    let metrics = match config.listen.metrics {
+        Some(address) => Some(metrics_server(address, monitor.clone())?),
+        None => None,
+    };
     let admin = Admin {
         store: store.clone(),
         data_dir: data_dir.clone(),
@@ -119,7 +123,42 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
     for worker in workers.iter() {
         worker.stop();
     }
+    if let Some(metrics) = metrics {
+        metrics.stop(true).await;
+    }
     Ok(())
+}
+
+/// `GET /metrics` (Prometheus/OpenMetrics text) on its own plain-HTTP listener, meant for
+/// loopback or a management network: it carries counts and timings, never personal data.
+fn metrics_server(
+    address: std::net::SocketAddr,
+    monitor: actix::Addr<caducee_actors::monitor::Monitor>,
+) -> anyhow::Result<actix_web::dev::ServerHandle> {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+
+    async fn metrics(monitor: web::Data<actix::Addr<caducee_actors::monitor::Monitor>>) -> HttpResponse {
+        match monitor.send(caducee_actors::monitor::RenderMetrics).await {
+            Ok(text) => {
+                HttpResponse::Ok().content_type("application/openmetrics-text; version=1.0.0; charset=utf-8").body(text)
+            }
+            Err(_) => HttpResponse::ServiceUnavailable().body("the monitor is stopping\n"),
+        }
+    }
+
+    let listener = std::net::TcpListener::bind(address).with_context(|| format!("binding metrics on {address}"))?;
+    let bound = listener.local_addr()?;
+    let data = web::Data::new(monitor);
+    let server = HttpServer::new(move || App::new().app_data(data.clone()).route("/metrics", web::get().to(metrics)))
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    tracing::info!(service = "metrics", address = %bound, "listening");
+    println!("ready: metrics {bound}");
+    Ok(handle)
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

@@ -80,6 +80,15 @@ impl Default for StoreOptions {
     }
 }
 
+/// What an expunge did.
+#[derive(Debug, Clone, Default)]
+pub struct Expunged {
+    /// Messages erased for good (no mailbox held them any more).
+    pub erased: u32,
+    /// When each removed copy's message was accepted.
+    pub accepted_at: Vec<Millis>,
+}
+
 /// Group-commit figures since the store was opened.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct CommitStats {
@@ -370,10 +379,10 @@ impl Store {
     }
 
     /// Removes messages from a mailbox; each message no mailbox holds any more is erased
-    /// with its key in the same commit. Returns how many were erased for good.
-    pub async fn expunge(&self, account: AccountId, uids: Vec<Uid>, at: Millis) -> Result<u32, StoreError> {
+    /// with its key in the same commit.
+    pub async fn expunge(&self, account: AccountId, uids: Vec<Uid>, at: Millis) -> Result<Expunged, StoreError> {
         match self.write(WriteOp::Expunge { account, uids, at }).await? {
-            WriteOutcome::Expunged { erased } => Ok(erased),
+            WriteOutcome::Expunged { erased, accepted_at } => Ok(Expunged { erased, accepted_at }),
             other => Err(unexpected(other)),
         }
     }

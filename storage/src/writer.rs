@@ -111,6 +111,8 @@ pub(crate) enum WriteOutcome {
     /// Messages erased for good by an expunge.
     Expunged {
         erased: u32,
+        /// When each removed copy's message was accepted (for collection delays).
+        accepted_at: Vec<Millis>,
     },
     Purged(Purged),
     Done,
@@ -444,6 +446,7 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
         WriteOp::Expunge { account, uids, at } => {
             let mut record = inner.account_in(txn, *account)?.ok_or(StoreError::NoSuchAccount)?;
             let mut erased = 0;
+            let mut accepted_at = Vec::with_capacity(uids.len());
             for uid in uids {
                 let key = entry_key(*account, *uid);
                 let Some(bytes) = inner.mailbox.get(txn, &key)? else {
@@ -464,6 +467,7 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
                     }
                 };
                 message.references -= 1;
+                accepted_at.push(message.accepted_at);
                 let erased_now = message.references == 0;
                 if let Some(bytes) = inner.trails.get(txn, &message_key)? {
                     let mut trail: MessageTrail = crate::store::decode(bytes)?;
@@ -485,7 +489,7 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
                 }
             }
             inner.put_account(txn, &record)?;
-            Ok(WriteOutcome::Expunged { erased })
+            Ok(WriteOutcome::Expunged { erased, accepted_at })
         }
         WriteOp::SetQuota { account, quota_bytes } => {
             let mut record = inner.account_in(txn, *account)?.ok_or(StoreError::NoSuchAccount)?;

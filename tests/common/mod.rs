@@ -41,7 +41,8 @@ impl Relay {
             std::fs::create_dir_all(data).expect("data dir");
             let text = format!(
                 "domain = \"relay.test\"\n{extra_config}\n[listen]\nsubmission = \"127.0.0.1:0\"\n\
-                 submissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n"
+                 submissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n\
+                 metrics = \"127.0.0.1:0\"\n"
             );
             std::fs::write(&config, text).expect("write config");
         }
@@ -68,7 +69,7 @@ impl Relay {
             let port = address.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
             ports.insert(service.to_owned(), port);
         }
-        assert_eq!(ports.len(), 4, "every listener reported ready: {ports:?}");
+        assert_eq!(ports.len(), 5, "every listener reported ready: {ports:?}");
         Relay { child, data: data.to_path_buf(), ports }
     }
 

@@ -1,0 +1,248 @@
+//! Quality of service (SPEC R-MON-4): how long a message takes from the end of its data to
+//! its durable commit, and from that commit to its first collection; how many messages
+//! come and go and why some are refused; and the system's load. Held by the monitor.
+//!
+//! Two views of the same measurements: HDR histograms over rolling one-minute slots, for the
+//! figures people read (mean, p50, p90, p99, max over the last 5 and 60 minutes), and
+//! Prometheus metrics for scraping (`/metrics`).
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::time::Duration;
+
+use caducee_storage::Millis;
+use hdrhistogram::Histogram as Hdr;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+
+const MINUTE_MILLIS: u64 = 60_000;
+/// Rolling slots kept: one hour of one-minute histograms.
+const SLOTS_MAX: usize = 60;
+/// Processing times are recorded in microseconds up to ten minutes.
+const PROCESSING_MICROS_MAX: u64 = 600_000_000;
+/// Collection delays are recorded in seconds up to a year.
+const COLLECTION_SECS_MAX: u64 = 366 * 24 * 3600;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    pub reason: String,
+}
+
+/// Figures over one window.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct WindowFigures {
+    pub minutes: u64,
+    pub count: u64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// What `caducee status` and the portal show.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct QualityReport {
+    /// End of data → durable commit, in milliseconds.
+    pub processing_ms: Vec<WindowFigures>,
+    /// Durable commit → first collection, in seconds.
+    pub collection_delay_s: Vec<WindowFigures>,
+    pub accepted_total: u64,
+    pub collected_total: u64,
+    pub load_average: [f64; 3],
+    pub store_file_bytes: u64,
+    pub store_free_bytes: u64,
+}
+
+/// HDR histograms in one-minute slots.
+#[derive(Debug)]
+struct Rolling {
+    slots: VecDeque<(u64, Hdr<u64>)>,
+    high: u64,
+}
+
+impl Rolling {
+    fn new(high: u64) -> Rolling {
+        Rolling { slots: VecDeque::new(), high }
+    }
+
+    fn record(&mut self, at: Millis, value: u64) {
+        let minute = at.0 / MINUTE_MILLIS;
+        if self.slots.back().is_none_or(|(m, _)| *m != minute) {
+            // Three significant digits from 1 to `high`: constant bounds, so this holds.
+            let histogram = Hdr::new_with_bounds(1, self.high, 3).unwrap_or_else(|_| unreachable!("valid bounds"));
+            self.slots.push_back((minute, histogram));
+            while self.slots.len() > SLOTS_MAX {
+                self.slots.pop_front();
+            }
+        }
+        if let Some((_, histogram)) = self.slots.back_mut() {
+            histogram.saturating_record(value.clamp(1, self.high));
+        }
+    }
+
+    fn window(&self, now: Millis, minutes: u64, scale: f64) -> WindowFigures {
+        let first = (now.0 / MINUTE_MILLIS).saturating_sub(minutes - 1);
+        let mut merged: Option<Hdr<u64>> = None;
+        for (minute, histogram) in self.slots.iter().filter(|(m, _)| *m >= first) {
+            let _ = minute;
+            match &mut merged {
+                Some(all) => {
+                    let _ = all.add(histogram);
+                }
+                None => merged = Some(histogram.clone()),
+            }
+        }
+        let Some(h) = merged.filter(|h| !h.is_empty()) else {
+            return WindowFigures { minutes, ..WindowFigures::default() };
+        };
+        WindowFigures {
+            minutes,
+            count: h.len(),
+            mean: h.mean() / scale,
+            p50: h.value_at_quantile(0.5) as f64 / scale,
+            p90: h.value_at_quantile(0.9) as f64 / scale,
+            p99: h.value_at_quantile(0.99) as f64 / scale,
+            max: h.max() as f64 / scale,
+        }
+    }
+}
+
+pub struct Quality {
+    registry: Registry,
+    accepted: Counter,
+    collected: Counter,
+    refused: Family<RefusalLabels, Counter>,
+    processing_seconds: Histogram,
+    collection_delay_seconds: Histogram,
+    load: Family<LoadLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    store_file_bytes: Gauge,
+    store_free_bytes: Gauge,
+    processing: Rolling,
+    collection: Rolling,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LoadLabels {
+    pub minutes: String,
+}
+
+impl std::fmt::Debug for Quality {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Quality").field("accepted", &self.accepted.get()).finish()
+    }
+}
+
+impl Default for Quality {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Quality {
+    pub fn new() -> Quality {
+        let mut registry = Registry::with_prefix("caducee");
+        let accepted = Counter::default();
+        let collected = Counter::default();
+        let refused = Family::<RefusalLabels, Counter>::default();
+        // 100 µs to ~100 s.
+        let processing_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 20));
+        // 1 minute to ~45 days.
+        let collection_delay_seconds = Histogram::new(exponential_buckets(60.0, 3.0, 12));
+        let load = Family::<LoadLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        let store_file_bytes = Gauge::default();
+        let store_free_bytes = Gauge::default();
+        registry.register("messages_accepted", "Messages accepted and durably stored", accepted.clone());
+        registry.register(
+            "messages_collected",
+            "Message copies collected and deleted by a recipient",
+            collected.clone(),
+        );
+        registry.register("submissions_refused", "Submissions or recipients refused, by reason", refused.clone());
+        registry.register("processing_seconds", "End of data to durable commit", processing_seconds.clone());
+        registry.register(
+            "collection_delay_seconds",
+            "Durable commit to collection by a recipient",
+            collection_delay_seconds.clone(),
+        );
+        registry.register("load_average", "System load average", load.clone());
+        registry.register("store_file_bytes", "Size of the store file", store_file_bytes.clone());
+        registry.register("store_free_bytes", "Free space on the store's filesystem", store_free_bytes.clone());
+        Quality {
+            registry,
+            accepted,
+            collected,
+            refused,
+            processing_seconds,
+            collection_delay_seconds,
+            load,
+            store_file_bytes,
+            store_free_bytes,
+            processing: Rolling::new(PROCESSING_MICROS_MAX),
+            collection: Rolling::new(COLLECTION_SECS_MAX),
+        }
+    }
+
+    pub fn accepted(&mut self, at: Millis, processing: Duration) {
+        self.accepted.inc();
+        self.processing_seconds.observe(processing.as_secs_f64());
+        self.processing.record(at, u64::try_from(processing.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    pub fn collected(&mut self, at: Millis, accepted_at: Millis) {
+        let delay = Duration::from_millis(at.0.saturating_sub(accepted_at.0));
+        self.collected.inc();
+        self.collection_delay_seconds.observe(delay.as_secs_f64());
+        self.collection.record(at, delay.as_secs());
+    }
+
+    pub fn refused(&mut self, reason: &str) {
+        self.refused.get_or_create(&RefusalLabels { reason: reason.to_owned() }).inc();
+    }
+
+    /// Reads the system figures afresh (load, store size, free space).
+    fn refresh_system(&self, store_dir: &Path) -> ([f64; 3], u64, u64) {
+        let load = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .map(|text| {
+                let mut fields = text.split_whitespace().map(|f| f.parse::<f64>().unwrap_or(0.0));
+                [fields.next().unwrap_or(0.0), fields.next().unwrap_or(0.0), fields.next().unwrap_or(0.0)]
+            })
+            .unwrap_or_default();
+        let file = std::fs::metadata(store_dir.join("data.mdb")).map(|m| m.len()).unwrap_or(0);
+        let free = rustix::fs::statvfs(store_dir).map(|s| s.f_bavail.saturating_mul(s.f_frsize)).unwrap_or(0);
+        for (minutes, value) in ["1", "5", "15"].into_iter().zip(load) {
+            self.load.get_or_create(&LoadLabels { minutes: minutes.into() }).set(value);
+        }
+        self.store_file_bytes.set(i64::try_from(file).unwrap_or(i64::MAX));
+        self.store_free_bytes.set(i64::try_from(free).unwrap_or(i64::MAX));
+        (load, file, free)
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self, store_dir: &Path) -> String {
+        self.refresh_system(store_dir);
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+
+    pub fn report(&self, now: Millis, store_dir: &Path) -> QualityReport {
+        let (load_average, store_file_bytes, store_free_bytes) = self.refresh_system(store_dir);
+        QualityReport {
+            processing_ms: [5, 60].iter().map(|m| self.processing.window(now, *m, 1000.0)).collect(),
+            collection_delay_s: [5, 60].iter().map(|m| self.collection.window(now, *m, 1.0)).collect(),
+            accepted_total: self.accepted.get(),
+            collected_total: self.collected.get(),
+            load_average,
+            store_file_bytes,
+            store_free_bytes,
+        }
+    }
+}
