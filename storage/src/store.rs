@@ -148,11 +148,19 @@ impl Store {
                 None => 1,
             })
         };
+        let mut message_pages_bytes = 0;
+        for item in messages.iter(&txn)? {
+            let (_, bytes) = item?;
+            let record: MessageRecord = decode(bytes)?;
+            message_pages_bytes += crate::writer::message_footprint(record.size);
+        }
         let counters = Counters {
             next_account: counter(&txn, b"next_account")?,
             next_message: counter(&txn, b"next_message")?,
             next_log: counter(&txn, b"next_log")?,
             next_notice: counter(&txn, b"next_notice")?,
+            message_pages_bytes,
+            accept_limit_bytes: (options.map_bytes as u64) / 100 * crate::writer::ACCEPT_FILL_PERCENT_MAX,
         };
         txn.commit()?;
 

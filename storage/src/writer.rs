@@ -137,6 +137,22 @@ pub(crate) struct Counters {
     pub next_message: u64,
     pub next_log: u64,
     pub next_notice: u64,
+    /// What the stored messages take in the store file (see [`message_footprint`]).
+    pub message_pages_bytes: u64,
+    /// Above this footprint, new messages are refused as if the store were full.
+    pub accept_limit_bytes: u64,
+}
+
+/// Messages are refused once their footprint reaches this share of the map: the rest is
+/// kept for what must never fail for lack of room — above all the deletions that free it
+/// (LMDB copies pages on write, so even a delete needs free pages), and the trails,
+/// logs and notices that go with them.
+pub const ACCEPT_FILL_PERCENT_MAX: u64 = 80;
+
+/// What a message of `size` bytes takes in the store file: its sealed bytes in whole 4 KiB
+/// overflow pages, with the nonce, tag and page header.
+pub(crate) fn message_footprint(size: u64) -> u64 {
+    (size + 64).div_ceil(4096) * 4096
 }
 
 pub(crate) fn run(inner: Arc<Inner>, requests: Receiver<Request>, mut counters: Counters) {
@@ -354,6 +370,11 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
                 }
                 accounts.push(account);
             }
+            let footprint = message_footprint(message.size);
+            if counters.message_pages_bytes + footprint > counters.accept_limit_bytes {
+                return Err(StoreError::Full);
+            }
+            counters.message_pages_bytes += footprint;
             let id = MessageId(counters.next_message);
             counters.next_message += 1;
             let record = MessageRecord {
@@ -480,6 +501,8 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
                     inner.trails.put(txn, &message_key, &crate::store::encode(&trail)?)?;
                 }
                 if message.references == 0 {
+                    counters.message_pages_bytes =
+                        counters.message_pages_bytes.saturating_sub(message_footprint(message.size));
                     // Crypto-shredding: the wrapped key and the sealed bytes go in this commit.
                     inner.messages.delete(txn, &message_key)?;
                     inner.blobs.delete(txn, &message_key)?;

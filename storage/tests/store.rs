@@ -123,3 +123,33 @@ async fn a_full_store_refuses_the_write_and_keeps_serving() {
     store.accept(sender, vec![inbox], small, Millis(2)).await.expect("a small message still fits");
     assert!(store.fsck().expect("fsck").is_empty());
 }
+
+#[tokio::test]
+async fn a_full_store_refuses_messages_but_always_has_room_to_delete_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 2 MiB: full after a few hundred small messages.
+    let store = Store::open(dir.path(), &StoreOptions { map_bytes: 2 << 20 }).expect("store opens");
+    let a = store.create_account(new_account("a@relay.test", u64::MAX / 2)).await.expect("create a");
+    let sender = Address::parse("b@relay.test").expect("address");
+    let mut uids = Vec::new();
+    let refusal = loop {
+        let sealed = store.seal(vec![b'x'; 3000]).expect("seal");
+        match store.accept(sender.clone(), vec![a], sealed, Millis(uids.len() as u64)).await {
+            Ok((_, accepted)) => uids.extend(accepted),
+            Err(error) => break error,
+        }
+        assert!(uids.len() < 10_000, "the store never filled");
+    };
+    assert!(matches!(refusal, StoreError::Full), "{refusal}");
+    assert!(!store.is_poisoned(), "a full store is not a failed one");
+    assert!(store.fsck().expect("fsck").is_empty());
+
+    // Deleting everything works even now, one by one, with trails and logs written too.
+    for uid in &uids {
+        store.expunge(a, vec![*uid], Millis(1)).await.expect("a delete always has room");
+    }
+    assert_eq!(store.stats().expect("stats").messages, 0);
+    let sealed = store.seal(vec![b'x'; 3000]).expect("seal");
+    store.accept(sender, vec![a], sealed, Millis(2)).await.expect("room again");
+    assert!(store.fsck().expect("fsck").is_empty());
+}
