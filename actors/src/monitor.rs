@@ -9,7 +9,7 @@
 //! runs them periodically (a sweep), on events (after deliveries, for quotas), and keeps the
 //! per-sender sliding windows of the breaker in memory.
 //!
-//! Messages: [`Sweep`], [`Delivered`], [`AdmitSubmission`], [`RecipientRefused`],
+//! Messages: [`Sweep`], [`Delivered`], [`BlockSender`], [`RecipientRefused`],
 //! [`QuotaRefused`], [`ForgetSender`], [`Collected`], [`Refused`], [`RenderMetrics`],
 //! [`QualityNow`].
 
@@ -276,22 +276,23 @@ struct SenderWindow {
     strikes: VecDeque<Millis>,
 }
 
-/// Starts the monitor: a sweep now and every `config.sweep_every`.
-pub fn start(store: Store, clock: Arc<dyn Clock>, config: MonitorConfig) -> Addr<Monitor> {
-    Monitor { store, clock, config, senders: HashMap::new(), quality: Quality::new() }.start()
+/// Starts the monitor: a sweep now and every `config.sweep_every`. The breaker is shared
+/// with the sessions, which judge submissions with it.
+pub fn start(store: Store, clock: Arc<dyn Clock>, config: MonitorConfig, breaker: Arc<Breaker>) -> Addr<Monitor> {
+    Monitor { store, clock, config, breaker, quality: Quality::new() }.start()
 }
 
 pub struct Monitor {
     store: Store,
     clock: Arc<dyn Clock>,
     config: MonitorConfig,
-    senders: HashMap<AccountId, SenderWindow>,
+    breaker: Arc<Breaker>,
     quality: Quality,
 }
 
 impl std::fmt::Debug for Monitor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Monitor").field("senders", &self.senders.len()).finish()
+        f.debug_struct("Monitor").field("quality", &self.quality).finish()
     }
 }
 
@@ -355,55 +356,108 @@ impl Handler<Delivered> for Monitor {
     }
 }
 
-/// May this sender submit a message to these recipients now?
-#[derive(Debug, Message)]
-#[rtype(result = "Admission")]
-pub struct AdmitSubmission {
-    pub sender: AccountId,
-    pub sender_address: Address,
-    pub recipients: Vec<Address>,
+/// The mass-mailing breaker (SPEC R-MON-3): per-sender sliding windows, judged on the
+/// session's own thread — every submission passes here, so it costs a lock, not an actor
+/// round trip. Only a block, which is rare, goes to the monitor (`BlockSender`).
+#[derive(Debug)]
+pub struct Breaker {
+    messages_per_minute: u32,
+    recipients_per_message: u32,
+    distinct_recipients_per_day: u32,
+    strikes_to_block: u32,
+    senders: std::sync::Mutex<HashMap<AccountId, SenderWindow>>,
 }
 
+/// The breaker's verdict on one submission.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
     Admit,
     /// Over a limit: refuse for now (451 4.7.1), saying which.
     Throttle(String),
-    /// Blocked for mass mailing (554 5.7.1).
+    /// Blocked for mass mailing (554 5.7.1). Fresh blocks must be recorded with
+    /// [`BlockSender`].
     Blocked(String),
 }
 
-impl Handler<AdmitSubmission> for Monitor {
-    type Result = ResponseFuture<Admission>;
-    fn handle(&mut self, msg: AdmitSubmission, _: &mut Context<Self>) -> Self::Result {
-        let now = self.clock.now();
-        match self.store.account_state(msg.sender) {
-            Ok(AccountState { blocked: Some(blocked), .. }) => {
-                self.quality.refused("blocked");
-                return Box::pin(fut::ready(Admission::Blocked(blocked.reason)));
-            }
-            Ok(_) => {}
-            Err(error) => tracing::error!(%error, "sender state lookup failed"),
+impl Breaker {
+    pub fn new(config: &MonitorConfig) -> Breaker {
+        Breaker {
+            messages_per_minute: config.messages_per_minute,
+            recipients_per_message: config.recipients_per_message,
+            distinct_recipients_per_day: config.distinct_recipients_per_day,
+            strikes_to_block: config.strikes_to_block,
+            senders: std::sync::Mutex::new(HashMap::new()),
         }
-        let limit = self.over_limit(msg.sender, &msg.recipients, now);
-        let Some(why) = limit else {
-            return Box::pin(fut::ready(Admission::Admit));
+    }
+
+    fn senders(&self) -> std::sync::MutexGuard<'_, HashMap<AccountId, SenderWindow>> {
+        // The windows are plain counters: a panic while holding them leaves nothing unsafe.
+        self.senders.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Judges a submission and, if admitted, counts it in the sender's windows.
+    pub fn judge(&self, sender: AccountId, recipients: &[Address], now: Millis) -> Admission {
+        let mut senders = self.senders();
+        let window = senders.entry(sender).or_default();
+        let Some(why) = self.over_limit(window, recipients, now) else {
+            return Admission::Admit;
         };
-        let window = self.senders.entry(msg.sender).or_default();
         window.strikes.push_back(now);
         while window.strikes.front().is_some_and(|t| now.0.saturating_sub(t.0) >= DAY_MILLIS) {
             window.strikes.pop_front();
         }
-        self.quality.refused("throttled");
-        if (window.strikes.len() as u32) < self.config.strikes_to_block {
-            tracing::warn!(sender = %msg.sender_address, %why, "submission throttled");
-            return Box::pin(fut::ready(Admission::Throttle(why)));
+        if (window.strikes.len() as u32) < self.strikes_to_block {
+            return Admission::Throttle(why);
         }
-        // Repeated: block the account until an administrator unblocks it.
         let reason = format!("{} refusals in 24 hours, the last for {why}", window.strikes.len());
         window.strikes.clear();
+        Admission::Blocked(reason)
+    }
+
+    /// Forgets a sender's windows (an administrator unblocked it: it starts afresh).
+    pub fn forget(&self, sender: AccountId) {
+        self.senders().remove(&sender);
+    }
+
+    fn over_limit(&self, window: &mut SenderWindow, recipients: &[Address], now: Millis) -> Option<String> {
+        if recipients.len() as u32 > self.recipients_per_message {
+            return Some(format!("at most {} recipients per message", self.recipients_per_message));
+        }
+        while window.minute.front().is_some_and(|t| now.0.saturating_sub(t.0) >= MINUTE_MILLIS) {
+            window.minute.pop_front();
+        }
+        window.recipients.retain(|_, last| now.0.saturating_sub(last.0) < DAY_MILLIS);
+        if window.minute.len() as u32 >= self.messages_per_minute {
+            return Some(format!("at most {} messages per minute", self.messages_per_minute));
+        }
+        let new = recipients.iter().filter(|r| !window.recipients.contains_key(*r)).count();
+        if (window.recipients.len() + new) as u32 > self.distinct_recipients_per_day {
+            return Some(format!("at most {} distinct recipients per day", self.distinct_recipients_per_day));
+        }
+        window.minute.push_back(now);
+        for recipient in recipients {
+            window.recipients.insert(recipient.clone(), now);
+        }
+        None
+    }
+}
+
+/// The breaker blocked a sender: record it (with the notices to the user and the
+/// administrator).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct BlockSender {
+    pub sender: AccountId,
+    pub sender_address: Address,
+    pub reason: String,
+}
+
+impl Handler<BlockSender> for Monitor {
+    type Result = ResponseFuture<()>;
+    fn handle(&mut self, msg: BlockSender, _: &mut Context<Self>) -> Self::Result {
+        let (store, config, now) = (self.store.clone(), self.config.clone(), self.clock.now());
+        let reason = msg.reason;
         tracing::warn!(sender = %msg.sender_address, %reason, "account blocked for mass mailing");
-        let (store, config) = (self.store.clone(), self.config.clone());
         Box::pin(async move {
             let blocked = Blocked { at: now, reason: reason.clone() };
             let notice = store.account(msg.sender).ok().flatten().map(|account| {
@@ -432,35 +486,7 @@ impl Handler<AdmitSubmission> for Monitor {
             ) {
                 let _ = store.queue_notice(alert).await;
             }
-            Admission::Blocked(reason)
         })
-    }
-}
-
-impl Monitor {
-    /// Checks the sliding windows and, if the message is admitted, counts it in them.
-    fn over_limit(&mut self, sender: AccountId, recipients: &[Address], now: Millis) -> Option<String> {
-        let config = &self.config;
-        if recipients.len() as u32 > config.recipients_per_message {
-            return Some(format!("at most {} recipients per message", config.recipients_per_message));
-        }
-        let window = self.senders.entry(sender).or_default();
-        while window.minute.front().is_some_and(|t| now.0.saturating_sub(t.0) >= MINUTE_MILLIS) {
-            window.minute.pop_front();
-        }
-        window.recipients.retain(|_, last| now.0.saturating_sub(last.0) < DAY_MILLIS);
-        if window.minute.len() as u32 >= config.messages_per_minute {
-            return Some(format!("at most {} messages per minute", config.messages_per_minute));
-        }
-        let new = recipients.iter().filter(|r| !window.recipients.contains_key(*r)).count();
-        if (window.recipients.len() + new) as u32 > config.distinct_recipients_per_day {
-            return Some(format!("at most {} distinct recipients per day", config.distinct_recipients_per_day));
-        }
-        window.minute.push_back(now);
-        for recipient in recipients {
-            window.recipients.insert(recipient.clone(), now);
-        }
-        None
     }
 }
 
@@ -575,7 +601,7 @@ pub struct ForgetSender {
 impl Handler<ForgetSender> for Monitor {
     type Result = ();
     fn handle(&mut self, msg: ForgetSender, _: &mut Context<Self>) {
-        self.senders.remove(&msg.sender);
+        self.breaker.forget(msg.sender);
     }
 }
 

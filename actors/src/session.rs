@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use caducee_storage::{verify_password, Account, AccountId, Address, ConnectionRecord, Protocol, Store, StoreError};
+use caducee_storage::{
+    verify_password, Account, AccountId, AccountState, Address, ConnectionRecord, Protocol, Store, StoreError,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Semaphore};
@@ -20,7 +22,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::clock::Clock;
 use crate::mailbox::{self, Lookup, Mailboxes, SessionId};
-use crate::monitor::{Admission, AdmitSubmission, Collected, Delivered, QuotaRefused, RecipientRefused, Refused};
+use crate::monitor::{Admission, BlockSender, Breaker, Collected, Delivered, QuotaRefused, RecipientRefused, Refused};
 use crate::pop3::{self, MaildropError, Pop3Server};
 use crate::smtp::{self, Authenticated, DeliveryVerdict, RecipientVerdict, SmtpConfig, SmtpServer};
 
@@ -63,8 +65,10 @@ pub struct SessionContext {
     pub clock: Arc<dyn Clock>,
     /// Becomes true when the relay shuts down.
     pub shutdown: watch::Receiver<bool>,
-    /// The monitor: admits submissions (mass-mailing breaker), hears of deliveries and refusals.
+    /// The monitor: hears of deliveries, collections and refusals; records blocks.
     pub monitor: Addr<crate::monitor::Monitor>,
+    /// The mass-mailing breaker, judged on the session's thread.
+    pub breaker: Arc<Breaker>,
     /// Password checks running at once. Each argon2id check holds 19 MiB for tens of
     /// milliseconds: unbounded, a burst of logins would take memory without limit.
     pub password_checks: Arc<Semaphore>,
@@ -422,16 +426,25 @@ impl Driver {
         let Some((sender_id, sender_address)) = sender else {
             return DeliveryVerdict::Failed; // the machine delivers only after AUTH
         };
-        let admission = AdmitSubmission {
-            sender: *sender_id,
-            sender_address: sender_address.clone(),
-            recipients: delivery.recipients.iter().map(|(_, address)| address.clone()).collect(),
-        };
-        match self.context.monitor.send(admission).await {
-            Ok(Admission::Admit) => {}
-            Ok(Admission::Throttle(why)) => return DeliveryVerdict::Throttled(why),
-            Ok(Admission::Blocked(why)) => return DeliveryVerdict::Blocked(why),
-            Err(_) => return DeliveryVerdict::Failed,
+        if let Ok(AccountState { blocked: Some(blocked), .. }) = store.account_state(*sender_id) {
+            self.context.monitor.do_send(Refused { reason: "blocked" });
+            return DeliveryVerdict::Blocked(blocked.reason);
+        }
+        let recipients: Vec<Address> = delivery.recipients.iter().map(|(_, address)| address.clone()).collect();
+        match self.context.breaker.judge(*sender_id, &recipients, now) {
+            Admission::Admit => {}
+            Admission::Throttle(why) => {
+                tracing::warn!(sender = %sender_address, %why, "submission throttled");
+                self.context.monitor.do_send(Refused { reason: "throttled" });
+                return DeliveryVerdict::Throttled(why);
+            }
+            Admission::Blocked(reason) => {
+                self.context.monitor.do_send(Refused { reason: "throttled" });
+                let block = BlockSender { sender: *sender_id, sender_address: sender_address.clone(), reason };
+                let reason = block.reason.clone();
+                let _ = self.context.monitor.send(block).await;
+                return DeliveryVerdict::Blocked(reason);
+            }
         }
         let trace_id = format!("{:x}", now.0 ^ NEXT_SESSION.fetch_add(1, Ordering::Relaxed).rotate_left(40));
         let date = httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_millis(now.0));

@@ -44,7 +44,9 @@ pub fn serve(data_dir: &Path) -> anyhow::Result<()> {
 async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_dir: PathBuf) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mailboxes = mailbox::start(store.clone())?;
-    let monitor = caducee_actors::monitor::start(store.clone(), clock.clone(), config.monitor_config());
+    let rules = config.monitor_config();
+    let breaker = Arc::new(caducee_actors::monitor::Breaker::new(&rules));
+    let monitor = caducee_actors::monitor::start(store.clone(), clock.clone(), rules, breaker.clone());
     let notifier = caducee_actors::notices::start(store.clone(), clock.clone(), config.notices_config()?);
     let (stop, shutdown) = watch::channel(false);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -62,6 +64,7 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
         clock: clock.clone(),
         shutdown: shutdown.clone(),
         monitor: monitor.clone(),
+        breaker,
         // One argon2id check per core at a time: more would not finish sooner, only hold
         // more memory (19 MiB each).
         password_checks: Arc::new(tokio::sync::Semaphore::new(cores)),
