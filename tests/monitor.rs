@@ -295,3 +295,24 @@ fn metrics_count_what_was_accepted_and_collected() {
     assert!(processing["p99"].as_f64().expect("p99") > 0.0);
     assert_eq!(status["quality"]["collected_total"], 3);
 }
+
+#[test]
+fn an_announcement_reaches_every_contact_address_once() {
+    let sink = Sink::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), &notices_config(&sink));
+    relay.add_user("alice", None);
+    relay.add_user("bob", None); // the same contact address as alice's
+    let text = dir.path().join("maintenance.txt");
+    std::fs::write(&text, "Maintenance le 3 décembre de 22 h à 23 h.\nMaintenance on 3 December, 10-11 pm.\n")
+        .expect("write");
+    let output = relay.cli(&["announce", "--subject", "Maintenance", "--file", text.to_str().expect("utf-8")]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("queued for 1 contact"));
+    let (rcpt, data) = sink.next();
+    assert_eq!(rcpt, ["<contact@example.org>"]);
+    assert_eq!(kind(&data), "announcement");
+    assert!(data.contains("Subject: Maintenance"), "{data}");
+    let empty = relay.cli(&["announce", "--subject", " ", "--file", text.to_str().expect("utf-8")]);
+    assert!(!empty.status.success(), "an empty subject is refused");
+}

@@ -20,6 +20,9 @@ use crate::backup::BackupKey;
 
 /// The admin protocol version this build speaks.
 pub const ADMIN_PROTOCOL_VERSION: u32 = 1;
+/// Longest announcement subject and text.
+const ANNOUNCEMENT_SUBJECT_BYTES_MAX: usize = 200;
+const ANNOUNCEMENT_BODY_BYTES_MAX: usize = 32 * 1024;
 /// Longest request line read from the admin socket.
 pub const ADMIN_REQUEST_BYTES_MAX: u64 = 64 * 1024;
 
@@ -60,6 +63,11 @@ pub enum Request {
     AuditExport {
         from: Millis,
         to: Millis,
+    },
+    /// A maintenance announcement or terms-of-use update to every user's contact e-mail.
+    Announce {
+        subject: String,
+        body: String,
     },
 }
 
@@ -210,6 +218,7 @@ impl Admin {
                 .map(|(entries_checked, problems)| AuditVerified { ok: problems.is_empty(), entries_checked, problems })
                 .map_err(anyhow::Error::from)
                 .and_then(to_json),
+            Request::Announce { subject, body } => self.announce(subject, body).await.and_then(to_json),
             Request::AuditExport { from, to } => {
                 self.store.audit_entries(from, to).map_err(anyhow::Error::from).and_then(to_json)
             }
@@ -294,6 +303,41 @@ impl Admin {
                 address: a.address.to_string(),
             })
             .collect())
+    }
+
+    /// Queues one notice per distinct contact e-mail and sends them now.
+    async fn announce(&self, subject: String, body: String) -> anyhow::Result<serde_json::Value> {
+        if subject.trim().is_empty() || body.trim().is_empty() {
+            bail!("an announcement needs a subject and a text");
+        }
+        if subject.len() > ANNOUNCEMENT_SUBJECT_BYTES_MAX || body.len() > ANNOUNCEMENT_BODY_BYTES_MAX {
+            bail!(
+                "an announcement is at most {ANNOUNCEMENT_SUBJECT_BYTES_MAX} bytes of subject and \
+                 {ANNOUNCEMENT_BODY_BYTES_MAX} of text"
+            );
+        }
+        let now = self.clock.now();
+        let mut recipients: Vec<String> = self.store.accounts()?.into_iter().map(|a| a.contact_email).collect();
+        recipients.sort();
+        recipients.dedup();
+        for to in &recipients {
+            let notice = caducee_storage::Notice {
+                to: to.clone(),
+                subject: subject.trim().to_owned(),
+                body: body.clone(),
+                kind: "announcement".into(),
+                created_at: now,
+                attempts: 0,
+                next_attempt_at: Millis(0),
+                last_error: None,
+            };
+            self.store.queue_notice(notice).await?;
+        }
+        if let Some(notifier) = &self.notifier {
+            notifier.do_send(caducee_actors::notices::Flush);
+        }
+        tracing::info!(recipients = recipients.len(), "announcement queued");
+        Ok(serde_json::json!({ "queued": recipients.len() }))
     }
 
     async fn monitor_run(&self, as_of: Option<Millis>) -> anyhow::Result<caducee_actors::monitor::SweepReport> {
@@ -417,6 +461,9 @@ fn audit_of(request: &Request) -> Option<(&'static str, String, String)> {
         Request::Trail { message } => Some(("read", format!("message trail {message}"), String::new())),
         Request::AuditExport { from, to } => {
             Some(("export", "audit trail".into(), format!("entries from {} to {}", from.0, to.0)))
+        }
+        Request::Announce { subject, .. } => {
+            Some(("read", "account list".into(), format!("announcement {subject:?} to every contact e-mail")))
         }
         Request::Fsck | Request::MonitorRun { .. } | Request::AuditVerify => None,
     }

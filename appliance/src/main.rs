@@ -66,6 +66,15 @@ enum Command {
     /// The audit trail of accesses to personal data.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Send a maintenance announcement or a terms-of-use update to every user's contact
+    /// e-mail (never health data: it is your text).
+    Announce {
+        #[arg(long)]
+        subject: String,
+        /// A text file with the announcement.
+        #[arg(long)]
+        file: PathBuf,
+    },
     /// Write an encrypted backup of the store while the relay serves (or when it is
     /// stopped); manage and check backups.
     Backup(BackupArgs),
@@ -284,6 +293,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 println!("  erased {}", when(&trail["erased_at"]));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Announce { subject, file } => {
+            let body = fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let done = call(&data_dir, Request::Announce { subject, body })?;
+            println!("announcement queued for {} contact addresses", done["queued"]);
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCommand::Verify { json }) => {
