@@ -316,3 +316,41 @@ fn an_announcement_reaches_every_contact_address_once() {
     let empty = relay.cli(&["announce", "--subject", " ", "--file", text.to_str().expect("utf-8")]);
     assert!(!empty.status.success(), "an empty subject is refused");
 }
+
+#[test]
+fn a_closed_account_stops_and_is_removed_after_retention_unless_held() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "");
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let (bob, bob_pw) = relay.add_user("bob", None);
+    let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
+    assert_eq!(code(&send(&relay, &alice, &alice_pw, &bob, &message)["data"]), 250);
+
+    let closed = relay.cli(&["user", "close", "--address", &bob]);
+    assert!(String::from_utf8_lossy(&closed.stdout).contains("CLOSED"), "{closed:?}");
+    let refused = send(&relay, &alice, &alice_pw, &bob, &message);
+    assert_eq!(code(&refused["rcpt"][0]), 550, "{refused}");
+    assert!(text_of(&refused["rcpt"][0]).contains("closed"), "{refused}");
+    let (port, ca) = (relay.port("pop3s"), relay.ca());
+    let login =
+        python(&["fetch", "--port", &port, "--tls", "implicit", "--ca", &ca, "--user", &bob, "--password", &bob_pw]);
+    assert!(login["login_error"].is_string(), "a closed account cannot log in: {login}");
+
+    // Under legal hold, retention keeps it; released, the next sweep removes it.
+    assert!(relay.cli(&["user", "hold", "--address", &bob]).status.success());
+    assert_eq!(monitor_run(&relay, 400)["closed_accounts_removed"], 0);
+    assert!(relay.cli(&["user", "release", "--address", &bob]).status.success());
+    assert_eq!(monitor_run(&relay, 400)["closed_accounts_removed"], 1);
+    let status = relay.status();
+    assert_eq!(status["mailbox_count"], 1, "{status}");
+    // What is left is the delivery status notification in alice's mailbox: bob's message
+    // went with his.
+    assert_eq!(status["stored_messages"], 1, "{status}");
+    assert_eq!(status["mailboxes"][0]["address"], alice.as_str());
+    assert_eq!(status["mailboxes"][0]["messages"], 1);
+    assert!(relay.cli(&["fsck"]).status.success());
+    let export = relay.cli(&["audit", "export", "--from", "2000-01-01", "--to", "2100-01-01"]);
+    let text = String::from_utf8_lossy(&export.stdout);
+    assert!(text.contains("\"actor\":\"monitor\"") && text.contains(&format!("account {bob}")), "{text}");
+    assert!(relay.cli(&["audit", "verify"]).status.success());
+}

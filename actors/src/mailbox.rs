@@ -105,7 +105,9 @@ impl Handler<CheckRecipient> for Mailbox {
             Ok(Some(account)) => {
                 let incoming = msg.declared_bytes.unwrap_or(1);
                 let state = self.store.account_state(account.id).unwrap_or_default();
-                if let Some((reason, _)) = &state.disabled {
+                if state.closed_at.is_some() {
+                    RecipientVerdict::Disabled("the account is closed".into())
+                } else if let Some((reason, _)) = &state.disabled {
                     RecipientVerdict::Disabled(match reason {
                         DisabledReason::Inactivity => {
                             let since = account.last_collection.unwrap_or(account.created_at);

@@ -57,6 +57,8 @@ pub struct MonitorConfig {
     pub log_retention_days: u64,
     /// Audit entries are kept this long; the chain stays verifiable past a purge.
     pub audit_retention_days: u64,
+    /// Closed accounts are removed this long after closing, unless under legal hold.
+    pub closed_account_retention_days: u64,
 }
 
 impl Default for MonitorConfig {
@@ -74,6 +76,7 @@ impl Default for MonitorConfig {
             sweep_every: Duration::from_secs(3600),
             log_retention_days: 365,
             audit_retention_days: 5 * 365,
+            closed_account_retention_days: 365,
         }
     }
 }
@@ -214,6 +217,8 @@ pub struct SweepReport {
     pub quota_changes: u64,
     /// What retention removed.
     pub purged: caducee_storage::Purged,
+    /// Closed accounts removed by retention.
+    pub closed_accounts_removed: u64,
 }
 
 /// Runs every rule on every account as of `as_of`.
@@ -222,6 +227,25 @@ pub async fn sweep(store: &Store, config: &MonitorConfig, as_of: Millis) -> Resu
     for account in store.accounts()? {
         report.accounts += 1;
         let state = store.account_state(account.id)?;
+        if let Some(closed_at) = state.closed_at {
+            let days = as_of.0.saturating_sub(closed_at.0) / DAY_MILLIS;
+            if days >= config.closed_account_retention_days && !state.legal_hold {
+                store.delete_account(account.id, as_of).await?;
+                store
+                    .audit(caducee_storage::AuditDraft {
+                        at: as_of,
+                        actor: "monitor".into(),
+                        source: "retention".into(),
+                        action: "delete".into(),
+                        object: format!("account {}", account.address),
+                        detail: format!("closed {days} days ago"),
+                    })
+                    .await?;
+                tracing::info!(address = %account.address, days, "closed account removed by retention");
+                report.closed_accounts_removed += 1;
+            }
+            continue; // a closed account gets no notices
+        }
         if let Some((change, notice)) = inactivity_change(&account, &state, as_of, config) {
             if matches!(change, StateChange::Disable { .. }) {
                 report.disabled += 1;

@@ -298,7 +298,11 @@ impl Driver {
 
     async fn authenticate(&self, username: String, password: String) -> Option<Account> {
         let address = Address::parse(&username).ok()?;
+        // A closed account cannot log in; it is checked like a wrong password, after the hash.
         let account = self.context.store.account_by_address(&address).ok().flatten();
+        let closed = account
+            .as_ref()
+            .is_some_and(|a| self.context.store.account_state(a.id).is_ok_and(|s| s.closed_at.is_some()));
         // Verify even for unknown users so that timing does not reveal which accounts exist.
         let hash = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.to_owned());
         // The semaphore is never closed, so a permit always comes; waiting for one is the
@@ -311,7 +315,7 @@ impl Driver {
         })
         .await
         .unwrap_or(false);
-        account.filter(|_| valid)
+        account.filter(|_| valid && !closed)
     }
 
     async fn run_smtp(&mut self, implicit_tls: bool) -> &'static str {
@@ -377,7 +381,7 @@ impl Driver {
                         self.context.monitor.do_send(QuotaRefused { recipient: address.clone() });
                     }
                     if let (RecipientVerdict::Disabled(reason), Some((id, from))) = (&verdict, &sender) {
-                        if reason.starts_with("the mailbox is") {
+                        if reason.starts_with("the mailbox is") || reason.starts_with("the account is closed") {
                             self.context.monitor.do_send(RecipientRefused {
                                 sender: *id,
                                 sender_address: from.clone(),

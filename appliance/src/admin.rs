@@ -100,6 +100,10 @@ pub enum StateAction {
     Unblock,
     Enable,
     Suspend,
+    Close,
+    Reopen,
+    Hold,
+    Release,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -371,6 +375,10 @@ impl Admin {
                 reason: caducee_storage::DisabledReason::Suspended,
                 at: self.clock.now(),
             },
+            StateAction::Close => caducee_storage::StateChange::Close { at: self.clock.now() },
+            StateAction::Reopen => caducee_storage::StateChange::Reopen,
+            StateAction::Hold => caducee_storage::StateChange::LegalHold(true),
+            StateAction::Release => caducee_storage::StateChange::LegalHold(false),
         };
         if let (StateAction::Unblock, Some(monitor)) = (action, &self.monitor) {
             monitor.send(caducee_actors::monitor::ForgetSender { sender: account.id }).await?;

@@ -89,6 +89,8 @@ pub struct MonitorSection {
     pub log_retention_days: u64,
     /// Days audit entries are kept.
     pub audit_retention_days: u64,
+    /// Days a closed account is kept (unless under legal hold).
+    pub closed_account_retention_days: u64,
 }
 
 impl Default for MonitorSection {
@@ -105,6 +107,7 @@ impl Default for MonitorSection {
             sweep_interval_secs: rules.sweep_every.as_secs(),
             log_retention_days: rules.log_retention_days,
             audit_retention_days: rules.audit_retention_days,
+            closed_account_retention_days: rules.closed_account_retention_days,
         }
     }
 }
@@ -227,6 +230,7 @@ impl Config {
             sweep_every: std::time::Duration::from_secs(m.sweep_interval_secs.max(1)),
             log_retention_days: m.log_retention_days,
             audit_retention_days: m.audit_retention_days,
+            closed_account_retention_days: m.closed_account_retention_days,
         }
     }
 

@@ -169,6 +169,14 @@ enum UserCommand {
     Enable(AddressArg),
     /// Suspend reception: senders are refused 550 5.2.1 until `enable`.
     Suspend(AddressArg),
+    /// Close the account: no login, no reception; removed after the retention period.
+    Close(AddressArg),
+    /// Reopen a closed account.
+    Reopen(AddressArg),
+    /// Put a closed account under legal hold: retention keeps it.
+    Hold(AddressArg),
+    /// Lift a legal hold.
+    Release(AddressArg),
 }
 
 #[derive(Debug, Args)]
@@ -274,6 +282,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(UserCommand::Unblock(arg)) => user_state(&data_dir, arg, admin::StateAction::Unblock),
         Command::User(UserCommand::Enable(arg)) => user_state(&data_dir, arg, admin::StateAction::Enable),
         Command::User(UserCommand::Suspend(arg)) => user_state(&data_dir, arg, admin::StateAction::Suspend),
+        Command::User(UserCommand::Close(arg)) => user_state(&data_dir, arg, admin::StateAction::Close),
+        Command::User(UserCommand::Reopen(arg)) => user_state(&data_dir, arg, admin::StateAction::Reopen),
+        Command::User(UserCommand::Hold(arg)) => user_state(&data_dir, arg, admin::StateAction::Hold),
+        Command::User(UserCommand::Release(arg)) => user_state(&data_dir, arg, admin::StateAction::Release),
         Command::Trail { message_id, json } => {
             let trail = call(&data_dir, Request::Trail { message: message_id })?;
             if json {
@@ -500,6 +512,12 @@ fn describe_state(state: &serde_json::Value) -> String {
     }
     if let Some(reason) = state["blocked"]["reason"].as_str() {
         words.push(format!("BLOCKED for mass mailing: {reason}"));
+    }
+    if state["closed_at"].is_number() {
+        words.push("CLOSED".to_owned());
+    }
+    if state["legal_hold"] == true {
+        words.push("under legal hold".to_owned());
     }
     words.join(", ")
 }

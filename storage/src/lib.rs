@@ -57,6 +57,9 @@ pub enum StoreError {
     AccountExists(Address),
     #[error("no such account")]
     NoSuchAccount,
+    /// The write contradicts the account's state (deleting an open or held account).
+    #[error("{0}")]
+    Refused(String),
     #[error("no such message")]
     NoSuchMessage,
     /// Accepting the message would take this mailbox past its quota.

@@ -289,6 +289,15 @@ impl Store {
         self.write(WriteOp::NoticeAttempted { seq, retry }).await.map(drop)
     }
 
+    /// Removes a closed account and its mailbox (messages no other mailbox holds are
+    /// erased). Refused for an open account or one under legal hold.
+    pub async fn delete_account(&self, account: AccountId, at: Millis) -> Result<u32, StoreError> {
+        match self.write(WriteOp::DeleteAccount { account, at }).await? {
+            WriteOutcome::Expunged { erased, .. } => Ok(erased),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Appends an entry to the audit trail.
     pub async fn audit(&self, draft: AuditDraft) -> Result<(), StoreError> {
         self.write(WriteOp::Audit(draft)).await.map(drop)

@@ -218,6 +218,11 @@ pub struct AccountState {
     /// The highest quota warning (percent) sent since usage last fell below the first level.
     pub quota_warned_percent: u8,
     pub blocked: Option<Blocked>,
+    /// When the account was closed: no login, no reception; kept until retention removes
+    /// it, unless under legal hold.
+    pub closed_at: Option<Millis>,
+    /// Keeps a closed account's records past retention (a legal request).
+    pub legal_hold: bool,
 }
 
 /// A change the monitor makes to an account's state, applied atomically by the writer.
@@ -232,6 +237,12 @@ pub enum StateChange {
     },
     /// Re-enables reception (an administrator, or a collection after inactivity).
     Enable,
+    /// Closes the account: no login, no reception.
+    Close {
+        at: Millis,
+    },
+    Reopen,
+    LegalHold(bool),
     QuotaWarned {
         percent: u8,
     },
@@ -251,6 +262,9 @@ impl AccountState {
             StateChange::QuotaWarned { percent } => self.quota_warned_percent = *percent,
             StateChange::Block(blocked) => self.blocked = Some(blocked.clone()),
             StateChange::Unblock => self.blocked = None,
+            StateChange::Close { at } => self.closed_at = Some(*at),
+            StateChange::Reopen => self.closed_at = None,
+            StateChange::LegalHold(hold) => self.legal_hold = *hold,
         }
     }
 }

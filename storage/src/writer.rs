@@ -67,6 +67,11 @@ pub(crate) enum WriteOp {
         seq: u64,
         retry: Option<Notice>,
     },
+    /// Removes a closed account (not under legal hold) with its mailbox.
+    DeleteAccount {
+        account: AccountId,
+        at: Millis,
+    },
     /// Appends an entry to the audit trail's hash chain.
     Audit(AuditDraft),
     /// Retention: removes what is older than each limit (see [`Purge`]).
@@ -318,6 +323,64 @@ fn purge_old(inner: &Inner, txn: &mut RwTxn, purge: &Purge) -> Result<Purged, St
     Ok(purged)
 }
 
+/// Removes mailbox entries of `record`, erasing (with their keys) the messages no mailbox
+/// holds any more. `collected`: the recipient took them (the trail records it), rather than
+/// the account being deleted.
+fn remove_entries(
+    inner: &Inner,
+    txn: &mut RwTxn,
+    record: &mut Account,
+    uids: &[Uid],
+    at: Millis,
+    collected: bool,
+    counters: &mut Counters,
+) -> Result<(u32, Vec<Millis>), StoreError> {
+    let mut erased = 0;
+    let mut accepted_at = Vec::with_capacity(uids.len());
+    for uid in uids {
+        let key = entry_key(record.id, *uid);
+        let Some(bytes) = inner.mailbox.get(txn, &key)? else {
+            continue;
+        };
+        let entry: MailboxEntry = crate::store::decode(bytes)?;
+        inner.mailbox.delete(txn, &key)?;
+        record.used_bytes -= entry.size;
+        record.message_count -= 1;
+        let message_key = entry.message.0.to_be_bytes();
+        let mut message: MessageRecord = match inner.messages.get(txn, &message_key)? {
+            Some(bytes) => crate::store::decode(bytes)?,
+            None => {
+                return Err(StoreError::Corrupt(format!("mailbox entry points to missing message {}", entry.message.0)))
+            }
+        };
+        message.references -= 1;
+        accepted_at.push(message.accepted_at);
+        let erased_now = message.references == 0;
+        if let Some(bytes) = inner.trails.get(txn, &message_key)? {
+            let mut trail: MessageTrail = crate::store::decode(bytes)?;
+            if collected {
+                for copy in trail.recipients.iter_mut().filter(|r| r.address == record.address) {
+                    copy.collected_at.get_or_insert(at);
+                }
+            }
+            if erased_now {
+                trail.erased_at = Some(at);
+            }
+            inner.trails.put(txn, &message_key, &crate::store::encode(&trail)?)?;
+        }
+        if erased_now {
+            counters.message_pages_bytes = counters.message_pages_bytes.saturating_sub(message_footprint(message.size));
+            // Crypto-shredding: the wrapped key and the sealed bytes go in this commit.
+            inner.messages.delete(txn, &message_key)?;
+            inner.blobs.delete(txn, &message_key)?;
+            erased += 1;
+        } else {
+            inner.messages.put(txn, &message_key, &crate::store::encode(&message)?)?;
+        }
+    }
+    Ok((erased, accepted_at))
+}
+
 fn queue_notice(inner: &Inner, txn: &mut RwTxn, notice: &Notice, counters: &mut Counters) -> Result<(), StoreError> {
     let seq = counters.next_notice;
     counters.next_notice += 1;
@@ -466,53 +529,30 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
         }
         WriteOp::Expunge { account, uids, at } => {
             let mut record = inner.account_in(txn, *account)?.ok_or(StoreError::NoSuchAccount)?;
-            let mut erased = 0;
-            let mut accepted_at = Vec::with_capacity(uids.len());
-            for uid in uids {
-                let key = entry_key(*account, *uid);
-                let Some(bytes) = inner.mailbox.get(txn, &key)? else {
-                    continue;
-                };
-                let entry: MailboxEntry = crate::store::decode(bytes)?;
-                inner.mailbox.delete(txn, &key)?;
-                record.used_bytes -= entry.size;
-                record.message_count -= 1;
-                let message_key = entry.message.0.to_be_bytes();
-                let mut message: MessageRecord = match inner.messages.get(txn, &message_key)? {
-                    Some(bytes) => crate::store::decode(bytes)?,
-                    None => {
-                        return Err(StoreError::Corrupt(format!(
-                            "mailbox entry points to missing message {}",
-                            entry.message.0
-                        )))
-                    }
-                };
-                message.references -= 1;
-                accepted_at.push(message.accepted_at);
-                let erased_now = message.references == 0;
-                if let Some(bytes) = inner.trails.get(txn, &message_key)? {
-                    let mut trail: MessageTrail = crate::store::decode(bytes)?;
-                    for copy in trail.recipients.iter_mut().filter(|r| r.address == record.address) {
-                        copy.collected_at.get_or_insert(*at);
-                    }
-                    if erased_now {
-                        trail.erased_at = Some(*at);
-                    }
-                    inner.trails.put(txn, &message_key, &crate::store::encode(&trail)?)?;
-                }
-                if message.references == 0 {
-                    counters.message_pages_bytes =
-                        counters.message_pages_bytes.saturating_sub(message_footprint(message.size));
-                    // Crypto-shredding: the wrapped key and the sealed bytes go in this commit.
-                    inner.messages.delete(txn, &message_key)?;
-                    inner.blobs.delete(txn, &message_key)?;
-                    erased += 1;
-                } else {
-                    inner.messages.put(txn, &message_key, &crate::store::encode(&message)?)?;
-                }
-            }
+            let (erased, accepted_at) = remove_entries(inner, txn, &mut record, uids, *at, true, counters)?;
             inner.put_account(txn, &record)?;
             Ok(WriteOutcome::Expunged { erased, accepted_at })
+        }
+        WriteOp::DeleteAccount { account, at } => {
+            let mut record = inner.account_in(txn, *account)?.ok_or(StoreError::NoSuchAccount)?;
+            let state = inner.state_in(txn, *account)?;
+            if state.closed_at.is_none() {
+                return Err(StoreError::Refused(format!("{} is not closed", record.address)));
+            }
+            if state.legal_hold {
+                return Err(StoreError::Refused(format!("{} is under legal hold", record.address)));
+            }
+            let mut uids = Vec::new();
+            for item in inner.mailbox.prefix_iter(txn, &account.0.to_be_bytes())? {
+                let (_, bytes) = item?;
+                let entry: MailboxEntry = crate::store::decode(bytes)?;
+                uids.push(entry.uid);
+            }
+            let (erased, _) = remove_entries(inner, txn, &mut record, &uids, *at, false, counters)?;
+            inner.accounts.delete(txn, &crate::store::account_key(*account))?;
+            inner.by_address.delete(txn, record.address.as_str().as_bytes())?;
+            inner.account_state.delete(txn, &crate::store::account_key(*account))?;
+            Ok(WriteOutcome::Expunged { erased, accepted_at: Vec::new() })
         }
         WriteOp::SetQuota { account, quota_bytes } => {
             let mut record = inner.account_in(txn, *account)?.ok_or(StoreError::NoSuchAccount)?;
