@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
-use caducee_actors::probe::{self, SmtpProbe};
+use caducee_actors::probe::{self, Pop3Probe, SmtpProbe};
 use clap::Parser;
 use hdrhistogram::Histogram;
 use tokio_rustls::TlsConnector;
@@ -63,6 +63,18 @@ struct Args {
     /// the accept latencies seen while it ran against those outside it.
     #[arg(long)]
     backup_during: Option<PathBuf>,
+    /// POP3 collectors (retrieve + delete over TLS) running beside the senders; the run ends
+    /// when every accepted message has been collected.
+    #[arg(long, default_value_t = 0)]
+    collectors: usize,
+    /// Open loop: submit at this fixed rate (messages/s) whatever the relay's answers, and
+    /// measure each message from its scheduled time (no coordinated omission). Without it,
+    /// each session sends its next message as soon as the last is answered.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Stop whatever is still running after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    seconds_max: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -98,8 +110,16 @@ fn main() -> anyhow::Result<()> {
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report.json())?)?;
     }
-    if report.stored_messages != report.accepted {
-        bail!("the relay stores {} messages but answered 250 to {}", report.stored_messages, report.accepted);
+    if report.stored_messages != report.accepted - report.collected {
+        bail!(
+            "the relay stores {} messages; it answered 250 to {} and {} were collected",
+            report.stored_messages,
+            report.accepted,
+            report.collected
+        );
+    }
+    if !report.errors.is_empty() {
+        bail!("{} errors (see the report)", report.errors.len());
     }
     Ok(())
 }
@@ -121,6 +141,14 @@ fn run_load(args: &Args, relay: &Relay) -> anyhow::Result<Report> {
     let cpu_before = relay.cpu_seconds()?;
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (schedule_sender, schedule_receiver) = match args.rate {
+        Some(rate) if rate > 0.0 => {
+            let (sender, receiver) = tokio::sync::mpsc::channel::<Instant>(1 << 20);
+            (Some((sender, rate)), Some(receiver))
+        }
+        Some(_) => bail!("--rate must be above 0"),
+        None => (None, None),
+    };
     let shared = Arc::new(Shared {
         remaining: AtomicU64::new(args.messages),
         accepted: AtomicU64::new(0),
@@ -128,6 +156,12 @@ fn run_load(args: &Args, relay: &Relay) -> anyhow::Result<Report> {
         end_of_data: Mutex::new(histogram()),
         transaction: Mutex::new(histogram()),
         samples: Mutex::new(Vec::new()),
+        collected: AtomicU64::new(0),
+        retrieve: Mutex::new(histogram()),
+        schedule: schedule_receiver.map(tokio::sync::Mutex::new),
+        from_schedule: Mutex::new(histogram()),
+        senders_done: std::sync::atomic::AtomicBool::new(false),
+        logged_in: tokio::sync::Semaphore::new(0),
     });
     let started = Instant::now();
     let backup = runtime.block_on(async {
@@ -145,6 +179,20 @@ fn run_load(args: &Args, relay: &Relay) -> anyhow::Result<Report> {
                 (started, Instant::now(), output)
             })
         });
+        if let Some((sender, rate)) = schedule_sender {
+            tokio::spawn(pace(sender, rate, args.messages, shared.clone(), args.sessions));
+        }
+        let mut collector_tasks = Vec::new();
+        for k in 0..args.collectors {
+            let mailboxes: Vec<Practice> = practices
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % args.collectors == k)
+                .map(|(_, p)| p.clone())
+                .collect();
+            let collector = Collector { port: relay.pop3s_port, tls: tls.clone(), mailboxes, shared: shared.clone() };
+            collector_tasks.push(tokio::spawn(collector.run()));
+        }
         let mut tasks = Vec::new();
         for (i, practice) in practices.iter().enumerate() {
             let recipient = &practices[(i + 1) % practices.len()].address;
@@ -160,10 +208,22 @@ fn run_load(args: &Args, relay: &Relay) -> anyhow::Result<Report> {
             };
             tasks.push(tokio::spawn(session.run()));
         }
-        for task in tasks {
-            if let Err(error) = task.await {
-                shared.error(format!("session task failed: {error}"));
+        let deadline = Duration::from_secs(args.seconds_max);
+        let work = async {
+            for task in tasks {
+                if let Err(error) = task.await {
+                    shared.error(format!("session task failed: {error}"));
+                }
             }
+            shared.senders_done.store(true, Ordering::Release);
+            for task in collector_tasks {
+                if let Err(error) = task.await {
+                    shared.error(format!("collector task failed: {error}"));
+                }
+            }
+        };
+        if tokio::time::timeout(deadline, work).await.is_err() {
+            shared.error(format!("stopped after {} s (--seconds-max)", args.seconds_max));
         }
         progress.abort();
         match backup {
@@ -192,6 +252,8 @@ fn run_load(args: &Args, relay: &Relay) -> anyhow::Result<Report> {
     let commits = |status: &serde_json::Value, key: &str| status["commits"][key].as_u64().unwrap_or(0);
     let errors = std::mem::take(&mut *lock(&shared.errors));
     let end_of_data = lock(&shared.end_of_data).clone();
+    let retrieve = lock(&shared.retrieve).clone();
+    let from_schedule = lock(&shared.from_schedule).clone();
     let transaction = lock(&shared.transaction).clone();
     Ok(Report {
         sessions: args.sessions,
@@ -211,6 +273,11 @@ fn run_load(args: &Args, relay: &Relay) -> anyhow::Result<Report> {
         relay_anon_rss_kib: relay.memory_kib("RssAnon").unwrap_or(0),
         relay_file_rss_kib: relay.memory_kib("RssFile").unwrap_or(0),
         backup,
+        collectors: args.collectors,
+        collected: shared.collected.load(Ordering::Relaxed),
+        retrieve,
+        rate: args.rate,
+        from_schedule,
     })
 }
 
@@ -230,6 +297,17 @@ struct Shared {
     transaction: Mutex<Histogram<u64>>,
     /// When each end-of-data→250 completed, and its latency in µs (for `--backup-during`).
     samples: Mutex<Vec<(Instant, u64)>>,
+    collected: AtomicU64,
+    /// RETR command to the end of the message, µs.
+    retrieve: Mutex<Histogram<u64>>,
+    /// Open loop: scheduled start times, one per message.
+    schedule: Option<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Instant>>>,
+    /// Open loop: scheduled time → 250, µs.
+    from_schedule: Mutex<Histogram<u64>>,
+    senders_done: std::sync::atomic::AtomicBool,
+    /// One permit per session login: the open-loop pacer starts once every session is in,
+    /// so that the logins (argon2id on the relay) do not count as queueing.
+    logged_in: tokio::sync::Semaphore,
 }
 
 impl Shared {
@@ -274,6 +352,77 @@ async fn show_progress(shared: Arc<Shared>, total: u64) {
     }
 }
 
+/// Open loop: one scheduled start time per message, at `rate` per second from now.
+async fn pace(
+    sender: tokio::sync::mpsc::Sender<Instant>,
+    rate: f64,
+    messages: u64,
+    shared: Arc<Shared>,
+    sessions: usize,
+) {
+    if let Ok(permits) = shared.logged_in.acquire_many(sessions as u32).await {
+        permits.forget();
+    }
+    let started = Instant::now();
+    for n in 0..messages {
+        let at = started + Duration::from_secs_f64(n as f64 / rate);
+        tokio::time::sleep_until(at.into()).await;
+        if sender.send(at).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A POP3 collector: logs into each of its mailboxes in turn, retrieves and deletes
+/// everything, quits; until the senders are done and everything accepted is collected.
+struct Collector {
+    port: u16,
+    tls: TlsConnector,
+    mailboxes: Vec<Practice>,
+    shared: Arc<Shared>,
+}
+
+impl Collector {
+    async fn run(self) {
+        loop {
+            let mut collected = 0;
+            for mailbox in &self.mailboxes {
+                match self.collect(mailbox).await {
+                    Ok(n) => collected += n,
+                    Err(error) => {
+                        self.shared.error(format!("collecting {}: {error:#}", mailbox.address));
+                        return;
+                    }
+                }
+            }
+            let shared = &self.shared;
+            if shared.senders_done.load(Ordering::Acquire)
+                && shared.collected.load(Ordering::Relaxed) >= shared.accepted.load(Ordering::Relaxed)
+            {
+                return;
+            }
+            if collected == 0 {
+                // Nothing this round: poll again shortly, as practice software does.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+
+    async fn collect(&self, mailbox: &Practice) -> anyhow::Result<u64> {
+        let mut pop3 = Pop3Probe::login(self.port, &self.tls, &mailbox.address, &mailbox.password).await?;
+        let count = pop3.count().await?;
+        for number in 1..=count {
+            let started = Instant::now();
+            pop3.retrieve(number).await?;
+            let _ = lock(&self.shared.retrieve).record(micros(started.elapsed()));
+            pop3.delete(number).await?;
+        }
+        pop3.quit().await?;
+        self.shared.collected.fetch_add(u64::from(count), Ordering::Relaxed);
+        Ok(u64::from(count))
+    }
+}
+
 /// One simulated practice: one SMTP session (or one per message with `--reconnect`).
 struct Submitter {
     port: u16,
@@ -287,30 +436,49 @@ struct Submitter {
 
 impl Submitter {
     async fn run(self) {
-        while self.shared.remaining.load(Ordering::Relaxed) > 0 {
-            if let Err(error) = self.session().await {
-                self.shared.error(format!("{}: {error:#}", self.practice.address));
-                // A broken session is not retried in a loop: the relay said something wrong.
-                return;
+        loop {
+            match self.session().await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(error) => {
+                    self.shared.error(format!("{}: {error:#}", self.practice.address));
+                    // A broken session is not retried in a loop: the relay said something wrong.
+                    return;
+                }
             }
         }
     }
 
-    async fn session(&self) -> anyhow::Result<()> {
+    /// One SMTP session; `Ok(true)` when there is more to send.
+    async fn session(&self) -> anyhow::Result<bool> {
         let practice = &self.practice;
+        let mut more = false;
         let mut smtp = SmtpProbe::login(self.port, &self.tls, &practice.address, &practice.password).await?;
-        while self.shared.take_message() {
+        self.shared.logged_in.add_permits(1);
+        loop {
+            let scheduled = match &self.shared.schedule {
+                Some(schedule) => match schedule.lock().await.recv().await {
+                    Some(at) => Some(at),
+                    None => break,
+                },
+                None if self.shared.take_message() => None,
+                None => break,
+            };
             let submitted = smtp.submit(&practice.address, &self.recipient, &self.message).await?;
+            if let Some(at) = scheduled {
+                let _ = lock(&self.shared.from_schedule).record(micros(at.elapsed()));
+            }
             self.shared.accepted.fetch_add(1, Ordering::Relaxed);
             let _ = lock(&self.shared.end_of_data).record(micros(submitted.end_of_data));
             let _ = lock(&self.shared.transaction).record(micros(submitted.transaction));
             lock(&self.shared.samples).push((Instant::now(), micros(submitted.end_of_data)));
             if self.reconnect {
+                more = true;
                 break;
             }
         }
         smtp.quit().await?;
-        Ok(())
+        Ok(more)
     }
 }
 
@@ -320,6 +488,7 @@ struct Relay {
     data_dir: PathBuf,
     child: Child,
     submissions_port: u16,
+    pop3s_port: u16,
 }
 
 impl Relay {
@@ -344,6 +513,7 @@ impl Relay {
             .with_context(|| format!("starting {}", bin.display()))?;
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
         let mut submissions_port = None;
+        let mut pop3s_port = None;
         for line in BufReader::new(stdout).lines() {
             let line = line?;
             let mut words = line.split_whitespace().skip_while(|w| *w != "ready:").skip(1);
@@ -351,15 +521,18 @@ impl Relay {
                 (Some("submissions"), Some(address)) => {
                     submissions_port = address.rsplit(':').next().and_then(|p| p.parse().ok());
                 }
+                (Some("pop3s"), Some(address)) => {
+                    pop3s_port = address.rsplit(':').next().and_then(|p| p.parse().ok());
+                }
                 (Some("admin"), _) => break,
                 _ => {}
             }
         }
-        let Some(submissions_port) = submissions_port else {
+        let (Some(submissions_port), Some(pop3s_port)) = (submissions_port, pop3s_port) else {
             let _ = child.kill();
-            bail!("the relay did not report its submissions listener");
+            bail!("the relay did not report its submissions and pop3s listeners");
         };
-        Ok(Relay { bin: bin.to_path_buf(), data_dir: data_dir.to_path_buf(), child, submissions_port })
+        Ok(Relay { bin: bin.to_path_buf(), data_dir: data_dir.to_path_buf(), child, submissions_port, pop3s_port })
     }
 
     fn cli(&self, args: &[&str]) -> anyhow::Result<serde_json::Value> {
@@ -448,6 +621,11 @@ struct Report {
     relay_anon_rss_kib: u64,
     relay_file_rss_kib: u64,
     backup: Option<BackupWindow>,
+    collectors: usize,
+    collected: u64,
+    retrieve: Histogram<u64>,
+    rate: Option<f64>,
+    from_schedule: Histogram<u64>,
 }
 
 /// Accept latencies during a backup taken under load, against those outside it.
@@ -529,8 +707,28 @@ impl Report {
             self.relay_file_rss_kib / 1024,
             self.stored_messages
         );
+        let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        if let Some(rate) = self.rate {
+            out += &format!(
+                "open loop at {rate:.0} messages/s: scheduled start → 250 ms: p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}\n",
+                ms(&self.from_schedule, 0.5),
+                ms(&self.from_schedule, 0.99),
+                ms(&self.from_schedule, 0.999),
+                ms(&self.from_schedule, 1.0)
+            );
+        }
+        if self.collectors > 0 {
+            out += &format!(
+                "{} POP3 collectors: {} messages collected ({:.0}/s); RETR ms: p50 {:.2}  p99 {:.2}  max {:.2}\n",
+                self.collectors,
+                self.collected,
+                self.collected as f64 / self.elapsed.as_secs_f64(),
+                ms(&self.retrieve, 0.5),
+                ms(&self.retrieve, 0.99),
+                ms(&self.retrieve, 1.0)
+            );
+        }
         if let Some(backup) = &self.backup {
-            let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
             out += &format!(
                 "backup under load: {:.2} s, {} bytes, {} messages in the store; {} accepts during it\n",
                 backup.seconds, backup.file_bytes, backup.store_messages, backup.accepted_during
@@ -581,6 +779,12 @@ impl Report {
             "relay_anon_rss_kib": self.relay_anon_rss_kib,
             "relay_file_rss_kib": self.relay_file_rss_kib,
             "errors": self.errors,
+            "collectors": self.collectors,
+            "collected": self.collected,
+            "collected_per_second": self.collected as f64 / self.elapsed.as_secs_f64(),
+            "retrieve": latencies(&self.retrieve),
+            "open_loop_rate": self.rate,
+            "scheduled_start_to_250": self.rate.map(|_| latencies(&self.from_schedule)),
             "backup_during_load": self.backup.as_ref().map(|b| serde_json::json!({
                 "seconds": b.seconds,
                 "file_bytes": b.file_bytes,
