@@ -332,3 +332,25 @@ proptest! {
         prop_assert!(effects.contains(&message));
     }
 }
+
+#[test]
+fn armour_is_read_strictly_but_as_gpg_writes_it() {
+    let check = |armoured: &str| {
+        let mut found = caducee_actors::content::EncryptedContent { recipients: Vec::new(), encrypted_parts: 0 };
+        caducee_actors::content::check_openpgp(armoured.as_bytes(), &mut found).map(|()| found.recipients.len())
+    };
+    let lines: Vec<&str> = ENCRYPTED_ASC.lines().collect();
+    assert_eq!(check(ENCRYPTED_ASC), Ok(2), "gpg's own armour");
+    // CRLF line ends and an extra header are fine; so is a missing blank line after the BEGIN line.
+    assert_eq!(check(&ENCRYPTED_ASC.replace('\n', "\r\n")), Ok(2));
+    let with_header = format!("{}\nComment: from a practice\n{}", lines[0], lines[1..].join("\n"));
+    assert_eq!(check(&with_header), Ok(2));
+    // A damaged body or a cut armour is refused, with the reason.
+    let body_line = lines.iter().position(|l| l.len() > 60).expect("a base64 line");
+    let mut damaged: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    damaged[body_line].replace_range(10..11, "!");
+    let refused = check(&damaged.join("\n")).expect_err("damaged base64");
+    assert!(refused.to_string().contains("armour") || refused.to_string().contains("OpenPGP"), "{refused}");
+    let cut = lines[..lines.len() - 1].join("\n");
+    assert!(check(&cut).is_err(), "no END line");
+}

@@ -159,6 +159,17 @@ fn content_check(c: &mut Criterion) {
     group.bench_function("OpenPGP structure check of a 7.7 kB PGP/MIME message", |b| {
         b.iter(|| caducee_actors::content::check_encrypted_message(body).expect("encrypted"))
     });
+    // Its parts: the armoured OpenPGP data alone (dearmour + packet walk).
+    let text = String::from_utf8_lossy(body);
+    let start = text.find("-----BEGIN PGP MESSAGE-----").expect("armour");
+    let end = text.find("-----END PGP MESSAGE-----").expect("armour end") + "-----END PGP MESSAGE-----".len();
+    let armoured = text[start..end].as_bytes().to_vec();
+    group.bench_function("  of which: dearmour and walk the packets", |b| {
+        b.iter(|| {
+            let mut found = caducee_actors::content::EncryptedContent { recipients: Vec::new(), encrypted_parts: 0 };
+            caducee_actors::content::check_openpgp(&armoured, &mut found).expect("encrypted")
+        })
+    });
     group.finish();
 }
 
