@@ -3,57 +3,9 @@
 
 mod common;
 
-use std::path::Path;
-
 use base64::Engine as _;
 use common::*;
 use serde_json::Value;
-
-fn send(relay: &Relay, sender: &str, password: &str, to: &str, message: &Path) -> Value {
-    python(&[
-        "send",
-        "--port",
-        &relay.port("submissions"),
-        "--tls",
-        "implicit",
-        "--ca",
-        &relay.ca(),
-        "--user",
-        sender,
-        "--password",
-        password,
-        "--sender",
-        sender,
-        "--to",
-        to,
-        "--file",
-        message.to_str().expect("utf-8 path"),
-    ])
-}
-
-fn fetch(relay: &Relay, user: &str, password: &str) -> Vec<Vec<u8>> {
-    let (port, ca) = (relay.port("pop3s"), relay.ca());
-    let fetched = python(&[
-        "fetch",
-        "--port",
-        &port,
-        "--tls",
-        "implicit",
-        "--ca",
-        &ca,
-        "--user",
-        user,
-        "--password",
-        password,
-        "--delete",
-    ]);
-    fetched["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .map(|m| base64::engine::general_purpose::STANDARD.decode(m.as_str().expect("base64")).expect("base64"))
-        .collect()
-}
 
 fn cli_json(relay: &Relay, args: &[&str]) -> Value {
     let output = relay.cli(args);
@@ -73,7 +25,7 @@ fn a_message_trail_follows_it_to_its_erasure_and_retention_removes_it_later() {
     let (bob, bob_pw) = relay.add_user("bob", None);
     let (carol, carol_pw) = relay.add_user("carol", None);
     let message = compose(dir.path(), &[&alice, &bob, &carol], "Compte rendu");
-    let sent = send(&relay, &alice, &alice_pw, &format!("{bob},{carol}"), &message);
+    let sent = relay.send(&alice, &alice_pw, &format!("{bob},{carol}"), &message);
     let queue_id = text(&sent["data"]).rsplit(' ').next().expect("queue id").to_owned();
     let id = queue_id.split('.').next().expect("message number").to_owned();
 
@@ -85,7 +37,7 @@ fn a_message_trail_follows_it_to_its_erasure_and_retention_removes_it_later() {
     assert!(trail["erased_at"].is_null());
     assert!(!trail.to_string().contains("BEGIN PGP"), "metadata only");
 
-    fetch(&relay, &bob, &bob_pw);
+    relay.fetch(&bob, &bob_pw, true);
     let trail = cli_json(&relay, &["trail", "--message-id", &id, "--json"]);
     let collected = |t: &Value, who: &str| {
         t["recipients"].as_array().expect("recipients").iter().find(|r| r["address"] == who).expect("recipient")
@@ -94,7 +46,7 @@ fn a_message_trail_follows_it_to_its_erasure_and_retention_removes_it_later() {
     };
     assert!(collected(&trail, &bob) && !collected(&trail, &carol), "{trail}");
     assert!(trail["erased_at"].is_null(), "carol still holds it");
-    fetch(&relay, &carol, &carol_pw);
+    relay.fetch(&carol, &carol_pw, true);
     let trail = cli_json(&relay, &["trail", "--message-id", &id, "--json"]);
     assert!(trail["erased_at"].is_number(), "erased with the last copy: {trail}");
 
@@ -182,7 +134,7 @@ fn no_log_line_carries_a_password_a_key_or_message_content() {
     let (alice, alice_pw) = relay.add_user("alice", None);
     let (bob, bob_pw) = relay.add_user("bob", None);
     let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
-    assert_eq!(code(&send(&relay, &alice, &alice_pw, &bob, &message)["data"]), 250);
+    assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["data"]), 250);
     // A wrong password too: failures must not echo what was typed.
     let wrong = python(&[
         "send",
@@ -204,7 +156,7 @@ fn no_log_line_carries_a_password_a_key_or_message_content() {
         message.to_str().expect("utf-8 path"),
     ]);
     assert_eq!(code(&wrong["auth"]), 535, "{wrong}");
-    fetch(&relay, &bob, &bob_pw);
+    relay.fetch(&bob, &bob_pw, true);
     let backup_key = dir.path().join("backup.key");
     cli_json(&relay, &["backup", "--to", dir.path().join("b.cbk").to_str().expect("utf-8"), "--json"]);
     assert!(relay.cli(&["backup", "key", "--export", backup_key.to_str().expect("utf-8")]).status.success());

@@ -4,60 +4,8 @@
 
 mod common;
 
-use std::path::Path;
-
-use base64::Engine as _;
 use common::*;
 use serde_json::Value;
-
-fn send(relay: &Relay, sender: &str, password: &str, to: &str, message: &Path) -> Value {
-    python(&[
-        "send",
-        "--port",
-        &relay.port("submissions"),
-        "--tls",
-        "implicit",
-        "--ca",
-        &relay.ca(),
-        "--user",
-        sender,
-        "--password",
-        password,
-        "--sender",
-        sender,
-        "--to",
-        to,
-        "--file",
-        message.to_str().expect("utf-8 path"),
-    ])
-}
-
-fn fetch(relay: &Relay, user: &str, password: &str) -> Vec<String> {
-    let (port, ca) = (relay.port("pop3s"), relay.ca());
-    let fetched = python(&[
-        "fetch",
-        "--port",
-        &port,
-        "--tls",
-        "implicit",
-        "--ca",
-        &ca,
-        "--user",
-        user,
-        "--password",
-        password,
-        "--delete",
-    ]);
-    fetched["messages"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no messages in {fetched}"))
-        .iter()
-        .map(|m| {
-            let bytes = base64::engine::general_purpose::STANDARD.decode(m.as_str().expect("base64")).expect("base64");
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
-        .collect()
-}
 
 fn monitor_run(relay: &Relay, days_from_today: u64) -> Value {
     let day = chrono::Utc::now().date_naive() + chrono::Days::new(days_from_today);
@@ -125,11 +73,11 @@ fn inactivity_warns_at_30_days_disables_at_60_and_a_collection_brings_reception_
     assert!(text.contains("reception disabled (inactivity)"), "{text}");
 
     // A sender is refused 550 5.2.1 with the reason, and finds a DSN in its own mailbox.
-    let refused = send(&relay, &alice, &alice_pw, &bob, &message);
+    let refused = relay.send(&alice, &alice_pw, &bob, &message);
     assert_eq!(code(&refused["rcpt"][0]), 550, "{refused}");
     assert!(text_of(&refused["rcpt"][0]).starts_with("5.2.1"), "{refused}");
     assert!(text_of(&refused["rcpt"][0]).contains("inactive"), "{refused}");
-    let alice_mail = fetch(&relay, &alice, &alice_pw);
+    let alice_mail = fetch_text(&relay, &alice, &alice_pw);
     assert_eq!(alice_mail.len(), 1, "one delivery status notification");
     let dsn = &alice_mail[0];
     assert!(dsn.contains("multipart/report; report-type=delivery-status"), "{dsn}");
@@ -137,11 +85,15 @@ fn inactivity_warns_at_30_days_disables_at_60_and_a_collection_brings_reception_
     assert!(dsn.contains("Status: 5.2.1"), "{dsn}");
 
     // Bob collects: reception is back, and Alice's message goes through.
-    assert!(fetch(&relay, &bob, &bob_pw).is_empty());
+    assert!(fetch_text(&relay, &bob, &bob_pw).is_empty());
     let status = relay.status();
     assert!(state_of(&status, &bob)["disabled"].is_null(), "{status}");
-    let sent = send(&relay, &alice, &alice_pw, &bob, &message);
+    let sent = relay.send(&alice, &alice_pw, &bob, &message);
     assert_eq!(code(&sent["data"]), 250, "{sent}");
+}
+
+fn fetch_text(relay: &Relay, user: &str, password: &str) -> Vec<String> {
+    relay.fetch(user, password, true).iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect()
 }
 
 fn text_of(v: &Value) -> &str {
@@ -160,7 +112,7 @@ fn quota_warnings_at_80_and_95_percent_then_refusal_with_an_alert() {
     let mut accepted = 0;
     // smtplib declares no SIZE, so the refusal comes after the data rather than at RCPT.
     let refusal = loop {
-        let sent = send(&relay, &alice, &alice_pw, &carol, &message);
+        let sent = relay.send(&alice, &alice_pw, &carol, &message);
         let step = if code(&sent["rcpt"][0]) == 250 { &sent["data"] } else { &sent["rcpt"][0] };
         if code(step) != 250 {
             break step.clone();
@@ -201,18 +153,18 @@ fn a_mass_mailer_is_throttled_then_blocked_and_unblocking_restores_it() {
     let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
 
     for _ in 0..3 {
-        assert_eq!(code(&send(&relay, &alice, &alice_pw, &bob, &message)["data"]), 250);
+        assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["data"]), 250);
     }
-    let throttled = send(&relay, &alice, &alice_pw, &bob, &message);
+    let throttled = relay.send(&alice, &alice_pw, &bob, &message);
     assert_eq!(code(&throttled["data"]), 451, "{throttled}");
     assert!(text_of(&throttled["data"]).starts_with("4.7.1"), "{throttled}");
     assert!(text_of(&throttled["data"]).contains("3 messages per minute"), "{throttled}");
 
-    let blocked = send(&relay, &alice, &alice_pw, &bob, &message);
+    let blocked = relay.send(&alice, &alice_pw, &bob, &message);
     assert_eq!(code(&blocked["data"]), 554, "{blocked}");
     assert!(text_of(&blocked["data"]).starts_with("5.7.1"), "{blocked}");
     assert!(text_of(&blocked["data"]).contains("blocked for mass mailing"), "{blocked}");
-    let still = send(&relay, &alice, &alice_pw, &bob, &message);
+    let still = relay.send(&alice, &alice_pw, &bob, &message);
     assert_eq!(code(&still["data"]), 554, "a blocked account stays blocked: {still}");
 
     let status = relay.status();
@@ -225,7 +177,7 @@ fn a_mass_mailer_is_throttled_then_blocked_and_unblocking_restores_it() {
     let unblocked = relay.cli(&["user", "unblock", "--address", &alice]);
     assert!(unblocked.status.success(), "{}", String::from_utf8_lossy(&unblocked.stderr));
     assert!(String::from_utf8_lossy(&unblocked.stdout).contains("receiving"));
-    assert_eq!(code(&send(&relay, &alice, &alice_pw, &bob, &message)["data"]), 250);
+    assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["data"]), 250);
 }
 
 #[test]
@@ -236,14 +188,14 @@ fn an_administrator_suspends_and_re_enables_reception() {
     let (bob, bob_pw) = relay.add_user("bob", None);
     let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
     assert!(relay.cli(&["user", "suspend", "--address", &bob]).status.success());
-    let refused = send(&relay, &alice, &alice_pw, &bob, &message);
+    let refused = relay.send(&alice, &alice_pw, &bob, &message);
     assert_eq!(code(&refused["rcpt"][0]), 550, "{refused}");
     assert!(text_of(&refused["rcpt"][0]).contains("suspended"), "{refused}");
     // A suspension is the administrator's: collecting does not lift it.
-    fetch(&relay, &bob, &bob_pw);
-    assert_eq!(code(&send(&relay, &alice, &alice_pw, &bob, &message)["rcpt"][0]), 550);
+    fetch_text(&relay, &bob, &bob_pw);
+    assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["rcpt"][0]), 550);
     assert!(relay.cli(&["user", "enable", "--address", &bob]).status.success());
-    assert_eq!(code(&send(&relay, &alice, &alice_pw, &bob, &message)["data"]), 250);
+    assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["data"]), 250);
 }
 
 #[test]
@@ -254,11 +206,11 @@ fn metrics_count_what_was_accepted_and_collected() {
     let (bob, bob_pw) = relay.add_user("bob", None);
     let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
     for _ in 0..3 {
-        assert_eq!(code(&send(&relay, &alice, &alice_pw, &bob, &message)["data"]), 250);
+        assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["data"]), 250);
     }
-    let unknown = send(&relay, &alice, &alice_pw, "nobody@relay.test", &message);
+    let unknown = relay.send(&alice, &alice_pw, "nobody@relay.test", &message);
     assert_eq!(code(&unknown["rcpt"][0]), 550);
-    assert_eq!(fetch(&relay, &bob, &bob_pw).len(), 3);
+    assert_eq!(fetch_text(&relay, &bob, &bob_pw).len(), 3);
 
     let scrape = |relay: &Relay| {
         let port = relay.port("metrics");
@@ -324,11 +276,11 @@ fn a_closed_account_stops_and_is_removed_after_retention_unless_held() {
     let (alice, alice_pw) = relay.add_user("alice", None);
     let (bob, bob_pw) = relay.add_user("bob", None);
     let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
-    assert_eq!(code(&send(&relay, &alice, &alice_pw, &bob, &message)["data"]), 250);
+    assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["data"]), 250);
 
     let closed = relay.cli(&["user", "close", "--address", &bob]);
     assert!(String::from_utf8_lossy(&closed.stdout).contains("CLOSED"), "{closed:?}");
-    let refused = send(&relay, &alice, &alice_pw, &bob, &message);
+    let refused = relay.send(&alice, &alice_pw, &bob, &message);
     assert_eq!(code(&refused["rcpt"][0]), 550, "{refused}");
     assert!(text_of(&refused["rcpt"][0]).contains("closed"), "{refused}");
     let (port, ca) = (relay.port("pop3s"), relay.ca());

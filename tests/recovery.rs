@@ -8,7 +8,6 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use base64::Engine as _;
 use common::*;
 use serde_json::Value;
 
@@ -27,44 +26,6 @@ fn failure(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-fn fetch(relay: &Relay, user: &str, password: &str, delete: bool) -> Vec<Vec<u8>> {
-    let (port, ca) = (relay.port("pop3s"), relay.ca());
-    let mut args =
-        vec!["fetch", "--port", &port, "--tls", "implicit", "--ca", &ca, "--user", user, "--password", password];
-    if delete {
-        args.push("--delete");
-    }
-    let fetched = python(&args);
-    fetched["messages"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no messages in {fetched}"))
-        .iter()
-        .map(|m| base64::engine::general_purpose::STANDARD.decode(m.as_str().expect("base64")).expect("base64"))
-        .collect()
-}
-
-fn send(relay: &Relay, sender: &str, password: &str, to: &str, message: &Path) -> Value {
-    python(&[
-        "send",
-        "--port",
-        &relay.port("submissions"),
-        "--tls",
-        "implicit",
-        "--ca",
-        &relay.ca(),
-        "--user",
-        sender,
-        "--password",
-        password,
-        "--sender",
-        sender,
-        "--to",
-        to,
-        "--file",
-        message.to_str().expect("utf-8 path"),
-    ])
-}
-
 fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
@@ -77,7 +38,7 @@ fn a_backup_taken_while_serving_restores_into_a_relay_that_delivers_what_it_held
     let (alice, alice_pw) = relay.add_user("alice", None);
     let (bob, bob_pw) = relay.add_user("bob", None);
     let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
-    assert_eq!(code(&send(&relay, &alice, &alice_pw, &bob, &message)["data"]), 250);
+    assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["data"]), 250);
 
     // Backup while the relay serves, through its admin socket.
     let backup = dir.path().join("backups").join("monday.cbk");
@@ -109,7 +70,7 @@ fn a_backup_taken_while_serving_restores_into_a_relay_that_delivers_what_it_held
     assert_eq!(verified["mailboxes"], 2);
 
     // Bob collects on the live relay: the message is erased there...
-    let collected = fetch(&relay, &bob, &bob_pw, true);
+    let collected = relay.fetch(&bob, &bob_pw, true);
     assert_eq!(collected.len(), 1);
     assert_eq!(relay.status()["stored_messages"], 0);
 
@@ -129,7 +90,7 @@ fn a_backup_taken_while_serving_restores_into_a_relay_that_delivers_what_it_held
     let fsck = caducee(&new_data, &["fsck"]);
     assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stdout));
     let second = Relay::start(&new_data, "");
-    let again = fetch(&second, &bob, &bob_pw, true);
+    let again = second.fetch(&bob, &bob_pw, true);
     assert_eq!(again, collected, "the restored message is the one that was stored");
     assert_eq!(second.status()["stored_messages"], 0);
     assert!(second.stop().success());
@@ -257,8 +218,8 @@ fn a_full_store_answers_452_and_accepts_again_once_mail_is_collected() {
     assert!(relay.cli(&["fsck"]).status.success(), "a full store is not a corrupt one");
 
     // Bob collects; the space comes back and mail flows again.
-    assert_eq!(fetch(&relay, &bob, &bob_pw, true).len(), accepted);
-    let sent = send(&relay, &alice, &alice_pw, &bob, &message);
+    assert_eq!(relay.fetch(&bob, &bob_pw, true).len(), accepted);
+    let sent = relay.send(&alice, &alice_pw, &bob, &message);
     assert_eq!(code(&sent["data"]), 250, "{sent}");
     assert!(relay.cli(&["fsck"]).status.success());
 }
@@ -277,7 +238,7 @@ fn the_restore_drill_brings_the_latest_backup_back_and_measures_it() {
     let (alice, alice_pw) = relay.add_user("alice", None);
     let (bob, _) = relay.add_user("bob", None);
     let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
-    assert_eq!(code(&send(&relay, &alice, &alice_pw, &bob, &message)["data"]), 250);
+    assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["data"]), 250);
     json(&relay.cli(&["backup", "--json"]));
 
     let report = json(&relay.cli(&["drill", "--json"]));

@@ -181,30 +181,11 @@ pub fn quota_change(
 }
 
 fn user_notice(account: &Account, kind: &str, at: Millis, subject: &str, body: &str) -> Notice {
-    Notice {
-        to: account.contact_email.clone(),
-        subject: subject.to_owned(),
-        body: body.to_owned(),
-        kind: kind.to_owned(),
-        created_at: at,
-        attempts: 0,
-        next_attempt_at: Millis(0), // due at once, even in a simulated run
-        last_error: None,
-    }
+    Notice::new(&account.contact_email, kind, subject, body, at)
 }
 
 fn admin_notice(config: &MonitorConfig, kind: &str, at: Millis, subject: &str, body: &str) -> Option<Notice> {
-    let to = config.admin_email.clone()?;
-    Some(Notice {
-        to,
-        subject: subject.to_owned(),
-        body: body.to_owned(),
-        kind: kind.to_owned(),
-        created_at: at,
-        attempts: 0,
-        next_attempt_at: Millis(0), // due at once, even in a simulated run
-        last_error: None,
-    })
+    Some(Notice::new(config.admin_email.as_deref()?, kind, subject, body, at))
 }
 
 /// What a sweep did.

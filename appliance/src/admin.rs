@@ -325,16 +325,7 @@ impl Admin {
         recipients.sort();
         recipients.dedup();
         for to in &recipients {
-            let notice = caducee_storage::Notice {
-                to: to.clone(),
-                subject: subject.trim().to_owned(),
-                body: body.clone(),
-                kind: "announcement".into(),
-                created_at: now,
-                attempts: 0,
-                next_attempt_at: Millis(0),
-                last_error: None,
-            };
+            let notice = caducee_storage::Notice::new(to, "announcement", subject.trim(), &body, now);
             self.store.queue_notice(notice).await?;
         }
         if let Some(notifier) = &self.notifier {

@@ -284,6 +284,22 @@ pub struct Notice {
     pub last_error: Option<String>,
 }
 
+impl Notice {
+    /// A notice due at once (even when written by a simulated run in the future).
+    pub fn new(to: &str, kind: &str, subject: &str, body: &str, at: Millis) -> Notice {
+        Notice {
+            to: to.to_owned(),
+            subject: subject.to_owned(),
+            body: body.to_owned(),
+            kind: kind.to_owned(),
+            created_at: at,
+            attempts: 0,
+            next_attempt_at: Millis(0),
+            last_error: None,
+        }
+    }
+}
+
 /// What became of one recipient's copy of a message.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
 pub struct RecipientTrail {

@@ -131,6 +131,53 @@ impl Relay {
     }
 }
 
+impl Relay {
+    /// One submission with python's smtplib over implicit TLS; each step's reply as JSON.
+    pub fn send(&self, sender: &str, password: &str, to: &str, message: &Path) -> Value {
+        let (port, ca) = (self.port("submissions"), self.ca());
+        python(&[
+            "send",
+            "--port",
+            &port,
+            "--tls",
+            "implicit",
+            "--ca",
+            &ca,
+            "--user",
+            sender,
+            "--password",
+            password,
+            "--sender",
+            sender,
+            "--to",
+            to,
+            "--file",
+            message.to_str().expect("utf-8 path"),
+        ])
+    }
+
+    /// Every message of a mailbox with python's poplib over implicit TLS (deleted at QUIT
+    /// when `delete`), as retrieved.
+    pub fn fetch(&self, user: &str, password: &str, delete: bool) -> Vec<Vec<u8>> {
+        let (port, ca) = (self.port("pop3s"), self.ca());
+        let mut args = vec!["fetch", "--port", &port, "--tls", "implicit", "--ca", &ca, "--user", user];
+        args.extend(["--password", password]);
+        if delete {
+            args.push("--delete");
+        }
+        let fetched = python(&args);
+        fetched["messages"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no messages in {fetched}"))
+            .iter()
+            .map(|m| {
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, m.as_str().expect("base64"))
+                    .expect("base64")
+            })
+            .collect()
+    }
+}
+
 impl Drop for Relay {
     fn drop(&mut self) {
         let _ = self.child.kill();
