@@ -284,7 +284,7 @@ struct SenderWindow {
 /// Starts the monitor: a sweep now and every `config.sweep_every`. The breaker is shared
 /// with the sessions, which judge submissions with it.
 pub fn start(store: Store, clock: Arc<dyn Clock>, config: MonitorConfig, breaker: Arc<Breaker>) -> Addr<Monitor> {
-    Monitor { store, clock, config, breaker, quality: Quality::new() }.start()
+    Monitor { store, clock, config, breaker, quality: Quality::new(), dsn_sent: HashMap::new() }.start()
 }
 
 pub struct Monitor {
@@ -293,6 +293,8 @@ pub struct Monitor {
     config: MonitorConfig,
     breaker: Arc<Breaker>,
     quality: Quality,
+    /// When each (sender, refused recipient) last got a delivery status notification.
+    dsn_sent: HashMap<(AccountId, Address), Millis>,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -510,6 +512,14 @@ impl Handler<RecipientRefused> for Monitor {
     type Result = ResponseFuture<()>;
     fn handle(&mut self, msg: RecipientRefused, _: &mut Context<Self>) -> Self::Result {
         let (store, now, domain) = (self.store.clone(), self.clock.now(), self.config.domain.clone());
+        // One DSN per sender and refused recipient a day: a client retrying in a loop must not
+        // fill its own mailbox with reports.
+        self.dsn_sent.retain(|_, at| now.0.saturating_sub(at.0) < DAY_MILLIS);
+        let key = (msg.sender, msg.recipient.clone());
+        if self.dsn_sent.contains_key(&key) {
+            return Box::pin(fut::ready(()));
+        }
+        self.dsn_sent.insert(key, now);
         Box::pin(async move {
             let report = delivery_status_notification(&domain, &msg, now);
             let postmaster = Address::parse(&format!("postmaster@{domain}"));
