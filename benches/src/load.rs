@@ -75,6 +75,22 @@ struct Args {
     /// Stop whatever is still running after this many seconds.
     #[arg(long, default_value_t = 600)]
     seconds_max: u64,
+    /// Drive a server already running on 127.0.0.1 instead of a scratch relay (a Caducée
+    /// appliance, or another mail system to compare with): its implicit-TLS submission port.
+    #[arg(long, requires_all = ["target_pop3s_port", "target_ca", "target_accounts"])]
+    target_submissions_port: Option<u16>,
+    /// The target's implicit-TLS POP3 port.
+    #[arg(long)]
+    target_pop3s_port: Option<u16>,
+    /// The CA certificate (PEM) the target's TLS certificate (name "localhost") chains to.
+    #[arg(long)]
+    target_ca: Option<PathBuf>,
+    /// Accounts on the target, one "address password" per line; as many as --sessions.
+    #[arg(long)]
+    target_accounts: Option<PathBuf>,
+    /// The target's process id, to report its CPU time and memory.
+    #[arg(long)]
+    target_pid: Option<u32>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -82,35 +98,20 @@ fn main() -> anyhow::Result<()> {
     if args.sessions == 0 || args.messages == 0 {
         bail!("--sessions and --messages must be at least 1");
     }
-    let relay_bin = match &args.relay_bin {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?.with_file_name("caducee"),
+    let mut target = match args.target_submissions_port {
+        Some(submissions_port) => Target::external(&args, submissions_port)?,
+        None => Target::scratch(&args)?,
     };
-    if !relay_bin.exists() {
-        bail!("{} not found: build it (cargo build --release -p caducee) or pass --relay-bin", relay_bin.display());
+    let result = run_load(&args, &target);
+    if let Some(relay) = &mut target.relay {
+        relay.stop();
     }
-    let scratch;
-    let data_dir = match &args.data_dir {
-        Some(dir) => dir.clone(),
-        None => {
-            scratch = tempfile::Builder::new().prefix("caducee-load-").tempdir()?;
-            scratch.path().join("data")
-        }
-    };
-    if data_dir.join("store").exists() {
-        bail!("{} already holds a store: the load runs against a fresh one", data_dir.display());
-    }
-
-    eprintln!("starting the relay in {}", data_dir.display());
-    let mut relay = Relay::start(&relay_bin, &data_dir, args.sessions)?;
-    let result = run_load(&args, &relay);
-    relay.stop();
     let report = result?;
     print!("{}", report.text());
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report.json())?)?;
     }
-    if report.stored_messages != report.accepted - report.collected {
+    if target.relay.is_some() && report.stored_messages != report.accepted - report.collected {
         bail!(
             "the relay stores {} messages; it answered 250 to {} and {} were collected",
             report.stored_messages,
@@ -124,21 +125,114 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_load(args: &Args, relay: &Relay) -> anyhow::Result<Report> {
-    eprintln!("creating {} accounts", args.sessions);
-    let practices: Vec<Practice> = (0..args.sessions)
-        .map(|i| {
-            let address = format!("practice-{i}@{LOAD_DOMAIN}");
-            let password = relay.add_user(&address)?;
-            Ok(Practice { address, password })
+/// What the load runs against: a scratch relay this program started, or a server already
+/// running on loopback.
+struct Target {
+    submissions_port: u16,
+    pop3s_port: u16,
+    ca: PathBuf,
+    pid: Option<u32>,
+    relay: Option<Relay>,
+    accounts: Option<Vec<Practice>>,
+    /// The scratch relay's temporary folder, removed when the target goes.
+    _scratch: Option<tempfile::TempDir>,
+}
+
+impl Target {
+    fn scratch(args: &Args) -> anyhow::Result<Target> {
+        let relay_bin = match &args.relay_bin {
+            Some(path) => path.clone(),
+            None => std::env::current_exe()?.with_file_name("caducee"),
+        };
+        if !relay_bin.exists() {
+            bail!("{} not found: build it (cargo build --release -p caducee) or pass --relay-bin", relay_bin.display());
+        }
+        let mut scratch = None;
+        let data_dir = match &args.data_dir {
+            Some(dir) => dir.clone(),
+            None => {
+                // Removed when the target is dropped, at the end of the run.
+                let dir = tempfile::Builder::new().prefix("caducee-load-").tempdir()?;
+                let data = dir.path().join("data");
+                scratch = Some(dir);
+                data
+            }
+        };
+        if data_dir.join("store").exists() {
+            bail!("{} already holds a store: the load runs against a fresh one", data_dir.display());
+        }
+        eprintln!("starting the relay in {}", data_dir.display());
+        let relay = Relay::start(&relay_bin, &data_dir, args.sessions)?;
+        Ok(Target {
+            submissions_port: relay.submissions_port,
+            pop3s_port: relay.pop3s_port,
+            ca: data_dir.join("tls/ca.pem"),
+            pid: Some(relay.child.id()),
+            relay: Some(relay),
+            accounts: None,
+            _scratch: scratch,
         })
-        .collect::<anyhow::Result<_>>()?;
+    }
+
+    fn external(args: &Args, submissions_port: u16) -> anyhow::Result<Target> {
+        if args.backup_during.is_some() {
+            bail!("--backup-during needs a scratch relay");
+        }
+        let path = args.target_accounts.as_ref().context("--target-accounts")?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let accounts: Vec<Practice> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|line| {
+                let (address, password) = line.trim().split_once(' ').context("each line: address password")?;
+                Ok(Practice { address: address.to_owned(), password: password.trim().to_owned() })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        if accounts.len() < args.sessions {
+            bail!("{} accounts for {} sessions: give one account per session", accounts.len(), args.sessions);
+        }
+        Ok(Target {
+            submissions_port,
+            pop3s_port: args.target_pop3s_port.context("--target-pop3s-port")?,
+            ca: args.target_ca.clone().context("--target-ca")?,
+            pid: args.target_pid,
+            relay: None,
+            accounts: Some(accounts),
+            _scratch: None,
+        })
+    }
+
+    fn practices(&self, sessions: usize) -> anyhow::Result<Vec<Practice>> {
+        if let Some(accounts) = &self.accounts {
+            return Ok(accounts[..sessions].to_vec());
+        }
+        let relay = self.relay.as_ref().context("no relay")?;
+        eprintln!("creating {sessions} accounts");
+        (0..sessions)
+            .map(|i| {
+                let address = format!("practice-{i}@{LOAD_DOMAIN}");
+                let password = relay.add_user(&address)?;
+                Ok(Practice { address, password })
+            })
+            .collect()
+    }
+
+    fn status(&self) -> anyhow::Result<serde_json::Value> {
+        match &self.relay {
+            Some(relay) => relay.status(),
+            None => Ok(serde_json::Value::Null),
+        }
+    }
+}
+
+fn run_load(args: &Args, target: &Target) -> anyhow::Result<Report> {
+    let practices = target.practices(args.sessions)?;
 
     eprintln!("encrypting a {}-byte document", args.size);
     let document = probe::encrypted_document(args.size, &format!("recipient@{LOAD_DOMAIN}"))?;
-    let tls = probe::tls_trusting(&relay.data_dir.join("tls/ca.pem"))?;
-    let before = relay.status()?;
-    let cpu_before = relay.cpu_seconds()?;
+    let tls = probe::tls_trusting(&target.ca)?;
+    let before = target.status()?;
+    let cpu_before = target.pid.map(cpu_seconds).transpose()?.unwrap_or(0.0);
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (schedule_sender, schedule_receiver) = match args.rate {
@@ -168,14 +262,18 @@ fn run_load(args: &Args, relay: &Relay) -> anyhow::Result<Report> {
         let progress = tokio::spawn(show_progress(shared.clone(), args.messages));
         let backup = args.backup_during.clone().map(|file| {
             let (shared, half) = (shared.clone(), args.messages / 2);
-            let mut command = relay.backup_command(&file);
+            let mut command = target.relay.as_ref().map(|relay| relay.backup_command(&file));
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_millis(5));
                 while shared.accepted.load(Ordering::Relaxed) < half {
                     tick.tick().await;
                 }
                 let started = Instant::now();
-                let output = tokio::task::spawn_blocking(move || command.output()).await;
+                let output = tokio::task::spawn_blocking(move || match command.as_mut() {
+                    Some(command) => command.output(),
+                    None => Err(std::io::Error::other("no scratch relay")),
+                })
+                .await;
                 (started, Instant::now(), output)
             })
         });
@@ -190,7 +288,7 @@ fn run_load(args: &Args, relay: &Relay) -> anyhow::Result<Report> {
                 .filter(|(i, _)| i % args.collectors == k)
                 .map(|(_, p)| p.clone())
                 .collect();
-            let collector = Collector { port: relay.pop3s_port, tls: tls.clone(), mailboxes, shared: shared.clone() };
+            let collector = Collector { port: target.pop3s_port, tls: tls.clone(), mailboxes, shared: shared.clone() };
             collector_tasks.push(tokio::spawn(collector.run()));
         }
         let mut tasks = Vec::new();
@@ -198,7 +296,7 @@ fn run_load(args: &Args, relay: &Relay) -> anyhow::Result<Report> {
             let recipient = &practices[(i + 1) % practices.len()].address;
             let message = Arc::new(probe::pgp_mime(&practice.address, recipient, "Compte rendu", &document));
             let session = Submitter {
-                port: relay.submissions_port,
+                port: target.submissions_port,
                 tls: tls.clone(),
                 practice: practice.clone(),
                 recipient: recipient.clone(),
@@ -247,8 +345,8 @@ fn run_load(args: &Args, relay: &Relay) -> anyhow::Result<Report> {
     let elapsed = started.elapsed();
     eprintln!();
 
-    let after = relay.status()?;
-    let cpu_after = relay.cpu_seconds()?;
+    let after = target.status()?;
+    let cpu_after = target.pid.map(cpu_seconds).transpose()?.unwrap_or(0.0);
     let commits = |status: &serde_json::Value, key: &str| status["commits"][key].as_u64().unwrap_or(0);
     let errors = std::mem::take(&mut *lock(&shared.errors));
     let end_of_data = lock(&shared.end_of_data).clone();
@@ -269,9 +367,9 @@ fn run_load(args: &Args, relay: &Relay) -> anyhow::Result<Report> {
         writes: commits(&after, "writes") - commits(&before, "writes"),
         stored_messages: after["stored_messages"].as_u64().unwrap_or(0),
         relay_cpu_seconds: cpu_after - cpu_before,
-        relay_peak_rss_kib: relay.memory_kib("VmHWM").unwrap_or(0),
-        relay_anon_rss_kib: relay.memory_kib("RssAnon").unwrap_or(0),
-        relay_file_rss_kib: relay.memory_kib("RssFile").unwrap_or(0),
+        relay_peak_rss_kib: target.pid.and_then(|pid| memory_kib(pid, "VmHWM")).unwrap_or(0),
+        relay_anon_rss_kib: target.pid.and_then(|pid| memory_kib(pid, "RssAnon")).unwrap_or(0),
+        relay_file_rss_kib: target.pid.and_then(|pid| memory_kib(pid, "RssFile")).unwrap_or(0),
         backup,
         collectors: args.collectors,
         collected: shared.collected.load(Ordering::Relaxed),
@@ -482,6 +580,24 @@ impl Submitter {
     }
 }
 
+/// User + system CPU time of a process, from /proc (in USER_HZ = 1/100 s).
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    Ok((ticks(11) + ticks(12)) as f64 / 100.0)
+}
+
+/// A `/proc/<pid>/status` figure in KiB: `VmHWM` (peak resident), `RssAnon` (heap and
+/// stacks), `RssFile` (mapped store pages, which the kernel may drop at will).
+fn memory_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// The scratch relay: a `caducee serve` child process.
 struct Relay {
     bin: PathBuf,
@@ -570,24 +686,6 @@ impl Relay {
 
     fn status(&self) -> anyhow::Result<serde_json::Value> {
         self.cli(&["status", "--json"])
-    }
-
-    /// User + system CPU time of the relay process, from /proc (in USER_HZ = 1/100 s).
-    fn cpu_seconds(&self) -> anyhow::Result<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-        let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-        Ok((ticks(11) + ticks(12)) as f64 / 100.0)
-    }
-
-    /// A `/proc/<pid>/status` figure in KiB: `VmHWM` (peak resident), `RssAnon` (heap and
-    /// stacks), `RssFile` (mapped store pages, which the kernel may drop at will).
-    fn memory_kib(&self, field: &str) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))?;
-        line.split_whitespace().nth(1)?.parse().ok()
     }
 
     fn stop(&mut self) {

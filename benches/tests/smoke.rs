@@ -33,3 +33,77 @@ fn a_short_load_with_collectors_loses_nothing() {
     assert!(report["end_of_data_to_250"]["p50_ms"].as_f64().expect("p50") > 0.0);
     assert!(report["writes_per_commit"].as_f64().expect("ratio") >= 1.0);
 }
+
+#[test]
+fn a_load_against_an_already_running_relay_uses_its_accounts() {
+    use std::io::{BufRead, BufReader};
+    let load = Path::new(env!("CARGO_BIN_EXE_caducee-load"));
+    let relay_bin = load.with_file_name("caducee");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data");
+    std::fs::write(
+        data.join("caducee.toml"),
+        "domain = \"load.test\"\n[listen]\nsubmission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\n\
+         pop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n",
+    )
+    .expect("config");
+    let mut relay = Command::new(&relay_bin)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("serve")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the relay");
+    let mut ports = std::collections::HashMap::new();
+    for line in BufReader::new(relay.stdout.take().expect("stdout")).lines() {
+        let line = line.expect("line");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.get(1) == Some(&"admin") {
+            break;
+        }
+        if let (Some(service), Some(address)) = (words.get(1), words.get(2)) {
+            ports.insert(service.to_string(), address.rsplit(':').next().expect("port").to_owned());
+        }
+    }
+    let mut accounts = String::new();
+    for i in 0..2 {
+        let address = format!("p{i}@load.test");
+        let output = Command::new(&relay_bin)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["user", "add", "--address", &address, "--first-name", "P", "--last-name", "Q"])
+            .args(["--contact-email", "c@example.org", "--json"])
+            .output()
+            .expect("user add");
+        let created: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        accounts += &format!("{address} {}\n", created["password"].as_str().expect("password"));
+    }
+    let accounts_file = dir.path().join("accounts.txt");
+    std::fs::write(&accounts_file, accounts).expect("accounts");
+    let report = dir.path().join("report.json");
+    let output = Command::new(load)
+        .args(["--sessions", "2", "--messages", "40", "--collectors", "1"])
+        .args(["--target-submissions-port", &ports["submissions"], "--target-pop3s-port", &ports["pop3s"]])
+        .arg("--target-ca")
+        .arg(data.join("tls/ca.pem"))
+        .arg("--target-accounts")
+        .arg(&accounts_file)
+        .args(["--target-pid", &relay.id().to_string()])
+        .arg("--json")
+        .arg(&report)
+        .output()
+        .expect("run caducee-load");
+    let _ = relay.kill();
+    let _ = relay.wait();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("JSON");
+    assert_eq!(report["accepted"], 40, "{report}");
+    assert_eq!(report["collected"], 40, "{report}");
+    assert!(report["relay_cpu_seconds"].as_f64().expect("cpu") > 0.0, "the target's CPU is measured: {report}");
+}
