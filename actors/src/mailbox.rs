@@ -71,7 +71,9 @@ pub struct Register(pub Account);
 impl Handler<Register> for Mailboxes {
     type Result = ();
     fn handle(&mut self, Register(account): Register, _: &mut Context<Self>) {
-        if !self.boxes.contains_key(&account.address) {
+        // A handle for another account id is stale: that account was removed and its
+        // address given to a new one.
+        if self.boxes.get(&account.address).is_none_or(|handle| handle.account != account.id) {
             let handle = start_mailbox(&self.store, &account);
             self.boxes.insert(account.address, handle);
         }
@@ -125,7 +127,7 @@ impl Handler<CheckRecipient> for Mailbox {
             Ok(None) => RecipientVerdict::Unknown,
             Err(error) => {
                 tracing::error!(%error, "recipient lookup failed");
-                RecipientVerdict::Disabled("the mailbox is temporarily unavailable".into())
+                RecipientVerdict::TryLater
             }
         };
         MessageResult(verdict)

@@ -211,17 +211,23 @@ pub async fn sweep(store: &Store, config: &MonitorConfig, as_of: Millis) -> Resu
         if let Some(closed_at) = state.closed_at {
             let days = as_of.0.saturating_sub(closed_at.0) / DAY_MILLIS;
             if days >= config.closed_account_retention_days && !state.legal_hold {
-                store.delete_account(account.id, as_of).await?;
-                store
-                    .audit(caducee_storage::AuditDraft {
-                        at: as_of,
-                        actor: "monitor".into(),
-                        source: "retention".into(),
-                        action: "delete".into(),
-                        object: format!("account {}", account.address),
-                        detail: format!("closed {days} days ago"),
-                    })
-                    .await?;
+                let audit = caducee_storage::AuditDraft {
+                    at: as_of,
+                    actor: "monitor".into(),
+                    source: "retention".into(),
+                    action: "delete".into(),
+                    object: format!("account {}", account.address),
+                    detail: format!("closed {days} days ago"),
+                };
+                match store.delete_account(account.id, as_of, audit).await {
+                    Ok(_) => {}
+                    // Reopened or put under hold since the snapshot: nothing to do.
+                    Err(StoreError::Refused(why)) => {
+                        tracing::info!(address = %account.address, %why, "closed account kept");
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                }
                 tracing::info!(address = %account.address, days, "closed account removed by retention");
                 report.closed_accounts_removed += 1;
             }
@@ -234,10 +240,15 @@ pub async fn sweep(store: &Store, config: &MonitorConfig, as_of: Millis) -> Resu
                 report.inactivity_notices += 1;
             }
             tracing::info!(address = %account.address, ?change, "inactivity rule");
-            store.update_state(account.id, change, notice).await?;
+            match store.update_state(account.id, change, notice).await {
+                Err(StoreError::NoSuchAccount) => continue, // removed since the snapshot
+                other => other?,
+            }
         }
-        if check_quota(store, config, &account, as_of).await? {
-            report.quota_changes += 1;
+        match check_quota(store, config, &account, as_of).await {
+            Ok(true) => report.quota_changes += 1,
+            Ok(false) | Err(StoreError::NoSuchAccount) => {}
+            Err(error) => return Err(error),
         }
     }
     let days_before = |days: u64| Millis(as_of.0.saturating_sub(days.saturating_mul(DAY_MILLIS)));
@@ -284,7 +295,8 @@ struct SenderWindow {
 /// Starts the monitor: a sweep now and every `config.sweep_every`. The breaker is shared
 /// with the sessions, which judge submissions with it.
 pub fn start(store: Store, clock: Arc<dyn Clock>, config: MonitorConfig, breaker: Arc<Breaker>) -> Addr<Monitor> {
-    Monitor { store, clock, config, breaker, quality: Quality::new(), dsn_sent: HashMap::new() }.start()
+    Monitor { store, clock, config, breaker, quality: Quality::new(), dsn_sent: HashMap::new(), sweeping: false }
+        .start()
 }
 
 pub struct Monitor {
@@ -295,6 +307,7 @@ pub struct Monitor {
     quality: Quality,
     /// When each (sender, refused recipient) last got a delivery status notification.
     dsn_sent: HashMap<(AccountId, Address), Millis>,
+    sweeping: bool,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -320,17 +333,26 @@ pub struct Sweep {
 }
 
 impl Handler<Sweep> for Monitor {
-    type Result = ResponseFuture<Result<SweepReport, String>>;
+    type Result = ResponseActFuture<Self, Result<SweepReport, String>>;
     fn handle(&mut self, msg: Sweep, _: &mut Context<Self>) -> Self::Result {
+        // One sweep at a time: two would judge the same accounts and send notices twice.
+        if self.sweeping {
+            return Box::pin(fut::ready(Err("a sweep is already running; try again in a moment".to_owned())));
+        }
+        self.sweeping = true;
         let (store, config) = (self.store.clone(), self.config.clone());
         let as_of = msg.as_of.unwrap_or_else(|| self.clock.now());
-        Box::pin(async move {
+        let work = async move {
             let result = sweep(&store, &config, as_of).await.map_err(|e| e.to_string());
             if let Err(error) = &result {
                 tracing::error!(%error, "monitor sweep failed");
             }
             result
-        })
+        };
+        Box::pin(work.into_actor(self).map(|result, actor, _| {
+            actor.sweeping = false;
+            result
+        }))
     }
 }
 

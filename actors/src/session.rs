@@ -363,9 +363,9 @@ impl Driver {
                             .addr
                             .send(mailbox::CheckRecipient { declared_bytes })
                             .await
-                            .unwrap_or(RecipientVerdict::Disabled("the mailbox is temporarily unavailable".into())),
+                            .unwrap_or(RecipientVerdict::TryLater),
                         Ok(None) => RecipientVerdict::Unknown,
-                        Err(_) => RecipientVerdict::Disabled("the relay is shutting down".into()),
+                        Err(_) => RecipientVerdict::TryLater,
                     };
                     match &verdict {
                         RecipientVerdict::Unknown => {
@@ -375,7 +375,7 @@ impl Driver {
                             self.context.monitor.do_send(Refused { reason: "reception-disabled" })
                         }
                         RecipientVerdict::OverQuota => self.context.monitor.do_send(Refused { reason: "over-quota" }),
-                        RecipientVerdict::Accept(_) => {}
+                        RecipientVerdict::Accept(_) | RecipientVerdict::TryLater => {}
                     }
                     if let RecipientVerdict::OverQuota = &verdict {
                         self.context.monitor.do_send(QuotaRefused { recipient: address.clone() });

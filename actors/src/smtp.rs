@@ -81,6 +81,8 @@ pub enum RecipientVerdict {
     /// Reception is disabled (inactivity, suspension); the reason is told to the sender.
     Disabled(String),
     OverQuota,
+    /// The mailbox could not be checked now (store error, shutdown): try again later.
+    TryLater,
 }
 
 /// The answer to [`Effect::Deliver`].
@@ -674,6 +676,9 @@ impl SmtpServer {
                 self.reply(550, "5.2.1", &format!("<{address}>: reception is disabled: {reason}"))
             }
             RecipientVerdict::OverQuota => self.reply(552, "5.2.2", &format!("<{address}>: mailbox full")),
+            RecipientVerdict::TryLater => {
+                self.reply(451, "4.3.0", &format!("<{address}>: mailbox temporarily unavailable; try again later"))
+            }
         }
     }
 

@@ -550,8 +550,15 @@ impl<R: Read> OpeningReader<R> {
 
     /// After the last entry: the last chunk must have been read, and nothing may follow.
     fn expect_end(&mut self) -> anyhow::Result<()> {
-        if self.position != self.plain.len() || !self.ended {
+        if self.position != self.plain.len() {
             bail!("the backup holds data after its manifest");
+        }
+        if !self.ended {
+            // The end mark filled its chunk exactly: the last chunk follows, empty.
+            self.next_chunk()?;
+            if !self.plain.is_empty() || !self.ended {
+                bail!("the backup holds data after its manifest");
+            }
         }
         let mut extra = [0u8; 1];
         if self.input.read(&mut extra)? != 0 {
@@ -677,7 +684,19 @@ pub fn restore(archive: &Path, key: &BackupKey, data_dir: &Path, force: bool, no
     // LMDB's lock file belongs to the store it came with.
     let _ = fs::remove_file(data_dir.join("store").join("lock.mdb"));
     fs::remove_dir_all(&staging)?;
-    fs::File::open(data_dir)?.sync_all()?;
+    // The renames are durable only once every folder they touched is synced.
+    for dir in ["store", "keys", "tls", ""].map(|d| data_dir.join(d)) {
+        if dir.exists() {
+            fs::File::open(&dir)?.sync_all()?;
+        }
+    }
+    if aside.exists() {
+        for dir in ["store", "keys", "tls", ""].map(|d| aside.join(d)) {
+            if dir.exists() {
+                fs::File::open(&dir)?.sync_all()?;
+            }
+        }
+    }
     Ok(checked)
 }
 
@@ -782,6 +801,19 @@ mod tests {
             deleted,
             ["caducee-20260101T010000Z.cbk", "caducee-20260105T010000Z.cbk", "caducee-20260118T010000Z.cbk"]
         );
+    }
+
+    #[test]
+    fn an_end_mark_that_fills_its_chunk_exactly_still_ends_the_archive() {
+        let key = BackupKey([9; 32]);
+        let mut writer = SealingWriter::new(Vec::new(), &key).expect("writer");
+        writer.write_all(&vec![b'x'; CHUNK_BYTES - 1]).expect("write");
+        writer.write_all(b"E").expect("end mark");
+        let sealed = writer.finish().expect("finish");
+        let mut reader = OpeningReader::new(&sealed[..], &key).expect("reader");
+        let mut body = vec![0u8; CHUNK_BYTES];
+        reader.read_exact(&mut body).expect("read");
+        reader.expect_end().expect("the empty last chunk ends it");
     }
 
     #[test]

@@ -290,9 +290,10 @@ impl Store {
     }
 
     /// Removes a closed account and its mailbox (messages no other mailbox holds are
-    /// erased). Refused for an open account or one under legal hold.
-    pub async fn delete_account(&self, account: AccountId, at: Millis) -> Result<u32, StoreError> {
-        match self.write(WriteOp::DeleteAccount { account, at }).await? {
+    /// erased), with its audit entry in the same commit. Refused for an open account or one
+    /// under legal hold.
+    pub async fn delete_account(&self, account: AccountId, at: Millis, audit: AuditDraft) -> Result<u32, StoreError> {
+        match self.write(WriteOp::DeleteAccount { account, at, audit }).await? {
             WriteOutcome::Expunged { erased, .. } => Ok(erased),
             other => Err(unexpected(other)),
         }

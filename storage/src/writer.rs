@@ -71,6 +71,8 @@ pub(crate) enum WriteOp {
     DeleteAccount {
         account: AccountId,
         at: Millis,
+        /// Written in the same transaction: no removal without its trace.
+        audit: AuditDraft,
     },
     /// Appends an entry to the audit trail's hash chain.
     Audit(AuditDraft),
@@ -208,14 +210,18 @@ fn commit_batch(inner: &Inner, batch: Vec<Job>, counters: &mut Counters, retry: 
     let mut jobs = batch.into_iter();
     while let Some(job) = jobs.next() {
         match apply(inner, &mut txn, &job.op, counters) {
-            Err(StoreError::Lmdb(e)) => {
-                // LMDB errors leave the transaction unusable: drop it, refuse this write
-                // (full store) and retry the rest in a fresh transaction.
+            // Every refusal (quota, unknown account, full, …) is decided before a write
+            // changes anything, so it leaves the shared transaction clean. An LMDB error or a
+            // record that does not decode can come halfway through a write: drop the whole
+            // transaction, refuse this write and retry the rest in a fresh one, so that no
+            // half-applied write is ever committed.
+            Err(error @ (StoreError::Lmdb(_) | StoreError::Corrupt(_) | StoreError::Crypto)) => {
                 drop(txn);
                 *counters = start_counters;
-                let error = match e {
-                    heed::Error::Mdb(heed::MdbError::MapFull) => StoreError::Full,
-                    other => StoreError::Lmdb(other),
+                let error = match error {
+                    StoreError::Lmdb(heed::Error::Mdb(heed::MdbError::MapFull)) => StoreError::Full,
+                    StoreError::Lmdb(heed::Error::Io(e)) if e.raw_os_error() == Some(libc_enospc()) => StoreError::Full,
+                    other => other,
                 };
                 tracing::error!(%error, "store write refused; retrying the rest of its batch");
                 let _ = job.reply.send(Err(error));
@@ -228,7 +234,7 @@ fn commit_batch(inner: &Inner, batch: Vec<Job>, counters: &mut Counters, retry: 
     }
     match persist_counters(inner, &mut txn, counters).and_then(|()| txn.commit().map_err(StoreError::from)) {
         Ok(()) => {}
-        Err(StoreError::Lmdb(heed::Error::Mdb(heed::MdbError::MapFull))) => {
+        Err(error) if is_full(&error) => {
             // The batch fits no more at commit time (LMDB needs pages for its own free list
             // too). LMDB aborted the transaction: nothing of it is on disk and the store is
             // as it was, so this is a full store, not an unknown state. Refuse the heaviest
@@ -256,6 +262,16 @@ fn commit_batch(inner: &Inner, batch: Vec<Job>, counters: &mut Counters, retry: 
     }
 }
 
+/// A map or disk that is full: LMDB aborted the transaction and nothing of it is on disk
+/// (a write that cannot grow the file fails before the meta page that would publish it).
+fn is_full(error: &StoreError) -> bool {
+    match error {
+        StoreError::Lmdb(heed::Error::Mdb(heed::MdbError::MapFull)) => true,
+        StoreError::Lmdb(heed::Error::Io(e)) | StoreError::Io(e) => e.raw_os_error() == Some(libc_enospc()),
+        _ => false,
+    }
+}
+
 fn poison(inner: &Inner, jobs: Vec<Job>, error: impl Into<StoreError>) {
     let error = error.into();
     tracing::error!(%error, "store commit failed: the store is poisoned and refuses writes until restart");
@@ -276,15 +292,31 @@ pub(crate) const AUDIT_HEAD: &[u8] = b"audit_head";
 /// The last purged audit entry (sequence and hash), in `meta`.
 pub(crate) const AUDIT_CHECKPOINT: &[u8] = b"audit_checkpoint";
 
+fn append_audit(inner: &Inner, txn: &mut RwTxn, draft: &AuditDraft) -> Result<(), StoreError> {
+    let head: AuditCheckpoint = match inner.meta.get(txn, AUDIT_HEAD)? {
+        Some(bytes) => crate::store::decode(bytes)?,
+        None => AuditCheckpoint::default(),
+    };
+    let seq = head.seq + 1;
+    let hash = crate::audit::chain_hash(&head.hash, seq, draft);
+    let entry = AuditEntry { seq, entry: draft.clone(), hash: hash.clone() };
+    inner.audit.put(txn, &seq.to_be_bytes(), &crate::store::encode(&entry)?)?;
+    inner.meta.put(txn, AUDIT_HEAD, &crate::store::encode(&AuditCheckpoint { seq, hash })?)?;
+    Ok(())
+}
+
 fn purge_old(inner: &Inner, txn: &mut RwTxn, purge: &Purge) -> Result<Purged, StoreError> {
     let mut purged = Purged::default();
     let mut doomed = Vec::new();
+    // Both tables are keyed in arrival order: stop at the first record still kept.
     for item in inner.connections.iter(txn)? {
         let (key, bytes) = item?;
         let record: ConnectionRecord = crate::store::decode(bytes)?;
-        if record.ended_at < purge.connections_before {
-            doomed.push(key.to_vec());
+        // Records are written as sessions end, so their end times follow the keys.
+        if record.ended_at >= purge.connections_before {
+            break;
         }
+        doomed.push(key.to_vec());
     }
     for key in doomed.drain(..) {
         inner.connections.delete(txn, &key)?;
@@ -293,7 +325,10 @@ fn purge_old(inner: &Inner, txn: &mut RwTxn, purge: &Purge) -> Result<Purged, St
     for item in inner.trails.iter(txn)? {
         let (key, bytes) = item?;
         let trail: MessageTrail = crate::store::decode(bytes)?;
-        if trail.erased_at.is_some() && trail.accepted_at < purge.trails_before {
+        if trail.accepted_at >= purge.trails_before {
+            break;
+        }
+        if trail.erased_at.is_some() {
             doomed.push(key.to_vec());
         }
     }
@@ -502,15 +537,7 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             Ok(WriteOutcome::Done)
         }
         WriteOp::Audit(draft) => {
-            let head: AuditCheckpoint = match inner.meta.get(txn, AUDIT_HEAD)? {
-                Some(bytes) => crate::store::decode(bytes)?,
-                None => AuditCheckpoint::default(),
-            };
-            let seq = head.seq + 1;
-            let hash = crate::audit::chain_hash(&head.hash, seq, draft);
-            let entry = AuditEntry { seq, entry: draft.clone(), hash: hash.clone() };
-            inner.audit.put(txn, &seq.to_be_bytes(), &crate::store::encode(&entry)?)?;
-            inner.meta.put(txn, AUDIT_HEAD, &crate::store::encode(&AuditCheckpoint { seq, hash })?)?;
+            append_audit(inner, txn, draft)?;
             Ok(WriteOutcome::Done)
         }
         WriteOp::Purge(purge) => Ok(WriteOutcome::Purged(purge_old(inner, txn, purge)?)),
@@ -533,7 +560,7 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             inner.put_account(txn, &record)?;
             Ok(WriteOutcome::Expunged { erased, accepted_at })
         }
-        WriteOp::DeleteAccount { account, at } => {
+        WriteOp::DeleteAccount { account, at, audit } => {
             let mut record = inner.account_in(txn, *account)?.ok_or(StoreError::NoSuchAccount)?;
             let state = inner.state_in(txn, *account)?;
             if state.closed_at.is_none() {
@@ -552,6 +579,7 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             inner.accounts.delete(txn, &crate::store::account_key(*account))?;
             inner.by_address.delete(txn, record.address.as_str().as_bytes())?;
             inner.account_state.delete(txn, &crate::store::account_key(*account))?;
+            append_audit(inner, txn, audit)?;
             Ok(WriteOutcome::Expunged { erased, accepted_at: Vec::new() })
         }
         WriteOp::SetQuota { account, quota_bytes } => {

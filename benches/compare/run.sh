@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Side by side: Caducée against Postfix (submission over implicit TLS, SASL via Dovecot)
+# delivering to Dovecot (LMTP, maildir, mail_fsync = always, POP3 over TLS), with the same
+# load from caducee-load, on this machine's loopback. Run by hand as root on a Debian
+# machine, never in CI:
+#
+#   cargo build --release -p caducee -p caducee-bench
+#   sudo benches/compare/run.sh [SESSIONS] [MESSAGES]
+#
+# It installs postfix and dovecot from Debian's packages if missing, runs its own
+# configuration from a scratch folder, and stops both afterwards (the packages stay).
+set -euo pipefail
+
+sessions=${1:-32}
+messages=${2:-20000}
+top=$(cd "$(dirname "$0")/../.." && pwd)
+bin=$top/target/release
+work=$(mktemp -d /tmp/caducee-compare.XXXXXX)
+chmod 755 "$work"   # dovecot's auth process reads the password file as its own user
+spool=/var/spool/postfix
+
+if ! command -v postfix >/dev/null || ! command -v dovecot >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        postfix dovecot-core dovecot-pop3d dovecot-lmtpd openssl
+fi
+
+stop_all() {
+    postfix stop >/dev/null 2>&1 || true
+    [[ -f $work/dovecot.conf ]] && doveadm -c "$work/dovecot.conf" stop >/dev/null 2>&1 || true
+}
+trap stop_all EXIT
+
+echo "== TLS: a CA and a certificate for localhost"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=compare CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+    -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
+openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 2 \
+    -extfile <(printf "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth") \
+    -out "$work/server.pem" 2>/dev/null
+chmod 644 "$work/server.key"
+
+echo "== accounts: $sessions practices, argon2id passwords as on Caducée"
+id vmail >/dev/null 2>&1 || useradd --system --home-dir "$work/mail" --shell /usr/sbin/nologin vmail
+mkdir -p "$work/mail" && chown vmail:vmail "$work/mail"
+: > "$work/users"; : > "$work/accounts.txt"; : > "$work/vmailbox"
+for i in $(seq 0 $((sessions - 1))); do
+    address="practice-$i@load.test"
+    password=$(openssl rand -hex 12)
+    hash=$(doveadm pw -s ARGON2ID -p "$password")
+    echo "$address:$hash" >> "$work/users"
+    echo "$address $password" >> "$work/accounts.txt"
+    echo "$address OK" >> "$work/vmailbox"
+done
+
+echo "== dovecot: POP3 over TLS on 127.0.0.1:2995, LMTP and SASL sockets for postfix"
+cat > "$work/dovecot.conf" <<CONF
+protocols = pop3 lmtp
+listen = 127.0.0.1
+base_dir = $work/run
+log_path = $work/dovecot.log
+ssl = required
+ssl_cert = <$work/server.pem
+ssl_key = <$work/server.key
+ssl_min_protocol = TLSv1.2
+auth_mechanisms = plain login
+mail_location = maildir:$work/mail/%u
+mail_fsync = always
+mail_uid = vmail
+mail_gid = vmail
+first_valid_uid = 1
+passdb {
+  driver = passwd-file
+  args = $work/users
+}
+userdb {
+  driver = static
+  args = uid=vmail gid=vmail home=$work/mail/%u
+}
+service pop3-login {
+  inet_listener pop3 {
+    port = 0
+  }
+  inet_listener pop3s {
+    port = 2995
+    ssl = yes
+  }
+}
+service lmtp {
+  unix_listener $spool/private/compare-lmtp {
+    mode = 0666
+    user = postfix
+    group = postfix
+  }
+}
+service auth {
+  unix_listener $spool/private/compare-auth {
+    mode = 0666
+    user = postfix
+    group = postfix
+  }
+}
+CONF
+mkdir -p "$work/run"
+dovecot -c "$work/dovecot.conf"
+
+echo "== postfix: submission over implicit TLS on 127.0.0.1:2465, SASL, LMTP to dovecot"
+postconf -e "myhostname = localhost" "mydestination =" "inet_interfaces = loopback-only" \
+    "virtual_mailbox_domains = load.test" "virtual_mailbox_maps = texthash:$work/vmailbox" \
+    "virtual_transport = lmtp:unix:private/compare-lmtp" \
+    "smtpd_tls_cert_file = $work/server.pem" "smtpd_tls_key_file = $work/server.key" \
+    "smtpd_sasl_type = dovecot" "smtpd_sasl_path = private/compare-auth" \
+    "smtpd_sender_login_maps = texthash:$work/vmailbox" \
+    "default_process_limit = $((sessions * 2 + 20))" "smtpd_client_connection_count_limit = 0" \
+    "smtpd_client_message_rate_limit = 0" "anvil_rate_time_unit = 60s" "message_size_limit = 26214400"
+postconf -M "127.0.0.1:2465/inet=127.0.0.1:2465 inet n - y - - smtpd"
+postconf -P "127.0.0.1:2465/inet/smtpd_tls_wrappermode=yes" \
+    "127.0.0.1:2465/inet/smtpd_sasl_auth_enable=yes" \
+    "127.0.0.1:2465/inet/smtpd_tls_security_level=encrypt" \
+    "127.0.0.1:2465/inet/smtpd_recipient_restrictions=permit_sasl_authenticated,reject" \
+    "127.0.0.1:2465/inet/smtpd_sender_restrictions=reject_sender_login_mismatch"
+# The sender_login_maps file says "OK" as owner: make it name each login.
+awk '{print $1, $1}' "$work/vmailbox" > "$work/senders"
+postconf -e "smtpd_sender_login_maps = texthash:$work/senders"
+postfix start >/dev/null 2>&1 || postfix reload >/dev/null
+for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/2465) 2>/dev/null && break; sleep 0.2; done
+
+echo "== the same load against postfix + dovecot"
+"$bin/caducee-load" --sessions "$sessions" --messages "$messages" --collectors 4 \
+    --target-submissions-port 2465 --target-pop3s-port 2995 --target-ca "$work/ca.pem" \
+    --target-accounts "$work/accounts.txt" --seconds-max 900 \
+    --json "$work/postfix.json" | tee "$work/postfix.txt"
+
+echo "== and against caducee"
+"$bin/caducee-load" --sessions "$sessions" --messages "$messages" --collectors 4 \
+    --json "$work/caducee.json" | tee "$work/caducee.txt"
+
+echo "== results in $work"
