@@ -8,7 +8,8 @@
 #   sudo benches/compare/run.sh [SESSIONS] [MESSAGES]
 #
 # It installs postfix and dovecot from Debian's packages if missing, runs its own
-# configuration from a scratch folder, and stops both afterwards (the packages stay).
+# configuration from a scratch folder, and afterwards stops both and puts postfix's
+# main.cf and master.cf back as they were (the packages stay installed).
 set -euo pipefail
 
 sessions=${1:-32}
@@ -24,9 +25,14 @@ if ! command -v postfix >/dev/null || ! command -v dovecot >/dev/null; then
         postfix dovecot-core dovecot-pop3d dovecot-lmtpd openssl
 fi
 
+cp /etc/postfix/main.cf "$work/main.cf.orig"
+cp /etc/postfix/master.cf "$work/master.cf.orig"
 stop_all() {
     postfix stop >/dev/null 2>&1 || true
     [[ -f $work/dovecot.conf ]] && doveadm -c "$work/dovecot.conf" stop >/dev/null 2>&1 || true
+    # Leave postfix's configuration as it was found.
+    cp "$work/main.cf.orig" /etc/postfix/main.cf
+    cp "$work/master.cf.orig" /etc/postfix/master.cf
 }
 trap stop_all EXIT
 
