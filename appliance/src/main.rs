@@ -78,6 +78,8 @@ enum Command {
     /// Write an encrypted backup of the store while the relay serves (or when it is
     /// stopped); manage and check backups.
     Backup(BackupArgs),
+    /// The administrator's console (a terminal interface) on the running relay.
+    Console,
     /// Restore the latest backup into a scratch folder, start a relay from it on spare local
     /// ports, submit and collect a message, and report the time it took.
     Drill {
@@ -403,6 +405,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("rotated out: {}", old.as_str().unwrap_or_default());
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Console => {
+            if admin::call_running(&data_dir, &Request::Status)?.is_none() {
+                bail!(
+                    "no relay answers on {}: start it (caducee serve) first",
+                    admin::socket_path(&data_dir).display()
+                );
+            }
+            let api = |request: serde_json::Value| -> Result<serde_json::Value, String> {
+                let request: Request = serde_json::from_value(request).map_err(|e| e.to_string())?;
+                match admin::call_running(&data_dir, &request) {
+                    Ok(Some(Response { ok: true, result, .. })) => Ok(result),
+                    Ok(Some(Response { error, .. })) => Err(error.unwrap_or_else(|| "refused".into())),
+                    Ok(None) => Err("the relay does not answer".into()),
+                    Err(e) => Err(e.to_string()),
+                }
+            };
+            caducee_console::run(api)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Drill { from, key_file, json } => {

@@ -1,0 +1,467 @@
+//! Caducée's administrator console: a ratatui terminal interface over the appliance's
+//! admin API. It never opens the store: every figure comes from, and every action goes
+//! through, admin requests (JSON, protocol version 1) that the caller carries to the
+//! running relay — `caducee console` passes the admin socket.
+//!
+//! [`App`] holds what the console knows and decides what a key does; [`render`] draws it,
+//! from nothing else, so every screen is snapshot-tested with ratatui's `TestBackend`;
+//! [`run`] is the terminal loop (refresh every second, reconnect with a banner when the
+//! relay goes away, terminal restored on exit and on panic).
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Gauge, Paragraph, Row, Sparkline, Table, TableState, Wrap};
+use ratatui::Frame;
+use serde_json::{json, Value};
+
+/// How often the console asks the relay for its status.
+const REFRESH: Duration = Duration::from_secs(1);
+/// Points kept for the throughput sparkline (one per refresh).
+const HISTORY_POINTS_MAX: usize = 120;
+
+/// Carries one admin request (`{"command": …}`) to the relay and returns its result, or
+/// why it failed.
+pub trait AdminApi {
+    fn call(&mut self, request: Value) -> Result<Value, String>;
+}
+
+impl<F: FnMut(Value) -> Result<Value, String>> AdminApi for F {
+    fn call(&mut self, request: Value) -> Result<Value, String> {
+        self(request)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Dashboard,
+    Mailboxes,
+}
+
+/// An action waiting for the administrator's `y`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirm {
+    pub action: &'static str,
+    pub address: String,
+}
+
+/// Everything the console shows.
+#[derive(Debug)]
+pub struct App {
+    pub screen: Screen,
+    /// The last status the relay sent (`caducee status --json`).
+    pub status: Option<Value>,
+    /// Accepted messages per refresh, newest last.
+    pub accepted_per_second: VecDeque<u64>,
+    last_accepted: Option<u64>,
+    /// Set while the relay does not answer.
+    pub connection_lost: Option<String>,
+    pub selected: usize,
+    pub search: String,
+    pub searching: bool,
+    pub confirm: Option<Confirm>,
+    pub help: bool,
+    /// The last action's outcome, shown in the footer.
+    pub message: Option<String>,
+    pub colour: bool,
+    pub quit: bool,
+}
+
+impl App {
+    pub fn new(colour: bool) -> App {
+        App {
+            screen: Screen::Dashboard,
+            status: None,
+            accepted_per_second: VecDeque::new(),
+            last_accepted: None,
+            connection_lost: None,
+            selected: 0,
+            search: String::new(),
+            searching: false,
+            confirm: None,
+            help: false,
+            message: None,
+            colour,
+            quit: false,
+        }
+    }
+
+    /// Asks the relay for its status; on failure keeps the last one and raises the banner.
+    pub fn refresh(&mut self, api: &mut impl AdminApi) {
+        match api.call(json!({ "command": "status" })) {
+            Ok(status) => {
+                self.connection_lost = None;
+                self.take_status(status);
+            }
+            Err(why) => self.connection_lost = Some(why),
+        }
+    }
+
+    pub fn take_status(&mut self, status: Value) {
+        let accepted = status["quality"]["accepted_total"].as_u64();
+        if let (Some(now), Some(before)) = (accepted, self.last_accepted) {
+            self.accepted_per_second.push_back(now.saturating_sub(before));
+            while self.accepted_per_second.len() > HISTORY_POINTS_MAX {
+                self.accepted_per_second.pop_front();
+            }
+        }
+        self.last_accepted = accepted.or(self.last_accepted);
+        self.status = Some(status);
+        self.selected = self.selected.min(self.mailboxes().len().saturating_sub(1));
+    }
+
+    /// The mailboxes shown: all, or those whose address contains the search.
+    pub fn mailboxes(&self) -> Vec<&Value> {
+        let all = self.status.as_ref().and_then(|s| s["mailboxes"].as_array());
+        let needle = self.search.to_lowercase();
+        all.into_iter()
+            .flatten()
+            .filter(|m| needle.is_empty() || m["address"].as_str().is_some_and(|a| a.to_lowercase().contains(&needle)))
+            .collect()
+    }
+
+    fn selected_address(&self) -> Option<String> {
+        self.mailboxes().get(self.selected).and_then(|m| m["address"].as_str()).map(str::to_owned)
+    }
+
+    /// What a key does. Actions that change something go through a confirmation first.
+    pub fn key(&mut self, key: KeyEvent, api: &mut impl AdminApi) {
+        if key.kind != KeyEventKind::Press {
+            return;
+        }
+        if let Some(confirm) = self.confirm.take() {
+            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                let request = json!({ "command": "user-state", "address": confirm.address, "action": confirm.action });
+                self.message = Some(match api.call(request) {
+                    Ok(_) => format!("{} {}: done", confirm.action, confirm.address),
+                    Err(why) => format!("{} {} failed: {why}", confirm.action, confirm.address),
+                });
+                self.refresh(api);
+            } else {
+                self.message = Some("cancelled".into());
+            }
+            return;
+        }
+        if self.searching {
+            match key.code {
+                KeyCode::Esc => {
+                    self.searching = false;
+                    self.search.clear();
+                }
+                KeyCode::Enter => self.searching = false,
+                KeyCode::Backspace => {
+                    self.search.pop();
+                }
+                KeyCode::Char(c) => self.search.push(c),
+                _ => {}
+            }
+            self.selected = 0;
+            return;
+        }
+        if self.help {
+            self.help = false;
+            return;
+        }
+        match key.code {
+            KeyCode::Char('q') | KeyCode::Esc => self.quit = true,
+            KeyCode::Char('?') => self.help = true,
+            KeyCode::Tab | KeyCode::BackTab => {
+                self.screen = match self.screen {
+                    Screen::Dashboard => Screen::Mailboxes,
+                    Screen::Mailboxes => Screen::Dashboard,
+                }
+            }
+            KeyCode::Char('1') => self.screen = Screen::Dashboard,
+            KeyCode::Char('2') => self.screen = Screen::Mailboxes,
+            KeyCode::Char('/') => {
+                self.screen = Screen::Mailboxes;
+                self.searching = true;
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.selected = (self.selected + 1).min(self.mailboxes().len().saturating_sub(1));
+            }
+            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
+            KeyCode::Char(c @ ('u' | 's' | 'e')) if self.screen == Screen::Mailboxes => {
+                let action = match c {
+                    'u' => "unblock",
+                    's' => "suspend",
+                    _ => "enable",
+                };
+                if let Some(address) = self.selected_address() {
+                    self.confirm = Some(Confirm { action, address });
+                }
+            }
+            KeyCode::Char('r') => self.refresh(api),
+            _ => {}
+        }
+    }
+
+    fn style(&self, style: Style) -> Style {
+        if self.colour {
+            style
+        } else {
+            Style::default()
+        }
+    }
+}
+
+/// Draws the whole console from `app`.
+pub fn render(app: &App, frame: &mut Frame<'_>) {
+    let area = frame.area();
+    let [banner, body, footer] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(area);
+    let title = match app.screen {
+        Screen::Dashboard => " 1 Dashboard  [2 Mailboxes] ",
+        Screen::Mailboxes => "[1 Dashboard]  2 Mailboxes ",
+    };
+    let header = match &app.connection_lost {
+        Some(why) => Line::from(Span::styled(
+            format!(" CONNECTION TO THE RELAY LOST — retrying every second ({why})"),
+            app.style(Style::default().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD)),
+        )),
+        None => Line::from(vec![
+            Span::styled(" Caducée ", app.style(Style::default().add_modifier(Modifier::BOLD))),
+            Span::raw(title),
+        ]),
+    };
+    frame.render_widget(Paragraph::new(header), banner);
+    match app.screen {
+        Screen::Dashboard => render_dashboard(app, frame, body),
+        Screen::Mailboxes => render_mailboxes(app, frame, body),
+    }
+    let keys = if app.searching {
+        format!(" search: {}▏ Enter keep · Esc clear", app.search)
+    } else if let Some(message) = &app.message {
+        format!(" {message} · ? help · q quit")
+    } else {
+        match app.screen {
+            Screen::Dashboard => " Tab screens · / search · r refresh · ? help · q quit".to_owned(),
+            Screen::Mailboxes => {
+                " ↑↓/jk move · / search · u unblock · s suspend · e enable · ? help · q quit".to_owned()
+            }
+        }
+    };
+    frame.render_widget(Paragraph::new(keys), footer);
+    if let Some(confirm) = &app.confirm {
+        let text = format!("{} {}?\n\ny: yes   any other key: no", confirm.action, confirm.address);
+        popup(app, frame, area, " Confirm ", &text);
+    } else if app.help {
+        popup(app, frame, area, " Keys ", HELP);
+    }
+}
+
+const HELP: &str = "Tab, 1, 2   switch screens\n\
+↑ ↓ j k     move in the list\n\
+/           search mailboxes by address\n\
+u s e       unblock, suspend, enable the selected mailbox\n\
+r           refresh now (every second anyway)\n\
+q, Esc      quit\n\n\
+Every change asks for confirmation and is written to the audit trail.";
+
+fn popup(app: &App, frame: &mut Frame<'_>, area: Rect, title: &str, text: &str) {
+    let width = area.width.saturating_sub(4).min(64);
+    let height = (text.lines().count() as u16 + 2).min(area.height);
+    let x = area.x + (area.width - width) / 2;
+    let y = area.y + (area.height - height) / 2;
+    let rect = Rect::new(x, y, width, height);
+    frame.render_widget(Clear, rect);
+    let block =
+        Block::default().borders(Borders::ALL).title(title).border_style(app.style(Style::default().fg(Color::Yellow)));
+    frame.render_widget(Paragraph::new(text.to_owned()).block(block).wrap(Wrap { trim: false }), rect);
+}
+
+fn number(value: &Value) -> String {
+    value.as_u64().map_or("—".to_owned(), |n| n.to_string())
+}
+
+/// Sizes in decimal units, as quotas are given (50 MB).
+fn bytes(value: &Value) -> String {
+    let Some(n) = value.as_u64() else { return "—".into() };
+    match n {
+        n if n >= 1_000_000_000 => format!("{:.1} GB", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.1} MB", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.1} kB", n as f64 / 1e3),
+        n => format!("{n} B"),
+    }
+}
+
+/// Mailboxes that need the administrator: disabled, blocked, closed, nearly full.
+fn alerts(status: &Value) -> Vec<String> {
+    let mut alerts = Vec::new();
+    for mailbox in status["mailboxes"].as_array().into_iter().flatten() {
+        let address = mailbox["address"].as_str().unwrap_or_default();
+        let state = &mailbox["state"];
+        if let Some(reason) = state["disabled"][0].as_str() {
+            alerts.push(format!("{address}: reception disabled ({reason})"));
+        }
+        if state["blocked"].is_object() {
+            alerts.push(format!("{address}: blocked for mass mailing"));
+        }
+        if let Some(percent) = state["quota_warned_percent"].as_u64().filter(|p| *p >= 95) {
+            alerts.push(format!("{address}: mailbox {percent} % full"));
+        }
+    }
+    alerts
+}
+
+fn render_dashboard(app: &App, frame: &mut Frame<'_>, area: Rect) {
+    let Some(status) = &app.status else {
+        frame.render_widget(Paragraph::new(" waiting for the relay's first status…"), area);
+        return;
+    };
+    let [figures, spark, bottom] =
+        Layout::vertical([Constraint::Length(8), Constraint::Length(5), Constraint::Min(3)]).areas(area);
+    let quality = &status["quality"];
+    let window = &quality["processing_ms"][0];
+    let ms = |v: &Value| v.as_f64().map_or("—".to_owned(), |f| format!("{f:.2} ms"));
+    let load = &quality["load_average"];
+    let drill = match status["last_drill"]["ok"].as_bool() {
+        Some(true) => format!(
+            "passed, first 250 at {:.1} s",
+            status["last_drill"]["first_accept_seconds"].as_f64().unwrap_or_default()
+        ),
+        Some(false) => "FAILED — see caducee status".to_owned(),
+        None => "never run".to_owned(),
+    };
+    let lines = vec![
+        Line::from(format!(
+            " Stored: {} messages, {}    Mailboxes: {}",
+            number(&status["stored_messages"]),
+            bytes(&status["stored_bytes"]),
+            number(&status["mailbox_count"])
+        )),
+        Line::from(format!(
+            " Processing (5 min): {} messages, p50 {}, p99 {}, max {}",
+            number(&window["count"]),
+            ms(&window["p50"]),
+            ms(&window["p99"]),
+            ms(&window["max"])
+        )),
+        Line::from(format!(
+            " Accepted {}, collected {} since start",
+            number(&quality["accepted_total"]),
+            number(&quality["collected_total"])
+        )),
+        Line::from(format!(
+            " Store file {}, {} free    Load {} {} {}",
+            bytes(&quality["store_file_bytes"]),
+            bytes(&quality["store_free_bytes"]),
+            load[0],
+            load[1],
+            load[2]
+        )),
+        Line::from(format!(
+            " Notices waiting: {}    Restore drill: {drill}",
+            status["notices_waiting"].as_array().map_or(0, Vec::len)
+        )),
+    ];
+    let block = Block::default().borders(Borders::ALL).title(" Relay ");
+    frame.render_widget(Paragraph::new(lines).block(block), figures);
+    let data: Vec<u64> = app.accepted_per_second.iter().copied().collect();
+    let last = data.last().copied().unwrap_or(0);
+    let sparkline = Sparkline::default()
+        .block(Block::default().borders(Borders::ALL).title(format!(" Accepted per second: {last} ")))
+        .data(&data)
+        .style(app.style(Style::default().fg(Color::Green)));
+    frame.render_widget(sparkline, spark);
+    let alerts = alerts(status);
+    let text: Vec<Line> = if alerts.is_empty() {
+        vec![Line::from(" none")]
+    } else {
+        alerts.into_iter().map(|a| Line::from(format!(" {a}"))).collect()
+    };
+    let block = Block::default().borders(Borders::ALL).title(" Alerts ");
+    frame.render_widget(Paragraph::new(text).block(block), bottom);
+}
+
+fn render_mailboxes(app: &App, frame: &mut Frame<'_>, area: Rect) {
+    let mailboxes = app.mailboxes();
+    let [table_area, detail] = Layout::vertical([Constraint::Min(3), Constraint::Length(3)]).areas(area);
+    let rows: Vec<Row> = mailboxes
+        .iter()
+        .map(|m| {
+            let state = &m["state"];
+            let mut words = Vec::new();
+            if let Some(reason) = state["disabled"][0].as_str() {
+                words.push(format!("disabled ({reason})"));
+            }
+            if state["blocked"].is_object() {
+                words.push("BLOCKED".to_owned());
+            }
+            if state["closed_at"].is_number() {
+                words.push("closed".to_owned());
+            }
+            if words.is_empty() {
+                words.push("receiving".to_owned());
+            }
+            Row::new(vec![
+                Cell::from(m["address"].as_str().unwrap_or_default().to_owned()),
+                Cell::from(format!("{} / {}", bytes(&m["used_bytes"]), bytes(&m["quota_bytes"]))),
+                Cell::from(number(&m["messages"])),
+                Cell::from(words.join(", ")),
+            ])
+        })
+        .collect();
+    let title = if app.search.is_empty() {
+        format!(" Mailboxes ({}) ", mailboxes.len())
+    } else {
+        format!(" Mailboxes matching \"{}\" ({}) ", app.search, mailboxes.len())
+    };
+    let table =
+        Table::new(rows, [Constraint::Min(26), Constraint::Length(19), Constraint::Length(8), Constraint::Min(12)])
+            .header(
+                Row::new(vec!["Address", "Used / quota", "Messages", "State"])
+                    .style(app.style(Style::default().add_modifier(Modifier::BOLD))),
+            )
+            .block(Block::default().borders(Borders::ALL).title(title))
+            .row_highlight_style(app.style(Style::default().add_modifier(Modifier::REVERSED)))
+            .highlight_symbol("▶ ");
+    let mut state = TableState::default().with_selected((!mailboxes.is_empty()).then_some(app.selected));
+    frame.render_stateful_widget(table, table_area, &mut state);
+    let Some(selected) = mailboxes.get(app.selected) else {
+        return;
+    };
+    let used = selected["used_bytes"].as_u64().unwrap_or(0) as f64;
+    let quota = selected["quota_bytes"].as_u64().unwrap_or(1).max(1) as f64;
+    let gauge = Gauge::default()
+        .block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(format!(" {} — quota ", selected["address"].as_str().unwrap_or_default())),
+        )
+        .gauge_style(app.style(Style::default().fg(Color::Cyan)))
+        .ratio((used / quota).clamp(0.0, 1.0));
+    frame.render_widget(gauge, detail);
+}
+
+/// The terminal loop: refresh every second, keys in between, until `q`.
+pub fn run(mut api: impl AdminApi) -> std::io::Result<()> {
+    let colour = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let mut app = App::new(colour);
+    app.refresh(&mut api);
+    // `init` restores the terminal on panic as well as through `restore` below.
+    let mut terminal = ratatui::init();
+    let result = (|| {
+        let mut next_refresh = Instant::now() + REFRESH;
+        while !app.quit {
+            terminal.draw(|frame| render(&app, frame))?;
+            let wait = next_refresh.saturating_duration_since(Instant::now());
+            if event::poll(wait)? {
+                if let Event::Key(key) = event::read()? {
+                    app.key(key, &mut api);
+                }
+            }
+            if Instant::now() >= next_refresh {
+                app.refresh(&mut api);
+                next_refresh = Instant::now() + REFRESH;
+            }
+        }
+        Ok(())
+    })();
+    ratatui::restore();
+    result
+}

@@ -1,0 +1,114 @@
+//! Every screen drawn from a fixed status, at 80×24 and 120×40, compared with the snapshots
+//! in `tests/snapshots/`; and what the keys send to the relay.
+
+use caducee_console::{render, App, Screen};
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::Terminal;
+use serde_json::{json, Value};
+
+fn status(accepted: u64) -> Value {
+    json!({
+        "running": true,
+        "stored_messages": 1234,
+        "stored_bytes": 9_876_543,
+        "mailbox_count": 3,
+        "quality": {
+            "processing_ms": [
+                { "minutes": 5, "count": 420, "mean": 2.1, "p50": 1.95, "p90": 3.2, "p99": 6.4, "max": 12.0 },
+                { "minutes": 60, "count": 5000, "mean": 2.0, "p50": 1.9, "p90": 3.1, "p99": 6.0, "max": 20.0 }
+            ],
+            "collection_delay_s": [],
+            "accepted_total": accepted,
+            "collected_total": 4100,
+            "load_average": [0.42, 0.38, 0.30],
+            "store_file_bytes": 52_428_800,
+            "store_free_bytes": 68_719_476_736u64
+        },
+        "notices_waiting": [ { "kind": "quota-95" } ],
+        "last_drill": { "ok": true, "first_accept_seconds": 21.5 },
+        "mailboxes": [
+            { "address": "dr.martin@relay.test", "used_bytes": 1_048_576, "quota_bytes": 50_000_000, "messages": 12,
+              "state": { "disabled": null, "blocked": null, "quota_warned_percent": 0, "closed_at": null } },
+            { "address": "labo.durand@relay.test", "used_bytes": 48_000_000, "quota_bytes": 50_000_000, "messages": 900,
+              "state": { "disabled": null, "blocked": { "at": 1, "reason": "5 refusals in 24 hours" }, "quota_warned_percent": 95, "closed_at": null } },
+            { "address": "cabinet.petit@relay.test", "used_bytes": 0, "quota_bytes": 50_000_000, "messages": 0,
+              "state": { "disabled": ["inactivity", 1], "blocked": null, "quota_warned_percent": 0, "closed_at": null } }
+        ]
+    })
+}
+
+fn app() -> App {
+    let mut app = App::new(false);
+    for accepted in [4000, 4012, 4030, 4031, 4060] {
+        app.take_status(status(accepted));
+    }
+    app
+}
+
+fn draw(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+    terminal.draw(|frame| render(app, frame)).expect("draw");
+    terminal.backend().to_string()
+}
+
+fn no_relay(_: Value) -> Result<Value, String> {
+    Err("not connected".into())
+}
+
+#[test]
+fn dashboard() {
+    let app = app();
+    insta::assert_snapshot!("dashboard_80x24", draw(&app, 80, 24));
+    insta::assert_snapshot!("dashboard_120x40", draw(&app, 120, 40));
+}
+
+#[test]
+fn mailboxes() {
+    let mut app = app();
+    app.screen = Screen::Mailboxes;
+    app.selected = 1;
+    insta::assert_snapshot!("mailboxes_80x24", draw(&app, 80, 24));
+    insta::assert_snapshot!("mailboxes_120x40", draw(&app, 120, 40));
+}
+
+#[test]
+fn search_confirmation_help_and_a_lost_connection() {
+    let mut app = app();
+    let mut api = no_relay;
+    for key in [KeyCode::Char('/'), KeyCode::Char('l'), KeyCode::Char('a'), KeyCode::Char('b'), KeyCode::Enter] {
+        app.key(KeyEvent::from(key), &mut api);
+    }
+    assert_eq!(app.mailboxes().len(), 1, "search narrows the list");
+    insta::assert_snapshot!("search_80x24", draw(&app, 80, 24));
+    app.key(KeyEvent::from(KeyCode::Char('u')), &mut api);
+    insta::assert_snapshot!("confirm_80x24", draw(&app, 80, 24));
+    app.key(KeyEvent::from(KeyCode::Char('n')), &mut api);
+    assert!(app.confirm.is_none());
+    app.key(KeyEvent::from(KeyCode::Char('?')), &mut api);
+    insta::assert_snapshot!("help_80x24", draw(&app, 80, 24));
+    app.key(KeyEvent::from(KeyCode::Char('x')), &mut api);
+    app.refresh(&mut api);
+    insta::assert_snapshot!("connection_lost_80x24", draw(&app, 80, 24));
+}
+
+#[test]
+fn a_confirmed_action_is_sent_to_the_relay_and_the_screen_refreshes() {
+    let mut app = app();
+    app.screen = Screen::Mailboxes;
+    let sent = std::cell::RefCell::new(Vec::new());
+    let mut api = |request: Value| {
+        sent.borrow_mut().push(request.clone());
+        Ok(if request["command"] == "status" { status(5000) } else { json!({}) })
+    };
+    app.key(KeyEvent::from(KeyCode::Char('j')), &mut api);
+    app.key(KeyEvent::from(KeyCode::Char('u')), &mut api);
+    assert!(app.confirm.is_some(), "nothing is sent before the confirmation");
+    app.key(KeyEvent::from(KeyCode::Char('y')), &mut api);
+    let sent = sent.borrow().clone();
+    assert_eq!(sent[0], json!({ "command": "user-state", "address": "labo.durand@relay.test", "action": "unblock" }));
+    assert_eq!(sent[1], json!({ "command": "status" }));
+    assert_eq!(app.message.as_deref(), Some("unblock labo.durand@relay.test: done"));
+    app.key(KeyEvent::from(KeyCode::Char('q')), &mut api);
+    assert!(app.quit);
+}
