@@ -47,6 +47,12 @@ fn spawn_python(args: &[&str]) -> Child {
         .expect("start python3")
 }
 
+/// A POP3 collector polling `user`'s mailbox until the relay goes away.
+fn start_collector(relay: &Relay, user: &str, password: &str) -> Child {
+    let (port, ca) = (relay.port("pop3s"), relay.ca());
+    spawn_python(&["collect", "--port", &port, "--ca", &ca, "--user", user, "--password", password])
+}
+
 /// Reads a child's JSON lines to the end, on a thread.
 fn drain(child: &mut Child) -> std::thread::JoinHandle<Vec<Value>> {
     let stdout = child.stdout.take().expect("piped stdout");
@@ -156,17 +162,7 @@ fn kill_9_at_varied_points_loses_nothing_accepted_and_resurrects_nothing_collect
             "--tag",
             &tag,
         ]);
-        let mut collect = spawn_python(&[
-            "collect",
-            "--port",
-            &current.port("pop3s"),
-            "--ca",
-            &current.ca(),
-            "--user",
-            &bob,
-            "--password",
-            &bob_pw,
-        ]);
+        let mut collect = start_collector(&current, &bob, &bob_pw);
         let collected = drain(&mut collect);
 
         // Kill after a varied number of acknowledged messages: sometimes at once, sometimes
@@ -194,17 +190,7 @@ fn kill_9_at_varied_points_loses_nothing_accepted_and_resurrects_nothing_collect
     let current = relay.take().unwrap_or_else(|| Relay::start(&data, ""));
     let fsck = current.cli(&["fsck"]);
     assert!(fsck.status.success(), "seed {seed:#x}: {}", String::from_utf8_lossy(&fsck.stdout));
-    let mut collect = spawn_python(&[
-        "collect",
-        "--port",
-        &current.port("pop3s"),
-        "--ca",
-        &current.ca(),
-        "--user",
-        &bob,
-        "--password",
-        &bob_pw,
-    ]);
+    let mut collect = start_collector(&current, &bob, &bob_pw);
     let collected = drain(&mut collect);
     // The collector polls until the server goes; stop it once the mailbox is empty.
     let mut polls = 0;
