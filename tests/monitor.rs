@@ -312,4 +312,10 @@ fn a_closed_account_stops_and_is_removed_after_retention_unless_held() {
     let text = String::from_utf8_lossy(&export.stdout);
     assert!(text.contains("\"actor\":\"monitor\"") && text.contains(&format!("account {bob}")), "{text}");
     assert!(relay.cli(&["audit", "verify"]).status.success());
+
+    // The address is free again: a new account gets it, and it receives and collects.
+    let (again, again_pw) = relay.add_user("bob", None);
+    assert_eq!(again, bob);
+    assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["data"]), 250);
+    assert_eq!(relay.fetch(&bob, &again_pw, true).len(), 1);
 }
