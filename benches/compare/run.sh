@@ -36,6 +36,9 @@ stop_all() {
 }
 trap stop_all EXIT
 
+echo "== this machine's limits"
+"$bin/caducee-limits" --dir "$work" --json "$work/limits.json"
+
 echo "== TLS: a CA and a certificate for localhost"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=compare CA" \
     -addext "basicConstraints=critical,CA:TRUE" -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
