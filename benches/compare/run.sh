@@ -5,7 +5,10 @@
 # machine, never in CI:
 #
 #   cargo build --release -p caducee -p caducee-bench
-#   sudo benches/compare/run.sh [SESSIONS] [MESSAGES]
+#   sudo benches/compare/run.sh [SESSIONS] [MESSAGES] [COLLECTORS]
+#
+# COLLECTORS (default 4) POP3 collectors run beside the senders; 0 measures the accept
+# path alone.
 #
 # It installs postfix and dovecot from Debian's packages if missing, runs its own
 # configuration from a scratch folder, and afterwards stops both and puts postfix's
@@ -14,6 +17,7 @@ set -euo pipefail
 
 sessions=${1:-32}
 messages=${2:-20000}
+collectors=${3:-4}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$top/target/release
 work=$(mktemp -d /tmp/caducee-compare.XXXXXX)
@@ -135,13 +139,13 @@ postfix start >/dev/null 2>&1 || postfix reload >/dev/null
 for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/2465) 2>/dev/null && break; sleep 0.2; done
 
 echo "== the same load against postfix + dovecot"
-"$bin/caducee-load" --sessions "$sessions" --messages "$messages" --collectors 4 \
+"$bin/caducee-load" --sessions "$sessions" --messages "$messages" --collectors "$collectors" \
     --target-submissions-port 2465 --target-pop3s-port 2995 --target-ca "$work/ca.pem" \
     --target-accounts "$work/accounts.txt" --seconds-max 900 \
     --json "$work/postfix.json" | tee "$work/postfix.txt"
 
 echo "== and against caducee"
-"$bin/caducee-load" --sessions "$sessions" --messages "$messages" --collectors 4 \
+"$bin/caducee-load" --sessions "$sessions" --messages "$messages" --collectors "$collectors" \
     --json "$work/caducee.json" | tee "$work/caducee.txt"
 
 echo "== results in $work"
