@@ -33,6 +33,7 @@ cp /etc/postfix/main.cf "$work/main.cf.orig"
 cp /etc/postfix/master.cf "$work/master.cf.orig"
 stop_all() {
     postfix stop >/dev/null 2>&1 || true
+    postsuper -d ALL >/dev/null 2>&1 || true
     [[ -f $work/dovecot.conf ]] && doveadm -c "$work/dovecot.conf" stop >/dev/null 2>&1 || true
     # Leave postfix's configuration as it was found.
     cp "$work/main.cf.orig" /etc/postfix/main.cf
@@ -135,6 +136,8 @@ postconf -P "127.0.0.1:2465/inet/smtpd_tls_wrappermode=yes" \
 # The sender_login_maps file says "OK" as owner: make it name each login.
 awk '{print $1, $1}' "$work/vmailbox" > "$work/senders"
 postconf -e "smtpd_sender_login_maps = texthash:$work/senders"
+# Each run starts from an empty queue (an earlier run's leftovers would compete).
+postsuper -d ALL >/dev/null 2>&1 || true
 postfix start >/dev/null 2>&1 || postfix reload >/dev/null
 for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/2465) 2>/dev/null && break; sleep 0.2; done
 
@@ -143,6 +146,10 @@ echo "== the same load against postfix + dovecot"
     --target-submissions-port 2465 --target-pop3s-port 2995 --target-ca "$work/ca.pem" \
     --target-accounts "$work/accounts.txt" --seconds-max 900 \
     --json "$work/postfix.json" | tee "$work/postfix.txt"
+
+# Postfix may still be delivering its queue to Dovecot: stop both so that nothing of their
+# run competes with the next one.
+stop_all
 
 echo "== and against caducee"
 "$bin/caducee-load" --sessions "$sessions" --messages "$messages" --collectors "$collectors" \
