@@ -40,6 +40,7 @@ impl<F: FnMut(Value) -> Result<Value, String>> AdminApi for F {
 pub enum Screen {
     Dashboard,
     Mailboxes,
+    Audit,
 }
 
 /// An action waiting for the administrator's `y`.
@@ -55,6 +56,8 @@ pub struct App {
     pub screen: Screen,
     /// The last status the relay sent (`caducee status --json`).
     pub status: Option<Value>,
+    /// Audit entries (`caducee audit export`), oldest first; fetched on the audit screen.
+    pub audit: Option<Value>,
     /// Accepted messages per refresh, newest last.
     pub accepted_per_second: VecDeque<u64>,
     last_accepted: Option<u64>,
@@ -76,6 +79,7 @@ impl App {
         App {
             screen: Screen::Dashboard,
             status: None,
+            audit: None,
             accepted_per_second: VecDeque::new(),
             last_accepted: None,
             connection_lost: None,
@@ -90,7 +94,8 @@ impl App {
         }
     }
 
-    /// Asks the relay for its status; on failure keeps the last one and raises the banner.
+    /// Asks the relay for its status (and, on the audit screen, the audit trail); on
+    /// failure keeps what it had and raises the banner.
     pub fn refresh(&mut self, api: &mut impl AdminApi) {
         match api.call(json!({ "command": "status" })) {
             Ok(status) => {
@@ -99,6 +104,37 @@ impl App {
             }
             Err(why) => self.connection_lost = Some(why),
         }
+        if self.screen == Screen::Audit && self.connection_lost.is_none() {
+            // Everything up to tomorrow: the relay's clock decides what "now" is.
+            let to = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(u64::MAX, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).saturating_add(86_400_000));
+            match api.call(json!({ "command": "audit-export", "from": 0, "to": to })) {
+                Ok(entries) => self.audit = Some(entries),
+                Err(why) => self.connection_lost = Some(why),
+            }
+        }
+    }
+
+    /// Audit entries shown, newest first: all, or those whose actor, action or object
+    /// contains the search.
+    pub fn audit_entries(&self) -> Vec<&Value> {
+        let needle = self.search.to_lowercase();
+        let mut entries: Vec<&Value> = self
+            .audit
+            .as_ref()
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|e| {
+                needle.is_empty()
+                    || ["actor", "action", "object", "detail"].iter().any(|field| {
+                        e["entry"][field].as_str().is_some_and(|text| text.to_lowercase().contains(&needle))
+                    })
+            })
+            .collect();
+        entries.reverse();
+        entries
     }
 
     pub fn take_status(&mut self, status: Value) {
@@ -169,16 +205,29 @@ impl App {
         match key.code {
             KeyCode::Char('q') | KeyCode::Esc => self.quit = true,
             KeyCode::Char('?') => self.help = true,
-            KeyCode::Tab | KeyCode::BackTab => {
-                self.screen = match self.screen {
+            KeyCode::Tab => {
+                let next = match self.screen {
                     Screen::Dashboard => Screen::Mailboxes,
-                    Screen::Mailboxes => Screen::Dashboard,
-                }
+                    Screen::Mailboxes => Screen::Audit,
+                    Screen::Audit => Screen::Dashboard,
+                };
+                self.show(next, api);
             }
-            KeyCode::Char('1') => self.screen = Screen::Dashboard,
-            KeyCode::Char('2') => self.screen = Screen::Mailboxes,
+            KeyCode::BackTab => {
+                let previous = match self.screen {
+                    Screen::Dashboard => Screen::Audit,
+                    Screen::Mailboxes => Screen::Dashboard,
+                    Screen::Audit => Screen::Mailboxes,
+                };
+                self.show(previous, api);
+            }
+            KeyCode::Char('1') => self.show(Screen::Dashboard, api),
+            KeyCode::Char('2') => self.show(Screen::Mailboxes, api),
+            KeyCode::Char('3') => self.show(Screen::Audit, api),
             KeyCode::Char('/') => {
-                self.screen = Screen::Mailboxes;
+                if self.screen == Screen::Dashboard {
+                    self.screen = Screen::Mailboxes;
+                }
                 self.searching = true;
             }
             KeyCode::Down | KeyCode::Char('j') => {
@@ -200,6 +249,14 @@ impl App {
         }
     }
 
+    fn show(&mut self, screen: Screen, api: &mut impl AdminApi) {
+        self.screen = screen;
+        self.selected = 0;
+        if screen == Screen::Audit {
+            self.refresh(api);
+        }
+    }
+
     fn style(&self, style: Style) -> Style {
         if self.colour {
             style
@@ -215,8 +272,9 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
     let [banner, body, footer] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(area);
     let title = match app.screen {
-        Screen::Dashboard => " 1 Dashboard  [2 Mailboxes] ",
-        Screen::Mailboxes => "[1 Dashboard]  2 Mailboxes ",
+        Screen::Dashboard => " 1 Dashboard  [2 Mailboxes] [3 Audit] ",
+        Screen::Mailboxes => "[1 Dashboard]  2 Mailboxes  [3 Audit] ",
+        Screen::Audit => "[1 Dashboard] [2 Mailboxes]  3 Audit ",
     };
     let header = match &app.connection_lost {
         Some(why) => Line::from(Span::styled(
@@ -232,6 +290,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
     match app.screen {
         Screen::Dashboard => render_dashboard(app, frame, body),
         Screen::Mailboxes => render_mailboxes(app, frame, body),
+        Screen::Audit => render_audit(app, frame, body),
     }
     let keys = if app.searching {
         format!(" search: {}▏ Enter keep · Esc clear", app.search)
@@ -243,6 +302,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
             Screen::Mailboxes => {
                 " ↑↓/jk move · / search · u unblock · s suspend · e enable · ? help · q quit".to_owned()
             }
+            Screen::Audit => " / filter by actor, action or object · r refresh · ? help · q quit".to_owned(),
         }
     };
     frame.render_widget(Paragraph::new(keys), footer);
@@ -254,7 +314,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
     }
 }
 
-const HELP: &str = "Tab, 1, 2   switch screens\n\
+const HELP: &str = "Tab, 1 2 3  switch screens\n\
 ↑ ↓ j k     move in the list\n\
 /           search mailboxes by address\n\
 u s e       unblock, suspend, enable the selected mailbox\n\
@@ -436,6 +496,54 @@ fn render_mailboxes(app: &App, frame: &mut Frame<'_>, area: Rect) {
         .gauge_style(app.style(Style::default().fg(Color::Cyan)))
         .ratio((used / quota).clamp(0.0, 1.0));
     frame.render_widget(gauge, detail);
+}
+
+/// `2026-11-26 02:30` (UTC) from milliseconds since the epoch.
+fn when(millis: &Value) -> String {
+    millis
+        .as_u64()
+        .and_then(|ms| i64::try_from(ms).ok())
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or("—".to_owned(), |at| at.format("%Y-%m-%d %H:%M").to_string())
+}
+
+fn render_audit(app: &App, frame: &mut Frame<'_>, area: Rect) {
+    let entries = app.audit_entries();
+    let rows: Vec<Row> = entries
+        .iter()
+        .map(|e| {
+            let entry = &e["entry"];
+            let text = |field: &str| entry[field].as_str().unwrap_or_default().to_owned();
+            Row::new(vec![
+                Cell::from(number(&e["seq"])),
+                Cell::from(when(&entry["at"])),
+                Cell::from(text("actor")),
+                Cell::from(text("action")),
+                Cell::from(format!("{} {}", text("object"), text("detail")).trim_end().to_owned()),
+            ])
+        })
+        .collect();
+    let title = if app.search.is_empty() {
+        format!(" Audit trail, newest first ({}) ", entries.len())
+    } else {
+        format!(" Audit entries matching \"{}\" ({}) ", app.search, entries.len())
+    };
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(5),
+            Constraint::Length(16),
+            Constraint::Length(10),
+            Constraint::Length(7),
+            Constraint::Min(20),
+        ],
+    )
+    .header(
+        Row::new(vec!["#", "When (UTC)", "Who", "Action", "What"])
+            .style(app.style(Style::default().add_modifier(Modifier::BOLD))),
+    )
+    .block(Block::default().borders(Borders::ALL).title(title));
+    frame.render_widget(table, area);
 }
 
 /// The terminal loop: refresh every second, keys in between, until `q`.

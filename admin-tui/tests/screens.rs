@@ -112,3 +112,46 @@ fn a_confirmed_action_is_sent_to_the_relay_and_the_screen_refreshes() {
     app.key(KeyEvent::from(KeyCode::Char('q')), &mut api);
     assert!(app.quit);
 }
+
+fn audit_entries() -> Value {
+    let entry = |seq: u64, at: u64, actor: &str, action: &str, object: &str, detail: &str| {
+        json!({ "seq": seq, "hash": "…", "entry": {
+            "at": at, "actor": actor, "source": "admin socket", "action": action, "object": object, "detail": detail
+        }})
+    };
+    json!([
+        entry(
+            1,
+            1_795_650_000_000,
+            "uid 0",
+            "create",
+            "account dr.martin@relay.test",
+            "names, contact e-mail, quota 50 MB"
+        ),
+        entry(2, 1_795_650_060_000, "uid 0", "read", "account list", "status"),
+        entry(3, 1_795_650_120_000, "uid 1000", "update", "account labo.durand@relay.test", "unblock"),
+        entry(4, 1_795_660_000_000, "monitor", "delete", "account cabinet.petit@relay.test", "closed 365 days ago"),
+    ])
+}
+
+#[test]
+fn audit_viewer() {
+    let mut app = app();
+    let mut api = |request: Value| -> Result<Value, String> {
+        match request["command"].as_str() {
+            Some("status") => Ok(status(4100)),
+            Some("audit-export") => Ok(audit_entries()),
+            _ => Err("unexpected".into()),
+        }
+    };
+    app.key(KeyEvent::from(KeyCode::Char('3')), &mut api);
+    assert_eq!(app.screen, Screen::Audit);
+    assert_eq!(app.audit_entries().len(), 4);
+    insta::assert_snapshot!("audit_80x24", draw(&app, 80, 24));
+    insta::assert_snapshot!("audit_120x40", draw(&app, 120, 40));
+    for key in [KeyCode::Char('/'), KeyCode::Char('m'), KeyCode::Char('o'), KeyCode::Char('n'), KeyCode::Enter] {
+        app.key(KeyEvent::from(key), &mut api);
+    }
+    assert_eq!(app.audit_entries().len(), 1, "the filter keeps the monitor's entry");
+    assert_eq!(app.screen, Screen::Audit, "searching stays on the audit screen");
+}
