@@ -94,8 +94,7 @@ impl App {
         }
     }
 
-    /// Asks the relay for its status (and, on the audit screen, the audit trail); on
-    /// failure keeps what it had and raises the banner.
+    /// Asks the relay for its status; on failure keeps the last one and raises the banner.
     pub fn refresh(&mut self, api: &mut impl AdminApi) {
         match api.call(json!({ "command": "status" })) {
             Ok(status) => {
@@ -104,15 +103,18 @@ impl App {
             }
             Err(why) => self.connection_lost = Some(why),
         }
-        if self.screen == Screen::Audit && self.connection_lost.is_none() {
-            // Everything up to tomorrow: the relay's clock decides what "now" is.
-            let to = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(u64::MAX, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).saturating_add(86_400_000));
-            match api.call(json!({ "command": "audit-export", "from": 0, "to": to })) {
-                Ok(entries) => self.audit = Some(entries),
-                Err(why) => self.connection_lost = Some(why),
-            }
+    }
+
+    /// Fetches the audit trail. Only on demand (entering the screen, `r`): reading it is
+    /// itself an audited export, so it is not polled.
+    pub fn load_audit(&mut self, api: &mut impl AdminApi) {
+        // Everything up to tomorrow: the relay's clock decides what "now" is.
+        let to = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(u64::MAX, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).saturating_add(86_400_000));
+        match api.call(json!({ "command": "audit-export", "from": 0, "to": to })) {
+            Ok(entries) => self.audit = Some(entries),
+            Err(why) => self.connection_lost = Some(why),
         }
     }
 
@@ -244,7 +246,12 @@ impl App {
                     self.confirm = Some(Confirm { action, address });
                 }
             }
-            KeyCode::Char('r') => self.refresh(api),
+            KeyCode::Char('r') => {
+                self.refresh(api);
+                if self.screen == Screen::Audit {
+                    self.load_audit(api);
+                }
+            }
             _ => {}
         }
     }
@@ -253,7 +260,7 @@ impl App {
         self.screen = screen;
         self.selected = 0;
         if screen == Screen::Audit {
-            self.refresh(api);
+            self.load_audit(api);
         }
     }
 
@@ -302,7 +309,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
             Screen::Mailboxes => {
                 " ↑↓/jk move · / search · u unblock · s suspend · e enable · ? help · q quit".to_owned()
             }
-            Screen::Audit => " / filter by actor, action or object · r refresh · ? help · q quit".to_owned(),
+            Screen::Audit => " / filter by actor, action or object · r reload · ? help · q quit".to_owned(),
         }
     };
     frame.render_widget(Paragraph::new(keys), footer);

@@ -155,3 +155,23 @@ fn audit_viewer() {
     assert_eq!(app.audit_entries().len(), 1, "the filter keeps the monitor's entry");
     assert_eq!(app.screen, Screen::Audit, "searching stays on the audit screen");
 }
+
+#[test]
+fn the_audit_trail_is_read_on_demand_not_polled() {
+    let mut app = app();
+    let exports = std::cell::Cell::new(0);
+    let mut api = |request: Value| -> Result<Value, String> {
+        if request["command"] == "audit-export" {
+            exports.set(exports.get() + 1);
+            return Ok(audit_entries());
+        }
+        Ok(status(4100))
+    };
+    app.key(KeyEvent::from(KeyCode::Char('3')), &mut api);
+    for _ in 0..5 {
+        app.refresh(&mut api); // what the loop does every second
+    }
+    assert_eq!(exports.get(), 1, "reading the trail is an audited export: once per visit");
+    app.key(KeyEvent::from(KeyCode::Char('r')), &mut api);
+    assert_eq!(exports.get(), 2);
+}
