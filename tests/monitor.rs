@@ -217,6 +217,9 @@ fn metrics_count_what_was_accepted_and_collected() {
     }
     let unknown = relay.send(&alice, &alice_pw, "nobody@relay.test", &message);
     assert_eq!(code(&unknown["rcpt"][0]), 550);
+    let clear = dir.path().join("clear.eml");
+    std::fs::write(&clear, "Subject: résultats\r\n\r\nHémoglobine 14,2 g/dL\r\n").expect("write");
+    assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &clear)["data"]), 554);
     assert_eq!(fetch_text(&relay, &bob, &bob_pw).len(), 3);
 
     let scrape = |relay: &Relay| {
@@ -244,6 +247,7 @@ fn metrics_count_what_was_accepted_and_collected() {
     assert!(text.contains("caducee_processing_seconds_bucket{le=\"+Inf\"} 3"), "{text}");
     assert!(text.contains("caducee_collection_delay_seconds_count 3"), "{text}");
     assert!(text.contains("caducee_submissions_refused_total{reason=\"unknown-recipient\"} 1"), "{text}");
+    assert!(text.contains("caducee_submissions_refused_total{reason=\"not-encrypted\"} 1"), "{text}");
     assert!(text.contains("caducee_store_free_bytes"), "{text}");
     assert!(text.contains("caducee_load_average{minutes=\"1\"}"), "{text}");
 

@@ -399,6 +399,9 @@ impl Driver {
                     }
                     machine.delivered(verdict);
                 }
+                smtp::Effect::ContentRefused => {
+                    self.context.monitor.do_send(Refused { reason: "not-encrypted" });
+                }
                 smtp::Effect::StartTls => {
                     if self.conn.write_all(&machine.take_output()).await.is_err() {
                         return "write-failed";

@@ -61,6 +61,9 @@ pub enum Effect {
     StartTls,
     /// Write out the output and close the connection.
     Close,
+    /// A message was refused for its content (already answered): tell the counters. Needs
+    /// no answer.
+    ContentRefused,
 }
 
 /// A message that passed every check and now needs storing.
@@ -752,7 +755,7 @@ impl SmtpServer {
                          (PGP/MIME or inline OpenPGP); encrypt the document to its recipients first"
                     ),
                 );
-                None
+                Some(Effect::ContentRefused)
             }
         }
     }

@@ -114,6 +114,7 @@ fn smtp_dialogue(input: &[u8], chunk: usize) -> (String, Vec<String>) {
                 }
                 smtp::Effect::StartTls => effects.push("starttls".into()),
                 smtp::Effect::Close => effects.push("close".into()),
+                smtp::Effect::ContentRefused => effects.push("content refused".into()),
             }
         }
         output.extend(machine.take_output());
