@@ -379,3 +379,43 @@ fn swaks_over_starttls_and_implicit_tls_delivers_encrypted_mail_and_gets_clear_t
     let status: Value = serde_json::from_slice(&relay.cli(&["status", "--json"]).stdout).expect("status JSON");
     assert_eq!(status["stored_messages"], 2, "the two encrypted messages, not the clear one: {status}");
 }
+
+#[test]
+fn repeated_failed_logins_are_throttled_across_sessions_for_smtp_and_pop3() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay =
+        Relay::start(&dir.path().join("data"), "[limits]\nlogin_failures_max = 4\nlogin_failure_window_secs = 3600\n");
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let (bob, bob_pw) = relay.add_user("bob", None);
+    let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
+    // Wrong passwords for alice in two sessions: smtplib tries AUTH PLAIN, then LOGIN, so
+    // that is four failures.
+    for _ in 0..2 {
+        let wrong = relay.send(&alice, "not-the-password", &bob, &message);
+        assert_eq!(code(&wrong["auth"]), 535, "{wrong}");
+    }
+    // Now even the right password is refused for a while, with a temporary code…
+    let refused = relay.send(&alice, &alice_pw, &bob, &message);
+    assert_eq!(code(&refused["auth"]), 454, "{refused}");
+    assert!(text(&refused["auth"]).starts_with("4.7.0"), "{refused}");
+    // …over POP3 too, with RFC 2449's LOGIN-DELAY…
+    let (port, ca) = (relay.port("pop3s"), relay.ca());
+    let pop = python(&[
+        "fetch",
+        "--port",
+        &port,
+        "--tls",
+        "implicit",
+        "--ca",
+        &ca,
+        "--user",
+        &alice,
+        "--password",
+        &alice_pw,
+    ]);
+    assert!(pop["login_error"].as_str().is_some_and(|e| e.contains("LOGIN-DELAY")), "{pop}");
+    // …while another practice behind the same address goes on.
+    assert!(relay.fetch(&bob, &bob_pw, false).is_empty());
+    let status = relay.status();
+    assert_eq!(status["stored_messages"], 0, "nothing went through: {status}");
+}

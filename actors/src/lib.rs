@@ -20,3 +20,4 @@ pub mod probe;
 pub mod quality;
 pub mod session;
 pub mod smtp;
+pub mod throttle;

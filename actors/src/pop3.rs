@@ -351,6 +351,15 @@ impl Pop3Server {
         None
     }
 
+    /// The answer to [`Effect::Authenticate`] when logins from this client or for this
+    /// account are throttled (RFC 2449 LOGIN-DELAY).
+    pub fn login_throttled(&mut self) {
+        if self.state == State::Waiting(Awaiting::Auth) {
+            self.state = State::Authorization { user: None };
+            self.err("[LOGIN-DELAY] Too many failed logins from this address or for this account; try again later");
+        }
+    }
+
     /// The answer to [`Effect::OpenMaildrop`].
     pub fn maildrop_opened(&mut self, result: Result<Maildrop, MaildropError>) {
         if self.state != State::Waiting(Awaiting::Maildrop) {

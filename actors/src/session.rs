@@ -69,6 +69,8 @@ pub struct SessionContext {
     pub monitor: Addr<crate::monitor::Monitor>,
     /// The mass-mailing breaker, judged on the session's thread.
     pub breaker: Arc<Breaker>,
+    /// Failed logins across sessions, by source address and by account.
+    pub logins: Arc<crate::throttle::LoginThrottle>,
     /// Password checks running at once. Each argon2id check holds 19 MiB for tens of
     /// milliseconds: unbounded, a burst of logins would take memory without limit.
     pub password_checks: Arc<Semaphore>,
@@ -258,6 +260,23 @@ impl Conn {
     }
 }
 
+/// How a login went.
+enum Login {
+    Ok(Account),
+    Failed,
+    /// Refused without checking: too many recent failures from the source or for the account.
+    Throttled,
+}
+
+impl Login {
+    fn account(self) -> Option<Account> {
+        match self {
+            Login::Ok(account) => Some(account),
+            Login::Failed | Login::Throttled => None,
+        }
+    }
+}
+
 /// Why a read ended.
 enum Input {
     Bytes,
@@ -296,8 +315,17 @@ impl Driver {
         }
     }
 
-    async fn authenticate(&self, username: String, password: String) -> Option<Account> {
-        let address = Address::parse(&username).ok()?;
+    async fn authenticate(&self, username: String, password: String) -> Login {
+        let now = self.context.clock.now();
+        let source = self.record.peer.clone();
+        if self.context.logins.is_locked(&source, &username, now) {
+            tracing::warn!(peer = %source, "login refused: too many recent failures");
+            return Login::Throttled;
+        }
+        let Ok(address) = Address::parse(&username) else {
+            self.context.logins.failed(&source, &username, now);
+            return Login::Failed;
+        };
         // A closed account cannot log in; it is checked like a wrong password, after the hash.
         let account = self.context.store.account_by_address(&address).ok().flatten();
         let closed = account
@@ -307,7 +335,9 @@ impl Driver {
         let hash = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.to_owned());
         // The semaphore is never closed, so a permit always comes; waiting for one is the
         // back-pressure a burst of logins feels.
-        let permit = self.context.password_checks.clone().acquire_owned().await.ok()?;
+        let Ok(permit) = self.context.password_checks.clone().acquire_owned().await else {
+            return Login::Failed;
+        };
         let valid = tokio::task::spawn_blocking(move || {
             let valid = verify_password(&password, &hash);
             drop(permit);
@@ -315,7 +345,16 @@ impl Driver {
         })
         .await
         .unwrap_or(false);
-        account.filter(|_| valid && !closed)
+        match account.filter(|_| valid && !closed) {
+            Some(account) => {
+                self.context.logins.succeeded(&username);
+                Login::Ok(account)
+            }
+            None => {
+                self.context.logins.failed(&source, &username, now);
+                Login::Failed
+            }
+        }
     }
 
     async fn run_smtp(&mut self, implicit_tls: bool) -> &'static str {
@@ -352,10 +391,15 @@ impl Driver {
             };
             match effect {
                 smtp::Effect::Authenticate { username, password } => {
-                    let account = self.authenticate(username, password).await;
-                    self.record.account = account.as_ref().map(|a| a.address.to_string());
-                    sender = account.as_ref().map(|a| (a.id, a.address.clone()));
-                    machine.authenticated(account.map(|a| Authenticated { account: a.id, address: a.address }));
+                    match self.authenticate(username, password).await {
+                        Login::Throttled => machine.login_throttled(),
+                        login => {
+                            let account = login.account();
+                            self.record.account = account.as_ref().map(|a| a.address.to_string());
+                            sender = account.as_ref().map(|a| (a.id, a.address.clone()));
+                            machine.authenticated(account.map(|a| Authenticated { account: a.id, address: a.address }));
+                        }
+                    }
                 }
                 smtp::Effect::CheckRecipient { address, declared_bytes } => {
                     let verdict = match self.context.mailboxes.send(Lookup(address.clone())).await {
@@ -538,9 +582,14 @@ impl Driver {
             };
             match effect {
                 pop3::Effect::Authenticate { username, password } => {
-                    user = self.authenticate(username, password).await;
-                    self.record.account = user.as_ref().map(|a| a.address.to_string());
-                    pending_effect = machine.authenticated(user.is_some());
+                    match self.authenticate(username, password).await {
+                        Login::Throttled => machine.login_throttled(),
+                        login => {
+                            user = login.account();
+                            self.record.account = user.as_ref().map(|a| a.address.to_string());
+                            pending_effect = machine.authenticated(user.is_some());
+                        }
+                    }
                 }
                 pop3::Effect::OpenMaildrop => {
                     let result = match &user {

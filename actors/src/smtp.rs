@@ -600,6 +600,14 @@ impl SmtpServer {
         }
     }
 
+    /// The answer to [`Effect::Authenticate`] when logins from this client or for this
+    /// account are throttled: refused for now, without counting as this session's failure.
+    pub fn login_throttled(&mut self) {
+        if self.resume(Awaiting::Auth) {
+            self.reply(454, "4.7.0", "Too many failed logins from this address or for this account; try again later");
+        }
+    }
+
     fn mail(&mut self, from: smtp_proto::MailFrom<String>) -> Option<Effect> {
         if !self.greeted {
             return self.error_reply(503, "5.5.1", "Send EHLO first");

@@ -58,6 +58,10 @@ pub struct Limits {
     pub idle_after_login_secs: u64,
     /// Time allowed for sessions to finish on shutdown, in seconds.
     pub shutdown_grace_secs: u64,
+    /// Failed logins from one address, or for one account, within the window below before
+    /// further logins are refused (454 4.7.0 / -ERR [LOGIN-DELAY]) until they age out.
+    pub login_failures_max: u32,
+    pub login_failure_window_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -192,6 +196,8 @@ impl Default for Limits {
             idle_before_login_secs: 60,
             idle_after_login_secs: 600,
             shutdown_grace_secs: 20,
+            login_failures_max: 10,
+            login_failure_window_secs: 900,
         }
     }
 }

@@ -65,6 +65,10 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
         shutdown: shutdown.clone(),
         monitor: monitor.clone(),
         breaker,
+        logins: Arc::new(caducee_actors::throttle::LoginThrottle::new(
+            config.limits.login_failures_max,
+            config.limits.login_failure_window_secs,
+        )),
         // One argon2id check per core at a time: more would not finish sooner, only hold
         // more memory (19 MiB each).
         password_checks: Arc::new(tokio::sync::Semaphore::new(cores)),
