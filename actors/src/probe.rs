@@ -38,6 +38,27 @@ pub enum ProbeError {
     OpenPgp(String),
 }
 
+/// Reads `caducee serve`'s readiness lines (`ready: <service> <address>`) up to the admin
+/// socket's, and returns each listener's port by service name.
+pub fn ready_ports(stdout: impl std::io::Read) -> std::io::Result<std::collections::HashMap<String, u16>> {
+    use std::io::BufRead as _;
+    let mut ports = std::collections::HashMap::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line?;
+        let mut words = line.split_whitespace().skip_while(|w| *w != "ready:").skip(1);
+        match (words.next(), words.next()) {
+            (Some("admin"), _) => break,
+            (Some(service), Some(address)) => {
+                if let Some(port) = address.rsplit(':').next().and_then(|p| p.parse().ok()) {
+                    ports.insert(service.to_owned(), port);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(ports)
+}
+
 /// A TLS client configuration trusting only the given CA certificate (PEM).
 pub fn tls_trusting(ca_pem: &Path) -> Result<TlsConnector, ProbeError> {
     let pem = std::fs::read(ca_pem)?;

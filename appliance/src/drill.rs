@@ -7,7 +7,6 @@
 //! removes the scratch folder. The report is kept in `<data>/drill-last.json`, which
 //! `caducee status` shows.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
@@ -172,18 +171,8 @@ impl ScratchRelay {
             .spawn()
             .context("starting the restored relay")?;
         let stdout = child.stdout.take().context("no stdout from the restored relay")?;
-        let (mut submissions, mut pop3s) = (None, None);
-        for line in BufReader::new(stdout).lines() {
-            let line = line?;
-            let mut words = line.split_whitespace().skip_while(|w| *w != "ready:").skip(1);
-            let port = |address: Option<&str>| address.and_then(|a| a.rsplit(':').next()?.parse::<u16>().ok());
-            match words.next() {
-                Some("submissions") => submissions = port(words.next()),
-                Some("pop3s") => pop3s = port(words.next()),
-                Some("admin") => break,
-                _ => {}
-            }
-        }
+        let ports = probe::ready_ports(stdout)?;
+        let (submissions, pop3s) = (ports.get("submissions").copied(), ports.get("pop3s").copied());
         match (submissions, pop3s) {
             (Some(submissions), Some(pop3s)) => {
                 Ok(ScratchRelay { child, data_dir: data_dir.to_path_buf(), submissions, pop3s })

@@ -16,7 +16,7 @@
 //!
 //! It never listens on anything but 127.0.0.1 and is bounded by a message count.
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -632,22 +632,8 @@ impl Relay {
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
-        let mut submissions_port = None;
-        let mut pop3s_port = None;
-        for line in BufReader::new(stdout).lines() {
-            let line = line?;
-            let mut words = line.split_whitespace().skip_while(|w| *w != "ready:").skip(1);
-            match (words.next(), words.next()) {
-                (Some("submissions"), Some(address)) => {
-                    submissions_port = address.rsplit(':').next().and_then(|p| p.parse().ok());
-                }
-                (Some("pop3s"), Some(address)) => {
-                    pop3s_port = address.rsplit(':').next().and_then(|p| p.parse().ok());
-                }
-                (Some("admin"), _) => break,
-                _ => {}
-            }
-        }
+        let ports = probe::ready_ports(stdout)?;
+        let (submissions_port, pop3s_port) = (ports.get("submissions").copied(), ports.get("pop3s").copied());
         let (Some(submissions_port), Some(pop3s_port)) = (submissions_port, pop3s_port) else {
             let _ = child.kill();
             bail!("the relay did not report its submissions and pop3s listeners");
