@@ -21,6 +21,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use crate::clock::Clock;
+use crate::keyvault;
 use crate::mailbox::{self, Lookup, Mailboxes, SessionId};
 use crate::monitor::{Admission, BlockSender, Breaker, Collected, Delivered, QuotaRefused, RecipientRefused, Refused};
 use crate::pop3::{self, MaildropError, Pop3Server};
@@ -495,6 +496,21 @@ impl Driver {
                 let reason = block.reason.clone();
                 let _ = self.context.monitor.send(block).await;
                 return DeliveryVerdict::Blocked(reason);
+            }
+        }
+        // SPEC R-MSG-3: a recipient with a current certificate gets only what is encrypted
+        // to it. Read per message: a revocation counts from the next submission on.
+        for (id, address) in &delivery.recipients {
+            let certificates = match store.certificates(*id) {
+                Ok(certificates) => certificates,
+                Err(error) => {
+                    tracing::error!(%error, "reading a recipient's certificates failed");
+                    return DeliveryVerdict::Failed;
+                }
+            };
+            if let Err(why) = keyvault::check_recipient_keys(&certificates, &delivery.content.recipients, now) {
+                self.context.monitor.do_send(Refused { reason: "wrong-key" });
+                return DeliveryVerdict::WrongKey { recipient: address.clone(), why };
             }
         }
         let trace_id = format!("{:x}", now.0 ^ NEXT_SESSION.fetch_add(1, Ordering::Relaxed).rotate_left(40));

@@ -102,6 +102,8 @@ pub enum DeliveryVerdict {
     Throttled(String),
     /// The account is blocked for mass mailing until an administrator unblocks it.
     Blocked(String),
+    /// A recipient has a current certificate and the message is not encrypted to it.
+    WrongKey { recipient: Address, why: String },
 }
 
 /// The session's place in RFC 5321's dialogue.
@@ -784,6 +786,14 @@ impl SmtpServer {
             DeliveryVerdict::Throttled(why) => {
                 self.reply(451, "4.7.1", &format!("Sending limit reached: {why}; try again later"))
             }
+            DeliveryVerdict::WrongKey { recipient, why } => self.reply(
+                554,
+                "5.7.1",
+                &format!(
+                    "<{recipient}>: message refused: {why}. Fetch the recipient's current certificate \
+                     (HKP or WKD on this relay) and encrypt the document again"
+                ),
+            ),
             DeliveryVerdict::Blocked(why) => self.reply(
                 554,
                 "5.7.1",

@@ -69,6 +69,11 @@ pub enum Request {
         subject: String,
         body: String,
     },
+    /// An account's certificates: show, renew, revoke (which issues a new edition).
+    Keys {
+        address: String,
+        action: crate::keys::KeysAction,
+    },
 }
 
 /// Who is asking, for the audit trail.
@@ -151,6 +156,9 @@ pub struct UserCreated {
     /// Shown once; only its hash is kept.
     pub password: String,
     pub quota_bytes: u64,
+    /// The first edition of the user's keys: fingerprint, bundle, installation code.
+    #[serde(flatten)]
+    pub keys: crate::keys::EditionIssued,
 }
 
 #[derive(Debug, Serialize)]
@@ -195,6 +203,8 @@ pub struct Admin {
     pub mailboxes: Option<Addr<Mailboxes>>,
     pub monitor: Option<Addr<caducee_actors::monitor::Monitor>>,
     pub notifier: Option<Addr<caducee_actors::notices::Notifier>>,
+    pub key_vault: Option<Addr<caducee_actors::keyvault::KeyVault>>,
+    pub keys: crate::keys::KeysContext,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -202,7 +212,8 @@ impl Admin {
     pub async fn execute(&self, request: Request, caller: &Caller) -> Response {
         let audit = audit_of(&request);
         let result = match request {
-            Request::UserAdd(add) => self.user_add(add).await.and_then(to_json),
+            Request::UserAdd(add) => self.user_add(add, caller).await.and_then(to_json),
+            Request::Keys { address, action } => self.keys(&address, action, caller).await.and_then(to_json),
             Request::UserList => self.user_list().and_then(to_json),
             Request::Status => self.status().await.and_then(to_json),
             Request::Fsck => self.store.fsck().map_err(anyhow::Error::from).and_then(to_json),
@@ -254,7 +265,7 @@ impl Admin {
         }
     }
 
-    async fn user_add(&self, add: UserAdd) -> anyhow::Result<UserCreated> {
+    async fn user_add(&self, add: UserAdd, caller: &Caller) -> anyhow::Result<UserCreated> {
         let address = Address::parse(&add.address).with_context(|| format!("invalid address {:?}", add.address))?;
         if add.first_name.trim().is_empty() || add.last_name.trim().is_empty() {
             bail!("first and last names are required");
@@ -281,12 +292,15 @@ impl Admin {
             Err(StoreError::AccountExists(a)) => bail!("an account for {a} already exists"),
             Err(e) => return Err(e.into()),
         }
+        let account = self.store.account_by_address(&address)?.context("account vanished after creation")?;
         if let Some(mailboxes) = &self.mailboxes {
-            let account = self.store.account_by_address(&address)?.context("account vanished after creation")?;
-            mailboxes.send(Register(account)).await?;
+            mailboxes.send(Register(account.clone())).await?;
         }
         tracing::info!(address = %address, "account created");
-        Ok(UserCreated { address: address.to_string(), password, quota_bytes })
+        let keys = self.issue_edition(&account, self.first_expiry(), "subscription", caller).await.with_context(|| {
+            format!("the account {address} was created but its keys were not issued; run `caducee keys renew --address {address}`")
+        })?;
+        Ok(UserCreated { address: address.to_string(), password, quota_bytes, keys })
     }
 
     fn user_list(&self) -> anyhow::Result<Vec<UserView>> {
@@ -464,7 +478,8 @@ fn audit_of(request: &Request) -> Option<(&'static str, String, String)> {
         Request::Announce { subject, .. } => {
             Some(("read", "account list".into(), format!("announcement {subject:?} to every contact e-mail")))
         }
-        Request::Fsck | Request::MonitorRun { .. } | Request::AuditVerify => None,
+        // Key operations write their own audit entries, in the commit that publishes them.
+        Request::Fsck | Request::MonitorRun { .. } | Request::AuditVerify | Request::Keys { .. } => None,
     }
 }
 

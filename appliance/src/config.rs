@@ -26,6 +26,28 @@ pub struct Config {
     pub backup: BackupConfig,
     pub monitor: MonitorSection,
     pub notices: NoticesSection,
+    pub keys: KeysSection,
+}
+
+/// The key vault (SPEC R-KEY-1…4).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysSection {
+    /// The host name practices connect to, written into installation bundles. Default: the
+    /// host name, or 127.0.0.1 when the relay listens on loopback only.
+    pub public_host: Option<String>,
+    /// A first issue with fewer days than this left in the year runs to the end of the
+    /// next year; renewal issues next year's keys from this many days before year end.
+    pub renew_days_before_year_end: u64,
+    /// Where `user add` and `keys renew|revoke` write installation bundles (mode 0600):
+    /// default `<data>/bundles`. Hand each bundle over, then delete it.
+    pub bundle_folder: Option<PathBuf>,
+}
+
+impl Default for KeysSection {
+    fn default() -> Self {
+        KeysSection { public_host: None, renew_days_before_year_end: 30, bundle_folder: None }
+    }
 }
 
 /// Where each service listens. Development ports by default, on 127.0.0.1.
@@ -40,6 +62,9 @@ pub struct Listen {
     pub pop3: SocketAddr,
     /// POP3 over implicit TLS (995 on the appliance).
     pub pop3s: SocketAddr,
+    /// HTTPS: OpenPGP key discovery (HKP, WKD), later the directory and personal space
+    /// (443 on the appliance).
+    pub https: SocketAddr,
     /// Prometheus metrics over plain HTTP (`GET /metrics`); keep it on loopback or a
     /// management network. Absent: no metrics listener.
     pub metrics: Option<SocketAddr>,
@@ -171,6 +196,7 @@ impl Default for Config {
             backup: BackupConfig::default(),
             monitor: MonitorSection::default(),
             notices: NoticesSection::default(),
+            keys: KeysSection::default(),
         }
     }
 }
@@ -183,6 +209,7 @@ impl Default for Listen {
             submissions: local(1465),
             pop3: local(1110),
             pop3s: local(1995),
+            https: local(1443),
             metrics: Some(local(19464)),
         }
     }
@@ -262,6 +289,20 @@ impl Config {
 
     pub fn hostname(&self) -> &str {
         self.hostname.as_deref().unwrap_or(&self.domain)
+    }
+
+    /// Where practices reach this relay, given the ports actually bound (or configured).
+    pub fn endpoints(&self, submissions_port: u16, pop3s_port: u16, https_port: u16) -> caducee_actors::keyvault::Endpoints {
+        let host = match &self.keys.public_host {
+            Some(host) => host.clone(),
+            None if self.listen.submissions.ip().is_loopback() => self.listen.submissions.ip().to_string(),
+            None => self.hostname().to_owned(),
+        };
+        caducee_actors::keyvault::Endpoints { host, submissions_port, pop3s_port, https_port }
+    }
+
+    pub fn bundle_folder(&self, data_dir: &Path) -> PathBuf {
+        self.keys.bundle_folder.clone().unwrap_or_else(|| data_dir.join("bundles"))
     }
 }
 

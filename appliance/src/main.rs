@@ -9,8 +9,10 @@ mod admin;
 mod backup;
 mod config;
 mod drill;
+mod keys;
 mod serve;
 mod tls;
+mod web;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -55,6 +57,9 @@ enum Command {
     /// The monitor: inactivity, quotas, mass mailing.
     #[command(subcommand)]
     Monitor(MonitorCommand),
+    /// A user's OpenPGP keys: show, renew (next year's), revoke (loss or theft).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// A message's trail: accepted, size, recipients, collected when, erased when.
     Trail {
         /// The number before the dot in "stored as N.xxxx".
@@ -190,6 +195,34 @@ struct AddressArg {
 }
 
 #[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Every edition of the user's certificate, with its state.
+    Show(AddressArg),
+    /// Issue next year's keys now (this year's stay valid until they expire): a new bundle
+    /// and installation code.
+    Renew(AddressArg),
+    /// Revoke the current keys at once and publish the revocation, then issue a new
+    /// edition (new bundle and installation code).
+    Revoke {
+        #[arg(long)]
+        address: String,
+        /// `compromised` (stolen or exposed) or `lost`.
+        #[arg(long, value_parser = parse_reason)]
+        reason: caducee_storage::RevocationReason,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_reason(text: &str) -> Result<caducee_storage::RevocationReason, String> {
+    match text {
+        "compromised" => Ok(caducee_storage::RevocationReason::Compromised),
+        "lost" => Ok(caducee_storage::RevocationReason::Lost),
+        other => Err(format!("unknown reason {other:?}: use compromised or lost")),
+    }
+}
+
+#[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Walk the hash chain; exit 0 only if no entry was edited, inserted or deleted.
     Verify {
@@ -226,6 +259,13 @@ struct JsonFlag {
     json: bool,
 }
 
+/// The lines that tell an administrator about a new edition of keys.
+fn print_edition(edition: &serde_json::Value) {
+    println!("keys: edition {} fingerprint {}", edition["edition"], edition["fingerprint"].as_str().unwrap_or_default());
+    println!("installation bundle: {}", edition["bundle"].as_str().unwrap_or_default());
+    println!("installation code: {}", edition["installation_code"].as_str().unwrap_or_default());
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -260,7 +300,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 println!("created {}", result["address"].as_str().unwrap_or_default());
                 println!("password: {}", result["password"].as_str().unwrap_or_default());
-                println!("(shown once: give it to the user through a separate channel)");
+                print_edition(&result);
+                println!("(password and code are shown once: give them to the user through separate channels)");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(command) => {
+            let (address, action, json) = match command {
+                KeysCommand::Show(a) => (a.address, keys::KeysAction::Show, a.json),
+                KeysCommand::Renew(a) => (a.address, keys::KeysAction::Renew, a.json),
+                KeysCommand::Revoke { address, reason, json } => (address, keys::KeysAction::Revoke { reason }, json),
+            };
+            let result = call(&data_dir, Request::Keys { address, action })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("{}", result["address"].as_str().unwrap_or_default());
+            for revoked in result["revoked"].as_array().into_iter().flatten() {
+                println!("revoked {}", revoked.as_str().unwrap_or_default());
+            }
+            for c in result["certificates"].as_array().into_iter().flatten() {
+                println!(
+                    "  edition {:<3} {}  {:<13} until {}",
+                    c["edition"],
+                    c["fingerprint"].as_str().unwrap_or_default(),
+                    c["status"].as_str().unwrap_or_default(),
+                    c["expires_at"].as_u64().map(|ms| caducee_actors::keyvault::iso_date(caducee_storage::Millis(ms))).unwrap_or_default(),
+                );
+            }
+            if !result["issued"].is_null() {
+                print_edition(&result["issued"]);
+                println!("(the code is shown once: send it apart from the bundle)");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -565,8 +636,20 @@ fn offline(data_dir: &Path, request: Request) -> anyhow::Result<Response> {
         mailboxes: None,
         monitor: None,
         notifier: None,
+        key_vault: None,
+        keys: keys::KeysContext {
+            endpoints: config.endpoints(
+                config.listen.submissions.port(),
+                config.listen.pop3s.port(),
+                config.listen.https.port(),
+            ),
+            bundle_folder: config.bundle_folder(data_dir),
+            renew_days: config.keys.renew_days_before_year_end,
+        },
         clock: Arc::new(SystemClock),
     };
+    // Bundles carry the relay's CA: make sure it exists before the first start.
+    crate::tls::server_config(data_dir, config.hostname())?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let response = runtime.block_on(admin.execute(request, &admin::Caller::offline()));
     store.close();

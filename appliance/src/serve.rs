@@ -43,6 +43,7 @@ pub fn serve(data_dir: &Path) -> anyhow::Result<()> {
 
 async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_dir: PathBuf) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let context_tls = tls.clone();
     let mailboxes = mailbox::start(store.clone())?;
     let rules = config.monitor_config();
     let breaker = Arc::new(caducee_actors::monitor::Breaker::new(&rules));
@@ -53,7 +54,7 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
     let context = SessionContext {
         store: store.clone(),
         mailboxes: mailboxes.clone(),
-        tls: tokio_rustls::TlsAcceptor::from(tls),
+        tls: tokio_rustls::TlsAcceptor::from(tls.clone()),
         smtp: SmtpConfig { hostname: config.hostname().to_owned(), message_bytes_max: config.message_bytes_max },
         hostname: config.hostname().to_owned(),
         limits: SessionLimits {
@@ -85,10 +86,12 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
         (Service::Pop3, config.listen.pop3),
         (Service::Pop3s, config.listen.pop3s),
     ];
+    let mut bound_ports = HashMap::new();
     for (service, address) in services {
         let listener =
             TcpListener::bind(address).await.with_context(|| format!("binding {} on {address}", service.name()))?;
         let bound = listener.local_addr()?;
+        bound_ports.insert(service.name(), bound.port());
         tracing::info!(service = service.name(), address = %bound, "listening");
         // The readiness contract: one line per listener on standard output.
         println!("ready: {} {bound}", service.name());
@@ -102,6 +105,12 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
             shutdown.clone(),
         ));
     }
+    let https_listener = std::net::TcpListener::bind(config.listen.https)
+        .with_context(|| format!("binding https on {}", config.listen.https))?;
+    let https_bound = https_listener.local_addr()?;
+    let https = crate::web::start(https_listener, context_tls.clone(), store.clone(), clock.clone())?;
+    tracing::info!(service = "https", address = %https_bound, "listening");
+    println!("ready: https {https_bound}");
     let metrics = match config.listen.metrics {
         Some(address) => Some(metrics_server(address, monitor.clone())?),
         None => None,
@@ -112,6 +121,16 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
         mailboxes: Some(mailboxes),
         monitor: Some(monitor),
         notifier: Some(notifier),
+        key_vault: Some(caducee_actors::keyvault::start()),
+        keys: crate::keys::KeysContext {
+            endpoints: config.endpoints(
+                bound_ports.get("submissions").copied().unwrap_or_default(),
+                bound_ports.get("pop3s").copied().unwrap_or_default(),
+                https_bound.port(),
+            ),
+            bundle_folder: config.bundle_folder(&data_dir),
+            renew_days: config.keys.renew_days_before_year_end,
+        },
         clock,
     };
     let socket = admin::socket_path(&data_dir);
@@ -130,6 +149,7 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
     for worker in workers.iter() {
         worker.stop();
     }
+    https.stop(true).await;
     if let Some(metrics) = metrics {
         metrics.stop(true).await;
     }

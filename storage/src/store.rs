@@ -48,6 +48,10 @@ pub(crate) struct Inner {
     pub trails: Table,
     /// sequence → AuditEntry, hash-chained
     pub audit: Table,
+    /// AccountId ‖ edition → CertificateRecord (public material only)
+    pub certificates: Table,
+    /// primary key fingerprint → AccountId ‖ edition
+    pub certificates_by_fingerprint: Table,
     pub master: MasterKey,
     pub poisoned: AtomicBool,
     pub commits: AtomicU64,
@@ -132,6 +136,8 @@ impl Store {
         let notices = table(&mut txn, "notices")?;
         let trails = table(&mut txn, "trails")?;
         let audit = table(&mut txn, "audit")?;
+        let certificates = table(&mut txn, "certificates")?;
+        let certificates_by_fingerprint = table(&mut txn, "certificates_by_fingerprint")?;
         match meta.get(&txn, b"format_version")? {
             None => meta.put(&mut txn, b"format_version", &FORMAT_VERSION.to_be_bytes())?,
             Some(bytes) => {
@@ -177,6 +183,8 @@ impl Store {
             notices,
             trails,
             audit,
+            certificates,
+            certificates_by_fingerprint,
             master,
             poisoned: AtomicBool::new(false),
             commits: AtomicU64::new(0),
@@ -297,6 +305,46 @@ impl Store {
             WriteOutcome::Expunged { erased, .. } => Ok(erased),
             other => Err(unexpected(other)),
         }
+    }
+
+    /// Publishes a certificate edition, or replaces it (a revocation), with its audit
+    /// entry in the same commit.
+    pub async fn put_certificate(&self, record: CertificateRecord, audit: AuditDraft) -> Result<(), StoreError> {
+        self.write(WriteOp::PutCertificate { record: Box::new(record), audit }).await.map(drop)
+    }
+
+    /// Every certificate edition of an account, oldest first.
+    pub fn certificates(&self, account: AccountId) -> Result<Vec<CertificateRecord>, StoreError> {
+        let txn = self.read()?;
+        let mut records = Vec::new();
+        for item in self.inner.certificates.prefix_iter(&txn, &account_key(account))? {
+            let (_, bytes) = item?;
+            records.push(decode(bytes)?);
+        }
+        Ok(records)
+    }
+
+    /// The certificate edition whose primary key has this fingerprint (raw bytes).
+    pub fn certificate_by_fingerprint(&self, fingerprint: &[u8]) -> Result<Option<CertificateRecord>, StoreError> {
+        let txn = self.read()?;
+        let Some(key) = self.inner.certificates_by_fingerprint.get(&txn, fingerprint)? else {
+            return Ok(None);
+        };
+        match self.inner.certificates.get(&txn, key)? {
+            Some(bytes) => Ok(Some(decode(bytes)?)),
+            None => Err(StoreError::Corrupt(format!("fingerprint index names a missing certificate {key:02x?}"))),
+        }
+    }
+
+    /// The primary fingerprints of every published certificate, for searches by key ID.
+    pub fn certificate_fingerprints(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let txn = self.read()?;
+        let mut fingerprints = Vec::new();
+        for item in self.inner.certificates_by_fingerprint.iter(&txn)? {
+            let (fingerprint, _) = item?;
+            fingerprints.push(fingerprint.to_vec());
+        }
+        Ok(fingerprints)
     }
 
     /// Appends an entry to the audit trail.
@@ -635,6 +683,13 @@ pub(crate) fn account_key(id: AccountId) -> [u8; 8] {
 }
 
 /// Big-endian so that LMDB's byte order is uid order within each mailbox.
+pub(crate) fn certificate_key(account: AccountId, edition: u32) -> [u8; 12] {
+    let mut key = [0; 12];
+    key[..8].copy_from_slice(&account.0.to_be_bytes());
+    key[8..].copy_from_slice(&edition.to_be_bytes());
+    key
+}
+
 pub(crate) fn entry_key(account: AccountId, uid: Uid) -> [u8; 12] {
     let mut key = [0u8; 12];
     key[..8].copy_from_slice(&account.0.to_be_bytes());

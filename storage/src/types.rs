@@ -352,3 +352,87 @@ pub struct AuditCheckpoint {
     pub seq: u64,
     pub hash: String,
 }
+
+/// One edition of an account's OpenPGP certificate, as the key vault published it. The
+/// store holds public material only: the certificate and its prepared revocations, never a
+/// secret key.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct CertificateRecord {
+    #[serde(skip)]
+    pub account: AccountId,
+    /// 1 for the first certificate issued to the account, then one more for each renewal
+    /// or re-issue.
+    pub edition: u32,
+    /// The primary key's fingerprint, upper-case hex.
+    pub fingerprint: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub revoked: Option<Revocation>,
+    /// The encryption subkeys' fingerprints (raw bytes): what a message's PKESK packets must
+    /// name for the relay to carry it to this account.
+    pub encryption_keys: Vec<Vec<u8>>,
+    /// The transferable public key (binary OpenPGP), with its revocation once revoked.
+    #[serde(skip)]
+    pub public: Vec<u8>,
+    /// Revocation signatures made at issue time, one per reason, withheld until needed:
+    /// after issue nobody holds the secret key that could make a new one.
+    #[serde(skip)]
+    pub prepared_revocations: Vec<PreparedRevocation>,
+}
+
+/// A revocation signature made when the key was issued.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct PreparedRevocation {
+    pub reason: RevocationReason,
+    /// The binary signature packet.
+    pub signature: Vec<u8>,
+}
+
+/// Why a certificate was revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RevocationReason {
+    /// Stolen or exposed: no signature made with it can be trusted (a hard revocation).
+    Compromised,
+    /// Lost or destroyed: it signs and decrypts nothing more, earlier signatures stand.
+    Lost,
+}
+
+impl RevocationReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationReason::Compromised => "compromised",
+            RevocationReason::Lost => "lost",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Revocation {
+    pub at: Millis,
+    pub reason: RevocationReason,
+}
+
+/// The state of a certificate at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CertificateStatus {
+    NotYetValid,
+    Valid,
+    Expired,
+    Revoked,
+}
+
+impl CertificateRecord {
+    pub fn status(&self, at: Millis) -> CertificateStatus {
+        if self.revoked.as_ref().is_some_and(|r| r.at <= at) {
+            CertificateStatus::Revoked
+        } else if at >= self.expires_at {
+            CertificateStatus::Expired
+        } else if at < self.created_at {
+            CertificateStatus::NotYetValid
+        } else {
+            CertificateStatus::Valid
+        }
+    }
+}

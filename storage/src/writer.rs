@@ -76,6 +76,11 @@ pub(crate) enum WriteOp {
     },
     /// Appends an entry to the audit trail's hash chain.
     Audit(AuditDraft),
+    /// Publishes (or replaces) a certificate edition, with its audit entry.
+    PutCertificate {
+        record: Box<CertificateRecord>,
+        audit: AuditDraft,
+    },
     /// Retention: removes what is older than each limit (see [`Purge`]).
     Purge(Purge),
 }
@@ -579,8 +584,28 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             inner.accounts.delete(txn, &crate::store::account_key(*account))?;
             inner.by_address.delete(txn, record.address.as_str().as_bytes())?;
             inner.account_state.delete(txn, &crate::store::account_key(*account))?;
+            let mut editions = Vec::new();
+            for item in inner.certificates.prefix_iter(txn, &crate::store::account_key(*account))? {
+                let (key, bytes) = item?;
+                let certificate: CertificateRecord = crate::store::decode(bytes)?;
+                editions.push((key.to_vec(), certificate.fingerprint));
+            }
+            for (key, fingerprint) in editions {
+                inner.certificates.delete(txn, &key)?;
+                inner.certificates_by_fingerprint.delete(txn, &hex_decode(&fingerprint))?;
+            }
             append_audit(inner, txn, audit)?;
             Ok(WriteOutcome::Expunged { erased, accepted_at: Vec::new() })
+        }
+        WriteOp::PutCertificate { record, audit } => {
+            if inner.account_in(txn, record.account)?.is_none() {
+                return Err(StoreError::NoSuchAccount);
+            }
+            let key = crate::store::certificate_key(record.account, record.edition);
+            inner.certificates.put(txn, &key, &crate::store::encode(record.as_ref())?)?;
+            inner.certificates_by_fingerprint.put(txn, &hex_decode(&record.fingerprint), &key)?;
+            append_audit(inner, txn, audit)?;
+            Ok(WriteOutcome::Done)
         }
         WriteOp::SetQuota { account, quota_bytes } => {
             let mut record = inner.account_in(txn, *account)?.ok_or(StoreError::NoSuchAccount)?;
@@ -601,4 +626,11 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             Ok(WriteOutcome::Done)
         }
     }
+}
+
+/// Upper- or lower-case hex to bytes; anything else is dropped (fingerprints are made by
+/// the key vault, never typed into the store).
+fn hex_decode(hex: &str) -> Vec<u8> {
+    let digits: Vec<u8> = hex.bytes().filter_map(|b| (b as char).to_digit(16).map(|d| d as u8)).collect();
+    digits.chunks_exact(2).map(|pair| pair[0] << 4 | pair[1]).collect()
 }

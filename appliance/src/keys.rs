@@ -1,0 +1,179 @@
+//! The key vault's administrative side: issue on `user add`, `keys show|renew|revoke`.
+//! Key generation itself happens in the key-vault actor (caducee-actors `keyvault`); this
+//! module decides editions and expiries, writes bundles out and publishes the public part.
+
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _};
+use caducee_actors::keyvault::{self, CertificateView, Endpoints, IssueRequest, Issued};
+use caducee_storage::{Account, Address, AuditDraft, CertificateStatus, Millis, RevocationReason};
+use serde::{Deserialize, Serialize};
+
+use crate::admin::{Admin, Caller};
+
+/// What the key vault needs to know of the installation.
+#[derive(Debug, Clone)]
+pub struct KeysContext {
+    pub endpoints: Endpoints,
+    pub bundle_folder: PathBuf,
+    pub renew_days: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeysAction {
+    Show,
+    Renew,
+    Revoke { reason: RevocationReason },
+}
+
+/// A new edition, as `user add`, `keys renew` and `keys revoke` report it.
+#[derive(Debug, Serialize)]
+pub struct EditionIssued {
+    pub edition: u32,
+    pub fingerprint: String,
+    pub expires_at: Millis,
+    /// The installation bundle written for the user (mode 0600).
+    pub bundle: PathBuf,
+    /// Shown once; the relay keeps no copy. Send it apart from the bundle.
+    pub installation_code: String,
+    /// The public certificate, ASCII-armoured.
+    pub certificate: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeysReport {
+    pub address: String,
+    pub certificates: Vec<CertificateView>,
+    /// The edition made by this request (renew, revoke).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued: Option<EditionIssued>,
+    /// Editions revoked by this request.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub revoked: Vec<String>,
+}
+
+impl Admin {
+    /// Issues the next edition of `account`'s keys, valid until `expires_at`, writes its
+    /// bundle and publishes its certificate (with an audit entry in the same commit).
+    pub(crate) async fn issue_edition(
+        &self,
+        account: &Account,
+        expires_at: Millis,
+        why: &str,
+        caller: &Caller,
+    ) -> anyhow::Result<EditionIssued> {
+        let editions = self.store.certificates(account.id)?;
+        let edition = editions.iter().map(|c| c.edition).max().unwrap_or(0) + 1;
+        let request = IssueRequest {
+            account: account.id,
+            address: account.address.clone(),
+            edition,
+            at: self.clock.now(),
+            expires_at,
+            endpoints: self.keys.endpoints.clone(),
+            ca_pem: std::fs::read_to_string(self.data_dir.join("tls/ca.pem")).context("reading the relay's CA")?,
+        };
+        let issued: Issued = match &self.key_vault {
+            Some(vault) => vault.send(request).await??,
+            None => tokio::task::spawn_blocking(move || keyvault::issue(&request)).await??,
+        };
+        let bundle = self.write_bundle(&account.address, edition, &issued.bundle)?;
+        let certificate = keyvault::armored(&issued.record)?;
+        let view = EditionIssued {
+            edition,
+            fingerprint: issued.record.fingerprint.clone(),
+            expires_at: issued.record.expires_at,
+            bundle: bundle.clone(),
+            installation_code: issued.code,
+            certificate,
+        };
+        let audit = AuditDraft {
+            at: self.clock.now(),
+            actor: caller.actor.clone(),
+            source: caller.source.clone(),
+            action: "issue".into(),
+            object: format!("keys of {}", account.address),
+            detail: format!("edition {edition}, {} ({why}), valid until {}", view.fingerprint, keyvault::iso_date(expires_at)),
+        };
+        if let Err(error) = self.store.put_certificate(issued.record, audit).await {
+            let _ = std::fs::remove_file(&bundle);
+            return Err(error.into());
+        }
+        tracing::info!(address = %account.address, edition, fingerprint = %view.fingerprint, "keys issued");
+        Ok(view)
+    }
+
+    fn write_bundle(&self, address: &Address, edition: u32, text: &str) -> anyhow::Result<PathBuf> {
+        let folder = &self.keys.bundle_folder;
+        std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+        let path = folder.join(format!("{address}.{edition}.caducee-bundle"));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        Ok(std::fs::canonicalize(&path).unwrap_or(path))
+    }
+
+    /// The expiry of a first issue or a re-issue now.
+    pub(crate) fn first_expiry(&self) -> Millis {
+        keyvault::first_expiry(self.clock.now(), self.keys.renew_days)
+    }
+
+    pub(crate) async fn keys(&self, address: &str, action: KeysAction, caller: &Caller) -> anyhow::Result<KeysReport> {
+        let parsed = Address::parse(address).with_context(|| format!("invalid address {address:?}"))?;
+        let account = self.store.account_by_address(&parsed)?.with_context(|| format!("no account {address}"))?;
+        let now = self.clock.now();
+        let mut issued = None;
+        let mut revoked = Vec::new();
+        match action {
+            KeysAction::Show => {}
+            KeysAction::Renew => {
+                // Next year's keys; this year's stay valid until they expire.
+                let expires_at = keyvault::end_of_year(keyvault::end_of_year(now));
+                issued = Some(self.issue_edition(&account, expires_at, "renewal", caller).await?);
+            }
+            KeysAction::Revoke { reason } => {
+                let current: Vec<_> = self
+                    .store
+                    .certificates(account.id)?
+                    .into_iter()
+                    .filter(|c| matches!(c.status(now), CertificateStatus::Valid | CertificateStatus::NotYetValid))
+                    .collect();
+                if current.is_empty() {
+                    bail!("{address} has no current certificate to revoke");
+                }
+                for record in current {
+                    let record = keyvault::revoke(&record, reason, now)?;
+                    let fingerprint = record.fingerprint.clone();
+                    let audit = AuditDraft {
+                        at: now,
+                        actor: caller.actor.clone(),
+                        source: caller.source.clone(),
+                        action: "revoke".into(),
+                        object: format!("keys of {}", account.address),
+                        detail: format!("edition {}, {fingerprint}, reason {}", record.edition, reason.as_str()),
+                    };
+                    self.store.put_certificate(record, audit).await?;
+                    tracing::warn!(address = %account.address, %fingerprint, reason = reason.as_str(), "keys revoked");
+                    revoked.push(fingerprint);
+                }
+                let expiry = self.first_expiry();
+                issued = Some(self.issue_edition(&account, expiry, "new edition after revocation", caller).await?);
+            }
+        }
+        let certificates = self
+            .store
+            .certificates(account.id)?
+            .iter()
+            .map(|record| keyvault::describe(record, now))
+            .collect::<Result<_, _>>()?;
+        Ok(KeysReport { address: account.address.to_string(), certificates, issued, revoked })
+    }
+}

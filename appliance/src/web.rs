@@ -1,0 +1,314 @@
+//! The HTTPS listener: OpenPGP key discovery (SPEC R-KEY-5) so that gpg, sq and the
+//! practice client find each user's certificate by address.
+//!
+//! - HKP (draft-gallagher-openpgp-hkp): `GET /pks/lookup?op=get|index|vindex&search=…`,
+//!   searching by address, fingerprint or key ID; `options=mr` gives the machine-readable
+//!   index.
+//! - WKD (draft-koch-openpgp-webkey-service), both methods:
+//!   `/.well-known/openpgpkey/hu/<hash>` and `/.well-known/openpgpkey/<domain>/hu/<hash>`,
+//!   with their `policy` files.
+//!
+//! What is served: every edition that has not expired, with its revocation if revoked, so
+//! that a client that knew the old key learns it is revoked.
+
+use std::sync::Arc;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use caducee_actors::clock::Clock;
+use caducee_actors::keyvault;
+use caducee_storage::{CertificateRecord, CertificateStatus, Store};
+
+#[derive(Clone)]
+struct State {
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+/// Starts the HTTPS server on `listener`; returns its handle for shutdown.
+pub fn start(
+    listener: std::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<actix_web::dev::ServerHandle> {
+    let state = web::Data::new(State { store, clock });
+    let mut tls = (*tls).clone();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(
+                actix_web::middleware::DefaultHeaders::new()
+                    .add(("Strict-Transport-Security", "max-age=31536000"))
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    // Key discovery is read by any client, including web-based ones.
+                    .add(("Access-Control-Allow-Origin", "*")),
+            )
+            .route("/pks/lookup", web::get().to(hkp_lookup))
+            .route("/.well-known/openpgpkey/policy", web::get().to(wkd_policy))
+            .route("/.well-known/openpgpkey/hu/{hash}", web::get().to(wkd_direct))
+            .route("/.well-known/openpgpkey/{domain}/policy", web::get().to(wkd_policy))
+            .route("/.well-known/openpgpkey/{domain}/hu/{hash}", web::get().to(wkd_advanced))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen_rustls_0_23(listener, tls)?
+    .run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    Ok(handle)
+}
+
+/// The editions worth serving now: all but the expired ones.
+fn published(store: &Store, records: Vec<CertificateRecord>, clock: &dyn Clock) -> Vec<CertificateRecord> {
+    let now = clock.now();
+    let _ = store;
+    records.into_iter().filter(|r| r.status(now) != CertificateStatus::Expired).collect()
+}
+
+/// What an HKP `search` names.
+#[derive(Debug, PartialEq, Eq)]
+enum Search {
+    Address(String),
+    Fingerprint(Vec<u8>),
+    KeyId(Vec<u8>),
+}
+
+fn parse_search(search: &str) -> Option<Search> {
+    let search = search.trim();
+    let hex = search.strip_prefix("0x").or_else(|| search.strip_prefix("0X")).unwrap_or(search);
+    let hex_bytes = |text: &str| -> Option<Vec<u8>> {
+        if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
+    };
+    match (hex.len(), hex_bytes(hex)) {
+        (40 | 64, Some(bytes)) => return Some(Search::Fingerprint(bytes)),
+        (16, Some(bytes)) => return Some(Search::KeyId(bytes)),
+        _ => {}
+    }
+    let address = search.trim_start_matches('<').trim_end_matches('>');
+    address.contains('@').then(|| Search::Address(address.to_ascii_lowercase()))
+}
+
+fn find(state: &State, search: &Search) -> anyhow::Result<Vec<CertificateRecord>> {
+    let store = &state.store;
+    let records = match search {
+        Search::Address(address) => {
+            let Ok(address) = caducee_storage::Address::parse(address) else {
+                return Ok(Vec::new());
+            };
+            match store.account_by_address(&address)? {
+                Some(account) => store.certificates(account.id)?,
+                None => Vec::new(),
+            }
+        }
+        Search::Fingerprint(fingerprint) => store.certificate_by_fingerprint(fingerprint)?.into_iter().collect(),
+        Search::KeyId(id) => {
+            let mut records = Vec::new();
+            for fingerprint in store.certificate_fingerprints()? {
+                let primary = keyvault::names_key(&key_id_handle(id), &fingerprint);
+                if primary {
+                    records.extend(store.certificate_by_fingerprint(&fingerprint)?);
+                }
+            }
+            records
+        }
+    };
+    Ok(published(store, records, state.clock.as_ref()))
+}
+
+fn key_id_handle(id: &[u8]) -> sequoia_openpgp::KeyHandle {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&id[..8]);
+    sequoia_openpgp::KeyHandle::KeyID(sequoia_openpgp::KeyID::from_bytes(&bytes))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Lookup {
+    op: String,
+    search: String,
+    options: Option<String>,
+}
+
+async fn hkp_lookup(state: web::Data<State>, query: web::Query<Lookup>) -> HttpResponse {
+    let Some(search) = parse_search(&query.search) else {
+        return HttpResponse::BadRequest()
+            .body("search must be an e-mail address, a fingerprint (40 or 64 hex digits) or a key ID (16)\n");
+    };
+    let records = match find(&state, &search) {
+        Ok(records) => records,
+        Err(error) => {
+            tracing::error!(%error, "key lookup failed");
+            return HttpResponse::InternalServerError().body("lookup failed\n");
+        }
+    };
+    if records.is_empty() {
+        return HttpResponse::NotFound().body("no certificate matches\n");
+    }
+    match query.op.as_str() {
+        "get" => match keyvault::armored_many(&records) {
+            Ok(armored) => HttpResponse::Ok().content_type("application/pgp-keys").body(armored),
+            Err(error) => {
+                tracing::error!(%error, "armouring certificates failed");
+                HttpResponse::InternalServerError().body("lookup failed\n")
+            }
+        },
+        "index" | "vindex" => {
+            let machine = query.options.as_deref().is_some_and(|o| o.split(',').any(|o| o == "mr"));
+            let now = state.clock.now();
+            let mut text = String::new();
+            if machine {
+                text.push_str(&format!("info:1:{}\n", records.len()));
+            }
+            for record in &records {
+                let flags = match record.status(now) {
+                    CertificateStatus::Revoked => "r",
+                    CertificateStatus::Expired => "e",
+                    _ => "",
+                };
+                let address = state
+                    .store
+                    .account(record.account)
+                    .ok()
+                    .flatten()
+                    .map(|a| a.address.to_string())
+                    .unwrap_or_default();
+                let (created, expires) = (record.created_at.0 / 1000, record.expires_at.0 / 1000);
+                if machine {
+                    // Ed25519 primary keys: algorithm 22 (EdDSA), 256 bits.
+                    text.push_str(&format!("pub:{}:22:256:{created}:{expires}:{flags}\n", record.fingerprint));
+                    text.push_str(&format!("uid:%3C{}%3E:{created}:{expires}:{flags}\n", address.replace('@', "%40")));
+                } else {
+                    text.push_str(&format!(
+                        "pub ed25519 {} created {} expires {} {}\nuid <{address}>\n\n",
+                        record.fingerprint,
+                        keyvault::iso_date(record.created_at),
+                        keyvault::iso_date(record.expires_at),
+                        if flags == "r" { "[revoked]" } else { "" },
+                    ));
+                }
+            }
+            HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(text)
+        }
+        other => HttpResponse::NotImplemented().body(format!("op={other} is not supported (get, index, vindex)\n")),
+    }
+}
+
+async fn wkd_policy() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("")
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct WkdQuery {
+    l: Option<String>,
+}
+
+async fn wkd_direct(
+    state: web::Data<State>,
+    request: HttpRequest,
+    hash: web::Path<String>,
+    query: web::Query<WkdQuery>,
+) -> HttpResponse {
+    let host = request.connection_info().host().split(':').next().unwrap_or_default().to_ascii_lowercase();
+    wkd(&state, None, &host, &hash, query.l.as_deref())
+}
+
+async fn wkd_advanced(
+    state: web::Data<State>,
+    path: web::Path<(String, String)>,
+    query: web::Query<WkdQuery>,
+) -> HttpResponse {
+    let (domain, hash) = path.into_inner();
+    wkd(&state, Some(&domain.to_ascii_lowercase()), "", &hash, query.l.as_deref())
+}
+
+/// A WKD lookup: the binary certificates of the account whose local part hashes to `hash`,
+/// in `domain` (advanced method) or in any domain the relay serves whose name the request's
+/// host ends with (direct method).
+fn wkd(state: &State, domain: Option<&str>, host: &str, hash: &str, local: Option<&str>) -> HttpResponse {
+    let accounts = match state.store.accounts() {
+        Ok(accounts) => accounts,
+        Err(error) => {
+            tracing::error!(%error, "WKD lookup failed");
+            return HttpResponse::InternalServerError().finish();
+        }
+    };
+    let hash = hash.to_ascii_lowercase();
+    let found = accounts.into_iter().find(|account| {
+        let (account_local, account_domain) = account.address.as_str().split_once('@').unwrap_or_default();
+        let domain_matches = match domain {
+            Some(domain) => domain == account_domain,
+            None => host == account_domain || host.ends_with(&format!(".{account_domain}")) || is_local(host),
+        };
+        domain_matches
+            && wkd_hash(account_local) == hash
+            && local.is_none_or(|l| l.eq_ignore_ascii_case(account_local))
+    });
+    let Some(account) = found else {
+        return HttpResponse::NotFound().finish();
+    };
+    let records = match state.store.certificates(account.id) {
+        Ok(records) => published(&state.store, records, state.clock.as_ref()),
+        Err(_) => return HttpResponse::InternalServerError().finish(),
+    };
+    if records.is_empty() {
+        return HttpResponse::NotFound().finish();
+    }
+    let body: Vec<u8> = records.iter().flat_map(|r| r.public.iter().copied()).collect();
+    HttpResponse::Ok().content_type("application/octet-stream").body(body)
+}
+
+/// A development host (loopback), where the direct method cannot name a domain.
+fn is_local(host: &str) -> bool {
+    host == "localhost" || host == "127.0.0.1" || host == "[::1]"
+}
+
+/// The WKD hash of a local part: SHA-1 of its lower-case form, in z-base-32.
+pub fn wkd_hash(local: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, local.to_lowercase().as_bytes());
+    zbase32(digest.as_ref())
+}
+
+/// z-base-32 (the human-oriented base-32 WKD uses). Written here: no maintained crate
+/// carries it, and it is a dozen lines.
+fn zbase32(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"ybndrfg8ejkmcpqxot1uwisza345h769";
+    let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for &byte in bytes {
+        buffer = (buffer << 8) | u32::from(byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[((buffer >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((buffer << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wkd_hash_matches_the_draft_example() {
+        // draft-koch-openpgp-webkey-service §3.1: "Joe.Doe" hashes to this.
+        assert_eq!(wkd_hash("Joe.Doe"), "iy9q119eutrkn8s1mk4r39qejnbu3n5q");
+    }
+
+    #[test]
+    fn searches() {
+        assert_eq!(parse_search("<a@b.fr>"), Some(Search::Address("a@b.fr".into())));
+        assert_eq!(parse_search("0x0123456789ABCDEF"), Some(Search::KeyId(vec![1, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef])));
+        assert!(matches!(parse_search(&"AB".repeat(20)), Some(Search::Fingerprint(f)) if f.len() == 20));
+        assert_eq!(parse_search("nothing"), None);
+        // Sixteen characters, but an address.
+        assert_eq!(parse_search("alice@relay.test"), Some(Search::Address("alice@relay.test".into())));
+        assert_eq!(parse_search("0xZZ23456789ABCDEF"), None);
+    }
+}
