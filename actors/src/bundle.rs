@@ -26,12 +26,12 @@
 //! would still decrypt.
 
 use base64::Engine as _;
-use ring::rand::{SecureRandom, SystemRandom};
-use ring::{hkdf, hmac};
-use sequoia_openpgp as openpgp;
 use openpgp::crypto::Password;
 use openpgp::parse::Parse;
 use openpgp::Cert;
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::{hkdf, hmac};
+use sequoia_openpgp as openpgp;
 
 use crate::keyvault::{Endpoints, KeyVaultError};
 use caducee_storage::Millis;
@@ -144,8 +144,8 @@ pub fn read(text: &str) -> Result<(BundleFields, Vec<u8>, Vec<u8>), BundleError>
     let mac = b64.decode(get("Mac")?).map_err(|_| not("Mac is not base64"))?;
     let key_start = body.find("-----BEGIN PGP PRIVATE KEY BLOCK-----").ok_or_else(|| not("no secret key block"))?;
     let key_end_marker = "-----END PGP PRIVATE KEY BLOCK-----";
-    let key_end = body.find(key_end_marker).ok_or_else(|| not("the secret key block is cut short"))?
-        + key_end_marker.len();
+    let key_end =
+        body.find(key_end_marker).ok_or_else(|| not("the secret key block is cut short"))? + key_end_marker.len();
     let ca_start = body.find("-----BEGIN CERTIFICATE-----").ok_or_else(|| not("no CA certificate"))?;
     let port = |name: &str| -> Result<u16, BundleError> {
         u16::try_from(number(name)?).map_err(|_| not(&format!("{name} is not a port")))

@@ -18,16 +18,15 @@ use actix::{Actor, Handler, Message, SyncContext};
 use caducee_storage::{
     AccountId, Address, CertificateRecord, CertificateStatus, Millis, PreparedRevocation, Revocation, RevocationReason,
 };
-use ring::rand::{SecureRandom, SystemRandom};
-use sequoia_openpgp as openpgp;
 use openpgp::cert::{CertBuilder, CertRevocationBuilder, CipherSuite};
 use openpgp::crypto::{Password, S2K};
-use openpgp::packet::Signature;
 use openpgp::parse::Parse;
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::MarshalInto;
 use openpgp::types::{HashAlgorithm, KeyFlags, ReasonForRevocation, SymmetricAlgorithm};
 use openpgp::{Cert, KeyHandle, Packet, Profile};
+use ring::rand::{SecureRandom, SystemRandom};
+use sequoia_openpgp as openpgp;
 
 /// Hash bytes fed to the S2K when the secret keys are encrypted under the installation
 /// code. Small on purpose: S2K stretching protects guessable passwords, and the code is
@@ -192,8 +191,7 @@ pub fn issue(request: &IssueRequest) -> Result<Issued, KeyVaultError> {
         .generate()
         .map_err(pgp)?;
 
-    let mut signer =
-        cert.primary_key().key().clone().parts_into_secret().map_err(pgp)?.into_keypair().map_err(pgp)?;
+    let mut signer = cert.primary_key().key().clone().parts_into_secret().map_err(pgp)?.into_keypair().map_err(pgp)?;
     let mut prepared = Vec::new();
     for (reason, code, text) in [
         (RevocationReason::Compromised, ReasonForRevocation::KeyCompromised, "reported stolen or exposed"),
@@ -227,15 +225,18 @@ pub fn issue(request: &IssueRequest) -> Result<Issued, KeyVaultError> {
         public: public.to_vec().map_err(pgp)?,
         prepared_revocations: prepared,
     };
-    let bundle = crate::bundle::write(&crate::bundle::BundleFields {
-        address: request.address.to_string(),
-        edition: request.edition,
-        fingerprint: record.fingerprint.clone(),
-        expires_at: record.expires_at,
-        endpoints: request.endpoints.clone(),
-        ca_pem: request.ca_pem.clone(),
-        secret_keys: tsk,
-    }, &code)?;
+    let bundle = crate::bundle::write(
+        &crate::bundle::BundleFields {
+            address: request.address.to_string(),
+            edition: request.edition,
+            fingerprint: record.fingerprint.clone(),
+            expires_at: record.expires_at,
+            endpoints: request.endpoints.clone(),
+            ca_pem: request.ca_pem.clone(),
+            secret_keys: tsk,
+        },
+        &code,
+    )?;
     Ok(Issued { record, bundle, code })
 }
 
@@ -265,8 +266,7 @@ fn lock_secrets(cert: &Cert, code: &str) -> Result<Cert, KeyVaultError> {
     packets.push(public.add_secret(secret).0.into());
     for subkey in cert.keys().subkeys().secret() {
         let (public, secret) = subkey.key().clone().take_secret();
-        let secret =
-            secret.encrypt_with(&public, s2k()?, SymmetricAlgorithm::AES256, None, &password).map_err(pgp)?;
+        let secret = secret.encrypt_with(&public, s2k()?, SymmetricAlgorithm::AES256, None, &password).map_err(pgp)?;
         packets.push(public.add_secret(secret).0.into());
     }
     Ok(cert.clone().insert_packets(packets).map_err(pgp)?.0)
@@ -322,7 +322,9 @@ pub fn revoke(
         .iter()
         .find(|p| p.reason == reason)
         .ok_or_else(|| KeyVaultError::Refused(format!("no {} revocation was prepared", reason.as_str())))?;
-    let signature = Signature::from_bytes(&prepared.signature).map_err(pgp)?;
+    let Packet::Signature(signature) = Packet::from_bytes(&prepared.signature).map_err(pgp)? else {
+        return Err(KeyVaultError::Refused("the prepared revocation is not a signature".into()));
+    };
     let cert = Cert::from_bytes(&record.public).map_err(pgp)?;
     let (cert, _) = cert.insert_packets(Some(signature)).map_err(pgp)?;
     let mut revoked = record.clone();
@@ -345,8 +347,7 @@ pub fn armored_many(records: &[CertificateRecord]) -> Result<String, KeyVaultErr
         binary.extend_from_slice(&record.public);
     }
     let mut out = Vec::new();
-    let mut writer =
-        openpgp::armor::Writer::new(&mut out, openpgp::armor::Kind::PublicKey).map_err(pgp)?;
+    let mut writer = openpgp::armor::Writer::new(&mut out, openpgp::armor::Kind::PublicKey).map_err(pgp)?;
     std::io::Write::write_all(&mut writer, &binary).map_err(pgp)?;
     writer.finalize().map_err(pgp)?;
     String::from_utf8(out).map_err(pgp)

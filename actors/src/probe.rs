@@ -90,10 +90,17 @@ struct Line {
 }
 
 impl Line {
+    /// To 127.0.0.1, verifying the certificate for `localhost`.
     async fn connect(port: u16, tls: &TlsConnector) -> Result<Line, ProbeError> {
-        let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
+        Self::connect_named("127.0.0.1", "localhost", port, tls).await
+    }
+
+    /// To `host`, verifying the certificate for that name (or IP address).
+    async fn connect_named(host: &str, name: &str, port: u16, tls: &TlsConnector) -> Result<Line, ProbeError> {
+        let tcp = TcpStream::connect((host, port)).await?;
         tcp.set_nodelay(true)?;
-        let name = rustls::pki_types::ServerName::try_from("localhost").map_err(|e| ProbeError::Tls(e.to_string()))?;
+        let name = rustls::pki_types::ServerName::try_from(name.to_owned())
+            .map_err(|e| ProbeError::Tls(format!("{name:?} is not a host name: {e}")))?;
         let stream = tls.connect(name, tcp).await?;
         Ok(Line { stream: BufReader::new(stream), line: String::new() })
     }
@@ -133,7 +140,22 @@ pub struct Submitted {
 impl SmtpProbe {
     /// Connects to the implicit-TLS submission port and logs in with AUTH PLAIN.
     pub async fn login(port: u16, tls: &TlsConnector, user: &str, password: &str) -> Result<SmtpProbe, ProbeError> {
-        let mut probe = SmtpProbe { line: Line::connect(port, tls).await? };
+        Self::start(Line::connect(port, tls).await?, user, password).await
+    }
+
+    /// As [`SmtpProbe::login`], to a named host.
+    pub async fn login_at(
+        host: &str,
+        port: u16,
+        tls: &TlsConnector,
+        user: &str,
+        password: &str,
+    ) -> Result<SmtpProbe, ProbeError> {
+        Self::start(Line::connect_named(host, host, port, tls).await?, user, password).await
+    }
+
+    async fn start(line: Line, user: &str, password: &str) -> Result<SmtpProbe, ProbeError> {
+        let mut probe = SmtpProbe { line };
         probe.expect(220).await?;
         probe.line.send(b"EHLO probe.caducee\r\n").await?;
         probe.expect(250).await?;
@@ -156,6 +178,21 @@ impl SmtpProbe {
         self.expect(250).await?;
         let done = Instant::now();
         Ok(Submitted { transaction: done - started, end_of_data: done - end_of_data })
+    }
+
+    /// Submits `message` to several recipients, one command at a time, so that a refusal
+    /// names the recipient it concerns.
+    pub async fn submit_to(&mut self, from: &str, to: &[String], message: &[u8]) -> Result<(), ProbeError> {
+        self.line.send(format!("MAIL FROM:<{from}>\r\n").as_bytes()).await?;
+        self.expect(250).await?;
+        for recipient in to {
+            self.line.send(format!("RCPT TO:<{recipient}>\r\n").as_bytes()).await?;
+            self.expect(250).await?;
+        }
+        self.line.send(b"DATA\r\n").await?;
+        self.expect(354).await?;
+        self.line.send(message).await?;
+        self.expect(250).await
     }
 
     pub async fn quit(mut self) -> Result<(), ProbeError> {
@@ -185,7 +222,22 @@ pub struct Pop3Probe {
 
 impl Pop3Probe {
     pub async fn login(port: u16, tls: &TlsConnector, user: &str, password: &str) -> Result<Pop3Probe, ProbeError> {
-        let mut probe = Pop3Probe { line: Line::connect(port, tls).await? };
+        Self::start(Line::connect(port, tls).await?, user, password).await
+    }
+
+    /// As [`Pop3Probe::login`], to a named host.
+    pub async fn login_at(
+        host: &str,
+        port: u16,
+        tls: &TlsConnector,
+        user: &str,
+        password: &str,
+    ) -> Result<Pop3Probe, ProbeError> {
+        Self::start(Line::connect_named(host, host, port, tls).await?, user, password).await
+    }
+
+    async fn start(line: Line, user: &str, password: &str) -> Result<Pop3Probe, ProbeError> {
+        let mut probe = Pop3Probe { line };
         probe.ok().await?;
         probe.command(&format!("USER {user}")).await?;
         probe.command(&format!("PASS {password}")).await?;
@@ -248,21 +300,24 @@ impl Pop3Probe {
 
 /// `size` random bytes encrypted to a fresh X25519 certificate, ASCII-armoured: a document
 /// the relay accepts and nobody can read. Needs a sequoia crypto backend in the binary.
-pub fn encrypted_document(size: usize, recipient: &str) -> Result<String, ProbeError> {
-    use sequoia_openpgp::cert::{CertBuilder, CipherSuite};
+pub fn encrypted_document(size: usize, certificate: &str) -> Result<String, ProbeError> {
+    encrypted_document_at(size, certificate, None)
+}
+
+/// As [`encrypted_document`], choosing the keys valid at `at` (`None`: now).
+pub fn encrypted_document_at(
+    size: usize,
+    certificate: &str,
+    at: Option<std::time::SystemTime>,
+) -> Result<String, ProbeError> {
+    use sequoia_openpgp::parse::Parse;
     use sequoia_openpgp::policy::StandardPolicy;
     use sequoia_openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message};
 
     let pgp = |e: anyhow_like::Error| ProbeError::OpenPgp(e.to_string());
-    let (cert, _revocation) = CertBuilder::new()
-        .set_cipher_suite(CipherSuite::Cv25519)
-        .add_userid(format!("<{recipient}>"))
-        .add_transport_encryption_subkey()
-        .generate()
-        .map_err(pgp)?;
+    let cert = sequoia_openpgp::Cert::from_bytes(certificate.as_bytes()).map_err(pgp)?;
     let policy = StandardPolicy::new();
-    let recipients =
-        cert.keys().with_policy(&policy, None).supported().alive().revoked(false).for_transport_encryption();
+    let recipients = cert.keys().with_policy(&policy, at).supported().alive().revoked(false).for_transport_encryption();
     let mut document = vec![0u8; size];
     getrandom(&mut document)?;
     let mut armoured = Vec::new();
@@ -272,6 +327,23 @@ pub fn encrypted_document(size: usize, recipient: &str) -> Result<String, ProbeE
     let mut message = LiteralWriter::new(message).build().map_err(pgp)?;
     message.write_all(&document)?;
     message.finalize().map_err(pgp)?;
+    String::from_utf8(armoured).map_err(|e| ProbeError::OpenPgp(e.to_string()))
+}
+
+/// A fresh certificate for `address`, armoured, that no relay knows: for benchmarks of the
+/// content check and for peers (Postfix) that hold no keys.
+pub fn throwaway_certificate(address: &str) -> Result<String, ProbeError> {
+    use sequoia_openpgp::cert::{CertBuilder, CipherSuite};
+    use sequoia_openpgp::serialize::SerializeInto;
+
+    let pgp = |e: anyhow_like::Error| ProbeError::OpenPgp(e.to_string());
+    let (cert, _revocation) = CertBuilder::new()
+        .set_cipher_suite(CipherSuite::Cv25519)
+        .add_userid(format!("<{address}>"))
+        .add_transport_encryption_subkey()
+        .generate()
+        .map_err(pgp)?;
+    let armoured = cert.armored().to_vec().map_err(pgp)?;
     String::from_utf8(armoured).map_err(|e| ProbeError::OpenPgp(e.to_string()))
 }
 
@@ -287,9 +359,15 @@ mod anyhow_like {
 
 /// A PGP/MIME message (RFC 3156) ready for DATA: CRLF lines, dot-stuffed, with the end mark.
 pub fn pgp_mime(from: &str, to: &str, subject: &str, armoured: &str) -> Vec<u8> {
+    pgp_mime_to(from, &[to.to_owned()], subject, armoured)
+}
+
+/// As [`pgp_mime`], to several recipients.
+pub fn pgp_mime_to(from: &str, to: &[String], subject: &str, armoured: &str) -> Vec<u8> {
     let body = armoured.replace("\r\n", "\n").replace('\n', "\r\n");
+    let to = to.iter().map(|a| format!("<{a}>")).collect::<Vec<_>>().join(", ");
     let text = format!(
-        "From: <{from}>\r\nTo: <{to}>\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\n\
+        "From: <{from}>\r\nTo: {to}\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\n\
          Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"caducee-probe\"\r\n\r\n\
          --caducee-probe\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n\
          --caducee-probe\r\nContent-Type: application/octet-stream\r\n\r\n{body}\r\n--caducee-probe--\r\n"

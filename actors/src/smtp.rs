@@ -103,7 +103,10 @@ pub enum DeliveryVerdict {
     /// The account is blocked for mass mailing until an administrator unblocks it.
     Blocked(String),
     /// A recipient has a current certificate and the message is not encrypted to it.
-    WrongKey { recipient: Address, why: String },
+    WrongKey {
+        recipient: Address,
+        why: String,
+    },
 }
 
 /// The session's place in RFC 5321's dialogue.

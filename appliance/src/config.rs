@@ -292,7 +292,12 @@ impl Config {
     }
 
     /// Where practices reach this relay, given the ports actually bound (or configured).
-    pub fn endpoints(&self, submissions_port: u16, pop3s_port: u16, https_port: u16) -> caducee_actors::keyvault::Endpoints {
+    pub fn endpoints(
+        &self,
+        submissions_port: u16,
+        pop3s_port: u16,
+        https_port: u16,
+    ) -> caducee_actors::keyvault::Endpoints {
         let host = match &self.keys.public_host {
             Some(host) => host.clone(),
             None if self.listen.submissions.ip().is_loopback() => self.listen.submissions.ip().to_string(),

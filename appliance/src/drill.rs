@@ -108,6 +108,7 @@ fn drill(backup: &Path, key: &BackupKey, scratch: &Path, now: Millis, report: &m
     config.listen.submissions = spare;
     config.listen.pop3 = spare;
     config.listen.pop3s = spare;
+    config.listen.https = spare;
     config.listen.metrics = Some(spare);
     config.backup.folder = None;
     std::fs::write(crate::config::config_path(scratch), toml::to_string(&config)?)?;
@@ -115,12 +116,12 @@ fn drill(backup: &Path, key: &BackupKey, scratch: &Path, now: Millis, report: &m
     let relay = ScratchRelay::start(scratch)?;
     report.ready_seconds = Some(started.elapsed().as_secs_f64());
     let address = format!("restore-drill@{}", config.domain);
-    let password = relay.add_user(&address)?;
+    let (password, certificate) = relay.add_user(&address)?;
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let collected = runtime.block_on(async {
         let tls = probe::tls_trusting(&scratch.join("tls").join("ca.pem"))?;
-        let document = probe::encrypted_document(4096, &address)?;
+        let document = probe::encrypted_document(4096, &certificate)?;
         let message = probe::pgp_mime(&address, &address, "Restore drill", &document);
         let mut smtp = SmtpProbe::login(relay.submissions, &tls, &address, &password).await?;
         smtp.submit(&address, &address, &message).await?;
@@ -185,7 +186,8 @@ impl ScratchRelay {
         }
     }
 
-    fn add_user(&self, address: &str) -> anyhow::Result<String> {
+    /// The new account's password and certificate.
+    fn add_user(&self, address: &str) -> anyhow::Result<(String, String)> {
         let output = Command::new(std::env::current_exe()?)
             .arg("--data-dir")
             .arg(&self.data_dir)
@@ -196,7 +198,10 @@ impl ScratchRelay {
             bail!("creating the drill account: {}", String::from_utf8_lossy(&output.stderr).trim());
         }
         let created: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-        created["password"].as_str().map(str::to_owned).context("no password for the drill account")
+        // The drill account's bundle is of no use to anyone: the scratch folder goes.
+        let password = created["password"].as_str().context("no password for the drill account")?;
+        let certificate = created["certificate"].as_str().context("no certificate for the drill account")?;
+        Ok((password.to_owned(), certificate.to_owned()))
     }
 
     /// SIGTERM, and a clean exit expected.

@@ -80,7 +80,7 @@ impl Admin {
             Some(vault) => vault.send(request).await??,
             None => tokio::task::spawn_blocking(move || keyvault::issue(&request)).await??,
         };
-        let bundle = self.write_bundle(&account.address, edition, &issued.bundle)?;
+        let bundle = self.write_bundle(&account.address, edition, &issued.record.fingerprint, &issued.bundle)?;
         let certificate = keyvault::armored(&issued.record)?;
         let view = EditionIssued {
             edition,
@@ -96,7 +96,11 @@ impl Admin {
             source: caller.source.clone(),
             action: "issue".into(),
             object: format!("keys of {}", account.address),
-            detail: format!("edition {edition}, {} ({why}), valid until {}", view.fingerprint, keyvault::iso_date(expires_at)),
+            detail: format!(
+                "edition {edition}, {} ({why}), valid until {}",
+                view.fingerprint,
+                keyvault::iso_date(expires_at)
+            ),
         };
         if let Err(error) = self.store.put_certificate(issued.record, audit).await {
             let _ = std::fs::remove_file(&bundle);
@@ -106,10 +110,13 @@ impl Admin {
         Ok(view)
     }
 
-    fn write_bundle(&self, address: &Address, edition: u32, text: &str) -> anyhow::Result<PathBuf> {
+    fn write_bundle(&self, address: &Address, edition: u32, fingerprint: &str, text: &str) -> anyhow::Result<PathBuf> {
         let folder = &self.keys.bundle_folder;
         std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
-        let path = folder.join(format!("{address}.{edition}.caducee-bundle"));
+        // The fingerprint tells apart the editions of an address that was closed, removed
+        // and subscribed again.
+        let short = &fingerprint[fingerprint.len().saturating_sub(8)..];
+        let path = folder.join(format!("{address}.{edition}.{short}.caducee-bundle"));
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)

@@ -261,7 +261,11 @@ struct JsonFlag {
 
 /// The lines that tell an administrator about a new edition of keys.
 fn print_edition(edition: &serde_json::Value) {
-    println!("keys: edition {} fingerprint {}", edition["edition"], edition["fingerprint"].as_str().unwrap_or_default());
+    println!(
+        "keys: edition {} fingerprint {}",
+        edition["edition"],
+        edition["fingerprint"].as_str().unwrap_or_default()
+    );
     println!("installation bundle: {}", edition["bundle"].as_str().unwrap_or_default());
     println!("installation code: {}", edition["installation_code"].as_str().unwrap_or_default());
 }
@@ -326,7 +330,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     c["edition"],
                     c["fingerprint"].as_str().unwrap_or_default(),
                     c["status"].as_str().unwrap_or_default(),
-                    c["expires_at"].as_u64().map(|ms| caducee_actors::keyvault::iso_date(caducee_storage::Millis(ms))).unwrap_or_default(),
+                    c["expires_at"]
+                        .as_u64()
+                        .map(|ms| caducee_actors::keyvault::iso_date(caducee_storage::Millis(ms)))
+                        .unwrap_or_default(),
                 );
             }
             if !result["issued"].is_null() {

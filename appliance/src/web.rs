@@ -8,8 +8,8 @@
 //!   `/.well-known/openpgpkey/hu/<hash>` and `/.well-known/openpgpkey/<domain>/hu/<hash>`,
 //!   with their `policy` files.
 //!
-//! What is served: every edition that has not expired, with its revocation if revoked, so
-//! that a client that knew the old key learns it is revoked.
+//! What is served: each edition with its revocation if revoked, so that a client that knew
+//! the old key learns it is revoked; WKD leaves out expired editions.
 
 use std::sync::Arc;
 
@@ -59,10 +59,11 @@ pub fn start(
     Ok(handle)
 }
 
-/// The editions worth serving now: all but the expired ones.
-fn published(store: &Store, records: Vec<CertificateRecord>, clock: &dyn Clock) -> Vec<CertificateRecord> {
+/// The editions WKD serves: all but the expired ones (a WKD client takes what it gets as
+/// the address's keys). HKP serves every edition, expired ones included, so that a
+/// signature made last year still finds its key.
+fn current(records: Vec<CertificateRecord>, clock: &dyn Clock) -> Vec<CertificateRecord> {
     let now = clock.now();
-    let _ = store;
     records.into_iter().filter(|r| r.status(now) != CertificateStatus::Expired).collect()
 }
 
@@ -78,7 +79,7 @@ fn parse_search(search: &str) -> Option<Search> {
     let search = search.trim();
     let hex = search.strip_prefix("0x").or_else(|| search.strip_prefix("0X")).unwrap_or(search);
     let hex_bytes = |text: &str| -> Option<Vec<u8>> {
-        if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
@@ -116,7 +117,7 @@ fn find(state: &State, search: &Search) -> anyhow::Result<Vec<CertificateRecord>
             records
         }
     };
-    Ok(published(store, records, state.clock.as_ref()))
+    Ok(records)
 }
 
 fn key_id_handle(id: &[u8]) -> sequoia_openpgp::KeyHandle {
@@ -242,15 +243,13 @@ fn wkd(state: &State, domain: Option<&str>, host: &str, hash: &str, local: Optio
             Some(domain) => domain == account_domain,
             None => host == account_domain || host.ends_with(&format!(".{account_domain}")) || is_local(host),
         };
-        domain_matches
-            && wkd_hash(account_local) == hash
-            && local.is_none_or(|l| l.eq_ignore_ascii_case(account_local))
+        domain_matches && wkd_hash(account_local) == hash && local.is_none_or(|l| l.eq_ignore_ascii_case(account_local))
     });
     let Some(account) = found else {
         return HttpResponse::NotFound().finish();
     };
     let records = match state.store.certificates(account.id) {
-        Ok(records) => published(&state.store, records, state.clock.as_ref()),
+        Ok(records) => current(records, state.clock.as_ref()),
         Err(_) => return HttpResponse::InternalServerError().finish(),
     };
     if records.is_empty() {
@@ -304,7 +303,10 @@ mod tests {
     #[test]
     fn searches() {
         assert_eq!(parse_search("<a@b.fr>"), Some(Search::Address("a@b.fr".into())));
-        assert_eq!(parse_search("0x0123456789ABCDEF"), Some(Search::KeyId(vec![1, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef])));
+        assert_eq!(
+            parse_search("0x0123456789ABCDEF"),
+            Some(Search::KeyId(vec![1, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]))
+        );
         assert!(matches!(parse_search(&"AB".repeat(20)), Some(Search::Fingerprint(f)) if f.len() == 20));
         assert_eq!(parse_search("nothing"), None);
         // Sixteen characters, but an address.

@@ -14,7 +14,8 @@ use caducee_storage::{AccountId, Address, MessageId, Millis, NewAccount, Store, 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 fn message() -> Vec<u8> {
-    let armoured = probe::encrypted_document(4096, "b@relay.test").expect("encrypt");
+    let certificate = probe::throwaway_certificate("b@relay.test").expect("certificate");
+    let armoured = probe::encrypted_document(4096, &certificate).expect("encrypt");
     probe::pgp_mime("a@relay.test", "b@relay.test", "Compte rendu", &armoured)
 }
 

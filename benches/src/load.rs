@@ -85,7 +85,8 @@ struct Args {
     /// The CA certificate (PEM) the target's TLS certificate (name "localhost") chains to.
     #[arg(long)]
     target_ca: Option<PathBuf>,
-    /// Accounts on the target, one "address password" per line; as many as --sessions.
+    /// Accounts on the target, one "address password [certificate file]" per line, as many
+    /// as --sessions; documents to an account with a certificate (armoured) are encrypted to it.
     #[arg(long)]
     target_accounts: Option<PathBuf>,
     /// The target's process id, to report its CPU time and memory.
@@ -184,8 +185,15 @@ impl Target {
             .lines()
             .filter(|l| !l.trim().is_empty())
             .map(|line| {
-                let (address, password) = line.trim().split_once(' ').context("each line: address password")?;
-                Ok(Practice { address: address.to_owned(), password: password.trim().to_owned() })
+                let mut words = line.split_whitespace();
+                let (Some(address), Some(password)) = (words.next(), words.next()) else {
+                    bail!("each line: address password [certificate file]");
+                };
+                let certificate = match words.next() {
+                    Some(file) => Some(std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?),
+                    None => None,
+                };
+                Ok(Practice { address: address.to_owned(), password: password.to_owned(), certificate })
             })
             .collect::<anyhow::Result<_>>()?;
         if accounts.len() < args.sessions {
@@ -211,8 +219,8 @@ impl Target {
         (0..sessions)
             .map(|i| {
                 let address = format!("practice-{i}@{LOAD_DOMAIN}");
-                let password = relay.add_user(&address)?;
-                Ok(Practice { address, password })
+                let (password, certificate) = relay.add_user(&address)?;
+                Ok(Practice { address, password, certificate: Some(certificate) })
             })
             .collect()
     }
@@ -228,8 +236,15 @@ impl Target {
 fn run_load(args: &Args, target: &Target) -> anyhow::Result<Report> {
     let practices = target.practices(args.sessions)?;
 
-    eprintln!("encrypting a {}-byte document", args.size);
-    let document = probe::encrypted_document(args.size, &format!("recipient@{LOAD_DOMAIN}"))?;
+    eprintln!("encrypting a {}-byte document to each practice", args.size);
+    // Each document is encrypted to its recipient's certificate, as the relay requires.
+    let documents: Vec<String> = practices
+        .iter()
+        .map(|p| match &p.certificate {
+            Some(certificate) => probe::encrypted_document(args.size, certificate),
+            None => probe::encrypted_document(args.size, &probe::throwaway_certificate(&p.address)?),
+        })
+        .collect::<Result<_, _>>()?;
     let tls = probe::tls_trusting(&target.ca)?;
     let before = target.status()?;
     let cpu_before = target.pid.map(cpu_seconds).transpose()?.unwrap_or(0.0);
@@ -294,8 +309,9 @@ fn run_load(args: &Args, target: &Target) -> anyhow::Result<Report> {
         }
         let mut tasks = Vec::new();
         for (i, practice) in practices.iter().enumerate() {
-            let recipient = &practices[(i + 1) % practices.len()].address;
-            let message = Arc::new(probe::pgp_mime(&practice.address, recipient, "Compte rendu", &document));
+            let next = (i + 1) % practices.len();
+            let recipient = &practices[next].address;
+            let message = Arc::new(probe::pgp_mime(&practice.address, recipient, "Compte rendu", &documents[next]));
             let session = Submitter {
                 port: target.submissions_port,
                 tls: tls.clone(),
@@ -360,7 +376,8 @@ fn run_load(args: &Args, target: &Target) -> anyhow::Result<Report> {
         sessions: args.sessions,
         reconnect: args.reconnect,
         document_bytes: args.size,
-        message_bytes: probe::pgp_mime(&practices[0].address, &practices[0].address, "Compte rendu", &document).len(),
+        message_bytes: probe::pgp_mime(&practices[0].address, &practices[0].address, "Compte rendu", &documents[0])
+            .len(),
         accepted: shared.accepted.load(Ordering::Relaxed),
         errors,
         elapsed,
@@ -387,6 +404,9 @@ fn run_load(args: &Args, target: &Target) -> anyhow::Result<Report> {
 struct Practice {
     address: String,
     password: String,
+    /// The practice's public certificate (armoured), as the relay issued it; `None` for a
+    /// peer that holds no keys.
+    certificate: Option<String>,
 }
 
 #[derive(Debug)]
@@ -616,7 +636,7 @@ impl Relay {
         std::fs::create_dir_all(data_dir)?;
         let config = format!(
             "domain = \"{LOAD_DOMAIN}\"\n\n[listen]\nsubmission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\n\
-             pop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n\n[limits]\nsessions_per_ip = {}\n\n\
+             pop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n\n[limits]\nsessions_per_ip = {}\n\n\
              # A load test is a mass mailing by design: the breaker is set out of its way.\n\
              [monitor]\nmessages_per_minute = 4000000000\ndistinct_recipients_per_day = 4000000000\n",
             sessions + 16
@@ -649,7 +669,8 @@ impl Relay {
         Ok(serde_json::from_slice(&output.stdout)?)
     }
 
-    fn add_user(&self, address: &str) -> anyhow::Result<String> {
+    /// The new account's password and certificate.
+    fn add_user(&self, address: &str) -> anyhow::Result<(String, String)> {
         let created = self.cli(&[
             "user",
             "add",
@@ -665,7 +686,9 @@ impl Relay {
             "1000000",
             "--json",
         ])?;
-        created["password"].as_str().map(str::to_owned).ok_or_else(|| anyhow!("no password in {created}"))
+        let password = created["password"].as_str().ok_or_else(|| anyhow!("no password in {created}"))?;
+        let certificate = created["certificate"].as_str().ok_or_else(|| anyhow!("no certificate in {created}"))?;
+        Ok((password.to_owned(), certificate.to_owned()))
     }
 
     fn backup_command(&self, file: &Path) -> Command {

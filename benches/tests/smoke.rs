@@ -45,7 +45,7 @@ fn a_load_against_an_already_running_relay_uses_its_accounts() {
     std::fs::write(
         data.join("caducee.toml"),
         "domain = \"load.test\"\n[listen]\nsubmission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\n\
-         pop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n",
+         pop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n",
     )
     .expect("config");
     let mut relay = Command::new(&relay_bin)
@@ -77,7 +77,10 @@ fn a_load_against_an_already_running_relay_uses_its_accounts() {
             .output()
             .expect("user add");
         let created: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
-        accounts += &format!("{address} {}\n", created["password"].as_str().expect("password"));
+        let certificate = dir.path().join(format!("p{i}.asc"));
+        std::fs::write(&certificate, created["certificate"].as_str().expect("certificate")).expect("certificate file");
+        accounts +=
+            &format!("{address} {} {}\n", created["password"].as_str().expect("password"), certificate.display());
     }
     let accounts_file = dir.path().join("accounts.txt");
     std::fs::write(&accounts_file, accounts).expect("accounts");

@@ -21,10 +21,10 @@ from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 
 
-def gpg(home, *args, data=None):
+def gpg(home, *args, data=None, passphrase=""):
     env = dict(os.environ, GNUPGHOME=home)
     result = subprocess.run(
-        ["gpg", "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", "", *args],
+        ["gpg", "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", passphrase, *args],
         input=data, capture_output=True, env=env, check=False,
     )
     if result.returncode != 0:
@@ -32,20 +32,52 @@ def gpg(home, *args, data=None):
     return result.stdout
 
 
+def codes(home):
+    """The installation codes of the bundles imported into this keyring, by address: gpg
+    keeps an imported secret key under its code."""
+    try:
+        with open(os.path.join(home, "codes.json")) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+
+
+def has_secret_key(home, address):
+    env = dict(os.environ, GNUPGHOME=home)
+    listing = subprocess.run(["gpg", "--batch", "--list-secret-keys", "<%s>" % address],
+                             capture_output=True, env=env, check=False)
+    return listing.returncode == 0
+
+
 def make_keys(home, addresses):
+    """Keys for addresses that have none yet (those of the relay's users come from their
+    installation bundles: see import-bundle)."""
     os.makedirs(home, mode=0o700, exist_ok=True)
     for address in addresses:
+        if has_secret_key(home, address):
+            continue
         gpg(home, "--quick-gen-key", "%s <%s>" % (address.split("@")[0], address), "ed25519", "sign", "never")
         listing = gpg(home, "--list-keys", "--with-colons", address).decode()
         fpr = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr"))
         gpg(home, "--quick-add-key", fpr, "cv25519", "encr", "never")
 
 
+def cmd_import_bundle(args):
+    """Installs a user's bundle the way a gpg user would: gpg --import, with the code."""
+    os.makedirs(args.home, mode=0o700, exist_ok=True)
+    gpg(args.home, "--import", args.bundle, passphrase=args.code)
+    known = codes(args.home)
+    known[args.address] = args.code
+    with open(os.path.join(args.home, "codes.json"), "w") as f:
+        json.dump(known, f)
+    print(json.dumps({"ok": True}))
+
+
 def pgp_mime(home, sender, recipients, text, subject):
     args = ["--armor", "--encrypt", "--sign", "--trust-model", "always", "-u", sender]
     for r in recipients:
         args += ["-r", r]
-    armored = gpg(home, *args, data=text.encode())
+    armored = gpg(home, *args, data=text.encode(), passphrase=codes(home).get(sender, ""))
     message = MIMEMultipart("encrypted", protocol="application/pgp-encrypted")
     control = MIMEBase("application", "pgp-encrypted")
     control.set_payload("Version: 1\n")
@@ -81,6 +113,37 @@ def reply(code, text):
 def cmd_keys(args):
     make_keys(args.home, args.addresses.split(","))
     print(json.dumps({"ok": True}))
+
+
+def cmd_https_get(args):
+    """GET over HTTPS trusting the relay's CA (key discovery: HKP, WKD); with --import-into,
+    the body goes to gpg --import in that GNUPGHOME and gpg's view of the keys comes back."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(args.url, context=context(args.ca), timeout=30) as response:
+            status, body = response.status, response.read()
+            content_type = response.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as e:
+        status, body, content_type = e.code, e.read(), e.headers.get("Content-Type", "")
+    out = {"status": status, "content_type": content_type, "bytes": len(body)}
+    if content_type.startswith("text/") or content_type == "application/pgp-keys":
+        out["text"] = body.decode(errors="replace")
+    if args.import_into and status == 200:
+        os.makedirs(args.import_into, mode=0o700, exist_ok=True)
+        gpg(args.import_into, "--import", data=body)
+        out["gpg_keys"] = gpg(args.import_into, "--list-keys", "--with-colons").decode()
+    print(json.dumps(out))
+
+
+def cmd_wkd_hash(args):
+    """The WKD hash of a local part (SHA-1, z-base-32), computed independently of the relay."""
+    import hashlib
+    alphabet = "ybndrfg8ejkmcpqxot1uwisza345h769"
+    digest = hashlib.sha1(args.local.lower().encode()).digest()
+    bits = "".join("{:08b}".format(b) for b in digest)
+    bits += "0" * (-len(bits) % 5)
+    print(json.dumps({"hash": "".join(alphabet[int(bits[i:i + 5], 2)] for i in range(0, len(bits), 5))}))
 
 
 def cmd_compose(args):
@@ -310,6 +373,23 @@ def main():
     p.add_argument("--home", required=True)
     p.add_argument("--addresses", required=True)
     p.set_defaults(run=cmd_keys)
+
+    p = sub.add_parser("https-get")
+    p.add_argument("--url", required=True)
+    p.add_argument("--ca", required=True)
+    p.add_argument("--import-into")
+    p.set_defaults(run=cmd_https_get)
+
+    p = sub.add_parser("wkd-hash")
+    p.add_argument("--local", required=True)
+    p.set_defaults(run=cmd_wkd_hash)
+
+    p = sub.add_parser("import-bundle")
+    p.add_argument("--home", required=True)
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--code", required=True)
+    p.add_argument("--address", required=True)
+    p.set_defaults(run=cmd_import_bundle)
 
     p = sub.add_parser("compose")
     p.add_argument("--home", required=True)

@@ -42,7 +42,7 @@ impl Relay {
             let text = format!(
                 "domain = \"relay.test\"\n{extra_config}\n[listen]\nsubmission = \"127.0.0.1:0\"\n\
                  submissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n\
-                 metrics = \"127.0.0.1:0\"\n"
+                 https = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n"
             );
             std::fs::write(&config, text).expect("write config");
         }
@@ -69,7 +69,7 @@ impl Relay {
             let port = address.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
             ports.insert(service.to_owned(), port);
         }
-        assert_eq!(ports.len(), 5, "every listener reported ready: {ports:?}");
+        assert_eq!(ports.len(), 6, "every listener reported ready: {ports:?}");
         Relay { child, data: data.to_path_buf(), ports }
     }
 
@@ -108,7 +108,26 @@ impl Relay {
         assert!(output.status.success(), "user add: {}", String::from_utf8_lossy(&output.stderr));
         let created: Value = serde_json::from_slice(&output.stdout).expect("user add prints JSON");
         assert_eq!(created["address"], address.as_str());
+        self.import_bundle(&address, &created);
         (address, created["password"].as_str().expect("password").to_owned())
+    }
+
+    /// Installs a user's keys into the tests' gpg keyring (`<data>/../gnupg`, where
+    /// [`compose`] finds them) from the bundle and code of `issued` (`user add` or `keys`
+    /// output).
+    pub fn import_bundle(&self, address: &str, issued: &Value) {
+        let home = self.data.parent().expect("data folder in a test folder").join("gnupg");
+        python(&[
+            "import-bundle",
+            "--home",
+            home.to_str().expect("utf-8 path"),
+            "--bundle",
+            issued["bundle"].as_str().expect("bundle path"),
+            "--code",
+            issued["installation_code"].as_str().expect("installation code"),
+            "--address",
+            address,
+        ]);
     }
 
     pub fn status(&self) -> Value {

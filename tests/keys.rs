@@ -1,0 +1,141 @@
+//! The key vault end to end: keys issued on `user add`, found by gpg over HKP and WKD,
+//! renewed, revoked — and the submission check that follows the revocation at once.
+
+mod common;
+
+use common::{compose, python, Relay};
+use serde_json::Value;
+
+fn cli_json(relay: &Relay, args: &[&str]) -> Value {
+    let output = relay.cli(args);
+    assert!(output.status.success(), "caducee {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("JSON")
+}
+
+fn https_get(relay: &Relay, path: &str, import_into: Option<&std::path::Path>) -> Value {
+    let url = format!("https://127.0.0.1:{}{path}", relay.port("https"));
+    let ca = relay.ca();
+    let mut args = vec!["https-get", "--url", &url, "--ca", &ca];
+    let home = import_into.map(|p| p.to_str().expect("utf-8 path").to_owned());
+    if let Some(home) = &home {
+        args.extend(["--import-into", home]);
+    }
+    python(&args)
+}
+
+/// gpg's `--with-colons` record for a primary key: its validity field ("r" when revoked).
+fn gpg_validity(listing: &str, fingerprint: &str) -> String {
+    let lines: Vec<&str> = listing.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("fpr:") && l.contains(fingerprint))
+        .unwrap_or_else(|| panic!("{fingerprint} in {listing}"));
+    let pub_line = lines[..at].iter().rev().find(|l| l.starts_with("pub:")).expect("pub record");
+    pub_line.split(':').nth(1).expect("validity").to_owned()
+}
+
+#[test]
+fn keys_are_found_over_hkp_and_wkd_and_a_revocation_is_published_and_enforced_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "");
+    let (alice, alice_password) = relay.add_user("alice", None);
+    let (bob, bob_password) = relay.add_user("bob", None);
+
+    let shown = cli_json(&relay, &["keys", "show", "--address", &bob, "--json"]);
+    let bob_first = shown["certificates"][0]["fingerprint"].as_str().expect("fingerprint").to_owned();
+    assert_eq!(shown["certificates"][0]["status"], "valid", "{shown}");
+    let subkeys = shown["certificates"][0]["subkeys"].as_array().expect("subkeys");
+    assert!(subkeys.iter().any(|k| k[1] == "sign") && subkeys.iter().any(|k| k[1] == "encrypt"), "{shown}");
+
+    // HKP, as any OpenPGP client asks: by address, fingerprint, key ID; the index.
+    let outsider = dir.path().join("outsider");
+    let by_address = https_get(&relay, &format!("/pks/lookup?op=get&search={bob}"), Some(&outsider));
+    assert_eq!(by_address["status"], 200, "{by_address}");
+    assert_eq!(by_address["content_type"], "application/pgp-keys");
+    let listing = by_address["gpg_keys"].as_str().expect("gpg listing");
+    assert_eq!(gpg_validity(listing, &bob_first), "-", "{listing}");
+    assert!(listing.contains("<bob@relay.test>"), "{listing}");
+    let by_fingerprint = https_get(&relay, &format!("/pks/lookup?op=get&search=0x{bob_first}"), None);
+    assert_eq!(by_fingerprint["status"], 200);
+    let key_id = &bob_first[bob_first.len() - 16..];
+    assert_eq!(https_get(&relay, &format!("/pks/lookup?op=get&search=0x{key_id}"), None)["status"], 200);
+    let index = https_get(&relay, &format!("/pks/lookup?op=index&options=mr&search={bob}"), None);
+    let index_text = index["text"].as_str().expect("index");
+    assert!(
+        index_text.starts_with("info:1:1\n") && index_text.contains(&format!("pub:{bob_first}:22:256:")),
+        "{index}"
+    );
+    assert_eq!(https_get(&relay, "/pks/lookup?op=get&search=nobody@relay.test", None)["status"], 404);
+    assert_eq!(https_get(&relay, "/pks/lookup?op=get&search=not-a-search", None)["status"], 400);
+
+    // WKD, both methods; the hash computed by the client, not the relay.
+    let hash = python(&["wkd-hash", "--local", "bob"])["hash"].as_str().expect("hash").to_owned();
+    let wkd_home = dir.path().join("wkd");
+    let advanced = https_get(&relay, &format!("/.well-known/openpgpkey/relay.test/hu/{hash}?l=bob"), Some(&wkd_home));
+    assert_eq!(advanced["status"], 200, "{advanced}");
+    assert!(advanced["gpg_keys"].as_str().expect("listing").contains(&bob_first));
+    assert_eq!(https_get(&relay, &format!("/.well-known/openpgpkey/hu/{hash}"), None)["status"], 200);
+    assert_eq!(https_get(&relay, "/.well-known/openpgpkey/relay.test/policy", None)["status"], 200);
+    assert_eq!(https_get(&relay, &format!("/.well-known/openpgpkey/other.test/hu/{hash}"), None)["status"], 404);
+
+    // A document encrypted to bob's current key, kept for after the revocation.
+    let before = compose(dir.path(), &[&alice, &bob], "Compte rendu");
+    let kept = dir.path().join("encrypted-before-revocation.eml");
+    std::fs::rename(&before, &kept).expect("keep the message");
+
+    // Bob's laptop was stolen.
+    let revoked = cli_json(&relay, &["keys", "revoke", "--address", &bob, "--reason", "compromised", "--json"]);
+    assert_eq!(revoked["revoked"], serde_json::json!([bob_first]), "{revoked}");
+    assert_eq!(revoked["issued"]["edition"], 2, "{revoked}");
+    let first = &revoked["certificates"][0];
+    assert_eq!((first["status"].as_str(), first["revocation_published"].as_bool()), (Some("revoked"), Some(true)));
+    assert_eq!(first["revoked"]["reason"], "compromised");
+    assert_eq!(revoked["certificates"][1]["status"], "valid");
+
+    // gpg learns of the revocation from the same HKP lookup.
+    let again = https_get(&relay, &format!("/pks/lookup?op=get&search={bob}"), Some(&outsider));
+    assert_eq!(gpg_validity(again["gpg_keys"].as_str().expect("listing"), &bob_first), "r", "{again}");
+
+    // The message encrypted to the revoked key is refused, naming bob and why.
+    let refused = relay.send(&alice, &alice_password, &format!("{alice},{bob}"), &kept);
+    assert_eq!(refused["data"]["code"], 554, "{refused}");
+    let text = refused["data"]["text"].as_str().expect("text");
+    assert!(text.contains("5.7.1") && text.contains(&format!("<{bob}>")) && text.contains("revoked"), "{text}");
+
+    // Bob installs his new bundle; what is encrypted to it now travels.
+    relay.import_bundle(&bob, &revoked["issued"]);
+    let after = compose(dir.path(), &[&alice, &bob], "Compte rendu");
+    let accepted = relay.send(&alice, &alice_password, &format!("{alice},{bob}"), &after);
+    assert_eq!(accepted["data"]["code"], 250, "{accepted}");
+    assert_eq!(relay.fetch(&bob, &bob_password, true).len(), 1);
+
+    // Renewal: next year's keys beside this year's, both valid until this year's expire.
+    let renewed = cli_json(&relay, &["keys", "renew", "--address", &alice, "--json"]);
+    let editions = renewed["certificates"].as_array().expect("editions");
+    assert_eq!(editions.len(), 2, "{renewed}");
+    assert!(editions.iter().all(|c| c["status"] == "valid"), "{renewed}");
+    let (this_year, next_year) = (editions[0]["expires_at"].as_u64(), editions[1]["expires_at"].as_u64());
+    assert!(next_year > this_year, "{renewed}");
+    let bundle = std::path::Path::new(renewed["issued"]["bundle"].as_str().expect("bundle"));
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(std::fs::metadata(bundle).expect("bundle").permissions().mode() & 0o777, 0o600);
+
+    // Every key operation is in the audit trail.
+    let verified = cli_json(&relay, &["audit", "verify", "--json"]);
+    assert_eq!(verified["ok"], true, "{verified}");
+    assert!(relay.stop().success());
+}
+
+#[test]
+fn bad_key_requests_get_clear_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "");
+    relay.add_user("carol", None);
+    let unknown = relay.cli(&["keys", "show", "--address", "nobody@relay.test"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account nobody@relay.test"));
+    let reason = relay.cli(&["keys", "revoke", "--address", "carol@relay.test", "--reason", "bored"]);
+    assert!(!reason.status.success());
+    assert!(String::from_utf8_lossy(&reason.stderr).contains("use compromised or lost"));
+    assert!(relay.stop().success());
+}
