@@ -23,7 +23,7 @@ use openpgp::crypto::{Password, S2K};
 use openpgp::parse::Parse;
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::MarshalInto;
-use openpgp::types::{HashAlgorithm, KeyFlags, ReasonForRevocation, SymmetricAlgorithm};
+use openpgp::types::{Features, HashAlgorithm, KeyFlags, ReasonForRevocation, SymmetricAlgorithm};
 use openpgp::{Cert, KeyHandle, Packet, Profile};
 use ring::rand::{SecureRandom, SystemRandom};
 use sequoia_openpgp as openpgp;
@@ -182,6 +182,10 @@ pub fn issue(request: &IssueRequest) -> Result<Issued, KeyVaultError> {
         .set_profile(Profile::RFC4880)
         .map_err(pgp)?
         .set_cipher_suite(CipherSuite::Cv25519)
+        // SEIPD version 1 (with MDC) only: gpg 2.2 reads nothing newer, so no sender may
+        // choose version 2 for these keys.
+        .set_features(Features::empty().set_seipdv1())
+        .map_err(pgp)?
         .set_creation_time(created)
         .set_validity_period(validity)
         .set_primary_key_flags(KeyFlags::empty().set_certification())

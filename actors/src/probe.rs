@@ -61,9 +61,13 @@ pub fn ready_ports(stdout: impl std::io::Read) -> std::io::Result<std::collectio
 
 /// A TLS client configuration trusting only the given CA certificate (PEM).
 pub fn tls_trusting(ca_pem: &Path) -> Result<TlsConnector, ProbeError> {
-    let pem = std::fs::read(ca_pem)?;
+    Ok(TlsConnector::from(client_config(&std::fs::read(ca_pem)?)?))
+}
+
+/// A rustls client configuration trusting only the CA certificates in `pem`.
+pub fn client_config(pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, ProbeError> {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile_certs(&pem)? {
+    for cert in rustls_pemfile_certs(pem)? {
         roots.add(cert).map_err(|e| ProbeError::Tls(e.to_string()))?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -72,7 +76,7 @@ pub fn tls_trusting(ca_pem: &Path) -> Result<TlsConnector, ProbeError> {
         .map_err(|e| ProbeError::Tls(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Ok(TlsConnector::from(Arc::new(config)))
+    Ok(Arc::new(config))
 }
 
 fn rustls_pemfile_certs(pem: &[u8]) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, ProbeError> {

@@ -7,6 +7,7 @@
 
 mod admin;
 mod backup;
+mod client;
 mod config;
 mod drill;
 mod keys;
@@ -57,6 +58,9 @@ enum Command {
     /// The monitor: inactivity, quotas, mass mailing.
     #[command(subcommand)]
     Monitor(MonitorCommand),
+    /// The practice client: install a bundle, send and fetch documents, check HPRIM.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
     /// A user's OpenPGP keys: show, renew (next year's), revoke (loss or theft).
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -309,6 +313,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Client(command) => client::run(command),
         Command::Keys(command) => {
             let (address, action, json) = match command {
                 KeysCommand::Show(a) => (a.address, keys::KeysAction::Show, a.json),
@@ -326,7 +331,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             for c in result["certificates"].as_array().into_iter().flatten() {
                 println!(
-                    "  edition {:<3} {}  {:<13} until {}",
+                    "  edition {:<3} {}  {:<13} expires {} 00:00 UTC",
                     c["edition"],
                     c["fingerprint"].as_str().unwrap_or_default(),
                     c["status"].as_str().unwrap_or_default(),

@@ -146,8 +146,31 @@ def cmd_wkd_hash(args):
     print(json.dumps({"hash": "".join(alphabet[int(bits[i:i + 5], 2)] for i in range(0, len(bits), 5))}))
 
 
+def cmd_gpg_open(args):
+    """Decrypts and verifies a received message's OpenPGP part with gpg, as a practice using
+    gpg alone would; reports the plaintext and gpg's status lines."""
+    with open(args.file, "rb") as f:
+        raw = f.read()
+    start = raw.index(b"-----BEGIN PGP MESSAGE-----")
+    end = raw.index(b"-----END PGP MESSAGE-----") + len(b"-----END PGP MESSAGE-----")
+    env = dict(os.environ, GNUPGHOME=args.home)
+    result = subprocess.run(
+        ["gpg", "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", args.code,
+         "--status-fd", "2", "--trust-model", "always", "--decrypt"],
+        input=raw[start:end].replace(b"\r\n", b"\n"), capture_output=True, env=env, check=False,
+    )
+    status = [line[len("[GNUPG:] "):] for line in result.stderr.decode(errors="replace").splitlines()
+              if line.startswith("[GNUPG:] ")]
+    validsig = next((line.split()[1] for line in status if line.startswith("VALIDSIG ")), None)
+    print(json.dumps({"exit": result.returncode, "plaintext": result.stdout.decode(errors="replace"),
+                      "goodsig": any(line.startswith("GOODSIG ") for line in status), "validsig": validsig}))
+
+
 def cmd_compose(args):
     text = args.text
+    if text.startswith("@"):
+        with open(text[1:], encoding="utf-8") as f:
+            text = f.read()
     if args.pad_bytes:
         # Random letters do not compress: the encrypted message grows by about as much.
         text += "\n" + base64.b64encode(os.urandom(args.pad_bytes * 3 // 4)).decode()
@@ -380,6 +403,12 @@ def main():
     p.add_argument("--import-into")
     p.set_defaults(run=cmd_https_get)
 
+    p = sub.add_parser("gpg-open")
+    p.add_argument("--home", required=True)
+    p.add_argument("--code", required=True, help="the passphrase of the imported secret key")
+    p.add_argument("--file", required=True)
+    p.set_defaults(run=cmd_gpg_open)
+
     p = sub.add_parser("wkd-hash")
     p.add_argument("--local", required=True)
     p.set_defaults(run=cmd_wkd_hash)
@@ -395,7 +424,7 @@ def main():
     p.add_argument("--home", required=True)
     p.add_argument("--sender", required=True)
     p.add_argument("--to", required=True)
-    p.add_argument("--text", required=True)
+    p.add_argument("--text", required=True, help="the document's text; @FILE reads it from FILE")
     p.add_argument("--subject", default="Document")
     p.add_argument("--out", required=True)
     p.add_argument("--pad-bytes", type=int, default=0, help="grow the document by about this much")

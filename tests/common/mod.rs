@@ -86,6 +86,14 @@ impl Relay {
     }
 
     pub fn add_user(&self, local: &str, quota_mb: Option<u64>) -> (String, String) {
+        let created = self.add_user_full(local, quota_mb);
+        let address = created["address"].as_str().expect("address").to_owned();
+        (address, created["password"].as_str().expect("password").to_owned())
+    }
+
+    /// `user add --json` as printed: address, password, fingerprint, bundle, installation
+    /// code, certificate. The bundle is also installed into the tests' gpg keyring.
+    pub fn add_user_full(&self, local: &str, quota_mb: Option<u64>) -> Value {
         let address = format!("{local}@relay.test");
         let mut args = vec![
             "user",
@@ -109,7 +117,7 @@ impl Relay {
         let created: Value = serde_json::from_slice(&output.stdout).expect("user add prints JSON");
         assert_eq!(created["address"], address.as_str());
         self.import_bundle(&address, &created);
-        (address, created["password"].as_str().expect("password").to_owned())
+        created
     }
 
     /// Installs a user's keys into the tests' gpg keyring (`<data>/../gnupg`, where
@@ -208,6 +216,11 @@ pub fn caducee(data: &Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN).args(["--data-dir", data.to_str().expect("utf-8 path")]).args(args).output().expect("run caducee")
 }
 
+/// `caducee` without a data folder: the practice client.
+pub fn caducee_plain(args: &[&str]) -> std::process::Output {
+    Command::new(BIN).args(args).env_remove("CADUCEE_DATA_DIR").output().expect("run caducee")
+}
+
 pub fn python(args: &[&str]) -> Value {
     let output = Command::new("python3").arg(client_script()).args(args).output().expect("run python3");
     assert!(output.status.success(), "mailclient {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
@@ -224,6 +237,11 @@ pub fn compose(dir: &Path, addresses: &[&str], subject: &str) -> PathBuf {
 
 /// As [`compose`], with the document grown by about `pad_bytes` of incompressible text.
 pub fn compose_padded(dir: &Path, addresses: &[&str], subject: &str, pad_bytes: usize) -> PathBuf {
+    compose_with(dir, addresses, subject, "Résultat: hémoglobine 14,2 g/dL", pad_bytes)
+}
+
+/// As [`compose`], with a text of the caller's (`@FILE` reads it from a file).
+pub fn compose_with(dir: &Path, addresses: &[&str], subject: &str, text: &str, pad_bytes: usize) -> PathBuf {
     let home = dir.join("gnupg");
     let home = home.to_str().expect("utf-8 path");
     python(&["keys", "--home", home, "--addresses", &addresses.join(",")]);
@@ -238,7 +256,7 @@ pub fn compose_padded(dir: &Path, addresses: &[&str], subject: &str, pad_bytes: 
         "--to",
         &addresses.join(","),
         "--text",
-        "Résultat: hémoglobine 14,2 g/dL",
+        text,
         "--subject",
         subject,
         "--pad-bytes",

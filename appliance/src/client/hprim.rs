@@ -114,17 +114,18 @@ impl Date {
     }
 
     /// Parses the HPRIM form `DD/MM/YYYY`, checking that the day exists.
+    #[cfg(test)]
     pub fn parse_hprim(s: &str) -> Result<Date, String> {
         parse_hprim_fault(s).map_err(|fault| date_message(s, fault, "DD/MM/YYYY"))
     }
 
     /// Formats as `DD/MM/YYYY`.
-    pub fn to_hprim(&self) -> String {
+    pub fn to_hprim(self) -> String {
         format!("{:02}/{:02}/{:04}", self.day, self.month, self.year)
     }
 
     /// Formats as `YYYY-MM-DD`.
-    pub fn to_iso(&self) -> String {
+    pub fn to_iso(self) -> String {
         format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
     }
 

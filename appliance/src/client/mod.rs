@@ -1,0 +1,455 @@
+//! `caducee client …`: the practice's side of the relay (SPEC R-CLI-1).
+//!
+//! - `install`: opens an installation bundle with its code and writes a profile folder.
+//! - `send`: builds an HPRIM document, finds each recipient's current certificate over HKP,
+//!   signs, encrypts to every recipient and to the sender, submits over SMTP with TLS.
+//! - `fetch`: collects over POP3 with TLS, decrypts, checks the signature against the
+//!   sender's certificates from HKP, writes each document and its result into an
+//!   integration folder, then deletes it from the relay.
+//! - `lint-hprim`: says what is wrong with an HPRIM header.
+//!
+//! A profile folder (mode 0700) holds `profile.json` (address, endpoints, installed
+//! editions), `ca.pem`, `password` and `keys/<fingerprint>.pgp` — the secret keys, decrypted,
+//! mode 0600, as a practice's gpg keyring would hold them.
+
+pub mod hprim;
+mod pgp;
+
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use anyhow::{bail, Context as _};
+use caducee_actors::{bundle, probe};
+use clap::Subcommand;
+use sequoia_openpgp::serialize::SerializeInto as _;
+use sequoia_openpgp::Cert;
+use serde::{Deserialize, Serialize};
+
+pub use pgp::SignatureCheck;
+
+/// Largest certificate response read from the key server.
+const KEYS_RESPONSE_BYTES_MAX: u64 = 4 * 1024 * 1024;
+/// The subject every sent message carries: headers travel in clear, so no patient detail
+/// ever goes there.
+const SUBJECT: &str = "Document medical chiffre";
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Install the keys of an installation bundle into a profile folder.
+    Install {
+        #[arg(long)]
+        bundle: PathBuf,
+        /// The installation code that came with the bundle (separately).
+        #[arg(long, env = "CADUCEE_INSTALLATION_CODE")]
+        code: String,
+        #[arg(long)]
+        profile: PathBuf,
+        /// A file holding the account's password (first install only; kept in the profile).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Send a document: HPRIM header, signed, encrypted to every recipient and to you.
+    Send {
+        #[arg(long)]
+        profile: PathBuf,
+        /// A recipient's secure address; repeat for several.
+        #[arg(long = "to", required = true)]
+        to: Vec<String>,
+        #[arg(long)]
+        patient_last_name: String,
+        #[arg(long)]
+        patient_first_name: String,
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        patient_birth_date: String,
+        /// The document's text (UTF-8).
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Collect, decrypt and verify every waiting document into an integration folder, then
+    /// delete them from the relay.
+    Fetch {
+        #[arg(long)]
+        profile: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check the HPRIM header of a document and say precisely what is wrong.
+    LintHprim { file: PathBuf },
+}
+
+/// What `profile.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Profile {
+    address: String,
+    endpoints: caducee_actors::keyvault::Endpoints,
+    editions: Vec<InstalledEdition>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct InstalledEdition {
+    edition: u32,
+    fingerprint: String,
+    expires_at: u64,
+}
+
+pub fn run(command: ClientCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ClientCommand::Install { bundle, code, profile, password_file } => {
+            install(&bundle, &code, &profile, password_file.as_deref())
+        }
+        ClientCommand::Send { profile, to, patient_last_name, patient_first_name, patient_birth_date, file } => {
+            let patient = hprim::Patient {
+                last_name: patient_last_name,
+                first_name: patient_first_name,
+                birth_date: hprim::Date::parse_iso(&patient_birth_date)
+                    .map_err(|why| anyhow::anyhow!("--patient-birth-date: {why}"))?,
+                ..hprim::Patient::default()
+            };
+            send(&profile, &to, patient, &file)
+        }
+        ClientCommand::Fetch { profile, out } => fetch(&profile, &out),
+        ClientCommand::LintHprim { file } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let problems = hprim::lint(&text);
+            for problem in &problems {
+                println!("{}: {problem}", file.display());
+            }
+            if problems.iter().all(hprim::Problem::is_warning) {
+                println!("{}: valid HPRIM header", file.display());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    }
+}
+
+fn install(
+    bundle_file: &Path,
+    code: &str,
+    profile_dir: &Path,
+    password_file: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(bundle_file)
+        .with_context(|| format!("reading the bundle {}", bundle_file.display()))?;
+    let opened = bundle::open(&text, code)?;
+    let fields = &opened.fields;
+    let existing = load_profile(profile_dir).ok();
+    if let Some(existing) = &existing {
+        if existing.address != fields.address {
+            bail!(
+                "{} is the profile of {}, not of {}: install into another folder",
+                profile_dir.display(),
+                existing.address,
+                fields.address
+            );
+        }
+    }
+    let password = match password_file {
+        Some(file) => std::fs::read_to_string(file)
+            .with_context(|| format!("reading {}", file.display()))?
+            .trim_end_matches(['\r', '\n'])
+            .to_owned(),
+        None if existing.is_some() => String::new(),
+        None => bail!("the first install needs --password-file with the account's password"),
+    };
+    // Everything checked: now write.
+    make_private_dir(profile_dir)?;
+    make_private_dir(&profile_dir.join("keys"))?;
+    let secret = opened.keys.as_tsk().to_vec()?;
+    write_private(&profile_dir.join("keys").join(format!("{}.pgp", fields.fingerprint)), &secret)?;
+    write_private(&profile_dir.join("ca.pem"), fields.ca_pem.as_bytes())?;
+    if !password.is_empty() {
+        write_private(&profile_dir.join("password"), password.as_bytes())?;
+    }
+    let mut editions = existing.map(|p| p.editions).unwrap_or_default();
+    editions.retain(|e| e.fingerprint != fields.fingerprint);
+    editions.push(InstalledEdition {
+        edition: fields.edition,
+        fingerprint: fields.fingerprint.clone(),
+        expires_at: fields.expires_at.0,
+    });
+    let profile = Profile { address: fields.address.clone(), endpoints: fields.endpoints.clone(), editions };
+    write_private(&profile_dir.join("profile.json"), &serde_json::to_vec_pretty(&profile)?)?;
+    println!(
+        "installed edition {} of the keys of {} ({}), expiring {} 00:00 UTC",
+        fields.edition,
+        fields.address,
+        fields.fingerprint,
+        caducee_actors::keyvault::iso_date(fields.expires_at)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn make_private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    Ok(())
+}
+
+/// Writes a file readable by its owner only, atomically (temporary file, then rename).
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let temporary = path.with_extension("partial");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)
+        .with_context(|| format!("writing {}", temporary.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn load_profile(dir: &Path) -> anyhow::Result<Profile> {
+    let path = dir.join("profile.json");
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("{} is not a client profile (run `caducee client install` first)", dir.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))
+}
+
+/// This profile's keys, every installed edition.
+fn own_keys(dir: &Path, profile: &Profile) -> anyhow::Result<Vec<Cert>> {
+    let mut keys = Vec::new();
+    for edition in &profile.editions {
+        let path = dir.join("keys").join(format!("{}.pgp", edition.fingerprint));
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        keys.extend(pgp::certs_from(&bytes)?);
+    }
+    Ok(keys)
+}
+
+fn password(dir: &Path) -> anyhow::Result<String> {
+    let path = dir.join("password");
+    Ok(std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?.trim_end().to_owned())
+}
+
+/// The key server of this profile's relay (HKP over HTTPS, trusting the relay's CA).
+struct KeyServer {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl KeyServer {
+    fn new(dir: &Path, profile: &Profile) -> anyhow::Result<KeyServer> {
+        let ca = std::fs::read(dir.join("ca.pem")).context("reading the profile's CA certificate")?;
+        let agent = ureq::AgentBuilder::new()
+            .tls_config(probe::client_config(&ca)?)
+            .timeout(std::time::Duration::from_secs(30))
+            .build();
+        let e = &profile.endpoints;
+        Ok(KeyServer { agent, base: format!("https://{}:{}", e.host, e.https_port) })
+    }
+
+    /// Every certificate the relay publishes for `address`; empty when it knows none.
+    fn lookup(&self, address: &str) -> anyhow::Result<Vec<Cert>> {
+        let url = format!("{}/pks/lookup", self.base);
+        let response = match self.agent.get(&url).query("op", "get").query("search", address).call() {
+            Ok(response) => response,
+            Err(ureq::Error::Status(404, _)) => return Ok(Vec::new()),
+            Err(ureq::Error::Status(code, response)) => {
+                bail!("the key server refused the lookup of {address}: {code} {}", response.status_text())
+            }
+            Err(error) => bail!("the relay's key server is unreachable at {}: {error}", self.base),
+        };
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(response.into_reader(), KEYS_RESPONSE_BYTES_MAX),
+            &mut body,
+        )?;
+        pgp::certs_from(&body)
+    }
+}
+
+fn send(dir: &Path, to: &[String], patient: hprim::Patient, file: &Path) -> anyhow::Result<ExitCode> {
+    let profile = load_profile(dir)?;
+    let own = own_keys(dir, &profile)?;
+    let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let body = String::from_utf8(body)
+        .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text: an HPRIM document carries text", file.display()))?;
+    let now = SystemTime::now();
+    let today = caducee_actors::keyvault::iso_date(caducee_storage::Millis(
+        now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis() as u64,
+    ));
+    let header = hprim::Header {
+        patient,
+        reference: String::new(),
+        document_date: hprim::Date::parse_iso(&today).map_err(|why| anyhow::anyhow!("today's date: {why}"))?,
+        sender: hprim::format_party("", &profile.address).unwrap_or_default(),
+        recipient: hprim::format_party("", &to.join(", ")).unwrap_or_default(),
+    };
+    let document = hprim::build(&header, &body)?;
+
+    let keys = KeyServer::new(dir, &profile)?;
+    let mut recipients = Vec::new();
+    for address in to {
+        let certs = keys.lookup(address)?;
+        if certs.is_empty() {
+            bail!("{address} is not a user of this relay (no certificate published)");
+        }
+        recipients.push((address.clone(), certs));
+    }
+    let armoured = pgp::sign_and_encrypt(&own, &recipients, document.as_bytes(), now)?;
+    let message = probe::pgp_mime_to(&profile.address, to, SUBJECT, &armoured);
+
+    let e = &profile.endpoints;
+    let tls = tokio_rustls::TlsConnector::from(probe::client_config(&std::fs::read(dir.join("ca.pem"))?)?);
+    let password = password(dir)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let mut smtp = probe::SmtpProbe::login_at(&e.host, e.submissions_port, &tls, &profile.address, &password)
+            .await
+            .with_context(|| format!("logging in to {}:{}", e.host, e.submissions_port))?;
+        smtp.submit_to(&profile.address, to, &message).await.context("the relay refused the document")?;
+        smtp.quit().await?;
+        anyhow::Ok(())
+    })?;
+    println!("sent to {} ({} bytes encrypted)", to.join(", "), message.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `fetch` writes beside each document.
+#[derive(Debug, Serialize)]
+struct FetchResult {
+    /// The document (`.hpr`), or the message as received (`.eml`) when it could not be
+    /// opened.
+    file: String,
+    from: String,
+    /// `document`, `undecryptable` or `notice` (a relay notice, in clear by design).
+    kind: &'static str,
+    #[serde(flatten)]
+    signature: Option<SignatureCheck>,
+    /// The HPRIM patient fields, when the header reads.
+    patient: Option<PatientFields>,
+    hprim_problems: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct PatientFields {
+    last_name: String,
+    first_name: String,
+    birth_date: String,
+    document_date: String,
+    sender: String,
+}
+
+fn fetch(dir: &Path, out: &Path) -> anyhow::Result<ExitCode> {
+    let profile = load_profile(dir)?;
+    let own = own_keys(dir, &profile)?;
+    let keys = KeyServer::new(dir, &profile)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let e = profile.endpoints.clone();
+    let tls = tokio_rustls::TlsConnector::from(probe::client_config(&std::fs::read(dir.join("ca.pem"))?)?);
+    let password = password(dir)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (fetched, flagged) = runtime.block_on(async {
+        let mut pop3 = probe::Pop3Probe::login_at(&e.host, e.pop3s_port, &tls, &profile.address, &password)
+            .await
+            .with_context(|| format!("logging in to {}:{}", e.host, e.pop3s_port))?;
+        let count = pop3.count().await?;
+        let mut flagged = 0;
+        for number in 1..=count {
+            eprint!("\rfetching {number}/{count}");
+            let raw = pop3.retrieve(number).await?;
+            // Written (and synced) before the deletion is even asked for.
+            let result = integrate(&own, &keys, &raw, out)?;
+            if result.kind != "document" || !matches!(result.signature, Some(SignatureCheck::Valid { .. })) {
+                flagged += 1;
+            }
+            pop3.delete(number).await?;
+        }
+        if count > 0 {
+            eprintln!();
+        }
+        pop3.quit().await?;
+        anyhow::Ok((count, flagged))
+    })?;
+    println!("{fetched} documents fetched into {} ({flagged} flagged: see their .json)", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens one received message and writes it and its result into `out`.
+fn integrate(own: &[Cert], keys: &KeyServer, raw: &[u8], out: &Path) -> anyhow::Result<FetchResult> {
+    let parsed = mail_parser::MessageParser::default().parse(raw);
+    let from = parsed
+        .as_ref()
+        .and_then(|m| m.from())
+        .and_then(|f| f.first())
+        .and_then(|a| a.address())
+        .unwrap_or_default()
+        .to_owned();
+    let digest = ring::digest::digest(&ring::digest::SHA256, raw);
+    let stem: String = digest.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S");
+    let stem = format!("{stamp}-{stem}");
+    let armoured = parsed.as_ref().and_then(encrypted_payload);
+
+    let mut result = FetchResult {
+        file: String::new(),
+        from: from.clone(),
+        kind: "document",
+        signature: None,
+        patient: None,
+        hprim_problems: Vec::new(),
+        error: None,
+    };
+    let opened = match &armoured {
+        None => Err(None),
+        Some(armoured) => {
+            let senders = keys.lookup(&from).unwrap_or_default();
+            pgp::decrypt_and_verify(own, senders, armoured).map_err(|e| Some(format!("{e:#}")))
+        }
+    };
+    match opened {
+        Ok(opened) => {
+            let text = String::from_utf8_lossy(&opened.plaintext);
+            match hprim::parse(&text) {
+                Ok(document) => {
+                    let h = &document.header;
+                    result.patient = Some(PatientFields {
+                        last_name: h.patient.last_name.clone(),
+                        first_name: h.patient.first_name.clone(),
+                        birth_date: h.patient.birth_date.to_iso(),
+                        document_date: h.document_date.to_iso(),
+                        sender: hprim::split_party(&h.sender).1.to_owned(),
+                    });
+                }
+                Err(problems) => result.hprim_problems = problems.iter().map(ToString::to_string).collect(),
+            }
+            result.signature = Some(opened.signature);
+            result.file = format!("{stem}.hpr");
+            write_private(&out.join(&result.file), &opened.plaintext)?;
+        }
+        Err(error) => {
+            result.kind = if armoured.is_none() { "notice" } else { "undecryptable" };
+            result.error = error;
+            result.file = format!("{stem}.eml");
+            write_private(&out.join(&result.file), raw)?;
+        }
+    }
+    write_private(&out.join(format!("{stem}.json")), &serde_json::to_vec_pretty(&result)?)?;
+    Ok(result)
+}
+
+/// The OpenPGP message of a received mail: the second part of a PGP/MIME body, or an
+/// armoured block in a single-part body.
+fn encrypted_payload(message: &mail_parser::Message<'_>) -> Option<Vec<u8>> {
+    const BEGIN: &[u8] = b"-----BEGIN PGP MESSAGE-----";
+    message.parts.iter().find_map(|part| {
+        let bytes: &[u8] = match &part.body {
+            mail_parser::PartType::Binary(b) | mail_parser::PartType::InlineBinary(b) => b,
+            mail_parser::PartType::Text(t) => t.as_bytes(),
+            _ => return None,
+        };
+        let start = bytes.windows(BEGIN.len()).position(|w| w == BEGIN)?;
+        Some(bytes[start..].to_vec())
+    })
+}

@@ -1,0 +1,277 @@
+//! The practice client end to end: install from a bundle and its code, send an HPRIM
+//! document, fetch and verify it — and interoperate with gpg both ways.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{caducee_plain, compose_with, python, Relay};
+use serde_json::Value;
+
+fn client(args: &[&str]) -> Output {
+    caducee_plain(args)
+}
+
+fn ok(output: Output, what: &str) -> String {
+    assert!(
+        output.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+struct Practice {
+    address: String,
+    password: String,
+    profile: PathBuf,
+    created: Value,
+}
+
+fn subscribe(relay: &Relay, dir: &Path, local: &str) -> Practice {
+    let created = relay.add_user_full(local, None);
+    let address = created["address"].as_str().expect("address").to_owned();
+    let password = created["password"].as_str().expect("password").to_owned();
+    let password_file = dir.join(format!("{local}.password"));
+    std::fs::write(&password_file, &password).expect("password file");
+    let profile = dir.join(format!("{local}-profile"));
+    ok(
+        client(&[
+            "client",
+            "install",
+            "--bundle",
+            created["bundle"].as_str().expect("bundle"),
+            "--code",
+            created["installation_code"].as_str().expect("code"),
+            "--profile",
+            profile.to_str().expect("utf-8"),
+            "--password-file",
+            password_file.to_str().expect("utf-8"),
+        ]),
+        "client install",
+    );
+    Practice { address, password, profile, created }
+}
+
+fn send(from: &Practice, to: &[&str], document: &Path) -> Output {
+    let mut args = vec!["client", "send", "--profile", from.profile.to_str().expect("utf-8")];
+    for address in to {
+        args.extend(["--to", address]);
+    }
+    args.extend([
+        "--patient-last-name",
+        "DUPONT",
+        "--patient-first-name",
+        "Marie",
+        "--patient-birth-date",
+        "1970-03-15",
+        "--file",
+        document.to_str().expect("utf-8"),
+    ]);
+    client(&args)
+}
+
+/// Fetches into `out`; the result files, by document, as (file text, result JSON).
+fn fetch(practice: &Practice, out: &Path) -> Vec<(Vec<u8>, Value)> {
+    ok(
+        client(&[
+            "client",
+            "fetch",
+            "--profile",
+            practice.profile.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+        ]),
+        "client fetch",
+    );
+    let mut results = Vec::new();
+    let mut names: Vec<PathBuf> = std::fs::read_dir(out).expect("out").map(|e| e.expect("entry").path()).collect();
+    names.sort();
+    for path in names.iter().filter(|p| p.extension().is_some_and(|e| e == "json")) {
+        let result: Value = serde_json::from_slice(&std::fs::read(path).expect("result")).expect("JSON");
+        let file = out.join(result["file"].as_str().expect("file"));
+        results.push((std::fs::read(file).expect("document"), result));
+    }
+    results
+}
+
+#[test]
+fn practices_exchange_signed_documents_with_the_client_and_with_gpg() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "");
+    let alice = subscribe(&relay, dir.path(), "alice");
+    let bob = subscribe(&relay, dir.path(), "bob");
+    let alice_fingerprint = alice.created["fingerprint"].as_str().expect("fingerprint").to_owned();
+
+    // Client to client.
+    let report = dir.path().join("report.txt");
+    std::fs::write(&report, "Hémoglobine 14,2 g/dL\nPlaquettes 250 G/L\n").expect("document");
+    ok(send(&alice, &[&bob.address], &report), "client send");
+    let inbox = dir.path().join("bob-inbox");
+    let fetched = fetch(&bob, &inbox);
+    assert_eq!(fetched.len(), 1);
+    let (document, result) = &fetched[0];
+    assert_eq!(result["kind"], "document", "{result}");
+    assert_eq!(result["signature"], "valid", "{result}");
+    assert_eq!(result["signer_fingerprint"], alice_fingerprint.as_str());
+    assert_eq!(result["from"], alice.address.as_str());
+    assert_eq!(result["patient"]["last_name"], "DUPONT");
+    assert_eq!(result["patient"]["first_name"], "Marie");
+    assert_eq!(result["patient"]["birth_date"], "1970-03-15");
+    assert_eq!(result["hprim_problems"], serde_json::json!([]));
+    let text = String::from_utf8(document.clone()).expect("utf-8");
+    assert!(text.starts_with("\r\nDUPONT\r\nMarie\r\n"), "{text:?}");
+    assert!(text.contains("\r\nHémoglobine 14,2 g/dL\r\nPlaquettes 250 G/L\r\n****FIN****\r\n****FINFICHIER****\r\n"));
+    let fetched_file = inbox.join(result["file"].as_str().expect("file"));
+    ok(client(&["client", "lint-hprim", fetched_file.to_str().expect("utf-8")]), "lint of a fetched document");
+    // Fetched means deleted from the relay.
+    assert_eq!(relay.fetch(&bob.address, &bob.password, false).len(), 0);
+
+    // gpg to client: a document written and encrypted with gpg alone (alice's bundle
+    // imported into gpg, bob's key as the relay issued it), submitted with smtplib.
+    let hprim_text = dir.path().join("hprim.txt");
+    std::fs::write(&hprim_text, text.replace("\r\n", "\n")).expect("hprim text");
+    let from_gpg = compose_with(
+        dir.path(),
+        &[&alice.address, &bob.address],
+        "Compte rendu",
+        &format!("@{}", hprim_text.display()),
+        0,
+    );
+    let sent = relay.send(&alice.address, &alice.password, &bob.address, &from_gpg);
+    assert_eq!(sent["data"]["code"], 250, "{sent}");
+    let inbox = dir.path().join("bob-inbox-2");
+    let fetched = fetch(&bob, &inbox);
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched[0].1["signature"], "valid", "{}", fetched[0].1);
+    assert_eq!(fetched[0].1["patient"]["last_name"], "DUPONT", "{}", fetched[0].1);
+
+    // Client to gpg: bob, with gpg alone, decrypts what the client sent and verifies it with
+    // alice's certificate from the relay's key server.
+    ok(send(&alice, &[&bob.address], &report), "client send");
+    let raw = relay.fetch(&bob.address, &bob.password, true);
+    assert_eq!(raw.len(), 1);
+    let raw_file = dir.path().join("for-gpg.eml");
+    std::fs::write(&raw_file, &raw[0]).expect("raw message");
+    let bob_gpg = dir.path().join("bob-gpg");
+    python(&[
+        "import-bundle",
+        "--home",
+        bob_gpg.to_str().expect("utf-8"),
+        "--bundle",
+        bob.created["bundle"].as_str().expect("bundle"),
+        "--code",
+        bob.created["installation_code"].as_str().expect("code"),
+        "--address",
+        &bob.address,
+    ]);
+    let url = format!("https://127.0.0.1:{}/pks/lookup?op=get&search={}", relay.port("https"), alice.address);
+    python(&["https-get", "--url", &url, "--ca", &relay.ca(), "--import-into", bob_gpg.to_str().expect("utf-8")]);
+    let opened = python(&[
+        "gpg-open",
+        "--home",
+        bob_gpg.to_str().expect("utf-8"),
+        "--code",
+        bob.created["installation_code"].as_str().expect("code"),
+        "--file",
+        raw_file.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(opened["exit"], 0, "{opened}");
+    assert_eq!(opened["goodsig"], true, "{opened}");
+    assert!(opened["validsig"].as_str().is_some(), "{opened}");
+    assert!(opened["plaintext"].as_str().expect("plaintext").contains("DUPONT\r\nMarie"), "{opened}");
+
+    // A message claiming to be from alice but signed by carol: saved, flagged, never dropped.
+    let carol = subscribe(&relay, dir.path(), "carol");
+    let forged = compose_with(
+        dir.path(),
+        &[&carol.address, &bob.address],
+        "Compte rendu",
+        &format!("@{}", hprim_text.display()),
+        0,
+    );
+    let forged_text = std::fs::read_to_string(&forged).expect("forged").replace(&carol.address, &alice.address);
+    std::fs::write(&forged, forged_text).expect("forge");
+    assert_eq!(relay.send(&alice.address, &alice.password, &bob.address, &forged)["data"]["code"], 250);
+    // And one whose encrypted data was damaged on the way.
+    let damaged = compose_with(dir.path(), &[&alice.address, &bob.address], "Compte rendu", "texte", 0);
+    let mut damaged_text = std::fs::read_to_string(&damaged).expect("damaged");
+    let armour_end = damaged_text.find("-----END PGP MESSAGE-----").expect("armour");
+    let at = damaged_text[..armour_end].rfind("\n=").unwrap_or(armour_end) - 40;
+    let flipped = if &damaged_text[at..=at] == "A" { "B" } else { "A" };
+    damaged_text.replace_range(at..=at, flipped);
+    std::fs::write(&damaged, damaged_text).expect("damage");
+    assert_eq!(relay.send(&alice.address, &alice.password, &bob.address, &damaged)["data"]["code"], 250);
+
+    let inbox = dir.path().join("bob-inbox-3");
+    let fetched = fetch(&bob, &inbox);
+    assert_eq!(fetched.len(), 2, "both saved");
+    let forged = fetched.iter().find(|(_, r)| r["kind"] == "document").expect("the forged one opens");
+    assert_eq!(forged.1["signature"], "unknown-key", "{}", forged.1);
+    let broken = fetched.iter().find(|(_, r)| r["kind"] == "undecryptable").expect("the damaged one is kept");
+    assert!(broken.1["file"].as_str().expect("file").ends_with(".eml"));
+    assert_eq!(relay.fetch(&bob.address, &bob.password, false).len(), 0);
+    assert!(relay.stop().success());
+}
+
+#[test]
+fn the_client_refuses_bad_input_clearly_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "");
+    let created = relay.add_user_full("dora", None);
+    let bundle = created["bundle"].as_str().expect("bundle");
+    let password_file = dir.path().join("password");
+    std::fs::write(&password_file, created["password"].as_str().expect("password")).expect("password");
+    let profile = dir.path().join("profile");
+    let install = |bundle: &str, code: &str| {
+        client(&[
+            "client",
+            "install",
+            "--bundle",
+            bundle,
+            "--code",
+            code,
+            "--profile",
+            profile.to_str().expect("utf-8"),
+            "--password-file",
+            password_file.to_str().expect("utf-8"),
+        ])
+    };
+    let stderr = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
+
+    let wrong = install(bundle, "AAAAA-AAAAA-AAAAA-AAAAA");
+    assert!(!wrong.status.success());
+    assert!(stderr(&wrong).contains("does not open this bundle"), "{}", stderr(&wrong));
+    assert!(!profile.exists(), "nothing written on a wrong code");
+
+    let tampered = dir.path().join("tampered.bundle");
+    let text = std::fs::read_to_string(bundle).expect("bundle").replace("Host: 127.0.0.1", "Host: 10.6.6.6");
+    std::fs::write(&tampered, text).expect("tampered");
+    let refused = install(tampered.to_str().expect("utf-8"), created["installation_code"].as_str().expect("code"));
+    assert!(stderr(&refused).contains("altered"), "{}", stderr(&refused));
+    assert!(!profile.exists());
+
+    ok(install(bundle, created["installation_code"].as_str().expect("code")), "install");
+    let dora = Practice {
+        address: "dora@relay.test".into(),
+        password: String::new(),
+        profile: profile.clone(),
+        created: created.clone(),
+    };
+    let document = dir.path().join("doc.txt");
+    std::fs::write(&document, "Compte rendu\n").expect("doc");
+    let unknown = send(&dora, &["nobody@relay.test"], &document);
+    assert!(stderr(&unknown).contains("nobody@relay.test is not a user of this relay"), "{}", stderr(&unknown));
+
+    let bad_hprim = dir.path().join("bad.hpr");
+    std::fs::write(&bad_hprim, "12\nDUPONT\nMarie\n\n\n\n31/02/1980\n\n\n01/01/2026\nA\nB\ntexte\n****FIN****\n")
+        .expect("bad");
+    let lint = client(&["client", "lint-hprim", bad_hprim.to_str().expect("utf-8")]);
+    assert!(!lint.status.success());
+    let said = String::from_utf8_lossy(&lint.stdout);
+    assert!(said.contains("line 7") && said.contains("31/02/1980"), "{said}");
+    assert!(said.contains("FINFICHIER"), "{said}");
+    assert!(relay.stop().success());
+}
