@@ -183,6 +183,66 @@ fn practices_exchange_signed_documents_with_the_client_and_with_gpg() {
     assert!(opened["validsig"].as_str().is_some(), "{opened}");
     assert!(opened["plaintext"].as_str().expect("plaintext").contains("DUPONT\r\nMarie"), "{opened}");
 
+    // sq (Debian's 0.27, sequoia 1.x) both ways, with the certificates from the key server
+    // and the keys of the client profiles.
+    let alice_cert = dir.path().join("alice.asc");
+    let bob_cert = dir.path().join("bob.asc");
+    for (practice, file) in [(&alice, &alice_cert), (&bob, &bob_cert)] {
+        let url = format!("https://127.0.0.1:{}/pks/lookup?op=get&search={}", relay.port("https"), practice.address);
+        let got = python(&["https-get", "--url", &url, "--ca", &relay.ca()]);
+        std::fs::write(file, got["text"].as_str().expect("certificate")).expect("certificate file");
+    }
+    let key_of = |practice: &Practice| {
+        let keys = practice.profile.join("keys");
+        std::fs::read_dir(keys).expect("keys").next().expect("a key").expect("entry").path()
+    };
+    let sq = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new("sq").args(args).output().expect("sq (apt-get install sq)")
+    };
+    let encrypted = sq(&[
+        "encrypt".as_ref(),
+        "--recipient-cert".as_ref(),
+        bob_cert.as_os_str(),
+        "--signer-key".as_ref(),
+        key_of(&alice).as_os_str(),
+        hprim_text.as_os_str(),
+    ]);
+    let armoured = ok(encrypted, "sq encrypt");
+    let inline = dir.path().join("from-sq.eml");
+    std::fs::write(
+        &inline,
+        format!(
+            "From: <{}>\r\nTo: <{}>\r\nSubject: Document\r\n\r\n{}",
+            alice.address,
+            bob.address,
+            armoured.replace('\n', "\r\n")
+        ),
+    )
+    .expect("inline message");
+    assert_eq!(relay.send(&alice.address, &alice.password, &bob.address, &inline)["data"]["code"], 250);
+    let fetched = fetch(&bob, &dir.path().join("bob-inbox-sq"));
+    assert_eq!((fetched.len(), &fetched[0].1["signature"]), (1, &serde_json::json!("valid")), "{fetched:?}");
+    assert_eq!(fetched[0].1["patient"]["first_name"], "Marie");
+
+    ok(send(&alice, &[&bob.address], &report), "client send");
+    let raw = relay.fetch(&bob.address, &bob.password, true);
+    let raw = String::from_utf8(raw[0].clone()).expect("ascii message");
+    let start = raw.find("-----BEGIN PGP MESSAGE-----").expect("armour");
+    let end = raw.find("-----END PGP MESSAGE-----").expect("armour end") + "-----END PGP MESSAGE-----".len();
+    let for_sq = dir.path().join("for-sq.asc");
+    std::fs::write(&for_sq, raw[start..end].replace("\r\n", "\n")).expect("armour file");
+    let decrypted = sq(&[
+        "decrypt".as_ref(),
+        "--recipient-key".as_ref(),
+        key_of(&bob).as_os_str(),
+        "--signer-cert".as_ref(),
+        alice_cert.as_os_str(),
+        for_sq.as_os_str(),
+    ]);
+    let said = String::from_utf8_lossy(&decrypted.stderr).into_owned();
+    assert!(ok(decrypted, "sq decrypt").contains("DUPONT\r\nMarie"));
+    assert!(said.contains("1 good signature"), "{said}");
+
     // A message claiming to be from alice but signed by carol: saved, flagged, never dropped.
     let carol = subscribe(&relay, dir.path(), "carol");
     let forged = compose_with(

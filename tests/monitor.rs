@@ -320,6 +320,11 @@ fn a_closed_account_stops_and_is_removed_after_retention_unless_held() {
     // The address is free again: a new account gets it, and it receives and collects.
     let (again, again_pw) = relay.add_user("bob", None);
     assert_eq!(again, bob);
+    // The new bob has new keys: what was encrypted to the old ones is refused.
+    let stale = relay.send(&alice, &alice_pw, &bob, &message);
+    assert_eq!(code(&stale["data"]), 554, "{stale}");
+    assert!(text_of(&stale["data"]).contains("unknown key"), "{stale}");
+    let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
     assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["data"]), 250);
     assert_eq!(relay.fetch(&bob, &again_pw, true).len(), 1);
 }

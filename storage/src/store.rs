@@ -643,6 +643,34 @@ impl Store {
                 problems.push(format!("monitor state of account {id} does not decode"));
             }
         }
+        let mut indexed = 0u64;
+        for item in inner.certificates_by_fingerprint.iter(&txn)? {
+            let (fingerprint, key) = item?;
+            indexed += 1;
+            match inner.certificates.get(&txn, key)? {
+                None => problems.push(format!("fingerprint index names a missing certificate {key:02x?}")),
+                Some(bytes) => {
+                    let record: CertificateRecord = decode(bytes)?;
+                    let hex: String = fingerprint.iter().map(|b| format!("{b:02X}")).collect();
+                    if record.fingerprint != hex {
+                        problems
+                            .push(format!("fingerprint index entry {hex} names certificate {}", record.fingerprint));
+                    }
+                }
+            }
+        }
+        let mut certificates = 0u64;
+        for item in inner.certificates.iter(&txn)? {
+            let (key, _) = item?;
+            certificates += 1;
+            let owner = be_u64(&key[..8])?;
+            if inner.accounts.get(&txn, &owner.to_be_bytes())?.is_none() {
+                problems.push(format!("certificate of missing account {owner}"));
+            }
+        }
+        if indexed != certificates {
+            problems.push(format!("{certificates} certificates but {indexed} fingerprint index entries"));
+        }
         Ok(problems)
     }
 }
@@ -682,7 +710,7 @@ pub(crate) fn account_key(id: AccountId) -> [u8; 8] {
     id.0.to_be_bytes()
 }
 
-/// Big-endian so that LMDB's byte order is uid order within each mailbox.
+/// Big-endian so that an account's editions are in order.
 pub(crate) fn certificate_key(account: AccountId, edition: u32) -> [u8; 12] {
     let mut key = [0; 12];
     key[..8].copy_from_slice(&account.0.to_be_bytes());
@@ -690,6 +718,7 @@ pub(crate) fn certificate_key(account: AccountId, edition: u32) -> [u8; 12] {
     key
 }
 
+/// Big-endian so that LMDB's byte order is uid order within each mailbox.
 pub(crate) fn entry_key(account: AccountId, uid: Uid) -> [u8; 12] {
     let mut key = [0u8; 12];
     key[..8].copy_from_slice(&account.0.to_be_bytes());

@@ -65,6 +65,15 @@ def make_keys(home, addresses):
 def cmd_import_bundle(args):
     """Installs a user's bundle the way a gpg user would: gpg --import, with the code."""
     os.makedirs(args.home, mode=0o700, exist_ok=True)
+    # A new edition replaces whatever keys this keyring held for the address (a practice
+    # re-installs; an address closed and subscribed again starts afresh).
+    env = dict(os.environ, GNUPGHOME=args.home)
+    listing = subprocess.run(["gpg", "--batch", "--with-colons", "--list-keys", "<%s>" % args.address],
+                             capture_output=True, env=env, check=False).stdout.decode()
+    lines = listing.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("pub:") and i + 1 < len(lines) and lines[i + 1].startswith("fpr:"):
+            gpg(args.home, "--delete-secret-and-public-keys", lines[i + 1].split(":")[9])
     gpg(args.home, "--import", args.bundle, passphrase=args.code)
     known = codes(args.home)
     known[args.address] = args.code
