@@ -335,3 +335,69 @@ fn the_client_refuses_bad_input_clearly_and_writes_nothing() {
     assert!(said.contains("FINFICHIER"), "{said}");
     assert!(relay.stop().success());
 }
+
+#[test]
+fn next_years_keys_arrive_in_the_mailbox_and_the_client_installs_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "");
+    let erin = subscribe(&relay, dir.path(), "erin");
+    let expires_at = erin.created["expires_at"].as_u64().expect("expiry");
+    // Three weeks before the keys expire: inside the 30-day renewal window.
+    let day = chrono::DateTime::from_timestamp_millis((expires_at - 21 * 86_400_000) as i64)
+        .expect("date")
+        .format("%Y-%m-%d")
+        .to_string();
+    let run = |day: &str| {
+        let output = relay.cli(&["monitor", "run", "--as-of", day, "--json"]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice::<Value>(&output.stdout).expect("JSON")
+    };
+    assert_eq!(run(&day)["keys_renewed"], 1);
+    assert_eq!(run(&day)["keys_renewed"], 0, "renewed once");
+
+    let shown = relay.cli(&["keys", "show", "--address", &erin.address, "--json"]);
+    let shown: Value = serde_json::from_slice(&shown.stdout).expect("JSON");
+    let editions = shown["certificates"].as_array().expect("editions");
+    assert_eq!(editions.len(), 2, "{shown}");
+    let renewed_fingerprint = editions[1]["fingerprint"].as_str().expect("fingerprint");
+    assert!(editions[1]["expires_at"].as_u64() > Some(expires_at + 360 * 86_400_000), "{shown}");
+
+    // The practice's next fetch installs them; nothing lands in the integration folder but
+    // the result.
+    let inbox = dir.path().join("inbox");
+    let fetched = fetch(&erin, &inbox);
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched[0].1["kind"], "keys", "{}", fetched[0].1);
+    assert!(fetched[0].1["installed"].as_str().expect("installed").contains(renewed_fingerprint));
+    let profile: Value =
+        serde_json::from_slice(&std::fs::read(erin.profile.join("profile.json")).expect("profile")).expect("JSON");
+    assert_eq!(profile["editions"].as_array().map(Vec::len), Some(2), "{profile}");
+    assert!(erin.profile.join("keys").join(format!("{renewed_fingerprint}.pgp")).exists());
+    assert!(!std::fs::read_dir(&inbox)
+        .expect("inbox")
+        .any(|e| { e.expect("entry").path().extension().is_some_and(|x| x == "hpr" || x == "eml") }));
+
+    // Another user mails erin something that looks like a renewal (carol's own keys): it is
+    // kept and flagged, never installed.
+    let carol = subscribe(&relay, dir.path(), "carol");
+    let lure = dir.path().join("lure.txt");
+    let carol_bundle = std::fs::read_to_string(carol.created["bundle"].as_str().expect("bundle")).expect("bundle");
+    let code = carol.created["installation_code"].as_str().expect("code");
+    std::fs::write(&lure, format!("Caducée key renewal\nInstallation-Code: {code}\n\n{carol_bundle}")).expect("lure");
+    let lure_message = compose_with(
+        dir.path(),
+        &[&carol.address, &erin.address],
+        "Nouvelles cles",
+        &format!("@{}", lure.display()),
+        0,
+    );
+    assert_eq!(relay.send(&carol.address, &carol.password, &erin.address, &lure_message)["data"]["code"], 250);
+    let fetched = fetch(&erin, &dir.path().join("inbox-2"));
+    assert_eq!(fetched[0].1["kind"], "suspicious-keys", "{}", fetched[0].1);
+    let profile: Value =
+        serde_json::from_slice(&std::fs::read(erin.profile.join("profile.json")).expect("profile")).expect("JSON");
+    assert_eq!(profile["editions"].as_array().map(Vec::len), Some(2), "nothing installed: {profile}");
+
+    assert!(relay.cli(&["audit", "verify"]).status.success());
+    assert!(relay.stop().success());
+}

@@ -244,6 +244,62 @@ pub fn issue(request: &IssueRequest) -> Result<Issued, KeyVaultError> {
     Ok(Issued { record, bundle, code })
 }
 
+/// The first line of the plaintext of a renewal message.
+pub const RENEWAL_TITLE: &str = "Caducée key renewal";
+
+/// The message that brings a user next year's keys (SPEC R-KEY-3): the new bundle and its
+/// installation code, OpenPGP-encrypted to the user's current keys — only the holder of
+/// this year's keys can read it, and the relay keeps nothing it could open. Returned as an
+/// RFC 5322 message (PGP/MIME, CRLF lines) ready to be stored in the user's mailbox.
+pub fn renewal_message(
+    current: &CertificateRecord,
+    issued: &Issued,
+    from: &str,
+    to: &Address,
+    at: Millis,
+) -> Result<Vec<u8>, KeyVaultError> {
+    use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message as Stream};
+    use std::io::Write as _;
+
+    let plaintext = format!(
+        "{RENEWAL_TITLE}\nAddress: {to}\nEdition: {}\nFingerprint: {}\nInstallation-Code: {}\n\n\
+         Vos clés de l'an prochain. Le client Caducée (caducee client fetch) les installe de lui-même ;\n\
+         avec gpg, importez le bloc ci-dessous avec le code ci-dessus.\n\
+         Next year's keys. The Caducée client (caducee client fetch) installs them by itself; with gpg,\n\
+         import the block below with the code above.\n\n{}",
+        issued.record.edition, issued.record.fingerprint, issued.code, issued.bundle
+    );
+    let cert = Cert::from_bytes(&current.public).map_err(pgp)?;
+    let policy = StandardPolicy::new();
+    let recipients =
+        cert.keys().with_policy(&policy, system_time(at)).supported().alive().revoked(false).for_transport_encryption();
+    let mut armoured = Vec::new();
+    let message = Stream::new(&mut armoured);
+    let message = Armorer::new(message).build().map_err(pgp)?;
+    let message = Encryptor::for_recipients(message, recipients).build().map_err(pgp)?;
+    let mut message = LiteralWriter::new(message).build().map_err(pgp)?;
+    message.write_all(plaintext.as_bytes()).map_err(pgp)?;
+    message.finalize().map_err(pgp)?;
+    let armoured = String::from_utf8(armoured).map_err(pgp)?.replace('\n', "\r\n");
+    let date = httpdate::fmt_http_date(system_time(at));
+    Ok(format!(
+        "From: Caducee <{from}>\r\nTo: <{to}>\r\nDate: {date}\r\nSubject: Nouvelles cles / New keys\r\n\
+         X-Caducee-Keys: renewal\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"caducee-keys\"\r\n\r\n\
+         --caducee-keys\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n\
+         --caducee-keys\r\nContent-Type: application/octet-stream\r\n\r\n{armoured}\r\n--caducee-keys--\r\n"
+    )
+    .into_bytes())
+}
+
+/// A renewal message's plaintext, read back: (installation code, bundle text).
+pub fn read_renewal(plaintext: &str) -> Option<(String, String)> {
+    let rest = plaintext.strip_prefix(RENEWAL_TITLE)?;
+    let code = rest.lines().find_map(|line| line.strip_prefix("Installation-Code: "))?.trim().to_owned();
+    let start = rest.find("Caducée installation bundle\n")?;
+    Some((code, rest[start..].to_owned()))
+}
+
 /// The raw fingerprints of a certificate's encryption-capable subkeys.
 fn encryption_fingerprints(cert: &Cert) -> Vec<Vec<u8>> {
     cert.keys()

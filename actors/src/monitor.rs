@@ -59,6 +59,18 @@ pub struct MonitorConfig {
     pub audit_retention_days: u64,
     /// Closed accounts are removed this long after closing, unless under legal hold.
     pub closed_account_retention_days: u64,
+    /// Automatic key renewal (SPEC R-KEY-3); `None`: renewal is left to the administrator.
+    pub renewal: Option<Renewal>,
+}
+
+/// What automatic key renewal needs: when to start, and what to write into the bundles.
+#[derive(Debug, Clone)]
+pub struct Renewal {
+    /// Next year's keys are issued from this many days before the end of the year.
+    pub days_before_year_end: u64,
+    pub endpoints: crate::keyvault::Endpoints,
+    /// The relay's CA certificate (PEM), for the bundles.
+    pub ca_pem: String,
 }
 
 impl Default for MonitorConfig {
@@ -77,6 +89,7 @@ impl Default for MonitorConfig {
             log_retention_days: 365,
             audit_retention_days: 5 * 365,
             closed_account_retention_days: 365,
+            renewal: None,
         }
     }
 }
@@ -200,6 +213,8 @@ pub struct SweepReport {
     pub purged: caducee_storage::Purged,
     /// Closed accounts removed by retention.
     pub closed_accounts_removed: u64,
+    /// Accounts whose next year's keys were issued and delivered to their mailbox.
+    pub keys_renewed: u64,
 }
 
 /// Runs every rule on every account as of `as_of`.
@@ -250,6 +265,14 @@ pub async fn sweep(store: &Store, config: &MonitorConfig, as_of: Millis) -> Resu
             Ok(false) | Err(StoreError::NoSuchAccount) => {}
             Err(error) => return Err(error),
         }
+        if let Some(renewal) = &config.renewal {
+            match renew_if_due(store, renewal, &config.domain, &account, as_of).await {
+                Ok(true) => report.keys_renewed += 1,
+                Ok(false) => {}
+                // Tried again at the next sweep: nothing was published.
+                Err(error) => tracing::error!(address = %account.address, %error, "key renewal failed"),
+            }
+        }
     }
     let days_before = |days: u64| Millis(as_of.0.saturating_sub(days.saturating_mul(DAY_MILLIS)));
     report.purged = store
@@ -260,6 +283,69 @@ pub async fn sweep(store: &Store, config: &MonitorConfig, as_of: Millis) -> Resu
         })
         .await?;
     Ok(report)
+}
+
+/// Issues next year's keys for an account whose current keys expire at the end of this
+/// year, once within `days_before_year_end` of it, and delivers them to its mailbox
+/// encrypted to the current keys. The certificate is published only after the delivery, so
+/// a failed delivery is simply retried at the next sweep.
+async fn renew_if_due(
+    store: &Store,
+    renewal: &Renewal,
+    domain: &str,
+    account: &Account,
+    as_of: Millis,
+) -> Result<bool, String> {
+    use crate::keyvault;
+    use caducee_storage::CertificateStatus;
+
+    let editions = store.certificates(account.id).map_err(|e| e.to_string())?;
+    let year_end = keyvault::end_of_year(as_of);
+    let due = Millis(year_end.0.saturating_sub(renewal.days_before_year_end.saturating_mul(DAY_MILLIS)));
+    let current: Vec<_> = editions.iter().filter(|c| c.status(as_of) == CertificateStatus::Valid).collect();
+    let Some(newest) = current.iter().max_by_key(|c| c.expires_at) else {
+        return Ok(false); // no valid keys to deliver to: the administrator re-issues
+    };
+    if as_of < due || newest.expires_at > year_end {
+        return Ok(false); // not yet, or already renewed
+    }
+    let request = keyvault::IssueRequest {
+        account: account.id,
+        address: account.address.clone(),
+        edition: editions.iter().map(|c| c.edition).max().unwrap_or(0) + 1,
+        at: as_of,
+        expires_at: keyvault::end_of_year(year_end),
+        endpoints: renewal.endpoints.clone(),
+        ca_pem: renewal.ca_pem.clone(),
+    };
+    let issued = tokio::task::spawn_blocking(move || keyvault::issue(&request))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let from = format!("keys@{domain}");
+    let message =
+        keyvault::renewal_message(newest, &issued, &from, &account.address, as_of).map_err(|e| e.to_string())?;
+    let sender = Address::parse(&from).map_err(|e| e.to_string())?;
+    let sealed = store.seal(message).map_err(|e| e.to_string())?;
+    store.accept(sender, vec![account.id], sealed, as_of).await.map_err(|e| format!("delivering the new keys: {e}"))?;
+    let audit = caducee_storage::AuditDraft {
+        at: as_of,
+        actor: "monitor".into(),
+        source: "renewal".into(),
+        action: "issue".into(),
+        object: format!("keys of {}", account.address),
+        detail: format!(
+            "edition {}, {} (automatic renewal, delivered encrypted to {}), valid until {}",
+            issued.record.edition,
+            issued.record.fingerprint,
+            newest.fingerprint,
+            keyvault::iso_date(issued.record.expires_at)
+        ),
+    };
+    let (edition, fingerprint) = (issued.record.edition, issued.record.fingerprint.clone());
+    store.put_certificate(issued.record, audit).await.map_err(|e| e.to_string())?;
+    tracing::info!(address = %account.address, edition, %fingerprint, "next year's keys issued and delivered");
+    Ok(true)
 }
 
 async fn check_quota(

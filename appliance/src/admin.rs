@@ -363,7 +363,9 @@ impl Admin {
                 Ok(report)
             }
             None => {
-                let config = crate::config::Config::load(&self.data_dir)?.monitor_config();
+                let ca_pem = std::fs::read_to_string(self.data_dir.join("tls/ca.pem")).unwrap_or_default();
+                let config =
+                    crate::config::Config::load(&self.data_dir)?.monitor_config(self.keys.endpoints.clone(), ca_pem);
                 let as_of = as_of.unwrap_or_else(|| self.clock.now());
                 Ok(caducee_actors::monitor::sweep(&self.store, &config, as_of).await?)
             }

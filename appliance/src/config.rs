@@ -39,6 +39,10 @@ pub struct KeysSection {
     /// A first issue with fewer days than this left in the year runs to the end of the
     /// next year; renewal issues next year's keys from this many days before year end.
     pub renew_days_before_year_end: u64,
+    /// The monitor issues next year's keys for every open account from
+    /// `renew_days_before_year_end` days before year end, and delivers them to the user's
+    /// mailbox encrypted to the current keys.
+    pub auto_renew: bool,
     /// Where `user add` and `keys renew|revoke` write installation bundles (mode 0600):
     /// default `<data>/bundles`. Hand each bundle over, then delete it.
     pub bundle_folder: Option<PathBuf>,
@@ -46,7 +50,7 @@ pub struct KeysSection {
 
 impl Default for KeysSection {
     fn default() -> Self {
-        KeysSection { public_host: None, renew_days_before_year_end: 30, bundle_folder: None }
+        KeysSection { public_host: None, renew_days_before_year_end: 30, auto_renew: true, bundle_folder: None }
     }
 }
 
@@ -246,7 +250,13 @@ impl Config {
         }
     }
 
-    pub fn monitor_config(&self) -> caducee_actors::monitor::MonitorConfig {
+    /// The monitor's rules; automatic key renewal needs the endpoints the relay is reached
+    /// at (the ports actually bound) and its CA certificate.
+    pub fn monitor_config(
+        &self,
+        endpoints: caducee_actors::keyvault::Endpoints,
+        ca_pem: String,
+    ) -> caducee_actors::monitor::MonitorConfig {
         let m = &self.monitor;
         let mut percents = m.quota_warn_percents.clone();
         percents.sort_unstable();
@@ -264,7 +274,17 @@ impl Config {
             log_retention_days: m.log_retention_days,
             audit_retention_days: m.audit_retention_days,
             closed_account_retention_days: m.closed_account_retention_days,
+            renewal: self.keys.auto_renew.then_some(caducee_actors::monitor::Renewal {
+                days_before_year_end: self.keys.renew_days_before_year_end,
+                endpoints,
+                ca_pem,
+            }),
         }
+    }
+
+    /// The endpoints as configured (for commands run while the relay is stopped).
+    pub fn configured_endpoints(&self) -> caducee_actors::keyvault::Endpoints {
+        self.endpoints(self.listen.submissions.port(), self.listen.pop3s.port(), self.listen.https.port())
     }
 
     pub fn notices_config(&self) -> anyhow::Result<caducee_actors::notices::NoticesConfig> {

@@ -650,11 +650,7 @@ fn offline(data_dir: &Path, request: Request) -> anyhow::Result<Response> {
         notifier: None,
         key_vault: None,
         keys: keys::KeysContext {
-            endpoints: config.endpoints(
-                config.listen.submissions.port(),
-                config.listen.pop3s.port(),
-                config.listen.https.port(),
-            ),
+            endpoints: config.configured_endpoints(),
             bundle_folder: config.bundle_folder(data_dir),
             renew_days: config.keys.renew_days_before_year_end,
         },

@@ -44,8 +44,34 @@ pub fn serve(data_dir: &Path) -> anyhow::Result<()> {
 async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_dir: PathBuf) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let context_tls = tls.clone();
+    // Every listener is bound first: the bundles the key vault writes name the ports
+    // actually bound (a port of 0 picks a free one).
+    let services = [
+        (Service::Submission, config.listen.submission),
+        (Service::Submissions, config.listen.submissions),
+        (Service::Pop3, config.listen.pop3),
+        (Service::Pop3s, config.listen.pop3s),
+    ];
+    let mut listeners = Vec::new();
+    let mut bound_ports = HashMap::new();
+    for (service, address) in services {
+        let listener =
+            TcpListener::bind(address).await.with_context(|| format!("binding {} on {address}", service.name()))?;
+        bound_ports.insert(service.name(), listener.local_addr()?.port());
+        listeners.push((service, listener));
+    }
+    let https_listener = std::net::TcpListener::bind(config.listen.https)
+        .with_context(|| format!("binding https on {}", config.listen.https))?;
+    let https_bound = https_listener.local_addr()?;
+    let endpoints = config.endpoints(
+        bound_ports.get("submissions").copied().unwrap_or_default(),
+        bound_ports.get("pop3s").copied().unwrap_or_default(),
+        https_bound.port(),
+    );
+    let ca_pem = std::fs::read_to_string(data_dir.join("tls/ca.pem")).context("reading the relay's CA")?;
+
     let mailboxes = mailbox::start(store.clone())?;
-    let rules = config.monitor_config();
+    let rules = config.monitor_config(endpoints.clone(), ca_pem);
     let breaker = Arc::new(caducee_actors::monitor::Breaker::new(&rules));
     let monitor = caducee_actors::monitor::start(store.clone(), clock.clone(), rules, breaker.clone());
     let notifier = caducee_actors::notices::start(store.clone(), clock.clone(), config.notices_config()?);
@@ -80,18 +106,8 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
     let (alive, mut all_done) = mpsc::channel::<()>(1);
     let slots = Arc::new(Slots::new(config.limits.sessions_per_ip, config.limits.sessions_max));
 
-    let services = [
-        (Service::Submission, config.listen.submission),
-        (Service::Submissions, config.listen.submissions),
-        (Service::Pop3, config.listen.pop3),
-        (Service::Pop3s, config.listen.pop3s),
-    ];
-    let mut bound_ports = HashMap::new();
-    for (service, address) in services {
-        let listener =
-            TcpListener::bind(address).await.with_context(|| format!("binding {} on {address}", service.name()))?;
+    for (service, listener) in listeners {
         let bound = listener.local_addr()?;
-        bound_ports.insert(service.name(), bound.port());
         tracing::info!(service = service.name(), address = %bound, "listening");
         // The readiness contract: one line per listener on standard output.
         println!("ready: {} {bound}", service.name());
@@ -105,9 +121,6 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
             shutdown.clone(),
         ));
     }
-    let https_listener = std::net::TcpListener::bind(config.listen.https)
-        .with_context(|| format!("binding https on {}", config.listen.https))?;
-    let https_bound = https_listener.local_addr()?;
     let https = crate::web::start(https_listener, context_tls.clone(), store.clone(), clock.clone())?;
     tracing::info!(service = "https", address = %https_bound, "listening");
     println!("ready: https {https_bound}");
@@ -123,11 +136,7 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
         notifier: Some(notifier),
         key_vault: Some(caducee_actors::keyvault::start()),
         keys: crate::keys::KeysContext {
-            endpoints: config.endpoints(
-                bound_ports.get("submissions").copied().unwrap_or_default(),
-                bound_ports.get("pop3s").copied().unwrap_or_default(),
-                https_bound.port(),
-            ),
+            endpoints,
             bundle_folder: config.bundle_folder(&data_dir),
             renew_days: config.keys.renew_days_before_year_end,
         },

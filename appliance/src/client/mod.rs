@@ -157,7 +157,25 @@ fn install(
         None if existing.is_some() => String::new(),
         None => bail!("the first install needs --password-file with the account's password"),
     };
-    // Everything checked: now write.
+    let fields = install_opened(profile_dir, &opened, existing, &password)?;
+    println!(
+        "installed edition {} of the keys of {} ({}), expiring {} 00:00 UTC",
+        fields.edition,
+        fields.address,
+        fields.fingerprint,
+        caducee_actors::keyvault::iso_date(fields.expires_at)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes an opened bundle's keys into a profile (creating it), beside any earlier edition.
+fn install_opened(
+    profile_dir: &Path,
+    opened: &bundle::Opened,
+    existing: Option<Profile>,
+    password: &str,
+) -> anyhow::Result<bundle::BundleFields> {
+    let fields = &opened.fields;
     make_private_dir(profile_dir)?;
     make_private_dir(&profile_dir.join("keys"))?;
     let secret = opened.keys.as_tsk().to_vec()?;
@@ -175,14 +193,7 @@ fn install(
     });
     let profile = Profile { address: fields.address.clone(), endpoints: fields.endpoints.clone(), editions };
     write_private(&profile_dir.join("profile.json"), &serde_json::to_vec_pretty(&profile)?)?;
-    println!(
-        "installed edition {} of the keys of {} ({}), expiring {} 00:00 UTC",
-        fields.edition,
-        fields.address,
-        fields.fingerprint,
-        caducee_actors::keyvault::iso_date(fields.expires_at)
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(fields.clone())
 }
 
 fn make_private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -321,8 +332,13 @@ struct FetchResult {
     /// opened.
     file: String,
     from: String,
-    /// `document`, `undecryptable` or `notice` (a relay notice, in clear by design).
+    /// `document`; `keys` (next year's keys from the relay, installed into the profile);
+    /// `undecryptable`; `suspicious-keys` (keys the relay does not publish: not installed);
+    /// or `notice` (a relay notice, in clear by design).
     kind: &'static str,
+    /// For `keys`: the edition installed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    installed: Option<String>,
     #[serde(flatten)]
     signature: Option<SignatureCheck>,
     /// The HPRIM patient fields, when the header reads.
@@ -360,9 +376,17 @@ fn fetch(dir: &Path, out: &Path) -> anyhow::Result<ExitCode> {
             eprint!("\rfetching {number}/{count}");
             let raw = pop3.retrieve(number).await?;
             // Written (and synced) before the deletion is even asked for.
-            let result = integrate(&own, &keys, &raw, out)?;
-            if result.kind != "document" || !matches!(result.signature, Some(SignatureCheck::Valid { .. })) {
+            let result = integrate(dir, &own, &keys, &raw, out)?;
+            let fine = match result.kind {
+                "document" => matches!(result.signature, Some(SignatureCheck::Valid { .. })),
+                "keys" => true,
+                _ => false,
+            };
+            if !fine {
                 flagged += 1;
+            }
+            if let Some(installed) = &result.installed {
+                eprintln!("\rinstalled next year's keys: {installed}");
             }
             pop3.delete(number).await?;
         }
@@ -377,7 +401,13 @@ fn fetch(dir: &Path, out: &Path) -> anyhow::Result<ExitCode> {
 }
 
 /// Opens one received message and writes it and its result into `out`.
-fn integrate(own: &[Cert], keys: &KeyServer, raw: &[u8], out: &Path) -> anyhow::Result<FetchResult> {
+fn integrate(
+    profile_dir: &Path,
+    own: &[Cert],
+    keys: &KeyServer,
+    raw: &[u8],
+    out: &Path,
+) -> anyhow::Result<FetchResult> {
     let parsed = mail_parser::MessageParser::default().parse(raw);
     let from = parsed
         .as_ref()
@@ -396,6 +426,7 @@ fn integrate(own: &[Cert], keys: &KeyServer, raw: &[u8], out: &Path) -> anyhow::
         file: String::new(),
         from: from.clone(),
         kind: "document",
+        installed: None,
         signature: None,
         patient: None,
         hprim_problems: Vec::new(),
@@ -409,6 +440,28 @@ fn integrate(own: &[Cert], keys: &KeyServer, raw: &[u8], out: &Path) -> anyhow::
         }
     };
     match opened {
+        Ok(opened) if caducee_actors::keyvault::read_renewal(&String::from_utf8_lossy(&opened.plaintext)).is_some() => {
+            let text = String::from_utf8_lossy(&opened.plaintext);
+            let (code, bundle_text) = caducee_actors::keyvault::read_renewal(&text).unwrap_or_default();
+            match install_renewal(profile_dir, keys, &code, &bundle_text) {
+                Ok(fields) => {
+                    result.kind = "keys";
+                    result.installed = Some(format!(
+                        "edition {} ({}), expiring {} 00:00 UTC",
+                        fields.edition,
+                        fields.fingerprint,
+                        caducee_actors::keyvault::iso_date(fields.expires_at)
+                    ));
+                    result.file = format!("{stem}.json");
+                }
+                Err(error) => {
+                    result.kind = "suspicious-keys";
+                    result.error = Some(format!("{error:#}"));
+                    result.file = format!("{stem}.eml");
+                    write_private(&out.join(&result.file), raw)?;
+                }
+            }
+        }
         Ok(opened) => {
             let text = String::from_utf8_lossy(&opened.plaintext);
             match hprim::parse(&text) {
@@ -437,6 +490,27 @@ fn integrate(own: &[Cert], keys: &KeyServer, raw: &[u8], out: &Path) -> anyhow::
     }
     write_private(&out.join(format!("{stem}.json")), &serde_json::to_vec_pretty(&result)?)?;
     Ok(result)
+}
+
+/// Installs next year's keys received in a renewal message — only if they are this
+/// profile's address and the relay publishes them: anyone can send this practice an
+/// encrypted message that looks like a renewal, only the relay can publish its keys.
+fn install_renewal(
+    profile_dir: &Path,
+    keys: &KeyServer,
+    code: &str,
+    bundle_text: &str,
+) -> anyhow::Result<bundle::BundleFields> {
+    let profile = load_profile(profile_dir)?;
+    let opened = bundle::open(bundle_text, code)?;
+    if opened.fields.address != profile.address {
+        bail!("the keys are for {}, not for this profile's {}", opened.fields.address, profile.address);
+    }
+    let published = keys.lookup(&profile.address)?;
+    if !published.iter().any(|cert| cert.fingerprint().to_hex() == opened.fields.fingerprint) {
+        bail!("the relay does not publish {} for {}: not installed", opened.fields.fingerprint, profile.address);
+    }
+    install_opened(profile_dir, &opened, Some(profile), "")
 }
 
 /// The OpenPGP message of a received mail: the second part of a PGP/MIME body, or an
