@@ -334,12 +334,17 @@ fn the_client_refuses_bad_input_clearly_and_writes_nothing() {
     assert!(said.contains("line 7") && said.contains("31/02/1980"), "{said}");
     assert!(said.contains("FINFICHIER"), "{said}");
     assert!(relay.stop().success());
+
+    // The relay is down: the practice is told so, not left guessing.
+    let down = send(&dora, &["erin@relay.test"], &document);
+    assert!(!down.status.success());
+    assert!(stderr(&down).contains("unreachable"), "{}", stderr(&down));
 }
 
 #[test]
 fn next_years_keys_arrive_in_the_mailbox_and_the_client_installs_them() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let relay = Relay::start(&dir.path().join("data"), "");
+    let relay = Relay::start(&dir.path().join("data"), "[keys]\nauto_renew = true\n");
     let erin = subscribe(&relay, dir.path(), "erin");
     let expires_at = erin.created["expires_at"].as_u64().expect("expiry");
     // Three weeks before the keys expire: inside the 30-day renewal window.

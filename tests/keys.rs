@@ -120,6 +120,14 @@ fn keys_are_found_over_hkp_and_wkd_and_a_revocation_is_published_and_enforced_at
     use std::os::unix::fs::PermissionsExt as _;
     assert_eq!(std::fs::metadata(bundle).expect("bundle").permissions().mode() & 0o777, 0o600);
 
+    // The relay's own secrets (R-KEY-6) are readable by the service user only, and never
+    // logged.
+    let data = dir.path().join("data");
+    for secret in ["keys/master.key", "tls/server.key", "tls/ca.key"] {
+        let mode = std::fs::metadata(data.join(secret)).expect(secret).permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{secret}");
+    }
+
     // Every key operation is in the audit trail.
     let verified = cli_json(&relay, &["audit", "verify", "--json"]);
     assert_eq!(verified["ok"], true, "{verified}");

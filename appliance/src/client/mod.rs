@@ -436,7 +436,7 @@ fn integrate(
         None => Err(None),
         Some(armoured) => {
             let senders = keys.lookup(&from).unwrap_or_default();
-            pgp::decrypt_and_verify(own, senders, armoured).map_err(|e| Some(format!("{e:#}")))
+            pgp::decrypt_and_verify(own, senders, armoured, None).map_err(|e| Some(format!("{e:#}")))
         }
     };
     match opened {

@@ -101,6 +101,7 @@ struct Helper<'a> {
     own: &'a [Cert],
     senders: Vec<Cert>,
     signature: SignatureCheck,
+    at: Option<SystemTime>,
 }
 
 impl VerificationHelper for Helper<'_> {
@@ -151,7 +152,7 @@ impl DecryptionHelper for Helper<'_> {
             // Any of our encryption keys, expired or not: a message sent before our keys
             // expired must still open after.
             for key in
-                cert.keys().with_policy(&policy, None).for_transport_encryption().for_storage_encryption().secret()
+                cert.keys().with_policy(&policy, self.at).for_transport_encryption().for_storage_encryption().secret()
             {
                 let Ok(mut pair) = key.key().clone().into_keypair() else {
                     continue;
@@ -174,11 +175,17 @@ impl DecryptionHelper for Helper<'_> {
     }
 }
 
-/// Decrypts `armoured` with our keys and checks its signature against `senders`.
-pub fn decrypt_and_verify(own: &[Cert], senders: Vec<Cert>, armoured: &[u8]) -> anyhow::Result<Opened> {
+/// Decrypts `armoured` with our keys and checks its signature against `senders`, as of
+/// `at` (`None`: now). A signature counts if its key was valid when it signed.
+pub fn decrypt_and_verify(
+    own: &[Cert],
+    senders: Vec<Cert>,
+    armoured: &[u8],
+    at: Option<SystemTime>,
+) -> anyhow::Result<Opened> {
     let policy = StandardPolicy::new();
-    let helper = Helper { own, senders, signature: SignatureCheck::Unsigned };
-    let mut decryptor = DecryptorBuilder::from_bytes(armoured)?.with_policy(&policy, None, helper)?;
+    let helper = Helper { own, senders, signature: SignatureCheck::Unsigned, at };
+    let mut decryptor = DecryptorBuilder::from_bytes(armoured)?.with_policy(&policy, at, helper)?;
     let mut plaintext = Vec::new();
     (&mut decryptor).take(PLAINTEXT_BYTES_MAX).read_to_end(&mut plaintext)?;
     let signature = decryptor.into_helper().signature;
@@ -188,4 +195,85 @@ pub fn decrypt_and_verify(own: &[Cert], senders: Vec<Cert>, armoured: &[u8]) -> 
 /// Certificates in a keyring (armoured or binary).
 pub fn certs_from(bytes: &[u8]) -> anyhow::Result<Vec<Cert>> {
     CertParser::from_bytes(bytes)?.collect::<Result<Vec<_>, _>>().context("reading OpenPGP certificates")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use caducee_actors::keyvault::{self, Endpoints, IssueRequest};
+    use caducee_storage::{AccountId, Address, Millis};
+
+    const DAY: u64 = 86_400_000;
+    /// 2026-11-26T00:00:00Z
+    const ISSUED: Millis = Millis(1_795_651_200_000);
+
+    /// A practice's keys as the client holds them (from its opened bundle), and its
+    /// public certificate as the key server serves it.
+    fn practice(address: &str) -> (Cert, Cert) {
+        let issued = keyvault::issue(&IssueRequest {
+            account: AccountId(1),
+            address: Address::parse(address).expect("address"),
+            edition: 1,
+            at: ISSUED,
+            expires_at: keyvault::end_of_year(ISSUED),
+            endpoints: Endpoints { host: "relay.test".into(), submissions_port: 1, pop3s_port: 2, https_port: 3 },
+            ca_pem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
+        })
+        .expect("issue");
+        let keys = caducee_actors::bundle::open(&issued.bundle, &issued.code).expect("open").keys;
+        let public = Cert::from_bytes(&issued.record.public).expect("public");
+        (keys, public)
+    }
+
+    fn time(at: Millis) -> SystemTime {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(at.0)
+    }
+
+    #[test]
+    fn signed_and_encrypted_documents_open_for_the_recipient_and_the_sender_and_verify() {
+        let (alice, alice_public) = practice("alice@relay.test");
+        let (bob, bob_public) = practice("bob@relay.test");
+        let at = time(Millis(ISSUED.0 + DAY));
+        let message = sign_and_encrypt(
+            std::slice::from_ref(&alice),
+            &[("bob@relay.test".into(), vec![bob_public])],
+            b"compte rendu",
+            at,
+        )
+        .expect("encrypt");
+        for reader in [&bob, &alice] {
+            let opened = decrypt_and_verify(
+                std::slice::from_ref(reader),
+                vec![alice_public.clone()],
+                message.as_bytes(),
+                Some(at),
+            )
+            .expect("opens");
+            assert_eq!(opened.plaintext, b"compte rendu");
+            assert_eq!(opened.signature, SignatureCheck::Valid { signer_fingerprint: alice.fingerprint().to_hex() });
+        }
+        // Checked against someone else's certificate, the signature's key is unknown.
+        let (_, carol_public) = practice("carol@relay.test");
+        let opened = decrypt_and_verify(std::slice::from_ref(&bob), vec![carol_public], message.as_bytes(), Some(at))
+            .expect("opens");
+        assert!(matches!(opened.signature, SignatureCheck::UnknownKey { .. }), "{:?}", opened.signature);
+        // A third party cannot open it at all.
+        let (carol, _) = practice("carol@relay.test");
+        assert!(decrypt_and_verify(&[carol], vec![], message.as_bytes(), Some(at)).is_err());
+    }
+
+    #[test]
+    fn expired_keys_give_clear_errors() {
+        let (alice, _) = practice("alice@relay.test");
+        let (_, bob_public) = practice("bob@relay.test");
+        let after_expiry = time(Millis(keyvault::end_of_year(ISSUED).0 + DAY));
+        let error = sign_and_encrypt(
+            std::slice::from_ref(&alice),
+            &[("bob@relay.test".into(), vec![bob_public])],
+            b"x",
+            after_expiry,
+        )
+        .expect_err("expired");
+        assert!(error.to_string().contains("no valid signing key in this profile"), "{error}");
+    }
 }
