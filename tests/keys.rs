@@ -78,6 +78,29 @@ fn keys_are_found_over_hkp_and_wkd_and_a_revocation_is_published_and_enforced_at
     assert_eq!(https_get(&relay, "/.well-known/openpgpkey/relay.test/policy", None)["status"], 200);
     assert_eq!(https_get(&relay, &format!("/.well-known/openpgpkey/other.test/hu/{hash}"), None)["status"], 404);
 
+    // gpg's own key-server client (dirmngr), trusting the relay's CA: search and receive.
+    let gpg_home = dir.path().join("gpg-keyserver");
+    std::fs::create_dir_all(&gpg_home).expect("gpg home");
+    std::fs::set_permissions(&gpg_home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("mode");
+    std::fs::write(gpg_home.join("dirmngr.conf"), format!("hkp-cacert {}\n", relay.ca())).expect("dirmngr.conf");
+    // "localhost." rather than "localhost": dirmngr checks only dotted host names.
+    let keyserver = format!("hkps://localhost.:{}", relay.port("https"));
+    let gpg = |args: &[&str]| {
+        std::process::Command::new("gpg")
+            .env("GNUPGHOME", &gpg_home)
+            .args(["--batch", "--keyserver", &keyserver])
+            .args(args)
+            .output()
+            .expect("gpg")
+    };
+    let searched = gpg(&["--search-keys", &bob]);
+    let said = String::from_utf8_lossy(&searched.stdout).into_owned() + &String::from_utf8_lossy(&searched.stderr);
+    assert!(said.contains("<bob@relay.test>") && said.contains(&bob_first[24..]), "{said}");
+    let received = gpg(&["--recv-keys", &bob_first]);
+    assert!(received.status.success(), "{}", String::from_utf8_lossy(&received.stderr));
+    let listing = gpg(&["--with-colons", "--list-keys"]);
+    assert_eq!(gpg_validity(&String::from_utf8_lossy(&listing.stdout), &bob_first), "-");
+
     // A document encrypted to bob's current key, kept for after the revocation.
     let before = compose(dir.path(), &[&alice, &bob], "Compte rendu");
     let kept = dir.path().join("encrypted-before-revocation.eml");
@@ -92,9 +115,13 @@ fn keys_are_found_over_hkp_and_wkd_and_a_revocation_is_published_and_enforced_at
     assert_eq!(first["revoked"]["reason"], "compromised");
     assert_eq!(revoked["certificates"][1]["status"], "valid");
 
-    // gpg learns of the revocation from the same HKP lookup.
+    // gpg learns of the revocation from the key server, by itself and by a plain lookup.
+    assert!(gpg(&["--recv-keys", &bob_first]).status.success());
+    let listing = gpg(&["--with-colons", "--list-keys"]);
+    assert_eq!(gpg_validity(&String::from_utf8_lossy(&listing.stdout), &bob_first), "r");
     let again = https_get(&relay, &format!("/pks/lookup?op=get&search={bob}"), Some(&outsider));
     assert_eq!(gpg_validity(again["gpg_keys"].as_str().expect("listing"), &bob_first), "r", "{again}");
+    let _ = std::process::Command::new("gpgconf").env("GNUPGHOME", &gpg_home).args(["--kill", "dirmngr"]).status();
 
     // The message encrypted to the revoked key is refused, naming bob and why.
     let refused = relay.send(&alice, &alice_password, &format!("{alice},{bob}"), &kept);

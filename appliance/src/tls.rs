@@ -52,6 +52,9 @@ fn generate(dir: &Path, hostname: &str) -> anyhow::Result<()> {
     if hostname != "localhost" {
         names.push("localhost".into());
     }
+    // gpg's key fetcher (dirmngr) refuses to check a host name without a dot, so a
+    // development relay is also "localhost." (the same name, fully qualified).
+    names.push("localhost.".into());
     let mut params = CertificateParams::new(names)?;
     params.subject_alt_names.push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
     params.distinguished_name.push(DnType::CommonName, hostname);

@@ -210,5 +210,47 @@ fn actor_round_trip(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, store_commits, smtp_dialogue, content_check, actor_round_trip);
+/// The key vault: issuing one edition (keys, prepared revocations, bundle under its code),
+/// and the submission check a recipient's certificates add to every message.
+fn key_vault(c: &mut Criterion) {
+    use caducee_actors::keyvault::{self, Endpoints, IssueRequest};
+    let at = Millis(1_795_651_200_000); // 2026-11-26
+    let request = IssueRequest {
+        account: AccountId(1),
+        address: Address::parse("dr.martin@relay.test").expect("address"),
+        edition: 1,
+        at,
+        expires_at: keyvault::end_of_year(at),
+        endpoints: Endpoints { host: "relay.test".into(), submissions_port: 465, pop3s_port: 995, https_port: 443 },
+        ca_pem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
+    };
+    let mut group = c.benchmark_group("keyvault");
+    group.sample_size(20);
+    group.bench_function("issue one edition (certificate, revocations, bundle)", |b| {
+        b.iter(|| keyvault::issue(&request).expect("issue"))
+    });
+    // Two editions (this year's and next year's), a message encrypted to the newer one.
+    let old = keyvault::issue(&request).expect("issue").record;
+    let new = keyvault::issue(&IssueRequest {
+        edition: 2,
+        expires_at: keyvault::end_of_year(request.expires_at),
+        ..request.clone()
+    })
+    .expect("issue")
+    .record;
+    let certificate = keyvault::armored(&new).expect("armour");
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at.0 + 86_400_000);
+    let armoured = probe::encrypted_document_at(4096, &certificate, Some(when)).expect("encrypt");
+    let message = probe::pgp_mime("a@relay.test", "dr.martin@relay.test", "Compte rendu", &armoured);
+    let pkesk =
+        caducee_actors::content::check_encrypted_message(&message[..message.len() - 3]).expect("encrypted").recipients;
+    let editions = vec![old, new];
+    let now = Millis(at.0 + 86_400_000);
+    group.bench_function("submission key check, one recipient with two editions", |b| {
+        b.iter(|| keyvault::check_recipient_keys(&editions, &pkesk, now).expect("accepted"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, store_commits, smtp_dialogue, content_check, actor_round_trip, key_vault);
 criterion_main!(benches);
