@@ -69,6 +69,22 @@ pub enum Request {
         subject: String,
         body: String,
     },
+    /// Changes an account's directory entry and preferences.
+    DirectorySet {
+        address: String,
+        fields: crate::directory::DirectoryFields,
+    },
+    /// Loads directory entries from CSV: updates existing accounts, creates the others
+    /// (with keys); all or nothing.
+    DirectoryImport {
+        csv: String,
+        /// Where the new accounts' passwords and installation codes are written (0600).
+        credentials_out: Option<PathBuf>,
+    },
+    /// The directory as a file.
+    DirectoryExport {
+        format: crate::directory::ExportFormat,
+    },
     /// An account's certificates: show, renew, revoke (which issues a new edition).
     Keys {
         address: String,
@@ -139,6 +155,9 @@ pub struct UserAdd {
     pub last_name: String,
     pub contact_email: String,
     pub quota_mb: Option<u64>,
+    /// The directory entry (SPEC R-DIR-1), checked before anything is written.
+    #[serde(default)]
+    pub directory: crate::directory::DirectoryFields,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -214,6 +233,13 @@ impl Admin {
         let result = match request {
             Request::UserAdd(add) => self.user_add(add, caller).await.and_then(to_json),
             Request::Keys { address, action } => self.keys(&address, action, caller).await.and_then(to_json),
+            Request::DirectorySet { address, fields } => {
+                self.directory_set(&address, &fields, caller).await.and_then(to_json)
+            }
+            Request::DirectoryImport { csv, credentials_out } => {
+                self.directory_import(&csv, credentials_out.as_deref(), caller).await.and_then(to_json)
+            }
+            Request::DirectoryExport { format } => self.directory_export(format).and_then(to_json),
             Request::UserList => self.user_list().and_then(to_json),
             Request::Status => self.status().await.and_then(to_json),
             Request::Fsck => self.store.fsck().map_err(anyhow::Error::from).and_then(to_json),
@@ -265,7 +291,7 @@ impl Admin {
         }
     }
 
-    async fn user_add(&self, add: UserAdd, caller: &Caller) -> anyhow::Result<UserCreated> {
+    pub(crate) async fn user_add(&self, add: UserAdd, caller: &Caller) -> anyhow::Result<UserCreated> {
         let address = Address::parse(&add.address).with_context(|| format!("invalid address {:?}", add.address))?;
         if add.first_name.trim().is_empty() || add.last_name.trim().is_empty() {
             bail!("first and last names are required");
@@ -273,6 +299,10 @@ impl Admin {
         let contact = Address::parse(&add.contact_email)
             .with_context(|| format!("invalid contact e-mail {:?}", add.contact_email))?;
         let quota_bytes = add.quota_mb.map_or(DEFAULT_QUOTA_BYTES, |mb| mb.saturating_mul(1_000_000));
+        let directory = add
+            .directory
+            .apply(caducee_storage::DirectoryEntry::default(), self.clock.now())
+            .map_err(|problems| anyhow::anyhow!("the directory entry is refused: {}", problems.join("; ")))?;
         let password = generate_password();
         let hash = {
             let password = password.clone();
@@ -286,6 +316,7 @@ impl Admin {
             password_hash: hash,
             quota_bytes,
             created_at: self.clock.now(),
+            directory: Some(directory),
         };
         match self.store.create_account(new).await {
             Ok(_) => {}
@@ -480,8 +511,17 @@ fn audit_of(request: &Request) -> Option<(&'static str, String, String)> {
         Request::Announce { subject, .. } => {
             Some(("read", "account list".into(), format!("announcement {subject:?} to every contact e-mail")))
         }
-        // Key operations write their own audit entries, in the commit that publishes them.
-        Request::Fsck | Request::MonitorRun { .. } | Request::AuditVerify | Request::Keys { .. } => None,
+        Request::DirectoryExport { format } => {
+            Some(("export", "directory".into(), format!("{format:?}").to_lowercase()))
+        }
+        // Key and directory changes write their own audit entries, in the commit that makes
+        // them.
+        Request::Fsck
+        | Request::MonitorRun { .. }
+        | Request::AuditVerify
+        | Request::Keys { .. }
+        | Request::DirectorySet { .. }
+        | Request::DirectoryImport { .. } => None,
     }
 }
 

@@ -9,6 +9,8 @@ mod admin;
 mod backup;
 mod client;
 mod config;
+mod directory;
+mod directory_admin;
 mod drill;
 mod keys;
 mod serve;
@@ -58,6 +60,9 @@ enum Command {
     /// The monitor: inactivity, quotas, mass mailing.
     #[command(subcommand)]
     Monitor(MonitorCommand),
+    /// The directory of users: entries, preferences, import and export.
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
     /// The practice client: install a bundle, send and fetch documents, check HPRIM.
     #[command(subcommand)]
     Client(client::ClientCommand),
@@ -169,6 +174,8 @@ enum UserCommand {
         /// Mailbox quota in MB (default 50).
         #[arg(long)]
         quota_mb: Option<u64>,
+        #[command(flatten)]
+        directory: Box<DirectoryArgs>,
         #[arg(long)]
         json: bool,
     },
@@ -196,6 +203,120 @@ struct AddressArg {
     address: String,
     #[arg(long)]
     json: bool,
+}
+
+/// The directory entry's fields (SPEC R-DIR-1); each left out stays as it is.
+#[derive(Debug, Args, Default)]
+struct DirectoryArgs {
+    /// How the user is addressed: Dr, Pr, M., Mme…
+    #[arg(long)]
+    civility: Option<String>,
+    #[arg(long)]
+    city: Option<String>,
+    #[arg(long)]
+    postcode: Option<String>,
+    #[arg(long)]
+    specialty: Option<String>,
+    /// RPPS number (11 digits, checked).
+    #[arg(long, conflicts_with = "adeli")]
+    rpps: Option<String>,
+    /// ADELI number (9 digits).
+    #[arg(long)]
+    adeli: Option<String>,
+    /// personal, organisational or applicative.
+    #[arg(long)]
+    mailbox_type: Option<String>,
+    #[arg(long)]
+    phone: Option<String>,
+    /// FINESS of the structure behind a non-personal mailbox.
+    #[arg(long, conflicts_with_all = ["siren", "siret"])]
+    finess: Option<String>,
+    #[arg(long, conflicts_with = "siret")]
+    siren: Option<String>,
+    #[arg(long)]
+    siret: Option<String>,
+    /// Category in the national directory (Médecin, Laboratoire…).
+    #[arg(long)]
+    category: Option<String>,
+    /// What a non-personal mailbox is for.
+    #[arg(long)]
+    description: Option<String>,
+    /// Who answers for a non-personal mailbox; repeat for several.
+    #[arg(long = "responsible")]
+    responsible: Vec<String>,
+    /// Hide the entry from the public directory (web, files, anonymous LDAP).
+    #[arg(long, value_parser = parse_on_off)]
+    red_list: Option<bool>,
+    /// Show the phone number in the directory.
+    #[arg(long, value_parser = parse_on_off)]
+    publish_phone: Option<bool>,
+    /// Accepts documents by secure messaging instead of paper.
+    #[arg(long, value_parser = parse_on_off)]
+    dematerialisation: Option<bool>,
+}
+
+impl DirectoryArgs {
+    fn into_fields(self: Box<Self>) -> directory::DirectoryFields {
+        directory::DirectoryFields {
+            civility: self.civility,
+            city: self.city,
+            postcode: self.postcode,
+            specialty: self.specialty,
+            rpps: self.rpps,
+            adeli: self.adeli,
+            mailbox_type: self.mailbox_type,
+            phone: self.phone,
+            finess: self.finess,
+            siren: self.siren,
+            siret: self.siret,
+            category: self.category,
+            description: self.description,
+            responsible_persons: (!self.responsible.is_empty()).then_some(self.responsible),
+            red_list: self.red_list,
+            publish_phone: self.publish_phone,
+            dematerialisation: self.dematerialisation,
+        }
+    }
+}
+
+fn parse_on_off(text: &str) -> Result<bool, String> {
+    match text {
+        "on" | "yes" | "true" => Ok(true),
+        "off" | "no" | "false" => Ok(false),
+        other => Err(format!("{other:?}: use on or off")),
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum DirectoryCommand {
+    /// Change a user's directory entry or preferences.
+    Set {
+        #[arg(long)]
+        address: String,
+        #[command(flatten)]
+        fields: Box<DirectoryArgs>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load entries from a CSV file: existing accounts are updated, new ones created with
+    /// their keys. Every line is checked first; one bad line and nothing is written.
+    Import {
+        #[arg(long)]
+        csv: PathBuf,
+        /// Where new accounts' passwords and installation codes go (mode 0600).
+        #[arg(long)]
+        credentials_out: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The directory as CSV, LDIF or the national export.
+    Export {
+        #[arg(long, value_enum)]
+        format: directory::ExportFormat,
+        /// A file (mode 0600) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -300,8 +421,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve::serve(&data_dir)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::User(UserCommand::Add { address, first_name, last_name, contact_email, quota_mb, json }) => {
-            let request = Request::UserAdd(UserAdd { address, first_name, last_name, contact_email, quota_mb });
+        Command::User(UserCommand::Add {
+            address,
+            first_name,
+            last_name,
+            contact_email,
+            quota_mb,
+            directory,
+            json,
+        }) => {
+            let directory = directory.into_fields();
+            let request =
+                Request::UserAdd(UserAdd { address, first_name, last_name, contact_email, quota_mb, directory });
             let result = call(&data_dir, request)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&result)?);
@@ -314,6 +445,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Client(command) => client::run(command),
+        Command::Directory(DirectoryCommand::Set { address, fields, json }) => {
+            let result = call(&data_dir, Request::DirectorySet { address, fields: fields.into_fields() })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                println!("directory entry of {} saved", result["address"].as_str().unwrap_or_default());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Directory(DirectoryCommand::Import { csv, credentials_out, json }) => {
+            let text = fs::read_to_string(&csv).with_context(|| format!("reading {}", csv.display()))?;
+            // The relay may run as another user from another folder: absolute paths only.
+            let credentials_out = credentials_out.map(|p| std::path::absolute(&p)).transpose()?;
+            let result = call(&data_dir, Request::DirectoryImport { csv: text, credentials_out })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                println!("{} entries updated, {} accounts created", result["updated"], result["created"]);
+                if let Some(path) = result["credentials"].as_str() {
+                    println!("new accounts' passwords and installation codes: {path} (hand over, then delete)");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Directory(DirectoryCommand::Export { format, out }) => {
+            let result = call(&data_dir, Request::DirectoryExport { format })?;
+            let text = result["text"].as_str().unwrap_or_default();
+            match out {
+                Some(path) => {
+                    directory_admin::write_private(&path, text)?;
+                    eprintln!("{} entries written to {}", result["entries"], path.display());
+                }
+                None => print!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Keys(command) => {
             let (address, action, json) = match command {
                 KeysCommand::Show(a) => (a.address, keys::KeysAction::Show, a.json),

@@ -121,7 +121,15 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
             shutdown.clone(),
         ));
     }
-    let https = crate::web::start(https_listener, context_tls.clone(), store.clone(), clock.clone())?;
+    let directory = Arc::new(crate::directory::DirectoryCache::new(store.clone(), clock.clone()));
+    let https = crate::web::start(
+        https_listener,
+        context_tls.clone(),
+        store.clone(),
+        clock.clone(),
+        directory.clone(),
+        config.domain.clone(),
+    )?;
     tracing::info!(service = "https", address = %https_bound, "listening");
     println!("ready: https {https_bound}");
     let metrics = match config.listen.metrics {

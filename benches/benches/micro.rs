@@ -31,6 +31,7 @@ fn store_commits(c: &mut Criterion) {
         password_hash: String::new(),
         quota_bytes: u64::MAX / 4,
         created_at: Millis(1),
+        directory: None,
     };
     let account = runtime.block_on(store.create_account(new("b@relay.test"))).expect("account");
     let sender = Address::parse("a@relay.test").expect("address");

@@ -10,12 +10,14 @@
 //! never read a clock: time comes from its callers.
 
 mod audit;
+mod directory;
 mod password;
 mod seal;
 mod store;
 mod types;
 mod writer;
 
+pub use directory::*;
 pub use password::{hash_password, verify_password, PasswordError};
 pub use seal::MasterKey;
 pub use store::{CommitStats, Expunged, Store, StoreOptions, StoreStats, DEFAULT_MAP_BYTES, FORMAT_VERSION};

@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use crate::seal::MasterKey;
 use crate::types::*;
 use crate::writer::{self, Counters, Job, Request, WriteOp, WriteOutcome};
-use crate::{Purge, Purged, StoreError};
+use crate::{DirectoryEntry, Purge, Purged, StoreError};
 
 /// The on-disk format this build reads and writes; recorded in the `meta` table.
 pub const FORMAT_VERSION: u32 = 1;
@@ -52,6 +52,10 @@ pub(crate) struct Inner {
     pub certificates: Table,
     /// primary key fingerprint → AccountId ‖ edition
     pub certificates_by_fingerprint: Table,
+    /// AccountId → DirectoryEntry (absent: a personal mailbox with nothing more said)
+    pub directory: Table,
+    /// Moves on every commit that may change what the directory shows.
+    pub directory_generation: AtomicU64,
     pub master: MasterKey,
     pub poisoned: AtomicBool,
     pub commits: AtomicU64,
@@ -138,6 +142,7 @@ impl Store {
         let audit = table(&mut txn, "audit")?;
         let certificates = table(&mut txn, "certificates")?;
         let certificates_by_fingerprint = table(&mut txn, "certificates_by_fingerprint")?;
+        let directory = table(&mut txn, "directory")?;
         match meta.get(&txn, b"format_version")? {
             None => meta.put(&mut txn, b"format_version", &FORMAT_VERSION.to_be_bytes())?,
             Some(bytes) => {
@@ -185,6 +190,8 @@ impl Store {
             audit,
             certificates,
             certificates_by_fingerprint,
+            directory,
+            directory_generation: AtomicU64::new(0),
             master,
             poisoned: AtomicBool::new(false),
             commits: AtomicU64::new(0),
@@ -245,7 +252,7 @@ impl Store {
     }
 
     pub async fn create_account(&self, new: NewAccount) -> Result<AccountId, StoreError> {
-        match self.write(WriteOp::CreateAccount(new)).await? {
+        match self.write(WriteOp::CreateAccount(Box::new(new))).await? {
             WriteOutcome::AccountCreated(id) => Ok(id),
             other => Err(unexpected(other)),
         }
@@ -253,7 +260,7 @@ impl Store {
 
     /// For command-line tools that run without an async runtime.
     pub fn create_account_blocking(&self, new: NewAccount) -> Result<AccountId, StoreError> {
-        match self.write_blocking(WriteOp::CreateAccount(new))? {
+        match self.write_blocking(WriteOp::CreateAccount(Box::new(new)))? {
             WriteOutcome::AccountCreated(id) => Ok(id),
             other => Err(unexpected(other)),
         }
@@ -311,6 +318,54 @@ impl Store {
     /// entry in the same commit.
     pub async fn put_certificate(&self, record: CertificateRecord, audit: AuditDraft) -> Result<(), StoreError> {
         self.write(WriteOp::PutCertificate { record: Box::new(record), audit }).await.map(drop)
+    }
+
+    /// Replaces an account's directory entry, with its audit entry in the same commit.
+    pub async fn put_directory(
+        &self,
+        account: AccountId,
+        entry: DirectoryEntry,
+        audit: AuditDraft,
+    ) -> Result<(), StoreError> {
+        self.write(WriteOp::PutDirectory { account, entry: Box::new(entry), audit }).await.map(drop)
+    }
+
+    /// An account's directory entry (the default one when none was written).
+    pub fn directory_entry(&self, account: AccountId) -> Result<DirectoryEntry, StoreError> {
+        let txn = self.read()?;
+        match self.inner.directory.get(&txn, &account_key(account))? {
+            Some(bytes) => decode(bytes),
+            None => Ok(DirectoryEntry::default()),
+        }
+    }
+
+    /// Every account with its directory entry, its monitor state and its certificates, read
+    /// in one transaction (one consistent moment).
+    pub fn directory_snapshot(&self) -> Result<Vec<DirectoryRecord>, StoreError> {
+        let txn = self.read()?;
+        let mut records = Vec::new();
+        for item in self.inner.accounts.iter(&txn)? {
+            let (key, bytes) = item?;
+            let account: Account = decode(bytes)?;
+            let entry = match self.inner.directory.get(&txn, key)? {
+                Some(bytes) => decode(bytes)?,
+                None => DirectoryEntry::default(),
+            };
+            let state = self.inner.state_in(&txn, account.id)?;
+            let mut certificates = Vec::new();
+            for item in self.inner.certificates.prefix_iter(&txn, key)? {
+                let (_, bytes) = item?;
+                certificates.push(decode(bytes)?);
+            }
+            records.push(DirectoryRecord { account, entry, state, certificates });
+        }
+        Ok(records)
+    }
+
+    /// Moves whenever a commit may have changed the directory: compare it to decide whether
+    /// a snapshot is still current.
+    pub fn directory_generation(&self) -> u64 {
+        self.inner.directory_generation.load(Ordering::Acquire)
     }
 
     /// Every certificate edition of an account, oldest first.

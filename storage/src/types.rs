@@ -122,6 +122,8 @@ pub struct NewAccount {
     pub password_hash: String,
     pub quota_bytes: u64,
     pub created_at: Millis,
+    /// The directory entry, written in the same commit as the account.
+    pub directory: Option<crate::DirectoryEntry>,
 }
 
 /// One message in one mailbox.
@@ -435,4 +437,13 @@ impl CertificateRecord {
             CertificateStatus::Valid
         }
     }
+}
+
+/// One account as the directory sees it, at one moment.
+#[derive(Debug, Clone)]
+pub struct DirectoryRecord {
+    pub account: Account,
+    pub entry: crate::DirectoryEntry,
+    pub state: AccountState,
+    pub certificates: Vec<CertificateRecord>,
 }

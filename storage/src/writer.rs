@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 
 use crate::store::{entry_key, Inner};
 use crate::types::*;
-use crate::StoreError;
+use crate::{DirectoryEntry, StoreError};
 
 /// Most writes in one transaction.
 pub const BATCH_OPS_MAX: usize = 1024;
@@ -30,7 +30,7 @@ pub const BATCH_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// A write the store can make.
 #[derive(Debug)]
 pub(crate) enum WriteOp {
-    CreateAccount(NewAccount),
+    CreateAccount(Box<NewAccount>),
     Accept {
         sender: Address,
         recipients: Vec<AccountId>,
@@ -76,6 +76,12 @@ pub(crate) enum WriteOp {
     },
     /// Appends an entry to the audit trail's hash chain.
     Audit(AuditDraft),
+    /// Replaces an account's directory entry, with its audit entry.
+    PutDirectory {
+        account: AccountId,
+        entry: Box<DirectoryEntry>,
+        audit: AuditDraft,
+    },
     /// Publishes (or replaces) a certificate edition, with its audit entry.
     PutCertificate {
         record: Box<CertificateRecord>,
@@ -104,6 +110,19 @@ pub struct Purged {
 }
 
 impl WriteOp {
+    /// Whether this write can change what the directory shows (names, entries,
+    /// preferences, certificates, an account closed or removed).
+    fn touches_directory(&self) -> bool {
+        matches!(
+            self,
+            WriteOp::CreateAccount(_)
+                | WriteOp::PutDirectory { .. }
+                | WriteOp::PutCertificate { .. }
+                | WriteOp::DeleteAccount { .. }
+                | WriteOp::UpdateState { .. }
+        )
+    }
+
     fn weight(&self) -> usize {
         match self {
             WriteOp::Accept { message, .. } => message.ciphertext.len(),
@@ -262,6 +281,10 @@ fn commit_batch(inner: &Inner, batch: Vec<Job>, counters: &mut Counters, retry: 
     }
     inner.commits.fetch_add(1, Ordering::Relaxed);
     inner.committed_writes.fetch_add(results.len() as u64, Ordering::Relaxed);
+    if results.iter().any(|(job, outcome)| outcome.is_ok() && job.op.touches_directory()) {
+        // Before anyone hears of the write: whoever then reads the directory rebuilds it.
+        inner.directory_generation.fetch_add(1, Ordering::Release);
+    }
     for (job, outcome) in results {
         let _ = job.reply.send(outcome);
     }
@@ -461,6 +484,9 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             };
             inner.put_account(txn, &account)?;
             inner.by_address.put(txn, new.address.as_str().as_bytes(), &id.0.to_be_bytes())?;
+            if let Some(entry) = &new.directory {
+                inner.directory.put(txn, &crate::store::account_key(id), &crate::store::encode(entry)?)?;
+            }
             Ok(WriteOutcome::AccountCreated(id))
         }
         WriteOp::Accept { sender, recipients, message, at } => {
@@ -584,6 +610,7 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             inner.accounts.delete(txn, &crate::store::account_key(*account))?;
             inner.by_address.delete(txn, record.address.as_str().as_bytes())?;
             inner.account_state.delete(txn, &crate::store::account_key(*account))?;
+            inner.directory.delete(txn, &crate::store::account_key(*account))?;
             let mut editions = Vec::new();
             for item in inner.certificates.prefix_iter(txn, &crate::store::account_key(*account))? {
                 let (key, bytes) = item?;
@@ -596,6 +623,14 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             }
             append_audit(inner, txn, audit)?;
             Ok(WriteOutcome::Expunged { erased, accepted_at: Vec::new() })
+        }
+        WriteOp::PutDirectory { account, entry, audit } => {
+            if inner.account_in(txn, *account)?.is_none() {
+                return Err(StoreError::NoSuchAccount);
+            }
+            inner.directory.put(txn, &crate::store::account_key(*account), &crate::store::encode(entry.as_ref())?)?;
+            append_audit(inner, txn, audit)?;
+            Ok(WriteOutcome::Done)
         }
         WriteOp::PutCertificate { record, audit } => {
             if inner.account_in(txn, record.account)?.is_none() {

@@ -11,6 +11,7 @@ fn new_account(address: &str, quota_bytes: u64) -> NewAccount {
         password_hash: "not-a-real-hash".into(),
         quota_bytes,
         created_at: Millis(1),
+        directory: None,
     }
 }
 
