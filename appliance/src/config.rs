@@ -69,6 +69,10 @@ pub struct Listen {
     /// HTTPS: OpenPGP key discovery (HKP, WKD), later the directory and personal space
     /// (443 on the appliance).
     pub https: SocketAddr,
+    /// LDAP with StartTLS: the directory, read-only (389 on the appliance).
+    pub ldap: SocketAddr,
+    /// LDAP over implicit TLS (636).
+    pub ldaps: SocketAddr,
     /// Prometheus metrics over plain HTTP (`GET /metrics`); keep it on loopback or a
     /// management network. Absent: no metrics listener.
     pub metrics: Option<SocketAddr>,
@@ -214,6 +218,8 @@ impl Default for Listen {
             pop3: local(1110),
             pop3s: local(1995),
             https: local(1443),
+            ldap: local(1389),
+            ldaps: local(1636),
             metrics: Some(local(19464)),
         }
     }

@@ -261,6 +261,35 @@ pub struct DirectoryView {
     pub generation: u64,
     /// Every open account, red-listed ones included (for authenticated LDAP).
     pub all: Vec<PublicEntry>,
+    /// The LDAP form of each entry of `all`, same order, made once per view.
+    pub ldap: Vec<LdapEntry>,
+}
+
+/// An entry as LDAP serves it: its DN, its attributes, and their values folded for matching.
+#[derive(Debug)]
+pub struct LdapEntry {
+    pub dn: String,
+    /// The DN lower-cased, for base lookups.
+    pub dn_folded: String,
+    pub attributes: Vec<(&'static str, Vec<Vec<u8>>)>,
+    /// (attribute name in lower case, values folded) for filter matching; binary values
+    /// are left out.
+    pub folded: Vec<(String, Vec<String>)>,
+}
+
+impl LdapEntry {
+    fn new(entry: &PublicEntry, base: &str) -> LdapEntry {
+        let dn = entry_dn(entry, base);
+        let attributes = ldap_attributes(entry);
+        let folded = attributes
+            .iter()
+            .filter(|(name, _)| *name != "pgpKey")
+            .map(|(name, values)| {
+                (name.to_ascii_lowercase(), values.iter().map(|v| fold(&String::from_utf8_lossy(v))).collect())
+            })
+            .collect();
+        LdapEntry { dn_folded: dn.to_ascii_lowercase(), dn, attributes, folded }
+    }
 }
 
 impl DirectoryView {
@@ -273,6 +302,8 @@ impl DirectoryView {
 /// The current view, rebuilt when the store says the directory changed.
 pub struct DirectoryCache {
     store: Store,
+    /// The LDAP base DN (from the mail domain).
+    base: String,
     clock: Arc<dyn caducee_actors::clock::Clock>,
     current: RwLock<Option<Arc<DirectoryView>>>,
 }
@@ -284,8 +315,12 @@ impl std::fmt::Debug for DirectoryCache {
 }
 
 impl DirectoryCache {
-    pub fn new(store: Store, clock: Arc<dyn caducee_actors::clock::Clock>) -> DirectoryCache {
-        DirectoryCache { store, clock, current: RwLock::new(None) }
+    pub fn new(store: Store, clock: Arc<dyn caducee_actors::clock::Clock>, domain: &str) -> DirectoryCache {
+        DirectoryCache { store, base: base_dn(domain), clock, current: RwLock::new(None) }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     pub fn view(&self) -> anyhow::Result<Arc<DirectoryView>> {
@@ -297,20 +332,21 @@ impl DirectoryCache {
                 return Ok(view.clone());
             }
         }
-        let view = Arc::new(build_view(&self.store, generation, self.clock.now())?);
+        let view = Arc::new(build_view(&self.store, generation, self.clock.now(), &self.base)?);
         *self.current.write().map_err(|_| anyhow::anyhow!("directory lock poisoned"))? = Some(view.clone());
         Ok(view)
     }
 }
 
-pub fn build_view(store: &Store, generation: u64, now: Millis) -> anyhow::Result<DirectoryView> {
-    let all = store
+pub fn build_view(store: &Store, generation: u64, now: Millis, base: &str) -> anyhow::Result<DirectoryView> {
+    let all: Vec<PublicEntry> = store
         .directory_snapshot()?
         .iter()
         .filter(|record| record.state.closed_at.is_none())
         .map(|record| PublicEntry::from_record(record, now))
         .collect();
-    Ok(DirectoryView { generation, all })
+    let ldap = all.iter().map(|entry| LdapEntry::new(entry, base)).collect();
+    Ok(DirectoryView { generation, all, ldap })
 }
 
 /// The export formats.
@@ -544,7 +580,9 @@ fn ldif_line(name: &str, value: &[u8]) -> String {
     folded
 }
 
-/// Import: one CSV line (header names as in docs/directory.md).
+/// Import: one CSV line (header names as in docs/directory.md). Every directory column is
+/// optional (an empty cell leaves a field as it is for an existing account). All strings:
+/// a postcode or an RPPS number is text, not a number.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ImportLine {
     pub address: String,
@@ -554,14 +592,6 @@ pub struct ImportLine {
     pub last_name: String,
     #[serde(default)]
     pub contact_email: String,
-    #[serde(flatten)]
-    pub fields: ImportFields,
-}
-
-/// The directory columns of an import line, all optional (an empty cell leaves a field
-/// as it is for an existing account).
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ImportFields {
     civility: Option<String>,
     city: Option<String>,
     postcode: Option<String>,
@@ -580,7 +610,7 @@ pub struct ImportFields {
     dematerialisation: Option<String>,
 }
 
-impl ImportFields {
+impl ImportLine {
     pub fn to_fields(&self) -> Result<DirectoryFields, String> {
         let cell = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
         let flag = |name: &str, v: &Option<String>| -> Result<Option<bool>, String> {

@@ -76,40 +76,61 @@ impl Admin {
         let mut problems = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (line, parsed) in directory::read_import(csv.as_bytes())? {
-            let checked = parsed.and_then(|l| {
-                let address = Address::parse(&l.address).map_err(|e| format!("address {:?}: {e}", l.address))?;
+            let checked = parsed.map_err(|e| vec![e]).and_then(|l| {
+                let address = Address::parse(&l.address).map_err(|e| vec![format!("address {:?}: {e}", l.address)])?;
                 if !seen.insert(address.clone()) {
-                    return Err(format!("{address} appears twice"));
+                    return Err(vec![format!("{address} appears twice")]);
                 }
-                let fields = l.fields.to_fields()?;
-                match self.store.account_by_address(&address).map_err(|e| e.to_string())? {
+                // Every problem of the line, not just the first.
+                let mut line_problems = Vec::new();
+                let fields = l.to_fields().unwrap_or_else(|why| {
+                    line_problems.push(why);
+                    DirectoryFields::default()
+                });
+                let existing = self.store.account_by_address(&address).map_err(|e| vec![e.to_string()])?;
+                let plan = match existing {
                     Some(account) => {
-                        let before = self.store.directory_entry(account.id).map_err(|e| e.to_string())?;
-                        let entry = fields.apply(before, now).map_err(|p| p.join("; "))?;
-                        Ok(Plan::Update { account: account.id, address, entry })
+                        let before = self.store.directory_entry(account.id).map_err(|e| vec![e.to_string()])?;
+                        match fields.apply(before, now) {
+                            Ok(entry) => Some(Plan::Update { account: account.id, address: address.clone(), entry }),
+                            Err(problems) => {
+                                line_problems.extend(problems);
+                                None
+                            }
+                        }
                     }
                     None => {
                         if l.first_name.trim().is_empty() || l.last_name.trim().is_empty() {
-                            return Err(format!("{address} is a new account: first_name and last_name are needed"));
+                            line_problems
+                                .push(format!("{address} is a new account: first_name and last_name are needed"));
                         }
-                        Address::parse(&l.contact_email).map_err(|_| {
-                            format!("{address} is a new account: contact_email {:?} is not an address", l.contact_email)
-                        })?;
-                        fields.apply(DirectoryEntry::default(), now).map_err(|p| p.join("; "))?;
-                        Ok(Plan::Create(UserAdd {
+                        if Address::parse(&l.contact_email).is_err() {
+                            line_problems.push(format!(
+                                "{address} is a new account: contact_email {:?} is not an address",
+                                l.contact_email
+                            ));
+                        }
+                        if let Err(problems) = fields.apply(DirectoryEntry::default(), now) {
+                            line_problems.extend(problems);
+                        }
+                        Some(Plan::Create(UserAdd {
                             address: address.to_string(),
-                            first_name: l.first_name,
-                            last_name: l.last_name,
-                            contact_email: l.contact_email,
+                            first_name: l.first_name.clone(),
+                            last_name: l.last_name.clone(),
+                            contact_email: l.contact_email.clone(),
                             quota_mb: None,
                             directory: fields,
                         }))
                     }
+                };
+                match (plan, line_problems.is_empty()) {
+                    (Some(plan), true) => Ok(plan),
+                    _ => Err(line_problems),
                 }
             });
             match checked {
                 Ok(plan) => plans.push(plan),
-                Err(why) => problems.push(format!("line {line}: {why}")),
+                Err(whys) => problems.extend(whys.into_iter().map(|why| format!("line {line}: {why}"))),
             }
         }
         let creates = plans.iter().filter(|p| matches!(p, Plan::Create(_))).count();
@@ -181,7 +202,8 @@ impl Admin {
 
     pub(crate) fn directory_export(&self, format: ExportFormat) -> anyhow::Result<Exported> {
         let config = crate::config::Config::load(&self.data_dir)?;
-        let view = directory::build_view(&self.store, self.store.directory_generation(), self.clock.now())?;
+        let base = directory::base_dn(&config.domain);
+        let view = directory::build_view(&self.store, self.store.directory_generation(), self.clock.now(), &base)?;
         let (entries, bytes) = match format {
             ExportFormat::Csv => (view.public().count(), directory::export_csv(&view)?),
             ExportFormat::Ldif => (view.public().count(), directory::export_ldif(&view, &config.domain)),

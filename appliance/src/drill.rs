@@ -109,6 +109,8 @@ fn drill(backup: &Path, key: &BackupKey, scratch: &Path, now: Millis, report: &m
     config.listen.pop3 = spare;
     config.listen.pop3s = spare;
     config.listen.https = spare;
+    config.listen.ldap = spare;
+    config.listen.ldaps = spare;
     config.listen.metrics = Some(spare);
     config.backup.folder = None;
     std::fs::write(crate::config::config_path(scratch), toml::to_string(&config)?)?;

@@ -13,6 +13,7 @@ mod directory;
 mod directory_admin;
 mod drill;
 mod keys;
+mod ldap;
 mod serve;
 mod tls;
 mod web;

@@ -63,6 +63,12 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
     let https_listener = std::net::TcpListener::bind(config.listen.https)
         .with_context(|| format!("binding https on {}", config.listen.https))?;
     let https_bound = https_listener.local_addr()?;
+    let ldap_listener = TcpListener::bind(config.listen.ldap)
+        .await
+        .with_context(|| format!("binding ldap on {}", config.listen.ldap))?;
+    let ldaps_listener = TcpListener::bind(config.listen.ldaps)
+        .await
+        .with_context(|| format!("binding ldaps on {}", config.listen.ldaps))?;
     let endpoints = config.endpoints(
         bound_ports.get("submissions").copied().unwrap_or_default(),
         bound_ports.get("pop3s").copied().unwrap_or_default(),
@@ -121,7 +127,26 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
             shutdown.clone(),
         ));
     }
-    let directory = Arc::new(crate::directory::DirectoryCache::new(store.clone(), clock.clone()));
+    let directory = Arc::new(crate::directory::DirectoryCache::new(store.clone(), clock.clone(), &config.domain));
+    let ldap_context = crate::ldap::LdapContext {
+        directory: directory.clone(),
+        store: store.clone(),
+        tls: tokio_rustls::TlsAcceptor::from(context_tls.clone()),
+        password_checks: context.password_checks.clone(),
+    };
+    for (name, listener, implicit_tls) in [("ldap", ldap_listener, false), ("ldaps", ldaps_listener, true)] {
+        let bound = listener.local_addr()?;
+        tracing::info!(service = name, address = %bound, "listening");
+        println!("ready: {name} {bound}");
+        actix_rt::spawn(ldap_accept_loop(
+            listener,
+            implicit_tls,
+            ldap_context.clone(),
+            workers.clone(),
+            slots.clone(),
+            shutdown.clone(),
+        ));
+    }
     let https = crate::web::start(
         https_listener,
         context_tls.clone(),
@@ -257,6 +282,47 @@ async fn accept_loop(
         worker.spawn_fn(move || match tokio::net::TcpStream::from_std(std_stream) {
             Ok(stream) => session::start(service, stream, peer, context, ticket),
             Err(error) => tracing::warn!(%error, "could not adopt a connection"),
+        });
+    }
+}
+
+/// Accepts LDAP connections and hands each to a worker, within the same per-address and
+/// overall connection limits as the mail sessions.
+async fn ldap_accept_loop(
+    listener: TcpListener,
+    implicit_tls: bool,
+    context: crate::ldap::LdapContext,
+    workers: Arc<Vec<actix_rt::ArbiterHandle>>,
+    slots: Arc<Slots>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut next_worker = 0usize;
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "LDAP accept failed");
+                    continue;
+                }
+            },
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let Some(slot) = slots.take(peer.ip(), slots.clone()) else {
+            continue; // over the limits: closed at once
+        };
+        let Ok(std_stream) = stream.into_std() else {
+            continue;
+        };
+        let worker = &workers[next_worker % workers.len()];
+        next_worker = next_worker.wrapping_add(1);
+        let context = context.clone();
+        worker.spawn(async move {
+            let _slot = slot;
+            if let Ok(stream) = tokio::net::TcpStream::from_std(std_stream) {
+                let _ = stream.set_nodelay(true);
+                crate::ldap::serve_connection(stream, implicit_tls, context).await;
+            }
         });
     }
 }

@@ -42,7 +42,7 @@ impl Relay {
             let text = format!(
                 "domain = \"relay.test\"\n{extra_config}\n[listen]\nsubmission = \"127.0.0.1:0\"\n\
                  submissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n\
-                 https = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n"
+                 https = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\nldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n"
             );
             // Sweeps run "as of" a future date would also renew keys (and mail them to the
             // users); tests of other rules keep that out of their mailboxes, and the
@@ -73,7 +73,7 @@ impl Relay {
             let port = address.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
             ports.insert(service.to_owned(), port);
         }
-        assert_eq!(ports.len(), 6, "every listener reported ready: {ports:?}");
+        assert_eq!(ports.len(), 8, "every listener reported ready: {ports:?}");
         Relay { child, data: data.to_path_buf(), ports }
     }
 
