@@ -263,6 +263,8 @@ pub struct DirectoryView {
     pub all: Vec<PublicEntry>,
     /// The LDAP form of each entry of `all`, same order, made once per view.
     pub ldap: Vec<LdapEntry>,
+    /// Equality and prefix indexes over `ldap`.
+    pub index: crate::ldap_index::LdapIndex,
 }
 
 /// An entry as LDAP serves it: its DN, its attributes, and their values folded for matching.
@@ -345,8 +347,9 @@ pub fn build_view(store: &Store, generation: u64, now: Millis, base: &str) -> an
         .filter(|record| record.state.closed_at.is_none())
         .map(|record| PublicEntry::from_record(record, now))
         .collect();
-    let ldap = all.iter().map(|entry| LdapEntry::new(entry, base)).collect();
-    Ok(DirectoryView { generation, all, ldap })
+    let ldap: Vec<LdapEntry> = all.iter().map(|entry| LdapEntry::new(entry, base)).collect();
+    let index = crate::ldap_index::LdapIndex::build(&ldap);
+    Ok(DirectoryView { generation, all, ldap, index })
 }
 
 /// The export formats.

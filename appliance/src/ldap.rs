@@ -268,7 +268,13 @@ impl Session {
                 LdapSearchScope::Base => {
                     return self.base_entry(msgid, search, done(LdapResultCode::Success, "", Vec::new()));
                 }
-                _ => self.visible(&view).collect(),
+                _ => match view.index.candidates(&search.filter) {
+                    Some(narrowed) => {
+                        let bound = self.bound.is_some();
+                        narrowed.into_iter().map(|i| i as usize).filter(|&i| bound || !view.all[i].red_list).collect()
+                    }
+                    None => self.visible(&view).collect(),
+                },
             }
         } else if base.ends_with(&format!(",{directory_base}")) {
             match self.visible(&view).find(|&i| view.ldap[i].dn_folded == base) {
@@ -476,7 +482,11 @@ fn matches(filter: &LdapFilter, entry: &LdapEntry) -> bool {
         LdapFilter::And(parts) => parts.iter().all(|p| matches(p, entry)),
         LdapFilter::Or(parts) => parts.iter().any(|p| matches(p, entry)),
         LdapFilter::Not(inner) => !matches(inner, entry),
-        LdapFilter::Present(name) => entry.attributes.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)),
+        // Every entry has an object class: "(objectClass=*)" is the usual "everything".
+        LdapFilter::Present(name) => {
+            name.eq_ignore_ascii_case("objectClass")
+                || entry.attributes.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+        }
         LdapFilter::Equality(name, value) | LdapFilter::Approx(name, value) => {
             let value = fold(value);
             values(name).is_some_and(|vs| vs.contains(&value))
@@ -543,7 +553,7 @@ mod tests {
         let e = entry();
         for yes in [
             "(sn=martin)",
-            "(&(l=Lille)(specialty=cardiologie pediatrique))",
+            "(&(l=Lille)(specialty=*pediatrique))",
             "(cn=*mart*)",
             "(cn=Dr*)",
             "(cn=*tin)",

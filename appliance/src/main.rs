@@ -14,6 +14,7 @@ mod directory_admin;
 mod drill;
 mod keys;
 mod ldap;
+mod ldap_index;
 mod serve;
 mod tls;
 mod web;

@@ -261,7 +261,7 @@ mod tests {
         let finess = with_check_digit("59000001");
         assert!(OrganisationId::finess(&finess).is_ok());
         // Corsica: the key is computed with 20 in place of 2A.
-        let corsica = with_check_digit("2000001");
+        let corsica = with_check_digit("20000001");
         assert!(OrganisationId::finess(&format!("2A{}", &corsica[2..])).is_ok());
 
         assert_eq!(check_postcode("59000"), Ok("59000".into()));
