@@ -222,7 +222,8 @@ fn the_directory_is_the_same_on_the_web_in_the_files_and_over_ldap_and_honours_t
     let labo_entry =
         String::from_utf8_lossy(&ldap.search("ldaps", &[], "(mailboxType=organisational)", &[]).stdout).into_owned();
     assert!(
-        labo_entry.contains(&format!("finess: {labo_finess}")) && labo_entry.contains("manager: Dr Paul Biologiste")
+        labo_entry.contains(&format!("finess: {labo_finess}"))
+            && labo_entry.contains("responsiblePerson: Dr Paul Biologiste")
     );
 
     // Paging: one entry per page, every visible entry once.
@@ -262,6 +263,26 @@ fn the_directory_is_the_same_on_the_web_in_the_files_and_over_ldap_and_honours_t
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
+
+    // Malformed and oversized requests: a notice of disconnection (RFC 4511 §4.4.1), then
+    // the connection closes; the server goes on serving others.
+    let probe = |payload: &str| {
+        let script = format!(
+            "import socket,sys\ns=socket.create_connection(('127.0.0.1',{}))\ns.settimeout(10)\n\
+             try:\n    s.sendall({payload})\nexcept OSError:\n    pass\nd=b''\n\
+             while True:\n    try:\n        c=s.recv(4096)\n    except OSError:\n        break\n    if not c: break\n    d+=c\n\
+             print(d.hex())",
+            relay.port("ldap")
+        );
+        let output = Command::new("python3").args(["-c", &script]).output().expect("python3");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    let notice_oid = "1.3.6.1.4.1.1466.20036".bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    let malformed = probe("bytes([0x30,0x06,0x02,0x01,0x01,0x04,0x01,0x41])");
+    assert!(malformed.contains(&notice_oid), "malformed: {malformed}");
+    let oversized = probe("bytes([0x30,0x84,0x00,0x10,0x00,0x00]) + bytes(200000)");
+    assert!(oversized.contains(&notice_oid), "oversized: {oversized}");
+    assert_eq!(ldap.mails("starttls", &[], "(sn=Martin)"), set_of(&[anne_mail]), "still serving");
 
     // The web page and its JSON API find the same entries as LDAP.
     let (status, page) = https(&relay, "/directory?q=Lille");

@@ -308,6 +308,9 @@ pub struct DirectoryCache {
     base: String,
     clock: Arc<dyn caducee_actors::clock::Clock>,
     current: RwLock<Option<Arc<DirectoryView>>>,
+    /// One rebuild at a time: concurrent requests after a change wait for it rather than
+    /// each building the same view.
+    rebuilding: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for DirectoryCache {
@@ -318,7 +321,13 @@ impl std::fmt::Debug for DirectoryCache {
 
 impl DirectoryCache {
     pub fn new(store: Store, clock: Arc<dyn caducee_actors::clock::Clock>, domain: &str) -> DirectoryCache {
-        DirectoryCache { store, base: base_dn(domain), clock, current: RwLock::new(None) }
+        DirectoryCache {
+            store,
+            base: base_dn(domain),
+            clock,
+            current: RwLock::new(None),
+            rebuilding: std::sync::Mutex::new(()),
+        }
     }
 
     pub fn base(&self) -> &str {
@@ -329,11 +338,18 @@ impl DirectoryCache {
         // Read before the snapshot: a commit landing meanwhile moves it again, and the next
         // request rebuilds.
         let generation = self.store.directory_generation();
-        if let Some(view) = self.current.read().map_err(|_| anyhow::anyhow!("directory lock poisoned"))?.as_ref() {
-            if view.generation == generation {
-                return Ok(view.clone());
-            }
+        let current = || -> anyhow::Result<Option<Arc<DirectoryView>>> {
+            let guard = self.current.read().map_err(|_| anyhow::anyhow!("directory lock poisoned"))?;
+            Ok(guard.as_ref().filter(|view| view.generation >= generation).cloned())
+        };
+        if let Some(view) = current()? {
+            return Ok(view);
         }
+        let _building = self.rebuilding.lock().map_err(|_| anyhow::anyhow!("directory lock poisoned"))?;
+        if let Some(view) = current()? {
+            return Ok(view); // built by whoever held the lock before us
+        }
+        let generation = self.store.directory_generation();
         let view = Arc::new(build_view(&self.store, generation, self.clock.now(), &self.base)?);
         *self.current.write().map_err(|_| anyhow::anyhow!("directory lock poisoned"))? = Some(view.clone());
         Ok(view)
@@ -534,7 +550,8 @@ pub fn ldap_attributes(entry: &PublicEntry) -> Vec<(&'static str, Vec<Vec<u8>>)>
         text("pgpFingerprint", fingerprint);
     }
     if !entry.responsible_persons.is_empty() {
-        attributes.push(("manager", entry.responsible_persons.iter().map(|p| p.clone().into_bytes()).collect()));
+        attributes
+            .push(("responsiblePerson", entry.responsible_persons.iter().map(|p| p.clone().into_bytes()).collect()));
     }
     if let Some(certificate) = &entry.certificate {
         attributes.push(("pgpKey", vec![certificate.clone()]));

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# LDAP side by side: Caducée's directory against OpenLDAP's slapd (mdb backend, equality
+# and substring indexes on the searched attributes), both holding the same entries — the
+# LDIF Caducée exports — searched by the same client (caducee-ldapbench) with the same mix
+# over plain LDAP on this machine's loopback. Run by hand as root on a Debian machine:
+#
+#   cargo build --release -p caducee -p caducee-bench
+#   sudo benches/compare/ldap.sh [ENTRIES] [CONNECTIONS] [SECONDS]
+#
+# It installs slapd from Debian's packages if missing, runs its own instance from a scratch
+# folder (the system's slapd, if any, is left stopped as it was found... and stopped if it
+# was started by the package installation), and writes the reports to
+# docs/bench-results/ldap-*.json.
+set -euo pipefail
+
+entries=${1:-100000}
+connections=${2:-16}
+seconds=${3:-20}
+top=$(cd "$(dirname "$0")/../.." && pwd)
+bin=$top/target/release
+work=$(mktemp -d /tmp/caducee-ldap-compare.XXXXXX)
+results=$top/docs/bench-results
+base="ou=directory,dc=relay,dc=test"
+
+if ! command -v slapd >/dev/null && [[ ! -x /usr/sbin/slapd ]]; then
+    echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slapd ldap-utils
+fi
+systemctl stop slapd >/dev/null 2>&1 || true
+
+cleanup() {
+    [[ -n ${relay_pid:-} ]] && kill "$relay_pid" 2>/dev/null || true
+    [[ -f $work/slapd.pid ]] && kill "$(cat "$work/slapd.pid")" 2>/dev/null || true
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+echo "== populating a relay store with $entries entries"
+mkdir -p "$work/relay"
+cat > "$work/relay/caducee.toml" <<EOF
+domain = "relay.test"
+[listen]
+submission = "127.0.0.1:0"
+submissions = "127.0.0.1:0"
+pop3 = "127.0.0.1:0"
+pop3s = "127.0.0.1:0"
+https = "127.0.0.1:0"
+ldap = "127.0.0.1:0"
+ldaps = "127.0.0.1:0"
+metrics = "127.0.0.1:0"
+[keys]
+auto_renew = false
+EOF
+"$bin/caducee-ldapbench" populate --data-dir "$work/relay" --entries "$entries"
+
+echo "== starting the relay"
+"$bin/caducee" --data-dir "$work/relay" serve > "$work/relay.out" 2> "$work/relay.log" &
+relay_pid=$!
+for _ in $(seq 100); do grep -q "^ready: admin" "$work/relay.out" 2>/dev/null && break; sleep 0.1; done
+ldap_port=$(awk '$2 == "ldap" { split($3, a, ":"); print a[2] }' "$work/relay.out")
+"$bin/caducee" --data-dir "$work/relay" directory export --format ldif --out "$work/directory.ldif"
+
+echo "== loading the same LDIF into slapd"
+mkdir -p "$work/slapd-db"
+cat > "$work/slapd.conf" <<EOF
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+include $top/docs/caducee.schema
+pidfile $work/slapd.pid
+modulepath /usr/lib/ldap
+moduleload back_mdb
+database mdb
+suffix "$base"
+directory $work/slapd-db
+maxsize 4294967296
+index objectClass eq
+index mail,sn,cn eq,sub
+index givenName,l,postalCode,specialty,rpps eq
+EOF
+{
+    printf 'dn: %s\nobjectClass: organizationalUnit\nou: directory\n\n' "$base"
+    tail -n +3 "$work/directory.ldif"   # without "version: 1" and its blank line
+} > "$work/slapd.ldif"
+started=$(date +%s.%N)
+slapadd -q -f "$work/slapd.conf" -l "$work/slapd.ldif"
+echo "slapadd: $(echo "$(date +%s.%N) - $started" | bc) s"
+slapd_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+slapd -f "$work/slapd.conf" -h "ldap://127.0.0.1:$slapd_port/" -n caducee-compare-slapd
+for _ in $(seq 100); do [[ -f $work/slapd.pid ]] && break; sleep 0.1; done
+sleep 1
+
+run() {
+    local name=$1 port=$2
+    echo "== $name"
+    "$bin/caducee-ldapbench" search --port "$port" --entries "$entries" --connections "$connections" \
+        --seconds "$seconds" --json "$results/ldap-$name-${entries}.json"
+}
+# Warm both (first searches build Caducée's view and fill slapd's caches).
+"$bin/caducee-ldapbench" search --port "$ldap_port" --entries "$entries" --connections 1 --seconds 2 >/dev/null
+"$bin/caducee-ldapbench" search --port "$slapd_port" --entries "$entries" --connections 1 --seconds 2 >/dev/null
+run caducee "$ldap_port"
+run slapd "$slapd_port"
+ps -o rss=,comm= -p "$relay_pid" "$(cat "$work/slapd.pid")"
+echo "reports in $results/ldap-{caducee,slapd}-${entries}.json; scratch folder $work"
