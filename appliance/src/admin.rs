@@ -85,6 +85,12 @@ pub enum Request {
     DirectoryExport {
         format: crate::directory::ExportFormat,
     },
+    /// Publishes new terms of use: every user accepts them at the next login.
+    TermsPublish {
+        text: String,
+    },
+    /// The data-protection requests users filed from their personal space.
+    RightsRequests,
     /// An account's certificates: show, renew, revoke (which issues a new edition).
     Keys {
         address: String,
@@ -240,6 +246,8 @@ impl Admin {
                 self.directory_import(&csv, credentials_out.as_deref(), caller).await.and_then(to_json)
             }
             Request::DirectoryExport { format } => self.directory_export(format).and_then(to_json),
+            Request::TermsPublish { text } => self.terms_publish(text, caller).await.and_then(to_json),
+            Request::RightsRequests => self.store.requests().map_err(anyhow::Error::from).and_then(to_json),
             Request::UserList => self.user_list().and_then(to_json),
             Request::Status => self.status().await.and_then(to_json),
             Request::Fsck => self.store.fsck().map_err(anyhow::Error::from).and_then(to_json),
@@ -355,6 +363,24 @@ impl Admin {
     }
 
     /// Queues one notice per distinct contact e-mail and sends them now.
+    async fn terms_publish(&self, text: String, caller: &Caller) -> anyhow::Result<serde_json::Value> {
+        if text.trim().is_empty() || text.len() > ANNOUNCEMENT_BODY_BYTES_MAX {
+            bail!("the terms of use must be a text of at most {ANNOUNCEMENT_BODY_BYTES_MAX} bytes");
+        }
+        let now = self.clock.now();
+        let audit = caducee_storage::AuditDraft {
+            at: now,
+            actor: caller.actor.clone(),
+            source: caller.source.clone(),
+            action: "create".into(),
+            object: "terms of use".into(),
+            detail: format!("{} bytes", text.len()),
+        };
+        self.store.publish_terms(text, now, audit).await?;
+        let terms = self.store.terms()?.context("the terms vanished")?;
+        Ok(serde_json::json!({ "version": terms.version, "published_at": terms.published_at }))
+    }
+
     async fn announce(&self, subject: String, body: String) -> anyhow::Result<serde_json::Value> {
         if subject.trim().is_empty() || body.trim().is_empty() {
             bail!("an announcement needs a subject and a text");
@@ -511,6 +537,7 @@ fn audit_of(request: &Request) -> Option<(&'static str, String, String)> {
         Request::Announce { subject, .. } => {
             Some(("read", "account list".into(), format!("announcement {subject:?} to every contact e-mail")))
         }
+        Request::RightsRequests => Some(("read", "data-protection requests".into(), String::new())),
         Request::DirectoryExport { format } => {
             Some(("export", "directory".into(), format!("{format:?}").to_lowercase()))
         }
@@ -521,7 +548,8 @@ fn audit_of(request: &Request) -> Option<(&'static str, String, String)> {
         | Request::AuditVerify
         | Request::Keys { .. }
         | Request::DirectorySet { .. }
-        | Request::DirectoryImport { .. } => None,
+        | Request::DirectoryImport { .. }
+        | Request::TermsPublish { .. } => None,
     }
 }
 

@@ -15,6 +15,8 @@ mod drill;
 mod keys;
 mod ldap;
 mod ldap_index;
+mod portal;
+mod portal_text;
 mod serve;
 mod tls;
 mod web;
@@ -62,6 +64,11 @@ enum Command {
     /// The monitor: inactivity, quotas, mass mailing.
     #[command(subcommand)]
     Monitor(MonitorCommand),
+    /// Terms of use: publish a new version (users accept it at their next login).
+    #[command(subcommand)]
+    Terms(TermsCommand),
+    /// Data-protection requests filed by users from their personal space.
+    Requests(JsonFlag),
     /// The directory of users: entries, preferences, import and export.
     #[command(subcommand)]
     Directory(DirectoryCommand),
@@ -322,6 +329,15 @@ enum DirectoryCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum TermsCommand {
+    /// Publish the text of FILE as the new version.
+    Publish {
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Every edition of the user's certificate, with its state.
     Show(AddressArg),
@@ -447,6 +463,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Client(command) => client::run(command),
+        Command::Terms(TermsCommand::Publish { file }) => {
+            let text = fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let result = call(&data_dir, Request::TermsPublish { text })?;
+            println!("terms of use version {} published; users accept them at their next login", result["version"]);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Requests(flag) => {
+            let result = call(&data_dir, Request::RightsRequests)?;
+            if flag.json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                for r in result.as_array().into_iter().flatten() {
+                    println!(
+                        "{:>4}  {:<14} {:<32} {}",
+                        r["seq"],
+                        r["kind"].as_str().unwrap_or_default(),
+                        r["address"].as_str().unwrap_or_default(),
+                        r["text"].as_str().unwrap_or_default().replace('\n', " ")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Directory(DirectoryCommand::Set { address, fields, json }) => {
             let result = call(&data_dir, Request::DirectorySet { address, fields: fields.into_fields() })?;
             if json {

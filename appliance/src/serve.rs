@@ -154,6 +154,13 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
         clock.clone(),
         directory.clone(),
         config.domain.clone(),
+        crate::portal::Portal {
+            store: store.clone(),
+            clock: clock.clone(),
+            monitor: Some(monitor.clone()),
+            logins: context.logins.clone(),
+            password_checks: context.password_checks.clone(),
+        },
     )?;
     tracing::info!(service = "https", address = %https_bound, "listening");
     println!("ready: https {https_bound}");

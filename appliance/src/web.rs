@@ -34,13 +34,23 @@ pub fn start(
     clock: Arc<dyn Clock>,
     directory: Arc<crate::directory::DirectoryCache>,
     domain: String,
+    portal: crate::portal::Portal,
 ) -> anyhow::Result<actix_web::dev::ServerHandle> {
     let state = web::Data::new(State { store, clock, directory, domain });
+    let portal = web::Data::new(portal);
     let mut tls = (*tls).clone();
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(portal.clone())
+            // Forms are small; anything larger is refused before it is read.
+            .app_data(web::FormConfig::default().limit(16 * 1024))
+            .configure(crate::portal::routes)
+            .route(
+                "/",
+                web::get().to(|| async { HttpResponse::SeeOther().insert_header(("Location", "/account")).finish() }),
+            )
             .wrap(
                 actix_web::middleware::DefaultHeaders::new()
                     .add(("Strict-Transport-Security", "max-age=31536000"))
@@ -58,7 +68,7 @@ pub fn start(
             .route("/.well-known/openpgpkey/{domain}/policy", web::get().to(wkd_policy))
             .route("/.well-known/openpgpkey/{domain}/hu/{hash}", web::get().to(wkd_advanced))
     })
-    .workers(1)
+    .workers(2)
     .disable_signals()
     .listen_rustls_0_23(listener, tls)?
     .run();

@@ -76,11 +76,23 @@ impl MasterKey {
         open_with(&key, AAD_MESSAGE, ciphertext)
     }
 
+    /// Seals a small secret of the relay's own (a second-factor seed) under the master key.
+    pub fn seal_secret(&self, plaintext: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        seal_with(&self.key, AAD_SECRET, plaintext)
+    }
+
+    pub fn open_secret(&self, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
+        open_with(&self.key, AAD_SECRET, sealed)
+    }
+
     /// True when the wrapped key opens with this master key (used by fsck).
     pub(crate) fn unwraps(&self, wrapped_key: &[u8]) -> bool {
         open_with(&self.key, AAD_WRAPPED_KEY, wrapped_key).is_ok()
     }
 }
+
+/// Binds sealed secrets to their use, apart from message keys.
+const AAD_SECRET: &[u8] = b"caducee secret v1";
 
 fn random(out: &mut [u8]) -> Result<(), StoreError> {
     SystemRandom::new().fill(out).map_err(|_| StoreError::Crypto)

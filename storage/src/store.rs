@@ -21,7 +21,7 @@ use crate::{DirectoryEntry, Purge, Purged, StoreError};
 pub const FORMAT_VERSION: u32 = 1;
 /// Default LMDB map size: the most the store file may grow to (it grows as used).
 pub const DEFAULT_MAP_BYTES: usize = 16 << 30;
-const TABLES_MAX: u32 = 16;
+const TABLES_MAX: u32 = 32;
 
 type Table = Database<Bytes, Bytes>;
 
@@ -54,6 +54,12 @@ pub(crate) struct Inner {
     pub certificates_by_fingerprint: Table,
     /// AccountId → DirectoryEntry (absent: a personal mailbox with nothing more said)
     pub directory: Table,
+    /// AccountId → PortalRecord (second factor, terms accepted)
+    pub portal: Table,
+    /// SHA-256 of a session token → WebSession
+    pub sessions: Table,
+    /// sequence → RightsRequest (data-protection requests)
+    pub requests: Table,
     /// Moves on every commit that may change what the directory shows.
     pub directory_generation: AtomicU64,
     pub master: MasterKey,
@@ -143,6 +149,9 @@ impl Store {
         let certificates = table(&mut txn, "certificates")?;
         let certificates_by_fingerprint = table(&mut txn, "certificates_by_fingerprint")?;
         let directory = table(&mut txn, "directory")?;
+        let portal = table(&mut txn, "portal")?;
+        let sessions = table(&mut txn, "sessions")?;
+        let requests = table(&mut txn, "requests")?;
         match meta.get(&txn, b"format_version")? {
             None => meta.put(&mut txn, b"format_version", &FORMAT_VERSION.to_be_bytes())?,
             Some(bytes) => {
@@ -191,6 +200,9 @@ impl Store {
             certificates,
             certificates_by_fingerprint,
             directory,
+            portal,
+            sessions,
+            requests,
             directory_generation: AtomicU64::new(0),
             master,
             poisoned: AtomicBool::new(false),
@@ -318,6 +330,98 @@ impl Store {
     /// entry in the same commit.
     pub async fn put_certificate(&self, record: CertificateRecord, audit: AuditDraft) -> Result<(), StoreError> {
         self.write(WriteOp::PutCertificate { record: Box::new(record), audit }).await.map(drop)
+    }
+
+    // ---- the personal space ----
+
+    pub async fn put_portal(
+        &self,
+        account: AccountId,
+        record: PortalRecord,
+        audit: Option<AuditDraft>,
+    ) -> Result<(), StoreError> {
+        self.write(WriteOp::PutPortal { account, record: Box::new(record), audit }).await.map(drop)
+    }
+
+    pub fn portal(&self, account: AccountId) -> Result<PortalRecord, StoreError> {
+        let txn = self.read()?;
+        match self.inner.portal.get(&txn, &account_key(account))? {
+            Some(bytes) => decode(bytes),
+            None => Ok(PortalRecord::default()),
+        }
+    }
+
+    pub async fn set_password(
+        &self,
+        account: AccountId,
+        password_hash: String,
+        audit: AuditDraft,
+    ) -> Result<(), StoreError> {
+        self.write(WriteOp::SetPassword { account, password_hash, audit }).await.map(drop)
+    }
+
+    pub async fn put_session(&self, token_hash: [u8; 32], session: Option<WebSession>) -> Result<(), StoreError> {
+        self.write(WriteOp::PutSession { token_hash, session }).await.map(drop)
+    }
+
+    pub fn session(&self, token_hash: &[u8; 32]) -> Result<Option<WebSession>, StoreError> {
+        let txn = self.read()?;
+        match self.inner.sessions.get(&txn, token_hash)? {
+            Some(bytes) => Ok(Some(decode(bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn file_request(&self, request: RightsRequest, audit: AuditDraft) -> Result<(), StoreError> {
+        self.write(WriteOp::FileRequest { request: Box::new(request), audit }).await.map(drop)
+    }
+
+    /// Every data-protection request, oldest first.
+    pub fn requests(&self) -> Result<Vec<RightsRequest>, StoreError> {
+        let txn = self.read()?;
+        let mut requests = Vec::new();
+        for item in self.inner.requests.iter(&txn)? {
+            let (_, bytes) = item?;
+            requests.push(decode(bytes)?);
+        }
+        Ok(requests)
+    }
+
+    pub async fn publish_terms(&self, text: String, at: Millis, audit: AuditDraft) -> Result<(), StoreError> {
+        self.write(WriteOp::PublishTerms { text, at, audit }).await.map(drop)
+    }
+
+    pub fn terms(&self) -> Result<Option<TermsOfUse>, StoreError> {
+        let txn = self.read()?;
+        match self.inner.meta.get(&txn, b"terms")? {
+            Some(bytes) => Ok(Some(decode(bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A connection log line's records for one account, newest first, at most `limit`.
+    pub fn connections_of(&self, address: &str, limit: usize) -> Result<Vec<ConnectionRecord>, StoreError> {
+        let txn = self.read()?;
+        let mut records = Vec::new();
+        for item in self.inner.connections.rev_iter(&txn)? {
+            let (_, bytes) = item?;
+            let record: ConnectionRecord = decode(bytes)?;
+            if record.account.as_deref() == Some(address) {
+                records.push(record);
+                if records.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    pub fn seal_secret(&self, secret: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        self.inner.master.seal_secret(secret)
+    }
+
+    pub fn open_secret(&self, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.inner.master.open_secret(sealed)
     }
 
     /// Replaces an account's directory entry, with its audit entry in the same commit.

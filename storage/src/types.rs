@@ -447,3 +447,56 @@ pub struct DirectoryRecord {
     pub state: AccountState,
     pub certificates: Vec<CertificateRecord>,
 }
+
+/// What the personal space keeps for an account beside the account itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct PortalRecord {
+    /// The TOTP seed, sealed under the master key; `None` until enrolment.
+    #[serde(skip)]
+    pub totp_sealed: Option<Vec<u8>>,
+    /// When the user confirmed the second factor with a first code.
+    pub totp_enrolled_at: Option<Millis>,
+    /// The last TOTP time step accepted: a code is good once.
+    #[serde(skip)]
+    pub totp_last_step: u64,
+    /// SHA-256 of each unused recovery code (codes are random: a fast hash is enough).
+    #[serde(skip)]
+    pub recovery_hashes: Vec<[u8; 32]>,
+    /// Terms-of-use versions accepted, with when.
+    pub terms_accepted: Vec<(u32, Millis)>,
+    pub password_changed_at: Option<Millis>,
+}
+
+/// A logged-in (or half-logged-in) browser session of the personal space.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct WebSession {
+    pub account: AccountId,
+    pub created_at: Millis,
+    pub last_seen: Millis,
+    /// The anti-forgery token every form of this session carries.
+    pub csrf: String,
+    /// Password checked, second factor not yet.
+    pub second_factor_pending: bool,
+    pub source: String,
+}
+
+/// A data-protection request (GDPR) waiting for the administrator.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct RightsRequest {
+    pub seq: u64,
+    pub account: u64,
+    pub address: String,
+    /// rectification, erasure, limitation, objection
+    pub kind: String,
+    pub text: String,
+    pub at: Millis,
+    pub closed_at: Option<Millis>,
+}
+
+/// The terms of use in force.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct TermsOfUse {
+    pub version: u32,
+    pub text: String,
+    pub published_at: Millis,
+}

@@ -82,6 +82,34 @@ pub(crate) enum WriteOp {
         entry: Box<DirectoryEntry>,
         audit: AuditDraft,
     },
+    /// Replaces an account's personal-space record, with its audit entry when given.
+    PutPortal {
+        account: AccountId,
+        record: Box<PortalRecord>,
+        audit: Option<AuditDraft>,
+    },
+    /// A new password hash, with its audit entry.
+    SetPassword {
+        account: AccountId,
+        password_hash: String,
+        audit: AuditDraft,
+    },
+    /// Stores (or replaces) a web session under the hash of its token; `None` ends it.
+    PutSession {
+        token_hash: [u8; 32],
+        session: Option<WebSession>,
+    },
+    /// Files a data-protection request, with its audit entry.
+    FileRequest {
+        request: Box<RightsRequest>,
+        audit: AuditDraft,
+    },
+    /// Publishes new terms of use (the version is the next one), with its audit entry.
+    PublishTerms {
+        text: String,
+        at: Millis,
+        audit: AuditDraft,
+    },
     /// Publishes (or replaces) a certificate edition, with its audit entry.
     PutCertificate {
         record: Box<CertificateRecord>,
@@ -611,6 +639,7 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             inner.by_address.delete(txn, record.address.as_str().as_bytes())?;
             inner.account_state.delete(txn, &crate::store::account_key(*account))?;
             inner.directory.delete(txn, &crate::store::account_key(*account))?;
+            inner.portal.delete(txn, &crate::store::account_key(*account))?;
             let mut editions = Vec::new();
             for item in inner.certificates.prefix_iter(txn, &crate::store::account_key(*account))? {
                 let (key, bytes) = item?;
@@ -629,6 +658,51 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
                 return Err(StoreError::NoSuchAccount);
             }
             inner.directory.put(txn, &crate::store::account_key(*account), &crate::store::encode(entry.as_ref())?)?;
+            append_audit(inner, txn, audit)?;
+            Ok(WriteOutcome::Done)
+        }
+        WriteOp::PutPortal { account, record, audit } => {
+            if inner.account_in(txn, *account)?.is_none() {
+                return Err(StoreError::NoSuchAccount);
+            }
+            inner.portal.put(txn, &crate::store::account_key(*account), &crate::store::encode(record.as_ref())?)?;
+            if let Some(audit) = audit {
+                append_audit(inner, txn, audit)?;
+            }
+            Ok(WriteOutcome::Done)
+        }
+        WriteOp::SetPassword { account, password_hash, audit } => {
+            let mut record = inner.account_in(txn, *account)?.ok_or(StoreError::NoSuchAccount)?;
+            record.password_hash = password_hash.clone();
+            inner.put_account(txn, &record)?;
+            append_audit(inner, txn, audit)?;
+            Ok(WriteOutcome::Done)
+        }
+        WriteOp::PutSession { token_hash, session } => {
+            match session {
+                Some(session) => inner.sessions.put(txn, token_hash, &crate::store::encode(session)?)?,
+                None => {
+                    inner.sessions.delete(txn, token_hash)?;
+                }
+            }
+            Ok(WriteOutcome::Done)
+        }
+        WriteOp::FileRequest { request, audit } => {
+            let seq = counters.next_notice; // shares the notice counter: one sequence of filings
+            counters.next_notice += 1;
+            let mut request = request.as_ref().clone();
+            request.seq = seq;
+            inner.requests.put(txn, &seq.to_be_bytes(), &crate::store::encode(&request)?)?;
+            append_audit(inner, txn, audit)?;
+            Ok(WriteOutcome::Done)
+        }
+        WriteOp::PublishTerms { text, at, audit } => {
+            let version = match inner.meta.get(txn, b"terms")? {
+                Some(bytes) => crate::store::decode::<TermsOfUse>(bytes)?.version + 1,
+                None => 1,
+            };
+            let terms = TermsOfUse { version, text: text.clone(), published_at: *at };
+            inner.meta.put(txn, b"terms", &crate::store::encode(&terms)?)?;
             append_audit(inner, txn, audit)?;
             Ok(WriteOutcome::Done)
         }

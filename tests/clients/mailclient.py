@@ -136,7 +136,7 @@ def cmd_https_get(args):
     except urllib.error.HTTPError as e:
         status, body, content_type = e.code, e.read(), e.headers.get("Content-Type", "")
     out = {"status": status, "content_type": content_type, "bytes": len(body)}
-    if content_type.startswith("text/") or content_type == "application/pgp-keys":
+    if content_type.startswith(("text/", "application/json")) or content_type == "application/pgp-keys":
         out["text"] = body.decode(errors="replace")
     if args.import_into and status == 200:
         os.makedirs(args.import_into, mode=0o700, exist_ok=True)

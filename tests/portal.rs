@@ -1,0 +1,197 @@
+//! The personal space end to end over HTTPS, with a scripted browser
+//! (tests/clients/portal.py: cookies, forms, TOTP computed on its own).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{compose, Relay};
+use serde_json::Value;
+
+struct Browser<'a> {
+    relay: &'a Relay,
+    jar: PathBuf,
+}
+
+impl Browser<'_> {
+    fn run(&self, args: &[&str]) -> Value {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/portal.py");
+        let base = format!("https://127.0.0.1:{}", self.relay.port("https"));
+        let output = std::process::Command::new("python3")
+            .arg(script)
+            .args(["--base", &base, "--ca", &self.relay.ca(), "--state", self.jar.to_str().expect("utf-8")])
+            .args(args)
+            .output()
+            .expect("python3");
+        assert!(output.status.success(), "portal.py {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).expect("JSON")
+    }
+
+    fn get(&self, path: &str) -> Value {
+        self.run(&["get", path])
+    }
+
+    fn post(&self, path: &str, form_page: &str, fields: &[&str]) -> Value {
+        let mut args = vec!["post", path, "--form-page", form_page];
+        for field in fields {
+            args.extend(["--field", field]);
+        }
+        self.run(&args)
+    }
+
+    fn login(&self, address: &str, password: &str, extra: &[&str]) -> Value {
+        let mut args = vec!["login", "--address", address, "--password", password];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+}
+
+fn body(page: &Value) -> &str {
+    page["body"].as_str().unwrap_or_default()
+}
+
+fn cookie_flags_are_strict(set_cookie: &Value) -> bool {
+    set_cookie.as_array().is_some_and(|all| {
+        all.iter().filter_map(Value::as_str).filter(|c| c.starts_with("caducee_session=")).all(|c| {
+            c.contains("HttpOnly") && c.contains("Secure") && c.contains("SameSite=Strict") && c.contains("Path=/")
+        })
+    })
+}
+
+#[test]
+fn a_doctor_logs_in_with_a_second_factor_and_manages_the_account() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "[limits]\nlogin_failures_max = 3\n");
+    let (alice, alice_password) = relay.add_user("alice", None);
+    let (bob, bob_password) = relay.add_user("bob", None);
+    let terms = dir.path().join("terms.txt");
+    std::fs::write(&terms, "Conditions générales d'utilisation, version de test.\n").expect("terms");
+    assert!(relay.cli(&["terms", "publish", "--file", terms.to_str().expect("utf-8")]).status.success());
+    let browser = Browser { relay: &relay, jar: dir.path().join("alice.cookies") };
+
+    // Not logged in: to the login page.
+    assert_eq!(browser.get("/account")["location"], "/login");
+    // A wrong password says so, and no session starts.
+    let wrong = browser.login(&alice, "not-the-password", &[]);
+    assert_eq!(wrong["password"]["status"], 401, "{wrong}");
+    assert!(wrong["password"]["body"].as_str().expect("body").contains("Adresse ou mot de passe incorrect"));
+
+    // Password, then TOTP enrolment: a seed, a first code, ten recovery codes.
+    let login = browser.login(&alice, &alice_password, &[]);
+    assert_eq!(login["password"]["location"], "/login/second-factor", "{login}");
+    assert_eq!(login["enrolment"], true);
+    assert_eq!(login["second_factor"]["status"], 200, "{login}");
+    let recovery: Vec<String> = login["recovery_codes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(|c| c.as_str().expect("code").to_owned())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+    assert!(cookie_flags_are_strict(&login["password"]["set_cookie"]), "{login}");
+    assert!(cookie_flags_are_strict(&login["second_factor"]["set_cookie"]), "{login}");
+    assert_ne!(login["password"]["set_cookie"][0], login["second_factor"]["set_cookie"][0], "a new token after 2FA");
+    let secret = login["secret"].as_str().expect("seed").to_owned();
+
+    // New terms of use: accepted before anything else.
+    assert_eq!(browser.get("/account")["location"], "/terms");
+    let terms_page = browser.get("/terms");
+    assert!(body(&terms_page).contains("version de test"));
+    assert_eq!(browser.post("/terms/accept", "/terms", &["version=1"])["location"], "/account");
+
+    // The account page, with its security headers.
+    let account = browser.get("/account");
+    assert_eq!(account["status"], 200);
+    assert!(body(&account).contains(&alice) && body(&account).contains("0.00 MB / 50 MB"));
+    let headers = &account["headers"];
+    assert!(headers["content-security-policy"].as_str().expect("CSP").contains("frame-ancestors 'none'"));
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert!(headers["strict-transport-security"].as_str().expect("HSTS").contains("max-age="));
+    assert_eq!(headers["cache-control"], "no-store");
+
+    // A message arrives: the usage shows it.
+    let message = compose(dir.path(), &[&bob, &alice], "Compte rendu");
+    assert_eq!(relay.send(&bob, &bob_password, &alice, &message)["data"]["code"], 250);
+    let account = browser.get("/account");
+    assert!(body(&account).contains("<span id=\"messages\">1</span>"), "{}", body(&account));
+
+    // Directory preferences: the red list takes effect in the directory at once.
+    let search = |who: &str| {
+        let url = format!("https://127.0.0.1:{}/directory/search?q={who}", relay.port("https"));
+        let out = common::python(&["https-get", "--url", &url, "--ca", &relay.ca()]);
+        out["text"].as_str().unwrap_or_default().to_owned()
+    };
+    assert!(search("alice").contains(&alice));
+    assert_eq!(browser.post("/account/preferences", "/account", &["red_list=on"])["location"], "/account?done=saved");
+    assert!(!search("alice").contains(&alice), "red-listed from the personal space");
+    assert!(body(&browser.get("/account?done=saved")).contains("Enregistré"));
+    // A forged form (no valid token) is refused and changes nothing.
+    let forged = browser.post("/account/preferences", "/account", &["csrf=forged", "publish_phone=on"]);
+    assert_eq!(forged["status"], 403, "{forged}");
+    assert!(!search("alice").contains(&alice), "still red-listed");
+    browser.post("/account/preferences", "/account", &[]);
+    assert!(search("alice").contains(&alice));
+
+    // Data rights: the export holds the account; a request reaches the administrator.
+    let export = browser.get("/account/data.json");
+    let data: Value = serde_json::from_str(body(&export)).expect("JSON export");
+    assert_eq!(data["account"]["address"], alice.as_str());
+    assert_eq!(data["personal_space"]["terms_accepted"][0][0], 1);
+    assert!(data["certificates"][0]["fingerprint"].is_string());
+    assert!(body(&browser.get("/account/data")).contains(&alice));
+    let filed = browser.post("/account/requests", "/account", &["kind=erasure", "text=Merci d'effacer mon compte."]);
+    assert_eq!(filed["location"], "/account?done=request");
+    let queue = relay.cli(&["requests", "--json"]);
+    let queue: Value = serde_json::from_slice(&queue.stdout).expect("JSON");
+    assert_eq!(queue[0]["kind"], "erasure");
+    assert_eq!(queue[0]["address"], alice.as_str());
+
+    // Quality indicators, the certificate, English.
+    let quality = browser.get("/account/quality");
+    assert!(body(&quality).contains("<svg") && body(&quality).contains("Temps de traitement"));
+    let fingerprint = data["certificates"][0]["fingerprint"].as_str().expect("fingerprint");
+    let certificate = browser.get(&format!("/account/certificate/{fingerprint}.asc"));
+    assert!(body(&certificate).starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
+    assert!(body(&browser.get("/account?lang=en")).contains("My account"));
+
+    // Log out; the old session is worth nothing.
+    assert_eq!(browser.post("/logout", "/account", &[])["location"], "/login");
+    assert_eq!(browser.get("/account")["location"], "/login");
+
+    // A code is good once: the enrolment code again is refused; a recovery code works once.
+    let enrolment_code = login["code"].as_str().expect("code");
+    let replay = browser.login(&alice, &alice_password, &["--secret", &secret, "--code", enrolment_code]);
+    assert_eq!(replay["second_factor"]["status"], 401, "{replay}");
+    let with_recovery = browser.login(&alice, &alice_password, &["--secret", &secret, "--code", &recovery[0]]);
+    assert_eq!(with_recovery["second_factor"]["location"], "/account", "{with_recovery}");
+    assert_eq!(browser.get("/account")["status"], 200);
+    browser.post("/logout", "/account", &[]);
+    let again = browser.login(&alice, &alice_password, &["--secret", &secret, "--code", &recovery[0]]);
+    assert_eq!(again["second_factor"]["status"], 401, "a recovery code is good once: {again}");
+
+    // Failed passwords lock further tries for the account (login_failures_max = 3 here).
+    let other = Browser { relay: &relay, jar: dir.path().join("bob.cookies") };
+    for _ in 0..3 {
+        assert_eq!(other.login(&bob, "guess", &[])["password"]["status"], 401);
+    }
+    let locked = other.login(&bob, &bob_password, &[]);
+    assert_eq!(locked["password"]["status"], 429, "{locked}");
+    assert!(locked["password"]["body"].as_str().expect("body").contains("Trop de tentatives"));
+
+    // Every access and change is in the audit trail, under the user's name.
+    let today = chrono::Utc::now().date_naive();
+    let (from, to) = ((today - chrono::Days::new(1)).to_string(), (today + chrono::Days::new(1)).to_string());
+    let audit = relay.cli(&["audit", "export", "--from", &from, "--to", &to]);
+    let audit = String::from_utf8_lossy(&audit.stdout).into_owned();
+    for what in
+        ["account page", "directory preferences", "personal data", "data-protection request", "terms of use acceptance"]
+    {
+        assert!(
+            audit.lines().any(|l| l.contains(what) && l.contains(&format!("\"actor\":\"{alice}\""))),
+            "{what} audited: {audit}"
+        );
+    }
+    assert!(relay.cli(&["audit", "verify"]).status.success());
+    assert!(relay.stop().success());
+}
