@@ -139,6 +139,7 @@ fn a_doctor_logs_in_with_a_second_factor_and_manages_the_account() {
     assert_eq!(data["account"]["address"], alice.as_str());
     assert_eq!(data["personal_space"]["terms_accepted"][0][0], 1);
     assert!(data["certificates"][0]["fingerprint"].is_string());
+    assert_eq!(data["message_trails"][0]["sender"], bob.as_str(), "the message's metadata");
     assert!(body(&browser.get("/account/data")).contains(&alice));
     let filed = browser.post("/account/requests", "/account", &["kind=erasure", "text=Merci d'effacer mon compte."]);
     assert_eq!(filed["location"], "/account?done=request");
@@ -193,5 +194,54 @@ fn a_doctor_logs_in_with_a_second_factor_and_manages_the_account() {
         );
     }
     assert!(relay.cli(&["audit", "verify"]).status.success());
+    assert!(relay.stop().success());
+}
+
+/// The same in a real browser: the system's Chromium driven by playwright-core
+/// (tests/browser/portal.mjs); screenshots kept in the test target's tmp folder.
+#[test]
+fn in_a_real_browser_a_doctor_logs_in_sees_the_mailbox_and_leaves_the_public_directory() {
+    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/node_modules/playwright-core");
+    assert!(modules.exists(), "run `npm ci` in tests/browser (.ci/run does)");
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("chromium (apt-get install chromium)");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "");
+    let (alice, alice_password) = relay.add_user("alice", None);
+    let (bob, bob_password) = relay.add_user("bob", None);
+    let terms = dir.path().join("terms.txt");
+    std::fs::write(&terms, "Conditions générales d'utilisation.\n").expect("terms");
+    assert!(relay.cli(&["terms", "publish", "--file", terms.to_str().expect("utf-8")]).status.success());
+    let message = compose(dir.path(), &[&bob, &alice], "Compte rendu");
+    assert_eq!(relay.send(&bob, &bob_password, &alice, &message)["data"]["code"], 250);
+
+    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/portal.mjs");
+    let output = std::process::Command::new("node")
+        .arg(script)
+        .env("BASE", format!("https://127.0.0.1:{}", relay.port("https")))
+        .env("ADDRESS", &alice)
+        .env("PASSWORD", &alice_password)
+        .env("SCREENSHOTS", screenshots)
+        .env("CHROMIUM", chromium)
+        .output()
+        .expect("node");
+    assert!(output.status.success(), "portal.mjs: {}", String::from_utf8_lossy(&output.stderr));
+    let found: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(found["redirected_to_login"], "/login", "{found}");
+    assert_eq!(found["qr_code_shown"], true);
+    assert_eq!(found["recovery_codes"], 10);
+    assert_eq!(found["terms_first"], "/terms");
+    assert_eq!(found["after_terms"], "/account");
+    assert_eq!(found["messages"], "1", "{found}");
+    assert_eq!((found["listed_before"].as_u64(), found["listed_after_red_list"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(found["red_list_checked"], true);
+    assert_eq!(found["export_address"], alice.as_str());
+    for shot in ["portal-enrolment.png", "portal-terms.png", "portal-account.png"] {
+        let png = std::fs::read(screenshots.join(shot)).expect("screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "{shot}");
+    }
     assert!(relay.stop().success());
 }

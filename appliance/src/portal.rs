@@ -920,6 +920,8 @@ fn personal_data(portal: &Portal, account: &Account) -> Result<serde_json::Value
         "personal_space": store.portal(account.id)?,
         "data_protection_requests": requests,
         "connections": store.connections_of(account.address.as_str(), 1000)?,
+        // What became of the messages sent and received: metadata only, never content.
+        "message_trails": store.trails_involving(account.address.as_str(), 1000)?,
     }))
 }
 

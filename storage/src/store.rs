@@ -416,6 +416,24 @@ impl Store {
         Ok(records)
     }
 
+    /// The trails of the messages an address sent or received (metadata only), at most
+    /// `limit`, newest first.
+    pub fn trails_involving(&self, address: &str, limit: usize) -> Result<Vec<MessageTrail>, StoreError> {
+        let txn = self.read()?;
+        let mut trails = Vec::new();
+        for item in self.inner.trails.rev_iter(&txn)? {
+            let (_, bytes) = item?;
+            let trail: MessageTrail = decode(bytes)?;
+            if trail.sender.as_str() == address || trail.recipients.iter().any(|r| r.address.as_str() == address) {
+                trails.push(trail);
+                if trails.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(trails)
+    }
+
     pub fn seal_secret(&self, secret: Vec<u8>) -> Result<Vec<u8>, StoreError> {
         self.inner.master.seal_secret(secret)
     }
