@@ -40,14 +40,47 @@ impl<F: FnMut(Value) -> Result<Value, String>> AdminApi for F {
 pub enum Screen {
     Dashboard,
     Mailboxes,
+    Keys,
+    Requests,
     Audit,
 }
 
-/// An action waiting for the administrator's `y`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl Screen {
+    const ALL: [Screen; 5] = [Screen::Dashboard, Screen::Mailboxes, Screen::Keys, Screen::Requests, Screen::Audit];
+
+    fn name(self) -> &'static str {
+        match self {
+            Screen::Dashboard => "Dashboard",
+            Screen::Mailboxes => "Mailboxes",
+            Screen::Keys => "Keys",
+            Screen::Requests => "Requests",
+            Screen::Audit => "Audit",
+        }
+    }
+
+    fn index(self) -> usize {
+        Screen::ALL.iter().position(|s| *s == self).unwrap_or(0)
+    }
+}
+
+/// An action waiting for the administrator's `y`: what it is, on whom, and the admin
+/// request that carries it out.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Confirm {
-    pub action: &'static str,
+    pub action: String,
     pub address: String,
+    pub request: Value,
+}
+
+/// The new-account form (Mailboxes, `a`): one field at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserForm {
+    pub values: [String; 4],
+    pub field: usize,
+}
+
+impl UserForm {
+    pub const LABELS: [&'static str; 4] = ["Address", "First name", "Last name", "Contact e-mail"];
 }
 
 /// Everything the console shows.
@@ -67,6 +100,14 @@ pub struct App {
     pub search: String,
     pub searching: bool,
     pub confirm: Option<Confirm>,
+    /// The account whose keys the Keys screen shows, and what the relay said of them.
+    pub keys_for: Option<String>,
+    pub keys: Option<Value>,
+    /// Data-protection requests (`requests`), fetched on the Requests screen.
+    pub requests: Option<Value>,
+    pub form: Option<UserForm>,
+    /// Something shown once (a new password, an installation code): any key closes it.
+    pub shown: Option<(String, String)>,
     pub help: bool,
     /// The last action's outcome, shown in the footer.
     pub message: Option<String>,
@@ -87,6 +128,11 @@ impl App {
             search: String::new(),
             searching: false,
             confirm: None,
+            keys_for: None,
+            keys: None,
+            requests: None,
+            form: None,
+            shown: None,
             help: false,
             message: None,
             colour,
@@ -171,16 +217,44 @@ impl App {
         if key.kind != KeyEventKind::Press {
             return;
         }
+        if self.shown.take().is_some() {
+            return;
+        }
         if let Some(confirm) = self.confirm.take() {
             if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
-                let request = json!({ "command": "user-state", "address": confirm.address, "action": confirm.action });
-                self.message = Some(match api.call(request) {
-                    Ok(_) => format!("{} {}: done", confirm.action, confirm.address),
-                    Err(why) => format!("{} {} failed: {why}", confirm.action, confirm.address),
-                });
+                match api.call(confirm.request.clone()) {
+                    Ok(result) => {
+                        self.message = Some(format!("{} {}: done", confirm.action, confirm.address));
+                        if let Some(issued) = result.get("issued").filter(|i| i.is_object()) {
+                            self.shown = Some((" New keys — shown once ".into(), issued_text(issued)));
+                            self.keys = Some(result.clone());
+                        }
+                    }
+                    Err(why) => self.message = Some(format!("{} {} failed: {why}", confirm.action, confirm.address)),
+                }
                 self.refresh(api);
             } else {
                 self.message = Some("cancelled".into());
+            }
+            return;
+        }
+        if let Some(mut form) = self.form.take() {
+            match key.code {
+                KeyCode::Esc => self.message = Some("cancelled".into()),
+                KeyCode::Enter if form.field + 1 < UserForm::LABELS.len() => {
+                    form.field += 1;
+                    self.form = Some(form);
+                }
+                KeyCode::Enter => self.create_user(&form, api),
+                KeyCode::Backspace => {
+                    form.values[form.field].pop();
+                    self.form = Some(form);
+                }
+                KeyCode::Char(c) => {
+                    form.values[form.field].push(c);
+                    self.form = Some(form);
+                }
+                _ => self.form = Some(form),
             }
             return;
         }
@@ -208,24 +282,39 @@ impl App {
             KeyCode::Char('q') | KeyCode::Esc => self.quit = true,
             KeyCode::Char('?') => self.help = true,
             KeyCode::Tab => {
-                let next = match self.screen {
-                    Screen::Dashboard => Screen::Mailboxes,
-                    Screen::Mailboxes => Screen::Audit,
-                    Screen::Audit => Screen::Dashboard,
-                };
+                let next = Screen::ALL[(self.screen.index() + 1) % Screen::ALL.len()];
                 self.show(next, api);
             }
             KeyCode::BackTab => {
-                let previous = match self.screen {
-                    Screen::Dashboard => Screen::Audit,
-                    Screen::Mailboxes => Screen::Dashboard,
-                    Screen::Audit => Screen::Mailboxes,
-                };
+                let previous = Screen::ALL[(self.screen.index() + Screen::ALL.len() - 1) % Screen::ALL.len()];
                 self.show(previous, api);
             }
-            KeyCode::Char('1') => self.show(Screen::Dashboard, api),
-            KeyCode::Char('2') => self.show(Screen::Mailboxes, api),
-            KeyCode::Char('3') => self.show(Screen::Audit, api),
+            KeyCode::Char(c @ '1'..='5') => {
+                let screen = Screen::ALL[usize::from(c as u8 - b'1')];
+                self.show(screen, api);
+            }
+            KeyCode::Char('a') if self.screen == Screen::Mailboxes => {
+                self.form = Some(UserForm { values: Default::default(), field: 0 });
+            }
+            KeyCode::Enter | KeyCode::Char('K') if self.screen == Screen::Mailboxes => {
+                if let Some(address) = self.selected_address() {
+                    self.keys_for = Some(address);
+                    self.show(Screen::Keys, api);
+                }
+            }
+            KeyCode::Char(c @ ('n' | 'x')) if self.screen == Screen::Keys => {
+                if let Some(address) = self.keys_for.clone() {
+                    let (action, request) = if c == 'n' {
+                        ("renew the keys of", json!({ "command": "keys", "address": address, "action": "renew" }))
+                    } else {
+                        (
+                            "REVOKE (compromised) and re-issue the keys of",
+                            json!({ "command": "keys", "address": address, "action": { "revoke": { "reason": "compromised" } } }),
+                        )
+                    };
+                    self.confirm = Some(Confirm { action: action.into(), address, request });
+                }
+            }
             KeyCode::Char('/') => {
                 if self.screen == Screen::Dashboard {
                     self.screen = Screen::Mailboxes;
@@ -243,24 +332,72 @@ impl App {
                     _ => "enable",
                 };
                 if let Some(address) = self.selected_address() {
-                    self.confirm = Some(Confirm { action, address });
+                    let request = json!({ "command": "user-state", "address": address, "action": action });
+                    self.confirm = Some(Confirm { action: action.into(), address, request });
                 }
             }
             KeyCode::Char('r') => {
                 self.refresh(api);
-                if self.screen == Screen::Audit {
-                    self.load_audit(api);
-                }
+                self.load_screen(api);
             }
             _ => {}
         }
     }
 
     fn show(&mut self, screen: Screen, api: &mut impl AdminApi) {
+        if screen == Screen::Keys && self.keys_for.is_none() {
+            self.keys_for = self.selected_address();
+        }
         self.screen = screen;
-        self.selected = 0;
-        if screen == Screen::Audit {
-            self.load_audit(api);
+        if screen != Screen::Mailboxes {
+            self.selected = 0;
+        }
+        self.load_screen(api);
+    }
+
+    /// What a screen fetches when shown (or on `r`).
+    fn load_screen(&mut self, api: &mut impl AdminApi) {
+        match self.screen {
+            Screen::Audit => self.load_audit(api),
+            Screen::Keys => {
+                if let Some(address) = &self.keys_for {
+                    match api.call(json!({ "command": "keys", "address": address, "action": "show" })) {
+                        Ok(keys) => self.keys = Some(keys),
+                        Err(why) => self.message = Some(format!("keys of {address}: {why}")),
+                    }
+                }
+            }
+            Screen::Requests => match api.call(json!({ "command": "rights-requests" })) {
+                Ok(requests) => self.requests = Some(requests),
+                Err(why) => self.connection_lost = Some(why),
+            },
+            Screen::Dashboard | Screen::Mailboxes => {}
+        }
+    }
+
+    fn create_user(&mut self, form: &UserForm, api: &mut impl AdminApi) {
+        let [address, first_name, last_name, contact_email] = form.values.clone();
+        let request = json!({
+            "command": "user-add",
+            "address": address.trim(),
+            "first_name": first_name.trim(),
+            "last_name": last_name.trim(),
+            "contact_email": contact_email.trim(),
+            "quota_mb": null,
+        });
+        match api.call(request) {
+            Ok(created) => {
+                let text = format!(
+                    "{}\n\npassword: {}\n{}",
+                    created["address"].as_str().unwrap_or_default(),
+                    created["password"].as_str().unwrap_or_default(),
+                    issued_text(&created)
+                );
+                self.shown = Some((" New account — shown once ".into(), text));
+                self.message = Some(format!("created {}", address.trim()));
+                self.refresh(api);
+            }
+            Err(why) => self.message = Some(format!("not created: {why}")),
         }
     }
 
@@ -278,11 +415,19 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
     let area = frame.area();
     let [banner, body, footer] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(area);
-    let title = match app.screen {
-        Screen::Dashboard => " 1 Dashboard  [2 Mailboxes] [3 Audit] ",
-        Screen::Mailboxes => "[1 Dashboard]  2 Mailboxes  [3 Audit] ",
-        Screen::Audit => "[1 Dashboard] [2 Mailboxes]  3 Audit ",
-    };
+    let title: String =
+        Screen::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                if *s == app.screen {
+                    format!(" {} {} ", i + 1, s.name())
+                } else {
+                    format!("[{} {}]", i + 1, s.name())
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
     let header = match &app.connection_lost {
         Some(why) => Line::from(Span::styled(
             format!(" CONNECTION TO THE RELAY LOST — retrying every second ({why})"),
@@ -290,44 +435,63 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
         )),
         None => Line::from(vec![
             Span::styled(" Caducée ", app.style(Style::default().add_modifier(Modifier::BOLD))),
-            Span::raw(title),
+            Span::raw(title.clone()),
         ]),
     };
     frame.render_widget(Paragraph::new(header), banner);
     match app.screen {
         Screen::Dashboard => render_dashboard(app, frame, body),
         Screen::Mailboxes => render_mailboxes(app, frame, body),
+        Screen::Keys => render_keys(app, frame, body),
+        Screen::Requests => render_requests(app, frame, body),
         Screen::Audit => render_audit(app, frame, body),
     }
     let keys = if app.searching {
         format!(" search: {}▏ Enter keep · Esc clear", app.search)
+    } else if let Some(form) = &app.form {
+        format!(" {}: {}▏ Enter next · Esc cancel", UserForm::LABELS[form.field], form.values[form.field])
     } else if let Some(message) = &app.message {
         format!(" {message} · ? help · q quit")
     } else {
         match app.screen {
             Screen::Dashboard => " Tab screens · / search · r refresh · ? help · q quit".to_owned(),
             Screen::Mailboxes => {
-                " ↑↓/jk move · / search · u unblock · s suspend · e enable · ? help · q quit".to_owned()
+                " ↑↓ move · / search · a add · Enter keys · u unblock · s suspend · e enable · ? · q".to_owned()
             }
+            Screen::Keys => " n renew · x revoke (compromised) · r reload · ? help · q quit".to_owned(),
+            Screen::Requests => " r reload · ? help · q quit".to_owned(),
             Screen::Audit => " / filter by actor, action or object · r reload · ? help · q quit".to_owned(),
         }
     };
     frame.render_widget(Paragraph::new(keys), footer);
-    if let Some(confirm) = &app.confirm {
+    if let Some((title, text)) = &app.shown {
+        popup(app, frame, area, title, &format!("{text}\n\nany key: close"));
+    } else if let Some(confirm) = &app.confirm {
         let text = format!("{} {}?\n\ny: yes   any other key: no", confirm.action, confirm.address);
         popup(app, frame, area, " Confirm ", &text);
+    } else if let Some(form) = &app.form {
+        let text: String = UserForm::LABELS
+            .iter()
+            .zip(&form.values)
+            .enumerate()
+            .map(|(i, (label, value))| format!("{} {label}: {value}\n", if i == form.field { "▶" } else { " " }))
+            .collect();
+        popup(app, frame, area, " New account ", &text);
     } else if app.help {
         popup(app, frame, area, " Keys ", HELP);
     }
 }
 
-const HELP: &str = "Tab, 1 2 3  switch screens\n\
+const HELP: &str = "Tab, 1…5    switch screens\n\
 ↑ ↓ j k     move in the list\n\
 /           search mailboxes by address\n\
+a           add an account (Mailboxes)\n\
+Enter       the selected account's keys\n\
 u s e       unblock, suspend, enable the selected mailbox\n\
+n x         renew, revoke the keys (Keys)\n\
 r           refresh now (every second anyway)\n\
 q, Esc      quit\n\n\
-Every change asks for confirmation and is written to the audit trail.";
+Every change asks first, and is audited.";
 
 fn popup(app: &App, frame: &mut Frame<'_>, area: Rect, title: &str, text: &str) {
     let width = area.width.saturating_sub(4).min(64);
@@ -503,6 +667,80 @@ fn render_mailboxes(app: &App, frame: &mut Frame<'_>, area: Rect) {
         .gauge_style(app.style(Style::default().fg(Color::Cyan)))
         .ratio((used / quota).clamp(0.0, 1.0));
     frame.render_widget(gauge, detail);
+}
+
+/// A new edition of keys, as the administrator hands it over.
+fn issued_text(issued: &Value) -> String {
+    format!(
+        "keys: edition {} {}\ninstallation code: {}\nbundle: {}\n(hand the bundle and the code over separately)",
+        number(&issued["edition"]),
+        issued["fingerprint"].as_str().unwrap_or_default(),
+        issued["installation_code"].as_str().unwrap_or_default(),
+        issued["bundle"].as_str().unwrap_or_default()
+    )
+}
+
+fn render_keys(app: &App, frame: &mut Frame<'_>, area: Rect) {
+    let Some(address) = &app.keys_for else {
+        frame.render_widget(Paragraph::new(" select an account on the Mailboxes screen, then Enter"), area);
+        return;
+    };
+    let editions = app.keys.as_ref().map(|k| k["certificates"].clone()).unwrap_or(Value::Null);
+    let rows: Vec<Row> = editions
+        .as_array()
+        .into_iter()
+        .flatten()
+        .rev()
+        .map(|c| {
+            Row::new(vec![
+                Cell::from(number(&c["edition"])),
+                Cell::from(c["fingerprint"].as_str().unwrap_or_default().to_owned()),
+                Cell::from(c["status"].as_str().unwrap_or_default().to_owned()),
+                Cell::from(when(&c["expires_at"]).chars().take(10).collect::<String>()),
+            ])
+        })
+        .collect();
+    let table =
+        Table::new(rows, [Constraint::Length(7), Constraint::Min(40), Constraint::Length(13), Constraint::Length(10)])
+            .header(
+                Row::new(vec!["Edition", "Fingerprint", "State", "Expires"])
+                    .style(app.style(Style::default().add_modifier(Modifier::BOLD))),
+            )
+            .block(Block::default().borders(Borders::ALL).title(format!(" Keys of {address} ")));
+    frame.render_widget(table, area);
+}
+
+fn render_requests(app: &App, frame: &mut Frame<'_>, area: Rect) {
+    let requests: Vec<&Value> = app.requests.as_ref().and_then(Value::as_array).into_iter().flatten().collect();
+    let rows: Vec<Row> = requests
+        .iter()
+        .rev()
+        .map(|r| {
+            Row::new(vec![
+                Cell::from(number(&r["seq"])),
+                Cell::from(when(&r["at"])),
+                Cell::from(r["kind"].as_str().unwrap_or_default().to_owned()),
+                Cell::from(r["address"].as_str().unwrap_or_default().to_owned()),
+                Cell::from(r["text"].as_str().unwrap_or_default().replace('\n', " ")),
+            ])
+        })
+        .collect();
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(5),
+            Constraint::Length(16),
+            Constraint::Length(13),
+            Constraint::Length(24),
+            Constraint::Min(10),
+        ],
+    )
+    .header(
+        Row::new(vec!["#", "Filed (UTC)", "Request", "From", "Text"])
+            .style(app.style(Style::default().add_modifier(Modifier::BOLD))),
+    )
+    .block(Block::default().borders(Borders::ALL).title(format!(" Data-protection requests ({}) ", requests.len())));
+    frame.render_widget(table, area);
 }
 
 /// `2026-11-26 02:30` (UTC) from milliseconds since the epoch.

@@ -144,7 +144,7 @@ fn audit_viewer() {
             _ => Err("unexpected".into()),
         }
     };
-    app.key(KeyEvent::from(KeyCode::Char('3')), &mut api);
+    app.key(KeyEvent::from(KeyCode::Char('5')), &mut api);
     assert_eq!(app.screen, Screen::Audit);
     assert_eq!(app.audit_entries().len(), 4);
     insta::assert_snapshot!("audit_80x24", draw(&app, 80, 24));
@@ -167,11 +167,95 @@ fn the_audit_trail_is_read_on_demand_not_polled() {
         }
         Ok(status(4100))
     };
-    app.key(KeyEvent::from(KeyCode::Char('3')), &mut api);
+    app.key(KeyEvent::from(KeyCode::Char('5')), &mut api);
     for _ in 0..5 {
         app.refresh(&mut api); // what the loop does every second
     }
     assert_eq!(exports.get(), 1, "reading the trail is an audited export: once per visit");
     app.key(KeyEvent::from(KeyCode::Char('r')), &mut api);
     assert_eq!(exports.get(), 2);
+}
+
+fn keys_report(revoked: bool) -> Value {
+    let edition = |n: u64, fingerprint: &str, status: &str, expires: u64| {
+        json!({ "edition": n, "fingerprint": fingerprint, "status": status, "created_at": 1_795_650_000_000u64,
+                "expires_at": expires, "revoked": null, "revocation_published": status == "revoked", "subkeys": [] })
+    };
+    let mut certificates = vec![edition(
+        1,
+        "3EA06FE6EF1D9F2A3FD68547BD02B7ADE8B6FBC5",
+        if revoked { "revoked" } else { "valid" },
+        1_798_761_600_000,
+    )];
+    let mut report = json!({ "address": "dr.martin@relay.test" });
+    if revoked {
+        certificates.push(edition(2, "77A25BC02981E16EA0DF318AF26D5DDB584244FC", "valid", 1_798_761_600_000));
+        report["revoked"] = json!(["3EA06FE6EF1D9F2A3FD68547BD02B7ADE8B6FBC5"]);
+        report["issued"] = json!({ "edition": 2, "fingerprint": "77A25BC02981E16EA0DF318AF26D5DDB584244FC",
+            "installation_code": "K7Q2M-4HX9P-TT3VW-81RZE", "bundle": "/data/bundles/dr.martin@relay.test.2.584244FC.caducee-bundle",
+            "expires_at": 1_798_761_600_000u64, "certificate": "…" });
+    }
+    report["certificates"] = json!(certificates);
+    report
+}
+
+#[test]
+fn accounts_keys_and_requests_from_the_console() {
+    let mut app = app();
+    app.screen = Screen::Mailboxes;
+    let sent = std::cell::RefCell::new(Vec::<Value>::new());
+    let mut api = |request: Value| -> Result<Value, String> {
+        sent.borrow_mut().push(request.clone());
+        match request["command"].as_str() {
+            Some("status") => Ok(status(5000)),
+            Some("user-add") => Ok(json!({ "address": "nina.one@relay.test", "password": "s3cret-Pass-word",
+                "edition": 1, "fingerprint": "0A1B2C3D4E5F60718293A4B5C6D7E8F901234567",
+                "installation_code": "AB12C-DE34F-GH56J-KM78N",
+                "bundle": "/data/bundles/nina.one@relay.test.1.01234567.caducee-bundle" })),
+            Some("keys") => Ok(keys_report(request["action"] != "show")),
+            Some("rights-requests") => Ok(json!([{ "seq": 3, "account": 1, "address": "dr.martin@relay.test",
+                "kind": "erasure", "text": "Merci d'effacer mon compte.", "at": 1_795_650_000_000u64, "closed_at": null }])),
+            _ => Err("unexpected".into()),
+        }
+    };
+    fn key(app: &mut App, api: &mut impl caducee_console::AdminApi, code: KeyCode) {
+        app.key(KeyEvent::from(code), api);
+    }
+
+    // A new account: four fields, then the password and installation code, shown once.
+    key(&mut app, &mut api, KeyCode::Char('a'));
+    for (i, field) in ["nina.one@relay.test", "Nina", "One", "nina@example.org"].iter().enumerate() {
+        for c in field.chars() {
+            key(&mut app, &mut api, KeyCode::Char(c));
+        }
+        if i == 3 {
+            insta::assert_snapshot!("new_account_80x24", draw(&app, 80, 24));
+        }
+        key(&mut app, &mut api, KeyCode::Enter);
+    }
+    let add = sent.borrow().iter().find(|r| r["command"] == "user-add").cloned().expect("user-add sent");
+    assert_eq!(add["address"], "nina.one@relay.test");
+    assert_eq!(add["contact_email"], "nina@example.org");
+    insta::assert_snapshot!("account_created_80x24", draw(&app, 80, 24));
+    key(&mut app, &mut api, KeyCode::Char('z'));
+    assert!(app.shown.is_none(), "shown once");
+
+    // The selected account's keys; a revocation asks first, then shows the new code.
+    app.selected = 0;
+    key(&mut app, &mut api, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Keys);
+    insta::assert_snapshot!("keys_80x24", draw(&app, 80, 24));
+    insta::assert_snapshot!("keys_120x40", draw(&app, 120, 40));
+    key(&mut app, &mut api, KeyCode::Char('x'));
+    assert!(sent.borrow().iter().all(|r| r["action"] != json!({ "revoke": { "reason": "compromised" } })));
+    key(&mut app, &mut api, KeyCode::Char('y'));
+    assert!(sent.borrow().iter().any(|r| r["action"] == json!({ "revoke": { "reason": "compromised" } })));
+    insta::assert_snapshot!("keys_revoked_80x24", draw(&app, 80, 24));
+    key(&mut app, &mut api, KeyCode::Char('z'));
+
+    // Data-protection requests.
+    key(&mut app, &mut api, KeyCode::Char('4'));
+    assert_eq!(app.screen, Screen::Requests);
+    insta::assert_snapshot!("requests_80x24", draw(&app, 80, 24));
+    insta::assert_snapshot!("requests_120x40", draw(&app, 120, 40));
 }

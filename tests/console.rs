@@ -1,0 +1,100 @@
+//! The console in a real terminal: tmux runs `caducee console` against a running relay;
+//! keys create an account, find it, suspend it; the screen is read with capture-pane and
+//! the relay's state checked with `caducee user list`.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{Relay, BIN};
+use serde_json::Value;
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux").args(["-L", &self.socket]).args(args).output().expect("tmux (apt-get install tmux)")
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "console"];
+        args.extend_from_slice(keys);
+        assert!(self.run(&args).status.success());
+    }
+
+    fn text(&self, text: &str) {
+        assert!(self.run(&["send-keys", "-t", "console", "-l", text]).status.success());
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "console"]).stdout).into_owned()
+    }
+
+    /// The screen once it shows `what` (the console redraws on every key and every second).
+    fn wait_for(&self, what: &str) -> String {
+        let mut screen = String::new();
+        for _ in 0..300 {
+            screen = self.screen();
+            if screen.contains(what) {
+                return screen;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the console never showed {what:?}:\n{screen}");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+#[test]
+fn an_administrator_creates_finds_and_suspends_an_account_in_a_real_terminal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let relay = Relay::start(&data, "");
+    relay.add_user("alice", None);
+    let tmux = Tmux { socket: format!("caducee-test-{}", std::process::id()) };
+    let command = format!("{BIN} --data-dir {} console", data.display());
+    let started = tmux.run(&["new-session", "-d", "-s", "console", "-x", "120", "-y", "40", &command]);
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    tmux.wait_for("Dashboard");
+
+    // Mailboxes, `a`: the new-account form, one field after the other.
+    tmux.keys(&["2"]);
+    tmux.wait_for("alice@relay.test");
+    tmux.keys(&["a"]);
+    tmux.wait_for("New account");
+    for field in ["erin.durand@relay.test", "Erin", "Durand", "erin@example.org"] {
+        tmux.text(field);
+        tmux.keys(&["Enter"]);
+    }
+    let created = tmux.wait_for("installation code");
+    assert!(created.contains("password:"), "{created}");
+    tmux.keys(&["z"]);
+
+    // Find it, suspend it (after the confirmation).
+    tmux.keys(&["/"]);
+    tmux.text("erin");
+    tmux.keys(&["Enter"]);
+    let found = tmux.wait_for("Mailboxes matching \"erin\" (1)");
+    assert!(found.contains("erin.durand@relay.test") && !found.contains("alice@relay.test"), "{found}");
+    tmux.keys(&["s"]);
+    tmux.wait_for("suspend erin.durand@relay.test?");
+    tmux.keys(&["y"]);
+    let suspended = tmux.wait_for("disabled (suspended)");
+    assert!(suspended.contains("suspend erin.durand@relay.test: done"), "{suspended}");
+
+    // The relay agrees, and q leaves the terminal as it was.
+    let list = relay.cli(&["user", "list", "--json"]);
+    let list: Value = serde_json::from_slice(&list.stdout).expect("JSON");
+    let erin =
+        list.as_array().expect("accounts").iter().find(|u| u["address"] == "erin.durand@relay.test").expect("erin");
+    assert_eq!(erin["state"]["disabled"][0], "suspended", "{erin}");
+    tmux.keys(&["q"]);
+    assert!(relay.stop().success());
+}
