@@ -429,9 +429,15 @@ impl Admin {
         }
     }
 
-    async fn user_state(&self, address: &str, action: StateAction) -> anyhow::Result<UserView> {
+    /// The account an administrator names, or an error that says what is wrong.
+    pub(crate) fn account_named(&self, address: &str) -> anyhow::Result<caducee_storage::Account> {
         let parsed = Address::parse(address).with_context(|| format!("invalid address {address:?}"))?;
-        let account = self.store.account_by_address(&parsed)?.with_context(|| format!("no account {address}"))?;
+        self.store.account_by_address(&parsed)?.with_context(|| format!("no account {address}"))
+    }
+
+    async fn user_state(&self, address: &str, action: StateAction) -> anyhow::Result<UserView> {
+        let account = self.account_named(address)?;
+        let parsed = account.address.clone();
         let change = match action {
             StateAction::Unblock => caducee_storage::StateChange::Unblock,
             StateAction::Enable => caducee_storage::StateChange::Enable,

@@ -41,8 +41,7 @@ impl Admin {
         fields: &DirectoryFields,
         caller: &Caller,
     ) -> anyhow::Result<DirectoryShown> {
-        let parsed = Address::parse(address).with_context(|| format!("invalid address {address:?}"))?;
-        let account = self.store.account_by_address(&parsed)?.with_context(|| format!("no account {address}"))?;
+        let account = self.account_named(address)?;
         let before = self.store.directory_entry(account.id)?;
         let now = self.clock.now();
         let after = fields

@@ -134,8 +134,7 @@ impl Admin {
     }
 
     pub(crate) async fn keys(&self, address: &str, action: KeysAction, caller: &Caller) -> anyhow::Result<KeysReport> {
-        let parsed = Address::parse(address).with_context(|| format!("invalid address {address:?}"))?;
-        let account = self.store.account_by_address(&parsed)?.with_context(|| format!("no account {address}"))?;
+        let account = self.account_named(address)?;
         let now = self.clock.now();
         let mut issued = None;
         let mut revoked = Vec::new();

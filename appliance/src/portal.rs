@@ -218,14 +218,7 @@ impl Portal {
     }
 
     async fn audit(&self, user: &Account, request: &HttpRequest, action: &str, object: &str, detail: String) {
-        let draft = AuditDraft {
-            at: self.now(),
-            actor: user.address.to_string(),
-            source: format!("personal space {}", source(request)),
-            action: action.into(),
-            object: object.into(),
-            detail,
-        };
+        let draft = self.draft(user, request, action, object, detail);
         if let Err(error) = self.store.audit(draft).await {
             tracing::error!(%error, "writing the audit trail failed");
         }
