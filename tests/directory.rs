@@ -210,6 +210,13 @@ fn the_directory_is_the_same_on_the_web_in_the_files_and_over_ldap_and_honours_t
     assert!(bound.contains(claire), "{bound:?}");
     let wrong = ldap.search("ldaps", &["-D", anne_dn, "-w", "not-the-password"], "(objectClass=*)", &[]);
     assert_eq!(wrong.status.code(), Some(49), "invalid credentials");
+    // No password in clear: without StartTLS a bind is refused before the password is checked.
+    let clear = Command::new("ldapsearch")
+        .args(["-LLL", "-x", "-H", &format!("ldap://127.0.0.1:{}", relay.port("ldap")), "-D", anne_dn, "-w", password])
+        .args(["-b", "ou=directory,dc=relay,dc=test", "(sn=Martin)"])
+        .output()
+        .expect("ldapsearch");
+    assert_eq!(clear.status.code(), Some(13), "confidentiality required");
 
     // Attributes: the phone only when published; the certificate and fingerprint.
     let full = ldap.search("ldaps", &[], "(|(sn=Martin)(sn=Durand))", &[]);

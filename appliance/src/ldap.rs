@@ -48,12 +48,16 @@ pub struct LdapContext {
     pub store: caducee_storage::Store,
     pub tls: tokio_rustls::TlsAcceptor,
     pub password_checks: Arc<tokio::sync::Semaphore>,
+    /// The relay-wide throttle of failed logins (SMTP, POP3, the personal space, LDAP).
+    pub logins: Arc<caducee_actors::throttle::LoginThrottle>,
+    pub clock: Arc<dyn caducee_actors::clock::Clock>,
 }
 
 /// Serves one accepted connection; `implicit_tls` for the LDAPS port.
 pub async fn serve_connection(stream: TcpStream, implicit_tls: bool, context: LdapContext) {
     let codec = || LdapCodec::new(Some(REQUEST_BYTES_MAX), Some(BER_DEPTH_MAX));
-    let mut session = Session { bound: None, failed_binds: 0, context };
+    let peer = stream.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let mut session = Session { bound: None, failed_binds: 0, peer, context };
     if implicit_tls {
         let Ok(Ok(tls)) = tokio::time::timeout(TLS_HANDSHAKE_MAX, session.context.tls.accept(stream)).await else {
             return;
@@ -83,6 +87,8 @@ struct Session {
     /// The DN of the account bound, if any; anonymous otherwise.
     bound: Option<String>,
     failed_binds: u32,
+    /// The client's address, for the login throttle.
+    peer: String,
     context: LdapContext,
 }
 
@@ -125,7 +131,7 @@ impl Session {
             let replies = match op {
                 LdapOp::UnbindRequest => return Next::Close,
                 LdapOp::AbandonRequest(_) => continue,
-                LdapOp::BindRequest(bind) => vec![self.bind(msgid, bind).await],
+                LdapOp::BindRequest(bind) => vec![self.bind(msgid, bind, tls).await],
                 LdapOp::ExtendedRequest(LdapExtendedRequest { name, .. }) if name == OID_STARTTLS => {
                     let code = if tls { LdapResultCode::OperationsError } else { LdapResultCode::Success };
                     let message = if tls { "TLS is already active" } else { "" };
@@ -195,7 +201,7 @@ impl Session {
         }
     }
 
-    async fn bind(&mut self, msgid: i32, bind: LdapBindRequest) -> LdapMsg {
+    async fn bind(&mut self, msgid: i32, bind: LdapBindRequest, tls: bool) -> LdapMsg {
         let reply = |code, message: &str| {
             LdapMsg::new(msgid, LdapOp::BindResponse(LdapBindResponse { res: result(code, message), saslcreds: None }))
         };
@@ -213,7 +219,17 @@ impl Session {
             // RFC 4513 §5.1.2: an "unauthenticated" bind must not pass for a login.
             return reply(LdapResultCode::UnwillingToPerform, "a password is required");
         }
+        if !tls {
+            // A password never crosses the network in clear (RFC 4513 §6.3.1 allows the
+            // refusal): StartTLS first, or the LDAPS port.
+            return reply(LdapResultCode::ConfidentialityRequired, "use StartTLS or LDAPS before a simple bind");
+        }
         let address = bind_address(&bind.dn, self.context.directory.base());
+        let now = self.context.clock.now();
+        if self.context.logins.is_locked(&self.peer, &address, now) {
+            self.failed_binds += 1;
+            return reply(LdapResultCode::Busy, "too many failed logins: try again later");
+        }
         let account = caducee_storage::Address::parse(&address)
             .ok()
             .and_then(|a| self.context.store.account_by_address(&a).ok().flatten());
@@ -227,12 +243,14 @@ impl Session {
             .unwrap_or(false);
         match account {
             Some(account) if verified => {
+                self.context.logins.succeeded(&address);
                 let dn = format!("mail={},{}", account.address, self.context.directory.base());
                 self.bound = Some(dn);
                 reply(LdapResultCode::Success, "")
             }
             _ => {
                 self.failed_binds += 1;
+                self.context.logins.failed(&self.peer, &address, now);
                 reply(LdapResultCode::InvalidCredentials, "")
             }
         }

@@ -133,6 +133,8 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
         store: store.clone(),
         tls: tokio_rustls::TlsAcceptor::from(context_tls.clone()),
         password_checks: context.password_checks.clone(),
+        logins: context.logins.clone(),
+        clock: clock.clone(),
     };
     for (name, listener, implicit_tls) in [("ldap", ldap_listener, false), ("ldaps", ldaps_listener, true)] {
         let bound = listener.local_addr()?;
