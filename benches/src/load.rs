@@ -59,6 +59,9 @@ struct Args {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Draw throughput and end-of-data→250 latency (p50, p99) over the run as SVG here.
+    #[arg(long)]
+    plot: Option<PathBuf>,
     /// Take a backup (`caducee backup --to FILE`) once half the messages are in, and report
     /// the accept latencies seen while it ran against those outside it.
     #[arg(long)]
@@ -111,6 +114,15 @@ fn main() -> anyhow::Result<()> {
     print!("{}", report.text());
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report.json())?)?;
+    }
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "{} sessions, {}-byte documents{}",
+            args.sessions,
+            args.size,
+            if args.reconnect { ", reconnect per message" } else { "" }
+        );
+        std::fs::write(path, plot(&report.timeline, &title))?;
     }
     if target.relay.is_some() && report.stored_messages != report.accepted - report.collected {
         bail!(
@@ -372,7 +384,9 @@ fn run_load(args: &Args, target: &Target) -> anyhow::Result<Report> {
     let retrieve = lock(&shared.retrieve).clone();
     let from_schedule = lock(&shared.from_schedule).clone();
     let transaction = lock(&shared.transaction).clone();
+    let timeline = timeline(&lock(&shared.samples), started, elapsed);
     Ok(Report {
+        timeline,
         sessions: args.sessions,
         reconnect: args.reconnect,
         document_bytes: args.size,
@@ -723,6 +737,8 @@ struct Report {
     errors: Vec<String>,
     elapsed: Duration,
     end_of_data: Histogram<u64>,
+    /// Throughput and latency over the run: (seconds from start, messages/s, p50 ms, p99 ms).
+    timeline: Vec<(f64, f64, f64, f64)>,
     transaction: Histogram<u64>,
     commits: u64,
     writes: u64,
@@ -910,4 +926,88 @@ impl Report {
             })),
         })
     }
+}
+
+/// Completions in buckets of about a sixtieth of the run (at least 0.25 s): each bucket's
+/// throughput and its end-of-data→250 p50 and p99.
+fn timeline(samples: &[(Instant, u64)], started: Instant, elapsed: Duration) -> Vec<(f64, f64, f64, f64)> {
+    let bucket = (elapsed.as_secs_f64() / 60.0).max(0.25);
+    let buckets = (elapsed.as_secs_f64() / bucket).ceil().max(1.0) as usize;
+    let mut latencies: Vec<Vec<u64>> = vec![Vec::new(); buckets];
+    for (at, micros) in samples {
+        let offset = at.saturating_duration_since(started).as_secs_f64();
+        let index = ((offset / bucket) as usize).min(buckets - 1);
+        latencies[index].push(*micros);
+    }
+    latencies
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut values)| {
+            values.sort_unstable();
+            let quantile = |q: f64| -> f64 {
+                if values.is_empty() {
+                    return 0.0;
+                }
+                let at = ((values.len() as f64 - 1.0) * q).round() as usize;
+                values[at] as f64 / 1000.0
+            };
+            ((i as f64 + 0.5) * bucket, values.len() as f64 / bucket, quantile(0.5), quantile(0.99))
+        })
+        .collect()
+}
+
+/// Two panels of SVG: messages per second, and end-of-data→250 p50/p99 in milliseconds.
+fn plot(timeline: &[(f64, f64, f64, f64)], title: &str) -> String {
+    const WIDTH: f64 = 760.0;
+    const PANEL: f64 = 180.0;
+    const LEFT: f64 = 60.0;
+    let end = timeline.last().map_or(1.0, |p| p.0 * 1.02).max(0.001);
+    let top_rate = timeline.iter().map(|p| p.1).fold(1.0_f64, f64::max) * 1.1;
+    let top_ms = timeline.iter().map(|p| p.3).fold(0.1_f64, f64::max) * 1.1;
+    let x = |t: f64| LEFT + t / end * (WIDTH - LEFT - 20.0);
+    let line = |points: Vec<(f64, f64)>, colour: &str| -> String {
+        let path: Vec<String> = points.iter().map(|(px, py)| format!("{px:.1},{py:.1}")).collect();
+        format!("<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" points=\"{}\"/>", path.join(" "))
+    };
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{LEFT}\" y=\"18\" font-size=\"14\">{title}</text>\n",
+        2.0 * PANEL + 90.0
+    );
+    for (panel, (label, top)) in [("messages/s", top_rate), ("ms, end of data → 250", top_ms)].into_iter().enumerate()
+    {
+        let base = 30.0 + panel as f64 * (PANEL + 30.0);
+        svg.push_str(&format!(
+            "<rect x=\"{LEFT}\" y=\"{base}\" width=\"{}\" height=\"{PANEL}\" fill=\"none\" stroke=\"#999\"/>\n\
+             <text x=\"4\" y=\"{}\">{top:.0}</text><text x=\"4\" y=\"{}\">0</text>\n\
+             <text x=\"{}\" y=\"{}\">{label}</text>\n",
+            WIDTH - LEFT - 20.0,
+            base + 12.0,
+            base + PANEL,
+            LEFT + 6.0,
+            base + 14.0
+        ));
+        let y = |v: f64| base + PANEL - v / top * PANEL;
+        if panel == 0 {
+            svg.push_str(&line(timeline.iter().map(|p| (x(p.0), y(p.1))).collect(), "#2f6f3e"));
+        } else {
+            svg.push_str(&line(timeline.iter().map(|p| (x(p.0), y(p.2))).collect(), "#1f4e9c"));
+            svg.push_str(&line(timeline.iter().map(|p| (x(p.0), y(p.3))).collect(), "#a00000"));
+            svg.push_str(&format!(
+                "<text x=\"{}\" y=\"{}\" fill=\"#1f4e9c\">p50</text><text x=\"{}\" y=\"{}\" fill=\"#a00000\">p99</text>\n",
+                WIDTH - 90.0,
+                base + 14.0,
+                WIDTH - 55.0,
+                base + 14.0
+            ));
+        }
+        svg.push('\n');
+    }
+    svg.push_str(&format!(
+        "<text x=\"{LEFT}\" y=\"{}\">0 s</text><text x=\"{}\" y=\"{}\">{end:.1} s</text>\n</svg>\n",
+        2.0 * PANEL + 80.0,
+        WIDTH - 60.0,
+        2.0 * PANEL + 80.0
+    ));
+    svg
 }
