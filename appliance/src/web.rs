@@ -54,19 +54,23 @@ pub fn start(
             .wrap(
                 actix_web::middleware::DefaultHeaders::new()
                     .add(("Strict-Transport-Security", "max-age=31536000"))
-                    .add(("X-Content-Type-Options", "nosniff"))
-                    // Key discovery is read by any client, including web-based ones.
-                    .add(("Access-Control-Allow-Origin", "*")),
+                    .add(("X-Content-Type-Options", "nosniff")),
             )
-            .route("/pks/lookup", web::get().to(hkp_lookup))
+            // Key discovery is read by any client, web-based ones included; nothing else is
+            // shared across origins.
+            .service(web::resource("/pks/lookup").wrap(open_to_all()).route(web::get().to(hkp_lookup)))
             .route("/directory", web::get().to(directory_page))
             .route("/directory/search", web::get().to(directory_search))
             .route("/directory.csv", web::get().to(directory_csv))
             .route("/directory.ldif", web::get().to(directory_ldif))
-            .route("/.well-known/openpgpkey/policy", web::get().to(wkd_policy))
-            .route("/.well-known/openpgpkey/hu/{hash}", web::get().to(wkd_direct))
-            .route("/.well-known/openpgpkey/{domain}/policy", web::get().to(wkd_policy))
-            .route("/.well-known/openpgpkey/{domain}/hu/{hash}", web::get().to(wkd_advanced))
+            .service(
+                web::scope("/.well-known/openpgpkey")
+                    .wrap(open_to_all())
+                    .route("/policy", web::get().to(wkd_policy))
+                    .route("/hu/{hash}", web::get().to(wkd_direct))
+                    .route("/{domain}/policy", web::get().to(wkd_policy))
+                    .route("/{domain}/hu/{hash}", web::get().to(wkd_advanced)),
+            )
     })
     .workers(2)
     .disable_signals()
@@ -75,6 +79,10 @@ pub fn start(
     let handle = server.handle();
     actix_rt::spawn(server);
     Ok(handle)
+}
+
+fn open_to_all() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new().add(("Access-Control-Allow-Origin", "*"))
 }
 
 /// The editions WKD serves: all but the expired ones (a WKD client takes what it gets as
