@@ -89,12 +89,54 @@ fn an_administrator_creates_finds_and_suspends_an_account_in_a_real_terminal() {
     let suspended = tmux.wait_for("disabled (suspended)");
     assert!(suspended.contains("suspend erin.durand@relay.test: done"), "{suspended}");
 
+    // A bigger quota, and a new password shown once.
+    tmux.keys(&["Q"]);
+    tmux.wait_for("quota of erin.durand@relay.test in MB");
+    tmux.text("75");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("quota of erin.durand@relay.test: 75 MB");
+    tmux.keys(&["P"]);
+    tmux.wait_for("reset the password of erin.durand@relay.test?");
+    tmux.keys(&["y"]);
+    let shown = tmux.wait_for("New password");
+    let password = shown
+        .lines()
+        .find_map(|l| l.split("password: ").nth(1))
+        .map(|rest| rest.trim_end_matches(|c: char| c == '│' || c.is_whitespace()).to_owned())
+        .expect("the password on screen");
+    tmux.keys(&["z"]);
+
     // The relay agrees, and q leaves the terminal as it was.
     let list = relay.cli(&["user", "list", "--json"]);
     let list: Value = serde_json::from_slice(&list.stdout).expect("JSON");
     let erin =
         list.as_array().expect("accounts").iter().find(|u| u["address"] == "erin.durand@relay.test").expect("erin");
     assert_eq!(erin["state"]["disabled"][0], "suspended", "{erin}");
+    assert_eq!(erin["quota_bytes"], 75_000_000u64, "{erin}");
+    assert!(relay.fetch("erin.durand@relay.test", &password, false).is_empty(), "the new password logs in");
     tmux.keys(&["q"]);
+    assert!(relay.stop().success());
+}
+
+/// The dashboard shows what `caducee status --json` says, for the same moment.
+#[test]
+fn the_dashboard_shows_the_status_figures() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "");
+    let (alice, _) = relay.add_user("alice", None);
+    let (bob, bob_password) = relay.add_user("bob", None);
+    let message = common::compose(dir.path(), &[&bob, &alice], "Compte rendu");
+    assert_eq!(relay.send(&bob, &bob_password, &alice, &message)["data"]["code"], 250);
+    let status: Value = serde_json::from_slice(&relay.cli(&["status", "--json"]).stdout).expect("status");
+    let mut app = caducee_console::App::new(false);
+    app.take_status(status.clone());
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).expect("terminal");
+    terminal.draw(|frame| caducee_console::render(&app, frame)).expect("draw");
+    let screen = terminal.backend().to_string();
+    let stored = format!("Stored: {} messages", status["stored_messages"]);
+    let mailboxes = format!("Mailboxes: {}", status["mailbox_count"]);
+    assert!(screen.contains(&stored) && screen.contains(&mailboxes), "{stored}, {mailboxes}:\n{screen}");
+    let accepted = format!("Accepted {}", status["quality"]["accepted_total"]);
+    assert!(screen.contains(&accepted), "{accepted}:\n{screen}");
     assert!(relay.stop().success());
 }

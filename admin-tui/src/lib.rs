@@ -106,6 +106,8 @@ pub struct App {
     /// Data-protection requests (`requests`), fetched on the Requests screen.
     pub requests: Option<Value>,
     pub form: Option<UserForm>,
+    /// The quota prompt (Mailboxes, `Q`): the account and the figure typed so far.
+    pub quota: Option<(String, String)>,
     /// Something shown once (a new password, an installation code): any key closes it.
     pub shown: Option<(String, String)>,
     pub help: bool,
@@ -132,6 +134,7 @@ impl App {
             keys: None,
             requests: None,
             form: None,
+            quota: None,
             shown: None,
             help: false,
             message: None,
@@ -225,6 +228,13 @@ impl App {
                 match api.call(confirm.request.clone()) {
                     Ok(result) => {
                         self.message = Some(format!("{} {}: done", confirm.action, confirm.address));
+                        if let Some(password) = result.get("password").and_then(Value::as_str) {
+                            let text = format!(
+                                "{}\n\npassword: {password}\n(give it to the user separately)",
+                                confirm.address
+                            );
+                            self.shown = Some((" New password — shown once ".into(), text));
+                        }
                         if let Some(issued) = result.get("issued").filter(|i| i.is_object()) {
                             self.shown = Some((" New keys — shown once ".into(), issued_text(issued)));
                             self.keys = Some(result.clone());
@@ -235,6 +245,35 @@ impl App {
                 self.refresh(api);
             } else {
                 self.message = Some("cancelled".into());
+            }
+            return;
+        }
+        if let Some((address, mut typed)) = self.quota.take() {
+            match key.code {
+                KeyCode::Esc => self.message = Some("cancelled".into()),
+                KeyCode::Enter => {
+                    let request = match typed.parse::<u64>() {
+                        Ok(mb) => json!({ "command": "user-quota", "address": address, "quota_mb": mb }),
+                        Err(_) => {
+                            self.message = Some(format!("{typed:?} is not a number of MB"));
+                            return;
+                        }
+                    };
+                    self.message = Some(match api.call(request) {
+                        Ok(_) => format!("quota of {address}: {typed} MB"),
+                        Err(why) => format!("quota of {address} not changed: {why}"),
+                    });
+                    self.refresh(api);
+                }
+                KeyCode::Backspace => {
+                    typed.pop();
+                    self.quota = Some((address, typed));
+                }
+                KeyCode::Char(c) if c.is_ascii_digit() => {
+                    typed.push(c);
+                    self.quota = Some((address, typed));
+                }
+                _ => self.quota = Some((address, typed)),
             }
             return;
         }
@@ -295,6 +334,17 @@ impl App {
             }
             KeyCode::Char('a') if self.screen == Screen::Mailboxes => {
                 self.form = Some(UserForm { values: Default::default(), field: 0 });
+            }
+            KeyCode::Char('Q') if self.screen == Screen::Mailboxes => {
+                if let Some(address) = self.selected_address() {
+                    self.quota = Some((address, String::new()));
+                }
+            }
+            KeyCode::Char('P') if self.screen == Screen::Mailboxes => {
+                if let Some(address) = self.selected_address() {
+                    let request = json!({ "command": "user-reset-password", "address": address });
+                    self.confirm = Some(Confirm { action: "reset the password of".into(), address, request });
+                }
             }
             KeyCode::Enter | KeyCode::Char('K') if self.screen == Screen::Mailboxes => {
                 if let Some(address) = self.selected_address() {
@@ -450,13 +500,15 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
         format!(" search: {}▏ Enter keep · Esc clear", app.search)
     } else if let Some(form) = &app.form {
         format!(" {}: {}▏ Enter next · Esc cancel", UserForm::LABELS[form.field], form.values[form.field])
+    } else if let Some((address, typed)) = &app.quota {
+        format!(" quota of {address} in MB: {typed}▏ Enter set · Esc cancel")
     } else if let Some(message) = &app.message {
         format!(" {message} · ? help · q quit")
     } else {
         match app.screen {
             Screen::Dashboard => " Tab screens · / search · r refresh · ? help · q quit".to_owned(),
             Screen::Mailboxes => {
-                " ↑↓ move · / search · a add · Enter keys · u unblock · s suspend · e enable · ? · q".to_owned()
+                " ↑↓ · / search · a add · Enter keys · u s e · Q quota · P password · ? · q".to_owned()
             }
             Screen::Keys => " n renew · x revoke (compromised) · r reload · ? help · q quit".to_owned(),
             Screen::Requests => " r reload · ? help · q quit".to_owned(),
@@ -488,6 +540,7 @@ const HELP: &str = "Tab, 1…5    switch screens\n\
 a           add an account (Mailboxes)\n\
 Enter       the selected account's keys\n\
 u s e       unblock, suspend, enable the selected mailbox\n\
+Q P         set the quota, reset the password\n\
 n x         renew, revoke the keys (Keys)\n\
 r           refresh now (every second anyway)\n\
 q, Esc      quit\n\n\

@@ -53,6 +53,15 @@ pub enum Request {
         address: String,
         action: StateAction,
     },
+    /// Changes an account's mailbox quota.
+    UserQuota {
+        address: String,
+        quota_mb: u64,
+    },
+    /// A new random password for an account (shown once; the old one stops working).
+    UserResetPassword {
+        address: String,
+    },
     /// A message's trail (metadata only).
     Trail {
         message: u64,
@@ -253,6 +262,12 @@ impl Admin {
             Request::Fsck => self.store.fsck().map_err(anyhow::Error::from).and_then(to_json),
             Request::MonitorRun { as_of } => self.monitor_run(as_of).await.and_then(to_json),
             Request::UserState { address, action } => self.user_state(&address, action).await.and_then(to_json),
+            Request::UserQuota { address, quota_mb } => {
+                self.user_quota(&address, quota_mb, caller).await.and_then(to_json)
+            }
+            Request::UserResetPassword { address } => {
+                self.user_reset_password(&address, caller).await.and_then(to_json)
+            }
             Request::Trail { message } => self
                 .store
                 .trail(caducee_storage::MessageId(message))
@@ -435,6 +450,46 @@ impl Admin {
         self.store.account_by_address(&parsed)?.with_context(|| format!("no account {address}"))
     }
 
+    async fn user_quota(&self, address: &str, quota_mb: u64, caller: &Caller) -> anyhow::Result<UserView> {
+        if quota_mb == 0 || quota_mb > 1_000_000 {
+            bail!("a quota is between 1 and 1,000,000 MB");
+        }
+        let account = self.account_named(address)?;
+        let quota_bytes = quota_mb * 1_000_000;
+        self.store.set_quota(account.id, quota_bytes).await?;
+        let draft = caducee_storage::AuditDraft {
+            at: self.clock.now(),
+            actor: caller.actor.clone(),
+            source: caller.source.clone(),
+            action: "update".into(),
+            object: format!("account {}", account.address),
+            detail: format!("quota {} MB → {quota_mb} MB", account.quota_bytes / 1_000_000),
+        };
+        self.store.audit(draft).await?;
+        // Mailbox actors read the account at each recipient check: the new quota holds at once.
+        self.user_list()?.into_iter().find(|u| u.address == account.address.as_str()).context("account vanished")
+    }
+
+    async fn user_reset_password(&self, address: &str, caller: &Caller) -> anyhow::Result<serde_json::Value> {
+        let account = self.account_named(address)?;
+        let password = generate_password();
+        let hash = {
+            let password = password.clone();
+            tokio::task::spawn_blocking(move || hash_password(&password)).await??
+        };
+        let audit = caducee_storage::AuditDraft {
+            at: self.clock.now(),
+            actor: caller.actor.clone(),
+            source: caller.source.clone(),
+            action: "update".into(),
+            object: "password".into(),
+            detail: format!("reset for {}", account.address),
+        };
+        self.store.set_password(account.id, hash, audit).await?;
+        tracing::info!(address = %account.address, "password reset by the administrator");
+        Ok(serde_json::json!({ "address": account.address.as_str(), "password": password }))
+    }
+
     async fn user_state(&self, address: &str, action: StateAction) -> anyhow::Result<UserView> {
         let account = self.account_named(address)?;
         let parsed = account.address.clone();
@@ -555,7 +610,9 @@ fn audit_of(request: &Request) -> Option<(&'static str, String, String)> {
         | Request::Keys { .. }
         | Request::DirectorySet { .. }
         | Request::DirectoryImport { .. }
-        | Request::TermsPublish { .. } => None,
+        | Request::TermsPublish { .. }
+        | Request::UserQuota { .. }
+        | Request::UserResetPassword { .. } => None,
     }
 }
 

@@ -204,6 +204,17 @@ enum UserCommand {
     Hold(AddressArg),
     /// Lift a legal hold.
     Release(AddressArg),
+    /// Change the mailbox quota.
+    Quota {
+        #[arg(long)]
+        address: String,
+        #[arg(long)]
+        mb: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give the account a new random password (printed once; the old one stops working).
+    ResetPassword(AddressArg),
 }
 
 #[derive(Debug, Args)]
@@ -579,6 +590,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(UserCommand::Reopen(arg)) => user_state(&data_dir, arg, admin::StateAction::Reopen),
         Command::User(UserCommand::Hold(arg)) => user_state(&data_dir, arg, admin::StateAction::Hold),
         Command::User(UserCommand::Release(arg)) => user_state(&data_dir, arg, admin::StateAction::Release),
+        Command::User(UserCommand::Quota { address, mb, json }) => {
+            let result = call(&data_dir, Request::UserQuota { address, quota_mb: mb })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                println!("{}: quota {} MB", result["address"].as_str().unwrap_or_default(), mb);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(UserCommand::ResetPassword(arg)) => {
+            let result = call(&data_dir, Request::UserResetPassword { address: arg.address })?;
+            if arg.json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                println!(
+                    "new password for {}: {}",
+                    result["address"].as_str().unwrap_or_default(),
+                    result["password"].as_str().unwrap_or_default()
+                );
+                println!("(shown once: give it to the user through a separate channel)");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Trail { message_id, json } => {
             let trail = call(&data_dir, Request::Trail { message: message_id })?;
             if json {
