@@ -147,6 +147,11 @@ fn a_doctor_logs_in_with_a_second_factor_and_manages_the_account() {
     let queue: Value = serde_json::from_slice(&queue.stdout).expect("JSON");
     assert_eq!(queue[0]["kind"], "erasure");
     assert_eq!(queue[0]["address"], alice.as_str());
+    let seq = queue[0]["seq"].as_u64().expect("seq").to_string();
+    assert!(relay.cli(&["requests", "--close", &seq]).status.success());
+    let queue: Value = serde_json::from_slice(&relay.cli(&["requests", "--json"]).stdout).expect("JSON");
+    assert!(queue[0]["closed_at"].is_number(), "{queue}");
+    assert!(!relay.cli(&["requests", "--close", &seq]).status.success(), "closed once");
 
     // Quality indicators, the certificate, English.
     let quality = browser.get("/account/quality");

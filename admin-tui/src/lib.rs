@@ -211,6 +211,20 @@ impl App {
             .collect()
     }
 
+    /// The requests still open, newest first (the Requests screen's list).
+    pub fn open_requests(&self) -> Vec<&Value> {
+        let mut open: Vec<&Value> = self
+            .requests
+            .as_ref()
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|r| r["closed_at"].is_null())
+            .collect();
+        open.reverse();
+        open
+    }
+
     fn selected_address(&self) -> Option<String> {
         self.mailboxes().get(self.selected).and_then(|m| m["address"].as_str()).map(str::to_owned)
     }
@@ -243,6 +257,9 @@ impl App {
                     Err(why) => self.message = Some(format!("{} {} failed: {why}", confirm.action, confirm.address)),
                 }
                 self.refresh(api);
+                if self.screen == Screen::Requests {
+                    self.load_screen(api);
+                }
             } else {
                 self.message = Some("cancelled".into());
             }
@@ -335,6 +352,18 @@ impl App {
             KeyCode::Char('a') if self.screen == Screen::Mailboxes => {
                 self.form = Some(UserForm { values: Default::default(), field: 0 });
             }
+            KeyCode::Char('c') if self.screen == Screen::Requests => {
+                let open: Vec<&Value> = self.open_requests();
+                if let Some(request) = open.get(self.selected) {
+                    let seq = request["seq"].as_u64().unwrap_or_default();
+                    let address = request["address"].as_str().unwrap_or_default().to_owned();
+                    self.confirm = Some(Confirm {
+                        action: format!("close {} request {seq} of", request["kind"].as_str().unwrap_or_default()),
+                        address,
+                        request: json!({ "command": "rights-request-close", "seq": seq }),
+                    });
+                }
+            }
             KeyCode::Char('Q') if self.screen == Screen::Mailboxes => {
                 if let Some(address) = self.selected_address() {
                     self.quota = Some((address, String::new()));
@@ -372,7 +401,9 @@ impl App {
                 self.searching = true;
             }
             KeyCode::Down | KeyCode::Char('j') => {
-                self.selected = (self.selected + 1).min(self.mailboxes().len().saturating_sub(1));
+                let rows =
+                    if self.screen == Screen::Requests { self.open_requests().len() } else { self.mailboxes().len() };
+                self.selected = (self.selected + 1).min(rows.saturating_sub(1));
             }
             KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
             KeyCode::Char(c @ ('u' | 's' | 'e')) if self.screen == Screen::Mailboxes => {
@@ -511,7 +542,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
                 " ↑↓ · / search · a add · Enter keys · u s e · Q quota · P password · ? · q".to_owned()
             }
             Screen::Keys => " n renew · x revoke (compromised) · r reload · ? help · q quit".to_owned(),
-            Screen::Requests => " r reload · ? help · q quit".to_owned(),
+            Screen::Requests => " ↑↓ move · c close the request · r reload · ? help · q quit".to_owned(),
             Screen::Audit => " / filter by actor, action or object · r reload · ? help · q quit".to_owned(),
         }
     };
@@ -764,10 +795,9 @@ fn render_keys(app: &App, frame: &mut Frame<'_>, area: Rect) {
 }
 
 fn render_requests(app: &App, frame: &mut Frame<'_>, area: Rect) {
-    let requests: Vec<&Value> = app.requests.as_ref().and_then(Value::as_array).into_iter().flatten().collect();
-    let rows: Vec<Row> = requests
+    let open = app.open_requests();
+    let rows: Vec<Row> = open
         .iter()
-        .rev()
         .map(|r| {
             Row::new(vec![
                 Cell::from(number(&r["seq"])),
@@ -792,8 +822,11 @@ fn render_requests(app: &App, frame: &mut Frame<'_>, area: Rect) {
         Row::new(vec!["#", "Filed (UTC)", "Request", "From", "Text"])
             .style(app.style(Style::default().add_modifier(Modifier::BOLD))),
     )
-    .block(Block::default().borders(Borders::ALL).title(format!(" Data-protection requests ({}) ", requests.len())));
-    frame.render_widget(table, area);
+    .block(Block::default().borders(Borders::ALL).title(format!(" Open data-protection requests ({}) ", open.len())))
+    .row_highlight_style(app.style(Style::default().add_modifier(Modifier::REVERSED)))
+    .highlight_symbol("▶ ");
+    let mut state = TableState::default().with_selected((!open.is_empty()).then_some(app.selected));
+    frame.render_stateful_widget(table, area, &mut state);
 }
 
 /// `2026-11-26 02:30` (UTC) from milliseconds since the epoch.

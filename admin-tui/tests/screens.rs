@@ -258,4 +258,7 @@ fn accounts_keys_and_requests_from_the_console() {
     assert_eq!(app.screen, Screen::Requests);
     insta::assert_snapshot!("requests_80x24", draw(&app, 80, 24));
     insta::assert_snapshot!("requests_120x40", draw(&app, 120, 40));
+    key(&mut app, &mut api, KeyCode::Char('c'));
+    key(&mut app, &mut api, KeyCode::Char('y'));
+    assert!(sent.borrow().iter().any(|r| *r == json!({ "command": "rights-request-close", "seq": 3 })));
 }

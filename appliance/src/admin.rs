@@ -100,6 +100,10 @@ pub enum Request {
     },
     /// The data-protection requests users filed from their personal space.
     RightsRequests,
+    /// Marks a data-protection request as dealt with.
+    RightsRequestClose {
+        seq: u64,
+    },
     /// An account's certificates: show, renew, revoke (which issues a new edition).
     Keys {
         address: String,
@@ -257,6 +261,20 @@ impl Admin {
             Request::DirectoryExport { format } => self.directory_export(format).and_then(to_json),
             Request::TermsPublish { text } => self.terms_publish(text, caller).await.and_then(to_json),
             Request::RightsRequests => self.store.requests().map_err(anyhow::Error::from).and_then(to_json),
+            Request::RightsRequestClose { seq } => {
+                let audit = caducee_storage::AuditDraft {
+                    at: self.clock.now(),
+                    actor: caller.actor.clone(),
+                    source: caller.source.clone(),
+                    action: "update".into(),
+                    object: "data-protection request".into(),
+                    detail: format!("request {seq} closed"),
+                };
+                match self.store.close_request(seq, self.clock.now(), audit).await {
+                    Ok(()) => Ok(serde_json::json!({ "closed": seq })),
+                    Err(error) => Err(error.into()),
+                }
+            }
             Request::UserList => self.user_list().and_then(to_json),
             Request::Status => self.status().await.and_then(to_json),
             Request::Fsck => self.store.fsck().map_err(anyhow::Error::from).and_then(to_json),
@@ -611,6 +629,7 @@ fn audit_of(request: &Request) -> Option<(&'static str, String, String)> {
         | Request::DirectorySet { .. }
         | Request::DirectoryImport { .. }
         | Request::TermsPublish { .. }
+        | Request::RightsRequestClose { .. }
         | Request::UserQuota { .. }
         | Request::UserResetPassword { .. } => None,
     }

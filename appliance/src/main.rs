@@ -68,7 +68,7 @@ enum Command {
     #[command(subcommand)]
     Terms(TermsCommand),
     /// Data-protection requests filed by users from their personal space.
-    Requests(JsonFlag),
+    Requests(RequestsArgs),
     /// The directory of users: entries, preferences, import and export.
     #[command(subcommand)]
     Directory(DirectoryCommand),
@@ -339,6 +339,15 @@ enum DirectoryCommand {
     },
 }
 
+#[derive(Debug, Args)]
+struct RequestsArgs {
+    /// Mark request N as dealt with.
+    #[arg(long)]
+    close: Option<u64>,
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum TermsCommand {
     /// Publish the text of FILE as the new version.
@@ -480,6 +489,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("terms of use version {} published; users accept them at their next login", result["version"]);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Requests(RequestsArgs { close: Some(seq), .. }) => {
+            call(&data_dir, Request::RightsRequestClose { seq })?;
+            println!("request {seq} closed");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Requests(flag) => {
             let result = call(&data_dir, Request::RightsRequests)?;
             if flag.json {
@@ -487,8 +501,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 for r in result.as_array().into_iter().flatten() {
                     println!(
-                        "{:>4}  {:<14} {:<32} {}",
+                        "{:>4}  {:<6} {:<14} {:<32} {}",
                         r["seq"],
+                        if r["closed_at"].is_null() { "open" } else { "closed" },
                         r["kind"].as_str().unwrap_or_default(),
                         r["address"].as_str().unwrap_or_default(),
                         r["text"].as_str().unwrap_or_default().replace('\n', " ")

@@ -376,6 +376,10 @@ impl Store {
         self.write(WriteOp::FileRequest { request: Box::new(request), audit }).await.map(drop)
     }
 
+    pub async fn close_request(&self, seq: u64, at: Millis, audit: AuditDraft) -> Result<(), StoreError> {
+        self.write(WriteOp::CloseRequest { seq, at, audit }).await.map(drop)
+    }
+
     /// Every data-protection request, oldest first.
     pub fn requests(&self) -> Result<Vec<RightsRequest>, StoreError> {
         let txn = self.read()?;

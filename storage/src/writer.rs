@@ -104,6 +104,12 @@ pub(crate) enum WriteOp {
         request: Box<RightsRequest>,
         audit: AuditDraft,
     },
+    /// Marks a data-protection request as dealt with, with its audit entry.
+    CloseRequest {
+        seq: u64,
+        at: Millis,
+        audit: AuditDraft,
+    },
     /// Publishes new terms of use (the version is the next one), with its audit entry.
     PublishTerms {
         text: String,
@@ -692,6 +698,19 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             counters.next_notice += 1;
             let mut request = request.as_ref().clone();
             request.seq = seq;
+            inner.requests.put(txn, &seq.to_be_bytes(), &crate::store::encode(&request)?)?;
+            append_audit(inner, txn, audit)?;
+            Ok(WriteOutcome::Done)
+        }
+        WriteOp::CloseRequest { seq, at, audit } => {
+            let Some(bytes) = inner.requests.get(txn, &seq.to_be_bytes())? else {
+                return Err(StoreError::Refused(format!("no data-protection request {seq}")));
+            };
+            let mut request: RightsRequest = crate::store::decode(bytes)?;
+            if request.closed_at.is_some() {
+                return Err(StoreError::Refused(format!("request {seq} is closed already")));
+            }
+            request.closed_at = Some(*at);
             inner.requests.put(txn, &seq.to_be_bytes(), &crate::store::encode(&request)?)?;
             append_audit(inner, txn, audit)?;
             Ok(WriteOutcome::Done)
