@@ -56,7 +56,8 @@ impl Drop for Tmux {
 fn an_administrator_creates_finds_and_suspends_an_account_in_a_real_terminal() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let relay = Relay::start(&data, "");
+    let backups = dir.path().join("backups");
+    let relay = Relay::start(&data, &format!("[backup]\nfolder = \"{}\"\n", backups.display()));
     relay.add_user("alice", None);
     let tmux = Tmux { socket: format!("caducee-test-{}", std::process::id()) };
     let command = format!("{BIN} --data-dir {} console", data.display());
@@ -105,6 +106,17 @@ fn an_administrator_creates_finds_and_suspends_an_account_in_a_real_terminal() {
         .map(|rest| rest.trim_end_matches(|c: char| c == '│' || c.is_whitespace()).to_owned())
         .expect("the password on screen");
     tmux.keys(&["z"]);
+
+    // A backup, from the Backups screen.
+    tmux.keys(&["5"]);
+    tmux.wait_for("Scheduled backups (0)");
+    tmux.keys(&["b"]);
+    tmux.wait_for("take a backup into");
+    tmux.keys(&["y"]);
+    tmux.wait_for("Backup written");
+    tmux.keys(&["z"]);
+    tmux.wait_for("Scheduled backups (1)");
+    assert_eq!(std::fs::read_dir(&backups).expect("backup folder").count(), 1);
 
     // The relay agrees, and q leaves the terminal as it was.
     let list = relay.cli(&["user", "list", "--json"]);

@@ -42,11 +42,13 @@ pub enum Screen {
     Mailboxes,
     Keys,
     Requests,
+    Backups,
     Audit,
 }
 
 impl Screen {
-    const ALL: [Screen; 5] = [Screen::Dashboard, Screen::Mailboxes, Screen::Keys, Screen::Requests, Screen::Audit];
+    const ALL: [Screen; 6] =
+        [Screen::Dashboard, Screen::Mailboxes, Screen::Keys, Screen::Requests, Screen::Backups, Screen::Audit];
 
     fn name(self) -> &'static str {
         match self {
@@ -54,6 +56,7 @@ impl Screen {
             Screen::Mailboxes => "Mailboxes",
             Screen::Keys => "Keys",
             Screen::Requests => "Requests",
+            Screen::Backups => "Backups",
             Screen::Audit => "Audit",
         }
     }
@@ -105,6 +108,8 @@ pub struct App {
     pub keys: Option<Value>,
     /// Data-protection requests (`requests`), fetched on the Requests screen.
     pub requests: Option<Value>,
+    /// Scheduled backups and the last drill (`backup-list`), fetched on the Backups screen.
+    pub backups: Option<Value>,
     pub form: Option<UserForm>,
     /// The quota prompt (Mailboxes, `Q`): the account and the figure typed so far.
     pub quota: Option<(String, String)>,
@@ -133,6 +138,7 @@ impl App {
             keys_for: None,
             keys: None,
             requests: None,
+            backups: None,
             form: None,
             quota: None,
             shown: None,
@@ -242,6 +248,14 @@ impl App {
                 match api.call(confirm.request.clone()) {
                     Ok(result) => {
                         self.message = Some(format!("{} {}: done", confirm.action, confirm.address));
+                        if let Some(file) = result.get("file").and_then(Value::as_str) {
+                            let text = format!(
+                                "{file}\n{} in {:.1} s",
+                                bytes(&result["file_bytes"]),
+                                result["seconds"].as_f64().unwrap_or_default()
+                            );
+                            self.shown = Some((" Backup written ".into(), text));
+                        }
                         if let Some(password) = result.get("password").and_then(Value::as_str) {
                             let text = format!(
                                 "{}\n\npassword: {password}\n(give it to the user separately)",
@@ -257,7 +271,7 @@ impl App {
                     Err(why) => self.message = Some(format!("{} {} failed: {why}", confirm.action, confirm.address)),
                 }
                 self.refresh(api);
-                if self.screen == Screen::Requests {
+                if matches!(self.screen, Screen::Requests | Screen::Backups) {
                     self.load_screen(api);
                 }
             } else {
@@ -345,7 +359,7 @@ impl App {
                 let previous = Screen::ALL[(self.screen.index() + Screen::ALL.len() - 1) % Screen::ALL.len()];
                 self.show(previous, api);
             }
-            KeyCode::Char(c @ '1'..='5') => {
+            KeyCode::Char(c @ '1'..='6') => {
                 let screen = Screen::ALL[usize::from(c as u8 - b'1')];
                 self.show(screen, api);
             }
@@ -363,6 +377,19 @@ impl App {
                         request: json!({ "command": "rights-request-close", "seq": seq }),
                     });
                 }
+            }
+            KeyCode::Char('b') if self.screen == Screen::Backups => {
+                let request = json!({ "command": "backup", "to": null, "key_file": null, "compact": null });
+                self.confirm = Some(Confirm {
+                    action: "take a backup into".into(),
+                    address: self
+                        .backups
+                        .as_ref()
+                        .and_then(|b| b["folder"].as_str())
+                        .unwrap_or("the backup folder")
+                        .to_owned(),
+                    request,
+                });
             }
             KeyCode::Char('Q') if self.screen == Screen::Mailboxes => {
                 if let Some(address) = self.selected_address() {
@@ -452,6 +479,10 @@ impl App {
                 Ok(requests) => self.requests = Some(requests),
                 Err(why) => self.connection_lost = Some(why),
             },
+            Screen::Backups => match api.call(json!({ "command": "backup-list" })) {
+                Ok(backups) => self.backups = Some(backups),
+                Err(why) => self.connection_lost = Some(why),
+            },
             Screen::Dashboard | Screen::Mailboxes => {}
         }
     }
@@ -525,6 +556,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
         Screen::Mailboxes => render_mailboxes(app, frame, body),
         Screen::Keys => render_keys(app, frame, body),
         Screen::Requests => render_requests(app, frame, body),
+        Screen::Backups => render_backups(app, frame, body),
         Screen::Audit => render_audit(app, frame, body),
     }
     let keys = if app.searching {
@@ -543,6 +575,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
             }
             Screen::Keys => " n renew · x revoke (compromised) · r reload · ? help · q quit".to_owned(),
             Screen::Requests => " ↑↓ move · c close the request · r reload · ? help · q quit".to_owned(),
+            Screen::Backups => " b back up now · r reload · ? help · q quit".to_owned(),
             Screen::Audit => " / filter by actor, action or object · r reload · ? help · q quit".to_owned(),
         }
     };
@@ -565,7 +598,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
     }
 }
 
-const HELP: &str = "Tab, 1…5    switch screens\n\
+const HELP: &str = "Tab, 1…6    switch screens\n\
 ↑ ↓ j k     move in the list\n\
 /           search mailboxes by address\n\
 a           add an account (Mailboxes)\n\
@@ -792,6 +825,51 @@ fn render_keys(app: &App, frame: &mut Frame<'_>, area: Rect) {
             )
             .block(Block::default().borders(Borders::ALL).title(format!(" Keys of {address} ")));
     frame.render_widget(table, area);
+}
+
+fn render_backups(app: &App, frame: &mut Frame<'_>, area: Rect) {
+    let Some(backups) = &app.backups else {
+        frame.render_widget(Paragraph::new(" reading the backup folder…"), area);
+        return;
+    };
+    let [summary, list] = Layout::vertical([Constraint::Length(4), Constraint::Min(3)]).areas(area);
+    let drill = &backups["last_drill"];
+    let drill = match drill["ok"].as_bool() {
+        Some(true) => format!(
+            "passed {}, first 250 after {:.1} s",
+            when(&drill["started_at"]),
+            drill["first_accept_seconds"].as_f64().unwrap_or_default()
+        ),
+        Some(false) => format!("FAILED {}: see caducee status", when(&drill["started_at"])),
+        None => "never run (caducee drill)".to_owned(),
+    };
+    let folder = backups["folder"].as_str().map_or_else(
+        || "no [backup] folder configured: scheduled backups are off".to_owned(),
+        |f| format!("{f} (keep {} daily, {} weekly)", backups["keep_daily"], backups["keep_weekly"]),
+    );
+    let lines = vec![Line::from(format!(" Folder: {folder}")), Line::from(format!(" Restore drill: {drill}"))];
+    frame
+        .render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" Backups ")), summary);
+    let rows: Vec<Row> = backups["backups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|b| {
+            Row::new(vec![
+                Cell::from(when(&b["at"])),
+                Cell::from(bytes(&b["bytes"])),
+                Cell::from(b["file"].as_str().unwrap_or_default().to_owned()),
+            ])
+        })
+        .collect();
+    let count = rows.len();
+    let table = Table::new(rows, [Constraint::Length(16), Constraint::Length(10), Constraint::Min(20)])
+        .header(
+            Row::new(vec!["Taken (UTC)", "Size", "File"])
+                .style(app.style(Style::default().add_modifier(Modifier::BOLD))),
+        )
+        .block(Block::default().borders(Borders::ALL).title(format!(" Scheduled backups ({count}) ")));
+    frame.render_widget(table, list);
 }
 
 fn render_requests(app: &App, frame: &mut Frame<'_>, area: Rect) {

@@ -144,7 +144,7 @@ fn audit_viewer() {
             _ => Err("unexpected".into()),
         }
     };
-    app.key(KeyEvent::from(KeyCode::Char('5')), &mut api);
+    app.key(KeyEvent::from(KeyCode::Char('6')), &mut api);
     assert_eq!(app.screen, Screen::Audit);
     assert_eq!(app.audit_entries().len(), 4);
     insta::assert_snapshot!("audit_80x24", draw(&app, 80, 24));
@@ -167,7 +167,7 @@ fn the_audit_trail_is_read_on_demand_not_polled() {
         }
         Ok(status(4100))
     };
-    app.key(KeyEvent::from(KeyCode::Char('5')), &mut api);
+    app.key(KeyEvent::from(KeyCode::Char('6')), &mut api);
     for _ in 0..5 {
         app.refresh(&mut api); // what the loop does every second
     }
@@ -213,6 +213,13 @@ fn accounts_keys_and_requests_from_the_console() {
                 "installation_code": "AB12C-DE34F-GH56J-KM78N",
                 "bundle": "/data/bundles/nina.one@relay.test.1.01234567.caducee-bundle" })),
             Some("keys") => Ok(keys_report(request["action"] != "show")),
+            Some("backup-list") => Ok(json!({ "folder": "/mnt/backups", "keep_daily": 7, "keep_weekly": 4,
+                "last_drill": { "ok": true, "started_at": 1_795_650_000_000u64, "first_accept_seconds": 21.5 },
+                "backups": [{ "file": "/mnt/backups/caducee-20261126T020000Z.cbk", "at": 1_795_650_000_000u64, "bytes": 52_428_800u64 }] })),
+            Some("backup") => {
+                Ok(json!({ "file": "/mnt/backups/caducee-20261126T030000Z.cbk", "file_bytes": 52_428_900u64,
+                "seconds": 0.4, "manifest": {}, "rotated_out": [] }))
+            }
             Some("rights-requests") => Ok(json!([{ "seq": 3, "account": 1, "address": "dr.martin@relay.test",
                 "kind": "erasure", "text": "Merci d'effacer mon compte.", "at": 1_795_650_000_000u64, "closed_at": null }])),
             _ => Err("unexpected".into()),
@@ -261,4 +268,14 @@ fn accounts_keys_and_requests_from_the_console() {
     key(&mut app, &mut api, KeyCode::Char('c'));
     key(&mut app, &mut api, KeyCode::Char('y'));
     assert!(sent.borrow().iter().any(|r| *r == json!({ "command": "rights-request-close", "seq": 3 })));
+
+    // Backups: the folder, the last drill, the backups; `b` takes one after a `y`.
+    key(&mut app, &mut api, KeyCode::Char('5'));
+    assert_eq!(app.screen, Screen::Backups);
+    insta::assert_snapshot!("backups_80x24", draw(&app, 80, 24));
+    insta::assert_snapshot!("backups_120x40", draw(&app, 120, 40));
+    key(&mut app, &mut api, KeyCode::Char('b'));
+    key(&mut app, &mut api, KeyCode::Char('y'));
+    assert!(sent.borrow().iter().any(|r| r["command"] == "backup"));
+    assert!(app.shown.as_ref().is_some_and(|(_, text)| text.contains("caducee-20261126T030000Z.cbk")));
 }

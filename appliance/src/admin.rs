@@ -100,6 +100,8 @@ pub enum Request {
     },
     /// The data-protection requests users filed from their personal space.
     RightsRequests,
+    /// The scheduled backups in the configured folder, and the last restore drill.
+    BackupList,
     /// Marks a data-protection request as dealt with.
     RightsRequestClose {
         seq: u64,
@@ -261,6 +263,7 @@ impl Admin {
             Request::DirectoryExport { format } => self.directory_export(format).and_then(to_json),
             Request::TermsPublish { text } => self.terms_publish(text, caller).await.and_then(to_json),
             Request::RightsRequests => self.store.requests().map_err(anyhow::Error::from).and_then(to_json),
+            Request::BackupList => self.backup_list().and_then(to_json),
             Request::RightsRequestClose { seq } => {
                 let audit = caducee_storage::AuditDraft {
                     at: self.clock.now(),
@@ -531,6 +534,24 @@ impl Admin {
         self.user_list()?.into_iter().find(|u| u.address == parsed.as_str()).context("account vanished")
     }
 
+    fn backup_list(&self) -> anyhow::Result<serde_json::Value> {
+        let config = crate::config::Config::load(&self.data_dir)?;
+        let backups = match &config.backup.folder {
+            Some(folder) => crate::backup::list(folder)?
+                .into_iter()
+                .map(|(file, at, bytes)| serde_json::json!({ "file": file, "at": at, "bytes": bytes }))
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok(serde_json::json!({
+            "folder": config.backup.folder,
+            "keep_daily": config.backup.keep_daily,
+            "keep_weekly": config.backup.keep_weekly,
+            "backups": backups,
+            "last_drill": crate::drill::last_report(&self.data_dir),
+        }))
+    }
+
     /// Runs on a blocking thread: the copy streams the whole store.
     fn backup(&self, request: BackupRequest) -> anyhow::Result<BackupDone> {
         let config = crate::config::Config::load(&self.data_dir)?;
@@ -630,6 +651,7 @@ fn audit_of(request: &Request) -> Option<(&'static str, String, String)> {
         | Request::DirectoryImport { .. }
         | Request::TermsPublish { .. }
         | Request::RightsRequestClose { .. }
+        | Request::BackupList
         | Request::UserQuota { .. }
         | Request::UserResetPassword { .. } => None,
     }

@@ -752,6 +752,25 @@ pub fn rotation(folder: &Path, daily: usize, weekly: usize) -> anyhow::Result<Ve
     Ok(delete)
 }
 
+/// The scheduled backups in `folder`, newest first: file, time, size.
+pub fn list(folder: &Path) -> anyhow::Result<Vec<(PathBuf, Millis, u64)>> {
+    let entries = match fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", folder.display())),
+    };
+    let mut backups = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if let Some(at) = entry.file_name().to_str().and_then(parse_stamp) {
+            let bytes = entry.metadata()?.len();
+            backups.push((entry.path(), Millis(at.timestamp_millis().max(0) as u64), bytes));
+        }
+    }
+    backups.sort_by_key(|b| std::cmp::Reverse(b.1));
+    Ok(backups)
+}
+
 /// The newest scheduled backup in `folder`.
 pub fn latest(folder: &Path) -> anyhow::Result<Option<PathBuf>> {
     let mut newest: Option<(chrono::DateTime<chrono::Utc>, PathBuf)> = None;
