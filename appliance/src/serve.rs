@@ -250,6 +250,24 @@ async fn wait_for_signal() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The next accepted connection, or `None` once shutdown begins. Accept errors (EMFILE and
+/// friends) are reported and waited out: the limit clears as sessions end.
+async fn next_connection(
+    listener: &TcpListener,
+    service: &str,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => return Some(accepted),
+                Err(error) => tracing::warn!(%error, service, "accept failed"),
+            },
+            _ = shutdown.wait_for(|stop| *stop) => return None,
+        }
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     service: Service,
@@ -260,18 +278,7 @@ async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut next_worker = 0usize;
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // EMFILE and friends: report and go on; the limit clears as sessions end.
-                    tracing::warn!(%error, service = service.name(), "accept failed");
-                    continue;
-                }
-            },
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        };
+    while let Some((stream, peer)) = next_connection(&listener, service.name(), &mut shutdown).await {
         let Some(slot) = slots.take(peer.ip(), slots.clone()) else {
             refuse_busy(service, &stream);
             continue;
@@ -306,17 +313,8 @@ async fn ldap_accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut next_worker = 0usize;
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "LDAP accept failed");
-                    continue;
-                }
-            },
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        };
+    let service = if implicit_tls { "ldaps" } else { "ldap" };
+    while let Some((stream, peer)) = next_connection(&listener, service, &mut shutdown).await {
         let Some(slot) = slots.take(peer.ip(), slots.clone()) else {
             continue; // over the limits: closed at once
         };
