@@ -75,6 +75,15 @@ pub struct Confirm {
     pub request: Value,
 }
 
+/// Publishing from the dashboard: terms of use (`T`) or an announcement (`A`), each read
+/// from a text file on this machine, and sent after a confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Publish {
+    TermsFile(String),
+    AnnouncementSubject(String),
+    AnnouncementFile { subject: String, path: String },
+}
+
 /// The new-account form (Mailboxes, `a`): one field at a time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserForm {
@@ -113,6 +122,7 @@ pub struct App {
     pub form: Option<UserForm>,
     /// The quota prompt (Mailboxes, `Q`): the account and the figure typed so far.
     pub quota: Option<(String, String)>,
+    pub publish: Option<Publish>,
     /// Something shown once (a new password, an installation code): any key closes it.
     pub shown: Option<(String, String)>,
     pub help: bool,
@@ -141,6 +151,7 @@ impl App {
             backups: None,
             form: None,
             quota: None,
+            publish: None,
             shown: None,
             help: false,
             message: None,
@@ -279,6 +290,10 @@ impl App {
             }
             return;
         }
+        if let Some(publish) = self.publish.take() {
+            self.publish_key(publish, key.code);
+            return;
+        }
         if let Some((address, mut typed)) = self.quota.take() {
             match key.code {
                 KeyCode::Esc => self.message = Some("cancelled".into()),
@@ -391,6 +406,12 @@ impl App {
                     request,
                 });
             }
+            KeyCode::Char('T') if self.screen == Screen::Dashboard => {
+                self.publish = Some(Publish::TermsFile(String::new()));
+            }
+            KeyCode::Char('A') if self.screen == Screen::Dashboard => {
+                self.publish = Some(Publish::AnnouncementSubject(String::new()));
+            }
             KeyCode::Char('Q') if self.screen == Screen::Mailboxes => {
                 if let Some(address) = self.selected_address() {
                     self.quota = Some((address, String::new()));
@@ -487,6 +508,54 @@ impl App {
         }
     }
 
+    /// A key while publishing: typing, then reading the file and asking for confirmation.
+    fn publish_key(&mut self, publish: Publish, code: KeyCode) {
+        fn typed(publish: &mut Publish) -> &mut String {
+            match publish {
+                Publish::TermsFile(path) | Publish::AnnouncementFile { path, .. } => path,
+                Publish::AnnouncementSubject(subject) => subject,
+            }
+        }
+        let mut publish = publish;
+        match code {
+            KeyCode::Esc => self.message = Some("cancelled".into()),
+            KeyCode::Char(c) => {
+                typed(&mut publish).push(c);
+                self.publish = Some(publish);
+            }
+            KeyCode::Backspace => {
+                typed(&mut publish).pop();
+                self.publish = Some(publish);
+            }
+            KeyCode::Enter => match publish {
+                Publish::AnnouncementSubject(subject) => {
+                    self.publish = Some(Publish::AnnouncementFile { subject, path: String::new() });
+                }
+                Publish::TermsFile(path) => match std::fs::read_to_string(&path) {
+                    Ok(text) => {
+                        self.confirm = Some(Confirm {
+                            action: "publish as the new terms of use the text of".into(),
+                            address: path,
+                            request: json!({ "command": "terms-publish", "text": text }),
+                        })
+                    }
+                    Err(error) => self.message = Some(format!("cannot read {path}: {error}")),
+                },
+                Publish::AnnouncementFile { subject, path } => match std::fs::read_to_string(&path) {
+                    Ok(body) => {
+                        self.confirm = Some(Confirm {
+                            action: format!("send to every user the announcement \"{subject}\" in"),
+                            address: path,
+                            request: json!({ "command": "announce", "subject": subject, "body": body }),
+                        })
+                    }
+                    Err(error) => self.message = Some(format!("cannot read {path}: {error}")),
+                },
+            },
+            _ => self.publish = Some(publish),
+        }
+    }
+
     fn create_user(&mut self, form: &UserForm, api: &mut impl AdminApi) {
         let [address, first_name, last_name, contact_email] = form.values.clone();
         let request = json!({
@@ -563,13 +632,19 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
         format!(" search: {}▏ Enter keep · Esc clear", app.search)
     } else if let Some(form) = &app.form {
         format!(" {}: {}▏ Enter next · Esc cancel", UserForm::LABELS[form.field], form.values[form.field])
+    } else if let Some(publish) = &app.publish {
+        match publish {
+            Publish::TermsFile(path) => format!(" terms of use, text file: {path}▏ Enter · Esc cancel"),
+            Publish::AnnouncementSubject(subject) => format!(" announcement subject: {subject}▏ Enter · Esc cancel"),
+            Publish::AnnouncementFile { path, .. } => format!(" announcement, text file: {path}▏ Enter · Esc cancel"),
+        }
     } else if let Some((address, typed)) = &app.quota {
         format!(" quota of {address} in MB: {typed}▏ Enter set · Esc cancel")
     } else if let Some(message) = &app.message {
         format!(" {message} · ? help · q quit")
     } else {
         match app.screen {
-            Screen::Dashboard => " Tab screens · / search · r refresh · ? help · q quit".to_owned(),
+            Screen::Dashboard => " Tab screens · / search · T terms of use · A announcement · r · ? · q".to_owned(),
             Screen::Mailboxes => {
                 " ↑↓ · / search · a add · Enter keys · u s e · Q quota · P password · ? · q".to_owned()
             }
@@ -605,6 +680,7 @@ a           add an account (Mailboxes)\n\
 Enter       the selected account's keys\n\
 u s e       unblock, suspend, enable the selected mailbox\n\
 Q P         set the quota, reset the password\n\
+T A         publish terms of use, send an announcement\n\
 n x         renew, revoke the keys (Keys)\n\
 r           refresh now (every second anyway)\n\
 q, Esc      quit\n\n\

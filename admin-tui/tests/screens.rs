@@ -279,3 +279,39 @@ fn accounts_keys_and_requests_from_the_console() {
     assert!(sent.borrow().iter().any(|r| r["command"] == "backup"));
     assert!(app.shown.as_ref().is_some_and(|(_, text)| text.contains("caducee-20261126T030000Z.cbk")));
 }
+
+#[test]
+fn terms_and_announcements_are_published_from_text_files_after_a_confirmation() {
+    let mut app = app();
+    let sent = std::cell::RefCell::new(Vec::<Value>::new());
+    let mut api = |request: Value| -> Result<Value, String> {
+        sent.borrow_mut().push(request.clone());
+        Ok(if request["command"] == "status" { status(4100) } else { json!({ "version": 2 }) })
+    };
+    let file = std::env::temp_dir().join(format!("caducee-console-terms-{}.txt", std::process::id()));
+    std::fs::write(&file, "Conditions, version 2.\n").expect("terms file");
+    app.key(KeyEvent::from(KeyCode::Char('T')), &mut api);
+    for c in file.to_str().expect("utf-8").chars() {
+        app.key(KeyEvent::from(KeyCode::Char(c)), &mut api);
+    }
+    app.key(KeyEvent::from(KeyCode::Enter), &mut api);
+    assert!(app.confirm.is_some() && sent.borrow().iter().all(|r| r["command"] != "terms-publish"));
+    app.key(KeyEvent::from(KeyCode::Char('y')), &mut api);
+    assert!(sent
+        .borrow()
+        .iter()
+        .any(|r| *r == json!({ "command": "terms-publish", "text": "Conditions, version 2.\n" })));
+
+    app.key(KeyEvent::from(KeyCode::Char('A')), &mut api);
+    for c in "Maintenance".chars() {
+        app.key(KeyEvent::from(KeyCode::Char(c)), &mut api);
+    }
+    app.key(KeyEvent::from(KeyCode::Enter), &mut api);
+    for c in "/no/such/file".chars() {
+        app.key(KeyEvent::from(KeyCode::Char(c)), &mut api);
+    }
+    app.key(KeyEvent::from(KeyCode::Enter), &mut api);
+    assert!(app.message.as_deref().is_some_and(|m| m.starts_with("cannot read /no/such/file")), "{:?}", app.message);
+    assert!(app.confirm.is_none());
+    let _ = std::fs::remove_file(file);
+}
