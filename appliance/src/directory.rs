@@ -334,6 +334,25 @@ impl DirectoryCache {
         &self.base
     }
 
+    /// [`DirectoryCache::view`] from async code: the current view at once, or a rebuild on
+    /// the blocking pool, so that the event loop (and the mail sessions sharing it) does not
+    /// stall while tens of thousands of entries are read.
+    pub async fn view_async(self: &Arc<Self>) -> anyhow::Result<Arc<DirectoryView>> {
+        let generation = self.store.directory_generation();
+        let current = self
+            .current
+            .read()
+            .map_err(|_| anyhow::anyhow!("directory lock poisoned"))?
+            .as_ref()
+            .filter(|view| view.generation >= generation)
+            .cloned();
+        if let Some(view) = current {
+            return Ok(view);
+        }
+        let cache = Arc::clone(self);
+        tokio::task::spawn_blocking(move || cache.view()).await?
+    }
+
     pub fn view(&self) -> anyhow::Result<Arc<DirectoryView>> {
         // Read before the snapshot: a commit landing meanwhile moves it again, and the next
         // request rebuilds.

@@ -168,7 +168,10 @@ impl Session {
                     };
                     vec![LdapMsg::new(msgid, LdapOp::ExtendedResponse(response))]
                 }
-                LdapOp::SearchRequest(search) => self.search(msgid, &search, &ctrl),
+                LdapOp::SearchRequest(search) => {
+                    let view = self.context.directory.view_async().await;
+                    self.search(msgid, &search, &ctrl, view)
+                }
                 op @ (LdapOp::AddRequest(_)
                 | LdapOp::ModifyRequest(_)
                 | LdapOp::DelRequest(_)
@@ -256,7 +259,13 @@ impl Session {
         }
     }
 
-    fn search(&self, msgid: i32, search: &LdapSearchRequest, controls: &[LdapControl]) -> Vec<LdapMsg> {
+    fn search(
+        &self,
+        msgid: i32,
+        search: &LdapSearchRequest,
+        controls: &[LdapControl],
+        view: anyhow::Result<Arc<DirectoryView>>,
+    ) -> Vec<LdapMsg> {
         let done = |code, message: &str, controls: Vec<LdapControl>| {
             LdapMsg::new_with_ctrls(msgid, LdapOp::SearchResultDone(result(code, message)), controls)
         };
@@ -267,7 +276,7 @@ impl Session {
         if base.is_empty() && search.scope == LdapSearchScope::Base {
             return self.root_dse(msgid, search, done(LdapResultCode::Success, "", Vec::new()));
         }
-        let view = match self.context.directory.view() {
+        let view = match view {
             Ok(view) => view,
             Err(error) => {
                 tracing::error!(%error, "reading the directory failed");

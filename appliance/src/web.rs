@@ -306,7 +306,7 @@ struct DirectoryPage<'a> {
     truncated: bool,
 }
 
-fn search_view(
+async fn search_view(
     state: &State,
     query: &str,
 ) -> Result<(Arc<crate::directory::DirectoryView>, Vec<usize>, usize), Box<HttpResponse>> {
@@ -315,7 +315,7 @@ fn search_view(
             HttpResponse::BadRequest().body(format!("the query is longer than {QUERY_CHARS_MAX} characters\n")),
         ));
     }
-    let view = state.directory.view().map_err(|error| {
+    let view = state.directory.view_async().await.map_err(|error| {
         tracing::error!(%error, "reading the directory failed");
         Box::new(HttpResponse::InternalServerError().body("the directory cannot be read now\n"))
     })?;
@@ -330,7 +330,7 @@ async fn directory_page(state: web::Data<State>, query: web::Query<DirectoryQuer
     let english = query.lang.as_deref() == Some("en");
     let (lang, other_lang, t) = if english { ("en", "fr", &ENGLISH) } else { ("fr", "en", &FRENCH) };
     let q = query.q.trim();
-    let (view, shown, total) = match search_view(&state, q) {
+    let (view, shown, total) = match search_view(&state, q).await {
         Ok(found) => found,
         Err(response) => return *response,
     };
@@ -362,7 +362,7 @@ async fn directory_page(state: web::Data<State>, query: web::Query<DirectoryQuer
 
 /// The JSON API behind the page: the same search, the same entries.
 async fn directory_search(state: web::Data<State>, query: web::Query<DirectoryQuery>) -> HttpResponse {
-    let (view, shown, total) = match search_view(&state, query.q.trim()) {
+    let (view, shown, total) = match search_view(&state, query.q.trim()).await {
         Ok(found) => found,
         Err(response) => return *response,
     };
@@ -371,7 +371,7 @@ async fn directory_search(state: web::Data<State>, query: web::Query<DirectoryQu
 }
 
 async fn directory_csv(state: web::Data<State>) -> HttpResponse {
-    match state.directory.view().and_then(|view| crate::directory::export_csv(&view)) {
+    match state.directory.view_async().await.and_then(|view| crate::directory::export_csv(&view)) {
         Ok(bytes) => HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
             .insert_header(("Content-Disposition", "attachment; filename=\"directory.csv\""))
@@ -384,7 +384,7 @@ async fn directory_csv(state: web::Data<State>) -> HttpResponse {
 }
 
 async fn directory_ldif(state: web::Data<State>) -> HttpResponse {
-    match state.directory.view() {
+    match state.directory.view_async().await {
         Ok(view) => HttpResponse::Ok()
             .content_type("text/plain; charset=utf-8")
             .insert_header(("Content-Disposition", "attachment; filename=\"directory.ldif\""))
