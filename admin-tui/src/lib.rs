@@ -105,6 +105,8 @@ pub struct App {
     pub audit: Option<Value>,
     /// Accepted messages per refresh, newest last.
     pub accepted_per_second: VecDeque<u64>,
+    /// The processing-time p99 of the last five minutes at each refresh, in µs, newest last.
+    pub p99_micros: VecDeque<u64>,
     last_accepted: Option<u64>,
     /// Set while the relay does not answer.
     pub connection_lost: Option<String>,
@@ -139,6 +141,7 @@ impl App {
             status: None,
             audit: None,
             accepted_per_second: VecDeque::new(),
+            p99_micros: VecDeque::new(),
             last_accepted: None,
             connection_lost: None,
             selected: 0,
@@ -214,6 +217,12 @@ impl App {
             }
         }
         self.last_accepted = accepted.or(self.last_accepted);
+        if let Some(p99) = status["quality"]["processing_ms"][0]["p99"].as_f64() {
+            self.p99_micros.push_back((p99 * 1000.0).round() as u64);
+            while self.p99_micros.len() > HISTORY_POINTS_MAX {
+                self.p99_micros.pop_front();
+            }
+        }
         self.status = Some(status);
         self.selected = self.selected.min(self.mailboxes().len().saturating_sub(1));
     }
@@ -785,13 +794,22 @@ fn render_dashboard(app: &App, frame: &mut Frame<'_>, area: Rect) {
     ];
     let block = Block::default().borders(Borders::ALL).title(" Relay ");
     frame.render_widget(Paragraph::new(lines).block(block), figures);
+    let [rate_area, latency_area] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(spark);
     let data: Vec<u64> = app.accepted_per_second.iter().copied().collect();
     let last = data.last().copied().unwrap_or(0);
     let sparkline = Sparkline::default()
-        .block(Block::default().borders(Borders::ALL).title(format!(" Accepted per second: {last} ")))
+        .block(Block::default().borders(Borders::ALL).title(format!(" Accepted/s: {last} ")))
         .data(&data)
         .style(app.style(Style::default().fg(Color::Green)));
-    frame.render_widget(sparkline, spark);
+    frame.render_widget(sparkline, rate_area);
+    let p99: Vec<u64> = app.p99_micros.iter().copied().collect();
+    let last = p99.last().map_or("—".to_owned(), |us| format!("{:.2} ms", *us as f64 / 1000.0));
+    let sparkline = Sparkline::default()
+        .block(Block::default().borders(Borders::ALL).title(format!(" p99 (5 min): {last} ")))
+        .data(&p99)
+        .style(app.style(Style::default().fg(Color::Yellow)));
+    frame.render_widget(sparkline, latency_area);
     let alerts = alerts(status);
     let text: Vec<Line> = if alerts.is_empty() {
         vec![Line::from(" none")]
