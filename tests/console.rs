@@ -90,6 +90,16 @@ fn an_administrator_creates_finds_and_suspends_an_account_in_a_real_terminal() {
     let suspended = tmux.wait_for("disabled (suspended)");
     assert!(suspended.contains("suspend erin.durand@relay.test: done"), "{suspended}");
 
+    // A new contact e-mail (the names kept as they are).
+    tmux.keys(&["E"]);
+    tmux.wait_for("▶ First name: Erin");
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["-N", "40", "BSpace"]);
+    tmux.text("secretariat@example.org");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("erin.durand@relay.test saved");
+
     // A bigger quota, and a new password shown once.
     tmux.keys(&["Q"]);
     tmux.wait_for("quota of erin.durand@relay.test in MB");
@@ -125,6 +135,10 @@ fn an_administrator_creates_finds_and_suspends_an_account_in_a_real_terminal() {
         list.as_array().expect("accounts").iter().find(|u| u["address"] == "erin.durand@relay.test").expect("erin");
     assert_eq!(erin["state"]["disabled"][0], "suspended", "{erin}");
     assert_eq!(erin["quota_bytes"], 75_000_000u64, "{erin}");
+    assert_eq!(
+        (erin["first_name"].as_str(), erin["contact_email"].as_str()),
+        (Some("Erin"), Some("secretariat@example.org"))
+    );
     assert!(relay.fetch("erin.durand@relay.test", &password, false).is_empty(), "the new password logs in");
     tmux.keys(&["q"]);
     assert!(relay.stop().success());

@@ -95,6 +95,18 @@ impl UserForm {
     pub const LABELS: [&'static str; 4] = ["Address", "First name", "Last name", "Contact e-mail"];
 }
 
+/// The account-editing form (Mailboxes, `E`), filled with what the account has now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditForm {
+    pub address: String,
+    pub values: [String; 3],
+    pub field: usize,
+}
+
+impl EditForm {
+    pub const LABELS: [&'static str; 3] = ["First name", "Last name", "Contact e-mail"];
+}
+
 /// Everything the console shows.
 #[derive(Debug)]
 pub struct App {
@@ -122,6 +134,7 @@ pub struct App {
     /// Scheduled backups and the last drill (`backup-list`), fetched on the Backups screen.
     pub backups: Option<Value>,
     pub form: Option<UserForm>,
+    pub edit: Option<EditForm>,
     /// The quota prompt (Mailboxes, `Q`): the account and the figure typed so far.
     pub quota: Option<(String, String)>,
     pub publish: Option<Publish>,
@@ -153,6 +166,7 @@ impl App {
             requests: None,
             backups: None,
             form: None,
+            edit: None,
             quota: None,
             publish: None,
             shown: None,
@@ -299,6 +313,35 @@ impl App {
             }
             return;
         }
+        if let Some(mut edit) = self.edit.take() {
+            match key.code {
+                KeyCode::Esc => self.message = Some("cancelled".into()),
+                KeyCode::Enter if edit.field + 1 < EditForm::LABELS.len() => {
+                    edit.field += 1;
+                    self.edit = Some(edit);
+                }
+                KeyCode::Enter => {
+                    let [first_name, last_name, contact_email] = edit.values.clone();
+                    let request = json!({ "command": "user-edit", "address": edit.address,
+                        "first_name": first_name.trim(), "last_name": last_name.trim(), "contact_email": contact_email.trim() });
+                    self.message = Some(match api.call(request) {
+                        Ok(_) => format!("{} saved", edit.address),
+                        Err(why) => format!("{} not changed: {why}", edit.address),
+                    });
+                    self.refresh(api);
+                }
+                KeyCode::Backspace => {
+                    edit.values[edit.field].pop();
+                    self.edit = Some(edit);
+                }
+                KeyCode::Char(c) => {
+                    edit.values[edit.field].push(c);
+                    self.edit = Some(edit);
+                }
+                _ => self.edit = Some(edit),
+            }
+            return;
+        }
         if let Some(publish) = self.publish.take() {
             self.publish_key(publish, key.code);
             return;
@@ -420,6 +463,16 @@ impl App {
             }
             KeyCode::Char('A') if self.screen == Screen::Dashboard => {
                 self.publish = Some(Publish::AnnouncementSubject(String::new()));
+            }
+            KeyCode::Char('E') if self.screen == Screen::Mailboxes => {
+                if let Some(mailbox) = self.mailboxes().get(self.selected) {
+                    let text = |field: &str| mailbox[field].as_str().unwrap_or_default().to_owned();
+                    self.edit = Some(EditForm {
+                        address: text("address"),
+                        values: [text("first_name"), text("last_name"), text("contact_email")],
+                        field: 0,
+                    });
+                }
             }
             KeyCode::Char('Q') if self.screen == Screen::Mailboxes => {
                 if let Some(address) = self.selected_address() {
@@ -641,6 +694,8 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
         format!(" search: {}▏ Enter keep · Esc clear", app.search)
     } else if let Some(form) = &app.form {
         format!(" {}: {}▏ Enter next · Esc cancel", UserForm::LABELS[form.field], form.values[form.field])
+    } else if let Some(edit) = &app.edit {
+        format!(" {}: {}▏ Enter next · Esc cancel", EditForm::LABELS[edit.field], edit.values[edit.field])
     } else if let Some(publish) = &app.publish {
         match publish {
             Publish::TermsFile(path) => format!(" terms of use, text file: {path}▏ Enter · Esc cancel"),
@@ -655,7 +710,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
         match app.screen {
             Screen::Dashboard => " Tab screens · / search · T terms of use · A announcement · r · ? · q".to_owned(),
             Screen::Mailboxes => {
-                " ↑↓ · / search · a add · Enter keys · u s e · Q quota · P password · ? · q".to_owned()
+                " ↑↓ · / · a add · E edit · Enter keys · u s e · Q quota · P password · ? · q".to_owned()
             }
             Screen::Keys => " n renew · x revoke (compromised) · r reload · ? help · q quit".to_owned(),
             Screen::Requests => " ↑↓ move · c close the request · r reload · ? help · q quit".to_owned(),
@@ -669,6 +724,14 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
     } else if let Some(confirm) = &app.confirm {
         let text = format!("{} {}?\n\ny: yes   any other key: no", confirm.action, confirm.address);
         popup(app, frame, area, " Confirm ", &text);
+    } else if let Some(edit) = &app.edit {
+        let text: String = EditForm::LABELS
+            .iter()
+            .zip(&edit.values)
+            .enumerate()
+            .map(|(i, (label, value))| format!("{} {label}: {value}\n", if i == edit.field { "▶" } else { " " }))
+            .collect();
+        popup(app, frame, area, &format!(" {} ", edit.address), &text);
     } else if let Some(form) = &app.form {
         let text: String = UserForm::LABELS
             .iter()
@@ -685,7 +748,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
 const HELP: &str = "Tab, 1…6    switch screens\n\
 ↑ ↓ j k     move in the list\n\
 /           search mailboxes by address\n\
-a           add an account (Mailboxes)\n\
+a E         add an account, edit its names and contact (Mailboxes)\n\
 Enter       the selected account's keys\n\
 u s e       unblock, suspend, enable the selected mailbox\n\
 Q P         set the quota, reset the password\n\

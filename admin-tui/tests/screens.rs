@@ -315,3 +315,36 @@ fn terms_and_announcements_are_published_from_text_files_after_a_confirmation() 
     assert!(app.confirm.is_none());
     let _ = std::fs::remove_file(file);
 }
+
+#[test]
+fn an_account_is_edited_from_a_form_filled_with_what_it_has() {
+    let mut app = app();
+    app.screen = Screen::Mailboxes;
+    let mut status_with_names = status(4100);
+    status_with_names["mailboxes"][0]["first_name"] = json!("Anne");
+    status_with_names["mailboxes"][0]["last_name"] = json!("Martin");
+    status_with_names["mailboxes"][0]["contact_email"] = json!("anne@example.org");
+    app.take_status(status_with_names.clone());
+    let sent = std::cell::RefCell::new(Vec::<Value>::new());
+    let mut api = |request: Value| -> Result<Value, String> {
+        sent.borrow_mut().push(request.clone());
+        Ok(if request["command"] == "status" { status_with_names.clone() } else { json!({}) })
+    };
+    app.key(KeyEvent::from(KeyCode::Char('E')), &mut api);
+    assert_eq!(app.edit.as_ref().map(|e| e.values[0].as_str()), Some("Anne"));
+    for _ in 0..5 {
+        app.key(KeyEvent::from(KeyCode::Backspace), &mut api);
+    }
+    for c in "Anne-Marie".chars() {
+        app.key(KeyEvent::from(KeyCode::Char(c)), &mut api);
+    }
+    for _ in 0..3 {
+        app.key(KeyEvent::from(KeyCode::Enter), &mut api);
+    }
+    let edit = sent.borrow().iter().find(|r| r["command"] == "user-edit").cloned().expect("user-edit sent");
+    assert_eq!(edit["first_name"], "Anne-Marie");
+    assert_eq!(
+        (edit["last_name"].as_str(), edit["contact_email"].as_str()),
+        (Some("Martin"), Some("anne@example.org"))
+    );
+}

@@ -58,6 +58,13 @@ pub enum Request {
         address: String,
         quota_mb: u64,
     },
+    /// New names or contact e-mail for an account (what is left out stays).
+    UserEdit {
+        address: String,
+        first_name: Option<String>,
+        last_name: Option<String>,
+        contact_email: Option<String>,
+    },
     /// A new random password for an account (shown once; the old one stops working).
     UserResetPassword {
         address: String,
@@ -286,6 +293,9 @@ impl Admin {
             Request::UserQuota { address, quota_mb } => {
                 self.user_quota(&address, quota_mb, caller).await.and_then(to_json)
             }
+            Request::UserEdit { address, first_name, last_name, contact_email } => {
+                self.user_edit(&address, first_name, last_name, contact_email, caller).await.and_then(to_json)
+            }
             Request::UserResetPassword { address } => {
                 self.user_reset_password(&address, caller).await.and_then(to_json)
             }
@@ -491,6 +501,54 @@ impl Admin {
         self.user_list()?.into_iter().find(|u| u.address == account.address.as_str()).context("account vanished")
     }
 
+    async fn user_edit(
+        &self,
+        address: &str,
+        first_name: Option<String>,
+        last_name: Option<String>,
+        contact_email: Option<String>,
+        caller: &Caller,
+    ) -> anyhow::Result<UserView> {
+        let account = self.account_named(address)?;
+        let text = |field: &str, value: Option<String>, current: &str| -> anyhow::Result<String> {
+            match value {
+                None => Ok(current.to_owned()),
+                Some(value) => {
+                    let value = caducee_storage::check_text(field, &value, 200).map_err(anyhow::Error::msg)?;
+                    if value.is_empty() {
+                        bail!("{field} cannot be empty");
+                    }
+                    Ok(value)
+                }
+            }
+        };
+        let first = text("first name", first_name, &account.first_name)?;
+        let last = text("last name", last_name, &account.last_name)?;
+        let contact = match contact_email {
+            None => account.contact_email.clone(),
+            Some(contact) => {
+                Address::parse(&contact).with_context(|| format!("invalid contact e-mail {contact:?}"))?.to_string()
+            }
+        };
+        let mut changed = Vec::new();
+        if first != account.first_name || last != account.last_name {
+            changed.push("names");
+        }
+        if contact != account.contact_email {
+            changed.push("contact e-mail");
+        }
+        let audit = caducee_storage::AuditDraft {
+            at: self.clock.now(),
+            actor: caller.actor.clone(),
+            source: caller.source.clone(),
+            action: "update".into(),
+            object: format!("account {}", account.address),
+            detail: if changed.is_empty() { "no change".into() } else { changed.join(", ") },
+        };
+        self.store.edit_account(account.id, first, last, contact, audit).await?;
+        self.user_list()?.into_iter().find(|u| u.address == account.address.as_str()).context("account vanished")
+    }
+
     async fn user_reset_password(&self, address: &str, caller: &Caller) -> anyhow::Result<serde_json::Value> {
         let account = self.account_named(address)?;
         let password = generate_password();
@@ -653,7 +711,8 @@ fn audit_of(request: &Request) -> Option<(&'static str, String, String)> {
         | Request::RightsRequestClose { .. }
         | Request::BackupList
         | Request::UserQuota { .. }
-        | Request::UserResetPassword { .. } => None,
+        | Request::UserResetPassword { .. }
+        | Request::UserEdit { .. } => None,
     }
 }
 

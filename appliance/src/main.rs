@@ -215,6 +215,19 @@ enum UserCommand {
     },
     /// Give the account a new random password (printed once; the old one stops working).
     ResetPassword(AddressArg),
+    /// Change an account's names or contact e-mail.
+    Edit {
+        #[arg(long)]
+        address: String,
+        #[arg(long)]
+        first_name: Option<String>,
+        #[arg(long)]
+        last_name: Option<String>,
+        #[arg(long)]
+        contact_email: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -611,6 +624,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&result)?);
             } else {
                 println!("{}: quota {} MB", result["address"].as_str().unwrap_or_default(), mb);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(UserCommand::Edit { address, first_name, last_name, contact_email, json }) => {
+            let result = call(&data_dir, Request::UserEdit { address, first_name, last_name, contact_email })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                println!(
+                    "{}: {} {}, contact {}",
+                    result["address"].as_str().unwrap_or_default(),
+                    result["first_name"].as_str().unwrap_or_default(),
+                    result["last_name"].as_str().unwrap_or_default(),
+                    result["contact_email"].as_str().unwrap_or_default()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

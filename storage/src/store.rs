@@ -351,6 +351,17 @@ impl Store {
         }
     }
 
+    pub async fn edit_account(
+        &self,
+        account: AccountId,
+        first_name: String,
+        last_name: String,
+        contact_email: String,
+        audit: AuditDraft,
+    ) -> Result<(), StoreError> {
+        self.write(WriteOp::EditAccount { account, first_name, last_name, contact_email, audit }).await.map(drop)
+    }
+
     pub async fn set_password(
         &self,
         account: AccountId,

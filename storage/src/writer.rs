@@ -88,6 +88,14 @@ pub(crate) enum WriteOp {
         record: Box<PortalRecord>,
         audit: Option<AuditDraft>,
     },
+    /// New names and contact e-mail for an account, with the audit entry.
+    EditAccount {
+        account: AccountId,
+        first_name: String,
+        last_name: String,
+        contact_email: String,
+        audit: AuditDraft,
+    },
     /// A new password hash, with its audit entry.
     SetPassword {
         account: AccountId,
@@ -151,6 +159,7 @@ impl WriteOp {
             self,
             WriteOp::CreateAccount(_)
                 | WriteOp::PutDirectory { .. }
+                | WriteOp::EditAccount { .. }
                 | WriteOp::PutCertificate { .. }
                 | WriteOp::DeleteAccount { .. }
                 | WriteOp::UpdateState { .. }
@@ -675,6 +684,15 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             if let Some(audit) = audit {
                 append_audit(inner, txn, audit)?;
             }
+            Ok(WriteOutcome::Done)
+        }
+        WriteOp::EditAccount { account, first_name, last_name, contact_email, audit } => {
+            let mut record = inner.account_in(txn, *account)?.ok_or(StoreError::NoSuchAccount)?;
+            record.first_name = first_name.clone();
+            record.last_name = last_name.clone();
+            record.contact_email = contact_email.clone();
+            inner.put_account(txn, &record)?;
+            append_audit(inner, txn, audit)?;
             Ok(WriteOutcome::Done)
         }
         WriteOp::SetPassword { account, password_hash, audit } => {
