@@ -359,7 +359,8 @@ impl Store {
         contact_email: String,
         audit: AuditDraft,
     ) -> Result<(), StoreError> {
-        self.write(WriteOp::EditAccount { account, first_name, last_name, contact_email, audit }).await.map(drop)
+        let edit = crate::writer::AccountEdit { account, first_name, last_name, contact_email, audit };
+        self.write(WriteOp::EditAccount(Box::new(edit))).await.map(drop)
     }
 
     pub async fn set_password(

@@ -89,13 +89,7 @@ pub(crate) enum WriteOp {
         audit: Option<AuditDraft>,
     },
     /// New names and contact e-mail for an account, with the audit entry.
-    EditAccount {
-        account: AccountId,
-        first_name: String,
-        last_name: String,
-        contact_email: String,
-        audit: AuditDraft,
-    },
+    EditAccount(Box<AccountEdit>),
     /// A new password hash, with its audit entry.
     SetPassword {
         account: AccountId,
@@ -133,6 +127,16 @@ pub(crate) enum WriteOp {
     Purge(Purge),
 }
 
+/// New names and contact e-mail for an account.
+#[derive(Debug)]
+pub(crate) struct AccountEdit {
+    pub account: AccountId,
+    pub first_name: String,
+    pub last_name: String,
+    pub contact_email: String,
+    pub audit: AuditDraft,
+}
+
 /// What retention removes: connection records ended before `connections_before`, trails of
 /// erased messages accepted before `trails_before`, audit entries made before
 /// `audit_before` (the chain keeps a checkpoint).
@@ -159,7 +163,7 @@ impl WriteOp {
             self,
             WriteOp::CreateAccount(_)
                 | WriteOp::PutDirectory { .. }
-                | WriteOp::EditAccount { .. }
+                | WriteOp::EditAccount(_)
                 | WriteOp::PutCertificate { .. }
                 | WriteOp::DeleteAccount { .. }
                 | WriteOp::UpdateState { .. }
@@ -686,13 +690,13 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             }
             Ok(WriteOutcome::Done)
         }
-        WriteOp::EditAccount { account, first_name, last_name, contact_email, audit } => {
-            let mut record = inner.account_in(txn, *account)?.ok_or(StoreError::NoSuchAccount)?;
-            record.first_name = first_name.clone();
-            record.last_name = last_name.clone();
-            record.contact_email = contact_email.clone();
+        WriteOp::EditAccount(edit) => {
+            let mut record = inner.account_in(txn, edit.account)?.ok_or(StoreError::NoSuchAccount)?;
+            record.first_name = edit.first_name.clone();
+            record.last_name = edit.last_name.clone();
+            record.contact_email = edit.contact_email.clone();
             inner.put_account(txn, &record)?;
-            append_audit(inner, txn, audit)?;
+            append_audit(inner, txn, &edit.audit)?;
             Ok(WriteOutcome::Done)
         }
         WriteOp::SetPassword { account, password_hash, audit } => {
