@@ -87,8 +87,8 @@ slapadd -q -f "$work/slapd.conf" -l "$work/slapd.ldif"
 echo "slapadd: $(echo "$(date +%s.%N) - $started" | bc) s"
 slapd_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 slapd -f "$work/slapd.conf" -h "ldap://127.0.0.1:$slapd_port/" -n caducee-compare-slapd
-for _ in $(seq 100); do [[ -f $work/slapd.pid ]] && break; sleep 0.1; done
-sleep 1
+# Ready when it accepts connections.
+for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$slapd_port") 2>/dev/null && break; sleep 0.1; done
 
 run() {
     local name=$1 port=$2
