@@ -198,6 +198,26 @@ impl Actor for Session {
 
 /// Starts a session actor for an accepted connection on the current arbiter. `ticket` is
 /// dropped when the session ends (the listener uses it to count connections).
+/// Checks a password against an account's stored hash, or against a dummy one when there
+/// is no such account, so that timing does not reveal which accounts exist. One check per
+/// permit of `checks` at a time (each holds 19 MiB); waiting for a permit is the
+/// back-pressure a burst of logins feels. Every login of the relay goes through here: SMTP,
+/// POP3, LDAP binds, the personal space.
+pub async fn check_password(checks: &Arc<tokio::sync::Semaphore>, stored: Option<String>, password: String) -> bool {
+    let hash = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
+    // The semaphore is never closed, so a permit always comes.
+    let Ok(permit) = checks.clone().acquire_owned().await else {
+        return false;
+    };
+    tokio::task::spawn_blocking(move || {
+        let valid = verify_password(&password, &hash);
+        drop(permit);
+        valid
+    })
+    .await
+    .unwrap_or(false)
+}
+
 pub fn start(
     service: Service,
     stream: TcpStream,
@@ -332,20 +352,8 @@ impl Driver {
         let closed = account
             .as_ref()
             .is_some_and(|a| self.context.store.account_state(a.id).is_ok_and(|s| s.closed_at.is_some()));
-        // Verify even for unknown users so that timing does not reveal which accounts exist.
-        let hash = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.to_owned());
-        // The semaphore is never closed, so a permit always comes; waiting for one is the
-        // back-pressure a burst of logins feels.
-        let Ok(permit) = self.context.password_checks.clone().acquire_owned().await else {
-            return Login::Failed;
-        };
-        let valid = tokio::task::spawn_blocking(move || {
-            let valid = verify_password(&password, &hash);
-            drop(permit);
-            valid
-        })
-        .await
-        .unwrap_or(false);
+        let stored = account.as_ref().map(|a| a.password_hash.clone());
+        let valid = check_password(&self.context.password_checks, stored, password).await;
         match account.filter(|_| valid && !closed) {
             Some(account) => {
                 self.context.logins.succeeded(&username);

@@ -237,13 +237,8 @@ impl Session {
             .ok()
             .and_then(|a| self.context.store.account_by_address(&a).ok().flatten());
         // The hash runs for unknown names too, so that timing does not tell which exist.
-        let stored = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_default();
-        let Ok(_permit) = self.context.password_checks.acquire().await else {
-            return reply(LdapResultCode::Busy, "shutting down");
-        };
-        let verified = tokio::task::spawn_blocking(move || caducee_storage::verify_password(&password, &stored))
-            .await
-            .unwrap_or(false);
+        let stored = account.as_ref().map(|a| a.password_hash.clone());
+        let verified = caducee_actors::session::check_password(&self.context.password_checks, stored, password).await;
         match account {
             Some(account) if verified => {
                 self.context.logins.succeeded(&address);

@@ -276,11 +276,9 @@ impl Portal {
         Ok(User { session, account })
     }
 
-    async fn check_password(&self, stored: String, password: String) -> bool {
-        let Ok(_permit) = self.password_checks.acquire().await else {
-            return false;
-        };
-        tokio::task::spawn_blocking(move || caducee_storage::verify_password(&password, &stored)).await.unwrap_or(false)
+    /// The relay's one password check (dummy hash for unknown accounts, bounded concurrency).
+    async fn check_password(&self, stored: Option<String>, password: String) -> bool {
+        caducee_actors::session::check_password(&self.password_checks, stored, password).await
     }
 }
 
@@ -365,7 +363,7 @@ async fn login(portal: web::Data<Portal>, request: HttpRequest, form: web::Form<
             return refuse(t.throttled, actix_web::http::StatusCode::TOO_MANY_REQUESTS);
         }
         let account = Address::parse(&address).ok().and_then(|a| portal.store.account_by_address(&a).ok().flatten());
-        let stored = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_default();
+        let stored = account.as_ref().map(|a| a.password_hash.clone());
         let verified = portal.check_password(stored, form.password.clone()).await;
         let account = match account {
             Some(account) if verified => account,
@@ -749,7 +747,7 @@ async fn change_password(
         if portal.logins.is_locked(&from, &address, now) {
             return Ok(redirect("/account?done=password-refused"));
         }
-        let verified = portal.check_password(user.account.password_hash.clone(), form.current.clone()).await;
+        let verified = portal.check_password(Some(user.account.password_hash.clone()), form.current.clone()).await;
         if !verified || form.new.chars().count() < PASSWORD_CHARS_MIN {
             if !verified {
                 portal.logins.failed(&from, &address, now);
