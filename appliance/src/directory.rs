@@ -225,9 +225,9 @@ impl PublicEntry {
             .join(" ")
     }
 
-    /// Whether every word of the query appears in the entry (accents and case ignored).
-    pub fn matches(&self, query: &str) -> bool {
-        fold(query).split_whitespace().all(|word| self.search_text.contains(word))
+    /// Whether every word (already [`fold`]ed) appears in the entry.
+    pub fn matches(&self, words: &[&str]) -> bool {
+        words.iter().all(|word| self.search_text.contains(word))
     }
 }
 
@@ -578,15 +578,15 @@ pub fn ldap_attributes(entry: &PublicEntry) -> Vec<(&'static str, Vec<Vec<u8>>)>
     attributes
 }
 
-/// The public directory as LDIF (RFC 2849): values that are not safe strings are base64.
-pub fn export_ldif(view: &DirectoryView, domain: &str) -> Vec<u8> {
-    let base = base_dn(domain);
+/// The public directory as LDIF (RFC 2849), from the LDAP entries the view already holds:
+/// values that are not safe strings are base64.
+pub fn export_ldif(view: &DirectoryView) -> Vec<u8> {
     let mut out = String::from("version: 1\n\n");
-    for entry in view.public() {
-        out.push_str(&ldif_line("dn", entry_dn(entry, &base).as_bytes()));
-        for (name, values) in ldap_attributes(entry) {
+    for (_, ldap) in view.all.iter().zip(&view.ldap).filter(|(entry, _)| !entry.red_list) {
+        out.push_str(&ldif_line("dn", ldap.dn.as_bytes()));
+        for (name, values) in &ldap.attributes {
             for value in values {
-                out.push_str(&ldif_line(name, &value));
+                out.push_str(&ldif_line(name, value));
             }
         }
         out.push('\n');

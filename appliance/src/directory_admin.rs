@@ -205,7 +205,7 @@ impl Admin {
         let view = directory::build_view(&self.store, self.store.directory_generation(), self.clock.now(), &base)?;
         let (entries, bytes) = match format {
             ExportFormat::Csv => (view.public().count(), directory::export_csv(&view)?),
-            ExportFormat::Ldif => (view.public().count(), directory::export_ldif(&view, &config.domain)),
+            ExportFormat::Ldif => (view.public().count(), directory::export_ldif(&view)),
             ExportFormat::National => (view.all.len(), directory::export_national(&view)?),
         };
         Ok(Exported { format, entries, text: String::from_utf8(bytes)? })

@@ -267,6 +267,8 @@ impl Session {
         if let Err(why) = check_filter(&search.filter) {
             return vec![done(LdapResultCode::UnwillingToPerform, &why, Vec::new())];
         }
+        // Assertion values folded once here, not once per candidate entry.
+        let search = &LdapSearchRequest { filter: folded(&search.filter), ..search.clone() };
         let base = normalise_dn(&search.base);
         if base.is_empty() && search.scope == LdapSearchScope::Base {
             return self.root_dse(msgid, search, done(LdapResultCode::Success, "", Vec::new()));
@@ -492,9 +494,32 @@ fn check_filter(filter: &LdapFilter) -> Result<(), String> {
     walk(filter, 0, &mut 0)
 }
 
-/// Whether `entry` matches `filter`. Matching ignores case and French accents (the
-/// directory's attributes are all text); approximate matching is equality; extensible
-/// matches are not supported and match nothing.
+/// `filter` with every assertion value [`fold`]ed, as the entries' values are.
+fn folded(filter: &LdapFilter) -> LdapFilter {
+    let all = |parts: &[LdapFilter]| parts.iter().map(folded).collect();
+    match filter {
+        LdapFilter::And(parts) => LdapFilter::And(all(parts)),
+        LdapFilter::Or(parts) => LdapFilter::Or(all(parts)),
+        LdapFilter::Not(inner) => LdapFilter::Not(Box::new(folded(inner))),
+        LdapFilter::Equality(name, value) => LdapFilter::Equality(name.clone(), fold(value)),
+        LdapFilter::Approx(name, value) => LdapFilter::Approx(name.clone(), fold(value)),
+        LdapFilter::GreaterOrEqual(name, value) => LdapFilter::GreaterOrEqual(name.clone(), fold(value)),
+        LdapFilter::LessOrEqual(name, value) => LdapFilter::LessOrEqual(name.clone(), fold(value)),
+        LdapFilter::Substring(name, parts) => LdapFilter::Substring(
+            name.clone(),
+            LdapSubstringFilter {
+                initial: parts.initial.as_deref().map(fold),
+                any: parts.any.iter().map(|a| fold(a)).collect(),
+                final_: parts.final_.as_deref().map(fold),
+            },
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Whether `entry` matches `filter`, whose values are already [`folded`]. Matching ignores
+/// case and French accents (the directory's attributes are all text); approximate matching
+/// is equality; extensible matches are not supported and match nothing.
 fn matches(filter: &LdapFilter, entry: &LdapEntry) -> bool {
     let values = |name: &str| {
         let name = name.to_ascii_lowercase();
@@ -510,17 +535,10 @@ fn matches(filter: &LdapFilter, entry: &LdapEntry) -> bool {
                 || entry.attributes.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
         }
         LdapFilter::Equality(name, value) | LdapFilter::Approx(name, value) => {
-            let value = fold(value);
-            values(name).is_some_and(|vs| vs.contains(&value))
+            values(name).is_some_and(|vs| vs.contains(value))
         }
-        LdapFilter::GreaterOrEqual(name, value) => {
-            let value = fold(value);
-            values(name).is_some_and(|vs| vs.iter().any(|v| *v >= value))
-        }
-        LdapFilter::LessOrEqual(name, value) => {
-            let value = fold(value);
-            values(name).is_some_and(|vs| vs.iter().any(|v| *v <= value))
-        }
+        LdapFilter::GreaterOrEqual(name, value) => values(name).is_some_and(|vs| vs.iter().any(|v| v >= value)),
+        LdapFilter::LessOrEqual(name, value) => values(name).is_some_and(|vs| vs.iter().any(|v| v <= value)),
         LdapFilter::Substring(name, parts) => {
             values(name).is_some_and(|vs| vs.iter().any(|v| substring_matches(v, parts)))
         }
@@ -531,21 +549,19 @@ fn matches(filter: &LdapFilter, entry: &LdapEntry) -> bool {
 fn substring_matches(value: &str, parts: &LdapSubstringFilter) -> bool {
     let mut rest = value;
     if let Some(initial) = &parts.initial {
-        let initial = fold(initial);
         let Some(after) = rest.strip_prefix(initial.as_str()) else {
             return false;
         };
         rest = after;
     }
     for any in &parts.any {
-        let any = fold(any);
         match rest.find(any.as_str()) {
             Some(at) => rest = &rest[at + any.len()..],
             None => return false,
         }
     }
     match &parts.final_ {
-        Some(last) => rest.ends_with(fold(last).as_str()),
+        Some(last) => rest.ends_with(last.as_str()),
         None => true,
     }
 }
@@ -567,7 +583,7 @@ mod tests {
     }
 
     fn filter(text: &str) -> LdapFilter {
-        ldap3_proto::parse_ldap_filter_str(text).expect("a filter")
+        folded(&ldap3_proto::parse_ldap_filter_str(text).expect("a filter"))
     }
 
     #[test]

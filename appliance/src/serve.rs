@@ -155,7 +155,6 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
         store.clone(),
         clock.clone(),
         directory.clone(),
-        config.domain.clone(),
         crate::portal::Portal {
             store: store.clone(),
             clock: clock.clone(),

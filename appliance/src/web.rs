@@ -23,7 +23,6 @@ struct State {
     store: Store,
     clock: Arc<dyn Clock>,
     directory: Arc<crate::directory::DirectoryCache>,
-    domain: String,
 }
 
 /// Starts the HTTPS server on `listener`; returns its handle for shutdown.
@@ -33,10 +32,9 @@ pub fn start(
     store: Store,
     clock: Arc<dyn Clock>,
     directory: Arc<crate::directory::DirectoryCache>,
-    domain: String,
     portal: crate::portal::Portal,
 ) -> anyhow::Result<actix_web::dev::ServerHandle> {
-    let state = web::Data::new(State { store, clock, directory, domain });
+    let state = web::Data::new(State { store, clock, directory });
     let portal = web::Data::new(portal);
     let mut tls = (*tls).clone();
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -319,8 +317,11 @@ async fn search_view(
         tracing::error!(%error, "reading the directory failed");
         Box::new(HttpResponse::InternalServerError().body("the directory cannot be read now\n"))
     })?;
+    // Folded once, not once per entry.
+    let folded = crate::directory::fold(query);
+    let words: Vec<&str> = folded.split_whitespace().collect();
     let matching: Vec<usize> =
-        view.all.iter().enumerate().filter(|(_, e)| !e.red_list && e.matches(query)).map(|(i, _)| i).collect();
+        view.all.iter().enumerate().filter(|(_, e)| !e.red_list && e.matches(&words)).map(|(i, _)| i).collect();
     let total = matching.len();
     Ok((view, matching.into_iter().take(SEARCH_RESULTS_MAX).collect(), total))
 }
@@ -388,7 +389,7 @@ async fn directory_ldif(state: web::Data<State>) -> HttpResponse {
         Ok(view) => HttpResponse::Ok()
             .content_type("text/plain; charset=utf-8")
             .insert_header(("Content-Disposition", "attachment; filename=\"directory.ldif\""))
-            .body(crate::directory::export_ldif(&view, &state.domain)),
+            .body(crate::directory::export_ldif(&view)),
         Err(error) => {
             tracing::error!(%error, "exporting the directory failed");
             HttpResponse::InternalServerError().finish()
