@@ -33,16 +33,17 @@ impl Tmux {
     }
 
     /// The screen once it shows `what` (the console redraws on every key and every second).
+    /// Each look is a `tmux capture-pane` run, which paces the polling; the deadline only
+    /// bounds a console that never gets there.
     fn wait_for(&self, what: &str) -> String {
-        let mut screen = String::new();
-        for _ in 0..300 {
-            screen = self.screen();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
             if screen.contains(what) {
                 return screen;
             }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            assert!(std::time::Instant::now() < deadline, "the console never showed {what:?}:\n{screen}");
         }
-        panic!("the console never showed {what:?}:\n{screen}");
     }
 }
 
