@@ -18,6 +18,8 @@ mod ldap_index;
 mod portal;
 mod portal_text;
 mod serve;
+mod setup;
+mod systemd;
 mod tls;
 mod web;
 
@@ -54,6 +56,21 @@ struct Cli {
 enum Command {
     /// Run the relay in the foreground (SMTP submission, POP3) until SIGTERM or SIGINT.
     Serve,
+    /// Name a new relay: write its configuration and TLS material into the data folder.
+    Setup {
+        /// The mail domain the relay serves (addresses are user@DOMAIN).
+        #[arg(long)]
+        domain: String,
+        /// The relay's host name, in greetings, certificates and bundles (default: the domain).
+        #[arg(long)]
+        hostname: Option<String>,
+        /// Listen on the standard ports of every address (587, 465, 110, 995, 443, 389, 636)
+        /// rather than the development ports on 127.0.0.1.
+        #[arg(long)]
+        appliance: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -772,6 +789,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 for old in done["rotated_out"].as_array().into_iter().flatten() {
                     println!("rotated out: {}", old.as_str().unwrap_or_default());
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Setup { domain, hostname, appliance, json } => {
+            let report = setup::run(&data_dir, &setup::SetupRequest { domain, hostname, appliance })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                setup::print(&report);
             }
             Ok(ExitCode::SUCCESS)
         }

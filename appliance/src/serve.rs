@@ -172,7 +172,7 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
     let admin = Admin {
         store: store.clone(),
         data_dir: data_dir.clone(),
-        mailboxes: Some(mailboxes),
+        mailboxes: Some(mailboxes.clone()),
         monitor: Some(monitor),
         notifier: Some(notifier),
         key_vault: Some(caducee_actors::keyvault::start()),
@@ -187,8 +187,11 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
     let listener = admin::bind_socket(&socket)?;
     println!("ready: admin {}", socket.display());
     actix_rt::spawn(admin::serve_socket(admin, listener, socket, shutdown.clone()));
+    crate::systemd::ready(&format!("serving {}", config.hostname()));
+    crate::systemd::spawn_watchdog(store.clone(), mailboxes);
 
     wait_for_signal().await?;
+    crate::systemd::stopping();
     tracing::info!("shutting down: no new sessions; finishing those in progress");
     let _ = stop.send(true);
     drop(alive);

@@ -75,3 +75,14 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     file.sync_all()?;
     Ok(())
 }
+
+/// The SHA-256 fingerprint of the first certificate in a PEM file, as colon-separated hex
+/// (the form browsers and `openssl x509 -fingerprint -sha256` show).
+pub fn certificate_sha256(path: &Path) -> anyhow::Result<String> {
+    let pem = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let certificate = rustls_pemfile::certs(&mut pem.as_slice())
+        .next()
+        .with_context(|| format!("no certificate in {}", path.display()))??;
+    let digest = ring::digest::digest(&ring::digest::SHA256, certificate.as_ref());
+    Ok(digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":"))
+}

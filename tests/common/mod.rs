@@ -26,16 +26,21 @@ impl Relay {
     /// Writes a configuration with every listener on port 0 (unless one exists), starts
     /// `caducee serve` and waits for its readiness lines.
     pub fn start(data: &Path, extra_config: &str) -> Relay {
-        Self::start_with(data, extra_config, Stdio::inherit())
+        Self::start_with(data, extra_config, Stdio::inherit(), &[])
+    }
+
+    /// As [`Relay::start`], with extra environment variables (a service manager's, say).
+    pub fn start_env(data: &Path, extra_config: &str, env: &[(&str, &str)]) -> Relay {
+        Self::start_with(data, extra_config, Stdio::inherit(), env)
     }
 
     /// As [`Relay::start`], with the relay's log (stderr) written to `log`.
     pub fn start_logged(data: &Path, extra_config: &str, log: &Path) -> Relay {
         let file = std::fs::File::create(log).expect("log file");
-        Self::start_with(data, extra_config, Stdio::from(file))
+        Self::start_with(data, extra_config, Stdio::from(file), &[])
     }
 
-    fn start_with(data: &Path, extra_config: &str, stderr: Stdio) -> Relay {
+    fn start_with(data: &Path, extra_config: &str, stderr: Stdio, env: &[(&str, &str)]) -> Relay {
         let config = data.join("caducee.toml");
         if !config.exists() {
             std::fs::create_dir_all(data).expect("data dir");
@@ -52,6 +57,7 @@ impl Relay {
         }
         let mut child = Command::new(BIN)
             .args(["--data-dir", data.to_str().expect("utf-8 path"), "serve"])
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
