@@ -69,6 +69,15 @@ fn inactivity_warns_at_30_days_disables_at_60_and_a_collection_brings_reception_
     }
     let status = relay.status();
     assert_eq!(state_of(&status, &bob)["disabled"][0], "inactivity", "{status}");
+    let mut disabled: Vec<&str> = status["open_alerts"]
+        .as_array()
+        .expect("open_alerts")
+        .iter()
+        .filter(|a| a["kind"] == "inactivity-disabled")
+        .filter_map(|a| a["subject"].as_str())
+        .collect();
+    disabled.sort_unstable();
+    assert_eq!(disabled, [alice.as_str(), bob.as_str()], "{status}");
     let text = String::from_utf8(relay.cli(&["status"]).stdout).expect("utf-8");
     assert!(text.contains("reception disabled (inactivity)"), "{text}");
 
@@ -144,7 +153,16 @@ fn quota_warnings_at_80_and_95_percent_then_refusal_with_an_alert() {
     kinds.sort();
     assert_eq!(kinds, ["quota-80", "quota-95", "quota-full", "quota-full-alert"], "{kinds:?}");
     assert_eq!(to_admin, ["quota-full-alert"]);
-    assert_eq!(state_of(&relay.status(), &carol)["quota_warned_percent"], 100);
+    let status = relay.status();
+    assert_eq!(state_of(&status, &carol)["quota_warned_percent"], 100);
+    // The alert waits in the console, once however many messages were refused.
+    let open: Vec<(&str, &str)> = status["open_alerts"]
+        .as_array()
+        .expect("open_alerts")
+        .iter()
+        .map(|a| (a["kind"].as_str().unwrap_or_default(), a["subject"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(open, [("quota-full", carol.as_str())], "{status}");
 }
 
 #[test]
@@ -180,6 +198,26 @@ fn a_mass_mailer_is_throttled_then_blocked_and_unblocking_restores_it() {
         status["notices_waiting"].as_array().expect("notices").iter().filter_map(|n| n["kind"].as_str()).collect();
     assert!(kinds.contains(&"blocked") && kinds.contains(&"blocked-alert"), "{kinds:?}");
     assert_eq!(status["stored_messages"], 3, "nothing refused was stored");
+
+    // The administrator's alert: one, open, about alice, until acknowledged.
+    let open = status["open_alerts"].as_array().expect("open_alerts");
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0]["kind"], "blocked");
+    assert_eq!(open[0]["subject"], alice.as_str());
+    let seq = open[0]["seq"].as_u64().expect("seq").to_string();
+    let ack = relay.cli(&["alerts", "--ack", &seq]);
+    assert!(ack.status.success(), "{}", String::from_utf8_lossy(&ack.stderr));
+    assert!(String::from_utf8_lossy(&ack.stdout).contains("acknowledged by uid"), "{ack:?}");
+    let again = relay.cli(&["alerts", "--ack", &seq]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("acknowledged already"), "{again:?}");
+    assert!(relay.status()["open_alerts"].as_array().expect("open_alerts").is_empty());
+    let listed = relay.cli(&["alerts", "--json"]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).expect("alerts --json");
+    assert!(listed[0]["acknowledged_by"].as_str().is_some_and(|by| by.starts_with("uid ")), "{listed}");
+    let audit = relay.cli(&["audit", "export", "--from", "2000-01-01", "--to", "2999-12-31"]);
+    let audit = String::from_utf8(audit.stdout).expect("utf-8");
+    assert!(audit.contains(&format!("alert {seq} acknowledged")), "the acknowledgement is audited");
 
     let unblocked = relay.cli(&["user", "unblock", "--address", &alice]);
     assert!(unblocked.status.success(), "{}", String::from_utf8_lossy(&unblocked.stderr));

@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use caducee_storage::{
-    Account, AccountId, AccountState, Address, Blocked, DisabledReason, Millis, Notice, StateChange, Store, StoreError,
+    Account, AccountId, AccountState, Address, Alert, Blocked, DisabledReason, Millis, Notice, StateChange, Store,
+    StoreError,
 };
 use serde::Serialize;
 
@@ -255,9 +256,17 @@ pub async fn sweep(store: &Store, config: &MonitorConfig, as_of: Millis) -> Resu
                 report.inactivity_notices += 1;
             }
             tracing::info!(address = %account.address, ?change, "inactivity rule");
+            let disabled = matches!(change, StateChange::Disable { .. });
             match store.update_state(account.id, change, notice).await {
                 Err(StoreError::NoSuchAccount) => continue, // removed since the snapshot
                 other => other?,
+            }
+            if disabled {
+                let text = format!(
+                    "reception disabled: {} has not collected for {} days",
+                    account.address, config.inactivity_disable_days
+                );
+                store.raise_alert(Alert::new("inactivity-disabled", account.address.as_str(), &text, as_of)).await?;
             }
         }
         match check_quota(store, config, &account, as_of).await {
@@ -359,8 +368,13 @@ async fn check_quota(
         return Ok(false);
     };
     tracing::info!(address = %account.address, ?change, "quota rule");
+    let full = matches!(change, StateChange::QuotaWarned { percent } if percent >= 100);
     let mut notices = notices.into_iter();
     store.update_state(account.id, change, notices.next()).await?;
+    if full {
+        let text = format!("mailbox full: new mail to {} is refused until it is collected", account.address);
+        store.raise_alert(Alert::new("quota-full", account.address.as_str(), &text, as_of)).await?;
+    }
     for notice in notices {
         store.queue_notice(notice).await?;
     }
@@ -592,6 +606,11 @@ impl Handler<BlockSender> for Monitor {
             if let Err(error) = store.update_state(msg.sender, StateChange::Block(blocked), notice).await {
                 tracing::error!(%error, "recording a block failed");
             }
+            let text = format!("blocked for mass mailing: {} ({reason})", msg.sender_address);
+            if let Err(error) = store.raise_alert(Alert::new("blocked", msg.sender_address.as_str(), &text, now)).await
+            {
+                tracing::error!(%error, "raising an alert failed");
+            }
             if let Some(alert) = admin_notice(
                 &config,
                 "blocked-alert",
@@ -698,6 +717,11 @@ impl Handler<QuotaRefused> for Monitor {
                 ),
             );
             let stored = store.update_state(account.id, StateChange::QuotaWarned { percent: 100 }, Some(notice)).await;
+            let text = format!("mailbox full: new mail to {} is refused until it is collected", account.address);
+            if let Err(error) = store.raise_alert(Alert::new("quota-full", account.address.as_str(), &text, now)).await
+            {
+                tracing::error!(%error, "raising an alert failed");
+            }
             if let Some(alert) = admin_notice(
                 &config,
                 "quota-full-alert",

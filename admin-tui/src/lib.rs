@@ -44,11 +44,19 @@ pub enum Screen {
     Requests,
     Backups,
     Audit,
+    Alerts,
 }
 
 impl Screen {
-    const ALL: [Screen; 6] =
-        [Screen::Dashboard, Screen::Mailboxes, Screen::Keys, Screen::Requests, Screen::Backups, Screen::Audit];
+    const ALL: [Screen; 7] = [
+        Screen::Dashboard,
+        Screen::Mailboxes,
+        Screen::Keys,
+        Screen::Requests,
+        Screen::Backups,
+        Screen::Audit,
+        Screen::Alerts,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -58,6 +66,20 @@ impl Screen {
             Screen::Requests => "Requests",
             Screen::Backups => "Backups",
             Screen::Audit => "Audit",
+            Screen::Alerts => "Alerts",
+        }
+    }
+
+    /// The name in the tab bar when 80 columns cannot hold the full names.
+    fn short_name(self) -> &'static str {
+        match self {
+            Screen::Dashboard => "Dash",
+            Screen::Mailboxes => "Boxes",
+            Screen::Keys => "Keys",
+            Screen::Requests => "Reqs",
+            Screen::Backups => "Backup",
+            Screen::Audit => "Audit",
+            Screen::Alerts => "Alerts",
         }
     }
 
@@ -133,6 +155,8 @@ pub struct App {
     pub requests: Option<Value>,
     /// Scheduled backups and the last drill (`backup-list`), fetched on the Backups screen.
     pub backups: Option<Value>,
+    /// Every alert, newest first (`alerts`), fetched on the Alerts screen.
+    pub alerts: Option<Value>,
     pub form: Option<UserForm>,
     pub edit: Option<EditForm>,
     /// The quota prompt (Mailboxes, `Q`): the account and the figure typed so far.
@@ -165,6 +189,7 @@ impl App {
             keys: None,
             requests: None,
             backups: None,
+            alerts: None,
             form: None,
             edit: None,
             quota: None,
@@ -265,6 +290,11 @@ impl App {
         open
     }
 
+    /// Every alert, newest first (the Alerts screen's list).
+    pub fn alert_list(&self) -> Vec<&Value> {
+        self.alerts.as_ref().and_then(Value::as_array).into_iter().flatten().collect()
+    }
+
     fn selected_address(&self) -> Option<String> {
         self.mailboxes().get(self.selected).and_then(|m| m["address"].as_str()).map(str::to_owned)
     }
@@ -305,7 +335,7 @@ impl App {
                     Err(why) => self.message = Some(format!("{} {} failed: {why}", confirm.action, confirm.address)),
                 }
                 self.refresh(api);
-                if matches!(self.screen, Screen::Requests | Screen::Backups) {
+                if matches!(self.screen, Screen::Requests | Screen::Backups | Screen::Alerts) {
                     self.load_screen(api);
                 }
             } else {
@@ -426,7 +456,7 @@ impl App {
                 let previous = Screen::ALL[(self.screen.index() + Screen::ALL.len() - 1) % Screen::ALL.len()];
                 self.show(previous, api);
             }
-            KeyCode::Char(c @ '1'..='6') => {
+            KeyCode::Char(c @ '1'..='7') => {
                 let screen = Screen::ALL[usize::from(c as u8 - b'1')];
                 self.show(screen, api);
             }
@@ -444,6 +474,22 @@ impl App {
                         request: json!({ "command": "rights-request-close", "seq": seq }),
                     });
                 }
+            }
+            KeyCode::Char('a') if self.screen == Screen::Alerts => {
+                let Some(alert) = self.alert_list().get(self.selected).map(|a| (*a).clone()) else {
+                    return;
+                };
+                let seq = alert["seq"].as_u64().unwrap_or_default();
+                if !alert["acknowledged_at"].is_null() {
+                    self.message = Some(format!("alert {seq} is acknowledged already"));
+                    return;
+                }
+                self.message = Some(match api.call(json!({ "command": "alert-acknowledge", "seq": seq })) {
+                    Ok(_) => format!("alert {seq} acknowledged"),
+                    Err(why) => format!("alert {seq} not acknowledged: {why}"),
+                });
+                self.refresh(api);
+                self.load_screen(api);
             }
             KeyCode::Char('b') if self.screen == Screen::Backups => {
                 let request = json!({ "command": "backup", "to": null, "key_file": null, "compact": null });
@@ -511,8 +557,11 @@ impl App {
                 self.searching = true;
             }
             KeyCode::Down | KeyCode::Char('j') => {
-                let rows =
-                    if self.screen == Screen::Requests { self.open_requests().len() } else { self.mailboxes().len() };
+                let rows = match self.screen {
+                    Screen::Requests => self.open_requests().len(),
+                    Screen::Alerts => self.alert_list().len(),
+                    _ => self.mailboxes().len(),
+                };
                 self.selected = (self.selected + 1).min(rows.saturating_sub(1));
             }
             KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
@@ -561,6 +610,10 @@ impl App {
             Screen::Requests => match api.call(json!({ "command": "rights-requests" })) {
                 Ok(requests) => self.requests = Some(requests),
                 Err(why) => self.connection_lost = Some(why),
+            },
+            Screen::Alerts => match api.call(json!({ "command": "alerts" })) {
+                Ok(alerts) => self.alerts = Some(alerts),
+                Err(why) => self.message = Some(format!("alerts: {why}")),
             },
             Screen::Backups => match api.call(json!({ "command": "backup-list" })) {
                 Ok(backups) => self.backups = Some(backups),
@@ -658,19 +711,29 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
     let area = frame.area();
     let [banner, body, footer] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(area);
-    let title: String =
+    let open_alerts = app.status.as_ref().and_then(|s| s["open_alerts"].as_array()).map_or(0, Vec::len);
+    let tabs = |name: fn(Screen) -> &'static str| -> String {
         Screen::ALL
             .iter()
             .enumerate()
             .map(|(i, s)| {
+                let label = match *s {
+                    Screen::Alerts if open_alerts > 0 => format!("{} {} {open_alerts}!", i + 1, name(*s)),
+                    _ => format!("{} {}", i + 1, name(*s)),
+                };
                 if *s == app.screen {
-                    format!(" {} {} ", i + 1, s.name())
+                    format!(" {label} ")
                 } else {
-                    format!("[{} {}]", i + 1, s.name())
+                    format!("[{label}]")
                 }
             })
             .collect::<Vec<_>>()
-            .join(" ");
+            .join(" ")
+    };
+    let mut title = tabs(Screen::name);
+    if title.chars().count() + 9 > usize::from(area.width) {
+        title = tabs(Screen::short_name);
+    }
     let header = match &app.connection_lost {
         Some(why) => Line::from(Span::styled(
             format!(" CONNECTION TO THE RELAY LOST — retrying every second ({why})"),
@@ -689,6 +752,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
         Screen::Requests => render_requests(app, frame, body),
         Screen::Backups => render_backups(app, frame, body),
         Screen::Audit => render_audit(app, frame, body),
+        Screen::Alerts => render_alerts(app, frame, body),
     }
     let keys = if app.searching {
         format!(" search: {}▏ Enter keep · Esc clear", app.search)
@@ -716,6 +780,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
             Screen::Requests => " ↑↓ move · c close the request · r reload · ? help · q quit".to_owned(),
             Screen::Backups => " b back up now · r reload · ? help · q quit".to_owned(),
             Screen::Audit => " / filter by actor, action or object · r reload · ? help · q quit".to_owned(),
+            Screen::Alerts => " ↑↓ move · a acknowledge · r reload · ? help · q quit".to_owned(),
         }
     };
     frame.render_widget(Paragraph::new(keys), footer);
@@ -745,7 +810,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
     }
 }
 
-const HELP: &str = "Tab, 1…6    switch screens\n\
+const HELP: &str = "Tab, 1…7    switch screens\n\
 ↑ ↓ j k     move in the list\n\
 /           search mailboxes by address\n\
 a E         add an account, edit its names and contact (Mailboxes)\n\
@@ -754,6 +819,7 @@ u s e       unblock, suspend, enable the selected mailbox\n\
 Q P         set the quota, reset the password\n\
 T A         publish terms of use, send an announcement\n\
 n x         renew, revoke the keys (Keys)\n\
+a           acknowledge the selected alert (Alerts)\n\
 r           refresh now (every second anyway)\n\
 q, Esc      quit\n\n\
 Every change asks first, and is audited.";
@@ -785,23 +851,16 @@ fn bytes(value: &Value) -> String {
     }
 }
 
-/// Mailboxes that need the administrator: disabled, blocked, closed, nearly full.
-fn alerts(status: &Value) -> Vec<String> {
-    let mut alerts = Vec::new();
-    for mailbox in status["mailboxes"].as_array().into_iter().flatten() {
-        let address = mailbox["address"].as_str().unwrap_or_default();
-        let state = &mailbox["state"];
-        if let Some(reason) = state["disabled"][0].as_str() {
-            alerts.push(format!("{address}: reception disabled ({reason})"));
-        }
-        if state["blocked"].is_object() {
-            alerts.push(format!("{address}: blocked for mass mailing"));
-        }
-        if let Some(percent) = state["quota_warned_percent"].as_u64().filter(|p| *p >= 95) {
-            alerts.push(format!("{address}: mailbox {percent} % full"));
-        }
-    }
-    alerts
+/// `16:02 blocked   blocked for mass mailing: … (again ×3)`
+fn alert_line(alert: &Value) -> String {
+    let repeats = alert["repeats"].as_u64().unwrap_or_default();
+    format!(
+        "{} {:<19} {}{}",
+        when(&alert["raised_at"]),
+        alert["kind"].as_str().unwrap_or_default(),
+        alert["text"].as_str().unwrap_or_default(),
+        if repeats > 0 { format!(" (again ×{repeats})") } else { String::new() }
+    )
 }
 
 fn render_dashboard(app: &App, frame: &mut Frame<'_>, area: Rect) {
@@ -873,13 +932,19 @@ fn render_dashboard(app: &App, frame: &mut Frame<'_>, area: Rect) {
         .data(&p99)
         .style(app.style(Style::default().fg(Color::Yellow)));
     frame.render_widget(sparkline, latency_area);
-    let alerts = alerts(status);
-    let text: Vec<Line> = if alerts.is_empty() {
-        vec![Line::from(" none")]
+    let open = status["open_alerts"].as_array().map_or(&[][..], Vec::as_slice);
+    let text: Vec<Line> = if open.is_empty() {
+        vec![Line::from(" none open")]
     } else {
-        alerts.into_iter().map(|a| Line::from(format!(" {a}"))).collect()
+        open.iter().map(|a| Line::from(format!(" {}", alert_line(a)))).collect()
     };
-    let block = Block::default().borders(Borders::ALL).title(" Alerts ");
+    let title = if open.is_empty() {
+        " Alerts ".to_owned()
+    } else {
+        format!(" Alerts: {} open — 7 to acknowledge ", open.len())
+    };
+    let style = if open.is_empty() { Style::default() } else { app.style(Style::default().fg(Color::Red)) };
+    let block = Block::default().borders(Borders::ALL).title(title).border_style(style);
     frame.render_widget(Paragraph::new(text).block(block), bottom);
 }
 
@@ -1071,6 +1136,47 @@ fn when(millis: &Value) -> String {
         .and_then(|ms| i64::try_from(ms).ok())
         .and_then(chrono::DateTime::from_timestamp_millis)
         .map_or("—".to_owned(), |at| at.format("%Y-%m-%d %H:%M").to_string())
+}
+
+fn render_alerts(app: &App, frame: &mut Frame<'_>, area: Rect) {
+    let alerts = app.alert_list();
+    let open = alerts.iter().filter(|a| a["acknowledged_at"].is_null()).count();
+    let rows: Vec<Row> = alerts
+        .iter()
+        .map(|a| {
+            let state = match a["acknowledged_by"].as_str() {
+                Some(by) => format!("ack. by {by}"),
+                None => "OPEN".to_owned(),
+            };
+            let repeats = a["repeats"].as_u64().unwrap_or_default();
+            let row = Row::new(vec![
+                Cell::from(number(&a["seq"])),
+                Cell::from(when(&a["raised_at"]).get(5..).unwrap_or_default().to_owned()),
+                Cell::from(format!(
+                    "{}{}",
+                    a["text"].as_str().unwrap_or_default(),
+                    if repeats > 0 { format!(" (again ×{repeats})") } else { String::new() }
+                )),
+                Cell::from(state),
+            ]);
+            if a["acknowledged_at"].is_null() {
+                row.style(app.style(Style::default().fg(Color::Red)))
+            } else {
+                row
+            }
+        })
+        .collect();
+    let table =
+        Table::new(rows, [Constraint::Length(4), Constraint::Length(11), Constraint::Min(20), Constraint::Length(16)])
+            .header(
+                Row::new(vec!["#", "UTC", "What", "State"])
+                    .style(app.style(Style::default().add_modifier(Modifier::BOLD))),
+            )
+            .block(Block::default().borders(Borders::ALL).title(format!(" Alerts: {open} open of {} ", alerts.len())))
+            .row_highlight_style(app.style(Style::default().add_modifier(Modifier::REVERSED)))
+            .highlight_symbol("▶ ");
+    let mut state = TableState::default().with_selected((!alerts.is_empty()).then_some(app.selected));
+    frame.render_stateful_widget(table, area, &mut state);
 }
 
 fn render_audit(app: &App, frame: &mut Frame<'_>, area: Rect) {

@@ -26,6 +26,7 @@ fn status(accepted: u64) -> Value {
             "store_free_bytes": 68_719_476_736u64
         },
         "notices_waiting": [ { "kind": "quota-95" } ],
+        "open_alerts": open_alerts(),
         "last_drill": { "ok": true, "first_accept_seconds": 21.5 },
         "mailboxes": [
             { "address": "dr.martin@relay.test", "used_bytes": 1_048_576, "quota_bytes": 50_000_000, "messages": 12,
@@ -36,6 +37,59 @@ fn status(accepted: u64) -> Value {
               "state": { "disabled": ["inactivity", 1], "blocked": null, "quota_warned_percent": 0, "closed_at": null } }
         ]
     })
+}
+
+fn open_alerts() -> Value {
+    json!([
+        { "seq": 9, "kind": "blocked", "subject": "labo.durand@relay.test",
+          "text": "blocked for mass mailing: labo.durand@relay.test (5 refusals in 24 hours)",
+          "raised_at": 1_795_650_000_000u64, "repeats": 2, "last_raised_at": 1_795_650_600_000u64,
+          "acknowledged_at": null, "acknowledged_by": null },
+        { "seq": 7, "kind": "inactivity-disabled", "subject": "cabinet.petit@relay.test",
+          "text": "reception disabled: cabinet.petit@relay.test has not collected for 60 days",
+          "raised_at": 1_795_600_000_000u64, "repeats": 0, "last_raised_at": 1_795_600_000_000u64,
+          "acknowledged_at": null, "acknowledged_by": null }
+    ])
+}
+
+fn every_alert() -> Value {
+    let mut alerts = open_alerts().as_array().cloned().unwrap_or_default();
+    alerts.push(json!({ "seq": 4, "kind": "quota-full", "subject": "dr.martin@relay.test",
+        "text": "mailbox full: new mail to dr.martin@relay.test is refused until it is collected",
+        "raised_at": 1_795_500_000_000u64, "repeats": 0, "last_raised_at": 1_795_500_000_000u64,
+        "acknowledged_at": 1_795_510_000_000u64, "acknowledged_by": "uid 0" }));
+    Value::Array(alerts)
+}
+
+#[test]
+fn alerts_are_listed_and_acknowledged_with_who_did_it() {
+    let mut app = app();
+    let sent = std::cell::RefCell::new(Vec::<Value>::new());
+    let mut api = |request: Value| -> Result<Value, String> {
+        sent.borrow_mut().push(request.clone());
+        match request["command"].as_str() {
+            Some("status") => Ok(status(5000)),
+            Some("alerts") => Ok(every_alert()),
+            Some("alert-acknowledge") => Ok(json!({ "acknowledged": request["seq"], "by": "uid 0" })),
+            _ => Err("unexpected".into()),
+        }
+    };
+    app.key(KeyEvent::from(KeyCode::Char('7')), &mut api);
+    assert_eq!(app.screen, Screen::Alerts);
+    insta::assert_snapshot!("alerts_80x24", draw(&app, 80, 24));
+    insta::assert_snapshot!("alerts_120x40", draw(&app, 120, 40));
+
+    // The acknowledged one (third) is left alone; the selected open one is acknowledged.
+    for _ in 0..2 {
+        app.key(KeyEvent::from(KeyCode::Char('j')), &mut api);
+    }
+    app.key(KeyEvent::from(KeyCode::Char('a')), &mut api);
+    assert!(sent.borrow().iter().all(|r| r["command"] != "alert-acknowledge"));
+    assert!(app.message.as_deref().is_some_and(|m| m.contains("acknowledged already")));
+    app.key(KeyEvent::from(KeyCode::Char('k')), &mut api);
+    app.key(KeyEvent::from(KeyCode::Char('a')), &mut api);
+    assert!(sent.borrow().iter().any(|r| *r == json!({ "command": "alert-acknowledge", "seq": 7 })));
+    assert_eq!(app.message.as_deref(), Some("alert 7 acknowledged"));
 }
 
 fn app() -> App {

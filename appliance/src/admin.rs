@@ -113,6 +113,12 @@ pub enum Request {
     RightsRequestClose {
         seq: u64,
     },
+    /// Every alert raised for the administrator, newest first.
+    Alerts,
+    /// Acknowledges an alert (the caller is recorded on it and in the audit trail).
+    AlertAcknowledge {
+        seq: u64,
+    },
     /// An account's certificates: show, renew, revoke (which issues a new edition).
     Keys {
         address: String,
@@ -239,6 +245,8 @@ pub struct Status {
     pub quality: Option<caducee_actors::quality::QualityReport>,
     /// Notices waiting for the smarthost.
     pub notices_waiting: Vec<caducee_storage::Notice>,
+    /// Alerts not yet acknowledged, newest first.
+    pub open_alerts: Vec<caducee_storage::Alert>,
     pub mailboxes: Vec<UserView>,
 }
 
@@ -282,6 +290,24 @@ impl Admin {
                 };
                 match self.store.close_request(seq, self.clock.now(), audit).await {
                     Ok(()) => Ok(serde_json::json!({ "closed": seq })),
+                    Err(error) => Err(error.into()),
+                }
+            }
+            Request::Alerts => self.store.alerts().map_err(anyhow::Error::from).and_then(|mut alerts| {
+                alerts.reverse();
+                to_json(alerts)
+            }),
+            Request::AlertAcknowledge { seq } => {
+                let audit = caducee_storage::AuditDraft {
+                    at: self.clock.now(),
+                    actor: caller.actor.clone(),
+                    source: caller.source.clone(),
+                    action: "update".into(),
+                    object: "alert".into(),
+                    detail: format!("alert {seq} acknowledged"),
+                };
+                match self.store.acknowledge_alert(seq, caller.actor.clone(), audit).await {
+                    Ok(()) => Ok(serde_json::json!({ "acknowledged": seq, "by": caller.actor })),
                     Err(error) => Err(error.into()),
                 }
             }
@@ -664,6 +690,7 @@ impl Admin {
             last_drill: crate::drill::last_report(&self.data_dir),
             quality,
             notices_waiting: self.store.notices()?.into_iter().map(|(_, n)| n).collect(),
+            open_alerts: self.store.alerts()?.into_iter().rev().filter(|a| a.acknowledged_at.is_none()).collect(),
             mailboxes: self.user_list()?,
         })
     }
@@ -709,6 +736,8 @@ fn audit_of(request: &Request) -> Option<(&'static str, String, String)> {
         | Request::DirectoryImport { .. }
         | Request::TermsPublish { .. }
         | Request::RightsRequestClose { .. }
+        | Request::Alerts
+        | Request::AlertAcknowledge { .. }
         | Request::BackupList
         | Request::UserQuota { .. }
         | Request::UserResetPassword { .. }

@@ -86,6 +86,9 @@ enum Command {
     Terms(TermsCommand),
     /// Data-protection requests filed by users from their personal space.
     Requests(RequestsArgs),
+    /// Alerts for the administrator (blocks, full mailboxes, disabled reception, failed
+    /// backups and drills); acknowledge one with --ack N.
+    Alerts(AlertsArgs),
     /// The directory of users: entries, preferences, import and export.
     #[command(subcommand)]
     Directory(DirectoryCommand),
@@ -378,6 +381,18 @@ struct RequestsArgs {
     json: bool,
 }
 
+#[derive(Debug, Args)]
+struct AlertsArgs {
+    /// Acknowledge alert N.
+    #[arg(long)]
+    ack: Option<u64>,
+    /// Only the alerts not yet acknowledged.
+    #[arg(long)]
+    open: bool,
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum TermsCommand {
     /// Publish the text of FILE as the new version.
@@ -522,6 +537,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Requests(RequestsArgs { close: Some(seq), .. }) => {
             call(&data_dir, Request::RightsRequestClose { seq })?;
             println!("request {seq} closed");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Alerts(AlertsArgs { ack: Some(seq), .. }) => {
+            let result = call(&data_dir, Request::AlertAcknowledge { seq })?;
+            println!("alert {seq} acknowledged by {}", result["by"].as_str().unwrap_or_default());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Alerts(args) => {
+            let result = call(&data_dir, Request::Alerts)?;
+            let alerts: Vec<&serde_json::Value> = result
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|a| !args.open || a["acknowledged_at"].is_null())
+                .collect();
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&alerts)?);
+            } else {
+                for a in alerts {
+                    let state = match a["acknowledged_by"].as_str() {
+                        Some(by) => format!("acknowledged by {by}"),
+                        None => "open".to_owned(),
+                    };
+                    let repeats = a["repeats"].as_u64().unwrap_or_default();
+                    println!(
+                        "{:>4}  {}  {:<20} {}{}  [{state}]",
+                        a["seq"],
+                        utc_time(a["raised_at"].as_u64().unwrap_or_default()),
+                        a["kind"].as_str().unwrap_or_default(),
+                        a["text"].as_str().unwrap_or_default(),
+                        if repeats > 0 { format!(" (again ×{repeats})") } else { String::new() },
+                    );
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Requests(flag) => {
@@ -990,6 +1039,12 @@ pub(crate) fn lock_data_dir(data_dir: &Path) -> anyhow::Result<fs::File> {
         ),
         Err(fs::TryLockError::Error(e)) => Err(e.into()),
     }
+}
+
+/// A time in milliseconds since the epoch, as `2026-11-26 08:30 UTC`.
+fn utc_time(millis: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(millis as i64)
+        .map_or_else(|| "?".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
 }
 
 fn print_status(status: &serde_json::Value) {

@@ -60,6 +60,8 @@ pub(crate) struct Inner {
     pub sessions: Table,
     /// sequence → RightsRequest (data-protection requests)
     pub requests: Table,
+    /// sequence → Alert (for the administrator, until acknowledged)
+    pub alerts: Table,
     /// Moves on every commit that may change what the directory shows.
     pub directory_generation: AtomicU64,
     pub master: MasterKey,
@@ -152,6 +154,7 @@ impl Store {
         let portal = table(&mut txn, "portal")?;
         let sessions = table(&mut txn, "sessions")?;
         let requests = table(&mut txn, "requests")?;
+        let alerts = table(&mut txn, "alerts")?;
         match meta.get(&txn, b"format_version")? {
             None => meta.put(&mut txn, b"format_version", &FORMAT_VERSION.to_be_bytes())?,
             Some(bytes) => {
@@ -203,6 +206,7 @@ impl Store {
             portal,
             sessions,
             requests,
+            alerts,
             directory_generation: AtomicU64::new(0),
             master,
             poisoned: AtomicBool::new(false),
@@ -401,6 +405,27 @@ impl Store {
             requests.push(decode(bytes)?);
         }
         Ok(requests)
+    }
+
+    /// Raises an alert; one already raised for the same kind and subject and not yet
+    /// acknowledged is counted as a repeat instead.
+    pub async fn raise_alert(&self, alert: Alert) -> Result<(), StoreError> {
+        self.write(WriteOp::RaiseAlert { alert: Box::new(alert) }).await.map(drop)
+    }
+
+    pub async fn acknowledge_alert(&self, seq: u64, by: String, audit: AuditDraft) -> Result<(), StoreError> {
+        self.write(WriteOp::AcknowledgeAlert { seq, by, audit }).await.map(drop)
+    }
+
+    /// Every alert, oldest first.
+    pub fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        let txn = self.read()?;
+        let mut alerts = Vec::new();
+        for item in self.inner.alerts.iter(&txn)? {
+            let (_, bytes) = item?;
+            alerts.push(decode(bytes)?);
+        }
+        Ok(alerts)
     }
 
     pub async fn publish_terms(&self, text: String, at: Millis, audit: AuditDraft) -> Result<(), StoreError> {

@@ -480,6 +480,43 @@ pub struct WebSession {
     pub source: String,
 }
 
+/// Something the administrator must see and acknowledge: raised by the monitor (a block,
+/// a full mailbox, reception disabled for inactivity) or by the relay (a failed scheduled
+/// backup or restore drill); acknowledged from the console or `caducee alerts --ack`.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Alert {
+    pub seq: u64,
+    /// `blocked`, `quota-full`, `inactivity-disabled`, `backup-failed`, `drill-failed`
+    pub kind: String,
+    /// What it is about: an address, or `backup`, `drill`.
+    pub subject: String,
+    /// One line for the administrator; never health data.
+    pub text: String,
+    pub raised_at: Millis,
+    /// Raised again while still unacknowledged: counted here rather than listed again.
+    pub repeats: u32,
+    pub last_raised_at: Millis,
+    pub acknowledged_at: Option<Millis>,
+    /// Who acknowledged it (the admin socket's caller).
+    pub acknowledged_by: Option<String>,
+}
+
+impl Alert {
+    pub fn new(kind: &str, subject: &str, text: &str, at: Millis) -> Alert {
+        Alert {
+            seq: 0,
+            kind: kind.to_owned(),
+            subject: subject.to_owned(),
+            text: text.to_owned(),
+            raised_at: at,
+            repeats: 0,
+            last_raised_at: at,
+            acknowledged_at: None,
+            acknowledged_by: None,
+        }
+    }
+}
+
 /// A data-protection request (GDPR) waiting for the administrator.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
 pub struct RightsRequest {

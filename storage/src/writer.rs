@@ -26,6 +26,8 @@ use crate::{DirectoryEntry, StoreError};
 pub const BATCH_OPS_MAX: usize = 1024;
 /// Most message bytes in one transaction; larger batches only delay the first caller.
 pub const BATCH_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// How many of the newest alerts a new one is compared with before it is filed as new.
+const ALERTS_SCANNED_MAX: usize = 1000;
 
 /// A write the store can make.
 #[derive(Debug)]
@@ -110,6 +112,16 @@ pub(crate) enum WriteOp {
     CloseRequest {
         seq: u64,
         at: Millis,
+        audit: AuditDraft,
+    },
+    /// Raises an alert for the administrator (or counts a repeat of an open one).
+    RaiseAlert {
+        alert: Box<Alert>,
+    },
+    /// Acknowledges an alert, with its audit entry.
+    AcknowledgeAlert {
+        seq: u64,
+        by: String,
         audit: AuditDraft,
     },
     /// Publishes new terms of use (the version is the next one), with its audit entry.
@@ -734,6 +746,52 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             }
             request.closed_at = Some(*at);
             inner.requests.put(txn, &seq.to_be_bytes(), &crate::store::encode(&request)?)?;
+            append_audit(inner, txn, audit)?;
+            Ok(WriteOutcome::Done)
+        }
+        WriteOp::RaiseAlert { alert } => {
+            // Open alerts are few (the administrator acknowledges them): the newest are
+            // looked at first, and only open ones can absorb a repeat.
+            let mut open = None;
+            for item in inner.alerts.rev_iter(txn)?.take(ALERTS_SCANNED_MAX) {
+                let (key, bytes) = item?;
+                let existing: Alert = crate::store::decode(bytes)?;
+                if existing.acknowledged_at.is_none()
+                    && existing.kind == alert.kind
+                    && existing.subject == alert.subject
+                {
+                    open = Some((key.to_vec(), existing));
+                    break;
+                }
+            }
+            match open {
+                Some((key, mut existing)) => {
+                    existing.repeats = existing.repeats.saturating_add(1);
+                    existing.last_raised_at = alert.raised_at;
+                    existing.text.clone_from(&alert.text);
+                    inner.alerts.put(txn, &key, &crate::store::encode(&existing)?)?;
+                }
+                None => {
+                    let seq = counters.next_notice; // one sequence of filings, as requests
+                    counters.next_notice += 1;
+                    let mut alert = alert.as_ref().clone();
+                    alert.seq = seq;
+                    inner.alerts.put(txn, &seq.to_be_bytes(), &crate::store::encode(&alert)?)?;
+                }
+            }
+            Ok(WriteOutcome::Done)
+        }
+        WriteOp::AcknowledgeAlert { seq, by, audit } => {
+            let Some(bytes) = inner.alerts.get(txn, &seq.to_be_bytes())? else {
+                return Err(StoreError::Refused(format!("no alert {seq}")));
+            };
+            let mut alert: Alert = crate::store::decode(bytes)?;
+            if alert.acknowledged_at.is_some() {
+                return Err(StoreError::Refused(format!("alert {seq} is acknowledged already")));
+            }
+            alert.acknowledged_at = Some(audit.at);
+            alert.acknowledged_by = Some(by.clone());
+            inner.alerts.put(txn, &seq.to_be_bytes(), &crate::store::encode(&alert)?)?;
             append_audit(inner, txn, audit)?;
             Ok(WriteOutcome::Done)
         }
