@@ -36,7 +36,9 @@ impl Tmux {
     /// Each look is a `tmux capture-pane` run, which paces the polling; the deadline only
     /// bounds a console that never gets there.
     fn wait_for(&self, what: &str) -> String {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        // Bounded by the slowest step shown: a restore drill (restore, a second relay, a
+        // submission and a collection).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
         loop {
             let screen = self.screen();
             if screen.contains(what) {
@@ -128,6 +130,14 @@ fn an_administrator_creates_finds_and_suspends_an_account_in_a_real_terminal() {
     tmux.keys(&["z"]);
     tmux.wait_for("Scheduled backups (1)");
     assert_eq!(std::fs::read_dir(&backups).expect("backup folder").count(), 1);
+
+    // A restore drill of that backup, run by the relay while the console shows its progress.
+    tmux.keys(&["d"]);
+    tmux.wait_for("run a restore drill");
+    tmux.keys(&["y"]);
+    let done = tmux.wait_for("restore drill passed");
+    assert!(done.contains("Restore drill: passed"), "the backups screen shows the new report:\n{done}");
+    assert_eq!(relay.status()["last_drill"]["ok"], true);
 
     // The relay agrees, and q leaves the terminal as it was.
     let list = relay.cli(&["user", "list", "--json"]);

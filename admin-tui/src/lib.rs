@@ -157,6 +157,8 @@ pub struct App {
     pub backups: Option<Value>,
     /// Every alert, newest first (`alerts`), fetched on the Alerts screen.
     pub alerts: Option<Value>,
+    /// The restore drill the relay runs for the console (`drill-status`): polled while it runs.
+    pub drill: Option<Value>,
     pub form: Option<UserForm>,
     pub edit: Option<EditForm>,
     /// The quota prompt (Mailboxes, `Q`): the account and the figure typed so far.
@@ -190,6 +192,7 @@ impl App {
             requests: None,
             backups: None,
             alerts: None,
+            drill: None,
             form: None,
             edit: None,
             quota: None,
@@ -210,6 +213,30 @@ impl App {
                 self.take_status(status);
             }
             Err(why) => self.connection_lost = Some(why),
+        }
+        if self.drill.as_ref().is_some_and(|d| d["running"] == true) {
+            match api.call(json!({ "command": "drill-status" })) {
+                Ok(drill) => {
+                    if drill["running"] != true {
+                        let report = &drill["report"];
+                        self.message = Some(if report["ok"] == true {
+                            format!(
+                                "restore drill passed: first message accepted {:.1} s after the restore began",
+                                report["first_accept_seconds"].as_f64().unwrap_or_default()
+                            )
+                        } else {
+                            format!("restore drill FAILED: {}", report["error"].as_str().unwrap_or("see the report"))
+                        });
+                        if self.screen == Screen::Backups {
+                            if let Ok(backups) = api.call(json!({ "command": "backup-list" })) {
+                                self.backups = Some(backups);
+                            }
+                        }
+                    }
+                    self.drill = Some(drill);
+                }
+                Err(why) => self.connection_lost = Some(why),
+            }
         }
     }
 
@@ -330,6 +357,10 @@ impl App {
                         if let Some(issued) = result.get("issued").filter(|i| i.is_object()) {
                             self.shown = Some((" New keys — shown once ".into(), issued_text(issued)));
                             self.keys = Some(result.clone());
+                        }
+                        if result.get("running") == Some(&Value::Bool(true)) {
+                            self.message = Some("restore drill started: its progress shows on this screen".into());
+                            self.drill = Some(result.clone());
                         }
                     }
                     Err(why) => self.message = Some(format!("{} {} failed: {why}", confirm.action, confirm.address)),
@@ -491,6 +522,21 @@ impl App {
                 self.refresh(api);
                 self.load_screen(api);
             }
+            KeyCode::Char('d') if self.screen == Screen::Backups => {
+                let newest = self
+                    .backups
+                    .as_ref()
+                    .and_then(|b| b["backups"].as_array())
+                    .and_then(|list| list.iter().max_by_key(|b| b["at"].as_u64()))
+                    .and_then(|b| b["file"].as_str())
+                    .unwrap_or("the newest backup")
+                    .to_owned();
+                self.confirm = Some(Confirm {
+                    action: "run a restore drill (scratch relay on spare local ports) from".into(),
+                    address: newest,
+                    request: json!({ "command": "drill-start", "from": null }),
+                });
+            }
             KeyCode::Char('b') if self.screen == Screen::Backups => {
                 let request = json!({ "command": "backup", "to": null, "key_file": null, "compact": null });
                 self.confirm = Some(Confirm {
@@ -615,10 +661,15 @@ impl App {
                 Ok(alerts) => self.alerts = Some(alerts),
                 Err(why) => self.message = Some(format!("alerts: {why}")),
             },
-            Screen::Backups => match api.call(json!({ "command": "backup-list" })) {
-                Ok(backups) => self.backups = Some(backups),
-                Err(why) => self.connection_lost = Some(why),
-            },
+            Screen::Backups => {
+                match api.call(json!({ "command": "backup-list" })) {
+                    Ok(backups) => self.backups = Some(backups),
+                    Err(why) => self.connection_lost = Some(why),
+                }
+                if let Ok(drill) = api.call(json!({ "command": "drill-status" })) {
+                    self.drill = Some(drill);
+                }
+            }
             Screen::Dashboard | Screen::Mailboxes => {}
         }
     }
@@ -778,7 +829,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
             }
             Screen::Keys => " n renew · x revoke (compromised) · r reload · ? help · q quit".to_owned(),
             Screen::Requests => " ↑↓ move · c close the request · r reload · ? help · q quit".to_owned(),
-            Screen::Backups => " b back up now · r reload · ? help · q quit".to_owned(),
+            Screen::Backups => " b back up now · d restore drill · r reload · ? help · q quit".to_owned(),
             Screen::Audit => " / filter by actor, action or object · r reload · ? help · q quit".to_owned(),
             Screen::Alerts => " ↑↓ move · a acknowledge · r reload · ? help · q quit".to_owned(),
         }
@@ -818,6 +869,7 @@ Enter       the selected account's keys\n\
 u s e       unblock, suspend, enable the selected mailbox\n\
 Q P         set the quota, reset the password\n\
 T A         publish terms of use, send an announcement\n\
+b d         back up now, run a restore drill (Backups)\n\
 n x         renew, revoke the keys (Keys)\n\
 a           acknowledge the selected alert (Alerts)\n\
 r           refresh now (every second anyway)\n\
@@ -1054,7 +1106,7 @@ fn render_backups(app: &App, frame: &mut Frame<'_>, area: Rect) {
         frame.render_widget(Paragraph::new(" reading the backup folder…"), area);
         return;
     };
-    let [summary, list] = Layout::vertical([Constraint::Length(4), Constraint::Min(3)]).areas(area);
+    let [summary, list] = Layout::vertical([Constraint::Length(5), Constraint::Min(3)]).areas(area);
     let drill = &backups["last_drill"];
     let drill = match drill["ok"].as_bool() {
         Some(true) => format!(
@@ -1069,7 +1121,22 @@ fn render_backups(app: &App, frame: &mut Frame<'_>, area: Rect) {
         || "no [backup] folder configured: scheduled backups are off".to_owned(),
         |f| format!("{f} (keep {} daily, {} weekly)", backups["keep_daily"], backups["keep_weekly"]),
     );
-    let lines = vec![Line::from(format!(" Folder: {folder}")), Line::from(format!(" Restore drill: {drill}"))];
+    let mut lines = vec![Line::from(format!(" Folder: {folder}")), Line::from(format!(" Restore drill: {drill}"))];
+    if let Some(running) = app.drill.as_ref().filter(|d| d["running"] == true) {
+        let step = running["step"].as_u64().unwrap_or(1);
+        let steps = running["steps"].as_u64().unwrap_or(5).max(1);
+        let filled = usize::try_from(step.saturating_sub(1) * 20 / steps).unwrap_or(0);
+        lines.push(Line::from(Span::styled(
+            format!(
+                " Drill running [{}{}] step {step}/{steps}, {:.1} s: {}…",
+                "█".repeat(filled),
+                "░".repeat(20 - filled),
+                running["elapsed_seconds"].as_f64().unwrap_or_default(),
+                running["label"].as_str().unwrap_or_default()
+            ),
+            app.style(Style::default().fg(Color::Yellow)),
+        )));
+    }
     frame
         .render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" Backups ")), summary);
     let rows: Vec<Row> = backups["backups"]

@@ -258,10 +258,28 @@ fn accounts_keys_and_requests_from_the_console() {
     let mut app = app();
     app.screen = Screen::Mailboxes;
     let sent = std::cell::RefCell::new(Vec::<Value>::new());
+    // The drill runs for two looks at its status (the confirmation's refresh, the screen's
+    // reload), then reports at the third.
+    let drill_looks = std::cell::Cell::new(0);
     let mut api = |request: Value| -> Result<Value, String> {
         sent.borrow_mut().push(request.clone());
         match request["command"].as_str() {
             Some("status") => Ok(status(5000)),
+            Some("drill-start") => Ok(json!({ "running": true, "step": 1, "steps": 5,
+                "label": "restoring the backup into a scratch folder", "elapsed_seconds": 0.0 })),
+            Some("drill-status") if sent.borrow().iter().all(|r| r["command"] != "drill-start") => Ok(
+                json!({ "running": false, "step": 0, "steps": 0, "label": "", "elapsed_seconds": 0.0, "report": null }),
+            ),
+            Some("drill-status") => {
+                drill_looks.set(drill_looks.get() + 1);
+                Ok(if drill_looks.get() < 3 {
+                    json!({ "running": true, "step": 2, "steps": 5,
+                        "label": "starting a relay from it on spare local ports", "elapsed_seconds": 3.4 })
+                } else {
+                    json!({ "running": false, "step": 5, "steps": 5, "label": "collecting it over POP3",
+                        "elapsed_seconds": 9.8, "report": { "ok": true, "first_accept_seconds": 8.7 } })
+                })
+            }
             Some("user-add") => Ok(json!({ "address": "nina.one@relay.test", "password": "s3cret-Pass-word",
                 "edition": 1, "fingerprint": "0A1B2C3D4E5F60718293A4B5C6D7E8F901234567",
                 "installation_code": "AB12C-DE34F-GH56J-KM78N",
@@ -332,6 +350,20 @@ fn accounts_keys_and_requests_from_the_console() {
     key(&mut app, &mut api, KeyCode::Char('y'));
     assert!(sent.borrow().iter().any(|r| r["command"] == "backup"));
     assert!(app.shown.as_ref().is_some_and(|(_, text)| text.contains("caducee-20261126T030000Z.cbk")));
+    key(&mut app, &mut api, KeyCode::Char('z'));
+
+    // A restore drill from the newest backup: asked first, then its progress, then the result.
+    key(&mut app, &mut api, KeyCode::Char('d'));
+    assert!(app.confirm.as_ref().is_some_and(|c| c.address.ends_with("caducee-20261126T020000Z.cbk")));
+    key(&mut app, &mut api, KeyCode::Char('y'));
+    assert!(sent.borrow().iter().any(|r| *r == json!({ "command": "drill-start", "from": null })));
+    insta::assert_snapshot!("backups_drill_running_80x24", draw(&app, 80, 24));
+    app.refresh(&mut api);
+    assert!(app.drill.as_ref().is_some_and(|d| d["running"] == false));
+    assert_eq!(
+        app.message.as_deref(),
+        Some("restore drill passed: first message accepted 8.7 s after the restore began")
+    );
 }
 
 #[test]

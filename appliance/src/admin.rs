@@ -113,6 +113,13 @@ pub enum Request {
     RightsRequestClose {
         seq: u64,
     },
+    /// Starts a restore drill in the relay (the console's `d`); its progress comes with
+    /// `drill-status`.
+    DrillStart {
+        from: Option<PathBuf>,
+    },
+    /// Where the running restore drill stands, and the last one's report.
+    DrillStatus,
     /// Every alert raised for the administrator, newest first.
     Alerts,
     /// Acknowledges an alert (the caller is recorded on it and in the audit trail).
@@ -261,6 +268,8 @@ pub struct Admin {
     pub key_vault: Option<Addr<caducee_actors::keyvault::KeyVault>>,
     pub keys: crate::keys::KeysContext,
     pub clock: Arc<dyn Clock>,
+    /// The restore drill run for the console, one at a time.
+    pub drill: crate::drill::DrillWatch,
 }
 
 impl Admin {
@@ -293,6 +302,14 @@ impl Admin {
                     Err(error) => Err(error.into()),
                 }
             }
+            Request::DrillStart { from } => {
+                if self.mailboxes.is_none() {
+                    Err(anyhow::anyhow!("no relay runs here to hold the drill: run `caducee drill`"))
+                } else {
+                    self.drill.start(self.data_dir.clone(), from, self.clock.now()).and_then(to_json)
+                }
+            }
+            Request::DrillStatus => self.drill.state().and_then(to_json),
             Request::Alerts => self.store.alerts().map_err(anyhow::Error::from).and_then(|mut alerts| {
                 alerts.reverse();
                 to_json(alerts)
@@ -716,6 +733,7 @@ fn audit_of(request: &Request) -> Option<(&'static str, String, String)> {
             format!("backup to {}", backup.to.as_ref().map_or("the backup folder".into(), |p| p.display().to_string())),
         )),
         Request::Trail { message } => Some(("read", format!("message trail {message}"), String::new())),
+        Request::DrillStart { .. } => Some(("read", "whole store".into(), "restore drill from a backup".into())),
         Request::AuditExport { from, to } => {
             Some(("export", "audit trail".into(), format!("entries from {} to {}", from.0, to.0)))
         }
@@ -738,6 +756,7 @@ fn audit_of(request: &Request) -> Option<(&'static str, String, String)> {
         | Request::RightsRequestClose { .. }
         | Request::Alerts
         | Request::AlertAcknowledge { .. }
+        | Request::DrillStatus
         | Request::BackupList
         | Request::UserQuota { .. }
         | Request::UserResetPassword { .. }

@@ -40,6 +40,91 @@ pub struct DrillReport {
     pub error: Option<String>,
 }
 
+/// The drill's steps, in order, as its progress reports them.
+pub const STEPS: [&str; 5] = [
+    "restoring the backup into a scratch folder",
+    "starting a relay from it on spare local ports",
+    "creating the drill account",
+    "submitting an encrypted message",
+    "collecting it over POP3",
+];
+
+/// Where a drill stands: told to whoever watches (`caducee drill` prints it, the console
+/// draws it from the relay's [`DrillWatch`]).
+pub type Progress<'a> = &'a (dyn Fn(usize) + Sync);
+
+/// A drill run by the relay for its console: the step it is at, and the last report.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct DrillState {
+    pub running: bool,
+    /// 1-based index into [`STEPS`] while running.
+    pub step: usize,
+    pub steps: usize,
+    pub label: String,
+    pub started_at: Option<Millis>,
+    /// Seconds since the start, at the last look.
+    pub elapsed_seconds: f64,
+    /// The report of the drill that finished last (also in `drill-last.json`).
+    pub report: Option<serde_json::Value>,
+}
+
+/// The relay's one drill at a time, shared between the admin requests and the thread that
+/// runs it.
+#[derive(Debug, Clone, Default)]
+pub struct DrillWatch {
+    state: std::sync::Arc<std::sync::Mutex<(DrillState, Option<Instant>)>>,
+}
+
+impl DrillWatch {
+    /// Starts a drill on its own thread (it restores, starts a process, and blocks on
+    /// probes: nothing for the relay's event loops). Refused while one runs.
+    pub fn start(&self, data_dir: PathBuf, from: Option<PathBuf>, now: Millis) -> anyhow::Result<DrillState> {
+        {
+            let mut guard = self.state.lock().map_err(|_| anyhow::anyhow!("drill state poisoned"))?;
+            if guard.0.running {
+                bail!("a restore drill is running already (step {} of {})", guard.0.step, guard.0.steps);
+            }
+            guard.0 = DrillState {
+                running: true,
+                step: 1,
+                steps: STEPS.len(),
+                label: STEPS[0].to_owned(),
+                started_at: Some(now),
+                elapsed_seconds: 0.0,
+                report: guard.0.report.take(),
+            };
+            guard.1 = Some(Instant::now());
+        }
+        let watch = self.clone();
+        std::thread::Builder::new().name("restore-drill".into()).spawn(move || {
+            let progress = |step: usize| {
+                if let Ok(mut guard) = watch.state.lock() {
+                    guard.0.step = step;
+                    guard.0.label = STEPS.get(step - 1).copied().unwrap_or_default().to_owned();
+                }
+            };
+            let report = run(&data_dir, from, None, now, &progress)
+                .and_then(|report| Ok(serde_json::to_value(report)?))
+                .unwrap_or_else(|error| serde_json::json!({ "ok": false, "error": format!("{error:#}") }));
+            if let Ok(mut guard) = watch.state.lock() {
+                guard.0.running = false;
+                guard.0.report = Some(report);
+                guard.0.elapsed_seconds = guard.1.map_or(0.0, |t| t.elapsed().as_secs_f64());
+            }
+        })?;
+        self.state()
+    }
+
+    pub fn state(&self) -> anyhow::Result<DrillState> {
+        let guard = self.state.lock().map_err(|_| anyhow::anyhow!("drill state poisoned"))?;
+        let mut state = guard.0.clone();
+        if state.running {
+            state.elapsed_seconds = guard.1.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        }
+        Ok(state)
+    }
+}
+
 /// The last drill's report, if one ran.
 pub fn last_report(data_dir: &Path) -> Option<serde_json::Value> {
     let text = std::fs::read_to_string(data_dir.join(REPORT_FILE)).ok()?;
@@ -52,6 +137,7 @@ pub fn run(
     from: Option<PathBuf>,
     key_file: Option<PathBuf>,
     now: Millis,
+    progress: Progress<'_>,
 ) -> anyhow::Result<DrillReport> {
     let config = Config::load(data_dir)?;
     let backup = match from {
@@ -82,7 +168,7 @@ pub fn run(
         error: None,
     };
     let scratch = tempfile::Builder::new().prefix("caducee-drill-").tempdir()?;
-    if let Err(error) = drill(&backup, &key, &scratch.path().join("data"), now, &mut report) {
+    if let Err(error) = drill(&backup, &key, &scratch.path().join("data"), now, &mut report, progress) {
         report.error = Some(format!("{error:#}"));
     }
     report.ok = report.error.is_none() && report.collected;
@@ -93,8 +179,16 @@ pub fn run(
     Ok(report)
 }
 
-fn drill(backup: &Path, key: &BackupKey, scratch: &Path, now: Millis, report: &mut DrillReport) -> anyhow::Result<()> {
+fn drill(
+    backup: &Path,
+    key: &BackupKey,
+    scratch: &Path,
+    now: Millis,
+    report: &mut DrillReport,
+    progress: Progress<'_>,
+) -> anyhow::Result<()> {
     let started = Instant::now();
+    progress(1);
     let checked = backup::restore(backup, key, scratch, false, now)?;
     report.restore_seconds = Some(started.elapsed().as_secs_f64());
     report.backup_created_at = Some(checked.manifest.created_at);
@@ -115,8 +209,10 @@ fn drill(backup: &Path, key: &BackupKey, scratch: &Path, now: Millis, report: &m
     config.backup.folder = None;
     std::fs::write(crate::config::config_path(scratch), toml::to_string(&config)?)?;
 
+    progress(2);
     let relay = ScratchRelay::start(scratch)?;
     report.ready_seconds = Some(started.elapsed().as_secs_f64());
+    progress(3);
     let address = format!("restore-drill@{}", config.domain);
     let (password, certificate) = relay.add_user(&address)?;
 
@@ -125,11 +221,13 @@ fn drill(backup: &Path, key: &BackupKey, scratch: &Path, now: Millis, report: &m
         let tls = probe::tls_trusting(&scratch.join("tls").join("ca.pem"))?;
         let document = probe::encrypted_document(4096, &certificate)?;
         let message = probe::pgp_mime(&address, &address, "Restore drill", &document);
+        progress(4);
         let mut smtp = SmtpProbe::login(relay.submissions, &tls, &address, &password).await?;
         smtp.submit(&address, &address, &message).await?;
         report.first_accept_seconds = Some(started.elapsed().as_secs_f64());
         smtp.quit().await?;
 
+        progress(5);
         let mut pop3 = Pop3Probe::login(relay.pop3s, &tls, &address, &password).await?;
         let count = pop3.count().await?;
         if count != 1 {

@@ -870,7 +870,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Drill { from, key_file, json } => {
-            let report = drill::run(&data_dir, from, key_file, SystemClock.now())?;
+            let progress = |step: usize| {
+                eprintln!("[{step}/{}] {}…", drill::STEPS.len(), drill::STEPS[step - 1]);
+            };
+            let report = drill::run(&data_dir, from, key_file, SystemClock.now(), &progress)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -1015,6 +1018,7 @@ fn offline(data_dir: &Path, request: Request) -> anyhow::Result<Response> {
             renew_days: config.keys.renew_days_before_year_end,
         },
         clock: Arc::new(SystemClock),
+        drill: crate::drill::DrillWatch::default(),
     };
     // Bundles carry the relay's CA: make sure it exists before the first start.
     crate::tls::server_config(data_dir, config.hostname())?;

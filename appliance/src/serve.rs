@@ -182,6 +182,7 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
             renew_days: config.keys.renew_days_before_year_end,
         },
         clock,
+        drill: crate::drill::DrillWatch::default(),
     };
     let socket = admin::socket_path(&data_dir);
     let listener = admin::bind_socket(&socket)?;
