@@ -1,11 +1,12 @@
 //! Recovery end to end: backups taken while the relay serves, verified and restored with the
 //! real `caducee` binary, then served and collected from with python's poplib; damaged and
-//! foreign backups refused; a full store answering 452 and recovering.
+//! foreign backups refused; a full store — its map, then its filesystem — answering 452 and
+//! recovering.
 
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::*;
@@ -257,4 +258,77 @@ fn the_restore_drill_brings_the_latest_backup_back_and_measures_it() {
     assert_eq!(status["last_drill"]["ok"], true, "{status}");
     let text = String::from_utf8(relay.cli(&["status"]).stdout).expect("utf-8");
     assert!(text.contains("restore drill passed"), "{text}");
+}
+
+/// Sends `message` from alice to bob with the python client until the relay refuses one;
+/// returns how many were accepted and the refusal.
+fn send_until_refused(relay: &Relay, alice: &str, alice_pw: &str, bob: &str, message: &Path) -> (usize, Value) {
+    let load = Command::new("python3")
+        .arg(client_script())
+        .args(["load", "--port", &relay.port("submission"), "--tls", "starttls", "--ca", &relay.ca()])
+        .args(["--user", alice, "--password", alice_pw, "--sender", alice, "--to", bob])
+        .args(["--file", path(message), "--senders", "1", "--count", "5000"])
+        .stdout(Stdio::piped())
+        .output()
+        .expect("run load");
+    let lines: Vec<Value> = BufReader::new(&load.stdout[..])
+        .lines()
+        .map(|l| serde_json::from_str(&l.expect("line")).expect("JSON line"))
+        .collect();
+    let accepted = lines.iter().filter(|l| l["accepted"].is_string()).count();
+    let refusal = lines.iter().find(|l| l["refused"].is_number()).cloned().expect("the load ends on a refusal");
+    (accepted, refusal)
+}
+
+/// The filesystem under the store fills up — a 16 MiB tmpfs that only the relay sees, in a
+/// mount namespace made with `unshare` — rather than the store's map: `452 4.3.1`, every
+/// `250` kept, nothing corrupted, and mail flows again once space is freed, without a
+/// restart.
+#[test]
+fn a_full_filesystem_answers_452_loses_nothing_and_recovers_when_space_returns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Accounts and keys are made in an ordinary folder, which is then copied onto the small
+    // filesystem.
+    let prepared = dir.path().join("prepared");
+    // A reserve of 1 MiB on a 16 MiB filesystem.
+    let setup = Relay::start(&prepared, "[monitor]\nmessages_per_minute = 100000\n[store]\ndisk_reserve_mib = 1");
+    let (alice, alice_pw) = setup.add_user("alice", None);
+    let (bob, bob_pw) = setup.add_user("bob", None);
+    assert!(setup.stop().success());
+    let message = compose_padded(dir.path(), &[&alice, &bob], "imagerie", 60_000);
+
+    let mount = dir.path().join("small");
+    std::fs::create_dir(&mount).expect("mount point");
+    // 4 MiB of ballast stands for whatever else filled the disk; the test frees it later.
+    let script = r#"set -e
+mount -t tmpfs -o size=16m tmpfs "$MNT"
+cp -a "$PREPARED/." "$MNT/"
+head -c 4194304 /dev/zero > "$MNT/ballast"
+exec "$BIN" --data-dir "$MNT" serve"#;
+    let mut command = Command::new("unshare");
+    command
+        .args(["--user", "--map-root-user", "--mount", "sh", "-c", script])
+        .env("MNT", &mount)
+        .env("PREPARED", &prepared)
+        .env("BIN", BIN);
+    let mut relay = Relay::spawn(command, &mount, Stdio::inherit());
+    // The relay's view of its data folder, from outside its mount namespace.
+    relay.data = PathBuf::from(format!("/proc/{}/root{}", relay.child.id(), mount.display()));
+    assert!(relay.data.join("ballast").exists(), "the test sees the relay's filesystem");
+
+    let (accepted, refusal) = send_until_refused(&relay, &alice, &alice_pw, &bob, &message);
+    assert_eq!(refusal["refused"], 452, "{refusal}");
+    assert!(refusal["text"].as_str().is_some_and(|t| t.starts_with("4.3.1")), "{refusal}");
+    assert!(accepted > 10, "the filesystem filled after {accepted} messages");
+    let status = relay.status();
+    assert_eq!(status["stored_messages"], accepted as u64, "every 250 is stored, nothing else: {status}");
+    assert!(relay.cli(&["fsck"]).status.success(), "a full filesystem leaves the store sound");
+
+    // Space comes back: the next message is accepted by the same running relay.
+    std::fs::remove_file(relay.data.join("ballast")).expect("free the ballast");
+    let sent = relay.send(&alice, &alice_pw, &bob, &message);
+    assert_eq!(code(&sent["data"]), 250, "{sent}");
+    assert_eq!(relay.fetch(&bob, &bob_pw, true).len(), accepted + 1, "each accepted message, once");
+    assert!(relay.cli(&["fsck"]).status.success());
+    assert!(relay.stop().success(), "a clean stop after the disk was full");
 }

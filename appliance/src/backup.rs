@@ -611,6 +611,7 @@ fn extract_and_check(archive: &Path, key: &BackupKey, dest: &Path) -> anyhow::Re
     let store_bytes = fs::metadata(dest.join(STORE_FILE))?.len() as usize;
     let options = caducee_storage::StoreOptions {
         map_bytes: caducee_storage::DEFAULT_MAP_BYTES.max(store_bytes.saturating_mul(2)),
+        ..caducee_storage::StoreOptions::default()
     };
     let store = Store::open(dest, &options).context("opening the store from the backup")?;
     let checked = (|| {

@@ -102,6 +102,9 @@ pub struct Limits {
 pub struct StoreConfig {
     /// The most the store file may grow to, in MiB.
     pub map_size_mib: usize,
+    /// Free space kept on the store's filesystem, in MiB: messages are refused (452 4.3.1)
+    /// rather than let the disk fill, so that collections and logs always fit.
+    pub disk_reserve_mib: u64,
 }
 
 /// The monitor's rules (SPEC R-MON-1…3).
@@ -241,7 +244,10 @@ impl Default for Limits {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { map_size_mib: caducee_storage::DEFAULT_MAP_BYTES >> 20 }
+        StoreConfig {
+            map_size_mib: caducee_storage::DEFAULT_MAP_BYTES >> 20,
+            disk_reserve_mib: caducee_storage::DEFAULT_DISK_RESERVE_BYTES >> 20,
+        }
     }
 }
 
@@ -311,6 +317,13 @@ impl Config {
             from: n.from.clone().unwrap_or_else(|| format!("postmaster@{}", self.domain)),
             every: std::time::Duration::from_secs(n.flush_interval_secs.max(1)),
         })
+    }
+
+    pub fn store_options(&self) -> caducee_storage::StoreOptions {
+        caducee_storage::StoreOptions {
+            map_bytes: self.store.map_size_mib << 20,
+            disk_reserve_bytes: self.store.disk_reserve_mib << 20,
+        }
     }
 
     pub fn hostname(&self) -> &str {

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use caducee_actors::clock::{Clock as _, SystemClock};
-use caducee_storage::{Store, StoreOptions};
+use caducee_storage::Store;
 use clap::{Args, Parser, Subcommand};
 
 use crate::admin::{Admin, Request, Response, UserAdd};
@@ -1004,7 +1004,7 @@ fn call(data_dir: &Path, request: Request) -> anyhow::Result<serde_json::Value> 
 fn offline(data_dir: &Path, request: Request) -> anyhow::Result<Response> {
     let _lock = lock_data_dir(data_dir)?;
     let config = config::Config::load(data_dir)?;
-    let store = Store::open(data_dir, &StoreOptions { map_bytes: config.store.map_size_mib << 20 })?;
+    let store = Store::open(data_dir, &config.store_options())?;
     let admin = Admin {
         store: store.clone(),
         data_dir: data_dir.to_path_buf(),

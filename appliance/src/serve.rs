@@ -17,7 +17,7 @@ use caducee_actors::clock::{Clock, SystemClock};
 use caducee_actors::mailbox;
 use caducee_actors::session::{self, Service, SessionContext, SessionLimits};
 use caducee_actors::smtp::SmtpConfig;
-use caducee_storage::{Store, StoreOptions};
+use caducee_storage::Store;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
@@ -28,7 +28,7 @@ use crate::config::Config;
 pub fn serve(data_dir: &Path) -> anyhow::Result<()> {
     let _lock = crate::lock_data_dir(data_dir)?;
     let config = Config::load(data_dir)?;
-    let store = Store::open(data_dir, &StoreOptions { map_bytes: config.store.map_size_mib << 20 })
+    let store = Store::open(data_dir, &config.store_options())
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let problems = store.fsck()?;
     if !problems.is_empty() {

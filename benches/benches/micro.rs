@@ -22,7 +22,8 @@ fn message() -> Vec<u8> {
 fn store_commits(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path(), &StoreOptions { map_bytes: 8 << 30 }).expect("store");
+    let store =
+        Store::open(dir.path(), &StoreOptions { map_bytes: 8 << 30, ..StoreOptions::default() }).expect("store");
     let new = |address: &str| NewAccount {
         address: Address::parse(address).expect("address"),
         first_name: "A".into(),

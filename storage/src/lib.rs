@@ -20,7 +20,10 @@ mod writer;
 pub use directory::*;
 pub use password::{hash_password, verify_password, PasswordError};
 pub use seal::MasterKey;
-pub use store::{CommitStats, Expunged, Store, StoreOptions, StoreStats, DEFAULT_MAP_BYTES, FORMAT_VERSION};
+pub use store::{
+    CommitStats, Expunged, Store, StoreOptions, StoreStats, DEFAULT_DISK_RESERVE_BYTES, DEFAULT_MAP_BYTES,
+    FORMAT_VERSION,
+};
 pub use types::*;
 pub use writer::{Purge, Purged, BATCH_BYTES_MAX, BATCH_OPS_MAX};
 

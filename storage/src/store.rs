@@ -88,11 +88,18 @@ impl std::fmt::Debug for Store {
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub map_bytes: usize,
+    /// Free space kept on the store's filesystem: messages are refused (452) when one
+    /// would leave less, so that deletions, logs and trails — which need pages too — still
+    /// fit, and the store never meets the filesystem's end halfway through a commit.
+    pub disk_reserve_bytes: u64,
 }
+
+/// 64 MiB kept free under the store by default.
+pub const DEFAULT_DISK_RESERVE_BYTES: u64 = 64 << 20;
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { map_bytes: DEFAULT_MAP_BYTES }
+        StoreOptions { map_bytes: DEFAULT_MAP_BYTES, disk_reserve_bytes: DEFAULT_DISK_RESERVE_BYTES }
     }
 }
 
@@ -184,6 +191,8 @@ impl Store {
             next_notice: counter(&txn, b"next_notice")?,
             message_pages_bytes,
             accept_limit_bytes: (options.map_bytes as u64) / 100 * crate::writer::ACCEPT_FILL_PERCENT_MAX,
+            disk_reserve_bytes: options.disk_reserve_bytes,
+            disk_room_bytes: u64::MAX,
         };
         txn.commit()?;
 

@@ -231,6 +231,11 @@ pub(crate) struct Counters {
     pub message_pages_bytes: u64,
     /// Above this footprint, new messages are refused as if the store were full.
     pub accept_limit_bytes: u64,
+    /// Free space kept on the filesystem (not persisted: from the options).
+    pub disk_reserve_bytes: u64,
+    /// What new messages may still take on disk in this batch (not persisted: measured
+    /// at the start of each batch by [`disk_room`]).
+    pub disk_room_bytes: u64,
 }
 
 /// Messages are refused once their footprint reaches this share of the map: the rest is
@@ -281,9 +286,38 @@ pub(crate) fn run(inner: Arc<Inner>, requests: Receiver<Request>, mut counters: 
     }
 }
 
+/// Below this much free space on the filesystem, the store file's own free pages are
+/// counted too (walking the databases' statistics costs a few microseconds: not worth it
+/// while the disk has room).
+const DISK_LOW_BYTES: u64 = 1 << 30;
+
+/// What new messages may take on disk: the filesystem's free space, plus — when that runs
+/// low — the pages free inside the store file (collected messages leave them, and LMDB
+/// reuses them before growing the file), less the reserve. Measured before each batch.
+///
+/// Without it a full filesystem meets LMDB halfway through writing a commit's pages: the
+/// write comes back short, LMDB reports EIO, and an EIO cannot be told from a failing disk,
+/// so the store would have to stop.
+fn disk_room(inner: &Inner, reserve: u64) -> u64 {
+    let Ok(stat) = rustix::fs::statvfs(inner.env.path()) else {
+        return u64::MAX; // unknown: let LMDB's own errors decide
+    };
+    let mut free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    if free < DISK_LOW_BYTES.saturating_add(reserve) {
+        let file = std::fs::metadata(inner.env.path().join("data.mdb")).map(|m| m.len()).unwrap_or(0);
+        if let Ok(used) = inner.env.non_free_pages_size() {
+            free = free.saturating_add(file.saturating_sub(used));
+        }
+    }
+    free.saturating_sub(reserve)
+}
+
 /// Applies and commits one batch. Jobs that must be retried (their batch hit a map-full
 /// error caused by another job) are pushed back onto `retry`.
 fn commit_batch(inner: &Inner, batch: Vec<Job>, counters: &mut Counters, retry: &mut VecDeque<Job>) {
+    if batch.iter().any(|job| matches!(job.op, WriteOp::Accept { .. })) {
+        counters.disk_room_bytes = disk_room(inner, counters.disk_reserve_bytes);
+    }
     let mut txn = match inner.env.write_txn() {
         Ok(txn) => txn,
         Err(e) => return poison(inner, batch, e),
@@ -559,10 +593,13 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
                 accounts.push(account);
             }
             let footprint = message_footprint(message.size);
-            if counters.message_pages_bytes + footprint > counters.accept_limit_bytes {
+            if counters.message_pages_bytes + footprint > counters.accept_limit_bytes
+                || footprint > counters.disk_room_bytes
+            {
                 return Err(StoreError::Full);
             }
             counters.message_pages_bytes += footprint;
+            counters.disk_room_bytes -= footprint;
             let id = MessageId(counters.next_message);
             counters.next_message += 1;
             let record = MessageRecord {

@@ -16,7 +16,7 @@ fn new_account(address: &str, quota_bytes: u64) -> NewAccount {
 }
 
 fn open(dir: &std::path::Path) -> Store {
-    Store::open(dir, &StoreOptions { map_bytes: 64 << 20 }).expect("store opens")
+    Store::open(dir, &StoreOptions { map_bytes: 64 << 20, ..StoreOptions::default() }).expect("store opens")
 }
 
 #[tokio::test]
@@ -114,7 +114,8 @@ fn concurrent_writes_share_commits_and_survive_reopening() {
 #[tokio::test]
 async fn a_full_store_refuses_the_write_and_keeps_serving() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path(), &StoreOptions { map_bytes: 2 << 20 }).expect("store opens");
+    let store =
+        Store::open(dir.path(), &StoreOptions { map_bytes: 2 << 20, ..StoreOptions::default() }).expect("store opens");
     let inbox = store.create_account(new_account("inbox@relay.test", u64::MAX)).await.expect("create");
     let sender = Address::parse("inbox@relay.test").expect("address");
     let too_big = store.seal(vec![b'x'; 4 << 20]).expect("seal");
@@ -129,7 +130,8 @@ async fn a_full_store_refuses_the_write_and_keeps_serving() {
 async fn a_full_store_refuses_messages_but_always_has_room_to_delete_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     // 2 MiB: full after a few hundred small messages.
-    let store = Store::open(dir.path(), &StoreOptions { map_bytes: 2 << 20 }).expect("store opens");
+    let store =
+        Store::open(dir.path(), &StoreOptions { map_bytes: 2 << 20, ..StoreOptions::default() }).expect("store opens");
     let a = store.create_account(new_account("a@relay.test", u64::MAX / 2)).await.expect("create a");
     let sender = Address::parse("b@relay.test").expect("address");
     let mut uids = Vec::new();

@@ -55,13 +55,16 @@ impl Relay {
             let text = if extra_config.contains("[keys]") { text } else { text + "[keys]\nauto_renew = false\n" };
             std::fs::write(&config, text).expect("write config");
         }
-        let mut child = Command::new(BIN)
-            .args(["--data-dir", data.to_str().expect("utf-8 path"), "serve"])
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("start caducee serve");
+        let mut command = Command::new(BIN);
+        command.args(["--data-dir", data.to_str().expect("utf-8 path"), "serve"]).envs(env.iter().copied());
+        Self::spawn(command, data, stderr)
+    }
+
+    /// Starts a relay from a command that ends up running `caducee serve` (under `unshare`,
+    /// say) and waits for its readiness lines; `data` is where the data folder is seen from
+    /// here.
+    pub fn spawn(mut command: Command, data: &Path, stderr: Stdio) -> Relay {
+        let mut child = command.stdout(Stdio::piped()).stderr(stderr).spawn().expect("start caducee serve");
         let stdout: ChildStdout = child.stdout.take().expect("piped stdout");
         let mut ports = HashMap::new();
         for line in BufReader::new(stdout).lines() {
