@@ -111,6 +111,16 @@ fn a_backup_taken_while_serving_restores_into_a_relay_that_delivers_what_it_held
     assert!(aside[0].path().join("store/data.mdb").exists());
     let status = json(&caducee(&data, &["status", "--json"]));
     assert_eq!(status["stored_messages"], 1, "the restored store holds the backed-up message");
+    // The restore is in the restored store's audit trail, and the chain still holds.
+    let audit = caducee(&data, &["audit", "export", "--from", "2000-01-01", "--to", "2999-12-31"]);
+    let audit = String::from_utf8(audit.stdout).expect("utf-8");
+    let restore = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON line"))
+        .find(|e| e["entry"]["detail"].as_str().is_some_and(|d| d.starts_with("restored from")))
+        .expect("the restore is audited");
+    assert!(restore["entry"]["detail"].as_str().is_some_and(|d| d.contains(path(&backup))), "{restore}");
+    assert!(caducee(&data, &["audit", "verify"]).status.success());
 }
 
 #[test]

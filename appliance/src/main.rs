@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use caducee_actors::clock::{Clock as _, SystemClock};
-use caducee_storage::Store;
+use caducee_storage::{Millis, Store};
 use clap::{Args, Parser, Subcommand};
 
 use crate::admin::{Admin, Request, Response, UserAdd};
@@ -886,6 +886,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let _lock = lock_data_dir(&data_dir)?;
             let now = SystemClock.now();
             let checked = backup::restore(&from, &key, &data_dir, force, now)?;
+            record_restore(&data_dir, &from, &checked, now)?;
             print_checked(&checked, json, "restored")?;
             Ok(ExitCode::SUCCESS)
         }
@@ -1043,6 +1044,32 @@ pub(crate) fn lock_data_dir(data_dir: &Path) -> anyhow::Result<fs::File> {
         ),
         Err(fs::TryLockError::Error(e)) => Err(e.into()),
     }
+}
+
+/// Writes the restore into the restored store's own audit trail: who restored what, from
+/// which backup, and when that backup was taken.
+fn record_restore(data_dir: &Path, from: &Path, checked: &backup::Checked, now: Millis) -> anyhow::Result<()> {
+    let config = config::Config::load(data_dir)?;
+    let store = Store::open(data_dir, &config.store_options()).context("opening the restored store")?;
+    let caller = admin::Caller::offline();
+    let draft = caducee_storage::AuditDraft {
+        at: now,
+        actor: caller.actor,
+        source: caller.source,
+        action: "update".into(),
+        object: "whole store".into(),
+        detail: format!(
+            "restored from {} (backup taken {}): {} messages, {} mailboxes",
+            from.display(),
+            utc_time(checked.manifest.created_at.0),
+            checked.messages,
+            checked.mailboxes
+        ),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let recorded = runtime.block_on(store.audit(draft));
+    store.close();
+    recorded.context("recording the restore in the audit trail")
 }
 
 /// A time in milliseconds since the epoch, as `2026-11-26 08:30 UTC`.
