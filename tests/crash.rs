@@ -4,13 +4,21 @@
 //! nothing collected and confirmed (POP3 QUIT answered `+OK`) came back, that nothing
 //! appeared that no sender submitted, and that the store's invariants hold.
 //!
+//! The same loop runs again on a lossy disk: the relay writes its store through
+//! tests/lossy/lossy.c (LD_PRELOAD), which journals every write not yet made durable by an
+//! fsync; after each kill the test plays a power cut from that journal — the writes that
+//! were not durable are lost, except a seeded share that the disk wrote back on its own,
+//! and the last one is torn at a sector boundary — and the same ledger checks apply.
+//!
 //! `CADUCEE_CRASH_CYCLES` (default 20) and `CADUCEE_CRASH_SEED` set the run; a failure
-//! prints its seed so that the same kill points replay.
+//! prints its seed so that the same kill points and the same power cuts replay.
 
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read as _, Seek as _, SeekFrom, Write as _};
+use std::os::unix::fs::FileExt as _;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use common::*;
@@ -117,15 +125,132 @@ fn split_subject(subject: &str) -> (String, u64) {
     (stream.to_owned(), n.parse().expect("message number"))
 }
 
+/// One write the store file had not made durable when the power went.
+struct Pending {
+    offset: u64,
+    /// The file's size before the write.
+    size_before: u64,
+    old: Vec<u8>,
+    new: Vec<u8>,
+}
+
+/// Reads the lossy disk's journal; a record cut short (the relay died writing it, before
+/// the write itself) ends it.
+fn read_journal(path: &Path) -> Vec<Pending> {
+    let mut bytes = Vec::new();
+    if let Ok(mut file) = std::fs::File::open(path) {
+        file.read_to_end(&mut bytes).expect("read the journal");
+    }
+    let mut pending = Vec::new();
+    let mut at = 0;
+    let word = |b: &[u8], i: usize| u64::from_ne_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    while at + 40 <= bytes.len() {
+        assert_eq!(word(&bytes, at), 0x4c_4f53_5359, "journal record header");
+        let (offset, len, size_before, old_len) = (
+            word(&bytes, at + 8),
+            word(&bytes, at + 16) as usize,
+            word(&bytes, at + 24),
+            word(&bytes, at + 32) as usize,
+        );
+        let body = at + 40;
+        if body + old_len + len > bytes.len() {
+            break;
+        }
+        let old = bytes[body..body + old_len].to_vec();
+        let new = bytes[body + old_len..body + old_len + len].to_vec();
+        pending.push(Pending { offset, size_before, old, new });
+        at = body + old_len + len;
+    }
+    pending
+}
+
+/// What a power cut did to the store file.
+#[derive(Default)]
+struct PowerCuts {
+    lost: usize,
+    written_back: usize,
+    torn: usize,
+}
+
+/// Plays a power cut on the store file from the lossy disk's journal: every write that was
+/// not durable is taken back, then a seeded half of them (all but the last) reach the disk
+/// after all, as a disk's own write-back would, and the last one lands only up to a seeded
+/// sector boundary.
+fn power_cut(store_file: &Path, journal: &Path, random: &mut Seeded, cuts: &mut PowerCuts) {
+    let pending = read_journal(journal);
+    if let Some(first) = pending.first() {
+        let file = std::fs::OpenOptions::new().write(true).open(store_file).expect("open the store file");
+        for write in pending.iter().rev() {
+            file.write_all_at(&write.old, write.offset).expect("take a write back");
+        }
+        file.set_len(first.size_before).expect("the durable size");
+        let (last, earlier) = pending.split_last().expect("one write at least");
+        for write in earlier {
+            if random.below(2) == 0 {
+                file.write_all_at(&write.new, write.offset).expect("written back");
+                cuts.written_back += 1;
+            } else {
+                cuts.lost += 1;
+            }
+        }
+        let sectors = (last.new.len() as u64).div_ceil(512);
+        let kept = (random.below(sectors + 1) * 512).min(last.new.len() as u64) as usize;
+        file.write_all_at(&last.new[..kept], last.offset).expect("the torn write");
+        cuts.torn += 1;
+        file.sync_all().expect("sync the store file");
+    }
+    let mut journal =
+        std::fs::OpenOptions::new().create(true).write(true).truncate(true).open(journal).expect("journal");
+    journal.seek(SeekFrom::Start(0)).expect("seek");
+    journal.flush().expect("flush");
+}
+
+/// Builds tests/lossy/lossy.c into a shared library for LD_PRELOAD.
+fn build_lossy_disk(dir: &Path) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/lossy/lossy.c");
+    let library = dir.join("liblossy.so");
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o"])
+        .arg(&library)
+        .arg(&source)
+        .args(["-ldl", "-lpthread"])
+        .output()
+        .expect("run cc");
+    assert!(built.status.success(), "building the lossy disk: {}", String::from_utf8_lossy(&built.stderr));
+    library
+}
+
 #[test]
 fn kill_9_at_varied_points_loses_nothing_accepted_and_resurrects_nothing_collected() {
+    crash_loop(false);
+}
+
+#[test]
+fn power_cuts_on_a_lossy_disk_lose_nothing_accepted_and_resurrect_nothing_collected() {
+    crash_loop(true);
+}
+
+fn crash_loop(lossy: bool) {
     let cycles = env_or("CADUCEE_CRASH_CYCLES", 20);
     let seed = env_or("CADUCEE_CRASH_SEED", 0x0C4D_0CEE);
     let mut random = Seeded(seed);
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
+    let journal = dir.path().join("lossy.journal");
+    let env: Vec<(String, String)> = if lossy {
+        let library = build_lossy_disk(dir.path());
+        vec![
+            ("LD_PRELOAD".into(), library.to_str().expect("utf-8 path").into()),
+            ("LOSSY_JOURNAL".into(), journal.to_str().expect("utf-8 path").into()),
+        ]
+    } else {
+        Vec::new()
+    };
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let start = || Relay::start_env(&data, "", &env);
+    let mut cuts = PowerCuts::default();
 
-    let relay = Relay::start(&data, "");
+    let relay = start();
     let (alice, alice_pw) = relay.add_user("alice", None);
     let (bob, bob_pw) = relay.add_user("bob", None);
     let message = compose(dir.path(), &[&alice, &bob], "load");
@@ -134,7 +259,7 @@ fn kill_9_at_varied_points_loses_nothing_accepted_and_resurrects_nothing_collect
     let mut ledger = Ledger::default();
 
     for cycle in 0..cycles {
-        let current = relay.take().unwrap_or_else(|| Relay::start(&data, ""));
+        let current = relay.take().unwrap_or_else(start);
         let tag = format!("c{cycle}-");
         let senders = (1 + random.below(4)).to_string();
         let mut load = spawn_python(&[
@@ -179,6 +304,9 @@ fn kill_9_at_varied_points_loses_nothing_accepted_and_resurrects_nothing_collect
             load_lines.push(value);
         }
         current.kill_9();
+        if lossy {
+            power_cut(&data.join("store/data.mdb"), &journal, &mut random, &mut cuts);
+        }
         load_lines.extend(lines.map_while(Result::ok).filter_map(|l| serde_json::from_str(&l).ok()));
         let _ = load.wait();
         let _ = collect.wait();
@@ -187,7 +315,7 @@ fn kill_9_at_varied_points_loses_nothing_accepted_and_resurrects_nothing_collect
     }
 
     // Restart once more; the store must be sound, and the rest collectable.
-    let current = relay.take().unwrap_or_else(|| Relay::start(&data, ""));
+    let current = relay.take().unwrap_or_else(start);
     let fsck = current.cli(&["fsck"]);
     assert!(fsck.status.success(), "seed {seed:#x}: {}", String::from_utf8_lossy(&fsck.stdout));
     let mut collect = start_collector(&current, &bob, &bob_pw);
@@ -206,11 +334,19 @@ fn kill_9_at_varied_points_loses_nothing_accepted_and_resurrects_nothing_collect
     let collections: u32 = ledger.confirmed.values().sum();
     let unconfirmed = ledger.accepted.iter().filter(|s| !ledger.confirmed.contains_key(*s)).count();
     eprintln!(
-        "crash loop: seed {seed:#x}, {cycles} kill -9 cycles, {} messages acknowledged, {collections} confirmed \
+        "crash loop: seed {seed:#x}, {cycles} {} cycles, {} messages acknowledged, {collections} confirmed \
          collections, {unacknowledged} committed without their 250 reaching the sender, {unconfirmed} deleted \
          without their QUIT +OK reaching the collector",
+        if lossy { "power-cut" } else { "kill -9" },
         ledger.accepted.len()
     );
+    if lossy {
+        eprintln!(
+            "lossy disk: {} writes lost, {} written back anyway, {} torn at a sector boundary",
+            cuts.lost, cuts.written_back, cuts.torn
+        );
+        assert!(cuts.torn > 0, "seed {seed:#x}: some power cut found writes in flight");
+    }
     assert!(ledger.accepted.len() > 20, "seed {seed:#x}: the load did run ({} accepted)", ledger.accepted.len());
     assert!(ledger.resurrected.is_empty(), "seed {seed:#x}: collected messages came back: {:?}", ledger.resurrected);
     for subject in &ledger.accepted {
