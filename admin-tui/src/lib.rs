@@ -1024,6 +1024,10 @@ fn render_mailboxes(app: &App, frame: &mut Frame<'_>, area: Rect) {
                 Cell::from(m["address"].as_str().unwrap_or_default().to_owned()),
                 Cell::from(format!("{} / {}", bytes(&m["used_bytes"]), bytes(&m["quota_bytes"]))),
                 Cell::from(number(&m["messages"])),
+                Cell::from(match m["last_collection"].as_u64() {
+                    Some(_) => when(&m["last_collection"]).get(5..).unwrap_or_default().to_owned(),
+                    None => "never".to_owned(),
+                }),
                 Cell::from(words.join(", ")),
             ])
         })
@@ -1033,15 +1037,23 @@ fn render_mailboxes(app: &App, frame: &mut Frame<'_>, area: Rect) {
     } else {
         format!(" Mailboxes matching \"{}\" ({}) ", app.search, mailboxes.len())
     };
-    let table =
-        Table::new(rows, [Constraint::Min(26), Constraint::Length(19), Constraint::Length(8), Constraint::Min(12)])
-            .header(
-                Row::new(vec!["Address", "Used / quota", "Messages", "State"])
-                    .style(app.style(Style::default().add_modifier(Modifier::BOLD))),
-            )
-            .block(Block::default().borders(Borders::ALL).title(title))
-            .row_highlight_style(app.style(Style::default().add_modifier(Modifier::REVERSED)))
-            .highlight_symbol("▶ ");
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Min(24),
+            Constraint::Length(18),
+            Constraint::Length(6),
+            Constraint::Length(11),
+            Constraint::Min(12),
+        ],
+    )
+    .header(
+        Row::new(vec!["Address", "Used / quota", "Msgs", "Collected", "State"])
+            .style(app.style(Style::default().add_modifier(Modifier::BOLD))),
+    )
+    .block(Block::default().borders(Borders::ALL).title(title))
+    .row_highlight_style(app.style(Style::default().add_modifier(Modifier::REVERSED)))
+    .highlight_symbol("▶ ");
     let mut state = TableState::default().with_selected((!mailboxes.is_empty()).then_some(app.selected));
     frame.render_stateful_widget(table, table_area, &mut state);
     let Some(selected) = mailboxes.get(app.selected) else {

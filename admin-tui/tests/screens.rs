@@ -30,6 +30,7 @@ fn status(accepted: u64) -> Value {
         "last_drill": { "ok": true, "first_accept_seconds": 21.5 },
         "mailboxes": [
             { "address": "dr.martin@relay.test", "used_bytes": 1_048_576, "quota_bytes": 50_000_000, "messages": 12,
+              "last_collection": 1_795_640_000_000u64,
               "state": { "disabled": null, "blocked": null, "quota_warned_percent": 0, "closed_at": null } },
             { "address": "labo.durand@relay.test", "used_bytes": 48_000_000, "quota_bytes": 50_000_000, "messages": 900,
               "state": { "disabled": null, "blocked": { "at": 1, "reason": "5 refusals in 24 hours" }, "quota_warned_percent": 95, "closed_at": null } },
