@@ -44,6 +44,18 @@ trap stop_all EXIT
 echo "== this machine's limits"
 "$bin/caducee-limits" --dir "$work" --json "$work/limits.json"
 
+echo "== the ceiling: the same load against an SMTP sink (TLS, AUTH, nothing stored)"
+"$bin/caducee-limits" --smtp-sink "$work/sink" --sink-accounts "$sessions" > "$work/sink.ports" &
+sink_pid=$!
+for _ in $(seq 100); do [[ -s $work/sink.ports ]] && break; sleep 0.1; done
+read -r _ _ sink_submissions _ sink_pop3s _ _ < "$work/sink.ports"
+"$bin/caducee-load" --sessions "$sessions" --messages "$messages" --collectors 0 \
+    --target-submissions-port "$sink_submissions" --target-pop3s-port "$sink_pop3s" \
+    --target-ca "$work/sink/ca.pem" --target-accounts "$work/sink/accounts" --target-pid "$sink_pid" \
+    --json "$work/sink.json" | tee "$work/sink.txt"
+kill "$sink_pid"
+wait "$sink_pid" 2>/dev/null || true
+
 echo "== TLS: a CA and a certificate for localhost"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=compare CA" \
     -addext "basicConstraints=critical,CA:TRUE" -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
