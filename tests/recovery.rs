@@ -268,6 +268,16 @@ fn the_restore_drill_brings_the_latest_backup_back_and_measures_it() {
     assert_eq!(status["last_drill"]["ok"], true, "{status}");
     let text = String::from_utf8(relay.cli(&["status"]).stdout).expect("utf-8");
     assert!(text.contains("restore drill passed"), "{text}");
+    // And in the metrics, for the provider's monitoring.
+    let metrics = std::process::Command::new("python3")
+        .args(["-c", "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())"])
+        .arg(format!("http://127.0.0.1:{}/metrics", relay.port("metrics")))
+        .output()
+        .expect("python3");
+    let metrics = String::from_utf8(metrics.stdout).expect("utf-8");
+    assert!(metrics.contains("\ncaducee_restore_drill_ok 1\n"), "{metrics}");
+    assert!(metrics.contains("\ncaducee_restore_drill_first_accept_seconds "), "{metrics}");
+    assert!(metrics.trim_end().ends_with("# EOF"), "the exposition still ends with # EOF");
 }
 
 /// Sends `message` from alice to bob with the python client until the relay refuses one;
