@@ -176,6 +176,18 @@ fn a_doctor_logs_in_with_a_second_factor_and_manages_the_account() {
     let again = browser.login(&alice, &alice_password, &["--secret", &secret, "--code", &recovery[0]]);
     assert_eq!(again["second_factor"]["status"], 401, "a recovery code is good once: {again}");
 
+    // Signed in from two browsers, then the administrator resets the password: both are out.
+    let laptop = Browser { relay: &relay, jar: dir.path().join("laptop.cookies") };
+    for (device, code) in [(&browser, &recovery[1]), (&laptop, &recovery[2])] {
+        let signed_in = device.login(&alice, &alice_password, &["--secret", &secret, "--code", code]);
+        assert_eq!(signed_in["second_factor"]["location"], "/account", "{signed_in}");
+        assert_eq!(device.get("/account")["status"], 200);
+    }
+    let reset = relay.cli(&["user", "reset-password", "--address", &alice]);
+    assert!(reset.status.success(), "{}", String::from_utf8_lossy(&reset.stderr));
+    assert_eq!(browser.get("/account")["location"], "/login", "a reset password ends every session");
+    assert_eq!(laptop.get("/account")["location"], "/login");
+
     // Failed passwords lock further tries for the account (login_failures_max = 3 here).
     let other = Browser { relay: &relay, jar: dir.path().join("bob.cookies") };
     for _ in 0..3 {

@@ -607,7 +607,9 @@ impl Admin {
             object: "password".into(),
             detail: format!("reset for {}", account.address),
         };
-        self.store.set_password(account.id, hash, audit).await?;
+        // Every personal-space session of the account ends: whoever held the old password
+        // is out.
+        self.store.set_password(account.id, hash, None, audit).await?;
         tracing::info!(address = %account.address, "password reset by the administrator");
         Ok(serde_json::json!({ "address": account.address.as_str(), "password": password }))
     }

@@ -208,6 +208,8 @@ fn answer(request: &HttpRequest, result: Result<HttpResponse, PortalError>) -> H
 
 /// A logged-in user: the session and the account.
 struct User {
+    /// The hash of the session's token (its key in the store).
+    token: [u8; 32],
     session: WebSession,
     account: Account,
 }
@@ -260,7 +262,7 @@ impl Portal {
 
     /// The logged-in user, or where to send the browser instead.
     async fn user(&self, request: &HttpRequest, terms_needed: bool) -> Result<User, PortalError> {
-        let (_, session) = self.session(request).await?.ok_or(PortalError::Login)?;
+        let (token, session) = self.session(request).await?.ok_or(PortalError::Login)?;
         if session.second_factor_pending {
             return Err(PortalError::SecondFactor);
         }
@@ -273,7 +275,7 @@ impl Portal {
                 }
             }
         }
-        Ok(User { session, account })
+        Ok(User { token, session, account })
     }
 
     /// The relay's one password check (dummy hash for unknown accounts, bounded concurrency).
@@ -759,7 +761,8 @@ async fn change_password(
             .await
             .map_err(|e| PortalError::Internal(e.to_string()))??;
         let audit = portal.draft(&user.account, &request, "update", "password", String::new());
-        portal.store.set_password(user.account.id, hash, audit).await?;
+        // This browser stays signed in; every other session of the account ends.
+        portal.store.set_password(user.account.id, hash, Some(user.token), audit).await?;
         let mut record = portal.store.portal(user.account.id)?;
         record.password_changed_at = Some(now);
         portal.store.put_portal(user.account.id, record, None).await?;

@@ -376,13 +376,16 @@ impl Store {
         self.write(WriteOp::EditAccount(Box::new(edit))).await.map(drop)
     }
 
+    /// A new password; every personal-space session of the account ends with the old one,
+    /// but `keep_session` (the session that made the change).
     pub async fn set_password(
         &self,
         account: AccountId,
         password_hash: String,
+        keep_session: Option<[u8; 32]>,
         audit: AuditDraft,
     ) -> Result<(), StoreError> {
-        self.write(WriteOp::SetPassword { account, password_hash, audit }).await.map(drop)
+        self.write(WriteOp::SetPassword { account, password_hash, keep_session, audit }).await.map(drop)
     }
 
     pub async fn put_session(&self, token_hash: [u8; 32], session: Option<WebSession>) -> Result<(), StoreError> {

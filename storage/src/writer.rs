@@ -96,6 +96,9 @@ pub(crate) enum WriteOp {
     SetPassword {
         account: AccountId,
         password_hash: String,
+        /// The personal-space session that made the change, kept; every other session of
+        /// the account ends with the old password.
+        keep_session: Option<[u8; 32]>,
         audit: AuditDraft,
     },
     /// Stores (or replaces) a web session under the hash of its token; `None` ends it.
@@ -748,10 +751,22 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             append_audit(inner, txn, &edit.audit)?;
             Ok(WriteOutcome::Done)
         }
-        WriteOp::SetPassword { account, password_hash, audit } => {
+        WriteOp::SetPassword { account, password_hash, keep_session, audit } => {
             let mut record = inner.account_in(txn, *account)?.ok_or(StoreError::NoSuchAccount)?;
             record.password_hash = password_hash.clone();
             inner.put_account(txn, &record)?;
+            // Sessions are few (one per signed-in browser, ended after hours): a scan.
+            let mut ended = Vec::new();
+            for item in inner.sessions.iter(txn)? {
+                let (key, bytes) = item?;
+                let session: WebSession = crate::store::decode(bytes)?;
+                if session.account == *account && keep_session.as_ref().is_none_or(|keep| keep[..] != *key) {
+                    ended.push(key.to_vec());
+                }
+            }
+            for key in ended {
+                inner.sessions.delete(txn, &key)?;
+            }
             append_audit(inner, txn, audit)?;
             Ok(WriteOutcome::Done)
         }

@@ -156,3 +156,42 @@ async fn a_full_store_refuses_messages_but_always_has_room_to_delete_them() {
     store.accept(sender, vec![a], sealed, Millis(2)).await.expect("room again");
     assert!(store.fsck().expect("fsck").is_empty());
 }
+
+#[tokio::test]
+async fn a_new_password_ends_every_other_session_of_the_account() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let claire = store.create_account(new_account("claire@relay.test", DEFAULT_QUOTA_BYTES)).await.expect("create");
+    let other = store.create_account(new_account("other@relay.test", DEFAULT_QUOTA_BYTES)).await.expect("create");
+    let session = |account| WebSession {
+        account,
+        created_at: Millis(1),
+        last_seen: Millis(1),
+        csrf: "csrf".into(),
+        second_factor_pending: false,
+        source: "127.0.0.1".into(),
+    };
+    let (here, elsewhere, theirs) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    store.put_session(here, Some(session(claire))).await.expect("session");
+    store.put_session(elsewhere, Some(session(claire))).await.expect("session");
+    store.put_session(theirs, Some(session(other))).await.expect("session");
+    let audit = AuditDraft {
+        at: Millis(2),
+        actor: "claire@relay.test".into(),
+        source: "personal space".into(),
+        action: "update".into(),
+        object: "password".into(),
+        detail: String::new(),
+    };
+
+    // Changed from one browser: that one stays signed in, the other is out.
+    store.set_password(claire, "new-hash".into(), Some(here), audit.clone()).await.expect("set password");
+    assert!(store.session(&here).expect("read").is_some());
+    assert!(store.session(&elsewhere).expect("read").is_none(), "the old password's other session ended");
+    assert!(store.session(&theirs).expect("read").is_some(), "another account's session is left alone");
+
+    // Reset by the administrator: every session of the account ends.
+    store.set_password(claire, "newer-hash".into(), None, audit).await.expect("reset");
+    assert!(store.session(&here).expect("read").is_none());
+    assert!(store.session(&theirs).expect("read").is_some());
+}
