@@ -385,6 +385,7 @@ impl Store {
         keep_session: Option<[u8; 32]>,
         audit: AuditDraft,
     ) -> Result<(), StoreError> {
+        let keep_session = keep_session.map(Box::new);
         self.write(WriteOp::SetPassword { account, password_hash, keep_session, audit }).await.map(drop)
     }
 

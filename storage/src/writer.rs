@@ -98,7 +98,7 @@ pub(crate) enum WriteOp {
         password_hash: String,
         /// The personal-space session that made the change, kept; every other session of
         /// the account ends with the old password.
-        keep_session: Option<[u8; 32]>,
+        keep_session: Option<Box<[u8; 32]>>,
         audit: AuditDraft,
     },
     /// Stores (or replaces) a web session under the hash of its token; `None` ends it.
