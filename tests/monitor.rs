@@ -223,6 +223,12 @@ fn a_mass_mailer_is_throttled_then_blocked_and_unblocking_restores_it() {
     assert!(unblocked.status.success(), "{}", String::from_utf8_lossy(&unblocked.stderr));
     assert!(String::from_utf8_lossy(&unblocked.stdout).contains("receiving"));
     assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["data"]), 250);
+
+    // An acknowledged alert is kept for the log retention (365 days), then goes.
+    let report = monitor_run(&relay, 400);
+    assert_eq!(report["purged"]["alerts"], 1, "{report}");
+    let listed: Value = serde_json::from_slice(&relay.cli(&["alerts", "--json"]).stdout).expect("alerts --json");
+    assert!(listed.as_array().expect("alerts").iter().all(|a| a["seq"].as_u64() != seq.parse().ok()), "{listed}");
 }
 
 #[test]

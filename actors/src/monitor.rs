@@ -289,6 +289,7 @@ pub async fn sweep(store: &Store, config: &MonitorConfig, as_of: Millis) -> Resu
             connections_before: days_before(config.log_retention_days),
             trails_before: days_before(config.log_retention_days),
             audit_before: days_before(config.audit_retention_days),
+            alerts_before: days_before(config.log_retention_days),
         })
         .await?;
     Ok(report)

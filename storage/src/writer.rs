@@ -160,6 +160,8 @@ pub struct Purge {
     pub connections_before: Millis,
     pub trails_before: Millis,
     pub audit_before: Millis,
+    /// Alerts acknowledged before this go (open ones stay, however old).
+    pub alerts_before: Millis,
 }
 
 /// What a purge removed.
@@ -168,6 +170,7 @@ pub struct Purged {
     pub connections: u64,
     pub trails: u64,
     pub audit_entries: u64,
+    pub alerts: u64,
 }
 
 impl WriteOp {
@@ -478,6 +481,18 @@ fn purge_old(inner: &Inner, txn: &mut RwTxn, purge: &Purge) -> Result<Purged, St
     }
     if let Some(checkpoint) = checkpoint {
         inner.meta.put(txn, AUDIT_CHECKPOINT, &crate::store::encode(&checkpoint)?)?;
+    }
+    // Alerts are few; acknowledged ones are kept for the retention period, then go.
+    for item in inner.alerts.iter(txn)? {
+        let (key, bytes) = item?;
+        let alert: Alert = crate::store::decode(bytes)?;
+        if alert.acknowledged_at.is_some_and(|at| at < purge.alerts_before) {
+            doomed.push(key.to_vec());
+        }
+    }
+    for key in doomed.drain(..) {
+        inner.alerts.delete(txn, &key)?;
+        purged.alerts += 1;
     }
     Ok(purged)
 }
