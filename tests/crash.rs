@@ -164,39 +164,45 @@ fn read_journal(path: &Path) -> Vec<Pending> {
     pending
 }
 
-/// What a power cut did to the store file.
+/// What the power cuts did to the store file.
 #[derive(Default)]
 struct PowerCuts {
-    lost: usize,
-    written_back: usize,
+    /// Cuts that found writes not yet durable.
+    with_writes_in_flight: usize,
+    /// 512-byte sectors of those writes that reached the disk anyway, and that did not.
+    sectors_kept: usize,
+    sectors_lost: usize,
+    /// Writes that reached the disk in part.
     torn: usize,
 }
 
 /// Plays a power cut on the store file from the lossy disk's journal: every write that was
-/// not durable is taken back, then a seeded half of them (all but the last) reach the disk
-/// after all, as a disk's own write-back would, and the last one lands only up to a seeded
-/// sector boundary.
+/// not durable is taken back, then each of their 512-byte sectors reaches the disk or not,
+/// as the seed says — a disk may have written any of them back on its own, in any order,
+/// and a write may be torn anywhere between sectors.
 fn power_cut(store_file: &Path, journal: &Path, random: &mut Seeded, cuts: &mut PowerCuts) {
     let pending = read_journal(journal);
     if let Some(first) = pending.first() {
+        cuts.with_writes_in_flight += 1;
         let file = std::fs::OpenOptions::new().write(true).open(store_file).expect("open the store file");
         for write in pending.iter().rev() {
             file.write_all_at(&write.old, write.offset).expect("take a write back");
         }
         file.set_len(first.size_before).expect("the durable size");
-        let (last, earlier) = pending.split_last().expect("one write at least");
-        for write in earlier {
-            if random.below(2) == 0 {
-                file.write_all_at(&write.new, write.offset).expect("written back");
-                cuts.written_back += 1;
-            } else {
-                cuts.lost += 1;
+        for write in &pending {
+            let (mut kept, mut lost) = (0, 0);
+            for (i, sector) in write.new.chunks(512).enumerate() {
+                if random.below(2) == 0 {
+                    file.write_all_at(sector, write.offset + 512 * i as u64).expect("a sector written back");
+                    kept += 1;
+                } else {
+                    lost += 1;
+                }
             }
+            cuts.sectors_kept += kept;
+            cuts.sectors_lost += lost;
+            cuts.torn += usize::from(kept > 0 && lost > 0);
         }
-        let sectors = (last.new.len() as u64).div_ceil(512);
-        let kept = (random.below(sectors + 1) * 512).min(last.new.len() as u64) as usize;
-        file.write_all_at(&last.new[..kept], last.offset).expect("the torn write");
-        cuts.torn += 1;
         file.sync_all().expect("sync the store file");
     }
     // The next run's writes start a new journal.
@@ -303,7 +309,9 @@ fn crash_loop(lossy: bool) {
         }
         current.kill_9();
         if lossy {
-            power_cut(&data.join("store/data.mdb"), &journal, &mut random, &mut cuts);
+            // Its own generator per cycle: the kill points do not depend on what the cut drew.
+            let mut cut = Seeded(seed ^ (cycle + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
+            power_cut(&data.join("store/data.mdb"), &journal, &mut cut, &mut cuts);
         }
         load_lines.extend(lines.map_while(Result::ok).filter_map(|l| serde_json::from_str(&l).ok()));
         let _ = load.wait();
@@ -340,10 +348,14 @@ fn crash_loop(lossy: bool) {
     );
     if lossy {
         eprintln!(
-            "lossy disk: {} writes lost, {} written back anyway, {} torn at a sector boundary",
-            cuts.lost, cuts.written_back, cuts.torn
+            "lossy disk: {} of {cycles} cuts found writes in flight; {} sectors of them reached the disk, {} did \
+             not; {} writes torn",
+            cuts.with_writes_in_flight, cuts.sectors_kept, cuts.sectors_lost, cuts.torn
         );
-        assert!(cuts.torn > 0, "seed {seed:#x}: some power cut found writes in flight");
+        assert!(
+            cuts.with_writes_in_flight > 0 && cuts.sectors_lost > 0 && cuts.torn > 0,
+            "seed {seed:#x}: the power cuts met writes in flight and took some back"
+        );
     }
     assert!(ledger.accepted.len() > 20, "seed {seed:#x}: the load did run ({} accepted)", ledger.accepted.len());
     assert!(ledger.resurrected.is_empty(), "seed {seed:#x}: collected messages came back: {:?}", ledger.resurrected);

@@ -302,8 +302,10 @@ const DISK_LOW_BYTES: u64 = 1 << 30;
 /// reuses them before growing the file), less the reserve. Measured before each batch.
 ///
 /// Without it a full filesystem meets LMDB halfway through writing a commit's pages: the
-/// write comes back short, LMDB reports EIO, and an EIO cannot be told from a failing disk,
-/// so the store would have to stop.
+/// write comes back short and LMDB reports EIO, which is only taken for a full disk when the
+/// filesystem has next to nothing left (see [`is_short_write_on_full_disk`]). Free pages
+/// inside the file are counted as room although LMDB may not reuse them at once (freed by
+/// the last commit, or held by a reader): that case ends in such a short write, and a 452.
 fn disk_room(inner: &Inner, reserve: u64) -> u64 {
     let Ok(stat) = rustix::fs::statvfs(inner.env.path()) else {
         return u64::MAX; // unknown: let LMDB's own errors decide
@@ -357,7 +359,7 @@ fn commit_batch(inner: &Inner, batch: Vec<Job>, counters: &mut Counters, retry: 
     }
     match persist_counters(inner, &mut txn, counters).and_then(|()| txn.commit().map_err(StoreError::from)) {
         Ok(()) => {}
-        Err(error) if is_full(&error) => {
+        Err(error) if is_full(&error) || is_short_write_on_full_disk(inner, &error, counters.disk_reserve_bytes) => {
             // The batch fits no more at commit time (LMDB needs pages for its own free list
             // too). LMDB aborted the transaction: nothing of it is on disk and the store is
             // as it was, so this is a full store, not an unknown state. Refuse the heaviest
@@ -387,6 +389,33 @@ fn commit_batch(inner: &Inner, batch: Vec<Job>, counters: &mut Counters, retry: 
     for (job, outcome) in results {
         let _ = job.reply.send(outcome);
     }
+}
+
+/// A commit that failed with EIO on a filesystem with next to no space left. LMDB writes the
+/// pages that grow the file with write/writev; a write the filesystem can take only in part
+/// comes back short, which LMDB reports as EIO. That is before the meta page that would
+/// publish the transaction (the meta pages sit at the file's start, their blocks allocated
+/// long ago), and LMDB aborts the transaction: the store is as it was — a full disk, not a
+/// failing one. An EIO with space to spare is a failing disk, and stops the store.
+///
+/// The room measured before each batch normally keeps commits from meeting the disk's end;
+/// this covers what it cannot see: pages freed inside the store file that LMDB may not reuse
+/// yet (freed by the last commit, or held by a reader such as a running backup), and other
+/// programs filling the disk.
+fn is_short_write_on_full_disk(inner: &Inner, error: &StoreError, reserve: u64) -> bool {
+    let eio = match error {
+        StoreError::Lmdb(heed::Error::Io(e)) | StoreError::Io(e) => e.raw_os_error() == Some(libc_eio()),
+        _ => false,
+    };
+    eio && rustix::fs::statvfs(inner.env.path())
+        .is_ok_and(|stat| stat.f_bavail.saturating_mul(stat.f_frsize) < reserve.max(DISK_NEARLY_FULL_BYTES))
+}
+
+/// What counts as no space left when a commit fails with EIO (see above).
+const DISK_NEARLY_FULL_BYTES: u64 = 1 << 20;
+
+const fn libc_eio() -> i32 {
+    5 // EIO on Linux
 }
 
 /// A map or disk that is full: LMDB aborted the transaction and nothing of it is on disk

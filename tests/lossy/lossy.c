@@ -1,7 +1,9 @@
 /*
  * A lossy disk for the crash tests, loaded into the relay with LD_PRELOAD.
  *
- * Every write to the store file (a path ending in "data.mdb") that is not yet durable is
+ * Every write to the store file (a path ending in "data.mdb") that is not yet durable —
+ * pwrite, pwritev, and the lseek + writev LMDB uses for runs of pages, or a plain write —
+ * is
  * recorded in an undo journal ($LOSSY_JOURNAL) before it reaches the file: its offset, the
  * file's size and the bytes it replaces, and the bytes it writes. fsync or fdatasync of the
  * store file makes those writes durable and empties the journal; a write through a
@@ -39,6 +41,8 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
 static ssize_t (*real_pwritev)(int, const struct iovec *, int, off_t);
+static ssize_t (*real_writev)(int, const struct iovec *, int);
+static ssize_t (*real_write)(int, const void *, size_t);
 static int (*real_fsync)(int);
 static int (*real_fdatasync)(int);
 static int (*real_close)(int);
@@ -47,6 +51,8 @@ static void resolve(void) {
     if (!real_pwrite) {
         real_pwrite = dlsym(RTLD_NEXT, "pwrite64");
         real_pwritev = dlsym(RTLD_NEXT, "pwritev64");
+        real_writev = dlsym(RTLD_NEXT, "writev");
+        real_write = dlsym(RTLD_NEXT, "write");
         real_fsync = dlsym(RTLD_NEXT, "fsync");
         real_fdatasync = dlsym(RTLD_NEXT, "fdatasync");
         real_close = dlsym(RTLD_NEXT, "close");
@@ -77,7 +83,7 @@ static void track(int fd, const char *path, int flags) {
 static void append_all(const void *bytes, size_t len) {
     const char *p = bytes;
     while (len > 0) {
-        ssize_t n = write(journal_fd, p, len);
+        ssize_t n = real_write(journal_fd, p, len);
         if (n < 0) {
             if (errno == EINTR) continue;
             abort(); /* a journal that cannot be written would make the test lie */
@@ -150,6 +156,37 @@ ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t offset) {
     return pwritev64(fd, iov, iovcnt, offset);
 }
 
+/* LMDB writes a run of adjacent pages with lseek + writev (it is built without
+ * MDB_USE_PWRITEV): the write lands at the descriptor's current position. */
+ssize_t writev(int fd, const struct iovec *iov, int iovcnt) {
+    resolve();
+    if (lossy(fd)) {
+        pthread_mutex_lock(&lock);
+        off_t at = lseek(fd, 0, SEEK_CUR);
+        if (at < 0) abort();
+        record(fd, iov, iovcnt, at);
+        ssize_t n = real_writev(fd, iov, iovcnt);
+        pthread_mutex_unlock(&lock);
+        return n;
+    }
+    return real_writev(fd, iov, iovcnt);
+}
+
+ssize_t write(int fd, const void *buf, size_t count) {
+    resolve();
+    if (lossy(fd)) {
+        struct iovec iov = {(void *)buf, count};
+        pthread_mutex_lock(&lock);
+        off_t at = lseek(fd, 0, SEEK_CUR);
+        if (at < 0) abort();
+        record(fd, &iov, 1, at);
+        ssize_t n = real_write(fd, buf, count);
+        pthread_mutex_unlock(&lock);
+        return n;
+    }
+    return real_write(fd, buf, count);
+}
+
 int fsync(int fd) {
     resolve();
     int rc = real_fsync(fd);
@@ -176,7 +213,7 @@ int close(int fd) {
         static int (*real)(const char *, int, ...);                              \
         if (!real) real = dlsym(RTLD_NEXT, #name);                               \
         mode_t mode = 0;                                                         \
-        if (flags & (O_CREAT | O_TMPFILE)) {                                     \
+        if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {             \
             va_list args;                                                        \
             va_start(args, flags);                                               \
             mode = va_arg(args, mode_t);                                         \
@@ -194,7 +231,7 @@ OPEN_WRAPPER(open64)
         static int (*real)(int, const char *, int, ...);                         \
         if (!real) real = dlsym(RTLD_NEXT, #name);                               \
         mode_t mode = 0;                                                         \
-        if (flags & (O_CREAT | O_TMPFILE)) {                                     \
+        if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {             \
             va_list args;                                                        \
             va_start(args, flags);                                               \
             mode = va_arg(args, mode_t);                                         \
