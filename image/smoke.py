@@ -161,9 +161,20 @@ def phase_first(args):
     if failed:
         fail("failed units after boot:\n" + failed)
     # The administrator's console holds tty1 in place of a login prompt.
-    console = ssh(args, "systemctl show caducee-console.service -p ActiveState -p TTYPath").decode()
-    if "ActiveState=active" not in console or "TTYPath=/dev/tty1" not in console:
-        fail("the console is not running on tty1: " + console)
+    console = ssh(args, "systemctl show caducee-console.service -p ActiveState -p TTYPath -p User").decode()
+    if any(f not in console for f in ("ActiveState=active", "TTYPath=/dev/tty1", "User=caducee")):
+        fail("the console is not running on tty1 as the relay's user: " + console)
+    # The data folder: the relay writes there, but cannot move root's appliance/ aside.
+    modes = ssh(args, "stat -c '%U:%G:%a' /var/lib/caducee /var/lib/caducee/appliance").decode().split()
+    if modes != ["root:caducee:1770", "root:root:700"]:
+        fail("data folder and appliance state: %r" % modes)
+    planted = subprocess.run(
+        ["ssh", "-q", "-p", str(args.ssh), "-i", os.path.join(args.work, "id"), "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=" + os.path.join(args.work, "known_hosts"), "root@127.0.0.1",
+         "runuser -u caducee -- mv /var/lib/caducee/appliance /var/lib/caducee/moved"],
+        capture_output=True, check=False)
+    if planted.returncode == 0:
+        fail("the relay's user could move the appliance's state aside")
     exposure = ssh(args, "systemd-analyze security --no-pager caducee.service | tail -1").decode().strip()
     print("systemd-analyze security: " + exposure)
 

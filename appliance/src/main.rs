@@ -1033,7 +1033,14 @@ fn offline(data_dir: &Path, request: Request) -> anyhow::Result<Response> {
 /// owns the store. Held until the returned file is dropped.
 pub(crate) fn lock_data_dir(data_dir: &Path) -> anyhow::Result<fs::File> {
     fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-    fs::set_permissions(data_dir, fs::Permissions::from_mode(0o700))?;
+    // Closed to other users. A folder set up by someone else (the appliance's: root-owned,
+    // group caducee, sticky, so that the relay cannot move the appliance's own state aside)
+    // is left as it is when it already keeps others out.
+    let mode = fs::metadata(data_dir)?.permissions().mode();
+    if mode & 0o007 != 0 {
+        fs::set_permissions(data_dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("{} is open to other users and cannot be closed", data_dir.display()))?;
+    }
     let path = data_dir.join("caducee.lock");
     let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
     match file.try_lock() {
