@@ -133,6 +133,11 @@ fn damaged_or_foreign_backups_are_refused_and_nothing_is_replaced() {
     json(&relay.cli(&["backup", "--to", path(&backup), "--json"]));
     let again = failure(&relay.cli(&["backup", "--to", path(&backup)]));
     assert!(again.contains("exists already"), "a backup never overwrites a file: {again}");
+    // A failed backup is an alert for the administrator (scheduled ones run unattended).
+    let status = relay.status();
+    let alert = status["open_alerts"].as_array().and_then(|a| a.first()).expect("an open alert");
+    assert_eq!(alert["kind"], "backup-failed", "{status}");
+    assert!(alert["text"].as_str().is_some_and(|t| t.contains("exists already")), "{alert}");
     assert!(relay.stop().success());
     let key = dir.path().join("key");
     assert!(caducee(&data, &["backup", "key", "--export", path(&key)]).status.success());

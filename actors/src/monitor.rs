@@ -256,17 +256,19 @@ pub async fn sweep(store: &Store, config: &MonitorConfig, as_of: Millis) -> Resu
                 report.inactivity_notices += 1;
             }
             tracing::info!(address = %account.address, ?change, "inactivity rule");
-            let disabled = matches!(change, StateChange::Disable { .. });
-            match store.update_state(account.id, change, notice).await {
-                Err(StoreError::NoSuchAccount) => continue, // removed since the snapshot
-                other => other?,
-            }
-            if disabled {
+            let updated = if matches!(change, StateChange::Disable { .. }) {
                 let text = format!(
                     "reception disabled: {} has not collected for {} days",
                     account.address, config.inactivity_disable_days
                 );
-                store.raise_alert(Alert::new("inactivity-disabled", account.address.as_str(), &text, as_of)).await?;
+                let alert = Alert::new("inactivity-disabled", account.address.as_str(), &text, as_of);
+                store.update_state_with_alert(account.id, change, notice, alert).await
+            } else {
+                store.update_state(account.id, change, notice).await
+            };
+            match updated {
+                Err(StoreError::NoSuchAccount) => continue, // removed since the snapshot
+                other => other?,
             }
         }
         match check_quota(store, config, &account, as_of).await {
@@ -369,12 +371,13 @@ async fn check_quota(
         return Ok(false);
     };
     tracing::info!(address = %account.address, ?change, "quota rule");
-    let full = matches!(change, StateChange::QuotaWarned { percent } if percent >= 100);
     let mut notices = notices.into_iter();
-    store.update_state(account.id, change, notices.next()).await?;
-    if full {
+    if matches!(change, StateChange::QuotaWarned { percent } if percent >= 100) {
         let text = format!("mailbox full: new mail to {} is refused until it is collected", account.address);
-        store.raise_alert(Alert::new("quota-full", account.address.as_str(), &text, as_of)).await?;
+        let alert = Alert::new("quota-full", account.address.as_str(), &text, as_of);
+        store.update_state_with_alert(account.id, change, notices.next(), alert).await?;
+    } else {
+        store.update_state(account.id, change, notices.next()).await?;
     }
     for notice in notices {
         store.queue_notice(notice).await?;
@@ -604,13 +607,12 @@ impl Handler<BlockSender> for Monitor {
                     ),
                 )
             });
-            if let Err(error) = store.update_state(msg.sender, StateChange::Block(blocked), notice).await {
-                tracing::error!(%error, "recording a block failed");
-            }
             let text = format!("blocked for mass mailing: {} ({reason})", msg.sender_address);
-            if let Err(error) = store.raise_alert(Alert::new("blocked", msg.sender_address.as_str(), &text, now)).await
+            let alert = Alert::new("blocked", msg.sender_address.as_str(), &text, now);
+            if let Err(error) =
+                store.update_state_with_alert(msg.sender, StateChange::Block(blocked), notice, alert).await
             {
-                tracing::error!(%error, "raising an alert failed");
+                tracing::error!(%error, "recording a block failed");
             }
             if let Some(alert) = admin_notice(
                 &config,
@@ -717,12 +719,11 @@ impl Handler<QuotaRefused> for Monitor {
                     address = account.address
                 ),
             );
-            let stored = store.update_state(account.id, StateChange::QuotaWarned { percent: 100 }, Some(notice)).await;
             let text = format!("mailbox full: new mail to {} is refused until it is collected", account.address);
-            if let Err(error) = store.raise_alert(Alert::new("quota-full", account.address.as_str(), &text, now)).await
-            {
-                tracing::error!(%error, "raising an alert failed");
-            }
+            let alert = Alert::new("quota-full", account.address.as_str(), &text, now);
+            let stored = store
+                .update_state_with_alert(account.id, StateChange::QuotaWarned { percent: 100 }, Some(notice), alert)
+                .await;
             if let Some(alert) = admin_notice(
                 &config,
                 "quota-full-alert",

@@ -306,7 +306,9 @@ impl Admin {
                 if self.mailboxes.is_none() {
                     Err(anyhow::anyhow!("no relay runs here to hold the drill: run `caducee drill`"))
                 } else {
-                    self.drill.start(self.data_dir.clone(), from, self.clock.now()).and_then(to_json)
+                    self.drill
+                        .start(self.data_dir.clone(), from, self.clock.now(), self.store.clone())
+                        .and_then(to_json)
                 }
             }
             Request::DrillStatus => self.drill.state().and_then(to_json),
@@ -362,10 +364,19 @@ impl Admin {
             }
             Request::Backup(backup) => {
                 let admin = self.clone();
-                match tokio::task::spawn_blocking(move || admin.backup(backup)).await {
+                let done = match tokio::task::spawn_blocking(move || admin.backup(backup)).await {
                     Ok(done) => done.and_then(to_json),
                     Err(error) => Err(anyhow::anyhow!("the backup task failed: {error}")),
+                };
+                if let Err(error) = &done {
+                    // Scheduled backups run unattended (a timer): the console must say so.
+                    let text = format!("backup failed: {error:#}");
+                    let alert = caducee_storage::Alert::new("backup-failed", "backup", &text, self.clock.now());
+                    if let Err(error) = self.store.raise_alert(alert).await {
+                        tracing::error!(%error, "raising an alert failed");
+                    }
                 }
+                done
             }
         };
         // Every access to personal data leaves a trace, made after the access succeeded.

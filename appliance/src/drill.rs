@@ -78,7 +78,13 @@ pub struct DrillWatch {
 impl DrillWatch {
     /// Starts a drill on its own thread (it restores, starts a process, and blocks on
     /// probes: nothing for the relay's event loops). Refused while one runs.
-    pub fn start(&self, data_dir: PathBuf, from: Option<PathBuf>, now: Millis) -> anyhow::Result<DrillState> {
+    pub fn start(
+        &self,
+        data_dir: PathBuf,
+        from: Option<PathBuf>,
+        now: Millis,
+        store: caducee_storage::Store,
+    ) -> anyhow::Result<DrillState> {
         {
             let mut guard = self.state.lock().map_err(|_| anyhow::anyhow!("drill state poisoned"))?;
             if guard.0.running {
@@ -106,6 +112,17 @@ impl DrillWatch {
             let report = run(&data_dir, from, None, now, &progress)
                 .and_then(|report| Ok(serde_json::to_value(report)?))
                 .unwrap_or_else(|error| serde_json::json!({ "ok": false, "error": format!("{error:#}") }));
+            if report["ok"] != true {
+                let text = format!("restore drill failed: {}", report["error"].as_str().unwrap_or("see its report"));
+                let alert = caducee_storage::Alert::new("drill-failed", "drill", &text, now);
+                let raised = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .map_err(anyhow::Error::from)
+                    .and_then(|runtime| Ok(runtime.block_on(store.raise_alert(alert))?));
+                if let Err(error) = raised {
+                    tracing::error!(%error, "raising an alert failed");
+                }
+            }
             if let Ok(mut guard) = watch.state.lock() {
                 guard.0.running = false;
                 guard.0.report = Some(report);

@@ -317,7 +317,20 @@ impl Store {
         change: StateChange,
         notice: Option<Notice>,
     ) -> Result<(), StoreError> {
-        self.write(WriteOp::UpdateState { account, change, notice }).await.map(drop)
+        self.write(WriteOp::UpdateState { account, change, notice, alert: None }).await.map(drop)
+    }
+
+    /// As [`Store::update_state`], filing the administrator's alert in the same commit: a
+    /// state change that needs one never lands without it.
+    pub async fn update_state_with_alert(
+        &self,
+        account: AccountId,
+        change: StateChange,
+        notice: Option<Notice>,
+        alert: Alert,
+    ) -> Result<(), StoreError> {
+        let alert = Some(Box::new(alert));
+        self.write(WriteOp::UpdateState { account, change, notice, alert }).await.map(drop)
     }
 
     pub async fn queue_notice(&self, notice: Notice) -> Result<(), StoreError> {

@@ -481,8 +481,9 @@ pub struct WebSession {
 }
 
 /// Something the administrator must see and acknowledge: raised by the monitor (a block,
-/// a full mailbox, reception disabled for inactivity) or by the relay (a failed scheduled
-/// backup or restore drill); acknowledged from the console or `caducee alerts --ack`.
+/// a full mailbox, reception disabled for inactivity, each in the commit that records it)
+/// or by the relay (a backup that failed, a restore drill run from the console that
+/// failed); acknowledged from the console or `caducee alerts --ack`.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
 pub struct Alert {
     pub seq: u64,

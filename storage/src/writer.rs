@@ -57,11 +57,13 @@ pub(crate) enum WriteOp {
         enabled: bool,
     },
     LogConnection(ConnectionRecord),
-    /// Changes an account's monitor state and queues the notice that tells of it, together.
+    /// Changes an account's monitor state and queues the notice that tells of it, and the
+    /// administrator's alert when it needs one, together.
     UpdateState {
         account: AccountId,
         change: StateChange,
         notice: Option<Notice>,
+        alert: Option<Box<Alert>>,
     },
     QueueNotice(Notice),
     /// A notice left (`None`: delete it) or must be retried later.
@@ -526,6 +528,36 @@ fn purge_old(inner: &Inner, txn: &mut RwTxn, purge: &Purge) -> Result<Purged, St
     Ok(purged)
 }
 
+/// Files an alert, or counts a repeat of the same kind and subject while one is open. Open
+/// alerts are few (the administrator acknowledges them): the newest are looked at first.
+fn file_alert(inner: &Inner, txn: &mut RwTxn, alert: &Alert, counters: &mut Counters) -> Result<(), StoreError> {
+    let mut open = None;
+    for item in inner.alerts.rev_iter(txn)?.take(ALERTS_SCANNED_MAX) {
+        let (key, bytes) = item?;
+        let existing: Alert = crate::store::decode(bytes)?;
+        if existing.acknowledged_at.is_none() && existing.kind == alert.kind && existing.subject == alert.subject {
+            open = Some((key.to_vec(), existing));
+            break;
+        }
+    }
+    match open {
+        Some((key, mut existing)) => {
+            existing.repeats = existing.repeats.saturating_add(1);
+            existing.last_raised_at = alert.raised_at;
+            existing.text.clone_from(&alert.text);
+            inner.alerts.put(txn, &key, &crate::store::encode(&existing)?)?;
+        }
+        None => {
+            let seq = counters.next_notice; // one sequence of filings, as requests
+            counters.next_notice += 1;
+            let mut alert = alert.clone();
+            alert.seq = seq;
+            inner.alerts.put(txn, &seq.to_be_bytes(), &crate::store::encode(&alert)?)?;
+        }
+    }
+    Ok(())
+}
+
 /// Removes mailbox entries of `record`, erasing (with their keys) the messages no mailbox
 /// holds any more. `collected`: the recipient took them (the trail records it), rather than
 /// the account being deleted.
@@ -700,13 +732,16 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             }
             Ok(WriteOutcome::Done)
         }
-        WriteOp::UpdateState { account, change, notice } => {
+        WriteOp::UpdateState { account, change, notice, alert } => {
             inner.account_in(txn, *account)?.ok_or(StoreError::NoSuchAccount)?;
             let mut state = inner.state_in(txn, *account)?;
             state.apply(change);
             inner.put_state(txn, *account, &state)?;
             if let Some(notice) = notice {
                 queue_notice(inner, txn, notice, counters)?;
+            }
+            if let Some(alert) = alert {
+                file_alert(inner, txn, alert, counters)?;
             }
             Ok(WriteOutcome::Done)
         }
@@ -846,35 +881,7 @@ fn apply(inner: &Inner, txn: &mut RwTxn, op: &WriteOp, counters: &mut Counters) 
             Ok(WriteOutcome::Done)
         }
         WriteOp::RaiseAlert { alert } => {
-            // Open alerts are few (the administrator acknowledges them): the newest are
-            // looked at first, and only open ones can absorb a repeat.
-            let mut open = None;
-            for item in inner.alerts.rev_iter(txn)?.take(ALERTS_SCANNED_MAX) {
-                let (key, bytes) = item?;
-                let existing: Alert = crate::store::decode(bytes)?;
-                if existing.acknowledged_at.is_none()
-                    && existing.kind == alert.kind
-                    && existing.subject == alert.subject
-                {
-                    open = Some((key.to_vec(), existing));
-                    break;
-                }
-            }
-            match open {
-                Some((key, mut existing)) => {
-                    existing.repeats = existing.repeats.saturating_add(1);
-                    existing.last_raised_at = alert.raised_at;
-                    existing.text.clone_from(&alert.text);
-                    inner.alerts.put(txn, &key, &crate::store::encode(&existing)?)?;
-                }
-                None => {
-                    let seq = counters.next_notice; // one sequence of filings, as requests
-                    counters.next_notice += 1;
-                    let mut alert = alert.as_ref().clone();
-                    alert.seq = seq;
-                    inner.alerts.put(txn, &seq.to_be_bytes(), &crate::store::encode(&alert)?)?;
-                }
-            }
+            file_alert(inner, txn, alert, counters)?;
             Ok(WriteOutcome::Done)
         }
         WriteOp::AcknowledgeAlert { seq, by, audit } => {
