@@ -212,20 +212,7 @@ fn a_full_store_answers_452_and_accepts_again_once_mail_is_collected() {
     let (alice, alice_pw) = relay.add_user("alice", None);
     let (bob, bob_pw) = relay.add_user("bob", None);
     let message = compose(dir.path(), &[&alice, &bob], "load");
-    let load = Command::new("python3")
-        .arg(client_script())
-        .args(["load", "--port", &relay.port("submission"), "--tls", "starttls", "--ca", &relay.ca()])
-        .args(["--user", &alice, "--password", &alice_pw, "--sender", &alice, "--to", &bob])
-        .args(["--file", path(&message), "--senders", "1", "--count", "5000"])
-        .stdout(Stdio::piped())
-        .output()
-        .expect("run load");
-    let lines: Vec<Value> = BufReader::new(&load.stdout[..])
-        .lines()
-        .map(|l| serde_json::from_str(&l.expect("line")).expect("JSON line"))
-        .collect();
-    let accepted = lines.iter().filter(|l| l["accepted"].is_string()).count();
-    let refusal = lines.iter().find(|l| l["refused"].is_number()).expect("the load ends on a refusal");
+    let (accepted, refusal) = send_until_refused(&relay, &alice, &alice_pw, &bob, &message);
     assert_eq!(refusal["refused"], 452, "{refusal}");
     assert!(refusal["text"].as_str().is_some_and(|t| t.starts_with("4.3.1")), "{refusal}");
     assert!(accepted > 10, "the store filled after {accepted} messages");
