@@ -162,6 +162,19 @@ fn damaged_or_foreign_backups_are_refused_and_nothing_is_replaced() {
     let refused = failure(&caducee(&data, &["backup", "verify", path(&cut), "--key-file", path(&key)]));
     assert!(refused.contains("truncated") || refused.contains("damaged"), "{refused}");
 
+    // A drill of the damaged backup fails, says why, and leaves an alert.
+    let drill = caducee(&data, &["drill", "--from", path(&flipped), "--key-file", path(&key), "--json"]);
+    assert!(!drill.status.success());
+    let report: Value = serde_json::from_slice(&drill.stdout).expect("drill --json");
+    assert_eq!(report["ok"], false, "{report}");
+    let alerts = json(&caducee(&data, &["alerts", "--open", "--json"]));
+    assert!(
+        alerts.as_array().expect("alerts").iter().any(
+            |a| a["kind"] == "drill-failed" && a["text"].as_str().is_some_and(|t| t.contains("damaged or altered"))
+        ),
+        "{alerts}"
+    );
+
     // A damaged restore with --force leaves the existing store exactly as it was.
     let refused = failure(&caducee(&data, &["restore", "--from", path(&flipped), "--key-file", path(&key), "--force"]));
     assert!(refused.contains("damaged or altered"), "{refused}");

@@ -120,6 +120,10 @@ pub enum Request {
     },
     /// Where the running restore drill stands, and the last one's report.
     DrillStatus,
+    /// A restore drill run as a command (`caducee drill`, a timer's) failed: an alert.
+    DrillFailed {
+        error: String,
+    },
     /// Every alert raised for the administrator, newest first.
     Alerts,
     /// Acknowledges an alert (the caller is recorded on it and in the audit trail).
@@ -312,6 +316,14 @@ impl Admin {
                 }
             }
             Request::DrillStatus => self.drill.state().and_then(to_json),
+            Request::DrillFailed { error } => {
+                let text = format!("restore drill failed: {error}");
+                let alert = caducee_storage::Alert::new("drill-failed", "drill", &text, self.clock.now());
+                match self.store.raise_alert(alert).await {
+                    Ok(()) => Ok(serde_json::json!({ "alerted": true })),
+                    Err(error) => Err(error.into()),
+                }
+            }
             Request::Alerts => self.store.alerts().map_err(anyhow::Error::from).and_then(|mut alerts| {
                 alerts.reverse();
                 to_json(alerts)
@@ -770,6 +782,7 @@ fn audit_of(request: &Request) -> Option<(&'static str, String, String)> {
         | Request::Alerts
         | Request::AlertAcknowledge { .. }
         | Request::DrillStatus
+        | Request::DrillFailed { .. }
         | Request::BackupList
         | Request::UserQuota { .. }
         | Request::UserResetPassword { .. }

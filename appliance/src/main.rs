@@ -874,6 +874,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("[{step}/{}] {}…", drill::STEPS.len(), drill::STEPS[step - 1]);
             };
             let report = drill::run(&data_dir, from, key_file, SystemClock.now(), &progress)?;
+            if !report.ok {
+                // Scheduled drills run unattended: the failure waits in the console's alerts.
+                let error = report.error.clone().unwrap_or_else(|| "the drill message did not come back".into());
+                if let Err(error) = call(&data_dir, Request::DrillFailed { error }) {
+                    eprintln!("could not file the alert: {error:#}");
+                }
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

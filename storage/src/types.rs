@@ -482,8 +482,8 @@ pub struct WebSession {
 
 /// Something the administrator must see and acknowledge: raised by the monitor (a block,
 /// a full mailbox, reception disabled for inactivity, each in the commit that records it)
-/// or by the relay (a backup that failed, a restore drill run from the console that
-/// failed); acknowledged from the console or `caducee alerts --ack`.
+/// or by the relay (a backup or a restore drill that failed); acknowledged from the console
+/// or `caducee alerts --ack`.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
 pub struct Alert {
     pub seq: u64,
