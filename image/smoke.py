@@ -256,7 +256,16 @@ def phase_second(args):
     status = json.loads(ssh(args, "caducee status --json"))
     if status.get("mailbox_count") != 2:
         fail("status after reboot: %r" % status)
-    print("second boot: the waiting message survived the reboot and was collected once")
+    # The nightly backup and restore drill, run now, onto the backup disk.
+    ssh(args, "systemctl start caducee-backup.service")
+    backups = ssh(args, "ls /var/backups/caducee").decode().split()
+    if not any(name.startswith("caducee-") and name.endswith(".cbk") for name in backups):
+        fail("no backup on the backup disk: %r" % backups)
+    drill = json.loads(ssh(args, "caducee status --json")).get("last_drill") or {}
+    if drill.get("ok") is not True:
+        fail("the restore drill after the backup: %r" % drill)
+    print("second boot: the waiting message survived the reboot and was collected once; backup %s drilled, "
+          "first message accepted %.1f s after the restore began" % (backups[-1], drill.get("first_accept_seconds")))
 
 
 def main():

@@ -121,6 +121,10 @@ metrics = "127.0.0.1:9464"
 [keys]
 # The name written into installation bundles: practices connect to it.
 public_host = {public_host:?}
+
+[backup]
+# The appliance's backup disk (labelled caducee-backup), written nightly by its timer.
+folder = "/var/backups/caducee"
 "#
         );
     }
