@@ -258,9 +258,10 @@ def phase_second(args):
         fail("status after reboot: %r" % status)
     # The nightly backup and restore drill, run now, onto the backup disk.
     ssh(args, "systemctl start caducee-backup.service")
-    backups = ssh(args, "ls /var/backups/caducee").decode().split()
-    if not any(name.startswith("caducee-") and name.endswith(".cbk") for name in backups):
-        fail("no backup on the backup disk: %r" % backups)
+    listing = ssh(args, "ls /var/backups/caducee").decode().split()
+    backups = [name for name in listing if name.startswith("caducee-") and name.endswith(".cbk")]
+    if not backups:
+        fail("no backup on the backup disk: %r" % listing)
     drill = json.loads(ssh(args, "caducee status --json")).get("last_drill") or {}
     if drill.get("ok") is not True:
         fail("the restore drill after the backup: %r" % drill)
