@@ -269,15 +269,40 @@ def phase_second(args):
           "first message accepted %.1f s after the restore began" % (backups[-1], drill.get("first_accept_seconds")))
 
 
+def phase_before_power_cut(args):
+    with open(os.path.join(args.work, "smoke.json")) as f:
+        state = json.load(f)
+    ctx = mailclient.context(os.path.join(args.work, "ca.pem"))
+    submit(args, ctx, state, "accepted before the power cut", "Compte rendu: power cut\n")
+    print("a message accepted (250) just before the power cut")
+
+
+def phase_after_power_cut(args):
+    with open(os.path.join(args.work, "smoke.json")) as f:
+        state = json.load(f)
+    ctx = mailclient.context(os.path.join(args.work, "ca.pem"))
+    received = collect(args, ctx, state["bob"])
+    if [subject_of(m) for m in received] != ["accepted before the power cut"]:
+        fail("after the power cut bob collected %r" % [subject_of(m) for m in received])
+    if "Compte rendu: power cut" not in decrypt(state, received[0]):
+        fail("the message accepted before the power cut does not decrypt")
+    fsck = ssh(args, "caducee fsck --json").decode()
+    if '"ok":true' not in fsck.replace(" ", ""):
+        fail("fsck after the power cut: " + fsck)
+    print("after the power cut: the message acknowledged before it was collected, the store sound")
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--phase", choices=["first", "second"], required=True)
+    parser.add_argument("--phase", choices=["first", "second", "before-power-cut", "after-power-cut"],
+                        required=True)
     parser.add_argument("--work", required=True)
     parser.add_argument("--serial", required=True)
     for name in ("ssh", "submission", "pop3s", "https", "ldap"):
         parser.add_argument("--" + name, type=int, required=True)
     args = parser.parse_args()
-    phase_first(args) if args.phase == "first" else phase_second(args)
+    {"first": phase_first, "second": phase_second, "before-power-cut": phase_before_power_cut,
+     "after-power-cut": phase_after_power_cut}[args.phase](args)
 
 
 if __name__ == "__main__":
