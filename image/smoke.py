@@ -34,12 +34,18 @@ def fail(message):
     raise SystemExit("smoke test failed: " + message)
 
 
-def ssh(args, command, data=None):
-    result = subprocess.run(
+def ssh_run(args, command, data=None):
+    """Runs a command on the appliance as root; the completed process, whatever its exit."""
+    return subprocess.run(
         ["ssh", "-q", "-p", str(args.ssh), "-i", os.path.join(args.work, "id"),
          "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=" + os.path.join(args.work, "known_hosts"),
          "-o", "ConnectTimeout=30", "root@127.0.0.1", command],
         input=data, capture_output=True, check=False)
+
+
+def ssh(args, command, data=None):
+    """Runs a command on the appliance as root; its output, or the smoke test fails."""
+    result = ssh_run(args, command, data)
     if result.returncode != 0:
         fail("ssh %r: exit %d: %s" % (command, result.returncode, result.stderr.decode(errors="replace")))
     return result.stdout
@@ -168,11 +174,7 @@ def phase_first(args):
     modes = ssh(args, "stat -c '%U:%G:%a' /var/lib/caducee /var/lib/caducee/appliance").decode().split()
     if modes != ["root:caducee:1770", "root:root:700"]:
         fail("data folder and appliance state: %r" % modes)
-    planted = subprocess.run(
-        ["ssh", "-q", "-p", str(args.ssh), "-i", os.path.join(args.work, "id"), "-o", "StrictHostKeyChecking=no",
-         "-o", "UserKnownHostsFile=" + os.path.join(args.work, "known_hosts"), "root@127.0.0.1",
-         "runuser -u caducee -- mv /var/lib/caducee/appliance /var/lib/caducee/moved"],
-        capture_output=True, check=False)
+    planted = ssh_run(args, "runuser -u caducee -- mv /var/lib/caducee/appliance /var/lib/caducee/moved")
     if planted.returncode == 0:
         fail("the relay's user could move the appliance's state aside")
     exposure = ssh(args, "systemd-analyze security --no-pager caducee.service | tail -1").decode().strip()
@@ -242,15 +244,25 @@ def decrypt(state, message):
     return result["plaintext"]
 
 
-def phase_second(args):
+def saved_state(args):
+    """What the first phase kept (accounts, keyring), and a TLS context trusting the CA."""
     with open(os.path.join(args.work, "smoke.json")) as f:
         state = json.load(f)
-    ctx = mailclient.context(os.path.join(args.work, "ca.pem"))
+    return state, mailclient.context(os.path.join(args.work, "ca.pem"))
+
+
+def collect_exactly(args, ctx, state, subject, text, when):
+    """Bob's mailbox holds exactly the message `subject`, which decrypts to `text`."""
     received = collect(args, ctx, state["bob"])
-    if [subject_of(m) for m in received] != ["waiting across a reboot"]:
-        fail("after the reboot bob collected %r" % [subject_of(m) for m in received])
-    if "Compte rendu: kept" not in decrypt(state, received[0]):
-        fail("the kept message does not decrypt")
+    if [subject_of(m) for m in received] != [subject]:
+        fail("%s bob collected %r" % (when, [subject_of(m) for m in received]))
+    if text not in decrypt(state, received[0]):
+        fail("%s the message %r does not decrypt" % (when, subject))
+
+
+def phase_second(args):
+    state, ctx = saved_state(args)
+    collect_exactly(args, ctx, state, "waiting across a reboot", "Compte rendu: kept", "after the reboot")
     if collect(args, ctx, state["bob"]):
         fail("the collected message came back")
     status = json.loads(ssh(args, "caducee status --json"))
@@ -270,22 +282,15 @@ def phase_second(args):
 
 
 def phase_before_power_cut(args):
-    with open(os.path.join(args.work, "smoke.json")) as f:
-        state = json.load(f)
-    ctx = mailclient.context(os.path.join(args.work, "ca.pem"))
+    state, ctx = saved_state(args)
     submit(args, ctx, state, "accepted before the power cut", "Compte rendu: power cut\n")
     print("a message accepted (250) just before the power cut")
 
 
 def phase_after_power_cut(args):
-    with open(os.path.join(args.work, "smoke.json")) as f:
-        state = json.load(f)
-    ctx = mailclient.context(os.path.join(args.work, "ca.pem"))
-    received = collect(args, ctx, state["bob"])
-    if [subject_of(m) for m in received] != ["accepted before the power cut"]:
-        fail("after the power cut bob collected %r" % [subject_of(m) for m in received])
-    if "Compte rendu: power cut" not in decrypt(state, received[0]):
-        fail("the message accepted before the power cut does not decrypt")
+    state, ctx = saved_state(args)
+    collect_exactly(args, ctx, state, "accepted before the power cut", "Compte rendu: power cut",
+                    "after the power cut")
     fsck = ssh(args, "caducee fsck --json").decode()
     if '"ok":true' not in fsck.replace(" ", ""):
         fail("fsck after the power cut: " + fsck)
