@@ -337,11 +337,21 @@ pub fn encrypted_document_at(
 /// A fresh certificate for `address`, armoured, that no relay knows: for benchmarks of the
 /// content check and for peers (Postfix) that hold no keys.
 pub fn throwaway_certificate(address: &str) -> Result<String, ProbeError> {
+    throwaway_certificate_at(address, None)
+}
+
+/// As [`throwaway_certificate`], made at `created` (`None`: now). A certificate used at a
+/// chosen time must be made no later than that time, whatever the day the caller runs.
+pub fn throwaway_certificate_at(address: &str, created: Option<std::time::SystemTime>) -> Result<String, ProbeError> {
     use sequoia_openpgp::cert::{CertBuilder, CipherSuite};
     use sequoia_openpgp::serialize::SerializeInto;
 
     let pgp = |e: anyhow_like::Error| ProbeError::OpenPgp(e.to_string());
-    let (cert, _revocation) = CertBuilder::new()
+    let mut builder = CertBuilder::new();
+    if let Some(created) = created {
+        builder = builder.set_creation_time(created);
+    }
+    let (cert, _revocation) = builder
         .set_cipher_suite(CipherSuite::Cv25519)
         .add_userid(format!("<{address}>"))
         .add_transport_encryption_subkey()

@@ -29,11 +29,16 @@ fn issue(edition: u32, at: Millis, expires_at: Millis) -> Issued {
     .expect("issue")
 }
 
+fn system_time(at: Millis) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_millis(at.0)
+}
+
 /// The PKESK recipients of a message encrypted to `certificate` (its keys valid in the
 /// middle of November 2026), as the relay sees them.
 fn recipients_of_message_to(certificate: &str) -> Vec<Option<sequoia_openpgp::KeyHandle>> {
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(NOVEMBER_2026.0 + 2 * DAY);
-    let armoured = probe::encrypted_document_at(512, certificate, Some(at)).expect("encrypt");
+    let armoured =
+        probe::encrypted_document_at(512, certificate, Some(system_time(Millis(NOVEMBER_2026.0 + 2 * DAY))))
+            .expect("encrypt");
     let message = probe::pgp_mime("a@relay.test", "dr.martin@relay.test", "Compte rendu", &armoured);
     let body = &message[..message.len() - 3]; // without the DATA end mark
     check_encrypted_message(body).expect("an encrypted message").recipients
@@ -113,7 +118,10 @@ fn revocation_is_published_and_messages_to_the_revoked_key_are_refused() {
     let to_second = recipients_of_message_to(&keyvault::armored(&second).expect("armour"));
     assert_eq!(keyvault::check_recipient_keys(&editions, &to_second, later), Ok(()));
 
-    let stranger = probe::throwaway_certificate("dr.martin@relay.test").expect("certificate");
+    // Someone else's certificate for the same address, made at the same time as ours (not
+    // on the day the test runs: its keys must be alive when the message is encrypted).
+    let stranger =
+        probe::throwaway_certificate_at("dr.martin@relay.test", Some(system_time(at))).expect("certificate");
     let why =
         keyvault::check_recipient_keys(&editions, &recipients_of_message_to(&stranger), later).expect_err("refused");
     assert!(why.contains("unknown key"), "{why}");
@@ -146,7 +154,6 @@ fn at_the_year_change_the_renewed_keys_take_over() {
     // The OpenPGP certificates say the same as the records.
     let policy = StandardPolicy::new();
     let old = Cert::from_bytes(&this_year.public).expect("parse");
-    let time = |m: Millis| std::time::UNIX_EPOCH + std::time::Duration::from_millis(m.0);
-    assert!(old.with_policy(&policy, time(last_second)).expect("valid").alive().is_ok());
-    assert!(old.with_policy(&policy, time(new_year)).expect("valid").alive().is_err());
+    assert!(old.with_policy(&policy, system_time(last_second)).expect("valid").alive().is_ok());
+    assert!(old.with_policy(&policy, system_time(new_year)).expect("valid").alive().is_err());
 }
