@@ -174,3 +174,125 @@ fn bad_key_requests_get_clear_errors() {
     assert!(String::from_utf8_lossy(&reason.stderr).contains("use compromised or lost"));
     assert!(relay.stop().success());
 }
+
+/// `user add` as an administrator runs it (text, not JSON), with the relay's clock at
+/// `instant`: the line that tells the keys' validity.
+fn validity_line_of_user_add_at(dir: &std::path::Path, instant: &str) -> String {
+    let folder = dir.join(instant.replace([' ', ':'], "-"));
+    let relay = Relay::start_at(&folder.join("data"), "", instant);
+    let added = relay.cli(&[
+        "user",
+        "add",
+        "--address",
+        "dr.durand@relay.test",
+        "--first-name",
+        "Anne",
+        "--last-name",
+        "Durand",
+        "--contact-email",
+        "anne.durand@example.org",
+    ]);
+    assert!(added.status.success(), "user add at {instant}: {}", String::from_utf8_lossy(&added.stderr));
+    assert!(relay.stop().success());
+    let printed = String::from_utf8_lossy(&added.stdout).into_owned();
+    printed.lines().find(|l| l.starts_with("keys: edition 1")).unwrap_or_else(|| panic!("{printed}")).to_owned()
+}
+
+#[test]
+fn keys_issued_late_in_the_year_run_to_the_end_of_the_next_whatever_the_day_the_test_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (instant, expected) in [
+        // Within 90 days of the year's end: the end of the next year, not a bundle for a month.
+        ("2026-12-20 10:00:00", "valid to the end of 2027 (expires 2028-01-01 00:00 UTC)"),
+        ("2026-11-29 09:00:00", "valid to the end of 2027"),
+        ("2026-12-31 23:59:40", "valid to the end of 2027"),
+        // Earlier: this year's end.
+        ("2027-01-01 00:00:30", "valid to the end of 2027"),
+        ("2026-06-15 12:00:00", "valid to the end of 2026 (expires 2027-01-01 00:00 UTC)"),
+        ("2028-02-29 12:00:00", "valid to the end of 2028 (expires 2029-01-01 00:00 UTC)"),
+    ] {
+        let line = validity_line_of_user_add_at(dir.path(), instant);
+        assert!(line.contains(expected), "user add at {instant}: {line}");
+    }
+
+    // December: the first keys already cover next year, so a renewal gives the year after;
+    // a revocation gives a new edition that covers no less than the revoked ones.
+    let relay = Relay::start_at(&dir.path().join("december/data"), "", "2026-12-15 12:00:00");
+    let created = cli_json(
+        &relay,
+        &[
+            "user",
+            "add",
+            "--address",
+            "dr.roy@relay.test",
+            "--first-name",
+            "Paul",
+            "--last-name",
+            "Roy",
+            "--contact-email",
+            "paul.roy@example.org",
+            "--json",
+        ],
+    );
+    const END_2027: u64 = 1_830_297_600_000; // 2028-01-01T00:00:00Z
+    const END_2028: u64 = 1_861_920_000_000; // 2029-01-01T00:00:00Z
+    assert_eq!(created["expires_at"], END_2027, "{created}");
+    let renewed = cli_json(&relay, &["keys", "renew", "--address", "dr.roy@relay.test", "--json"]);
+    assert_eq!(renewed["issued"]["expires_at"], END_2028, "{renewed}");
+    let revoked = cli_json(&relay, &["keys", "revoke", "--address", "dr.roy@relay.test", "--reason", "lost", "--json"]);
+    assert_eq!(revoked["revoked"].as_array().map(Vec::len), Some(2), "{revoked}");
+    assert_eq!(revoked["issued"]["expires_at"], END_2028, "{revoked}");
+    assert!(relay.stop().success());
+}
+
+/// The keys' expiry as the administrator meets it: `keys show` warns within 30 days, and
+/// says whether a newer edition takes over.
+#[test]
+fn keys_show_warns_when_keys_expire_within_thirty_days() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let relay = Relay::start_at(&data, "", "2027-03-01 09:00:00");
+    let args = |more: &[&'static str]| -> Vec<&'static str> {
+        [&["keys"][..], more, &["--address", "dr.durand@relay.test"]].concat()
+    };
+    let created = relay.cli(&[
+        "user",
+        "add",
+        "--address",
+        "dr.durand@relay.test",
+        "--first-name",
+        "Anne",
+        "--last-name",
+        "Durand",
+        "--contact-email",
+        "anne.durand@example.org",
+    ]);
+    assert!(created.status.success());
+    let shown = relay.cli(&args(&["show"]));
+    assert!(!String::from_utf8_lossy(&shown.stdout).contains("warning"), "nothing to say in March");
+    assert!(relay.stop().success());
+
+    // 10 December 2027: 22 days left, and no renewal (automatic renewal is off here).
+    let relay = Relay::start_at(&data, "", "2027-12-10 09:00:00");
+    let shown = relay.cli(&args(&["show"]));
+    let text = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert!(
+        text.contains(
+            "warning: edition 1 expires 2028-01-01 00:00 UTC, in 22 day(s); no later edition is issued: \
+                       caducee keys renew --address dr.durand@relay.test"
+        ),
+        "{text}"
+    );
+    let json = cli_json(&relay, &args(&["show", "--json"]));
+    assert_eq!(json["warnings"][0]["days_left"], 22, "{json}");
+    assert!(json["warnings"][0]["successor"].is_null(), "{json}");
+
+    // Renewed: the warning names the edition that takes over.
+    assert!(relay.cli(&args(&["renew"])).status.success());
+    let text = String::from_utf8_lossy(&relay.cli(&args(&["show"])).stdout).into_owned();
+    assert!(
+        text.contains("warning: edition 1 expires 2028-01-01 00:00 UTC, in 22 day(s); edition 2 takes over"),
+        "{text}"
+    );
+    assert!(relay.stop().success());
+}

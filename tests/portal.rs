@@ -21,6 +21,7 @@ impl Browser<'_> {
             .arg(script)
             .args(["--base", &base, "--ca", &self.relay.ca(), "--state", self.jar.to_str().expect("utf-8")])
             .args(args)
+            .envs(self.relay.clock.iter().map(|(n, v)| (n, v)))
             .output()
             .expect("python3");
         assert!(output.status.success(), "portal.py {args:?}: {}", String::from_utf8_lossy(&output.stderr));
@@ -260,5 +261,55 @@ fn in_a_real_browser_a_doctor_logs_in_sees_the_mailbox_and_leaves_the_public_dir
         let png = std::fs::read(screenshots.join(shot)).expect("screenshot");
         assert!(png.starts_with(b"\x89PNG"), "{shot}");
     }
+    assert!(relay.stop().success());
+}
+
+/// Keys that expire within 30 days are pointed out on the account page, with what to do;
+/// the relay's clock is moved to December of a chosen year whatever the day the test runs.
+#[test]
+fn the_account_page_warns_when_the_keys_expire_within_thirty_days() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let relay = Relay::start_at(&data, "", "2027-03-01 09:00:00");
+    let created = relay.cli(&[
+        "user",
+        "add",
+        "--address",
+        "dr.durand@relay.test",
+        "--first-name",
+        "Anne",
+        "--last-name",
+        "Durand",
+        "--contact-email",
+        "anne.durand@example.org",
+        "--json",
+    ]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let created: Value = serde_json::from_slice(&created.stdout).expect("JSON");
+    let password = created["password"].as_str().expect("password").to_owned();
+    let browser = Browser { relay: &relay, jar: dir.path().join("march.cookies") };
+    let login = browser.login("dr.durand@relay.test", &password, &[]);
+    assert_eq!(login["second_factor"]["status"], 200, "enrolled: {login}");
+    let secret = login["secret"].as_str().expect("seed").to_owned();
+    let march = browser.get("/account");
+    assert!(body(&march).contains("dr.durand@relay.test") && !body(&march).contains("class=\"warning\""));
+    assert!(relay.stop().success());
+
+    // 10 December 2027: the keys expire on 1 January, in 22 days, and none follow them.
+    let relay = Relay::start_at(&data, "", "2027-12-10 09:00:00");
+    let browser = Browser { relay: &relay, jar: dir.path().join("december.cookies") };
+    let login = browser.login("dr.durand@relay.test", &password, &["--secret", &secret]);
+    assert_eq!(login["second_factor"]["location"], "/account", "{login}");
+    let december = browser.get("/account");
+    let page = body(&december);
+    assert!(page.contains("Vos clés (édition 1) expirent le 2028-01-01 à 00:00 UTC, dans 22 jour(s)."), "{page}");
+    assert!(page.contains("Aucune nouvelle édition n"), "{page}");
+
+    // Once renewed, the page says which edition takes over.
+    assert!(relay.cli(&["keys", "renew", "--address", "dr.durand@relay.test"]).status.success());
+    let renewed = browser.get("/account");
+    let page = body(&renewed);
+    assert!(page.contains("dition 2 prend le relais"), "{page}");
+    assert!(!page.contains("Aucune nouvelle édition"), "{page}");
     assert!(relay.stop().success());
 }

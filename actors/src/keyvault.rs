@@ -113,17 +113,20 @@ pub fn start() -> actix::Addr<KeyVault> {
     actix::SyncArbiter::start(1, || KeyVault)
 }
 
+/// One day, in milliseconds.
+const DAY: u64 = 86_400_000;
+
 /// The first instant of the year after the one `at` falls in (UTC): when keys issued
 /// during that year expire.
 pub fn end_of_year(at: Millis) -> Millis {
     let year = civil_year(at);
-    Millis(days_from_civil(year + 1, 1, 1) as u64 * 86_400_000)
+    Millis(days_from_civil(year + 1, 1, 1) as u64 * DAY)
 }
 
 /// `YYYY-MM-DD` of a time (UTC).
 pub fn iso_date(at: Millis) -> String {
     let year = civil_year(at);
-    let mut days_left = (at.0 / 86_400_000) as i64 - days_from_civil(year, 1, 1);
+    let mut days_left = (at.0 / DAY) as i64 - days_from_civil(year, 1, 1);
     let mut month = 1;
     while month < 12 && days_from_civil(year, month + 1, 1) - days_from_civil(year, month, 1) <= days_left {
         days_left -= days_from_civil(year, month + 1, 1) - days_from_civil(year, month, 1);
@@ -145,7 +148,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 }
 
 fn civil_year(at: Millis) -> i64 {
-    let days = (at.0 / 86_400_000) as i64;
+    let days = (at.0 / DAY) as i64;
     // The year is the one whose 1 January is the last not after `days`.
     let mut year = 1970 + days / 366;
     while days_from_civil(year + 1, 1, 1) <= days {
@@ -154,16 +157,82 @@ fn civil_year(at: Millis) -> i64 {
     year
 }
 
-/// The expiry of a first issue (or re-issue) at `at`: the end of this year, or of the next
-/// when fewer than `renew_days` remain (a key that expires within days would need renewing
-/// at once).
-pub fn first_expiry(at: Millis, renew_days: u64) -> Millis {
+/// The expiry of a first issue at `at`: the end of this year, or of the next when fewer than
+/// `next_year_within_days` days of this year remain, so that a practice that subscribes in
+/// the autumn does not install a second bundle weeks after its first.
+pub fn first_expiry(at: Millis, next_year_within_days: u64) -> Millis {
     let end = end_of_year(at);
-    if end.0.saturating_sub(at.0) < renew_days * 86_400_000 {
+    if end.0.saturating_sub(at.0) < next_year_within_days.saturating_mul(DAY) {
         end_of_year(end)
     } else {
         end
     }
+}
+
+/// The expiry of the edition that follows one expiring at `expires_at`: a calendar year
+/// later (an edition that expires on 1 January is followed by one valid to the end of that
+/// year).
+pub fn next_edition_expiry(expires_at: Millis) -> Millis {
+    end_of_year(expires_at)
+}
+
+/// The expiry of a renewal at `at` of an account holding `editions`: the year after the
+/// newest edition still to be used (valid now, or not yet valid), or a first issue's when
+/// none is left.
+pub fn renewal_expiry(editions: &[CertificateRecord], at: Millis, next_year_within_days: u64) -> Millis {
+    editions
+        .iter()
+        .filter(|c| matches!(c.status(at), CertificateStatus::Valid | CertificateStatus::NotYetValid))
+        .map(|c| c.expires_at)
+        .max()
+        .map_or_else(|| first_expiry(at, next_year_within_days), next_edition_expiry)
+}
+
+/// The expiry of the edition issued at `at` in place of revoked ones that ran to
+/// `replaced_until`: a first issue's, and never shorter than what it replaces (a user
+/// whose next year's keys were revoked gets a new edition that covers next year too).
+pub fn reissue_expiry(at: Millis, replaced_until: Option<Millis>, next_year_within_days: u64) -> Millis {
+    first_expiry(at, next_year_within_days).max(replaced_until.unwrap_or(Millis(0)))
+}
+
+/// An edition that expires within this many days is pointed out to its user (personal
+/// space) and to the administrator (`keys show`).
+pub const EXPIRY_WARNING_DAYS: u64 = 30;
+
+/// An edition in use that expires within [`EXPIRY_WARNING_DAYS`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExpiryWarning {
+    pub edition: u32,
+    pub fingerprint: String,
+    pub expires_at: Millis,
+    /// Days left, counted up: a key that expires in three hours has one day left.
+    pub days_left: u64,
+    /// The newest edition that stays valid after this one, when one is issued.
+    pub successor: Option<u32>,
+}
+
+/// The editions valid at `at` that expire within [`EXPIRY_WARNING_DAYS`], each with the
+/// edition that takes over from it, if any.
+pub fn expiry_warnings(editions: &[CertificateRecord], at: Millis) -> Vec<ExpiryWarning> {
+    let in_use =
+        |c: &&CertificateRecord| matches!(c.status(at), CertificateStatus::Valid | CertificateStatus::NotYetValid);
+    editions
+        .iter()
+        .filter(|c| c.status(at) == CertificateStatus::Valid)
+        .filter(|c| c.expires_at.0.saturating_sub(at.0) <= EXPIRY_WARNING_DAYS * DAY)
+        .map(|c| ExpiryWarning {
+            edition: c.edition,
+            fingerprint: c.fingerprint.clone(),
+            expires_at: c.expires_at,
+            days_left: c.expires_at.0.saturating_sub(at.0).div_ceil(DAY),
+            successor: editions
+                .iter()
+                .filter(in_use)
+                .filter(|later| later.expires_at > c.expires_at)
+                .max_by_key(|later| (later.expires_at, later.edition))
+                .map(|later| later.edition),
+        })
+        .collect()
 }
 
 fn system_time(at: Millis) -> SystemTime {
@@ -516,10 +585,15 @@ pub struct CertificateView {
 mod tests {
     use super::*;
 
+    /// An instant given as a UTC calendar date and time.
+    fn utc(year: i64, month: i64, day: i64, hour: u64, minute: u64, second: u64) -> Millis {
+        Millis(days_from_civil(year, month, day) as u64 * DAY + (hour * 3600 + minute * 60 + second) * 1000)
+    }
+
     #[test]
     fn year_boundaries() {
-        // 2026-11-26T00:00:00Z
-        let at = Millis(1_795_651_200_000);
+        let at = utc(2026, 11, 26, 0, 0, 0);
+        assert_eq!(at, Millis(1_795_651_200_000));
         assert_eq!(civil_year(at), 2026);
         assert_eq!(end_of_year(at), Millis(1_798_761_600_000)); // 2027-01-01T00:00:00Z
         assert_eq!(end_of_year(Millis(1_798_761_600_000 - 1)), Millis(1_798_761_600_000));
@@ -530,11 +604,102 @@ mod tests {
         assert_eq!(iso_date(at), "2026-11-26");
         assert_eq!(iso_date(Millis(1_798_761_600_000 - 1)), "2026-12-31");
         assert_eq!(iso_date(Millis(1_798_761_600_000)), "2027-01-01");
-        assert_eq!(iso_date(Millis(days_from_civil(2024, 2, 29) as u64 * 86_400_000)), "2024-02-29");
-        // Late in December a first issue runs to the end of the next year.
-        let december = Millis(1_798_761_600_000 - 10 * 86_400_000);
-        assert_eq!(first_expiry(december, 30), end_of_year(Millis(1_798_761_600_000)));
-        assert_eq!(first_expiry(at, 30), Millis(1_798_761_600_000));
+        assert_eq!(iso_date(utc(2024, 2, 29, 12, 0, 0)), "2024-02-29");
+        assert_eq!(iso_date(utc(2028, 2, 29, 23, 59, 59)), "2028-02-29");
+        assert_eq!(iso_date(utc(2028, 3, 1, 0, 0, 0)), "2028-03-01");
+        assert_eq!(end_of_year(utc(2028, 2, 29, 12, 0, 0)), utc(2029, 1, 1, 0, 0, 0));
+    }
+
+    proptest::proptest! {
+        /// The calendar arithmetic agrees with chrono's on every day from 1970 to 2200.
+        #[test]
+        fn calendar_agrees_with_chrono(millis in 0u64..7_258_118_400_000) {
+            let chrono = chrono::DateTime::from_timestamp_millis(millis as i64).expect("in range");
+            proptest::prop_assert_eq!(iso_date(Millis(millis)), chrono.format("%Y-%m-%d").to_string());
+            let next = chrono::NaiveDate::from_ymd_opt(chrono::Datelike::year(&chrono) + 1, 1, 1).expect("date");
+            let next = next.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis() as u64;
+            proptest::prop_assert_eq!(end_of_year(Millis(millis)), Millis(next));
+        }
+    }
+
+    #[test]
+    fn a_first_issue_late_in_the_year_runs_to_the_end_of_the_next() {
+        let end_2026 = utc(2027, 1, 1, 0, 0, 0);
+        let end_2027 = utc(2028, 1, 1, 0, 0, 0);
+        // 29 November: 33 days left, fewer than 90: valid to the end of next year, not for a month.
+        assert_eq!(first_expiry(utc(2026, 11, 29, 10, 0, 0), 90), end_2027);
+        assert_eq!(first_expiry(utc(2026, 12, 20, 9, 0, 0), 90), end_2027);
+        assert_eq!(first_expiry(utc(2026, 12, 31, 23, 59, 30), 90), end_2027);
+        // The boundary: exactly 90 days left runs to this year's end; one second less, to next.
+        let ninety_days_before = Millis(end_2026.0 - 90 * DAY);
+        assert_eq!(iso_date(ninety_days_before), "2026-10-03");
+        assert_eq!(first_expiry(ninety_days_before, 90), end_2026);
+        assert_eq!(first_expiry(Millis(ninety_days_before.0 + 1000), 90), end_2027);
+        // Early in the year: this year's end.
+        assert_eq!(first_expiry(utc(2026, 6, 15, 12, 0, 0), 90), end_2026);
+        assert_eq!(first_expiry(utc(2027, 1, 1, 0, 0, 30), 90), end_2027);
+        assert_eq!(first_expiry(utc(2028, 2, 29, 12, 0, 0), 90), utc(2029, 1, 1, 0, 0, 0));
+        // 0 days: always this year's end.
+        assert_eq!(first_expiry(utc(2026, 12, 31, 23, 59, 59), 0), end_2026);
+    }
+
+    fn edition(edition: u32, created_at: Millis, expires_at: Millis) -> CertificateRecord {
+        CertificateRecord {
+            account: AccountId(1),
+            edition,
+            fingerprint: format!("{edition:040X}"),
+            created_at,
+            expires_at,
+            revoked: None,
+            encryption_keys: Vec::new(),
+            public: Vec::new(),
+            prepared_revocations: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_renewal_follows_the_newest_edition_in_use() {
+        let end_2026 = utc(2027, 1, 1, 0, 0, 0);
+        let end_2027 = utc(2028, 1, 1, 0, 0, 0);
+        let end_2028 = utc(2029, 1, 1, 0, 0, 0);
+        let june = utc(2026, 6, 1, 8, 0, 0);
+        let this_year = edition(1, june, end_2026);
+        // This year's keys: next year's.
+        assert_eq!(renewal_expiry(std::slice::from_ref(&this_year), utc(2026, 12, 10, 0, 0, 0), 90), end_2027);
+        // Keys issued in December already run to the end of next year: the year after.
+        let december = edition(1, utc(2026, 12, 15, 12, 0, 0), end_2027);
+        assert_eq!(renewal_expiry(std::slice::from_ref(&december), utc(2026, 12, 16, 0, 0, 0), 90), end_2028);
+        // Nothing in use (revoked, expired): as a first issue.
+        let mut revoked = this_year.clone();
+        revoked.revoked = Some(Revocation { at: utc(2026, 7, 1, 0, 0, 0), reason: RevocationReason::Lost });
+        assert_eq!(renewal_expiry(&[revoked], utc(2026, 8, 1, 0, 0, 0), 90), end_2026);
+        assert_eq!(renewal_expiry(&[this_year], utc(2027, 3, 1, 0, 0, 0), 90), end_2027);
+        // A re-issue never covers less than the editions it replaces.
+        assert_eq!(reissue_expiry(utc(2026, 7, 1, 0, 0, 0), Some(end_2027), 90), end_2027);
+        assert_eq!(reissue_expiry(utc(2026, 12, 1, 0, 0, 0), Some(end_2026), 90), end_2027);
+        assert_eq!(reissue_expiry(utc(2026, 7, 1, 0, 0, 0), None, 90), end_2026);
+    }
+
+    #[test]
+    fn keys_that_expire_within_thirty_days_are_pointed_out_with_what_takes_over() {
+        let end_2026 = utc(2027, 1, 1, 0, 0, 0);
+        let this_year = edition(1, utc(2026, 3, 1, 0, 0, 0), end_2026);
+        // 32 days before: nothing to say. 30 days before: a warning.
+        assert!(expiry_warnings(std::slice::from_ref(&this_year), Millis(end_2026.0 - 32 * DAY)).is_empty());
+        let warned = expiry_warnings(std::slice::from_ref(&this_year), Millis(end_2026.0 - 30 * DAY));
+        assert_eq!(warned.len(), 1);
+        assert_eq!((warned[0].edition, warned[0].days_left, warned[0].successor), (1, 30, None));
+        // Three hours before: one day left, counted up.
+        let late = expiry_warnings(std::slice::from_ref(&this_year), Millis(end_2026.0 - 3 * 3_600_000));
+        assert_eq!(late[0].days_left, 1);
+        // Once next year's edition is issued, it is named as the one that takes over.
+        let renewed = edition(2, utc(2026, 12, 2, 3, 0, 0), utc(2028, 1, 1, 0, 0, 0));
+        let both = [this_year.clone(), renewed];
+        let warned = expiry_warnings(&both, utc(2026, 12, 20, 0, 0, 0));
+        assert_eq!(warned.len(), 1, "only the edition that expires: {warned:?}");
+        assert_eq!((warned[0].edition, warned[0].days_left, warned[0].successor), (1, 12, Some(2)));
+        // Expired keys are history, not a warning.
+        assert!(expiry_warnings(&[this_year], utc(2027, 1, 2, 0, 0, 0)).is_empty());
     }
 
     #[test]

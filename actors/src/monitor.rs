@@ -326,7 +326,7 @@ async fn renew_if_due(
         address: account.address.clone(),
         edition: editions.iter().map(|c| c.edition).max().unwrap_or(0) + 1,
         at: as_of,
-        expires_at: keyvault::end_of_year(year_end),
+        expires_at: keyvault::next_edition_expiry(year_end),
         endpoints: renewal.endpoints.clone(),
         ca_pem: renewal.ca_pem.clone(),
     };

@@ -36,9 +36,8 @@ fn system_time(at: Millis) -> std::time::SystemTime {
 /// The PKESK recipients of a message encrypted to `certificate` (its keys valid in the
 /// middle of November 2026), as the relay sees them.
 fn recipients_of_message_to(certificate: &str) -> Vec<Option<sequoia_openpgp::KeyHandle>> {
-    let armoured =
-        probe::encrypted_document_at(512, certificate, Some(system_time(Millis(NOVEMBER_2026.0 + 2 * DAY))))
-            .expect("encrypt");
+    let armoured = probe::encrypted_document_at(512, certificate, Some(system_time(Millis(NOVEMBER_2026.0 + 2 * DAY))))
+        .expect("encrypt");
     let message = probe::pgp_mime("a@relay.test", "dr.martin@relay.test", "Compte rendu", &armoured);
     let body = &message[..message.len() - 3]; // without the DATA end mark
     check_encrypted_message(body).expect("an encrypted message").recipients
@@ -120,8 +119,7 @@ fn revocation_is_published_and_messages_to_the_revoked_key_are_refused() {
 
     // Someone else's certificate for the same address, made at the same time as ours (not
     // on the day the test runs: its keys must be alive when the message is encrypted).
-    let stranger =
-        probe::throwaway_certificate_at("dr.martin@relay.test", Some(system_time(at))).expect("certificate");
+    let stranger = probe::throwaway_certificate_at("dr.martin@relay.test", Some(system_time(at))).expect("certificate");
     let why =
         keyvault::check_recipient_keys(&editions, &recipients_of_message_to(&stranger), later).expect_err("refused");
     assert!(why.contains("unknown key"), "{why}");

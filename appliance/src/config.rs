@@ -36,9 +36,14 @@ pub struct KeysSection {
     /// The host name practices connect to, written into installation bundles. Default: the
     /// host name, or 127.0.0.1 when the relay listens on loopback only.
     pub public_host: Option<String>,
-    /// A first issue with fewer days than this left in the year runs to the end of the
-    /// next year; renewal issues next year's keys from this many days before year end.
+    /// Renewal (automatic, below) issues next year's keys from this many days before the
+    /// end of the year.
     pub renew_days_before_year_end: u64,
+    /// A first issue (or the new edition after a revocation) made when fewer than this many
+    /// days are left in the year runs to the end of the next year, so that a practice that
+    /// subscribes in the autumn does not install a second bundle weeks after its first. At
+    /// least `renew_days_before_year_end`, at most 365.
+    pub next_year_within_days: u64,
     /// The monitor issues next year's keys for every open account from
     /// `renew_days_before_year_end` days before year end, and delivers them to the user's
     /// mailbox encrypted to the current keys.
@@ -50,7 +55,31 @@ pub struct KeysSection {
 
 impl Default for KeysSection {
     fn default() -> Self {
-        KeysSection { public_host: None, renew_days_before_year_end: 30, auto_renew: true, bundle_folder: None }
+        KeysSection {
+            public_host: None,
+            renew_days_before_year_end: 30,
+            next_year_within_days: 90,
+            auto_renew: true,
+            bundle_folder: None,
+        }
+    }
+}
+
+impl KeysSection {
+    /// The year-end rules must fit together: keys issued inside the renewal window would be
+    /// renewed at the next sweep, a second bundle days after the first.
+    fn check(&self) -> anyhow::Result<()> {
+        let (renew, next_year) = (self.renew_days_before_year_end, self.next_year_within_days);
+        if renew > 365 || next_year > 365 {
+            anyhow::bail!("[keys] renew_days_before_year_end ({renew}) and next_year_within_days ({next_year}) are days of one year: at most 365");
+        }
+        if next_year < renew {
+            anyhow::bail!(
+                "[keys] next_year_within_days ({next_year}) must be at least renew_days_before_year_end ({renew}): \
+                 keys issued in the renewal window would be renewed at once"
+            );
+        }
+        Ok(())
     }
 }
 
@@ -255,11 +284,13 @@ impl Config {
     /// Reads `<data>/caducee.toml` if present; defaults otherwise.
     pub fn load(data_dir: &Path) -> anyhow::Result<Config> {
         let path = config_path(data_dir);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).with_context(|| format!("reading {}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-        }
+        let config: Config = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        config.keys.check().with_context(|| format!("in {}", path.display()))?;
+        Ok(config)
     }
 
     /// The monitor's rules; automatic key renewal needs the endpoints the relay is reached
@@ -352,4 +383,26 @@ impl Config {
 
 pub fn config_path(data_dir: &Path) -> PathBuf {
     data_dir.join("caducee.toml")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> anyhow::Result<Config> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(config_path(dir.path()), text)?;
+        Config::load(dir.path())
+    }
+
+    #[test]
+    fn the_year_end_rules_must_fit_together() {
+        let default = load("domain = \"relay.test\"\n").expect("defaults");
+        assert_eq!((default.keys.renew_days_before_year_end, default.keys.next_year_within_days), (30, 90));
+        assert!(load("[keys]\nnext_year_within_days = 30\nrenew_days_before_year_end = 30\n").is_ok());
+        let inside = load("[keys]\nnext_year_within_days = 20\n").expect_err("inside the renewal window");
+        assert!(format!("{inside:#}").contains("must be at least renew_days_before_year_end (30)"), "{inside:#}");
+        let long = load("[keys]\nnext_year_within_days = 400\n").expect_err("longer than a year");
+        assert!(format!("{long:#}").contains("at most 365"), "{long:#}");
+    }
 }

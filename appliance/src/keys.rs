@@ -7,7 +7,7 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
-use caducee_actors::keyvault::{self, CertificateView, Endpoints, IssueRequest, Issued};
+use caducee_actors::keyvault::{self, CertificateView, Endpoints, ExpiryWarning, IssueRequest, Issued};
 use caducee_storage::{Account, Address, AuditDraft, CertificateStatus, Millis, RevocationReason};
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +18,8 @@ use crate::admin::{Admin, Caller};
 pub struct KeysContext {
     pub endpoints: Endpoints,
     pub bundle_folder: PathBuf,
-    pub renew_days: u64,
+    /// A first issue or re-issue with fewer days left in the year runs to the end of the next.
+    pub next_year_within_days: u64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -53,6 +54,8 @@ pub struct KeysReport {
     /// Editions revoked by this request.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub revoked: Vec<String>,
+    /// Editions in use that expire within 30 days, and the edition that takes over.
+    pub warnings: Vec<ExpiryWarning>,
 }
 
 impl Admin {
@@ -128,9 +131,9 @@ impl Admin {
         Ok(std::fs::canonicalize(&path).unwrap_or(path))
     }
 
-    /// The expiry of a first issue or a re-issue now.
+    /// The expiry of a first issue now.
     pub(crate) fn first_expiry(&self) -> Millis {
-        keyvault::first_expiry(self.clock.now(), self.keys.renew_days)
+        keyvault::first_expiry(self.clock.now(), self.keys.next_year_within_days)
     }
 
     pub(crate) async fn keys(&self, address: &str, action: KeysAction, caller: &Caller) -> anyhow::Result<KeysReport> {
@@ -141,8 +144,10 @@ impl Admin {
         match action {
             KeysAction::Show => {}
             KeysAction::Renew => {
-                // Next year's keys; this year's stay valid until they expire.
-                let expires_at = keyvault::end_of_year(keyvault::end_of_year(now));
+                // The year after the newest edition in use; the current ones stay valid until
+                // they expire.
+                let editions = self.store.certificates(account.id)?;
+                let expires_at = keyvault::renewal_expiry(&editions, now, self.keys.next_year_within_days);
                 issued = Some(self.issue_edition(&account, expires_at, "renewal", caller).await?);
             }
             KeysAction::Revoke { reason } => {
@@ -155,6 +160,7 @@ impl Admin {
                 if current.is_empty() {
                     bail!("{address} has no current certificate to revoke");
                 }
+                let replaced_until = current.iter().map(|c| c.expires_at).max();
                 for record in current {
                     let record = keyvault::revoke(&record, reason, now)?;
                     let fingerprint = record.fingerprint.clone();
@@ -170,16 +176,13 @@ impl Admin {
                     tracing::warn!(address = %account.address, %fingerprint, reason = reason.as_str(), "keys revoked");
                     revoked.push(fingerprint);
                 }
-                let expiry = self.first_expiry();
+                let expiry = keyvault::reissue_expiry(now, replaced_until, self.keys.next_year_within_days);
                 issued = Some(self.issue_edition(&account, expiry, "new edition after revocation", caller).await?);
             }
         }
-        let certificates = self
-            .store
-            .certificates(account.id)?
-            .iter()
-            .map(|record| keyvault::describe(record, now))
-            .collect::<Result<_, _>>()?;
-        Ok(KeysReport { address: account.address.to_string(), certificates, issued, revoked })
+        let records = self.store.certificates(account.id)?;
+        let certificates = records.iter().map(|record| keyvault::describe(record, now)).collect::<Result<_, _>>()?;
+        let warnings = keyvault::expiry_warnings(&records, now);
+        Ok(KeysReport { address: account.address.to_string(), certificates, issued, revoked, warnings })
     }
 }

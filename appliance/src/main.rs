@@ -470,9 +470,10 @@ struct JsonFlag {
 /// The lines that tell an administrator about a new edition of keys.
 fn print_edition(edition: &serde_json::Value) {
     println!(
-        "keys: edition {} fingerprint {}",
+        "keys: edition {} fingerprint {}, {}",
         edition["edition"],
-        edition["fingerprint"].as_str().unwrap_or_default()
+        edition["fingerprint"].as_str().unwrap_or_default(),
+        edition["expires_at"].as_u64().map(validity).unwrap_or_default()
     );
     println!("installation bundle: {}", edition["bundle"].as_str().unwrap_or_default());
     println!("installation code: {}", edition["installation_code"].as_str().unwrap_or_default());
@@ -644,14 +645,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             for c in result["certificates"].as_array().into_iter().flatten() {
                 println!(
-                    "  edition {:<3} {}  {:<13} expires {} 00:00 UTC",
+                    "  edition {:<3} {}  {:<13} expires {}",
                     c["edition"],
                     c["fingerprint"].as_str().unwrap_or_default(),
                     c["status"].as_str().unwrap_or_default(),
-                    c["expires_at"]
-                        .as_u64()
-                        .map(|ms| caducee_actors::keyvault::iso_date(caducee_storage::Millis(ms)))
-                        .unwrap_or_default(),
+                    c["expires_at"].as_u64().map(utc_time).unwrap_or_default(),
+                );
+            }
+            for warning in result["warnings"].as_array().into_iter().flatten() {
+                let takes_over = match warning["successor"].as_u64() {
+                    Some(next) => format!("edition {next} takes over (the practice's next fetch installs it)"),
+                    None => format!(
+                        "no later edition is issued: caducee keys renew --address {}",
+                        result["address"].as_str().unwrap_or_default()
+                    ),
+                };
+                println!(
+                    "warning: edition {} expires {}, in {} day(s); {takes_over}",
+                    warning["edition"],
+                    warning["expires_at"].as_u64().map(utc_time).unwrap_or_default(),
+                    warning["days_left"],
                 );
             }
             if !result["issued"].is_null() {
@@ -1023,7 +1036,7 @@ fn offline(data_dir: &Path, request: Request) -> anyhow::Result<Response> {
         keys: keys::KeysContext {
             endpoints: config.configured_endpoints(),
             bundle_folder: config.bundle_folder(data_dir),
-            renew_days: config.keys.renew_days_before_year_end,
+            next_year_within_days: config.keys.next_year_within_days,
         },
         clock: Arc::new(SystemClock),
         drill: crate::drill::DrillWatch::default(),
@@ -1084,6 +1097,19 @@ fn record_restore(data_dir: &Path, from: &Path, checked: &backup::Checked, now: 
     let recorded = runtime.block_on(store.audit(draft));
     store.close();
     recorded.context("recording the restore in the audit trail")
+}
+
+/// How long an edition of keys is valid: `valid to the end of 2027 (expires 2028-01-01
+/// 00:00 UTC)` for the usual expiry on 1 January.
+fn validity(expires_at: u64) -> String {
+    use chrono::{Datelike as _, Timelike as _};
+    let expiry = utc_time(expires_at);
+    match chrono::DateTime::from_timestamp_millis(expires_at as i64) {
+        Some(at) if (at.month(), at.day(), at.num_seconds_from_midnight()) == (1, 1, 0) => {
+            format!("valid to the end of {} (expires {expiry})", at.year() - 1)
+        }
+        _ => format!("valid until {expiry}"),
+    }
 }
 
 /// A time in milliseconds since the epoch, as `2026-11-26 08:30 UTC`.

@@ -595,6 +595,8 @@ struct AccountView {
     last_collection: String,
     state: String,
     keys: Vec<KeyRow>,
+    /// One line for each edition in use that expires within 30 days.
+    keys_warnings: Vec<String>,
     red_list: bool,
     publish_phone: bool,
     dematerialisation: bool,
@@ -626,8 +628,23 @@ fn account_view(portal: &Portal, account: &Account, t: &Texts) -> Result<Account
         (_, Some(blocked), _) => blocked.reason.clone(),
         _ => t.state_ok.to_owned(),
     };
-    let keys = store
-        .certificates(account.id)?
+    let editions = store.certificates(account.id)?;
+    let keys_warnings = keyvault::expiry_warnings(&editions, now)
+        .into_iter()
+        .map(|w| {
+            let expire = t
+                .keys_expire
+                .replace("{edition}", &w.edition.to_string())
+                .replace("{date}", &keyvault::iso_date(w.expires_at))
+                .replace("{days}", &w.days_left.to_string());
+            let then = match w.successor {
+                Some(next) => t.keys_taken_over.replace("{next}", &next.to_string()),
+                None => t.keys_not_renewed.to_owned(),
+            };
+            format!("{expire} {then}")
+        })
+        .collect();
+    let keys = editions
         .iter()
         .rev()
         .map(|c| KeyRow {
@@ -658,6 +675,7 @@ fn account_view(portal: &Portal, account: &Account, t: &Texts) -> Result<Account
         last_collection: account.last_collection.map_or_else(|| t.never.to_owned(), date_time),
         state: state_text,
         keys,
+        keys_warnings,
         red_list: entry.red_list.value,
         publish_phone: entry.publish_phone.value,
         dematerialisation: entry.dematerialisation.value,

@@ -43,6 +43,11 @@ pub struct Texts {
     pub status: &'static str,
     pub expires: &'static str,
     pub download: &'static str,
+    /// `{edition}`, `{date}`, `{days}`: an edition in use expires within 30 days.
+    pub keys_expire: &'static str,
+    /// `{next}`: the edition issued to take over.
+    pub keys_taken_over: &'static str,
+    pub keys_not_renewed: &'static str,
     pub directory_preferences: &'static str,
     pub red_list: &'static str,
     pub publish_phone: &'static str,
@@ -130,6 +135,11 @@ pub const FRENCH: Texts = Texts {
     status: "État",
     expires: "Expire le",
     download: "Télécharger le certificat",
+    keys_expire: "Vos clés (édition {edition}) expirent le {date} à 00:00 UTC, dans {days} jour(s).",
+    keys_taken_over: "L'édition {next} prend le relais : le logiciel Caducée l'installe à sa prochaine relève ; \
+                      avec un autre logiciel, importez le paquet de clés reçu dans votre boîte.",
+    keys_not_renewed: "Aucune nouvelle édition n'est émise : demandez à votre administrateur de renouveler vos clés. \
+                       Après cette date, les messages chiffrés pour ces clés vous seront refusés.",
     directory_preferences: "Préférences d'annuaire",
     red_list: "Liste rouge : ne pas figurer dans l'annuaire public",
     publish_phone: "Publier mon numéro de téléphone",
@@ -217,6 +227,11 @@ pub const ENGLISH: Texts = Texts {
     status: "Status",
     expires: "Expires",
     download: "Download the certificate",
+    keys_expire: "Your keys (edition {edition}) expire on {date} at 00:00 UTC, in {days} day(s).",
+    keys_taken_over: "Edition {next} takes over: the Caducée client installs it at its next collection; \
+                      with other software, import the key bundle delivered to your mailbox.",
+    keys_not_renewed: "No newer edition has been issued: ask your administrator to renew your keys. \
+                       After that date, messages encrypted to these keys will be refused for you.",
     directory_preferences: "Directory preferences",
     red_list: "Red list: keep me out of the public directory",
     publish_phone: "Publish my phone number",

@@ -179,7 +179,7 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
         keys: crate::keys::KeysContext {
             endpoints,
             bundle_folder: config.bundle_folder(&data_dir),
-            renew_days: config.keys.renew_days_before_year_end,
+            next_year_within_days: config.keys.next_year_within_days,
         },
         clock,
         drill: crate::drill::DrillWatch::default(),

@@ -20,6 +20,26 @@ pub struct Relay {
     pub child: Child,
     pub data: PathBuf,
     pub ports: HashMap<String, u16>,
+    /// The environment that gives the relay its clock ([`clock_at`]), empty on the real
+    /// one; [`Relay::cli`] and the tests' clients run with it too.
+    pub clock: Vec<(String, String)>,
+}
+
+/// The environment that starts a program with its wall clock at `instant` (UTC, as
+/// `2027-12-10 09:00:00`), running on from there: libfaketime preloaded (Debian package
+/// `faketime`), which moves the monotonic clock along (durations keep their length).
+pub fn clock_at(instant: &str) -> Vec<(String, String)> {
+    let library = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("faketime/libfaketimeMT.so.1"))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| panic!("libfaketime is needed for this test (apt-get install faketime)"));
+    [("LD_PRELOAD", library.to_str().expect("utf-8 path")), ("FAKETIME", &format!("@{instant}")), ("TZ", "UTC")]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
 }
 
 impl Relay {
@@ -32,6 +52,16 @@ impl Relay {
     /// As [`Relay::start`], with extra environment variables (a service manager's, say).
     pub fn start_env(data: &Path, extra_config: &str, env: &[(&str, &str)]) -> Relay {
         Self::start_with(data, extra_config, Stdio::inherit(), env)
+    }
+
+    /// As [`Relay::start`], the relay's wall clock starting at `instant` (UTC, as
+    /// `2027-12-10 09:00:00`) whatever the day the test runs.
+    pub fn start_at(data: &Path, extra_config: &str, instant: &str) -> Relay {
+        let clock = clock_at(instant);
+        let env: Vec<(&str, &str)> = clock.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let mut relay = Self::start_with(data, extra_config, Stdio::inherit(), &env);
+        relay.clock = clock;
+        relay
     }
 
     /// As [`Relay::start`], with the relay's log (stderr) written to `log`.
@@ -83,7 +113,7 @@ impl Relay {
             ports.insert(service.to_owned(), port);
         }
         assert_eq!(ports.len(), 8, "every listener reported ready: {ports:?}");
-        Relay { child, data: data.to_path_buf(), ports }
+        Relay { child, data: data.to_path_buf(), ports, clock: Vec::new() }
     }
 
     pub fn port(&self, service: &str) -> String {
@@ -95,7 +125,12 @@ impl Relay {
     }
 
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        caducee(&self.data, args)
+        Command::new(BIN)
+            .args(["--data-dir", self.data.to_str().expect("utf-8 path")])
+            .args(args)
+            .envs(self.clock.iter().map(|(n, v)| (n, v)))
+            .output()
+            .expect("run caducee")
     }
 
     pub fn add_user(&self, local: &str, quota_mb: Option<u64>) -> (String, String) {
