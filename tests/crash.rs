@@ -242,11 +242,14 @@ fn crash_loop(lossy: bool) {
     let data = dir.path().join("data");
     let journal = dir.path().join("lossy.journal");
     let env: Vec<(String, String)> = if lossy {
-        let library = build_lossy_disk(dir.path());
-        vec![
-            ("LD_PRELOAD".into(), library.to_str().expect("utf-8 path").into()),
-            ("LOSSY_JOURNAL".into(), journal.to_str().expect("utf-8 path").into()),
-        ]
+        let library = build_lossy_disk(dir.path()).to_str().expect("utf-8 path").to_owned();
+        // Beside what is preloaded already (the calendar check's libfaketime: the relay
+        // keeps the test's clock).
+        let preload = match std::env::var("LD_PRELOAD") {
+            Ok(already) if !already.is_empty() => format!("{library}:{already}"),
+            _ => library,
+        };
+        vec![("LD_PRELOAD".into(), preload), ("LOSSY_JOURNAL".into(), journal.to_str().expect("utf-8 path").into())]
     } else {
         Vec::new()
     };
