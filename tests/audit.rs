@@ -13,12 +13,20 @@ fn cli_json(relay: &Relay, args: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).expect("JSON")
 }
 
-fn day(days_from_today: u64) -> String {
-    (chrono::Utc::now().date_naive() + chrono::Days::new(days_from_today)).format("%Y-%m-%d").to_string()
+/// The day (UTC) a test begins, taken before it creates anything: "N days later" counted from
+/// it holds even when the test runs across midnight.
+fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+/// `YYYY-MM-DD`, `days` after `from`.
+fn day(from: chrono::NaiveDate, days: u64) -> String {
+    (from + chrono::Days::new(days)).format("%Y-%m-%d").to_string()
 }
 
 #[test]
 fn a_message_trail_follows_it_to_its_erasure_and_retention_removes_it_later() {
+    let start = today();
     let dir = tempfile::tempdir().expect("tempdir");
     let relay = Relay::start(&dir.path().join("data"), "");
     let (alice, alice_pw) = relay.add_user("alice", None);
@@ -51,7 +59,7 @@ fn a_message_trail_follows_it_to_its_erasure_and_retention_removes_it_later() {
     assert!(trail["erased_at"].is_number(), "erased with the last copy: {trail}");
 
     // Thirteen months on, retention has removed the trail and the connection records.
-    let report = cli_json(&relay, &["monitor", "run", "--as-of", &day(400), "--json"]);
+    let report = cli_json(&relay, &["monitor", "run", "--as-of", &day(start, 400), "--json"]);
     assert_eq!(report["purged"]["trails"], 1, "{report}");
     assert!(report["purged"]["connections"].as_u64().expect("count") >= 3, "{report}");
     let gone = relay.cli(&["trail", "--message-id", &id]);
@@ -61,6 +69,7 @@ fn a_message_trail_follows_it_to_its_erasure_and_retention_removes_it_later() {
 
 #[test]
 fn the_audit_trail_records_who_touched_personal_data_and_an_edit_of_the_store_is_found() {
+    let start = today();
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let relay = Relay::start(&data, "");
@@ -73,7 +82,7 @@ fn the_audit_trail_records_who_touched_personal_data_and_an_edit_of_the_store_is
     assert_eq!(verified["ok"], true, "{verified}");
     assert!(verified["entries_checked"].as_u64().expect("count") >= 4, "{verified}");
 
-    let export = relay.cli(&["audit", "export", "--from", &day(0), "--to", &day(0)]);
+    let export = relay.cli(&["audit", "export", "--from", &day(start, 0), "--to", &day(start, 1)]);
     assert!(export.status.success());
     let entries: Vec<Value> = String::from_utf8(export.stdout)
         .expect("utf-8")
@@ -117,6 +126,7 @@ fn the_audit_trail_records_who_touched_personal_data_and_an_edit_of_the_store_is
 
 #[test]
 fn purging_old_audit_entries_keeps_the_chain_verifiable() {
+    let start = today();
     let dir = tempfile::tempdir().expect("tempdir");
     let relay = Relay::start(&dir.path().join("data"), "[monitor]\naudit_retention_days = 30\n");
     relay.add_user("alice", None);
@@ -124,7 +134,7 @@ fn purging_old_audit_entries_keeps_the_chain_verifiable() {
     // Each account's creation and the issue of its keys.
     let before = cli_json(&relay, &["audit", "verify", "--json"]);
     assert_eq!(before["entries_checked"], 4);
-    let report = cli_json(&relay, &["monitor", "run", "--as-of", &day(40), "--json"]);
+    let report = cli_json(&relay, &["monitor", "run", "--as-of", &day(start, 40), "--json"]);
     assert_eq!(report["purged"]["audit_entries"], 4, "{report}");
     cli_json(&relay, &["user", "list", "--json"]);
     let after = cli_json(&relay, &["audit", "verify", "--json"]);

@@ -7,8 +7,15 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-fn monitor_run(relay: &Relay, days_from_today: u64) -> Value {
-    let day = chrono::Utc::now().date_naive() + chrono::Days::new(days_from_today);
+/// The day (UTC) a test begins, taken before it creates anything: "N days later" counted from
+/// it holds even when the test runs across midnight.
+fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+/// A sweep as of the end of the day `days` after `from`.
+fn monitor_run(relay: &Relay, from: chrono::NaiveDate, days: u64) -> Value {
+    let day = from + chrono::Days::new(days);
     let output = relay.cli(&["monitor", "run", "--as-of", &day.format("%Y-%m-%d").to_string(), "--json"]);
     assert!(output.status.success(), "monitor run: {}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).expect("monitor JSON")
@@ -35,6 +42,7 @@ fn notices_config(sink: &Sink) -> String {
 #[test]
 fn inactivity_warns_at_30_days_disables_at_60_and_a_collection_brings_reception_back() {
     let sink = Sink::start();
+    let start = today();
     let dir = tempfile::tempdir().expect("tempdir");
     let relay = Relay::start(&dir.path().join("data"), &notices_config(&sink));
     let (alice, alice_pw) = relay.add_user("alice", None);
@@ -42,11 +50,11 @@ fn inactivity_warns_at_30_days_disables_at_60_and_a_collection_brings_reception_
     let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
 
     // Day 29: nothing yet.
-    let report = monitor_run(&relay, 29);
+    let report = monitor_run(&relay, start, 29);
     assert_eq!(report["inactivity_notices"], 0, "{report}");
 
     // Day 31: each user is told, at the contact e-mail, through the smarthost.
-    let report = monitor_run(&relay, 31);
+    let report = monitor_run(&relay, start, 31);
     assert_eq!(report["inactivity_notices"], 2, "{report}");
     let mut told = Vec::new();
     for _ in 0..2 {
@@ -59,10 +67,10 @@ fn inactivity_warns_at_30_days_disables_at_60_and_a_collection_brings_reception_
     assert!(told.iter().any(|d| d.contains(&bob)), "the notice names the mailbox");
     assert!(state_of(&relay.status(), &bob)["inactivity_noticed_at"].is_number());
     // Running again the same day sends nothing more.
-    assert_eq!(monitor_run(&relay, 31)["inactivity_notices"], 0);
+    assert_eq!(monitor_run(&relay, start, 31)["inactivity_notices"], 0);
 
     // Day 61: reception is disabled, and the users are told.
-    let report = monitor_run(&relay, 61);
+    let report = monitor_run(&relay, start, 61);
     assert_eq!(report["disabled"], 2, "{report}");
     for _ in 0..2 {
         assert_eq!(kind(&sink.next().1), "inactivity-disabled");
@@ -167,6 +175,7 @@ fn quota_warnings_at_80_and_95_percent_then_refusal_with_an_alert() {
 
 #[test]
 fn a_mass_mailer_is_throttled_then_blocked_and_unblocking_restores_it() {
+    let start = today();
     let dir = tempfile::tempdir().expect("tempdir");
     // No smarthost: the notices wait in the spool, where the status shows them.
     let relay = Relay::start(
@@ -225,7 +234,7 @@ fn a_mass_mailer_is_throttled_then_blocked_and_unblocking_restores_it() {
     assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["data"]), 250);
 
     // An acknowledged alert is kept for the log retention (365 days), then goes.
-    let report = monitor_run(&relay, 400);
+    let report = monitor_run(&relay, start, 400);
     assert_eq!(report["purged"]["alerts"], 1, "{report}");
     let listed: Value = serde_json::from_slice(&relay.cli(&["alerts", "--json"]).stdout).expect("alerts --json");
     assert!(listed.as_array().expect("alerts").iter().all(|a| a["seq"].as_u64() != seq.parse().ok()), "{listed}");
@@ -326,6 +335,7 @@ fn an_announcement_reaches_every_contact_address_once() {
 
 #[test]
 fn a_closed_account_stops_and_is_removed_after_retention_unless_held() {
+    let start = today();
     let dir = tempfile::tempdir().expect("tempdir");
     let relay = Relay::start(&dir.path().join("data"), "");
     let (alice, alice_pw) = relay.add_user("alice", None);
@@ -345,9 +355,9 @@ fn a_closed_account_stops_and_is_removed_after_retention_unless_held() {
 
     // Under legal hold, retention keeps it; released, the next sweep removes it.
     assert!(relay.cli(&["user", "hold", "--address", &bob]).status.success());
-    assert_eq!(monitor_run(&relay, 400)["closed_accounts_removed"], 0);
+    assert_eq!(monitor_run(&relay, start, 400)["closed_accounts_removed"], 0);
     assert!(relay.cli(&["user", "release", "--address", &bob]).status.success());
-    assert_eq!(monitor_run(&relay, 400)["closed_accounts_removed"], 1);
+    assert_eq!(monitor_run(&relay, start, 400)["closed_accounts_removed"], 1);
     let status = relay.status();
     assert_eq!(status["mailbox_count"], 1, "{status}");
     // What is left is the delivery status notification in alice's mailbox: bob's message
