@@ -296,3 +296,43 @@ fn keys_show_warns_when_keys_expire_within_thirty_days() {
     );
     assert!(relay.stop().success());
 }
+
+/// Keys issued in December already cover the next year: the monitor's automatic renewal
+/// leaves them alone until the next December, then issues the year after.
+#[test]
+fn automatic_renewal_leaves_keys_issued_in_december_until_the_next_december() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start_at(&dir.path().join("data"), "[keys]\nauto_renew = true\n", "2026-12-15 12:00:00");
+    let created = cli_json(
+        &relay,
+        &[
+            "user",
+            "add",
+            "--address",
+            "labo.nord@relay.test",
+            "--first-name",
+            "Laboratoire",
+            "--last-name",
+            "Nord",
+            "--contact-email",
+            "contact@labo-nord.example",
+            "--json",
+        ],
+    );
+    const END_2027: u64 = 1_830_297_600_000; // 2028-01-01T00:00:00Z
+    const END_2028: u64 = 1_861_920_000_000; // 2029-01-01T00:00:00Z
+    assert_eq!(created["expires_at"], END_2027, "{created}");
+    let renewed_on =
+        |day: &str| cli_json(&relay, &["monitor", "run", "--as-of", day, "--json"])["keys_renewed"].clone();
+    // Inside this year's renewal window, but the keys run to the end of next year.
+    assert_eq!(renewed_on("2026-12-20"), 0);
+    // Next year, before its renewal window (2 December): nothing yet.
+    assert_eq!(renewed_on("2027-11-30"), 0);
+    assert_eq!(renewed_on("2027-12-10"), 1);
+    assert_eq!(renewed_on("2027-12-11"), 0, "renewed once");
+    let shown = cli_json(&relay, &["keys", "show", "--address", "labo.nord@relay.test", "--json"]);
+    let expiries: Vec<_> =
+        shown["certificates"].as_array().expect("editions").iter().map(|c| c["expires_at"].clone()).collect();
+    assert_eq!(expiries, [END_2027, END_2028], "{shown}");
+    assert!(relay.stop().success());
+}
