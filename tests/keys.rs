@@ -180,21 +180,8 @@ fn bad_key_requests_get_clear_errors() {
 fn validity_line_of_user_add_at(dir: &std::path::Path, instant: &str) -> String {
     let folder = dir.join(instant.replace([' ', ':'], "-"));
     let relay = Relay::start_at(&folder.join("data"), "", instant);
-    let added = relay.cli(&[
-        "user",
-        "add",
-        "--address",
-        "dr.durand@relay.test",
-        "--first-name",
-        "Anne",
-        "--last-name",
-        "Durand",
-        "--contact-email",
-        "anne.durand@example.org",
-    ]);
-    assert!(added.status.success(), "user add at {instant}: {}", String::from_utf8_lossy(&added.stderr));
+    let printed = relay.user_add("dr.durand@relay.test", "Anne", "Durand");
     assert!(relay.stop().success());
-    let printed = String::from_utf8_lossy(&added.stdout).into_owned();
     printed.lines().find(|l| l.starts_with("keys: edition 1")).unwrap_or_else(|| panic!("{printed}")).to_owned()
 }
 
@@ -218,22 +205,7 @@ fn keys_issued_late_in_the_year_run_to_the_end_of_the_next_whatever_the_day_the_
     // December: the first keys already cover next year, so a renewal gives the year after;
     // a revocation gives a new edition that covers no less than the revoked ones.
     let relay = Relay::start_at(&dir.path().join("december/data"), "", "2026-12-15 12:00:00");
-    let created = cli_json(
-        &relay,
-        &[
-            "user",
-            "add",
-            "--address",
-            "dr.roy@relay.test",
-            "--first-name",
-            "Paul",
-            "--last-name",
-            "Roy",
-            "--contact-email",
-            "paul.roy@example.org",
-            "--json",
-        ],
-    );
+    let created = relay.user_add_json("dr.roy@relay.test", "Paul", "Roy");
     const END_2027: u64 = 1_830_297_600_000; // 2028-01-01T00:00:00Z
     const END_2028: u64 = 1_861_920_000_000; // 2029-01-01T00:00:00Z
     assert_eq!(created["expires_at"], END_2027, "{created}");
@@ -255,19 +227,7 @@ fn keys_show_warns_when_keys_expire_within_thirty_days() {
     let args = |more: &[&'static str]| -> Vec<&'static str> {
         [&["keys"][..], more, &["--address", "dr.durand@relay.test"]].concat()
     };
-    let created = relay.cli(&[
-        "user",
-        "add",
-        "--address",
-        "dr.durand@relay.test",
-        "--first-name",
-        "Anne",
-        "--last-name",
-        "Durand",
-        "--contact-email",
-        "anne.durand@example.org",
-    ]);
-    assert!(created.status.success());
+    relay.user_add("dr.durand@relay.test", "Anne", "Durand");
     let shown = relay.cli(&args(&["show"]));
     assert!(!String::from_utf8_lossy(&shown.stdout).contains("warning"), "nothing to say in March");
     assert!(relay.stop().success());
@@ -303,22 +263,7 @@ fn keys_show_warns_when_keys_expire_within_thirty_days() {
 fn automatic_renewal_leaves_keys_issued_in_december_until_the_next_december() {
     let dir = tempfile::tempdir().expect("tempdir");
     let relay = Relay::start_at(&dir.path().join("data"), "[keys]\nauto_renew = true\n", "2026-12-15 12:00:00");
-    let created = cli_json(
-        &relay,
-        &[
-            "user",
-            "add",
-            "--address",
-            "labo.nord@relay.test",
-            "--first-name",
-            "Laboratoire",
-            "--last-name",
-            "Nord",
-            "--contact-email",
-            "contact@labo-nord.example",
-            "--json",
-        ],
-    );
+    let created = relay.user_add_json("labo.nord@relay.test", "Laboratoire", "Nord");
     const END_2027: u64 = 1_830_297_600_000; // 2028-01-01T00:00:00Z
     const END_2028: u64 = 1_861_920_000_000; // 2029-01-01T00:00:00Z
     assert_eq!(created["expires_at"], END_2027, "{created}");

@@ -271,21 +271,7 @@ fn the_account_page_warns_when_the_keys_expire_within_thirty_days() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let relay = Relay::start_at(&data, "", "2027-03-01 09:00:00");
-    let created = relay.cli(&[
-        "user",
-        "add",
-        "--address",
-        "dr.durand@relay.test",
-        "--first-name",
-        "Anne",
-        "--last-name",
-        "Durand",
-        "--contact-email",
-        "anne.durand@example.org",
-        "--json",
-    ]);
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
-    let created: Value = serde_json::from_slice(&created.stdout).expect("JSON");
+    let created = relay.user_add_json("dr.durand@relay.test", "Anne", "Durand");
     let password = created["password"].as_str().expect("password").to_owned();
     let browser = Browser { relay: &relay, jar: dir.path().join("march.cookies") };
     let login = browser.login("dr.durand@relay.test", &password, &[]);

@@ -133,6 +133,29 @@ impl Relay {
             .expect("run caducee")
     }
 
+    /// `caducee user add` as an administrator types it, printing text, on the relay's clock.
+    /// Nothing is imported into gpg: keys made at a moved time would look "created in the
+    /// future" to a gpg on the real clock.
+    pub fn user_add(&self, address: &str, first_name: &str, last_name: &str) -> String {
+        let output = self.user_add_with(address, first_name, last_name, &[]);
+        String::from_utf8(output.stdout).expect("utf-8")
+    }
+
+    /// As [`Relay::user_add`], with `--json`.
+    pub fn user_add_json(&self, address: &str, first_name: &str, last_name: &str) -> Value {
+        let output = self.user_add_with(address, first_name, last_name, &["--json"]);
+        serde_json::from_slice(&output.stdout).expect("user add prints JSON")
+    }
+
+    fn user_add_with(&self, address: &str, first_name: &str, last_name: &str, extra: &[&str]) -> std::process::Output {
+        let mut args = vec!["user", "add", "--address", address, "--first-name", first_name, "--last-name", last_name];
+        args.extend(["--contact-email", "contact@example.org"]);
+        args.extend_from_slice(extra);
+        let output = self.cli(&args);
+        assert!(output.status.success(), "user add {address}: {}", String::from_utf8_lossy(&output.stderr));
+        output
+    }
+
     pub fn add_user(&self, local: &str, quota_mb: Option<u64>) -> (String, String) {
         let created = self.add_user_full(local, quota_mb);
         let address = created["address"].as_str().expect("address").to_owned();
