@@ -824,6 +824,36 @@ mod tests {
     }
 
     #[test]
+    fn a_week_that_spans_new_year_is_one_week() {
+        let folder = tempfile::tempdir().expect("tempdir");
+        // ISO week 53 of 2026 runs from Monday 28 December 2026 to Sunday 3 January 2027; week
+        // 52 ends on Sunday 27 December.
+        let names = [
+            "20261227T010000Z", // week 52 Sunday
+            "20261228T010000Z", // week 53 Monday
+            "20261231T235900Z", // week 53 Thursday, the last minute of the year
+            "20270101T000100Z", // week 53 Friday, the first minute of the next
+            "20270103T010000Z", // week 53 Sunday
+            "20270104T010000Z", // 2027 week 1 Monday
+        ];
+        for name in names {
+            fs::write(folder.path().join(format!("caducee-{name}.cbk")), b"").expect("write");
+        }
+        let mut deleted: Vec<String> = rotation(folder.path(), 1, 3)
+            .expect("rotation")
+            .iter()
+            .map(|p| p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned())
+            .collect();
+        deleted.sort();
+        // Kept: 4 January (the day, and week 1), 3 January (week 53 of 2026), 27 December
+        // (week 52): one backup for the week across New Year, not one for each of its years.
+        assert_eq!(
+            deleted,
+            ["caducee-20261228T010000Z.cbk", "caducee-20261231T235900Z.cbk", "caducee-20270101T000100Z.cbk"]
+        );
+    }
+
+    #[test]
     fn an_end_mark_that_fills_its_chunk_exactly_still_ends_the_archive() {
         let key = BackupKey([9; 32]);
         let mut writer = SealingWriter::new(Vec::new(), &key).expect("writer");
