@@ -795,9 +795,23 @@ pub fn latest(folder: &Path) -> anyhow::Result<Option<PathBuf>> {
 mod tests {
     use super::*;
 
+    /// The scheduled backups named by `stamps` in a folder, and those rotation deletes, sorted.
+    fn deleted_by_rotation(stamps: &[&str], daily: usize, weekly: usize) -> Vec<String> {
+        let folder = tempfile::tempdir().expect("tempdir");
+        for stamp in stamps {
+            fs::write(folder.path().join(format!("caducee-{stamp}.cbk")), b"").expect("write");
+        }
+        let mut deleted: Vec<String> = rotation(folder.path(), daily, weekly)
+            .expect("rotation")
+            .iter()
+            .map(|p| p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned())
+            .collect();
+        deleted.sort();
+        deleted
+    }
+
     #[test]
     fn rotation_keeps_the_newest_of_each_recent_day_and_week() {
-        let folder = tempfile::tempdir().expect("tempdir");
         // Mondays to Sundays of ISO weeks 1–3 of 2026, two backups on the last day.
         let names = [
             "20260105T010000Z", // week 2 Monday
@@ -807,15 +821,7 @@ mod tests {
             "20260118T130000Z", // week 3 Sunday, later
             "20260101T010000Z", // week 1 Thursday
         ];
-        for name in names {
-            fs::write(folder.path().join(format!("caducee-{name}.cbk")), b"").expect("write");
-        }
-        let mut deleted: Vec<String> = rotation(folder.path(), 2, 2)
-            .expect("rotation")
-            .iter()
-            .map(|p| p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned())
-            .collect();
-        deleted.sort();
+        let deleted = deleted_by_rotation(&names, 2, 2);
         // Kept: 18th 13:00 (day + week 3), 12th (second day), 11th (week 2).
         assert_eq!(
             deleted,
@@ -825,7 +831,6 @@ mod tests {
 
     #[test]
     fn a_week_that_spans_new_year_is_one_week() {
-        let folder = tempfile::tempdir().expect("tempdir");
         // ISO week 53 of 2026 runs from Monday 28 December 2026 to Sunday 3 January 2027; week
         // 52 ends on Sunday 27 December.
         let names = [
@@ -836,15 +841,7 @@ mod tests {
             "20270103T010000Z", // week 53 Sunday
             "20270104T010000Z", // 2027 week 1 Monday
         ];
-        for name in names {
-            fs::write(folder.path().join(format!("caducee-{name}.cbk")), b"").expect("write");
-        }
-        let mut deleted: Vec<String> = rotation(folder.path(), 1, 3)
-            .expect("rotation")
-            .iter()
-            .map(|p| p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned())
-            .collect();
-        deleted.sort();
+        let deleted = deleted_by_rotation(&names, 1, 3);
         // Kept: 4 January (the day, and week 1), 3 January (week 53 of 2026), 27 December
         // (week 52): one backup for the week across New Year, not one for each of its years.
         assert_eq!(
