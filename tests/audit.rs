@@ -13,23 +13,17 @@ fn cli_json(relay: &Relay, args: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).expect("JSON")
 }
 
-/// The day (UTC) a test begins, taken before it creates anything: "N days later" counted from
-/// it holds even when the test runs across midnight.
-fn today() -> chrono::NaiveDate {
-    chrono::Utc::now().date_naive()
-}
-
-/// `YYYY-MM-DD`, `days` after `from`.
+/// `YYYY-MM-DD`, `days` after `from` (an account's [`Relay::created_day`]).
 fn day(from: chrono::NaiveDate, days: u64) -> String {
     (from + chrono::Days::new(days)).format("%Y-%m-%d").to_string()
 }
 
 #[test]
 fn a_message_trail_follows_it_to_its_erasure_and_retention_removes_it_later() {
-    let start = today();
     let dir = tempfile::tempdir().expect("tempdir");
     let relay = Relay::start(&dir.path().join("data"), "");
     let (alice, alice_pw) = relay.add_user("alice", None);
+    let start = relay.created_day(&alice);
     let (bob, bob_pw) = relay.add_user("bob", None);
     let (carol, carol_pw) = relay.add_user("carol", None);
     let message = compose(dir.path(), &[&alice, &bob, &carol], "Compte rendu");
@@ -69,11 +63,11 @@ fn a_message_trail_follows_it_to_its_erasure_and_retention_removes_it_later() {
 
 #[test]
 fn the_audit_trail_records_who_touched_personal_data_and_an_edit_of_the_store_is_found() {
-    let start = today();
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let relay = Relay::start(&data, "");
     let (alice, _) = relay.add_user("alice", None);
+    let start = relay.created_day(&alice);
     relay.add_user("bob", None);
     cli_json(&relay, &["user", "list", "--json"]);
     assert!(relay.cli(&["user", "suspend", "--address", &alice]).status.success());
@@ -126,10 +120,10 @@ fn the_audit_trail_records_who_touched_personal_data_and_an_edit_of_the_store_is
 
 #[test]
 fn purging_old_audit_entries_keeps_the_chain_verifiable() {
-    let start = today();
     let dir = tempfile::tempdir().expect("tempdir");
     let relay = Relay::start(&dir.path().join("data"), "[monitor]\naudit_retention_days = 30\n");
-    relay.add_user("alice", None);
+    let (alice, _) = relay.add_user("alice", None);
+    let start = relay.created_day(&alice);
     relay.add_user("bob", None);
     // Each account's creation and the issue of its keys.
     let before = cli_json(&relay, &["audit", "verify", "--json"]);

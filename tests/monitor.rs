@@ -7,13 +7,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-/// The day (UTC) a test begins, taken before it creates anything: "N days later" counted from
-/// it holds even when the test runs across midnight.
-fn today() -> chrono::NaiveDate {
-    chrono::Utc::now().date_naive()
-}
-
-/// A sweep as of the end of the day `days` after `from`.
+/// A sweep as of the end of the day `days` after `from` (an account's [`Relay::created_day`]).
 fn monitor_run(relay: &Relay, from: chrono::NaiveDate, days: u64) -> Value {
     let day = from + chrono::Days::new(days);
     let output = relay.cli(&["monitor", "run", "--as-of", &day.format("%Y-%m-%d").to_string(), "--json"]);
@@ -42,10 +36,10 @@ fn notices_config(sink: &Sink) -> String {
 #[test]
 fn inactivity_warns_at_30_days_disables_at_60_and_a_collection_brings_reception_back() {
     let sink = Sink::start();
-    let start = today();
     let dir = tempfile::tempdir().expect("tempdir");
     let relay = Relay::start(&dir.path().join("data"), &notices_config(&sink));
     let (alice, alice_pw) = relay.add_user("alice", None);
+    let start = relay.created_day(&alice);
     let (bob, bob_pw) = relay.add_user("bob", None);
     let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
 
@@ -175,7 +169,6 @@ fn quota_warnings_at_80_and_95_percent_then_refusal_with_an_alert() {
 
 #[test]
 fn a_mass_mailer_is_throttled_then_blocked_and_unblocking_restores_it() {
-    let start = today();
     let dir = tempfile::tempdir().expect("tempdir");
     // No smarthost: the notices wait in the spool, where the status shows them.
     let relay = Relay::start(
@@ -183,6 +176,7 @@ fn a_mass_mailer_is_throttled_then_blocked_and_unblocking_restores_it() {
         "[monitor]\nmessages_per_minute = 3\nstrikes_to_block = 2\n[notices]\nadmin = \"admin@example.org\"\n",
     );
     let (alice, alice_pw) = relay.add_user("alice", None);
+    let start = relay.created_day(&alice);
     let (bob, _) = relay.add_user("bob", None);
     let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
 
@@ -335,10 +329,10 @@ fn an_announcement_reaches_every_contact_address_once() {
 
 #[test]
 fn a_closed_account_stops_and_is_removed_after_retention_unless_held() {
-    let start = today();
     let dir = tempfile::tempdir().expect("tempdir");
     let relay = Relay::start(&dir.path().join("data"), "");
     let (alice, alice_pw) = relay.add_user("alice", None);
+    let start = relay.created_day(&alice);
     let (bob, bob_pw) = relay.add_user("bob", None);
     let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
     assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["data"]), 250);

@@ -199,8 +199,8 @@ fn a_doctor_logs_in_with_a_second_factor_and_manages_the_account() {
     assert!(locked["password"]["body"].as_str().expect("body").contains("Trop de tentatives"));
 
     // Every access and change is in the audit trail, under the user's name.
-    let today = chrono::Utc::now().date_naive();
-    let (from, to) = ((today - chrono::Days::new(1)).to_string(), (today + chrono::Days::new(1)).to_string());
+    let created = relay.created_day(&alice);
+    let (from, to) = ((created - chrono::Days::new(1)).to_string(), (created + chrono::Days::new(1)).to_string());
     let audit = relay.cli(&["audit", "export", "--from", &from, "--to", &to]);
     let audit = String::from_utf8_lossy(&audit.stdout).into_owned();
     for what in

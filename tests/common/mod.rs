@@ -209,6 +209,16 @@ impl Relay {
         ]);
     }
 
+    /// The day (UTC), on the relay's own clock, `address` got its first keys: the day its
+    /// account was made. Days "N days later" count from it, never from the test's clock.
+    pub fn created_day(&self, address: &str) -> chrono::NaiveDate {
+        let output = self.cli(&["keys", "show", "--address", address, "--json"]);
+        assert!(output.status.success(), "keys show: {}", String::from_utf8_lossy(&output.stderr));
+        let shown: Value = serde_json::from_slice(&output.stdout).expect("keys show prints JSON");
+        let created = shown["certificates"][0]["created_at"].as_i64().expect("created_at");
+        chrono::DateTime::from_timestamp_millis(created).expect("a date").date_naive()
+    }
+
     pub fn status(&self) -> Value {
         let output = self.cli(&["status", "--json"]);
         assert!(output.status.success(), "status: {}", String::from_utf8_lossy(&output.stderr));
