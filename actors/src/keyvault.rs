@@ -182,7 +182,7 @@ pub fn next_edition_expiry(expires_at: Millis) -> Millis {
 pub fn renewal_expiry(editions: &[CertificateRecord], at: Millis, next_year_within_days: u64) -> Millis {
     editions
         .iter()
-        .filter(|c| matches!(c.status(at), CertificateStatus::Valid | CertificateStatus::NotYetValid))
+        .filter(|c| c.in_use(at))
         .map(|c| c.expires_at)
         .max()
         .map_or_else(|| first_expiry(at, next_year_within_days), next_edition_expiry)
@@ -214,8 +214,6 @@ pub struct ExpiryWarning {
 /// The editions valid at `at` that expire within [`EXPIRY_WARNING_DAYS`], each with the
 /// edition that takes over from it, if any.
 pub fn expiry_warnings(editions: &[CertificateRecord], at: Millis) -> Vec<ExpiryWarning> {
-    let in_use =
-        |c: &&CertificateRecord| matches!(c.status(at), CertificateStatus::Valid | CertificateStatus::NotYetValid);
     editions
         .iter()
         .filter(|c| c.status(at) == CertificateStatus::Valid)
@@ -227,8 +225,7 @@ pub fn expiry_warnings(editions: &[CertificateRecord], at: Millis) -> Vec<Expiry
             days_left: c.expires_at.0.saturating_sub(at.0).div_ceil(DAY),
             successor: editions
                 .iter()
-                .filter(in_use)
-                .filter(|later| later.expires_at > c.expires_at)
+                .filter(|later| later.in_use(at) && later.expires_at > c.expires_at)
                 .max_by_key(|later| (later.expires_at, later.edition))
                 .map(|later| later.edition),
         })

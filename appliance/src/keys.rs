@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
 use caducee_actors::keyvault::{self, CertificateView, Endpoints, ExpiryWarning, IssueRequest, Issued};
-use caducee_storage::{Account, Address, AuditDraft, CertificateStatus, Millis, RevocationReason};
+use caducee_storage::{Account, Address, AuditDraft, Millis, RevocationReason};
 use serde::{Deserialize, Serialize};
 
 use crate::admin::{Admin, Caller};
@@ -151,12 +151,8 @@ impl Admin {
                 issued = Some(self.issue_edition(&account, expires_at, "renewal", caller).await?);
             }
             KeysAction::Revoke { reason } => {
-                let current: Vec<_> = self
-                    .store
-                    .certificates(account.id)?
-                    .into_iter()
-                    .filter(|c| matches!(c.status(now), CertificateStatus::Valid | CertificateStatus::NotYetValid))
-                    .collect();
+                let current: Vec<_> =
+                    self.store.certificates(account.id)?.into_iter().filter(|c| c.in_use(now)).collect();
                 if current.is_empty() {
                     bail!("{address} has no current certificate to revoke");
                 }

@@ -426,6 +426,11 @@ pub enum CertificateStatus {
 }
 
 impl CertificateRecord {
+    /// Still to be used at `at`: valid, or not yet valid (neither expired nor revoked).
+    pub fn in_use(&self, at: Millis) -> bool {
+        matches!(self.status(at), CertificateStatus::Valid | CertificateStatus::NotYetValid)
+    }
+
     pub fn status(&self, at: Millis) -> CertificateStatus {
         if self.revoked.as_ref().is_some_and(|r| r.at <= at) {
             CertificateStatus::Revoked

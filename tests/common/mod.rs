@@ -125,12 +125,7 @@ impl Relay {
     }
 
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new(BIN)
-            .args(["--data-dir", self.data.to_str().expect("utf-8 path")])
-            .args(args)
-            .envs(self.clock.iter().map(|(n, v)| (n, v)))
-            .output()
-            .expect("run caducee")
+        caducee_command(&self.data, args).envs(self.clock.iter().map(|(n, v)| (n, v))).output().expect("run caducee")
     }
 
     /// `caducee user add` as an administrator types it, printing text, on the relay's clock.
@@ -294,7 +289,13 @@ impl Drop for Relay {
 }
 
 pub fn caducee(data: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN).args(["--data-dir", data.to_str().expect("utf-8 path")]).args(args).output().expect("run caducee")
+    caducee_command(data, args).output().expect("run caducee")
+}
+
+fn caducee_command(data: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(["--data-dir", data.to_str().expect("utf-8 path")]).args(args);
+    command
 }
 
 /// `caducee` without a data folder: the practice client.
