@@ -10,16 +10,10 @@ mod backup;
 mod client;
 mod config;
 mod directory;
-mod directory_admin;
-mod drill;
-mod keys;
 mod ldap;
-mod ldap_index;
 mod portal;
-mod portal_text;
 mod serve;
 mod setup;
-mod systemd;
 mod tls;
 mod web;
 
@@ -621,7 +615,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let text = result["text"].as_str().unwrap_or_default();
             match out {
                 Some(path) => {
-                    directory_admin::write_private(&path, text)?;
+                    directory::admin::write_private(&path, text)?;
                     eprintln!("{} entries written to {}", result["entries"], path.display());
                 }
                 None => print!("{text}"),
@@ -630,9 +624,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Keys(command) => {
             let (address, action, json) = match command {
-                KeysCommand::Show(a) => (a.address, keys::KeysAction::Show, a.json),
-                KeysCommand::Renew(a) => (a.address, keys::KeysAction::Renew, a.json),
-                KeysCommand::Revoke { address, reason, json } => (address, keys::KeysAction::Revoke { reason }, json),
+                KeysCommand::Show(a) => (a.address, admin::keys::KeysAction::Show, a.json),
+                KeysCommand::Renew(a) => (a.address, admin::keys::KeysAction::Renew, a.json),
+                KeysCommand::Revoke { address, reason, json } => (address, admin::keys::KeysAction::Revoke { reason }, json),
             };
             let result = call(&data_dir, Request::Keys { address, action })?;
             if json {
@@ -884,9 +878,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Drill { from, key_file, json } => {
             let progress = |step: usize| {
-                eprintln!("[{step}/{}] {}…", drill::STEPS.len(), drill::STEPS[step - 1]);
+                eprintln!("[{step}/{}] {}…", backup::drill::STEPS.len(), backup::drill::STEPS[step - 1]);
             };
-            let report = drill::run(&data_dir, from, key_file, SystemClock.now(), &progress)?;
+            let report = backup::drill::run(&data_dir, from, key_file, SystemClock.now(), &progress)?;
             if !report.ok {
                 // Scheduled drills run unattended: the failure waits in the console's alerts.
                 let error = report.error.clone().unwrap_or_else(|| "the drill message did not come back".into());
@@ -1033,13 +1027,13 @@ fn offline(data_dir: &Path, request: Request) -> anyhow::Result<Response> {
         monitor: None,
         notifier: None,
         key_vault: None,
-        keys: keys::KeysContext {
+        keys: admin::keys::KeysContext {
             endpoints: config.configured_endpoints(),
             bundle_folder: config.bundle_folder(data_dir),
             next_year_within_days: config.keys.next_year_within_days,
         },
         clock: Arc::new(SystemClock),
-        drill: crate::drill::DrillWatch::default(),
+        drill: crate::backup::drill::DrillWatch::default(),
     };
     // Bundles carry the relay's CA: make sure it exists before the first start.
     crate::tls::server_config(data_dir, config.hostname())?;

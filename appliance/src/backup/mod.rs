@@ -24,6 +24,8 @@
 //! scheduled backups and exported once (`caducee backup key --export`) for the administrator
 //! to keep offline; restoring on a new machine needs that exported copy.
 
+pub mod drill;
+
 use std::fs;
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

@@ -9,6 +9,8 @@
 //! the relay's login throttle, per account and per address. Every page that shows personal
 //! data, and every change, leaves an audit entry naming the user and the source address.
 
+pub mod text;
+
 use std::sync::Arc;
 
 use actix_web::cookie::{Cookie, SameSite};
@@ -23,7 +25,7 @@ use caducee_storage::{Account, Address, AuditDraft, Millis, PortalRecord, Rights
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Deserialize;
 
-use crate::portal_text::{Texts, ENGLISH, FRENCH};
+use crate::portal::text::{Texts, ENGLISH, FRENCH};
 
 const SESSION_COOKIE: &str = "caducee_session";
 const LOGIN_COOKIE: &str = "caducee_login";

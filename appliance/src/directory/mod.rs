@@ -7,6 +7,8 @@
 //! removed an account, its entry or its keys). Every request asks it for the current view,
 //! so a change is visible on the very next request, whichever the door.
 
+pub mod admin;
+
 use std::sync::{Arc, RwLock};
 
 use anyhow::{bail, Context as _};
@@ -264,7 +266,7 @@ pub struct DirectoryView {
     /// The LDAP form of each entry of `all`, same order, made once per view.
     pub ldap: Vec<LdapEntry>,
     /// Equality and prefix indexes over `ldap`.
-    pub index: crate::ldap_index::LdapIndex,
+    pub index: crate::ldap::index::LdapIndex,
 }
 
 /// An entry as LDAP serves it: its DN, its attributes, and their values folded for matching.
@@ -383,7 +385,7 @@ pub fn build_view(store: &Store, generation: u64, now: Millis, base: &str) -> an
         .map(|record| PublicEntry::from_record(record, now))
         .collect();
     let ldap: Vec<LdapEntry> = all.iter().map(|entry| LdapEntry::new(entry, base)).collect();
-    let index = crate::ldap_index::LdapIndex::build(&ldap);
+    let index = crate::ldap::index::LdapIndex::build(&ldap);
     Ok(DirectoryView { generation, all, ldap, index })
 }
 

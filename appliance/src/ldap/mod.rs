@@ -9,6 +9,8 @@
 //! is bounded: PDU size and BER depth by the codec, filter size and depth here, results by
 //! the size limit.
 
+pub mod index;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

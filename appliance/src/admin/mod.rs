@@ -3,6 +3,8 @@
 //! or directly on the store when the relay is stopped. The request/response protocol is
 //! one JSON object per line, versioned.
 
+pub mod keys;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -133,7 +135,7 @@ pub enum Request {
     /// An account's certificates: show, renew, revoke (which issues a new edition).
     Keys {
         address: String,
-        action: crate::keys::KeysAction,
+        action: crate::admin::keys::KeysAction,
     },
 }
 
@@ -222,7 +224,7 @@ pub struct UserCreated {
     pub quota_bytes: u64,
     /// The first edition of the user's keys: fingerprint, bundle, installation code.
     #[serde(flatten)]
-    pub keys: crate::keys::EditionIssued,
+    pub keys: crate::admin::keys::EditionIssued,
 }
 
 #[derive(Debug, Serialize)]
@@ -270,10 +272,10 @@ pub struct Admin {
     pub monitor: Option<Addr<caducee_actors::monitor::Monitor>>,
     pub notifier: Option<Addr<caducee_actors::notices::Notifier>>,
     pub key_vault: Option<Addr<caducee_actors::keyvault::KeyVault>>,
-    pub keys: crate::keys::KeysContext,
+    pub keys: crate::admin::keys::KeysContext,
     pub clock: Arc<dyn Clock>,
     /// The restore drill run for the console, one at a time.
-    pub drill: crate::drill::DrillWatch,
+    pub drill: crate::backup::drill::DrillWatch,
 }
 
 impl Admin {
@@ -674,7 +676,7 @@ impl Admin {
             "keep_daily": config.backup.keep_daily,
             "keep_weekly": config.backup.keep_weekly,
             "backups": backups,
-            "last_drill": crate::drill::last_report(&self.data_dir),
+            "last_drill": crate::backup::drill::last_report(&self.data_dir),
         }))
     }
 
@@ -729,7 +731,7 @@ impl Admin {
             store_file_bytes: stats.file_bytes,
             connection_log_lines: stats.connection_log_lines,
             commits: self.mailboxes.as_ref().map(|_| self.store.commit_stats()),
-            last_drill: crate::drill::last_report(&self.data_dir),
+            last_drill: crate::backup::drill::last_report(&self.data_dir),
             quality,
             notices_waiting: self.store.notices()?.into_iter().map(|(_, n)| n).collect(),
             open_alerts: self.store.alerts()?.into_iter().rev().filter(|a| a.acknowledged_at.is_none()).collect(),

@@ -5,6 +5,8 @@
 //! arbiter per core for session actors (each an io_uring event loop), and the store's
 //! writer thread, which does every fsync.
 
+pub mod systemd;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -176,23 +178,23 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
         monitor: Some(monitor),
         notifier: Some(notifier),
         key_vault: Some(caducee_actors::keyvault::start()),
-        keys: crate::keys::KeysContext {
+        keys: crate::admin::keys::KeysContext {
             endpoints,
             bundle_folder: config.bundle_folder(&data_dir),
             next_year_within_days: config.keys.next_year_within_days,
         },
         clock,
-        drill: crate::drill::DrillWatch::default(),
+        drill: crate::backup::drill::DrillWatch::default(),
     };
     let socket = admin::socket_path(&data_dir);
     let listener = admin::bind_socket(&socket)?;
     println!("ready: admin {}", socket.display());
     actix_rt::spawn(admin::serve_socket(admin, listener, socket, shutdown.clone()));
-    crate::systemd::ready(&format!("serving {}", config.hostname()));
-    crate::systemd::spawn_watchdog(store.clone(), mailboxes);
+    crate::serve::systemd::ready(&format!("serving {}", config.hostname()));
+    crate::serve::systemd::spawn_watchdog(store.clone(), mailboxes);
 
     wait_for_signal().await?;
-    crate::systemd::stopping();
+    crate::serve::systemd::stopping();
     tracing::info!("shutting down: no new sessions; finishing those in progress");
     let _ = stop.send(true);
     drop(alive);
@@ -226,7 +228,7 @@ fn metrics_server(
         match monitor.send(caducee_actors::monitor::RenderMetrics).await {
             Ok(text) => HttpResponse::Ok()
                 .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-                .body(with_drill(text, crate::drill::last_report(data_dir))),
+                .body(with_drill(text, crate::backup::drill::last_report(data_dir))),
             Err(_) => HttpResponse::ServiceUnavailable().body("the monitor is stopping\n"),
         }
     }

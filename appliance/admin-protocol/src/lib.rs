@@ -1,0 +1,1 @@
+//! The admin protocol: one `Request` enum, a typed reply per request.
