@@ -166,7 +166,7 @@ fn the_dashboard_shows_the_status_figures() {
     assert_eq!(relay.send(&bob, &bob_password, &alice, &message)["data"]["code"], 250);
     let status: Value = serde_json::from_slice(&relay.cli(&["status", "--json"]).stdout).expect("status");
     let mut app = caducee_console::App::new(false);
-    app.take_status(status.clone());
+    app.take_status(serde_json::from_value(status.clone()).expect("a status report"));
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).expect("terminal");
     terminal.draw(|frame| caducee_console::render(&app, frame)).expect("draw");
     let screen = terminal.backend().to_string();

@@ -56,12 +56,17 @@ pub struct BundleFields {
 /// Why a bundle does not open.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
+    /// The text lacks the bundle's armour, title, format or fields.
     #[error("this is not a Caducée installation bundle: {0}")]
     NotABundle(String),
+    /// The typed code is not four groups of five Crockford base32 characters.
     #[error("the installation code is malformed: expected four groups of five letters and digits")]
     MalformedCode,
+    /// The code is well formed but does not decrypt the bundle's secret keys.
     #[error("the installation code does not open this bundle; check it (O, I and L are read as 0, 1 and 1)")]
     WrongCode,
+    /// The bundle changed after it was issued: the code opens its keys but not its MAC, the
+    /// key block does not parse, or the keys are not the ones its header names.
     #[error("the bundle was altered after it was issued ({0}); ask the relay's administrator for a new edition")]
     Tampered(String),
 }

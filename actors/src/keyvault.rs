@@ -16,7 +16,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix::{Actor, Handler, Message, SyncContext};
 use caducee_storage::{
-    AccountId, Address, CertificateRecord, CertificateStatus, Millis, PreparedRevocation, Revocation, RevocationReason,
+    AccountId, Address, CertificateRecord, CertificateStatus, Fingerprint, Millis, PreparedRevocation, Revocation,
+    RevocationReason, DAY_MILLIS,
 };
 use openpgp::cert::{CertBuilder, CertRevocationBuilder, CipherSuite};
 use openpgp::crypto::{Password, S2K};
@@ -38,12 +39,18 @@ const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// 20 characters × 5 bits = 100 bits, shown as four groups of five.
 const CODE_CHARS: usize = 20;
 
+/// Why the key vault did not issue, revoke or describe a certificate.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyVaultError {
+    /// Sequoia refused to build, sign, parse or serialise OpenPGP material.
     #[error("OpenPGP: {0}")]
     OpenPgp(String),
+    /// The system's random source failed (installation codes, bundle salts).
     #[error("the system's random source failed")]
     Random,
+    /// The request cannot be honoured (an expiry before the creation time, a certificate
+    /// already revoked, no revocation prepared for the reason given), said for the
+    /// administrator.
     #[error("{0}")]
     Refused(String),
 }
@@ -113,26 +120,16 @@ pub fn start() -> actix::Addr<KeyVault> {
     actix::SyncArbiter::start(1, || KeyVault)
 }
 
-/// One day, in milliseconds.
-const DAY: u64 = 86_400_000;
-
 /// The first instant of the year after the one `at` falls in (UTC): when keys issued
 /// during that year expire.
 pub fn end_of_year(at: Millis) -> Millis {
     let year = civil_year(at);
-    Millis(days_from_civil(year + 1, 1, 1) as u64 * DAY)
+    Millis(days_from_civil(year + 1, 1, 1) as u64 * DAY_MILLIS)
 }
 
 /// `YYYY-MM-DD` of a time (UTC).
 pub fn iso_date(at: Millis) -> String {
-    let year = civil_year(at);
-    let mut days_left = (at.0 / DAY) as i64 - days_from_civil(year, 1, 1);
-    let mut month = 1;
-    while month < 12 && days_from_civil(year, month + 1, 1) - days_from_civil(year, month, 1) <= days_left {
-        days_left -= days_from_civil(year, month + 1, 1) - days_from_civil(year, month, 1);
-        month += 1;
-    }
-    format!("{year:04}-{month:02}-{:02}", days_left + 1)
+    at.utc_date().to_string()
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm); written
@@ -148,7 +145,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 }
 
 fn civil_year(at: Millis) -> i64 {
-    let days = (at.0 / DAY) as i64;
+    let days = (at.0 / DAY_MILLIS) as i64;
     // The year is the one whose 1 January is the last not after `days`.
     let mut year = 1970 + days / 366;
     while days_from_civil(year + 1, 1, 1) <= days {
@@ -162,7 +159,7 @@ fn civil_year(at: Millis) -> i64 {
 /// the autumn does not install a second bundle weeks after its first.
 pub fn first_expiry(at: Millis, next_year_within_days: u64) -> Millis {
     let end = end_of_year(at);
-    if end.0.saturating_sub(at.0) < next_year_within_days.saturating_mul(DAY) {
+    if end.0.saturating_sub(at.0) < next_year_within_days.saturating_mul(DAY_MILLIS) {
         end_of_year(end)
     } else {
         end
@@ -217,12 +214,12 @@ pub fn expiry_warnings(editions: &[CertificateRecord], at: Millis) -> Vec<Expiry
     editions
         .iter()
         .filter(|c| c.status(at) == CertificateStatus::Valid)
-        .filter(|c| c.expires_at.0.saturating_sub(at.0) <= EXPIRY_WARNING_DAYS * DAY)
+        .filter(|c| c.expires_at.0.saturating_sub(at.0) <= EXPIRY_WARNING_DAYS * DAY_MILLIS)
         .map(|c| ExpiryWarning {
             edition: c.edition,
-            fingerprint: c.fingerprint.clone(),
+            fingerprint: c.fingerprint.to_string(),
             expires_at: c.expires_at,
-            days_left: c.expires_at.0.saturating_sub(at.0).div_ceil(DAY),
+            days_left: c.expires_at.0.saturating_sub(at.0).div_ceil(DAY_MILLIS),
             successor: editions
                 .iter()
                 .filter(|later| later.in_use(at) && later.expires_at > c.expires_at)
@@ -244,39 +241,8 @@ pub fn issue(request: &IssueRequest) -> Result<Issued, KeyVaultError> {
     }
     let created = system_time(request.at);
     let validity = Duration::from_secs(request.expires_at.0 / 1000 - request.at.0 / 1000);
-    let (cert, _unspecified) = CertBuilder::new()
-        .set_profile(Profile::RFC4880)
-        .map_err(pgp)?
-        .set_cipher_suite(CipherSuite::Cv25519)
-        // SEIPD version 1 (with MDC) only: gpg 2.2 reads nothing newer, so no sender may
-        // choose version 2 for these keys.
-        .set_features(Features::empty().set_seipdv1())
-        .map_err(pgp)?
-        .set_creation_time(created)
-        .set_validity_period(validity)
-        .set_primary_key_flags(KeyFlags::empty().set_certification())
-        .add_userid(format!("<{}>", request.address))
-        .add_signing_subkey()
-        .add_subkey(KeyFlags::empty().set_transport_encryption().set_storage_encryption(), None, None)
-        .generate()
-        .map_err(pgp)?;
-
-    let mut signer = cert.primary_key().key().clone().parts_into_secret().map_err(pgp)?.into_keypair().map_err(pgp)?;
-    let mut prepared = Vec::new();
-    for (reason, code, text) in [
-        (RevocationReason::Compromised, ReasonForRevocation::KeyCompromised, "reported stolen or exposed"),
-        (RevocationReason::Lost, ReasonForRevocation::Unspecified, "reported lost"),
-    ] {
-        let signature = CertRevocationBuilder::new()
-            .set_reason_for_revocation(code, text.as_bytes())
-            .map_err(pgp)?
-            .set_signature_creation_time(created)
-            .map_err(pgp)?
-            .build(&mut signer, &cert, None)
-            .map_err(pgp)?;
-        prepared.push(PreparedRevocation { reason, signature: Packet::from(signature).to_vec().map_err(pgp)? });
-    }
-    drop(signer);
+    let cert = generate(&request.address, created, validity)?;
+    let prepared = prepare_revocations(&cert, created)?;
 
     let code = installation_code()?;
     let locked = lock_secrets(&cert, &code)?;
@@ -287,7 +253,7 @@ pub fn issue(request: &IssueRequest) -> Result<Issued, KeyVaultError> {
     let record = CertificateRecord {
         account: request.account,
         edition: request.edition,
-        fingerprint: public.fingerprint().to_hex(),
+        fingerprint: Fingerprint::from_bytes(public.fingerprint().as_bytes()),
         created_at: Millis(request.at.0 / 1000 * 1000),
         expires_at: Millis(request.expires_at.0 / 1000 * 1000),
         revoked: None,
@@ -299,7 +265,7 @@ pub fn issue(request: &IssueRequest) -> Result<Issued, KeyVaultError> {
         &crate::bundle::BundleFields {
             address: request.address.to_string(),
             edition: request.edition,
-            fingerprint: record.fingerprint.clone(),
+            fingerprint: record.fingerprint.to_string(),
             expires_at: record.expires_at,
             endpoints: request.endpoints.clone(),
             ca_pem: request.ca_pem.clone(),
@@ -308,6 +274,49 @@ pub fn issue(request: &IssueRequest) -> Result<Issued, KeyVaultError> {
         &code,
     )?;
     Ok(Issued { record, bundle, code })
+}
+
+/// A new certificate with its secret keys: a certification-only primary key, a signing
+/// subkey and an encryption subkey, user ID `<address>`, valid from `created` for `validity`.
+fn generate(address: &Address, created: SystemTime, validity: Duration) -> Result<Cert, KeyVaultError> {
+    let (cert, _unspecified) = CertBuilder::new()
+        .set_profile(Profile::RFC4880)
+        .map_err(pgp)?
+        .set_cipher_suite(CipherSuite::Cv25519)
+        // SEIPD version 1 (with MDC) only: gpg 2.2 reads nothing newer, so no sender may
+        // choose version 2 for these keys.
+        .set_features(Features::empty().set_seipdv1())
+        .map_err(pgp)?
+        .set_creation_time(created)
+        .set_validity_period(validity)
+        .set_primary_key_flags(KeyFlags::empty().set_certification())
+        .add_userid(format!("<{address}>"))
+        .add_signing_subkey()
+        .add_subkey(KeyFlags::empty().set_transport_encryption().set_storage_encryption(), None, None)
+        .generate()
+        .map_err(pgp)?;
+    Ok(cert)
+}
+
+/// The revocations the relay may need later, signed now while the primary secret key
+/// exists: one per reason a user can give.
+fn prepare_revocations(cert: &Cert, created: SystemTime) -> Result<Vec<PreparedRevocation>, KeyVaultError> {
+    let mut signer = cert.primary_key().key().clone().parts_into_secret().map_err(pgp)?.into_keypair().map_err(pgp)?;
+    let mut prepared = Vec::new();
+    for (reason, code, text) in [
+        (RevocationReason::Compromised, ReasonForRevocation::KeyCompromised, "reported stolen or exposed"),
+        (RevocationReason::Lost, ReasonForRevocation::Unspecified, "reported lost"),
+    ] {
+        let signature = CertRevocationBuilder::new()
+            .set_reason_for_revocation(code, text.as_bytes())
+            .map_err(pgp)?
+            .set_signature_creation_time(created)
+            .map_err(pgp)?
+            .build(&mut signer, cert, None)
+            .map_err(pgp)?;
+        prepared.push(PreparedRevocation { reason, signature: Packet::from(signature).to_vec().map_err(pgp)? });
+    }
+    Ok(prepared)
 }
 
 /// The first line of the plaintext of a renewal message.
@@ -553,7 +562,7 @@ pub fn describe(record: &CertificateRecord, at: Millis) -> Result<CertificateVie
     let revocation_published = matches!(cert.revocation_status(&policy, None), RevocationStatus::Revoked(_));
     Ok(CertificateView {
         edition: record.edition,
-        fingerprint: record.fingerprint.clone(),
+        fingerprint: record.fingerprint.to_string(),
         status: record.status(at),
         created_at: record.created_at,
         expires_at: record.expires_at,
@@ -579,134 +588,4 @@ pub struct CertificateView {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// An instant given as a UTC calendar date and time.
-    fn utc(year: i64, month: i64, day: i64, hour: u64, minute: u64, second: u64) -> Millis {
-        Millis(days_from_civil(year, month, day) as u64 * DAY + (hour * 3600 + minute * 60 + second) * 1000)
-    }
-
-    #[test]
-    fn year_boundaries() {
-        let at = utc(2026, 11, 26, 0, 0, 0);
-        assert_eq!(at, Millis(1_795_651_200_000));
-        assert_eq!(civil_year(at), 2026);
-        assert_eq!(end_of_year(at), Millis(1_798_761_600_000)); // 2027-01-01T00:00:00Z
-        assert_eq!(end_of_year(Millis(1_798_761_600_000 - 1)), Millis(1_798_761_600_000));
-        assert_eq!(civil_year(Millis(1_798_761_600_000)), 2027);
-        // 2024 is a leap year: 2024-12-31 is day 366.
-        assert_eq!(days_from_civil(2025, 1, 1) - days_from_civil(2024, 1, 1), 366);
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(iso_date(at), "2026-11-26");
-        assert_eq!(iso_date(Millis(1_798_761_600_000 - 1)), "2026-12-31");
-        assert_eq!(iso_date(Millis(1_798_761_600_000)), "2027-01-01");
-        assert_eq!(iso_date(utc(2024, 2, 29, 12, 0, 0)), "2024-02-29");
-        assert_eq!(iso_date(utc(2028, 2, 29, 23, 59, 59)), "2028-02-29");
-        assert_eq!(iso_date(utc(2028, 3, 1, 0, 0, 0)), "2028-03-01");
-        assert_eq!(end_of_year(utc(2028, 2, 29, 12, 0, 0)), utc(2029, 1, 1, 0, 0, 0));
-    }
-
-    proptest::proptest! {
-        /// The calendar arithmetic agrees with chrono's on every day from 1970 to 2200.
-        #[test]
-        fn calendar_agrees_with_chrono(millis in 0u64..7_258_118_400_000) {
-            let chrono = chrono::DateTime::from_timestamp_millis(millis as i64).expect("in range");
-            proptest::prop_assert_eq!(iso_date(Millis(millis)), chrono.format("%Y-%m-%d").to_string());
-            let next = chrono::NaiveDate::from_ymd_opt(chrono::Datelike::year(&chrono) + 1, 1, 1).expect("date");
-            let next = next.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis() as u64;
-            proptest::prop_assert_eq!(end_of_year(Millis(millis)), Millis(next));
-        }
-    }
-
-    #[test]
-    fn a_first_issue_late_in_the_year_runs_to_the_end_of_the_next() {
-        let end_2026 = utc(2027, 1, 1, 0, 0, 0);
-        let end_2027 = utc(2028, 1, 1, 0, 0, 0);
-        // 29 November: 33 days left, fewer than 90: valid to the end of next year, not for a month.
-        assert_eq!(first_expiry(utc(2026, 11, 29, 10, 0, 0), 90), end_2027);
-        assert_eq!(first_expiry(utc(2026, 12, 20, 9, 0, 0), 90), end_2027);
-        assert_eq!(first_expiry(utc(2026, 12, 31, 23, 59, 30), 90), end_2027);
-        // The boundary: exactly 90 days left runs to this year's end; one second less, to next.
-        let ninety_days_before = Millis(end_2026.0 - 90 * DAY);
-        assert_eq!(iso_date(ninety_days_before), "2026-10-03");
-        assert_eq!(first_expiry(ninety_days_before, 90), end_2026);
-        assert_eq!(first_expiry(Millis(ninety_days_before.0 + 1000), 90), end_2027);
-        // Early in the year: this year's end.
-        assert_eq!(first_expiry(utc(2026, 6, 15, 12, 0, 0), 90), end_2026);
-        assert_eq!(first_expiry(utc(2027, 1, 1, 0, 0, 30), 90), end_2027);
-        assert_eq!(first_expiry(utc(2028, 2, 29, 12, 0, 0), 90), utc(2029, 1, 1, 0, 0, 0));
-        // 0 days: always this year's end.
-        assert_eq!(first_expiry(utc(2026, 12, 31, 23, 59, 59), 0), end_2026);
-    }
-
-    fn edition(edition: u32, created_at: Millis, expires_at: Millis) -> CertificateRecord {
-        CertificateRecord {
-            account: AccountId(1),
-            edition,
-            fingerprint: format!("{edition:040X}"),
-            created_at,
-            expires_at,
-            revoked: None,
-            encryption_keys: Vec::new(),
-            public: Vec::new(),
-            prepared_revocations: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn a_renewal_follows_the_newest_edition_in_use() {
-        let end_2026 = utc(2027, 1, 1, 0, 0, 0);
-        let end_2027 = utc(2028, 1, 1, 0, 0, 0);
-        let end_2028 = utc(2029, 1, 1, 0, 0, 0);
-        let june = utc(2026, 6, 1, 8, 0, 0);
-        let this_year = edition(1, june, end_2026);
-        // This year's keys: next year's.
-        assert_eq!(renewal_expiry(std::slice::from_ref(&this_year), utc(2026, 12, 10, 0, 0, 0), 90), end_2027);
-        // Keys issued in December already run to the end of next year: the year after.
-        let december = edition(1, utc(2026, 12, 15, 12, 0, 0), end_2027);
-        assert_eq!(renewal_expiry(std::slice::from_ref(&december), utc(2026, 12, 16, 0, 0, 0), 90), end_2028);
-        // Nothing in use (revoked, expired): as a first issue.
-        let mut revoked = this_year.clone();
-        revoked.revoked = Some(Revocation { at: utc(2026, 7, 1, 0, 0, 0), reason: RevocationReason::Lost });
-        assert_eq!(renewal_expiry(&[revoked], utc(2026, 8, 1, 0, 0, 0), 90), end_2026);
-        assert_eq!(renewal_expiry(&[this_year], utc(2027, 3, 1, 0, 0, 0), 90), end_2027);
-        // A re-issue never covers less than the editions it replaces.
-        assert_eq!(reissue_expiry(utc(2026, 7, 1, 0, 0, 0), Some(end_2027), 90), end_2027);
-        assert_eq!(reissue_expiry(utc(2026, 12, 1, 0, 0, 0), Some(end_2026), 90), end_2027);
-        assert_eq!(reissue_expiry(utc(2026, 7, 1, 0, 0, 0), None, 90), end_2026);
-    }
-
-    #[test]
-    fn keys_that_expire_within_thirty_days_are_pointed_out_with_what_takes_over() {
-        let end_2026 = utc(2027, 1, 1, 0, 0, 0);
-        let this_year = edition(1, utc(2026, 3, 1, 0, 0, 0), end_2026);
-        // 32 days before: nothing to say. 30 days before: a warning.
-        assert!(expiry_warnings(std::slice::from_ref(&this_year), Millis(end_2026.0 - 32 * DAY)).is_empty());
-        let warned = expiry_warnings(std::slice::from_ref(&this_year), Millis(end_2026.0 - 30 * DAY));
-        assert_eq!(warned.len(), 1);
-        assert_eq!((warned[0].edition, warned[0].days_left, warned[0].successor), (1, 30, None));
-        // Three hours before: one day left, counted up.
-        let late = expiry_warnings(std::slice::from_ref(&this_year), Millis(end_2026.0 - 3 * 3_600_000));
-        assert_eq!(late[0].days_left, 1);
-        // Once next year's edition is issued, it is named as the one that takes over.
-        let renewed = edition(2, utc(2026, 12, 2, 3, 0, 0), utc(2028, 1, 1, 0, 0, 0));
-        let both = [this_year.clone(), renewed];
-        let warned = expiry_warnings(&both, utc(2026, 12, 20, 0, 0, 0));
-        assert_eq!(warned.len(), 1, "only the edition that expires: {warned:?}");
-        assert_eq!((warned[0].edition, warned[0].days_left, warned[0].successor), (1, 12, Some(2)));
-        // Expired keys are history, not a warning.
-        assert!(expiry_warnings(&[this_year], utc(2027, 1, 2, 0, 0, 0)).is_empty());
-    }
-
-    #[test]
-    fn codes_normalise() {
-        let code = installation_code().expect("random");
-        assert_eq!(code.len(), 23);
-        assert_eq!(normalise_code(&code).as_deref(), Some(code.as_str()));
-        assert_eq!(normalise_code(&code.to_lowercase().replace('-', " ")).as_deref(), Some(code.as_str()));
-        assert_eq!(normalise_code("0O1IL-22222-33333-44444").as_deref(), Some("00111-22222-33333-44444"));
-        assert_eq!(normalise_code("ABCDE-FGHJK"), None);
-        assert_eq!(normalise_code("ABCDE-FGHJK-MNPQR-STVW!"), None);
-    }
-}
+mod tests;

@@ -1,21 +1,28 @@
-//! Caducée's actors and protocol machines.
+//! Caducée's actors: the sessions that own the sockets, the mailboxes, the key vault and
+//! the monitor.
 //!
-//! - [`smtp`] and [`pop3`]: sans-I/O protocol state machines (bytes in, replies and
-//!   effects out). They never touch a socket, the store or a clock.
-//! - [`content`]: the encrypted-content policy, a pure function over message bytes.
+//! - [`smtp`] and [`pop3`]: the sans-I/O protocol machines of `caducee-protocol` (bytes in,
+//!   replies and effects out), in the store's types ([`vocabulary`]). They never touch a
+//!   socket, the store or a clock: their crate depends on none.
+//! - [`content`]: the encrypted-content policy, a pure function over message bytes (also
+//!   from `caducee-protocol`).
+//! - [`session`]: one session actor per connection, owning the socket and driving a
+//!   protocol machine through one loop for every protocol.
+//! - [`login`]: the password check and the login throttle, shared by every door (SMTP,
+//!   POP3, LDAP binds, the personal space).
 //! - [`mailbox`]: mailbox actors (one per account) and their registry.
 //! - [`keyvault`] and [`bundle`]: the key vault (issue, revoke, the submission key check)
 //!   and the installation bundle.
-//! - [`session`]: one session actor per connection, owning the socket and driving a
-//!   protocol machine.
 //!
 //! Nothing here holds a decryption key for user content: the relay only checks that
 //! content is OpenPGP-encrypted, it never opens it.
 
+pub use caducee_protocol::content;
+
 pub mod bundle;
 pub mod clock;
-pub mod content;
 pub mod keyvault;
+pub mod login;
 pub mod mailbox;
 pub mod monitor;
 pub mod notices;
@@ -25,3 +32,4 @@ pub mod quality;
 pub mod session;
 pub mod smtp;
 pub mod throttle;
+pub mod vocabulary;

@@ -11,7 +11,19 @@ use actix::prelude::*;
 use caducee_storage::{Account, AccountId, Address, DisabledReason, Millis, Store, StoreError, Uid};
 
 use crate::pop3::{Maildrop, MaildropEntry, MaildropError};
-use crate::smtp::RecipientVerdict;
+use crate::smtp::{ReceptionDisabled, RecipientVerdict};
+
+/// Why a mailbox refused a change.
+#[derive(Debug, thiserror::Error)]
+pub enum MailboxError {
+    /// The session asking does not hold the maildrop lock (it was released, or another
+    /// session holds it).
+    #[error("maildrop not held by this session")]
+    NotHeld,
+    /// The store refused the change.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// Identifies the session holding a maildrop lock.
 pub type SessionId = u64;
@@ -108,15 +120,15 @@ impl Handler<CheckRecipient> for Mailbox {
                 let incoming = msg.declared_bytes.unwrap_or(1);
                 let state = self.store.account_state(account.id).unwrap_or_default();
                 if state.closed_at.is_some() {
-                    RecipientVerdict::Disabled("the account is closed".into())
+                    RecipientVerdict::Disabled(ReceptionDisabled::Closed)
                 } else if let Some((reason, _)) = &state.disabled {
                     RecipientVerdict::Disabled(match reason {
                         DisabledReason::Inactivity => {
                             let since = account.last_collection.unwrap_or(account.created_at);
                             let since = std::time::UNIX_EPOCH + std::time::Duration::from_millis(since.0);
-                            format!("the mailbox is inactive, not collected since {}", httpdate::fmt_http_date(since))
+                            ReceptionDisabled::Inactive { since: httpdate::fmt_http_date(since) }
                         }
-                        DisabledReason::Suspended => "the mailbox is suspended".into(),
+                        DisabledReason::Suspended => ReceptionDisabled::Suspended,
                     })
                 } else if account.used_bytes.saturating_add(incoming) > account.quota_bytes {
                     RecipientVerdict::OverQuota
@@ -177,7 +189,7 @@ impl Handler<OpenMaildrop> for Mailbox {
 /// (erasing those no other mailbox holds) and releases the lock. Answers how many messages
 /// were erased for good.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<caducee_storage::Expunged, String>")]
+#[rtype(result = "Result<caducee_storage::Expunged, MailboxError>")]
 pub struct CloseMaildrop {
     pub session: SessionId,
     pub deleted: Vec<Uid>,
@@ -185,10 +197,10 @@ pub struct CloseMaildrop {
 }
 
 impl Handler<CloseMaildrop> for Mailbox {
-    type Result = AtomicResponse<Self, Result<caducee_storage::Expunged, String>>;
+    type Result = AtomicResponse<Self, Result<caducee_storage::Expunged, MailboxError>>;
     fn handle(&mut self, msg: CloseMaildrop, _: &mut Context<Self>) -> Self::Result {
         if self.holder != Some(msg.session) {
-            return AtomicResponse::new(Box::pin(fut::ready(Err("maildrop not held by this session".to_owned()))));
+            return AtomicResponse::new(Box::pin(fut::ready(Err(MailboxError::NotHeld))));
         }
         let store = self.store.clone();
         let account = self.account;
@@ -196,7 +208,7 @@ impl Handler<CloseMaildrop> for Mailbox {
             if msg.deleted.is_empty() {
                 return Ok(caducee_storage::Expunged::default());
             }
-            store.expunge(account, msg.deleted, msg.at).await.map_err(|e| e.to_string())
+            store.expunge(account, msg.deleted, msg.at).await.map_err(MailboxError::Store)
         };
         AtomicResponse::new(Box::pin(work.into_actor(self).map(|result, actor, _| {
             actor.holder = None;

@@ -6,6 +6,10 @@
 //! with a growing delay (1 min, 2, 4 … up to 6 h) and given up after [`ATTEMPTS_MAX`].
 //! Without a configured smarthost notices wait, visible in `caducee status`.
 //!
+//! Its mailbox is bounded ([`NOTIFIER_MAILBOX_CAPACITY`]): a flush sends every notice
+//! that is due, so producers ask for one with [`request_flush`], which never waits and is
+//! dropped while flushes already wait.
+//!
 //! Messages: [`Flush`].
 
 use std::sync::Arc;
@@ -21,6 +25,9 @@ use crate::clock::Clock;
 
 /// Attempts before a notice is given up (about four days with the delays below).
 pub const ATTEMPTS_MAX: u32 = 24;
+/// Flush requests the notifier's mailbox holds; beyond them a request adds nothing, since a
+/// flush waiting already sends every notice that is due by the time it runs.
+pub const NOTIFIER_MAILBOX_CAPACITY: usize = 4;
 const RETRY_DELAY_MAX_MILLIS: u64 = 6 * 60 * 60 * 1000;
 /// Longest a smarthost conversation may take.
 const SMARTHOST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -36,6 +43,7 @@ pub struct NoticesConfig {
     pub every: Duration,
 }
 
+/// The notifier actor: the only sender of the outbound spool.
 pub struct Notifier {
     store: Store,
     clock: Arc<dyn Clock>,
@@ -49,8 +57,20 @@ impl std::fmt::Debug for Notifier {
     }
 }
 
+/// Starts the notifier, with its mailbox bounded by [`NOTIFIER_MAILBOX_CAPACITY`]: a look at
+/// the spool every `config.every`, and one whenever a [`Flush`] is asked for.
 pub fn start(store: Store, clock: Arc<dyn Clock>, config: NoticesConfig) -> Addr<Notifier> {
-    Notifier { store, clock, config, busy: false }.start()
+    let mut context = Context::new();
+    // Set before the address exists: no producer ever sees the default capacity.
+    context.set_mailbox_capacity(NOTIFIER_MAILBOX_CAPACITY);
+    context.run(Notifier { store, clock, config, busy: false })
+}
+
+/// Asks for the notices that are due to leave now rather than at the next look, without
+/// waiting. Dropped when the mailbox is full: the flushes already waiting send them.
+pub fn request_flush(notifier: &Addr<Notifier>) {
+    // Full or closed (the relay is stopping): either way there is nothing to add.
+    let _ = notifier.try_send(Flush);
 }
 
 impl Actor for Notifier {

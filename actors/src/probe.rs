@@ -67,7 +67,7 @@ pub fn tls_trusting(ca_pem: &Path) -> Result<TlsConnector, ProbeError> {
 /// A rustls client configuration trusting only the CA certificates in `pem`.
 pub fn client_config(pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, ProbeError> {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile_certs(pem)? {
+    for cert in pem_certificates(pem)? {
         roots.add(cert).map_err(|e| ProbeError::Tls(e.to_string()))?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -79,7 +79,7 @@ pub fn client_config(pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, ProbeError
     Ok(Arc::new(config))
 }
 
-fn rustls_pemfile_certs(pem: &[u8]) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, ProbeError> {
+fn pem_certificates(pem: &[u8]) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, ProbeError> {
     use rustls::pki_types::pem::PemObject as _;
     rustls::pki_types::CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()

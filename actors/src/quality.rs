@@ -118,6 +118,8 @@ pub struct Quality {
     accepted: Counter,
     collected: Counter,
     refused: Family<RefusalLabels, Counter>,
+    /// Metrics events the monitor's producers dropped because its mailbox was full.
+    events_dropped: Counter,
     processing_seconds: Histogram,
     collection_delay_seconds: Histogram,
     load: Family<LoadLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
@@ -150,6 +152,7 @@ impl Quality {
         let accepted = Counter::default();
         let collected = Counter::default();
         let refused = Family::<RefusalLabels, Counter>::default();
+        let events_dropped = Counter::default();
         // 100 µs to ~100 s.
         let processing_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 20));
         // 1 minute to ~45 days.
@@ -164,6 +167,11 @@ impl Quality {
             collected.clone(),
         );
         registry.register("submissions_refused", "Submissions or recipients refused, by reason", refused.clone());
+        registry.register(
+            "monitor_events_dropped",
+            "Metrics events dropped because the monitor's mailbox was full",
+            events_dropped.clone(),
+        );
         registry.register("processing_seconds", "End of data to durable commit", processing_seconds.clone());
         registry.register(
             "collection_delay_seconds",
@@ -178,6 +186,7 @@ impl Quality {
             accepted,
             collected,
             refused,
+            events_dropped,
             processing_seconds,
             collection_delay_seconds,
             load,
@@ -199,6 +208,12 @@ impl Quality {
         self.collected.inc();
         self.collection_delay_seconds.observe(delay.as_secs_f64());
         self.collection.record(at, delay.as_secs());
+    }
+
+    /// The counter of metrics events dropped at a full mailbox: producers increment their
+    /// clones of it, the registry renders it.
+    pub fn events_dropped(&self) -> Counter {
+        self.events_dropped.clone()
     }
 
     pub fn refused(&mut self, reason: &str) {

@@ -5,7 +5,7 @@ use caducee_actors::bundle::{self, BundleError};
 use caducee_actors::content::check_encrypted_message;
 use caducee_actors::keyvault::{self, Endpoints, IssueRequest, Issued};
 use caducee_actors::probe;
-use caducee_storage::{AccountId, Address, CertificateStatus, Millis, RevocationReason};
+use caducee_storage::{AccountId, Address, CertificateStatus, Millis, RevocationReason, DAY_MILLIS};
 use sequoia_openpgp::parse::Parse;
 use sequoia_openpgp::policy::StandardPolicy;
 use sequoia_openpgp::types::RevocationStatus;
@@ -13,7 +13,6 @@ use sequoia_openpgp::Cert;
 
 /// 2026-11-26T00:00:00Z
 const NOVEMBER_2026: Millis = Millis(1_795_651_200_000);
-const DAY: u64 = 86_400_000;
 const FAKE_CA: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 
 fn issue(edition: u32, at: Millis, expires_at: Millis) -> Issued {
@@ -36,8 +35,9 @@ fn system_time(at: Millis) -> std::time::SystemTime {
 /// The PKESK recipients of a message encrypted to `certificate` (its keys valid in the
 /// middle of November 2026), as the relay sees them.
 fn recipients_of_message_to(certificate: &str) -> Vec<Option<sequoia_openpgp::KeyHandle>> {
-    let armoured = probe::encrypted_document_at(512, certificate, Some(system_time(Millis(NOVEMBER_2026.0 + 2 * DAY))))
-        .expect("encrypt");
+    let armoured =
+        probe::encrypted_document_at(512, certificate, Some(system_time(Millis(NOVEMBER_2026.0 + 2 * DAY_MILLIS))))
+            .expect("encrypt");
     let message = probe::pgp_mime("a@relay.test", "dr.martin@relay.test", "Compte rendu", &armoured);
     let body = &message[..message.len() - 3]; // without the DATA end mark
     check_encrypted_message(body).expect("an encrypted message").recipients
@@ -100,7 +100,7 @@ fn revocation_is_published_and_messages_to_the_revoked_key_are_refused() {
     let to_first = recipients_of_message_to(&keyvault::armored(&first).expect("armour"));
     assert_eq!(keyvault::check_recipient_keys(std::slice::from_ref(&first), &to_first, at), Ok(()));
 
-    let later = Millis(at.0 + DAY);
+    let later = Millis(at.0 + DAY_MILLIS);
     let revoked = keyvault::revoke(&first, RevocationReason::Compromised, later).expect("revoke");
     assert_eq!(revoked.status(later), CertificateStatus::Revoked);
     let published = Cert::from_bytes(&revoked.public).expect("parse");
@@ -111,7 +111,9 @@ fn revocation_is_published_and_messages_to_the_revoked_key_are_refused() {
     let editions = vec![revoked.clone(), second.clone()];
     let why = keyvault::check_recipient_keys(&editions, &to_first, later).expect_err("refused");
     assert!(
-        why.contains("revoked key") && why.contains(&first.fingerprint) && why.contains(&second.fingerprint),
+        why.contains("revoked key")
+            && why.contains(first.fingerprint.as_str())
+            && why.contains(second.fingerprint.as_str()),
         "{why}"
     );
     let to_second = recipients_of_message_to(&keyvault::armored(&second).expect("armour"));
@@ -132,7 +134,7 @@ fn at_the_year_change_the_renewed_keys_take_over() {
     let at = NOVEMBER_2026;
     let this_year = issue(1, at, keyvault::end_of_year(at)).record;
     let next_year_end = keyvault::end_of_year(keyvault::end_of_year(at));
-    let renewed = issue(2, Millis(at.0 + DAY), next_year_end).record;
+    let renewed = issue(2, Millis(at.0 + DAY_MILLIS), next_year_end).record;
     let editions = vec![this_year.clone(), renewed.clone()];
     let to_old = recipients_of_message_to(&keyvault::armored(&this_year).expect("armour"));
     let to_new = recipients_of_message_to(&keyvault::armored(&renewed).expect("armour"));

@@ -1,9 +1,7 @@
 //! The monitor's rules as plain functions of an account, its state and the time.
 
 use caducee_actors::monitor::{inactivity_change, quota_change, MonitorConfig};
-use caducee_storage::{Account, AccountId, AccountState, Address, DisabledReason, Millis, StateChange};
-
-const DAY: u64 = 24 * 60 * 60 * 1000;
+use caducee_storage::{Account, AccountId, AccountState, Address, DisabledReason, Millis, StateChange, DAY_MILLIS};
 
 fn account(created_day: u64, collected_day: Option<u64>, used: u64, quota: u64) -> Account {
     Account {
@@ -13,18 +11,18 @@ fn account(created_day: u64, collected_day: Option<u64>, used: u64, quota: u64) 
         last_name: "Martin".into(),
         contact_email: "anne@example.org".into(),
         password_hash: String::new(),
-        created_at: Millis(created_day * DAY),
+        created_at: Millis(created_day * DAY_MILLIS),
         quota_bytes: quota,
         used_bytes: used,
         message_count: 0,
         next_uid: 1,
-        last_collection: collected_day.map(|d| Millis(d * DAY)),
+        last_collection: collected_day.map(|d| Millis(d * DAY_MILLIS)),
         delete_on_retrieve: false,
     }
 }
 
 fn at(day: u64) -> Millis {
-    Millis(day * DAY + 1)
+    Millis(day * DAY_MILLIS + 1)
 }
 
 #[test]

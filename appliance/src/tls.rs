@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
+use rustls::pki_types::pem::{self, PemObject as _};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 
@@ -23,10 +24,8 @@ pub fn server_config(data_dir: &Path, hostname: &str) -> anyhow::Result<Arc<Serv
     if !chain_path.exists() || !key_path.exists() {
         generate(&dir, hostname).context("generating the local CA and server certificate")?;
     }
-    let chain: Vec<CertificateDer<'static>> =
-        rustls_pemfile::certs(&mut fs::read(&chain_path)?.as_slice()).collect::<Result<_, _>>()?;
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut fs::read(&key_path)?.as_slice())?
-        .with_context(|| format!("no private key in {}", key_path.display()))?;
+    let chain = certificates(&chain_path)?;
+    let key = private_key(&key_path)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
@@ -34,6 +33,23 @@ pub fn server_config(data_dir: &Path, hostname: &str) -> anyhow::Result<Arc<Serv
         .with_single_cert(chain, key)
         .context("loading the server certificate")?;
     Ok(Arc::new(config))
+}
+
+/// Every certificate in a PEM file, in order.
+fn certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let pem = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("reading the certificates in {}", path.display()))
+}
+
+/// The first private key in a PEM file (PKCS#8, PKCS#1 or SEC1).
+fn private_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
+    let pem = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|error| match error {
+        pem::Error::NoItemsFound => anyhow::anyhow!("no private key in {}", path.display()),
+        other => anyhow::Error::new(other).context(format!("reading the private key in {}", path.display())),
+    })
 }
 
 fn generate(dir: &Path, hostname: &str) -> anyhow::Result<()> {
@@ -80,9 +96,10 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// (the form browsers and `openssl x509 -fingerprint -sha256` show).
 pub fn certificate_sha256(path: &Path) -> anyhow::Result<String> {
     let pem = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let certificate = rustls_pemfile::certs(&mut pem.as_slice())
-        .next()
-        .with_context(|| format!("no certificate in {}", path.display()))??;
+    let certificate = CertificateDer::from_pem_slice(&pem).map_err(|error| match error {
+        pem::Error::NoItemsFound => anyhow::anyhow!("no certificate in {}", path.display()),
+        other => anyhow::Error::new(other).context(format!("reading the certificate in {}", path.display())),
+    })?;
     let digest = ring::digest::digest(&ring::digest::SHA256, certificate.as_ref());
     Ok(digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":"))
 }

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use caducee_actors::pop3::{self, Maildrop, MaildropEntry, Pop3Server};
 use caducee_actors::probe;
 use caducee_actors::smtp::{self, Authenticated, DeliveryVerdict, RecipientVerdict, SmtpConfig, SmtpServer};
-use caducee_storage::{AccountId, Address, MessageId, Millis, NewAccount, Store, StoreOptions, Uid};
+use caducee_storage::{AccountId, Address, MessageId, Millis, NewAccount, Store, StoreOptions, Uid, DAY_MILLIS};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 fn message() -> Vec<u8> {
@@ -241,13 +241,13 @@ fn key_vault(c: &mut Criterion) {
     .expect("issue")
     .record;
     let certificate = keyvault::armored(&new).expect("armour");
-    let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at.0 + 86_400_000);
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at.0 + DAY_MILLIS);
     let armoured = probe::encrypted_document_at(4096, &certificate, Some(when)).expect("encrypt");
     let message = probe::pgp_mime("a@relay.test", "dr.martin@relay.test", "Compte rendu", &armoured);
     let pkesk =
         caducee_actors::content::check_encrypted_message(&message[..message.len() - 3]).expect("encrypted").recipients;
     let editions = vec![old, new];
-    let now = Millis(at.0 + 86_400_000);
+    let now = Millis(at.0 + DAY_MILLIS);
     group.bench_function("submission key check, one recipient with two editions", |b| {
         b.iter(|| keyvault::check_recipient_keys(&editions, &pkesk, now).expect("accepted"))
     });

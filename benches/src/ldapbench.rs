@@ -352,23 +352,51 @@ fn search(
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let totals = Arc::new(Totals::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let (histogram, elapsed) = runtime.block_on(async {
+    let mix = SearchMix { port, entries, base, domain };
+    let (histogram, elapsed) = runtime.block_on(mix.run(connections, Duration::from_secs(seconds), &totals))?;
+    let figures = SearchFigures { port, connections, elapsed, histogram: &histogram, totals: &totals };
+    figures.print();
+    if let Some(path) = json {
+        std::fs::write(&path, serde_json::to_vec_pretty(&figures.json())?)?;
+    }
+    if totals.errors.load(Ordering::Relaxed) > 0 {
+        bail!("some searches failed");
+    }
+    Ok(())
+}
+
+/// The searches to run: the server's port, and the directory the mix queries.
+struct SearchMix {
+    port: u16,
+    entries: usize,
+    base: String,
+    domain: String,
+}
+
+impl SearchMix {
+    /// Runs `connections` searchers for `duration`, showing progress each second: the
+    /// latencies of every search, and the time it took.
+    async fn run(
+        &self,
+        connections: usize,
+        duration: Duration,
+        totals: &Arc<Totals>,
+    ) -> anyhow::Result<(hdrhistogram::Histogram<u64>, Duration)> {
         let started = Instant::now();
+        let stop = Arc::new(AtomicBool::new(false));
         let mut tasks = tokio::task::JoinSet::new();
         for c in 0..connections {
             tasks.spawn(searcher(
-                port,
+                self.port,
                 c as u64 * 1_000_003,
-                entries,
-                base.clone(),
-                domain.clone(),
+                self.entries,
+                self.base.clone(),
+                self.domain.clone(),
                 stop.clone(),
                 totals.clone(),
             ));
         }
-        let deadline = Duration::from_secs(seconds);
-        while started.elapsed() < deadline {
+        while started.elapsed() < duration {
             tokio::time::sleep(Duration::from_secs(1)).await;
             eprint!(
                 "\r{} searches, {} entries",
@@ -382,44 +410,62 @@ fn search(
             merged.add(done??)?;
         }
         eprintln!();
-        anyhow::Ok((merged, started.elapsed()))
-    })?;
-    let searches = totals.searches.load(Ordering::Relaxed);
-    let rate = searches as f64 / elapsed.as_secs_f64();
-    let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
-    println!(
-        "{searches} searches in {:.1} s over {connections} connections: {rate:.0} searches/s; \
-         {} entries returned; {} errors",
-        elapsed.as_secs_f64(),
-        totals.entries.load(Ordering::Relaxed),
-        totals.errors.load(Ordering::Relaxed)
-    );
-    println!(
-        "latency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
-        ms(0.5),
-        ms(0.9),
-        ms(0.99),
-        ms(0.999),
-        histogram.max() as f64 / 1000.0
-    );
-    if let Some(path) = json {
-        let report = serde_json::json!({
-            "port": port,
-            "connections": connections,
-            "seconds": elapsed.as_secs_f64(),
-            "searches": searches,
-            "searches_per_second": rate,
-            "entries_returned": totals.entries.load(Ordering::Relaxed),
-            "errors": totals.errors.load(Ordering::Relaxed),
-            "latency_ms": { "p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99), "p99_9": ms(0.999),
-                            "max": histogram.max() as f64 / 1000.0 },
-        });
-        std::fs::write(&path, serde_json::to_vec_pretty(&report)?)?;
+        Ok((merged, started.elapsed()))
     }
-    if totals.errors.load(Ordering::Relaxed) > 0 {
-        bail!("some searches failed");
+}
+
+/// What a search run measured.
+struct SearchFigures<'a> {
+    port: u16,
+    connections: usize,
+    elapsed: Duration,
+    histogram: &'a hdrhistogram::Histogram<u64>,
+    totals: &'a Totals,
+}
+
+impl SearchFigures<'_> {
+    fn rate(&self) -> f64 {
+        self.totals.searches.load(Ordering::Relaxed) as f64 / self.elapsed.as_secs_f64()
     }
-    Ok(())
+
+    fn ms(&self, q: f64) -> f64 {
+        self.histogram.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    fn print(&self) {
+        let searches = self.totals.searches.load(Ordering::Relaxed);
+        println!(
+            "{searches} searches in {:.1} s over {} connections: {:.0} searches/s; \
+             {} entries returned; {} errors",
+            self.elapsed.as_secs_f64(),
+            self.connections,
+            self.rate(),
+            self.totals.entries.load(Ordering::Relaxed),
+            self.totals.errors.load(Ordering::Relaxed)
+        );
+        println!(
+            "latency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
+            self.ms(0.5),
+            self.ms(0.9),
+            self.ms(0.99),
+            self.ms(0.999),
+            self.histogram.max() as f64 / 1000.0
+        );
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "port": self.port,
+            "connections": self.connections,
+            "seconds": self.elapsed.as_secs_f64(),
+            "searches": self.totals.searches.load(Ordering::Relaxed),
+            "searches_per_second": self.rate(),
+            "entries_returned": self.totals.entries.load(Ordering::Relaxed),
+            "errors": self.totals.errors.load(Ordering::Relaxed),
+            "latency_ms": { "p50": self.ms(0.5), "p90": self.ms(0.9), "p99": self.ms(0.99), "p99_9": self.ms(0.999),
+                            "max": self.histogram.max() as f64 / 1000.0 },
+        })
+    }
 }
 
 fn main() -> anyhow::Result<()> {

@@ -6,26 +6,39 @@
 //! once its commit is on disk. Each message is stored once however many mailboxes hold it,
 //! sealed with its own key; erasing it removes that key in the same commit.
 //!
+//! The floor plan: `schema.rs` is the on-disk format in one place (tables, key layouts,
+//! record encodings, `FORMAT_VERSION`); `tables/` holds one module per family of tables,
+//! each with its reads and the appliers the writer runs for its writes; `store.rs` is the
+//! handle (open, reads, writes, stats), `writer/` the writer thread, `fsck.rs` the
+//! consistency check, `seal.rs` at-rest sealing and `types.rs` the records and newtypes.
+//!
 //! This crate must never hold a message in clear on disk, never log message bytes, and
 //! never read a clock: time comes from its callers.
 
-mod audit;
+mod counters;
 mod directory;
+mod fingerprint;
+mod fsck;
 mod password;
+mod schema;
 mod seal;
+mod shared;
 mod store;
+mod tables;
+mod time;
 mod types;
 mod writer;
 
 pub use directory::*;
 pub use password::{hash_password, verify_password, PasswordError};
+pub use schema::FORMAT_VERSION;
 pub use seal::MasterKey;
 pub use store::{
     CommitStats, Expunged, Store, StoreOptions, StoreStats, DEFAULT_DISK_RESERVE_BYTES, DEFAULT_MAP_BYTES,
-    FORMAT_VERSION,
 };
+pub use tables::retention::{Purge, Purged};
 pub use types::*;
-pub use writer::{Purge, Purged, BATCH_BYTES_MAX, BATCH_OPS_MAX};
+pub use writer::{BATCH_BYTES_MAX, BATCH_OPS_MAX};
 
 /// Everything the store can refuse or fail with.
 #[derive(Debug, thiserror::Error)]

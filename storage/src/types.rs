@@ -4,12 +4,17 @@ use std::fmt;
 
 use bincode::{Decode, Encode};
 
+pub use crate::fingerprint::{Fingerprint, FingerprintError};
+pub use crate::time::{Millis, UtcTime, DAY_MILLIS};
+
 /// An account (and so a mailbox, "BAL"): one per user, numbered from 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode)]
 pub struct AccountId(pub u64);
 
 /// A stored message, numbered from 1 and never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct MessageId(pub u64);
 
@@ -74,18 +79,19 @@ impl Address {
     }
 }
 
+/// Read back through [`Address::parse`]: an address from the wire is checked like any other.
+impl<'de> serde::Deserialize<'de> for Address {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Address::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
-
-/// Milliseconds since the Unix epoch. The store never reads a clock: callers pass time in.
-#[derive(
-    Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Encode, Decode, serde::Serialize, serde::Deserialize,
-)]
-#[serde(transparent)]
-pub struct Millis(pub u64);
 
 /// 50 MB, the default mailbox quota (SPEC R-MSG-5).
 pub const DEFAULT_QUOTA_BYTES: u64 = 50 * 1_000_000;
@@ -192,7 +198,7 @@ mod tests {
 }
 
 /// Why a mailbox does not receive mail.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DisabledReason {
     /// No collection for the configured number of days (SPEC R-MON-1); a collection
@@ -203,7 +209,7 @@ pub enum DisabledReason {
 }
 
 /// A mass-mailing block on an account's submissions (SPEC R-MON-3).
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
 pub struct Blocked {
     pub at: Millis,
     pub reason: String,
@@ -211,7 +217,7 @@ pub struct Blocked {
 
 /// The monitor's view of an account, kept beside it. An account without a record has the
 /// default state: receiving, nothing noticed, not blocked.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
 pub struct AccountState {
     /// `Some` while reception is disabled, with why and since when.
     pub disabled: Option<(DisabledReason, Millis)>,
@@ -273,7 +279,7 @@ impl AccountState {
 
 /// A notice waiting to leave for a user's contact e-mail (or the administrator) through the
 /// smarthost. Never carries health data: it is written by the relay, not by a user.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
 pub struct Notice {
     pub to: String,
     pub subject: String,
@@ -303,7 +309,7 @@ impl Notice {
 }
 
 /// What became of one recipient's copy of a message.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
 pub struct RecipientTrail {
     pub address: Address,
     /// When the recipient's POP3 session deleted it (its collection completed).
@@ -312,7 +318,7 @@ pub struct RecipientTrail {
 
 /// A message's life in metadata only (SPEC R-MSG-8): never its content. Kept after the
 /// message is erased, until the retention period ends.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
 pub struct MessageTrail {
     pub message: MessageId,
     pub sender: Address,
@@ -331,7 +337,8 @@ pub struct AuditDraft {
     pub actor: String,
     /// From where: `admin socket`, `offline command`, a peer address.
     pub source: String,
-    /// `create`, `read`, `update`, `delete`, `export`.
+    /// An [`AuditAction`]'s word: `create`, `read`, `update`, `delete`, `export`, `issue`,
+    /// `revoke`. Kept as text: the chain hashes it, and entries outlive the build.
     pub action: String,
     /// What: `account dr.martin@relay.example`, `account list`, `store backup`, …
     pub object: String,
@@ -339,8 +346,65 @@ pub struct AuditDraft {
     pub detail: String,
 }
 
+/// What an audited access did, recorded (and hashed into the audit chain) as its word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    Create,
+    Read,
+    Update,
+    Delete,
+    /// Personal data leaving the relay: an export, a download, a backup.
+    Export,
+    /// Keys issued to an account.
+    Issue,
+    /// Keys revoked.
+    Revoke,
+}
+
+impl AuditAction {
+    /// The word recorded in the audit trail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Create => "create",
+            AuditAction::Read => "read",
+            AuditAction::Update => "update",
+            AuditAction::Delete => "delete",
+            AuditAction::Export => "export",
+            AuditAction::Issue => "issue",
+            AuditAction::Revoke => "revoke",
+        }
+    }
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl AuditDraft {
+    /// An access by `actor` from `source`: `action` on `object`, with a few words of `detail`.
+    pub fn new(
+        at: Millis,
+        actor: impl Into<String>,
+        source: impl Into<String>,
+        action: AuditAction,
+        object: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> AuditDraft {
+        AuditDraft {
+            at,
+            actor: actor.into(),
+            source: source.into(),
+            action: action.as_str().to_owned(),
+            object: object.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
 /// An audit entry as stored: the draft, its place in the chain and the chain's hash.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
 pub struct AuditEntry {
     pub seq: u64,
     pub entry: AuditDraft,
@@ -365,8 +429,8 @@ pub struct CertificateRecord {
     /// 1 for the first certificate issued to the account, then one more for each renewal
     /// or re-issue.
     pub edition: u32,
-    /// The primary key's fingerprint, upper-case hex.
-    pub fingerprint: String,
+    /// The primary key's fingerprint.
+    pub fingerprint: Fingerprint,
     pub created_at: Millis,
     pub expires_at: Millis,
     pub revoked: Option<Revocation>,
@@ -409,14 +473,14 @@ impl RevocationReason {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
 pub struct Revocation {
     pub at: Millis,
     pub reason: RevocationReason,
 }
 
 /// The state of a certificate at a moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CertificateStatus {
     NotYetValid,
@@ -489,10 +553,11 @@ pub struct WebSession {
 /// a full mailbox, reception disabled for inactivity, each in the commit that records it)
 /// or by the relay (a backup or a restore drill that failed); acknowledged from the console
 /// or `caducee alerts --ack`.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
 pub struct Alert {
     pub seq: u64,
-    /// `blocked`, `quota-full`, `inactivity-disabled`, `backup-failed`, `drill-failed`
+    /// An [`AlertKind`]'s word: `blocked`, `quota-full`, `inactivity-disabled`,
+    /// `backup-failed`, `drill-failed`.
     pub kind: String,
     /// What it is about: an address, or `backup`, `drill`.
     pub subject: String,
@@ -507,11 +572,47 @@ pub struct Alert {
     pub acknowledged_by: Option<String>,
 }
 
+/// What an alert is about; stored as its word ([`AlertKind::as_str`]), which the console
+/// and `caducee alerts --json` show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertKind {
+    /// The monitor blocked an account's submissions (mass mailing).
+    Blocked,
+    /// A mailbox reached its quota.
+    QuotaFull,
+    /// Reception was disabled for inactivity.
+    InactivityDisabled,
+    /// A scheduled backup failed.
+    BackupFailed,
+    /// A restore drill failed.
+    DrillFailed,
+}
+
+impl AlertKind {
+    /// The word stored in the alert and shown to the administrator.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Blocked => "blocked",
+            AlertKind::QuotaFull => "quota-full",
+            AlertKind::InactivityDisabled => "inactivity-disabled",
+            AlertKind::BackupFailed => "backup-failed",
+            AlertKind::DrillFailed => "drill-failed",
+        }
+    }
+}
+
+impl fmt::Display for AlertKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Alert {
-    pub fn new(kind: &str, subject: &str, text: &str, at: Millis) -> Alert {
+    /// A new alert of `kind` about `subject` (an address, or `backup`, `drill`).
+    pub fn new(kind: AlertKind, subject: &str, text: &str, at: Millis) -> Alert {
         Alert {
             seq: 0,
-            kind: kind.to_owned(),
+            kind: kind.as_str().to_owned(),
             subject: subject.to_owned(),
             text: text.to_owned(),
             raised_at: at,
@@ -524,7 +625,7 @@ impl Alert {
 }
 
 /// A data-protection request (GDPR) waiting for the administrator.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
 pub struct RightsRequest {
     pub seq: u64,
     pub account: u64,
@@ -537,7 +638,7 @@ pub struct RightsRequest {
 }
 
 /// The terms of use in force.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
 pub struct TermsOfUse {
     pub version: u32,
     pub text: String,

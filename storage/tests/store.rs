@@ -175,14 +175,7 @@ async fn a_new_password_ends_every_other_session_of_the_account() {
     store.put_session(here, Some(session(claire))).await.expect("session");
     store.put_session(elsewhere, Some(session(claire))).await.expect("session");
     store.put_session(theirs, Some(session(other))).await.expect("session");
-    let audit = AuditDraft {
-        at: Millis(2),
-        actor: "claire@relay.test".into(),
-        source: "personal space".into(),
-        action: "update".into(),
-        object: "password".into(),
-        detail: String::new(),
-    };
+    let audit = AuditDraft::new(Millis(2), "claire@relay.test", "personal space", AuditAction::Update, "password", "");
 
     // Changed from one browser: that one stays signed in, the other is out.
     store.set_password(claire, "new-hash".into(), Some(here), audit.clone()).await.expect("set password");
@@ -194,4 +187,53 @@ async fn a_new_password_ends_every_other_session_of_the_account() {
     store.set_password(claire, "newer-hash".into(), None, audit).await.expect("reset");
     assert!(store.session(&here).expect("read").is_none());
     assert!(store.session(&theirs).expect("read").is_some());
+}
+
+#[tokio::test]
+async fn typed_alert_kinds_and_audit_actions_are_stored_as_their_words() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let alert = Alert::new(AlertKind::DrillFailed, "drill", "the restore drill failed", Millis(7));
+    store.raise_alert(alert).await.expect("raise");
+    let alerts = store.alerts().expect("alerts");
+    let shown = serde_json::to_value(&alerts[0]).expect("json");
+    assert_eq!(shown["kind"], "drill-failed");
+    assert_eq!(shown["subject"], "drill");
+
+    let draft = AuditDraft::new(Millis(8), "uid 0", "admin socket", AuditAction::Revoke, "keys of a@relay.test", "");
+    assert_eq!(serde_json::to_value(&draft).expect("json")["action"], "revoke");
+    store.audit(draft.clone()).await.expect("audit");
+    assert_eq!(store.audit_entries(Millis(0), Millis(9)).expect("entries")[0].entry, draft);
+    assert_eq!(store.audit_verify().expect("verify"), (1, Vec::new()));
+}
+
+#[tokio::test]
+async fn a_certificate_is_found_by_its_fingerprint_and_goes_with_its_account() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let account = store.create_account(new_account("keys@relay.test", DEFAULT_QUOTA_BYTES)).await.expect("create");
+    let raw = [0xab; 20];
+    let record = CertificateRecord {
+        account,
+        edition: 1,
+        fingerprint: Fingerprint::from_bytes(&raw),
+        created_at: Millis(1),
+        expires_at: Millis(1_000),
+        revoked: None,
+        encryption_keys: Vec::new(),
+        public: b"public key".to_vec(),
+        prepared_revocations: Vec::new(),
+    };
+    let audit = AuditDraft::new(Millis(2), "uid 0", "admin socket", AuditAction::Issue, "keys of keys@relay.test", "");
+    store.put_certificate(record.clone(), audit.clone()).await.expect("publish");
+    assert_eq!(store.certificate_by_fingerprint(&raw).expect("read"), Some(record.clone()));
+    assert_eq!(store.certificate_fingerprints().expect("read"), vec![raw.to_vec()]);
+    assert_eq!(store.certificates(account).expect("read"), vec![record]);
+    assert_eq!(store.fsck().expect("fsck"), Vec::<String>::new());
+
+    store.update_state(account, StateChange::Close { at: Millis(3) }, None).await.expect("close");
+    store.delete_account(account, Millis(4), audit).await.expect("delete");
+    assert_eq!(store.certificate_by_fingerprint(&raw).expect("read"), None);
+    assert!(store.certificate_fingerprints().expect("read").is_empty());
+    assert_eq!(store.fsck().expect("fsck"), Vec::<String>::new());
 }

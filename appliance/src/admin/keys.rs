@@ -7,9 +7,9 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
-use caducee_actors::keyvault::{self, CertificateView, Endpoints, ExpiryWarning, IssueRequest, Issued};
-use caducee_storage::{Account, Address, AuditDraft, Millis, RevocationReason};
-use serde::{Deserialize, Serialize};
+use caducee_actors::keyvault::{self, Endpoints, IssueRequest, Issued};
+use caducee_admin_protocol::{CertificateView, EditionIssued, ExpiryWarning, KeysAction, KeysReport};
+use caducee_storage::{Account, Address, AuditAction, Millis};
 
 use crate::admin::{Admin, Caller};
 
@@ -20,42 +20,6 @@ pub struct KeysContext {
     pub bundle_folder: PathBuf,
     /// A first issue or re-issue with fewer days left in the year runs to the end of the next.
     pub next_year_within_days: u64,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum KeysAction {
-    Show,
-    Renew,
-    Revoke { reason: RevocationReason },
-}
-
-/// A new edition, as `user add`, `keys renew` and `keys revoke` report it.
-#[derive(Debug, Serialize)]
-pub struct EditionIssued {
-    pub edition: u32,
-    pub fingerprint: String,
-    pub expires_at: Millis,
-    /// The installation bundle written for the user (mode 0600).
-    pub bundle: PathBuf,
-    /// Shown once; the relay keeps no copy. Send it apart from the bundle.
-    pub installation_code: String,
-    /// The public certificate, ASCII-armoured.
-    pub certificate: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct KeysReport {
-    pub address: String,
-    pub certificates: Vec<CertificateView>,
-    /// The edition made by this request (renew, revoke).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub issued: Option<EditionIssued>,
-    /// Editions revoked by this request.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub revoked: Vec<String>,
-    /// Editions in use that expire within 30 days, and the edition that takes over.
-    pub warnings: Vec<ExpiryWarning>,
 }
 
 impl Admin {
@@ -83,28 +47,20 @@ impl Admin {
             Some(vault) => vault.send(request).await??,
             None => tokio::task::spawn_blocking(move || keyvault::issue(&request)).await??,
         };
-        let bundle = self.write_bundle(&account.address, edition, &issued.record.fingerprint, &issued.bundle)?;
+        let bundle =
+            self.write_bundle(&account.address, edition, issued.record.fingerprint.as_str(), &issued.bundle)?;
         let certificate = keyvault::armored(&issued.record)?;
         let view = EditionIssued {
             edition,
-            fingerprint: issued.record.fingerprint.clone(),
+            fingerprint: issued.record.fingerprint.to_string(),
             expires_at: issued.record.expires_at,
             bundle: bundle.clone(),
             installation_code: issued.code,
             certificate,
         };
-        let audit = AuditDraft {
-            at: self.clock.now(),
-            actor: caller.actor.clone(),
-            source: caller.source.clone(),
-            action: "issue".into(),
-            object: format!("keys of {}", account.address),
-            detail: format!(
-                "edition {edition}, {} ({why}), valid until {}",
-                view.fingerprint,
-                keyvault::iso_date(expires_at)
-            ),
-        };
+        let detail =
+            format!("edition {edition}, {} ({why}), valid until {}", view.fingerprint, keyvault::iso_date(expires_at));
+        let audit = caller.draft(self.clock.now(), AuditAction::Issue, format!("keys of {}", account.address), detail);
         if let Err(error) = self.store.put_certificate(issued.record, audit).await {
             let _ = std::fs::remove_file(&bundle);
             return Err(error.into());
@@ -159,15 +115,9 @@ impl Admin {
                 let replaced_until = current.iter().map(|c| c.expires_at).max();
                 for record in current {
                     let record = keyvault::revoke(&record, reason, now)?;
-                    let fingerprint = record.fingerprint.clone();
-                    let audit = AuditDraft {
-                        at: now,
-                        actor: caller.actor.clone(),
-                        source: caller.source.clone(),
-                        action: "revoke".into(),
-                        object: format!("keys of {}", account.address),
-                        detail: format!("edition {}, {fingerprint}, reason {}", record.edition, reason.as_str()),
-                    };
+                    let fingerprint = record.fingerprint.to_string();
+                    let detail = format!("edition {}, {fingerprint}, reason {}", record.edition, reason.as_str());
+                    let audit = caller.draft(now, AuditAction::Revoke, format!("keys of {}", account.address), detail);
                     self.store.put_certificate(record, audit).await?;
                     tracing::warn!(address = %account.address, %fingerprint, reason = reason.as_str(), "keys revoked");
                     revoked.push(fingerprint);
@@ -177,8 +127,36 @@ impl Admin {
             }
         }
         let records = self.store.certificates(account.id)?;
-        let certificates = records.iter().map(|record| keyvault::describe(record, now)).collect::<Result<_, _>>()?;
-        let warnings = keyvault::expiry_warnings(&records, now);
+        let certificates = records
+            .iter()
+            .map(|record| keyvault::describe(record, now).map(certificate_view))
+            .collect::<Result<_, _>>()?;
+        let warnings = keyvault::expiry_warnings(&records, now).into_iter().map(warning_view).collect();
         Ok(KeysReport { address: account.address.to_string(), certificates, issued, revoked, warnings })
+    }
+}
+
+/// The key vault's view of an edition as the protocol carries it.
+fn certificate_view(view: keyvault::CertificateView) -> CertificateView {
+    CertificateView {
+        edition: view.edition,
+        fingerprint: view.fingerprint,
+        status: view.status,
+        created_at: view.created_at,
+        expires_at: view.expires_at,
+        revoked: view.revoked,
+        revocation_published: view.revocation_published,
+        subkeys: view.subkeys,
+    }
+}
+
+/// An expiry warning as the protocol carries it.
+fn warning_view(warning: keyvault::ExpiryWarning) -> ExpiryWarning {
+    ExpiryWarning {
+        edition: warning.edition,
+        fingerprint: warning.fingerprint,
+        expires_at: warning.expires_at,
+        days_left: warning.days_left,
+        successor: warning.successor,
     }
 }

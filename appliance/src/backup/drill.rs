@@ -14,31 +14,15 @@ use std::time::Instant;
 use anyhow::{bail, Context as _};
 use caducee_actors::probe::{self, Pop3Probe, SmtpProbe};
 use caducee_storage::Millis;
-use serde::Serialize;
 
 use crate::backup::{self, BackupKey};
 use crate::config::Config;
 
 const REPORT_FILE: &str = "drill-last.json";
 
-#[derive(Debug, Serialize)]
-pub struct DrillReport {
-    pub ok: bool,
-    pub backup: PathBuf,
-    pub backup_created_at: Option<Millis>,
-    pub started_at: Millis,
-    /// Decrypting, checking and installing the backup.
-    pub restore_seconds: Option<f64>,
-    /// Start of the restore → the restored relay listening.
-    pub ready_seconds: Option<f64>,
-    /// Start of the restore → the first message accepted (`250`) by the restored relay.
-    pub first_accept_seconds: Option<f64>,
-    /// The drill message came back over POP3, byte for byte.
-    pub collected: bool,
-    pub messages_restored: Option<u64>,
-    pub mailboxes_restored: Option<u64>,
-    pub error: Option<String>,
-}
+/// What a drill measured, and the state of the relay's drill: they travel in admin replies
+/// (`drill-status`, `status`), hence their place in the protocol.
+pub use caducee_admin_protocol::{DrillOutcome, DrillReport, DrillState};
 
 /// The drill's steps, in order, as its progress reports them.
 pub const STEPS: [&str; 5] = [
@@ -52,21 +36,6 @@ pub const STEPS: [&str; 5] = [
 /// Where a drill stands: told to whoever watches (`caducee drill` prints it, the console
 /// draws it from the relay's [`DrillWatch`]).
 pub type Progress<'a> = &'a (dyn Fn(usize) + Sync);
-
-/// A drill run by the relay for its console: the step it is at, and the last report.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct DrillState {
-    pub running: bool,
-    /// 1-based index into [`STEPS`] while running.
-    pub step: usize,
-    pub steps: usize,
-    pub label: String,
-    pub started_at: Option<Millis>,
-    /// Seconds since the start, at the last look.
-    pub elapsed_seconds: f64,
-    /// The report of the drill that finished last (also in `drill-last.json`).
-    pub report: Option<serde_json::Value>,
-}
 
 /// The relay's one drill at a time, shared between the admin requests and the thread that
 /// runs it.
@@ -110,11 +79,11 @@ impl DrillWatch {
                 }
             };
             let report = run(&data_dir, from, None, now, &progress)
-                .and_then(|report| Ok(serde_json::to_value(report)?))
-                .unwrap_or_else(|error| serde_json::json!({ "ok": false, "error": format!("{error:#}") }));
-            if report["ok"] != true {
-                let text = format!("restore drill failed: {}", report["error"].as_str().unwrap_or("see its report"));
-                let alert = caducee_storage::Alert::new("drill-failed", "drill", &text, now);
+                .map(DrillOutcome::Report)
+                .unwrap_or_else(|error| DrillOutcome::failed(format!("{error:#}")));
+            if !report.ok() {
+                let text = format!("restore drill failed: {}", report.error().unwrap_or("see its report"));
+                let alert = caducee_storage::Alert::new(caducee_storage::AlertKind::DrillFailed, "drill", &text, now);
                 let raised = tokio::runtime::Builder::new_current_thread()
                     .build()
                     .map_err(anyhow::Error::from)
@@ -196,6 +165,8 @@ pub fn run(
     Ok(report)
 }
 
+/// Restores `backup` into `scratch`, starts a relay from it, and sends and collects one
+/// message, filling `report` as each step ends.
 fn drill(
     backup: &Path,
     key: &BackupKey,
@@ -211,8 +182,28 @@ fn drill(
     report.backup_created_at = Some(checked.manifest.created_at);
     report.messages_restored = Some(checked.messages);
     report.mailboxes_restored = Some(checked.mailboxes);
+    let config = move_to_spare_ports(scratch)?;
 
-    // Same configuration, but on spare loopback ports and without scheduled backups.
+    progress(2);
+    let relay = ScratchRelay::start(scratch)?;
+    report.ready_seconds = Some(started.elapsed().as_secs_f64());
+    progress(3);
+    let address = format!("restore-drill@{}", config.domain);
+    let (password, certificate) = relay.add_user(&address)?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let mailbox = DrillMailbox { relay: &relay, scratch, address: &address, password: &password, started };
+    let collected = runtime.block_on(mailbox.round_trip(&certificate, report, progress))?;
+    report.collected = collected;
+    if !collected {
+        bail!("the drill message came back different from what was sent");
+    }
+    relay.stop()
+}
+
+/// Rewrites the restored configuration: the same, but on spare loopback ports and without
+/// scheduled backups.
+fn move_to_spare_ports(scratch: &Path) -> anyhow::Result<Config> {
     let mut config = Config::load(scratch)?;
     let spare = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     config.listen.submission = spare;
@@ -225,27 +216,39 @@ fn drill(
     config.listen.metrics = Some(spare);
     config.backup.folder = None;
     std::fs::write(crate::config::config_path(scratch), toml::to_string(&config)?)?;
+    Ok(config)
+}
 
-    progress(2);
-    let relay = ScratchRelay::start(scratch)?;
-    report.ready_seconds = Some(started.elapsed().as_secs_f64());
-    progress(3);
-    let address = format!("restore-drill@{}", config.domain);
-    let (password, certificate) = relay.add_user(&address)?;
+/// The drill account on the scratch relay, and when the drill started.
+struct DrillMailbox<'a> {
+    relay: &'a ScratchRelay,
+    scratch: &'a Path,
+    address: &'a str,
+    password: &'a str,
+    started: Instant,
+}
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let collected = runtime.block_on(async {
-        let tls = probe::tls_trusting(&scratch.join("tls").join("ca.pem"))?;
-        let document = probe::encrypted_document(4096, &certificate)?;
-        let message = probe::pgp_mime(&address, &address, "Restore drill", &document);
+impl DrillMailbox<'_> {
+    /// Submits an encrypted message to the drill account and collects it: whether what came
+    /// back is what was sent.
+    async fn round_trip(
+        &self,
+        certificate: &str,
+        report: &mut DrillReport,
+        progress: Progress<'_>,
+    ) -> anyhow::Result<bool> {
+        let (address, password) = (self.address, self.password);
+        let tls = probe::tls_trusting(&self.scratch.join("tls").join("ca.pem"))?;
+        let document = probe::encrypted_document(4096, certificate)?;
+        let message = probe::pgp_mime(address, address, "Restore drill", &document);
         progress(4);
-        let mut smtp = SmtpProbe::login(relay.submissions, &tls, &address, &password).await?;
-        smtp.submit(&address, &address, &message).await?;
-        report.first_accept_seconds = Some(started.elapsed().as_secs_f64());
+        let mut smtp = SmtpProbe::login(self.relay.submissions, &tls, address, password).await?;
+        smtp.submit(address, address, &message).await?;
+        report.first_accept_seconds = Some(self.started.elapsed().as_secs_f64());
         smtp.quit().await?;
 
         progress(5);
-        let mut pop3 = Pop3Probe::login(relay.pop3s, &tls, &address, &password).await?;
+        let mut pop3 = Pop3Probe::login(self.relay.pop3s, &tls, address, password).await?;
         let count = pop3.count().await?;
         if count != 1 {
             bail!("the drill mailbox holds {count} messages, not 1");
@@ -260,13 +263,8 @@ fn drill(
             .flat_map(|line| line.strip_prefix(b".").unwrap_or(line))
             .copied()
             .collect();
-        anyhow::Ok(retrieved.ends_with(&unstuffed))
-    })?;
-    report.collected = collected;
-    if !collected {
-        bail!("the drill message came back different from what was sent");
+        Ok(retrieved.ends_with(&unstuffed))
     }
-    relay.stop()
 }
 
 /// The relay started from the restored folder.

@@ -416,12 +416,8 @@ fn integrate(
         .and_then(|a| a.address())
         .unwrap_or_default()
         .to_owned();
-    let digest = ring::digest::digest(&ring::digest::SHA256, raw);
-    let stem: String = digest.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect();
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S");
-    let stem = format!("{stamp}-{stem}");
+    let stem = received_stem(raw);
     let armoured = parsed.as_ref().and_then(encrypted_payload);
-
     let mut result = FetchResult {
         file: String::new(),
         from: from.clone(),
@@ -439,57 +435,94 @@ fn integrate(
             pgp::decrypt_and_verify(own, senders, armoured, None).map_err(|e| Some(format!("{e:#}")))
         }
     };
+    let received = Received { raw, stem: &stem, out };
     match opened {
-        Ok(opened) if caducee_actors::keyvault::read_renewal(&String::from_utf8_lossy(&opened.plaintext)).is_some() => {
-            let text = String::from_utf8_lossy(&opened.plaintext);
-            let (code, bundle_text) = caducee_actors::keyvault::read_renewal(&text).unwrap_or_default();
-            match install_renewal(profile_dir, keys, &code, &bundle_text) {
-                Ok(fields) => {
-                    result.kind = "keys";
-                    result.installed = Some(format!(
-                        "edition {} ({}), expiring {} 00:00 UTC",
-                        fields.edition,
-                        fields.fingerprint,
-                        caducee_actors::keyvault::iso_date(fields.expires_at)
-                    ));
-                    result.file = format!("{stem}.json");
-                }
-                Err(error) => {
-                    result.kind = "suspicious-keys";
-                    result.error = Some(format!("{error:#}"));
-                    result.file = format!("{stem}.eml");
-                    write_private(&out.join(&result.file), raw)?;
-                }
-            }
-        }
-        Ok(opened) => {
-            let text = String::from_utf8_lossy(&opened.plaintext);
-            match hprim::parse(&text) {
-                Ok(document) => {
-                    let h = &document.header;
-                    result.patient = Some(PatientFields {
-                        last_name: h.patient.last_name.clone(),
-                        first_name: h.patient.first_name.clone(),
-                        birth_date: h.patient.birth_date.to_iso(),
-                        document_date: h.document_date.to_iso(),
-                        sender: hprim::split_party(&h.sender).1.to_owned(),
-                    });
-                }
-                Err(problems) => result.hprim_problems = problems.iter().map(ToString::to_string).collect(),
-            }
-            result.signature = Some(opened.signature);
-            result.file = format!("{stem}.hpr");
-            write_private(&out.join(&result.file), &opened.plaintext)?;
-        }
+        Ok(opened) => match caducee_actors::keyvault::read_renewal(&String::from_utf8_lossy(&opened.plaintext)) {
+            Some((code, bundle_text)) => received.file_renewal(profile_dir, keys, &code, &bundle_text, &mut result)?,
+            None => received.file_document(opened, &mut result)?,
+        },
         Err(error) => {
             result.kind = if armoured.is_none() { "notice" } else { "undecryptable" };
             result.error = error;
-            result.file = format!("{stem}.eml");
-            write_private(&out.join(&result.file), raw)?;
+            received.keep_as_received(&mut result)?;
         }
     }
     write_private(&out.join(format!("{stem}.json")), &serde_json::to_vec_pretty(&result)?)?;
     Ok(result)
+}
+
+/// The name every file of a received message starts with: the time it was fetched and the
+/// start of its SHA-256.
+fn received_stem(raw: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, raw);
+    let short: String = digest.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S");
+    format!("{stamp}-{short}")
+}
+
+/// A received message and where its files go.
+struct Received<'a> {
+    raw: &'a [u8],
+    stem: &'a str,
+    out: &'a Path,
+}
+
+impl Received<'_> {
+    /// Next year's keys: installed if the relay publishes them, else kept as received.
+    fn file_renewal(
+        &self,
+        profile_dir: &Path,
+        keys: &KeyServer,
+        code: &str,
+        bundle_text: &str,
+        result: &mut FetchResult,
+    ) -> anyhow::Result<()> {
+        match install_renewal(profile_dir, keys, code, bundle_text) {
+            Ok(fields) => {
+                result.kind = "keys";
+                result.installed = Some(format!(
+                    "edition {} ({}), expiring {} 00:00 UTC",
+                    fields.edition,
+                    fields.fingerprint,
+                    caducee_actors::keyvault::iso_date(fields.expires_at)
+                ));
+                result.file = format!("{}.json", self.stem);
+                Ok(())
+            }
+            Err(error) => {
+                result.kind = "suspicious-keys";
+                result.error = Some(format!("{error:#}"));
+                self.keep_as_received(result)
+            }
+        }
+    }
+
+    /// A document: written as `.hpr`, its HPRIM header read (or its problems listed).
+    fn file_document(&self, opened: pgp::Opened, result: &mut FetchResult) -> anyhow::Result<()> {
+        let text = String::from_utf8_lossy(&opened.plaintext);
+        match hprim::parse(&text) {
+            Ok(document) => {
+                let h = &document.header;
+                result.patient = Some(PatientFields {
+                    last_name: h.patient.last_name.clone(),
+                    first_name: h.patient.first_name.clone(),
+                    birth_date: h.patient.birth_date.to_iso(),
+                    document_date: h.document_date.to_iso(),
+                    sender: hprim::split_party(&h.sender).1.to_owned(),
+                });
+            }
+            Err(problems) => result.hprim_problems = problems.iter().map(ToString::to_string).collect(),
+        }
+        result.signature = Some(opened.signature);
+        result.file = format!("{}.hpr", self.stem);
+        write_private(&self.out.join(&result.file), &opened.plaintext)
+    }
+
+    /// The message as received, as `.eml`.
+    fn keep_as_received(&self, result: &mut FetchResult) -> anyhow::Result<()> {
+        result.file = format!("{}.eml", self.stem);
+        write_private(&self.out.join(&result.file), self.raw)
+    }
 }
 
 /// Installs next year's keys received in a renewal message — only if they are this

@@ -203,7 +203,7 @@ mod tests {
     use caducee_actors::keyvault::{self, Endpoints, IssueRequest};
     use caducee_storage::{AccountId, Address, Millis};
 
-    const DAY: u64 = 86_400_000;
+    const DAY: u64 = caducee_storage::DAY_MILLIS;
     /// 2026-11-26T00:00:00Z
     const ISSUED: Millis = Millis(1_795_651_200_000);
 

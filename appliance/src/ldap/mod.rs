@@ -9,10 +9,12 @@
 //! is bounded: PDU size and BER depth by the codec, filter size and depth here, results by
 //! the size limit.
 
+mod filter;
 pub mod index;
+mod search;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use ldap3_proto::control::LdapControl;
@@ -22,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
-use crate::directory::{fold, DirectoryCache, DirectoryView, LdapEntry};
+use crate::directory::DirectoryCache;
 
 const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
 const OID_PAGED_RESULTS: &str = "1.2.840.113556.1.4.319";
@@ -51,7 +53,7 @@ pub struct LdapContext {
     pub tls: tokio_rustls::TlsAcceptor,
     pub password_checks: Arc<tokio::sync::Semaphore>,
     /// The relay-wide throttle of failed logins (SMTP, POP3, the personal space, LDAP).
-    pub logins: Arc<caducee_actors::throttle::LoginThrottle>,
+    pub logins: Arc<caducee_actors::login::LoginThrottle>,
     pub clock: Arc<dyn caducee_actors::clock::Clock>,
 }
 
@@ -98,112 +100,105 @@ fn result(code: LdapResultCode, message: &str) -> LdapResult {
     LdapResult { code, matcheddn: String::new(), message: message.to_owned(), referral: Vec::new() }
 }
 
+/// What one request calls for.
+enum Answer {
+    /// Send these (perhaps none) and read the next request.
+    Replies(Vec<LdapMsg>),
+    /// Send this StartTLS response, then start TLS.
+    StartTls(LdapMsg),
+    /// Send this notice, if any, and close.
+    Close(Option<LdapMsg>),
+}
+
 impl Session {
     async fn serve<S: AsyncRead + AsyncWrite + Unpin>(&mut self, framed: &mut Framed<S, LdapCodec>, tls: bool) -> Next {
         loop {
-            let item = match tokio::time::timeout(IDLE_MAX, framed.next()).await {
-                Ok(Some(item)) => item,
-                Ok(None) | Err(_) => return Next::Close,
+            let answer = match next_request(framed).await {
+                Ok(LdapMsg { msgid, op, ctrl }) => match refuse_critical_control(msgid, &op, &ctrl) {
+                    Some(refusal) => Answer::Replies(refusal),
+                    None => self.answer(msgid, op, &ctrl, tls).await,
+                },
+                Err(notice) => Answer::Close(notice),
             };
-            let LdapMsg { msgid, op, ctrl } = match item {
-                Ok(message) => message,
-                Err(error) => {
-                    let why = if error.kind() == std::io::ErrorKind::OutOfMemory {
-                        "request too large"
-                    } else {
-                        "malformed request"
-                    };
-                    let _ = framed.send(DisconnectionNotice::gen_response(LdapResultCode::ProtocolError, why)).await;
-                    return Next::Close;
-                }
-            };
-            // RFC 4511 §4.1.11: a critical control we do not implement fails the operation.
-            if let Some(oid) = ctrl.iter().find_map(|c| match c {
-                LdapControl::Unknown { oid, criticality: true, .. } => Some(oid.clone()),
-                _ => None,
-            }) {
-                let reply = refuse(msgid, &op, LdapResultCode::UnavailableCriticalExtension, &format!("control {oid}"));
-                if let Some(reply) = reply {
-                    if framed.send(reply).await.is_err() {
+            match answer {
+                Answer::Replies(replies) => {
+                    for reply in replies {
+                        if framed.feed(reply).await.is_err() {
+                            return Next::Close;
+                        }
+                    }
+                    if framed.flush().await.is_err() {
                         return Next::Close;
                     }
                 }
-                continue;
-            }
-            let replies = match op {
-                LdapOp::UnbindRequest => return Next::Close,
-                LdapOp::AbandonRequest(_) => continue,
-                LdapOp::BindRequest(bind) => vec![self.bind(msgid, bind, tls).await],
-                LdapOp::ExtendedRequest(LdapExtendedRequest { name, .. }) if name == OID_STARTTLS => {
-                    let code = if tls { LdapResultCode::OperationsError } else { LdapResultCode::Success };
-                    let message = if tls { "TLS is already active" } else { "" };
-                    let response = LdapExtendedResponse {
-                        res: result(code, message),
-                        name: Some(OID_STARTTLS.into()),
-                        value: None,
-                    };
-                    if framed.send(LdapMsg::new(msgid, LdapOp::ExtendedResponse(response))).await.is_err() {
-                        return Next::Close;
+                Answer::StartTls(reply) => {
+                    return if framed.send(reply).await.is_ok() { Next::StartTls } else { Next::Close };
+                }
+                Answer::Close(notice) => {
+                    if let Some(notice) = notice {
+                        let _ = framed.send(notice).await;
                     }
-                    if tls {
-                        continue;
-                    }
-                    return Next::StartTls;
-                }
-                LdapOp::ExtendedRequest(LdapExtendedRequest { name, .. }) if name == OID_WHOAMI => {
-                    let value = self.bound.as_ref().map_or_else(Vec::new, |dn| format!("dn:{dn}").into_bytes());
-                    let response = LdapExtendedResponse {
-                        res: result(LdapResultCode::Success, ""),
-                        name: None,
-                        value: Some(value),
-                    };
-                    vec![LdapMsg::new(msgid, LdapOp::ExtendedResponse(response))]
-                }
-                LdapOp::ExtendedRequest(LdapExtendedRequest { name, .. }) => {
-                    let response = LdapExtendedResponse {
-                        res: result(
-                            LdapResultCode::ProtocolError,
-                            &format!("extended operation {name} is not supported"),
-                        ),
-                        name: None,
-                        value: None,
-                    };
-                    vec![LdapMsg::new(msgid, LdapOp::ExtendedResponse(response))]
-                }
-                LdapOp::SearchRequest(search) => {
-                    let view = self.context.directory.view_async().await;
-                    self.search(msgid, &search, &ctrl, view)
-                }
-                op @ (LdapOp::AddRequest(_)
-                | LdapOp::ModifyRequest(_)
-                | LdapOp::DelRequest(_)
-                | LdapOp::ModifyDNRequest(_)
-                | LdapOp::CompareRequest(_)) => refuse(
-                    msgid,
-                    &op,
-                    LdapResultCode::UnwillingToPerform,
-                    "this directory is read-only: entries change through the relay's administration",
-                )
-                .into_iter()
-                .collect(),
-                _ => {
-                    let notice = DisconnectionNotice::gen_response(LdapResultCode::ProtocolError, "unexpected PDU");
-                    let _ = framed.send(notice).await;
                     return Next::Close;
                 }
-            };
-            for reply in replies {
-                if framed.feed(reply).await.is_err() {
-                    return Next::Close;
-                }
-            }
-            if framed.flush().await.is_err() {
-                return Next::Close;
             }
             if self.failed_binds >= FAILED_BINDS_MAX {
                 return Next::Close;
             }
         }
+    }
+
+    /// Answers one request.
+    async fn answer(&mut self, msgid: i32, op: LdapOp, controls: &[LdapControl], tls: bool) -> Answer {
+        let replies = match op {
+            LdapOp::UnbindRequest => return Answer::Close(None),
+            LdapOp::AbandonRequest(_) => Vec::new(),
+            LdapOp::BindRequest(bind) => vec![self.bind(msgid, bind, tls).await],
+            LdapOp::ExtendedRequest(LdapExtendedRequest { name, .. }) if name == OID_STARTTLS => {
+                let code = if tls { LdapResultCode::OperationsError } else { LdapResultCode::Success };
+                let message = if tls { "TLS is already active" } else { "" };
+                let response =
+                    LdapExtendedResponse { res: result(code, message), name: Some(OID_STARTTLS.into()), value: None };
+                let reply = LdapMsg::new(msgid, LdapOp::ExtendedResponse(response));
+                return if tls { Answer::Replies(vec![reply]) } else { Answer::StartTls(reply) };
+            }
+            LdapOp::ExtendedRequest(LdapExtendedRequest { name, .. }) => vec![self.extended(msgid, &name)],
+            LdapOp::SearchRequest(search) => {
+                let view = self.context.directory.view_async().await;
+                self.search(msgid, &search, controls, view)
+            }
+            op @ (LdapOp::AddRequest(_)
+            | LdapOp::ModifyRequest(_)
+            | LdapOp::DelRequest(_)
+            | LdapOp::ModifyDNRequest(_)
+            | LdapOp::CompareRequest(_)) => refuse(
+                msgid,
+                &op,
+                LdapResultCode::UnwillingToPerform,
+                "this directory is read-only: entries change through the relay's administration",
+            )
+            .into_iter()
+            .collect(),
+            _ => {
+                let notice = DisconnectionNotice::gen_response(LdapResultCode::ProtocolError, "unexpected PDU");
+                return Answer::Close(Some(notice));
+            }
+        };
+        Answer::Replies(replies)
+    }
+
+    /// Who am I (RFC 4532), or a refusal of any other extended operation but StartTLS.
+    fn extended(&self, msgid: i32, name: &str) -> LdapMsg {
+        let response = if name == OID_WHOAMI {
+            let value = self.bound.as_ref().map_or_else(Vec::new, |dn| format!("dn:{dn}").into_bytes());
+            LdapExtendedResponse { res: result(LdapResultCode::Success, ""), name: None, value: Some(value) }
+        } else {
+            LdapExtendedResponse {
+                res: result(LdapResultCode::ProtocolError, &format!("extended operation {name} is not supported")),
+                name: None,
+                value: None,
+            }
+        };
+        LdapMsg::new(msgid, LdapOp::ExtendedResponse(response))
     }
 
     async fn bind(&mut self, msgid: i32, bind: LdapBindRequest, tls: bool) -> LdapMsg {
@@ -240,7 +235,7 @@ impl Session {
             .and_then(|a| self.context.store.account_by_address(&a).ok().flatten());
         // The hash runs for unknown names too, so that timing does not tell which exist.
         let stored = account.as_ref().map(|a| a.password_hash.clone());
-        let verified = caducee_actors::session::check_password(&self.context.password_checks, stored, password).await;
+        let verified = caducee_actors::login::check_password(&self.context.password_checks, stored, password).await;
         match account {
             Some(account) if verified => {
                 self.context.logins.succeeded(&address);
@@ -255,172 +250,36 @@ impl Session {
             }
         }
     }
+}
 
-    fn search(
-        &self,
-        msgid: i32,
-        search: &LdapSearchRequest,
-        controls: &[LdapControl],
-        view: anyhow::Result<Arc<DirectoryView>>,
-    ) -> Vec<LdapMsg> {
-        let done = |code, message: &str, controls: Vec<LdapControl>| {
-            LdapMsg::new_with_ctrls(msgid, LdapOp::SearchResultDone(result(code, message)), controls)
-        };
-        if let Err(why) = check_filter(&search.filter) {
-            return vec![done(LdapResultCode::UnwillingToPerform, &why, Vec::new())];
+/// The next request within the idle limit; otherwise the notice to send (if any) before
+/// closing.
+async fn next_request<S: AsyncRead + AsyncWrite + Unpin>(
+    framed: &mut Framed<S, LdapCodec>,
+) -> Result<LdapMsg, Option<LdapMsg>> {
+    match tokio::time::timeout(IDLE_MAX, framed.next()).await {
+        Ok(Some(Ok(message))) => Ok(message),
+        Ok(Some(Err(error))) => {
+            let why =
+                if error.kind() == std::io::ErrorKind::OutOfMemory { "request too large" } else { "malformed request" };
+            Err(Some(DisconnectionNotice::gen_response(LdapResultCode::ProtocolError, why)))
         }
-        // Assertion values folded once here, not once per candidate entry.
-        let search = &LdapSearchRequest { filter: folded(&search.filter), ..search.clone() };
-        let base = normalise_dn(&search.base);
-        if base.is_empty() && search.scope == LdapSearchScope::Base {
-            return self.root_dse(msgid, search, done(LdapResultCode::Success, "", Vec::new()));
-        }
-        let view = match view {
-            Ok(view) => view,
-            Err(error) => {
-                tracing::error!(%error, "reading the directory failed");
-                return vec![done(LdapResultCode::Unavailable, "the directory cannot be read now", Vec::new())];
-            }
-        };
-        let directory_base = self.context.directory.base().to_ascii_lowercase();
-        let started = Instant::now();
-        let time_limit = match search.timelimit {
-            n if n > 0 => Duration::from_secs(n as u64).min(TIME_LIMIT_MAX),
-            _ => TIME_LIMIT_MAX,
-        };
-        // Which entries the base and scope designate.
-        let candidates: Vec<usize> = if base == directory_base {
-            match search.scope {
-                LdapSearchScope::Base => {
-                    return self.base_entry(msgid, search, done(LdapResultCode::Success, "", Vec::new()));
-                }
-                _ => match view.index.candidates(&search.filter) {
-                    Some(narrowed) => {
-                        let bound = self.bound.is_some();
-                        narrowed.into_iter().map(|i| i as usize).filter(|&i| bound || !view.all[i].red_list).collect()
-                    }
-                    None => self.visible(&view).collect(),
-                },
-            }
-        } else if base.ends_with(&format!(",{directory_base}")) {
-            match self.visible(&view).find(|&i| view.ldap[i].dn_folded == base) {
-                Some(i) if search.scope != LdapSearchScope::Children => vec![i],
-                Some(_) => Vec::new(),
-                None => {
-                    let mut missing = done(LdapResultCode::NoSuchObject, "no such entry", Vec::new());
-                    if let LdapOp::SearchResultDone(res) = &mut missing.op {
-                        res.matcheddn = self.context.directory.base().to_owned();
-                    }
-                    return vec![missing];
-                }
-            }
-        } else {
-            return vec![done(LdapResultCode::NoSuchObject, "outside this directory", Vec::new())];
-        };
-
-        let paging = controls.iter().find_map(|c| match c {
-            LdapControl::SimplePagedResults { size, cookie } => Some((*size, cookie.clone())),
-            _ => None,
-        });
-        let offset = match &paging {
-            Some((_, cookie)) if !cookie.is_empty() => match <[u8; 8]>::try_from(cookie.as_slice()) {
-                Ok(bytes) => u64::from_be_bytes(bytes) as usize,
-                Err(_) => return vec![done(LdapResultCode::ProtocolError, "not a cookie of this server", Vec::new())],
-            },
-            _ => 0,
-        };
-        let size_limit = match search.sizelimit {
-            n if n > 0 => (n as usize).min(SIZE_LIMIT_MAX),
-            _ => SIZE_LIMIT_MAX,
-        };
-        let page_size = paging.as_ref().map(|(size, _)| (*size).clamp(1, SIZE_LIMIT_MAX as i64) as usize);
-        let mut replies = Vec::new();
-        let mut matched = 0usize;
-        let mut sent = 0usize;
-        for &i in &candidates {
-            if !matches(&search.filter, &view.ldap[i]) {
-                continue;
-            }
-            matched += 1;
-            if matched <= offset {
-                continue;
-            }
-            if let Some(page) = page_size {
-                if sent == page {
-                    let cookie = ((matched - 1) as u64).to_be_bytes().to_vec();
-                    let control = LdapControl::SimplePagedResults { size: 0, cookie };
-                    replies.push(done(LdapResultCode::Success, "", vec![control]));
-                    return replies;
-                }
-            } else if sent == size_limit {
-                replies.push(done(LdapResultCode::SizeLimitExceeded, "", Vec::new()));
-                return replies;
-            }
-            if started.elapsed() > time_limit {
-                replies.push(done(LdapResultCode::TimeLimitExceeded, "", Vec::new()));
-                return replies;
-            }
-            replies.push(entry_message(msgid, &view.ldap[i], &search.attrs, search.typesonly));
-            sent += 1;
-        }
-        let controls = match paging {
-            Some(_) => vec![LdapControl::SimplePagedResults { size: 0, cookie: Vec::new() }],
-            None => Vec::new(),
-        };
-        replies.push(done(LdapResultCode::Success, "", controls));
-        replies
-    }
-
-    /// Indexes of the entries this session may see: red-listed ones only when bound.
-    fn visible<'a>(&self, view: &'a DirectoryView) -> impl Iterator<Item = usize> + 'a {
-        let bound = self.bound.is_some();
-        view.all.iter().enumerate().filter(move |(_, e)| bound || !e.red_list).map(|(i, _)| i)
-    }
-
-    fn root_dse(&self, msgid: i32, search: &LdapSearchRequest, done: LdapMsg) -> Vec<LdapMsg> {
-        let attributes: Vec<(&'static str, Vec<Vec<u8>>)> = vec![
-            ("objectClass", vec![b"top".to_vec()]),
-            ("namingContexts", vec![self.context.directory.base().as_bytes().to_vec()]),
-            ("supportedLDAPVersion", vec![b"3".to_vec()]),
-            ("supportedExtension", vec![OID_STARTTLS.as_bytes().to_vec(), OID_WHOAMI.as_bytes().to_vec()]),
-            ("supportedControl", vec![OID_PAGED_RESULTS.as_bytes().to_vec()]),
-            ("vendorName", vec!["Caducée".as_bytes().to_vec()]),
-        ];
-        let entry = synthetic_entry("", attributes);
-        if !matches(&search.filter, &entry) {
-            return vec![done];
-        }
-        // The rootDSE's attributes are operational: sent when asked for, or with "+".
-        let wanted: Vec<String> = if search.attrs.is_empty() || search.attrs.iter().any(|a| a == "*" || a == "+") {
-            entry.attributes.iter().map(|(name, _)| name.to_string()).collect()
-        } else {
-            search.attrs.clone()
-        };
-        vec![entry_message(msgid, &entry, &wanted, search.typesonly), done]
-    }
-
-    fn base_entry(&self, msgid: i32, search: &LdapSearchRequest, done: LdapMsg) -> Vec<LdapMsg> {
-        let attributes = vec![
-            ("objectClass", vec![b"top".to_vec(), b"organizationalUnit".to_vec()]),
-            ("ou", vec![b"directory".to_vec()]),
-        ];
-        let entry = synthetic_entry(self.context.directory.base(), attributes);
-        if matches(&search.filter, &entry) {
-            vec![entry_message(msgid, &entry, &search.attrs, search.typesonly), done]
-        } else {
-            vec![done]
-        }
+        Ok(None) | Err(_) => Err(None),
     }
 }
 
-fn synthetic_entry(dn: &str, attributes: Vec<(&'static str, Vec<Vec<u8>>)>) -> LdapEntry {
-    let folded = attributes
-        .iter()
-        .map(|(name, values)| {
-            (name.to_ascii_lowercase(), values.iter().map(|v| fold(&String::from_utf8_lossy(v))).collect())
-        })
-        .collect();
-    LdapEntry { dn: dn.to_owned(), dn_folded: dn.to_ascii_lowercase(), attributes, folded }
+/// RFC 4511 §4.1.11: a critical control we do not implement fails the operation. The
+/// replies to send, when it does.
+fn refuse_critical_control(msgid: i32, op: &LdapOp, controls: &[LdapControl]) -> Option<Vec<LdapMsg>> {
+    let oid = controls.iter().find_map(|c| match c {
+        LdapControl::Unknown { oid, criticality: true, .. } => Some(oid.clone()),
+        _ => None,
+    })?;
+    Some(
+        refuse(msgid, op, LdapResultCode::UnavailableCriticalExtension, &format!("control {oid}"))
+            .into_iter()
+            .collect(),
+    )
 }
 
 /// The answer to an operation refused as a whole.
@@ -438,22 +297,6 @@ fn refuse(msgid: i32, op: &LdapOp, code: LdapResultCode, message: &str) -> Optio
         _ => return None,
     };
     Some(LdapMsg::new(msgid, op))
-}
-
-/// One search result: the attributes asked for ("*" or none: every user attribute; "1.1":
-/// none), names matched without regard to case.
-fn entry_message(msgid: i32, entry: &LdapEntry, wanted: &[String], types_only: bool) -> LdapMsg {
-    let all = wanted.is_empty() || wanted.iter().any(|w| w == "*");
-    let attributes = entry
-        .attributes
-        .iter()
-        .filter(|(name, _)| all || wanted.iter().any(|w| w.eq_ignore_ascii_case(name)))
-        .map(|(name, values)| LdapPartialAttribute {
-            atype: (*name).to_owned(),
-            vals: if types_only { Vec::new() } else { values.clone() },
-        })
-        .collect();
-    LdapMsg::new(msgid, LdapOp::SearchResultEntry(LdapSearchResultEntry { dn: entry.dn.clone(), attributes }))
 }
 
 /// The address a bind DN names: `mail=<address>,<base>`, or the bare address.
@@ -475,102 +318,12 @@ fn normalise_dn(dn: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// Refuses filters too large or too deep to evaluate cheaply.
-fn check_filter(filter: &LdapFilter) -> Result<(), String> {
-    fn walk(filter: &LdapFilter, depth: usize, terms: &mut usize) -> Result<(), String> {
-        *terms += 1;
-        if depth > FILTER_DEPTH_MAX {
-            return Err(format!("the filter is nested more than {FILTER_DEPTH_MAX} levels deep"));
-        }
-        if *terms > FILTER_TERMS_MAX {
-            return Err(format!("the filter has more than {FILTER_TERMS_MAX} terms"));
-        }
-        match filter {
-            LdapFilter::And(parts) | LdapFilter::Or(parts) => {
-                parts.iter().try_for_each(|part| walk(part, depth + 1, terms))
-            }
-            LdapFilter::Not(inner) => walk(inner, depth + 1, terms),
-            _ => Ok(()),
-        }
-    }
-    walk(filter, 0, &mut 0)
-}
-
-/// `filter` with every assertion value [`fold`]ed, as the entries' values are.
-fn folded(filter: &LdapFilter) -> LdapFilter {
-    let all = |parts: &[LdapFilter]| parts.iter().map(folded).collect();
-    match filter {
-        LdapFilter::And(parts) => LdapFilter::And(all(parts)),
-        LdapFilter::Or(parts) => LdapFilter::Or(all(parts)),
-        LdapFilter::Not(inner) => LdapFilter::Not(Box::new(folded(inner))),
-        LdapFilter::Equality(name, value) => LdapFilter::Equality(name.clone(), fold(value)),
-        LdapFilter::Approx(name, value) => LdapFilter::Approx(name.clone(), fold(value)),
-        LdapFilter::GreaterOrEqual(name, value) => LdapFilter::GreaterOrEqual(name.clone(), fold(value)),
-        LdapFilter::LessOrEqual(name, value) => LdapFilter::LessOrEqual(name.clone(), fold(value)),
-        LdapFilter::Substring(name, parts) => LdapFilter::Substring(
-            name.clone(),
-            LdapSubstringFilter {
-                initial: parts.initial.as_deref().map(fold),
-                any: parts.any.iter().map(|a| fold(a)).collect(),
-                final_: parts.final_.as_deref().map(fold),
-            },
-        ),
-        other => other.clone(),
-    }
-}
-
-/// Whether `entry` matches `filter`, whose values are already [`folded`]. Matching ignores
-/// case and French accents (the directory's attributes are all text); approximate matching
-/// is equality; extensible matches are not supported and match nothing.
-fn matches(filter: &LdapFilter, entry: &LdapEntry) -> bool {
-    let values = |name: &str| {
-        let name = name.to_ascii_lowercase();
-        entry.folded.iter().find(|(n, _)| *n == name).map(|(_, values)| values.as_slice())
-    };
-    match filter {
-        LdapFilter::And(parts) => parts.iter().all(|p| matches(p, entry)),
-        LdapFilter::Or(parts) => parts.iter().any(|p| matches(p, entry)),
-        LdapFilter::Not(inner) => !matches(inner, entry),
-        // Every entry has an object class: "(objectClass=*)" is the usual "everything".
-        LdapFilter::Present(name) => {
-            name.eq_ignore_ascii_case("objectClass")
-                || entry.attributes.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
-        }
-        LdapFilter::Equality(name, value) | LdapFilter::Approx(name, value) => {
-            values(name).is_some_and(|vs| vs.contains(value))
-        }
-        LdapFilter::GreaterOrEqual(name, value) => values(name).is_some_and(|vs| vs.iter().any(|v| v >= value)),
-        LdapFilter::LessOrEqual(name, value) => values(name).is_some_and(|vs| vs.iter().any(|v| v <= value)),
-        LdapFilter::Substring(name, parts) => {
-            values(name).is_some_and(|vs| vs.iter().any(|v| substring_matches(v, parts)))
-        }
-        LdapFilter::Extensible(_) => false,
-    }
-}
-
-fn substring_matches(value: &str, parts: &LdapSubstringFilter) -> bool {
-    let mut rest = value;
-    if let Some(initial) = &parts.initial {
-        let Some(after) = rest.strip_prefix(initial.as_str()) else {
-            return false;
-        };
-        rest = after;
-    }
-    for any in &parts.any {
-        match rest.find(any.as_str()) {
-            Some(at) => rest = &rest[at + any.len()..],
-            None => return false,
-        }
-    }
-    match &parts.final_ {
-        Some(last) => rest.ends_with(last.as_str()),
-        None => true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::filter::{check_filter, folded, matches};
+    use super::search::synthetic_entry;
     use super::*;
+    use crate::directory::LdapEntry;
 
     fn entry() -> LdapEntry {
         synthetic_entry(

@@ -1,0 +1,213 @@
+//! Message content: DATA (RFC 5321 4.1.1.4) and BDAT chunks (RFC 3030), the size limit,
+//! the content policy, and the answer to the delivery.
+
+use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, DummyDataReceiver};
+
+use super::{Awaiting, Delivery, DeliveryVerdict, Effect, Mode, SmtpServer};
+use crate::content::check_encrypted_message;
+use crate::Vocabulary;
+
+impl<V: Vocabulary> SmtpServer<V> {
+    /// Reads message content after DATA, up to the strict `CRLF.CRLF`.
+    pub(super) fn data_input(&mut self, input: &[u8]) -> (usize, Option<Effect<V>>) {
+        let Mode::Data(receiver) = &mut self.mode else {
+            return (0, None);
+        };
+        let mut bytes = input.iter();
+        let Some(tx) = self.transaction.as_mut() else {
+            return (input.len(), None);
+        };
+        let done = receiver.ingest(&mut bytes, &mut tx.body);
+        let used = input.len() - bytes.as_slice().len();
+        if done {
+            self.mode = Mode::Command;
+            return (used, self.end_of_message());
+        }
+        if tx.body.len() > self.config.message_bytes_max {
+            tx.oversized = true;
+            tx.body = Vec::new();
+            let receiver = DummyDataReceiver::new_data(receiver);
+            self.mode = Mode::Discard { receiver, last: true };
+        }
+        (used, None)
+    }
+
+    /// Reads one BDAT chunk.
+    pub(super) fn bdat_input(&mut self, input: &[u8]) -> (usize, Option<Effect<V>>) {
+        let Mode::Bdat(receiver) = &mut self.mode else {
+            return (0, None);
+        };
+        let mut bytes = input.iter();
+        let Some(tx) = self.transaction.as_mut() else {
+            return (input.len(), None);
+        };
+        let done = receiver.ingest(&mut bytes, &mut tx.body);
+        let used = input.len() - bytes.as_slice().len();
+        if done {
+            let last = receiver.is_last;
+            self.mode = Mode::Command;
+            if last {
+                return (used, self.end_of_message());
+            }
+            let size = tx.body.len();
+            self.reply(250, "2.0.0", &format!("{size} octets received"));
+        }
+        (used, None)
+    }
+
+    /// Swallows content that will be refused, then answers.
+    pub(super) fn discard_input(&mut self, input: &[u8]) -> (usize, Option<Effect<V>>) {
+        let Mode::Discard { receiver, last } = &mut self.mode else {
+            return (0, None);
+        };
+        let mut bytes = input.iter();
+        let done = receiver.ingest(&mut bytes);
+        let used = input.len() - bytes.as_slice().len();
+        if done {
+            let last = *last;
+            self.mode = Mode::Command;
+            if last {
+                self.transaction = None;
+                let max = self.config.message_bytes_max;
+                self.reply(552, "5.3.4", &format!("Message too big: this relay accepts at most {max} bytes"));
+            } else {
+                self.reply(250, "2.0.0", "Chunk discarded: the message is already too big");
+            }
+        }
+        (used, None)
+    }
+
+    pub(super) fn data(&mut self) -> Option<Effect<V>> {
+        let Some(tx) = &mut self.transaction else {
+            return self.error_reply(503, "5.5.1", "Send MAIL first");
+        };
+        if tx.chunking {
+            return self.error_reply(503, "5.5.1", "DATA cannot follow BDAT");
+        }
+        if tx.recipients.is_empty() {
+            return self.error_reply(554, "5.5.1", "No valid recipients");
+        }
+        self.reply(354, "", "End data with <CR><LF>.<CR><LF>");
+        self.mode = Mode::Data(DataReceiver::new());
+        None
+    }
+
+    pub(super) fn bdat(&mut self, chunk_size: usize, last: bool) -> Option<Effect<V>> {
+        let max = self.config.message_bytes_max;
+        let Some(tx) = &mut self.transaction else {
+            // The chunk still follows on the wire: swallow it before answering.
+            self.mode = Mode::Discard { receiver: DummyDataReceiver::new_bdat(chunk_size), last: false };
+            return self.error_reply(503, "5.5.1", "Send MAIL first");
+        };
+        tx.chunking = true;
+        if tx.oversized || tx.body.len().saturating_add(chunk_size) > max {
+            tx.oversized = true;
+            tx.body = Vec::new();
+            self.mode = Mode::Discard { receiver: DummyDataReceiver::new_bdat(chunk_size), last };
+            return None;
+        }
+        if tx.recipients.is_empty() {
+            self.transaction = None;
+            self.mode = Mode::Discard { receiver: DummyDataReceiver::new_bdat(chunk_size), last: false };
+            return self.error_reply(554, "5.5.1", "No valid recipients");
+        }
+        self.mode = Mode::Bdat(BdatReceiver::new(chunk_size, last));
+        if chunk_size == 0 {
+            return self.step(&[]).1;
+        }
+        None
+    }
+
+    fn end_of_message(&mut self) -> Option<Effect<V>> {
+        let tx = self.transaction.take()?;
+        // The last input chunk may carry both the excess and the end of data.
+        if tx.oversized || tx.body.len() > self.config.message_bytes_max {
+            let max = self.config.message_bytes_max;
+            self.reply(552, "5.3.4", &format!("Message too big: this relay accepts at most {max} bytes"));
+            return None;
+        }
+        let mut tx = tx;
+        if has_bare_line_ending(&tx.body) {
+            // A bare LF or CR never ends the data here (only CRLF.CRLF does), but a reader
+            // further on might take it for a line end: store canonical CRLF lines, so the
+            // POP3 side dot-stuffs every line a reader could see.
+            tx.body = canonical_line_endings(&tx.body);
+        }
+        match check_encrypted_message(&tx.body) {
+            Ok(content) => {
+                let delivery = Delivery { sender: tx.sender, recipients: tx.recipients, body: tx.body, content };
+                self.await_effect(Awaiting::Delivery, Effect::Deliver(delivery))
+            }
+            Err(why) => {
+                self.reply(
+                    554,
+                    "5.7.1",
+                    &format!(
+                        "Message refused: {why}. This relay carries only OpenPGP-encrypted messages \
+                         (PGP/MIME or inline OpenPGP); encrypt the document to its recipients first"
+                    ),
+                );
+                Some(Effect::ContentRefused)
+            }
+        }
+    }
+
+    /// The answer to [`Effect::Deliver`].
+    pub fn delivered(&mut self, verdict: DeliveryVerdict<V>) {
+        if !self.resume(Awaiting::Delivery) {
+            return;
+        }
+        match verdict {
+            DeliveryVerdict::Stored(id) => {
+                self.messages_accepted += 1;
+                self.reply(250, "2.0.0", &format!("Message accepted and stored as {id}"));
+            }
+            DeliveryVerdict::QuotaExceeded(address) => self.reply(552, "5.2.2", &format!("<{address}>: mailbox full")),
+            DeliveryVerdict::StoreFull => self.reply(452, "4.3.1", "Insufficient system storage; try again later"),
+            DeliveryVerdict::Failed => self.reply(451, "4.3.0", "Local error while storing; try again later"),
+            DeliveryVerdict::Throttled(why) => {
+                self.reply(451, "4.7.1", &format!("Sending limit reached: {why}; try again later"))
+            }
+            DeliveryVerdict::WrongKey { recipient, why } => self.reply(
+                554,
+                "5.7.1",
+                &format!(
+                    "<{recipient}>: message refused: {why}. Fetch the recipient's current certificate \
+                     (HKP or WKD on this relay) and encrypt the document again"
+                ),
+            ),
+            DeliveryVerdict::Blocked(why) => self.reply(
+                554,
+                "5.7.1",
+                &format!("This account is blocked for mass mailing ({why}); contact the relay's administrator"),
+            ),
+        }
+    }
+}
+
+/// True when a CR is not followed by LF, or an LF not preceded by CR.
+fn has_bare_line_ending(body: &[u8]) -> bool {
+    body.iter().enumerate().any(|(i, &b)| match b {
+        b'\n' => i == 0 || body[i - 1] != b'\r',
+        b'\r' => body.get(i + 1) != Some(&b'\n'),
+        _ => false,
+    })
+}
+
+/// Rewrites every bare CR or LF as CRLF.
+fn canonical_line_endings(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / 32);
+    let mut i = 0;
+    while i < body.len() {
+        match body[i] {
+            b'\r' if body.get(i + 1) == Some(&b'\n') => {
+                out.extend_from_slice(b"\r\n");
+                i += 1;
+            }
+            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    out
+}

@@ -1,0 +1,579 @@
+//! SMTP submission (RFC 5321, 6409, 3207, 4954, 3030) as a sans-I/O state machine.
+//!
+//! Bytes go in through [`SmtpServer::receive`]; replies accumulate in an output buffer the
+//! driver writes out. Whenever the dialogue needs something from outside — checking a
+//! password, looking up a recipient, storing a message, starting TLS — the machine stops
+//! and returns an [`Effect`]; the driver performs it and hands the answer back. No sockets,
+//! no clock, no store here: the whole dialogue is testable byte by byte.
+//!
+//! Command parsing is smtp-proto's; DATA end detection is its strict `CRLF.CRLF` receiver,
+//! and bare CR or LF in a body are rewritten as CRLF before storing (SMTP smuggling
+//! defence: what ends a line for any later reader is dot-stuffed on the way out).
+//!
+//! Addresses and accounts are the relay's own types, given through [`Vocabulary`]. Here:
+//! the dialogue's states and commands; `data.rs`: DATA and BDAT content; `auth.rs`: AUTH;
+//! `reply.rs`: replies and the error budget.
+
+mod auth;
+mod data;
+mod reply;
+
+use std::io::Write as _;
+
+use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, DummyDataReceiver, RequestReceiver};
+use smtp_proto::{Error as ParseError, Request};
+
+use crate::content::EncryptedContent;
+use crate::{Machine, Vocabulary};
+
+pub use reply::received_header;
+
+/// RFC 5321 4.5.3.1.8: servers must accept at least 100 recipients.
+pub const SMTP_RECIPIENTS_MAX: usize = 100;
+/// RFC 4954 4: an AUTH continuation line may be up to 12288 octets.
+pub const SMTP_AUTH_LINE_BYTES_MAX: usize = 12_288;
+/// Protocol errors tolerated in one session before it is closed.
+pub const SMTP_ERRORS_MAX: u32 = 10;
+/// Failed logins tolerated in one session before it is closed.
+pub const SMTP_AUTH_FAILURES_MAX: u32 = 3;
+/// Longest command line. RFC 5321 4.5.3.1.4 sets 512 octets and lets extensions add to
+/// it; RFC 4954 §4 raises it to 12288 octets for AUTH with an initial response.
+pub const SMTP_COMMAND_LINE_BYTES_MAX: usize = 12_288;
+
+/// What the relay tells every session.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    /// The name in the greeting and EHLO reply.
+    pub hostname: String,
+    /// Largest message accepted, in bytes (announced with SIZE).
+    pub message_bytes_max: usize,
+}
+
+/// A logged-in account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated<V: Vocabulary> {
+    pub account: V::Account,
+    pub address: V::Address,
+}
+
+/// Something the driver must do before the dialogue can go on.
+#[derive(Debug, PartialEq)]
+pub enum Effect<V: Vocabulary> {
+    /// Check these credentials; answer with [`SmtpServer::authenticated`].
+    Authenticate { username: String, password: String },
+    /// Look up a recipient; answer with [`SmtpServer::recipient_checked`].
+    CheckRecipient { address: V::Address, declared_bytes: Option<u64> },
+    /// Store the message durably; answer with [`SmtpServer::delivered`].
+    Deliver(Delivery<V>),
+    /// Write out the output, drop any input already buffered (RFC 3207 §6), start TLS,
+    /// then call [`SmtpServer::tls_started`].
+    StartTls,
+    /// Write out the output and close the connection.
+    Close,
+    /// A message was refused for its content (already answered): tell the counters. Needs
+    /// no answer.
+    ContentRefused,
+}
+
+/// A message that passed every check and now needs storing.
+#[derive(Debug, PartialEq)]
+pub struct Delivery<V: Vocabulary> {
+    pub sender: V::Address,
+    pub recipients: Vec<(V::Account, V::Address)>,
+    /// The message exactly as received (dot-unstuffed), without a trace header.
+    pub body: Vec<u8>,
+    pub content: EncryptedContent,
+}
+
+/// The answer to [`Effect::CheckRecipient`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecipientVerdict<V: Vocabulary> {
+    Accept(V::Account),
+    Unknown,
+    /// Reception is disabled; the reason is told to the sender.
+    Disabled(ReceptionDisabled),
+    OverQuota,
+    /// The mailbox could not be checked now (store error, shutdown): try again later.
+    TryLater,
+}
+
+/// The answer to [`Effect::Deliver`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryVerdict<V: Vocabulary> {
+    /// On disk for every recipient; carries the message's queue id for the reply.
+    Stored(String),
+    QuotaExceeded(V::Address),
+    /// No room left on disk.
+    StoreFull,
+    /// Anything else: the sender should retry later.
+    Failed,
+    /// Over a mass-mailing limit: try again later (the reason says which limit).
+    Throttled(String),
+    /// The account is blocked for mass mailing until an administrator unblocks it.
+    Blocked(String),
+    /// A recipient has a current certificate and the message is not encrypted to it.
+    WrongKey {
+        recipient: V::Address,
+        why: String,
+    },
+}
+
+/// Why a mailbox does not receive messages now. Its text is the sentence told to the
+/// sender after "reception is disabled: ".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReceptionDisabled {
+    /// The account was closed (and its data awaits erasure).
+    #[error("the account is closed")]
+    Closed,
+    /// Not collected for too long; `since` is the last collection (or the account's
+    /// creation), as an HTTP date.
+    #[error("the mailbox is inactive, not collected since {since}")]
+    Inactive { since: String },
+    /// Suspended by an administrator.
+    #[error("the mailbox is suspended")]
+    Suspended,
+}
+
+/// The session's place in RFC 5321's dialogue.
+enum Mode {
+    /// Reading commands.
+    Command,
+    /// Reading an AUTH continuation line.
+    AuthLine(AuthStep),
+    /// Reading message content after DATA.
+    Data(DataReceiver),
+    /// Reading one BDAT chunk.
+    Bdat(BdatReceiver),
+    /// Swallowing content that will be refused (too large), then answering `refusal`.
+    Discard { receiver: DummyDataReceiver, last: bool },
+    /// Waiting for the driver's answer to an effect.
+    Waiting(Awaiting),
+    /// QUIT or a fatal error: nothing more is read.
+    Closed,
+}
+
+impl std::fmt::Debug for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Command => "Command",
+            Mode::AuthLine(_) => "AuthLine",
+            Mode::Data(_) => "Data",
+            Mode::Bdat(_) => "Bdat",
+            Mode::Discard { .. } => "Discard",
+            Mode::Waiting(_) => "Waiting",
+            Mode::Closed => "Closed",
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+enum AuthStep {
+    PlainResponse,
+    LoginUsername,
+    LoginPassword { username: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Awaiting {
+    Auth,
+    Recipient,
+    Delivery,
+    Tls,
+}
+
+struct Transaction<V: Vocabulary> {
+    sender: V::Address,
+    declared_bytes: Option<u64>,
+    recipients: Vec<(V::Account, V::Address)>,
+    pending_recipient: Option<V::Address>,
+    body: Vec<u8>,
+    /// Set once content exceeded the size limit; the message will be refused.
+    oversized: bool,
+    /// BDAT was used: DATA is no longer allowed in this transaction (RFC 3030 §3).
+    chunking: bool,
+}
+
+/// The SMTP server side of one connection.
+pub struct SmtpServer<V: Vocabulary> {
+    config: SmtpConfig,
+    tls: bool,
+    greeted: bool,
+    esmtp: bool,
+    helo: String,
+    user: Option<Authenticated<V>>,
+    transaction: Option<Transaction<V>>,
+    mode: Mode,
+    requests: RequestReceiver,
+    /// Bytes of the command line being received so far, to bound it.
+    command_line_bytes: usize,
+    /// Skipping the rest of an over-long command line.
+    discarding_line: bool,
+    line: Vec<u8>,
+    errors: u32,
+    auth_failures: u32,
+    messages_accepted: u32,
+    output: Vec<u8>,
+}
+
+impl<V: Vocabulary> std::fmt::Debug for SmtpServer<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpServer")
+            .field("mode", &self.mode)
+            .field("tls", &self.tls)
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+impl<V: Vocabulary> SmtpServer<V> {
+    /// A new session; `tls` is true for implicit TLS (port 465). Queues the greeting.
+    pub fn new(config: SmtpConfig, tls: bool) -> Self {
+        let mut server = SmtpServer {
+            config,
+            tls,
+            greeted: false,
+            esmtp: false,
+            helo: String::new(),
+            user: None,
+            transaction: None,
+            mode: Mode::Command,
+            requests: RequestReceiver::default(),
+            command_line_bytes: 0,
+            discarding_line: false,
+            line: Vec::new(),
+            errors: 0,
+            auth_failures: 0,
+            messages_accepted: 0,
+            output: Vec::new(),
+        };
+        let greeting = format!("{} ESMTP Caducée secure health-messaging relay", server.config.hostname);
+        server.reply(220, "", &greeting);
+        server
+    }
+
+    /// Takes the bytes to write to the client.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.output)
+    }
+
+    pub fn has_output(&self) -> bool {
+        !self.output.is_empty()
+    }
+
+    pub fn user(&self) -> Option<&Authenticated<V>> {
+        self.user.as_ref()
+    }
+
+    /// The name the client gave in EHLO/HELO (printable ASCII only).
+    pub fn helo(&self) -> &str {
+        &self.helo
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    pub fn messages_accepted(&self) -> u32 {
+        self.messages_accepted
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.mode, Mode::Closed)
+    }
+
+    /// True while the client is sending message content (for the driver's timeouts).
+    pub fn in_data(&self) -> bool {
+        matches!(self.mode, Mode::Data(_) | Mode::Bdat(_) | Mode::Discard { .. })
+    }
+
+    /// Queues `421` and closes: for idle timeouts and shutdown.
+    pub fn shutdown(&mut self, why: &str) -> Effect<V> {
+        self.reply(421, "4.3.2", why);
+        self.mode = Mode::Closed;
+        Effect::Close
+    }
+
+    /// Consumes input until it is used up or an effect is needed. Returns how many bytes
+    /// were consumed; unconsumed bytes must be passed again after the effect is answered.
+    pub fn receive(&mut self, input: &[u8]) -> (usize, Option<Effect<V>>) {
+        let mut rest = input;
+        while !rest.is_empty() {
+            let (used, effect) = self.step(rest);
+            rest = &rest[used..];
+            if effect.is_some() {
+                return (input.len() - rest.len(), effect);
+            }
+            if used == 0 {
+                break;
+            }
+        }
+        (input.len() - rest.len(), None)
+    }
+
+    fn step(&mut self, input: &[u8]) -> (usize, Option<Effect<V>>) {
+        match self.mode {
+            Mode::Closed | Mode::Waiting(_) => (0, None),
+            Mode::Command => self.command_input(input),
+            Mode::AuthLine(_) => self.auth_line(input),
+            Mode::Data(_) => self.data_input(input),
+            Mode::Bdat(_) => self.bdat_input(input),
+            Mode::Discard { .. } => self.discard_input(input),
+        }
+    }
+
+    /// Reads a command line. The line is bounded before the parser sees it: smtp-proto
+    /// parses a complete line of any length when it arrives in one piece.
+    fn command_input(&mut self, input: &[u8]) -> (usize, Option<Effect<V>>) {
+        let newline = input.iter().position(|&b| b == b'\n');
+        let line_part = newline.map_or(input.len(), |pos| pos + 1);
+        if self.discarding_line || self.command_line_bytes + line_part > SMTP_COMMAND_LINE_BYTES_MAX {
+            self.requests = RequestReceiver::default();
+            self.command_line_bytes = 0;
+            self.discarding_line = newline.is_none();
+            if newline.is_some() {
+                return (line_part, self.error_reply(500, "5.5.2", "Line too long"));
+            }
+            return (line_part, None);
+        }
+        let mut bytes = input.iter();
+        let parsed = self.requests.ingest(&mut bytes).map(Request::into_owned);
+        let used = input.len() - bytes.as_slice().len();
+        self.command_line_bytes =
+            if newline.is_some_and(|pos| pos < used) { 0 } else { self.command_line_bytes + used };
+        let effect = match parsed {
+            Ok(request) => self.command(request),
+            Err(ParseError::NeedsMoreData { .. }) => None,
+            Err(error) => self.parse_error(error),
+        };
+        (used, effect)
+    }
+
+    fn command(&mut self, request: Request<String>) -> Option<Effect<V>> {
+        match request {
+            Request::Ehlo { host } => {
+                self.greet(host, true);
+                None
+            }
+            Request::Helo { host } => {
+                self.greet(host, false);
+                None
+            }
+            Request::Lhlo { .. } => self.error_reply(500, "5.5.1", "LHLO is for LMTP"),
+            Request::StartTls => self.starttls(),
+            Request::Auth { mechanism, initial_response } => self.auth(mechanism, initial_response),
+            Request::Mail { from } => self.mail(from),
+            Request::Rcpt { to } => self.rcpt(to.address),
+            Request::Data => self.data(),
+            Request::Bdat { chunk_size, is_last } => self.bdat(chunk_size, is_last),
+            Request::Rset => {
+                self.transaction = None;
+                self.reply(250, "2.0.0", "Reset");
+                None
+            }
+            Request::Noop { .. } => {
+                self.reply(250, "2.0.0", "OK");
+                None
+            }
+            Request::Quit => {
+                self.reply(221, "2.0.0", "Bye");
+                self.mode = Mode::Closed;
+                Some(Effect::Close)
+            }
+            Request::Vrfy { .. } => {
+                self.reply(252, "2.5.0", "Cannot verify users; the directory lists them");
+                None
+            }
+            Request::Expn { .. }
+            | Request::Help { .. }
+            | Request::Etrn { .. }
+            | Request::Atrn { .. }
+            | Request::Burl { .. } => self.error_reply(502, "5.5.1", "Command not implemented"),
+        }
+    }
+
+    fn greet(&mut self, host: String, esmtp: bool) {
+        self.transaction = None;
+        self.greeted = true;
+        self.esmtp = esmtp;
+        self.helo = host.chars().filter(|c| c.is_ascii_graphic()).take(255).collect();
+        if !esmtp {
+            let text = format!("{} greets {host}", self.config.hostname);
+            self.reply(250, "", &text);
+            return;
+        }
+        let mut lines = vec![format!("{} greets {host}", self.config.hostname)];
+        lines.push("PIPELINING".into());
+        lines.push(format!("SIZE {}", self.config.message_bytes_max));
+        lines.push("8BITMIME".into());
+        lines.push("ENHANCEDSTATUSCODES".into());
+        lines.push("SMTPUTF8".into());
+        lines.push("CHUNKING".into());
+        if self.tls {
+            // RFC 4954 §4 and SPEC R-MSG-1: credentials only ever cross an encrypted channel.
+            if self.user.is_none() {
+                lines.push("AUTH PLAIN LOGIN".into());
+            }
+        } else {
+            lines.push("STARTTLS".into());
+        }
+        let last = lines.len() - 1;
+        for (i, line) in lines.iter().enumerate() {
+            let sep = if i == last { ' ' } else { '-' };
+            let _ = write!(self.output, "250{sep}{line}\r\n");
+        }
+    }
+
+    fn starttls(&mut self) -> Option<Effect<V>> {
+        if self.tls {
+            return self.error_reply(503, "5.5.1", "TLS already active");
+        }
+        self.reply(220, "2.0.0", "Ready to start TLS");
+        self.mode = Mode::Waiting(Awaiting::Tls);
+        Some(Effect::StartTls)
+    }
+
+    /// The driver finished the TLS handshake: RFC 3207 §4.2 says forget everything.
+    pub fn tls_started(&mut self) {
+        self.tls = true;
+        self.greeted = false;
+        self.esmtp = false;
+        self.transaction = None;
+        self.requests = RequestReceiver::default();
+        self.mode = Mode::Command;
+    }
+
+    fn mail(&mut self, from: smtp_proto::MailFrom<String>) -> Option<Effect<V>> {
+        if !self.greeted {
+            return self.error_reply(503, "5.5.1", "Send EHLO first");
+        }
+        let Some(user) = &self.user else {
+            let why = if self.tls { "Authentication required" } else { "Use STARTTLS, then AUTH, before sending" };
+            return self.error_reply(530, "5.7.0", why);
+        };
+        if self.transaction.is_some() {
+            return self.error_reply(503, "5.5.1", "Nested MAIL command");
+        }
+        let Some(sender) = V::parse_address(&from.address) else {
+            return self.error_reply(553, "5.1.7", "The sender address is not valid");
+        };
+        if sender != user.address {
+            let own = user.address.to_string();
+            return self.error_reply(553, "5.7.1", &format!("Sender must be your own account's address <{own}>"));
+        }
+        if from.size > self.config.message_bytes_max {
+            let max = self.config.message_bytes_max;
+            return self.error_reply(552, "5.3.4", &format!("Message too big: this relay accepts at most {max} bytes"));
+        }
+        let declared_bytes = (from.size > 0).then_some(from.size as u64);
+        self.transaction = Some(Transaction {
+            sender,
+            declared_bytes,
+            recipients: Vec::new(),
+            pending_recipient: None,
+            body: Vec::new(),
+            oversized: false,
+            chunking: false,
+        });
+        self.reply(250, "2.1.0", "Sender OK");
+        None
+    }
+
+    fn rcpt(&mut self, address: String) -> Option<Effect<V>> {
+        let Some(tx) = &mut self.transaction else {
+            return self.error_reply(503, "5.5.1", "Send MAIL first");
+        };
+        let Some(address) = V::parse_address(&address) else {
+            return self.error_reply(501, "5.1.3", "Bad recipient address syntax");
+        };
+        if tx.recipients.iter().any(|(_, known)| *known == address) {
+            self.reply(250, "2.1.5", "Recipient OK");
+            return None;
+        }
+        if tx.recipients.len() >= SMTP_RECIPIENTS_MAX {
+            self.reply(452, "4.5.3", "Too many recipients");
+            return None;
+        }
+        tx.pending_recipient = Some(address.clone());
+        let declared_bytes = tx.declared_bytes;
+        self.await_effect(Awaiting::Recipient, Effect::CheckRecipient { address, declared_bytes })
+    }
+
+    /// The answer to [`Effect::CheckRecipient`].
+    pub fn recipient_checked(&mut self, verdict: RecipientVerdict<V>) {
+        if !self.resume(Awaiting::Recipient) {
+            return;
+        }
+        let Some(tx) = &mut self.transaction else {
+            return;
+        };
+        let Some(address) = tx.pending_recipient.take() else {
+            return;
+        };
+        match verdict {
+            RecipientVerdict::Accept(account) => {
+                tx.recipients.push((account, address));
+                self.reply(250, "2.1.5", "Recipient OK");
+            }
+            RecipientVerdict::Unknown => {
+                self.reply(550, "5.1.1", &format!("<{address}>: no such mailbox on this relay"))
+            }
+            RecipientVerdict::Disabled(reason) => {
+                self.reply(550, "5.2.1", &format!("<{address}>: reception is disabled: {reason}"))
+            }
+            RecipientVerdict::OverQuota => self.reply(552, "5.2.2", &format!("<{address}>: mailbox full")),
+            RecipientVerdict::TryLater => {
+                self.reply(451, "4.3.0", &format!("<{address}>: mailbox temporarily unavailable; try again later"))
+            }
+        }
+    }
+
+    fn await_effect(&mut self, awaiting: Awaiting, effect: Effect<V>) -> Option<Effect<V>> {
+        self.mode = Mode::Waiting(awaiting);
+        Some(effect)
+    }
+
+    fn resume(&mut self, expected: Awaiting) -> bool {
+        if matches!(self.mode, Mode::Waiting(awaiting) if awaiting == expected) {
+            self.mode = Mode::Command;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl<V: Vocabulary> Machine for SmtpServer<V> {
+    type Effect = Effect<V>;
+
+    fn receive(&mut self, input: &[u8]) -> (usize, Option<Effect<V>>) {
+        SmtpServer::receive(self, input)
+    }
+
+    fn take_output(&mut self) -> Vec<u8> {
+        SmtpServer::take_output(self)
+    }
+
+    fn has_output(&self) -> bool {
+        SmtpServer::has_output(self)
+    }
+
+    fn is_closed(&self) -> bool {
+        SmtpServer::is_closed(self)
+    }
+
+    fn logged_in(&self) -> bool {
+        self.user.is_some()
+    }
+
+    fn in_data(&self) -> bool {
+        SmtpServer::in_data(self)
+    }
+
+    fn close_now(&mut self, why: &str) {
+        self.shutdown(why);
+    }
+
+    fn tls_started(&mut self) {
+        SmtpServer::tls_started(self)
+    }
+}

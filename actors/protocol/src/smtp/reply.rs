@@ -1,0 +1,54 @@
+//! Replies: the status line with its enhanced code (RFC 3463), the error budget of a
+//! session, and the trace field of stored messages.
+
+use std::io::Write as _;
+
+use smtp_proto::Error as ParseError;
+
+use super::{Effect, Mode, SmtpServer, SMTP_ERRORS_MAX};
+use crate::Vocabulary;
+
+impl<V: Vocabulary> SmtpServer<V> {
+    pub(super) fn parse_error(&mut self, error: ParseError) -> Option<Effect<V>> {
+        match error {
+            ParseError::ResponseTooLong => self.error_reply(500, "5.5.2", "Line too long"),
+            ParseError::UnknownCommand => self.error_reply(500, "5.5.1", "Command not recognized"),
+            ParseError::InvalidSenderAddress => self.error_reply(501, "5.1.7", "Bad sender address syntax"),
+            ParseError::InvalidRecipientAddress => self.error_reply(501, "5.1.3", "Bad recipient address syntax"),
+            ParseError::SyntaxError { syntax } => self.error_reply(501, "5.5.4", &format!("Syntax: {syntax}")),
+            ParseError::InvalidParameter { param } => {
+                self.error_reply(501, "5.5.4", &format!("Invalid parameter {param}"))
+            }
+            ParseError::UnsupportedParameter { param } => {
+                self.error_reply(555, "5.5.4", &format!("Unsupported parameter {param}"))
+            }
+            ParseError::NeedsMoreData { .. } | ParseError::InvalidResponse { .. } => {
+                self.error_reply(500, "5.5.2", "Syntax error")
+            }
+        }
+    }
+    pub(super) fn reply(&mut self, code: u16, enhanced: &str, text: &str) {
+        let _ = match (enhanced.is_empty(), text.is_empty()) {
+            (true, true) => write!(self.output, "{code} \r\n"),
+            (true, false) => write!(self.output, "{code} {text}\r\n"),
+            _ => write!(self.output, "{code} {enhanced} {text}\r\n"),
+        };
+    }
+
+    pub(super) fn error_reply(&mut self, code: u16, enhanced: &str, text: &str) -> Option<Effect<V>> {
+        self.reply(code, enhanced, text);
+        self.errors += 1;
+        if self.errors >= SMTP_ERRORS_MAX {
+            self.reply(421, "4.7.0", "Too many errors; closing");
+            self.mode = Mode::Closed;
+            return Some(Effect::Close);
+        }
+        None
+    }
+}
+
+/// The Received trace field added in front of every stored message (RFC 5321 4.4).
+pub fn received_header(peer: &str, helo: &str, hostname: &str, tls: bool, id: &str, date_rfc2822: &str) -> String {
+    let with = if tls { "ESMTPSA" } else { "ESMTPA" };
+    format!("Received: from {helo} ([{peer}])\r\n\tby {hostname} with {with} id {id};\r\n\t{date_rfc2822}\r\n")
+}

@@ -1,0 +1,64 @@
+//! A session's socket: plain, then TLS after STARTTLS/STLS, or TLS from the start.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+
+use super::SessionContext;
+
+/// Runs the TLS handshake within the session's time limit; the error is the outcome logged.
+pub(super) async fn handshake(
+    context: &SessionContext,
+    stream: TcpStream,
+) -> Result<TlsStream<TcpStream>, &'static str> {
+    match tokio::time::timeout(context.limits.tls_handshake, context.tls.accept(stream)).await {
+        Ok(Ok(tls)) => Ok(tls),
+        Ok(Err(_)) => Err("tls-failed"),
+        Err(_) => Err("tls-timeout"),
+    }
+}
+
+/// A connection, before or after TLS.
+pub(super) enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Only while switching to TLS.
+    Gone,
+}
+
+impl Conn {
+    pub(super) async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf).await,
+            Conn::Tls(s) => s.read(buf).await,
+            Conn::Gone => Ok(0),
+        }
+    }
+
+    pub(super) async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.write_all(bytes).await,
+            Conn::Tls(s) => {
+                s.write_all(bytes).await?;
+                s.flush().await
+            }
+            Conn::Gone => Err(std::io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    pub(super) async fn shutdown(&mut self) {
+        let _ = match self {
+            Conn::Plain(s) => s.shutdown().await,
+            Conn::Tls(s) => s.shutdown().await,
+            Conn::Gone => Ok(()),
+        };
+    }
+
+    pub(super) async fn start_tls(&mut self, context: &SessionContext) -> Result<(), &'static str> {
+        let Conn::Plain(stream) = std::mem::replace(self, Conn::Gone) else {
+            return Err("tls-twice");
+        };
+        *self = Conn::Tls(Box::new(handshake(context, stream).await?));
+        Ok(())
+    }
+}

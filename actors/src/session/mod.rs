@@ -1,0 +1,239 @@
+//! Session actors: one per connection. Each owns its socket (plain, then TLS after
+//! STARTTLS/STLS, or TLS from the start) and drives a sans-I/O protocol machine, performing
+//! the effects it asks for through the mailbox actors and the store.
+//!
+//! - `driver.rs`: the one loop every line protocol runs in (read, idle limits, shutdown,
+//!   write, TLS).
+//! - `smtp.rs` and `pop3.rs`: what the submission and collection machines' effects mean for
+//!   the relay. A new protocol adds a machine to `caducee-protocol`, a file here and a
+//!   [`Service`].
+//! - `conn.rs`: the socket, plain or TLS.
+//!
+//! Every read is bounded in time (idle limits before and after login); a shutdown signal
+//! ends idle sessions with a 421/-ERR and lets a message in flight finish first.
+
+mod conn;
+mod driver;
+mod pop3;
+mod smtp;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use caducee_storage::{ConnectionRecord, Protocol, Store};
+use tokio::net::TcpStream;
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+use self::conn::{handshake, Conn};
+use self::driver::Driver;
+use crate::clock::Clock;
+use crate::login::{Login, LoginThrottle, MailLogin};
+use crate::mailbox::{Mailboxes, SessionId};
+use crate::monitor::Breaker;
+use crate::pop3::Pop3Server;
+use crate::smtp::{SmtpConfig, SmtpServer};
+
+/// Time limits of a session.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    /// Idle time allowed before a successful login.
+    pub idle_before_login: Duration,
+    /// Idle time allowed after login (RFC 5321 4.5.3.2 asks at least 5 minutes for SMTP,
+    /// RFC 1939 §3 at least 10 minutes for POP3).
+    pub idle_after_login: Duration,
+    /// Longest TLS handshake.
+    pub tls_handshake: Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            idle_before_login: Duration::from_secs(60),
+            idle_after_login: Duration::from_secs(600),
+            tls_handshake: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What every session needs from the relay.
+#[derive(Clone)]
+pub struct SessionContext {
+    pub store: Store,
+    pub mailboxes: Addr<Mailboxes>,
+    pub tls: TlsAcceptor,
+    pub smtp: SmtpConfig,
+    pub hostname: String,
+    pub limits: SessionLimits,
+    pub clock: Arc<dyn Clock>,
+    /// Becomes true when the relay shuts down.
+    pub shutdown: watch::Receiver<bool>,
+    /// The monitor: hears of deliveries, collections and refusals; records blocks.
+    pub monitor: crate::monitor::MonitorHandle,
+    /// The mass-mailing breaker, judged on the session's thread.
+    pub breaker: Arc<Breaker>,
+    /// Failed logins across sessions, by source address and by account.
+    pub logins: Arc<LoginThrottle>,
+    /// Password checks running at once. Each argon2id check holds 19 MiB for tens of
+    /// milliseconds: unbounded, a burst of logins would take memory without limit.
+    pub password_checks: Arc<Semaphore>,
+}
+
+impl SessionContext {
+    /// Logs a mail client in from `source`, through the login check every door shares.
+    async fn log_in(&self, source: &str, username: &str, password: String) -> Login {
+        let login = MailLogin { store: &self.store, throttle: &self.logins, password_checks: &self.password_checks };
+        login.log_in(source, username, password, self.clock.now()).await
+    }
+}
+
+impl std::fmt::Debug for SessionContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionContext").field("hostname", &self.hostname).finish()
+    }
+}
+
+/// Which protocol a listener speaks, and whether TLS starts at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// Port 587 style: STARTTLS.
+    Submission,
+    /// Port 465 style: implicit TLS.
+    Submissions,
+    /// Port 110 style: STLS.
+    Pop3,
+    /// Port 995 style: implicit TLS.
+    Pop3s,
+}
+
+impl Service {
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Submission => "submission",
+            Service::Submissions => "submissions",
+            Service::Pop3 => "pop3",
+            Service::Pop3s => "pop3s",
+        }
+    }
+
+    /// True when TLS starts with the connection (no STARTTLS/STLS).
+    pub fn implicit_tls(self) -> bool {
+        matches!(self, Service::Submissions | Service::Pop3s)
+    }
+
+    fn protocol(self) -> Protocol {
+        match self {
+            Service::Submission | Service::Submissions => Protocol::Smtp,
+            Service::Pop3 | Service::Pop3s => Protocol::Pop3,
+        }
+    }
+}
+
+/// Numbers sessions (maildrop lock holders) and salts trace ids.
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+/// One connection's actor.
+struct Session {
+    service: Service,
+    peer: SocketAddr,
+    stream: Option<TcpStream>,
+    context: SessionContext,
+    /// Held for the session's lifetime: the listener's connection slot, released on drop.
+    _ticket: Box<dyn std::any::Any + Send>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("service", &self.service).field("peer", &self.peer).finish()
+    }
+}
+
+impl Actor for Session {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let Some(stream) = self.stream.take() else {
+            ctx.stop();
+            return;
+        };
+        let work = serve_connection(self.service, self.peer, stream, self.context.clone());
+        ctx.spawn(work.into_actor(self).map(|(), _, ctx| ctx.stop()));
+    }
+}
+
+/// Starts a session actor for an accepted connection on the current arbiter. `ticket` is
+/// dropped when the session ends (the listener uses it to count connections).
+pub fn start(
+    service: Service,
+    stream: TcpStream,
+    peer: SocketAddr,
+    context: SessionContext,
+    ticket: Box<dyn std::any::Any + Send>,
+) {
+    Session { service, peer, stream: Some(stream), context, _ticket: ticket }.start();
+}
+
+/// Runs one connection from the TLS handshake (for implicit TLS) to the connection log.
+async fn serve_connection(service: Service, peer: SocketAddr, stream: TcpStream, context: SessionContext) {
+    let started_at = context.clock.now();
+    let mut record = ConnectionRecord {
+        started_at,
+        ended_at: started_at,
+        protocol: service.protocol(),
+        peer: peer.ip().to_string(),
+        account: None,
+        outcome: String::new(),
+        messages: 0,
+    };
+    let conn = if service.implicit_tls() {
+        match handshake(&context, stream).await {
+            Ok(tls) => Conn::Tls(Box::new(tls)),
+            Err(outcome) => {
+                record.outcome = outcome.into();
+                record.ended_at = context.clock.now();
+                let _ = context.store.log_connection(record).await;
+                return;
+            }
+        }
+    } else {
+        Conn::Plain(stream)
+    };
+    let mut driver = Driver::new(conn, context.clone(), record);
+    let outcome = run_protocol(service, &mut driver, &context).await;
+    driver.conn.shutdown().await;
+    let mut record = driver.record;
+    record.outcome = outcome.to_owned();
+    record.ended_at = context.clock.now();
+    tracing::info!(
+        protocol = ?record.protocol,
+        peer = %record.peer,
+        account = record.account.as_deref().unwrap_or("-"),
+        outcome = %record.outcome,
+        messages = record.messages,
+        "session ended"
+    );
+    if let Err(error) = context.store.log_connection(record).await {
+        tracing::warn!(%error, "connection log write failed");
+    }
+}
+
+/// Drives the service's machine with its protocol's effects; returns the outcome.
+async fn run_protocol(service: Service, driver: &mut Driver, context: &SessionContext) -> &'static str {
+    match service {
+        Service::Submission | Service::Submissions => {
+            let mut machine = SmtpServer::new(context.smtp.clone(), service.implicit_tls());
+            driver.run(&mut machine, &mut smtp::Submission::new(context.clone())).await
+        }
+        Service::Pop3 | Service::Pop3s => {
+            let session: SessionId = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
+            let mut machine = Pop3Server::new(&context.hostname, service.implicit_tls());
+            let mut collection = pop3::Collection::new(context.clone(), session);
+            let outcome = driver.run(&mut machine, &mut collection).await;
+            collection.release();
+            outcome
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! The submission session: performs what the SMTP machine asks — logins, recipient checks,
+//! deliveries — through the mailbox actors, the mass-mailing breaker, the key checks and
+//! the store, and tells the monitor of every delivery and refusal.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use caducee_storage::{AccountId, AccountState, Address, ConnectionRecord, Millis, SealedMessage, StoreError};
+
+use super::driver::{Flow, Protocol};
+use super::{SessionContext, NEXT_SESSION};
+use crate::keyvault;
+use crate::login::Login;
+use crate::mailbox::{self, Lookup};
+use crate::monitor::{Admission, BlockSender, Delivered, QuotaRefused, RecipientRefused, Refused};
+use crate::smtp::{self, Authenticated, DeliveryVerdict, RecipientVerdict, SmtpServer};
+
+/// Messages larger than this are sealed on the blocking pool, not on the event loop.
+const SEAL_INLINE_BYTES_MAX: usize = 256 * 1024;
+
+/// One submission session's part of the relay.
+pub(super) struct Submission {
+    context: SessionContext,
+    /// The authenticated account, for the monitor and the breaker.
+    sender: Option<(AccountId, Address)>,
+}
+
+impl Submission {
+    pub(super) fn new(context: SessionContext) -> Self {
+        Submission { context, sender: None }
+    }
+}
+
+impl Protocol for Submission {
+    type Machine = SmtpServer;
+
+    async fn perform(
+        &mut self,
+        effect: smtp::Effect,
+        machine: &mut SmtpServer,
+        record: &mut ConnectionRecord,
+    ) -> Flow<smtp::Effect> {
+        match effect {
+            smtp::Effect::Authenticate { username, password } => {
+                match self.context.log_in(&record.peer, &username, password).await {
+                    Login::Throttled => machine.login_throttled(),
+                    login => {
+                        let account = login.account();
+                        record.account = account.as_ref().map(|a| a.address.to_string());
+                        self.sender = account.as_ref().map(|a| (a.id, a.address.clone()));
+                        machine.authenticated(account.map(|a| Authenticated { account: a.id, address: a.address }));
+                    }
+                }
+            }
+            smtp::Effect::CheckRecipient { address, declared_bytes } => {
+                let verdict = self.check_recipient(address, declared_bytes).await;
+                machine.recipient_checked(verdict);
+            }
+            smtp::Effect::Deliver(delivery) => {
+                let verdict = self.deliver(machine, &record.peer, delivery).await;
+                if matches!(verdict, DeliveryVerdict::Stored(_)) {
+                    record.messages += 1;
+                }
+                machine.delivered(verdict);
+            }
+            smtp::Effect::ContentRefused => {
+                self.context.monitor.record(Refused { reason: "not-encrypted" });
+            }
+            smtp::Effect::StartTls => return Flow::StartTls,
+            smtp::Effect::Close => return Flow::Close(if machine.user().is_some() { "ok" } else { "closed" }),
+        }
+        Flow::Continue
+    }
+
+    fn closed_outcome(&self) -> &'static str {
+        "closed"
+    }
+}
+
+impl Submission {
+    /// Asks the recipient's mailbox whether it receives, and tells the monitor of a refusal.
+    async fn check_recipient(&self, address: Address, declared_bytes: Option<u64>) -> RecipientVerdict {
+        let verdict = match self.context.mailboxes.send(Lookup(address.clone())).await {
+            Ok(Some(mailbox)) => mailbox
+                .addr
+                .send(mailbox::CheckRecipient { declared_bytes })
+                .await
+                .unwrap_or(RecipientVerdict::TryLater),
+            Ok(None) => RecipientVerdict::Unknown,
+            Err(_) => RecipientVerdict::TryLater,
+        };
+        match &verdict {
+            RecipientVerdict::Unknown => self.context.monitor.record(Refused { reason: "unknown-recipient" }),
+            RecipientVerdict::Disabled(reason) => {
+                self.context.monitor.record(Refused { reason: "reception-disabled" });
+                // The sender hears of a mailbox that no longer receives (SPEC R-MSG-7).
+                if let Some((id, from)) = &self.sender {
+                    self.context
+                        .monitor
+                        .tell(RecipientRefused {
+                            sender: *id,
+                            sender_address: from.clone(),
+                            recipient: address,
+                            reason: reason.to_string(),
+                        })
+                        .await;
+                }
+            }
+            RecipientVerdict::OverQuota => {
+                self.context.monitor.record(Refused { reason: "over-quota" });
+                self.context.monitor.tell(QuotaRefused { recipient: address.clone() }).await;
+            }
+            RecipientVerdict::Accept(_) | RecipientVerdict::TryLater => {}
+        }
+        verdict
+    }
+
+    /// Admits, checks, traces, seals and stores a message the machine accepted.
+    async fn deliver(&self, machine: &SmtpServer, peer: &str, delivery: smtp::Delivery) -> DeliveryVerdict {
+        let started = std::time::Instant::now();
+        let now = self.context.clock.now();
+        let Some((sender_id, sender_address)) = &self.sender else {
+            return DeliveryVerdict::Failed; // the machine delivers only after AUTH
+        };
+        if let Err(refusal) = self.admit(*sender_id, sender_address, &delivery, now).await {
+            return refusal;
+        }
+        if let Err(refusal) = self.check_recipient_keys(&delivery, now) {
+            return refusal;
+        }
+        let trace_id = format!("{:x}", now.0 ^ NEXT_SESSION.fetch_add(1, Ordering::Relaxed).rotate_left(40));
+        let date = httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_millis(now.0));
+        let header =
+            smtp::received_header(peer, machine.helo(), &self.context.hostname, machine.is_tls(), &trace_id, &date);
+        let Some(sealed) = self.seal(header, delivery.body).await else {
+            return DeliveryVerdict::Failed;
+        };
+        let recipients: Vec<AccountId> = delivery.recipients.iter().map(|(id, _)| *id).collect();
+        match self.context.store.accept(delivery.sender, recipients.clone(), sealed, now).await {
+            Ok((message, _)) => {
+                self.context.monitor.tell(Delivered { recipients, processing: started.elapsed() }).await;
+                DeliveryVerdict::Stored(format!("{}.{trace_id}", message.0))
+            }
+            Err(StoreError::QuotaExceeded(address)) => {
+                self.context.monitor.tell(QuotaRefused { recipient: address.clone() }).await;
+                DeliveryVerdict::QuotaExceeded(address)
+            }
+            Err(StoreError::Full) => DeliveryVerdict::StoreFull,
+            Err(error) => {
+                tracing::error!(%error, "storing an accepted message failed");
+                DeliveryVerdict::Failed
+            }
+        }
+    }
+
+    /// Refuses a blocked sender, and judges the message against the mass-mailing limits.
+    async fn admit(
+        &self,
+        sender_id: AccountId,
+        sender_address: &Address,
+        delivery: &smtp::Delivery,
+        now: Millis,
+    ) -> Result<(), DeliveryVerdict> {
+        if let Ok(AccountState { blocked: Some(blocked), .. }) = self.context.store.account_state(sender_id) {
+            self.context.monitor.record(Refused { reason: "blocked" });
+            return Err(DeliveryVerdict::Blocked(blocked.reason));
+        }
+        let recipients: Vec<Address> = delivery.recipients.iter().map(|(_, address)| address.clone()).collect();
+        match self.context.breaker.judge(sender_id, &recipients, now) {
+            Admission::Admit => Ok(()),
+            Admission::Throttle(why) => {
+                tracing::warn!(sender = %sender_address, %why, "submission throttled");
+                self.context.monitor.record(Refused { reason: "throttled" });
+                Err(DeliveryVerdict::Throttled(why))
+            }
+            Admission::Blocked(reason) => {
+                self.context.monitor.record(Refused { reason: "throttled" });
+                let block = BlockSender { sender: sender_id, sender_address: sender_address.clone(), reason };
+                let reason = block.reason.clone();
+                let _ = self.context.monitor.ask(block).await;
+                Err(DeliveryVerdict::Blocked(reason))
+            }
+        }
+    }
+
+    /// SPEC R-MSG-3: a recipient with a current certificate gets only what is encrypted to
+    /// it. Read per message: a revocation counts from the next submission on.
+    fn check_recipient_keys(&self, delivery: &smtp::Delivery, now: Millis) -> Result<(), DeliveryVerdict> {
+        for (id, address) in &delivery.recipients {
+            let certificates = match self.context.store.certificates(*id) {
+                Ok(certificates) => certificates,
+                Err(error) => {
+                    tracing::error!(%error, "reading a recipient's certificates failed");
+                    return Err(DeliveryVerdict::Failed);
+                }
+            };
+            if let Err(why) = keyvault::check_recipient_keys(&certificates, &delivery.content.recipients, now) {
+                self.context.monitor.record(Refused { reason: "wrong-key" });
+                return Err(DeliveryVerdict::WrongKey { recipient: address.clone(), why });
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals the trace header and the body for storage; large messages on the blocking
+    /// pool. `None` when sealing failed.
+    async fn seal(&self, header: String, body: Vec<u8>) -> Option<SealedMessage> {
+        let mut stored = Vec::with_capacity(header.len() + body.len());
+        stored.extend_from_slice(header.as_bytes());
+        stored.extend_from_slice(&body);
+        drop(body);
+        let store = &self.context.store;
+        let sealed = if stored.len() <= SEAL_INLINE_BYTES_MAX {
+            store.seal(stored)
+        } else {
+            let sealer = store.clone();
+            tokio::task::spawn_blocking(move || sealer.seal(stored)).await.ok()?
+        };
+        sealed.ok()
+    }
+}

@@ -1,0 +1,109 @@
+//! The relay's state: `status`, `monitor-run`, `trail`, `audit-verify` (`fsck`,
+//! `audit-export`, `rights-requests` read the store directly).
+
+use anyhow::Context as _;
+use caducee_actors::{monitor, quality};
+use caducee_admin_protocol::{AuditVerified, QualityReport, StatusReport, SweepReport, WindowFigures};
+use caducee_storage::{MessageId, MessageTrail, Millis};
+
+use crate::admin::Admin;
+
+impl Admin {
+    pub(crate) async fn status(&self) -> anyhow::Result<StatusReport> {
+        let quality = match &self.monitor {
+            Some(monitor) => monitor.send(monitor::QualityNow).await.ok(),
+            None => None,
+        };
+        let stats = self.store.stats()?;
+        Ok(StatusReport {
+            running: self.mailboxes.is_some(),
+            stored_messages: stats.messages,
+            stored_bytes: stats.message_bytes,
+            mailbox_count: stats.mailboxes,
+            store_file_bytes: stats.file_bytes,
+            connection_log_lines: stats.connection_log_lines,
+            commits: self.mailboxes.as_ref().map(|_| self.store.commit_stats()),
+            last_drill: self.last_drill(),
+            quality: quality.map(quality_view),
+            notices_waiting: self.store.notices()?.into_iter().map(|(_, n)| n).collect(),
+            open_alerts: self.store.alerts()?.into_iter().rev().filter(|a| a.acknowledged_at.is_none()).collect(),
+            mailboxes: self.user_list()?,
+        })
+    }
+
+    pub(crate) async fn monitor_run(&self, as_of: Option<Millis>) -> anyhow::Result<SweepReport> {
+        let report = match &self.monitor {
+            Some(monitor) => {
+                let report = monitor
+                    .send(monitor::Sweep { as_of })
+                    .await?
+                    .map_err(|e| anyhow::anyhow!("monitor sweep failed: {e}"))?;
+                // What the sweep queued leaves now rather than at the next look.
+                if let Some(notifier) = &self.notifier {
+                    caducee_actors::notices::request_flush(notifier);
+                }
+                report
+            }
+            None => {
+                let ca_pem = std::fs::read_to_string(self.data_dir.join("tls/ca.pem")).unwrap_or_default();
+                let config =
+                    crate::config::Config::load(&self.data_dir)?.monitor_config(self.keys.endpoints.clone(), ca_pem);
+                let as_of = as_of.unwrap_or_else(|| self.clock.now());
+                monitor::sweep(&self.store, &config, as_of).await?
+            }
+        };
+        Ok(sweep_view(report))
+    }
+
+    pub(crate) fn trail(&self, message: u64) -> anyhow::Result<MessageTrail> {
+        self.store
+            .trail(MessageId(message))?
+            .with_context(|| format!("no trail for message {message} (unknown, or past retention)"))
+    }
+
+    pub(crate) fn audit_verify(&self) -> anyhow::Result<AuditVerified> {
+        let (entries_checked, problems) = self.store.audit_verify()?;
+        Ok(AuditVerified { ok: problems.is_empty(), entries_checked, problems })
+    }
+}
+
+/// The monitor's quality figures as the protocol carries them.
+fn quality_view(report: quality::QualityReport) -> QualityReport {
+    let windows = |figures: Vec<quality::WindowFigures>| -> Vec<WindowFigures> {
+        figures
+            .into_iter()
+            .map(|w| WindowFigures {
+                minutes: w.minutes,
+                count: w.count,
+                mean: w.mean,
+                p50: w.p50,
+                p90: w.p90,
+                p99: w.p99,
+                max: w.max,
+            })
+            .collect()
+    };
+    QualityReport {
+        processing_ms: windows(report.processing_ms),
+        collection_delay_s: windows(report.collection_delay_s),
+        accepted_total: report.accepted_total,
+        collected_total: report.collected_total,
+        load_average: report.load_average,
+        store_file_bytes: report.store_file_bytes,
+        store_free_bytes: report.store_free_bytes,
+    }
+}
+
+/// A monitor sweep's report as the protocol carries it.
+fn sweep_view(report: monitor::SweepReport) -> SweepReport {
+    SweepReport {
+        as_of: report.as_of,
+        accounts: report.accounts,
+        inactivity_notices: report.inactivity_notices,
+        disabled: report.disabled,
+        quota_changes: report.quota_changes,
+        purged: report.purged,
+        closed_accounts_removed: report.closed_accounts_removed,
+        keys_renewed: report.keys_renewed,
+    }
+}

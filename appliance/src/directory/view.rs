@@ -1,0 +1,114 @@
+//! The directory's one view ([`DirectoryView`]) and the cache that rebuilds it when the
+//! store's directory generation moves ([`DirectoryCache`]).
+
+use std::sync::{Arc, RwLock};
+
+use caducee_storage::{Millis, Store};
+
+use super::entry::PublicEntry;
+use super::ldap_form::{base_dn, LdapEntry};
+
+/// The directory at one moment: open accounts, in address order.
+#[derive(Debug)]
+pub struct DirectoryView {
+    pub generation: u64,
+    /// Every open account, red-listed ones included (for authenticated LDAP).
+    pub all: Vec<PublicEntry>,
+    /// The LDAP form of each entry of `all`, same order, made once per view.
+    pub ldap: Vec<LdapEntry>,
+    /// Equality and prefix indexes over `ldap`.
+    pub index: crate::ldap::index::LdapIndex,
+}
+
+impl DirectoryView {
+    /// What anyone may see: red-listed entries left out.
+    pub fn public(&self) -> impl Iterator<Item = &PublicEntry> {
+        self.all.iter().filter(|e| !e.red_list)
+    }
+}
+
+/// The current view, rebuilt when the store says the directory changed.
+pub struct DirectoryCache {
+    store: Store,
+    /// The LDAP base DN (from the mail domain).
+    base: String,
+    clock: Arc<dyn caducee_actors::clock::Clock>,
+    current: RwLock<Option<Arc<DirectoryView>>>,
+    /// One rebuild at a time: concurrent requests after a change wait for it rather than
+    /// each building the same view.
+    rebuilding: std::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for DirectoryCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectoryCache").field("store", &self.store).finish()
+    }
+}
+
+impl DirectoryCache {
+    pub fn new(store: Store, clock: Arc<dyn caducee_actors::clock::Clock>, domain: &str) -> DirectoryCache {
+        DirectoryCache {
+            store,
+            base: base_dn(domain),
+            clock,
+            current: RwLock::new(None),
+            rebuilding: std::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// [`DirectoryCache::view`] from async code: the current view at once, or a rebuild on
+    /// the blocking pool, so that the event loop (and the mail sessions sharing it) does not
+    /// stall while tens of thousands of entries are read.
+    pub async fn view_async(self: &Arc<Self>) -> anyhow::Result<Arc<DirectoryView>> {
+        let generation = self.store.directory_generation();
+        let current = self
+            .current
+            .read()
+            .map_err(|_| anyhow::anyhow!("directory lock poisoned"))?
+            .as_ref()
+            .filter(|view| view.generation >= generation)
+            .cloned();
+        if let Some(view) = current {
+            return Ok(view);
+        }
+        let cache = Arc::clone(self);
+        tokio::task::spawn_blocking(move || cache.view()).await?
+    }
+
+    pub fn view(&self) -> anyhow::Result<Arc<DirectoryView>> {
+        // Read before the snapshot: a commit landing meanwhile moves it again, and the next
+        // request rebuilds.
+        let generation = self.store.directory_generation();
+        let current = || -> anyhow::Result<Option<Arc<DirectoryView>>> {
+            let guard = self.current.read().map_err(|_| anyhow::anyhow!("directory lock poisoned"))?;
+            Ok(guard.as_ref().filter(|view| view.generation >= generation).cloned())
+        };
+        if let Some(view) = current()? {
+            return Ok(view);
+        }
+        let _building = self.rebuilding.lock().map_err(|_| anyhow::anyhow!("directory lock poisoned"))?;
+        if let Some(view) = current()? {
+            return Ok(view); // built by whoever held the lock before us
+        }
+        let generation = self.store.directory_generation();
+        let view = Arc::new(build_view(&self.store, generation, self.clock.now(), &self.base)?);
+        *self.current.write().map_err(|_| anyhow::anyhow!("directory lock poisoned"))? = Some(view.clone());
+        Ok(view)
+    }
+}
+
+pub fn build_view(store: &Store, generation: u64, now: Millis, base: &str) -> anyhow::Result<DirectoryView> {
+    let all: Vec<PublicEntry> = store
+        .directory_snapshot()?
+        .iter()
+        .filter(|record| record.state.closed_at.is_none())
+        .map(|record| PublicEntry::from_record(record, now))
+        .collect();
+    let ldap: Vec<LdapEntry> = all.iter().map(|entry| LdapEntry::new(entry, base)).collect();
+    let index = crate::ldap::index::LdapIndex::build(&ldap);
+    Ok(DirectoryView { generation, all, ldap, index })
+}

@@ -1,0 +1,112 @@
+//! Logging in with the password (a cookie-bound anti-forgery token on the form, the login
+//! throttle consulted before the password hash runs) and logging out.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use caducee_storage::{Address, WebSession};
+use serde::Deserialize;
+
+use super::{
+    answer, check_csrf, cookie, expired, page, random_token, redirect, same, source, texts, token_hash, Portal,
+    PortalError, LOGIN_COOKIE, SESSION_COOKIE,
+};
+use crate::portal::text::Texts;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    t: &'static Texts,
+    logged_in: bool,
+    csrf: &'a str,
+    error: &'a str,
+    address: &'a str,
+}
+
+pub(super) async fn login_page(portal: web::Data<Portal>, request: HttpRequest) -> HttpResponse {
+    let result = async {
+        if let Ok(Some((_, session))) = portal.session(&request).await {
+            if !session.second_factor_pending {
+                return Ok(redirect("/account"));
+            }
+        }
+        let token = random_token()?;
+        let html = LoginPage { t: texts(&request), logged_in: false, csrf: &token, error: "", address: "" }.render()?;
+        let mut response = page(actix_web::http::StatusCode::OK, html, &request);
+        response.add_cookie(&cookie(LOGIN_COOKIE, token))?;
+        Ok(response)
+    }
+    .await;
+    answer(&request, result)
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct LoginForm {
+    csrf: String,
+    address: String,
+    password: String,
+}
+
+pub(super) async fn login(portal: web::Data<Portal>, request: HttpRequest, form: web::Form<LoginForm>) -> HttpResponse {
+    let result = async {
+        let t = texts(&request);
+        let bound = request.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
+        if bound.is_empty() || !same(&bound, &form.csrf) {
+            return Err(PortalError::Forged);
+        }
+        let now = portal.now();
+        let from = source(&request);
+        let address = form.address.trim().to_ascii_lowercase();
+        let refuse = |error: &str, status| -> Result<HttpResponse, PortalError> {
+            let html = LoginPage { t, logged_in: false, csrf: &form.csrf, error, address: &form.address }.render()?;
+            Ok(page(status, html, &request))
+        };
+        if portal.logins.is_locked(&from, &address, now) {
+            return refuse(t.throttled, actix_web::http::StatusCode::TOO_MANY_REQUESTS);
+        }
+        let account = Address::parse(&address).ok().and_then(|a| portal.store.account_by_address(&a).ok().flatten());
+        let stored = account.as_ref().map(|a| a.password_hash.clone());
+        let verified = portal.check_password(stored, form.password.clone()).await;
+        let account = match account {
+            Some(account) if verified => account,
+            _ => {
+                portal.logins.failed(&from, &address, now);
+                return refuse(t.bad_login, actix_web::http::StatusCode::UNAUTHORIZED);
+            }
+        };
+        let token = random_token()?;
+        let session = WebSession {
+            account: account.id,
+            created_at: now,
+            last_seen: now,
+            csrf: random_token()?,
+            second_factor_pending: true,
+            source: from,
+        };
+        portal.store.put_session(token_hash(&token), Some(session)).await?;
+        let mut response = redirect("/login/second-factor");
+        response.add_cookie(&cookie(SESSION_COOKIE, token))?;
+        response.add_removal_cookie(&expired(LOGIN_COOKIE))?;
+        Ok(response)
+    }
+    .await;
+    answer(&request, result)
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct CsrfForm {
+    csrf: String,
+}
+
+pub(super) async fn logout(portal: web::Data<Portal>, request: HttpRequest, form: web::Form<CsrfForm>) -> HttpResponse {
+    let result = async {
+        if let Some((hash, session)) = portal.session(&request).await? {
+            check_csrf(&session, &form.csrf)?;
+            portal.store.put_session(hash, None).await?;
+        }
+        let mut response = redirect("/login");
+        response.add_removal_cookie(&expired(SESSION_COOKIE))?;
+        Ok(response)
+    }
+    .await;
+    answer(&request, result)
+}

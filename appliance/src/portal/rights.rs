@@ -1,0 +1,162 @@
+//! Data rights (SPEC R-PORTAL-3): everything the relay holds about the user, as a page and
+//! as a JSON download, and the data-protection requests a user files.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use caducee_actors::keyvault;
+use caducee_storage::{Account, AuditAction, RightsRequest};
+use serde::Deserialize;
+
+use super::{answer, check_csrf, page, redirect, texts, Portal, PortalError, REQUEST_TEXT_CHARS_MAX};
+use crate::portal::text::Texts;
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RequestForm {
+    csrf: String,
+    kind: String,
+    text: String,
+}
+
+pub(super) async fn file_request(
+    portal: web::Data<Portal>,
+    request: HttpRequest,
+    form: web::Form<RequestForm>,
+) -> HttpResponse {
+    let result = async {
+        let user = portal.user(&request, true).await?;
+        check_csrf(&user.session, &form.csrf)?;
+        if !["rectification", "erasure", "limitation", "objection"].contains(&form.kind.as_str()) {
+            return Err(PortalError::NotFound);
+        }
+        let text: String = form.text.chars().take(REQUEST_TEXT_CHARS_MAX).collect();
+        let filed = RightsRequest {
+            seq: 0,
+            account: user.account.id.0,
+            address: user.account.address.to_string(),
+            kind: form.kind.clone(),
+            text,
+            at: portal.now(),
+            closed_at: None,
+        };
+        let audit =
+            portal.draft(&user.account, &request, AuditAction::Create, "data-protection request", form.kind.clone());
+        portal.store.file_request(filed, audit).await?;
+        Ok(redirect("/account?done=request"))
+    }
+    .await;
+    answer(&request, result)
+}
+
+/// Everything the relay holds about the user (SPEC R-PORTAL-3), as one JSON document.
+fn personal_data(portal: &Portal, account: &Account) -> Result<serde_json::Value, PortalError> {
+    let store = &portal.store;
+    let certificates: Vec<_> = store
+        .certificates(account.id)?
+        .iter()
+        .map(|c| keyvault::describe(c, portal.now()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| PortalError::Internal(e.to_string()))?;
+    let requests: Vec<RightsRequest> = store.requests()?.into_iter().filter(|r| r.account == account.id.0).collect();
+    Ok(serde_json::json!({
+        "account": {
+            "address": account.address.as_str(),
+            "first_name": account.first_name,
+            "last_name": account.last_name,
+            "contact_email": account.contact_email,
+            "created_at": account.created_at,
+            "quota_bytes": account.quota_bytes,
+            "used_bytes": account.used_bytes,
+            "messages_waiting": account.message_count,
+            "last_collection": account.last_collection,
+            "delete_on_retrieve": account.delete_on_retrieve,
+        },
+        "state": store.account_state(account.id)?,
+        "directory_entry": store.directory_entry(account.id)?,
+        "certificates": certificates,
+        "personal_space": store.portal(account.id)?,
+        "data_protection_requests": requests,
+        "connections": store.connections_of(account.address.as_str(), 1000)?,
+        // What became of the messages sent and received: metadata only, never content.
+        "message_trails": store.trails_involving(account.address.as_str(), 1000)?,
+    }))
+}
+
+pub(super) async fn data_json(portal: web::Data<Portal>, request: HttpRequest) -> HttpResponse {
+    let result = async {
+        let user = portal.user(&request, true).await?;
+        let data = personal_data(&portal, &user.account)?;
+        portal.audit(&user.account, &request, AuditAction::Export, "personal data", "JSON download".into()).await;
+        Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"caducee-personal-data.json\""))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(serde_json::to_vec_pretty(&data).map_err(|e| PortalError::Internal(e.to_string()))?))
+    }
+    .await;
+    answer(&request, result)
+}
+
+#[derive(Template)]
+#[template(path = "data.html")]
+struct DataPage<'a> {
+    t: &'static Texts,
+    logged_in: bool,
+    csrf: &'a str,
+    sections: Vec<(String, Vec<(String, String)>)>,
+}
+
+/// The same data, flattened into readable rows.
+fn flatten(prefix: &str, value: &serde_json::Value, rows: &mut Vec<(String, String)>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                let name = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                flatten(&name, value, rows);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                flatten(&format!("{prefix}[{}]", i + 1), item, rows);
+            }
+        }
+        serde_json::Value::Null => {}
+        serde_json::Value::String(text) => rows.push((prefix.to_owned(), text.clone())),
+        other => rows.push((prefix.to_owned(), other.to_string())),
+    }
+}
+
+pub(super) async fn data_page(portal: web::Data<Portal>, request: HttpRequest) -> HttpResponse {
+    let result = async {
+        let user = portal.user(&request, true).await?;
+        let data = personal_data(&portal, &user.account)?;
+        let mut sections = Vec::new();
+        if let serde_json::Value::Object(map) = &data {
+            for (name, value) in map {
+                let mut rows = Vec::new();
+                flatten("", value, &mut rows);
+                sections.push((name.replace('_', " "), rows));
+            }
+        }
+        portal.audit(&user.account, &request, AuditAction::Read, "personal data", "page".into()).await;
+        let html = DataPage { t: texts(&request), logged_in: true, csrf: &user.session.csrf, sections }.render()?;
+        Ok(page(actix_web::http::StatusCode::OK, html, &request))
+    }
+    .await;
+    answer(&request, result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn personal_data_flattens_into_rows() {
+        let mut rows = Vec::new();
+        flatten("", &serde_json::json!({"a": {"b": 1, "c": ["x", "y"]}, "d": null}), &mut rows);
+        assert_eq!(
+            rows,
+            vec![("a.b".into(), "1".into()), ("a.c[1]".into(), "x".into()), ("a.c[2]".into(), "y".into())]
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! `GET /metrics` on a listener of its own, with the last restore drill's result.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+/// `GET /metrics` (Prometheus/OpenMetrics text) on its own plain-HTTP listener, meant for
+/// loopback or a management network: it carries counts and timings, never personal data.
+pub(super) fn metrics_server(
+    address: std::net::SocketAddr,
+    monitor: actix::Addr<caducee_actors::monitor::Monitor>,
+    data_dir: PathBuf,
+) -> anyhow::Result<actix_web::dev::ServerHandle> {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+
+    type Sources = (actix::Addr<caducee_actors::monitor::Monitor>, PathBuf);
+
+    async fn metrics(sources: web::Data<Sources>) -> HttpResponse {
+        let (monitor, data_dir) = sources.get_ref();
+        match monitor.send(caducee_actors::monitor::RenderMetrics).await {
+            Ok(text) => HttpResponse::Ok()
+                .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+                .body(with_drill(text, crate::backup::drill::last_report(data_dir))),
+            Err(_) => HttpResponse::ServiceUnavailable().body("the monitor is stopping\n"),
+        }
+    }
+
+    let listener = std::net::TcpListener::bind(address).with_context(|| format!("binding metrics on {address}"))?;
+    let bound = listener.local_addr()?;
+    let data = web::Data::new((monitor, data_dir));
+    let server = HttpServer::new(move || App::new().app_data(data.clone()).route("/metrics", web::get().to(metrics)))
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    tracing::info!(service = "metrics", address = %bound, "listening");
+    println!("ready: metrics {bound}");
+    Ok(handle)
+}
+
+/// The last restore drill's result, as gauges before the exposition's `# EOF` (the drill
+/// runs as a command or on a thread of its own and leaves its report in the data folder).
+fn with_drill(mut text: String, report: Option<serde_json::Value>) -> String {
+    let Some(report) = report else {
+        return text;
+    };
+    let mut lines = String::new();
+    let mut gauge = |name: &str, help: &str, value: f64| {
+        lines.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"));
+    };
+    gauge("caducee_restore_drill_ok", "Whether the last restore drill passed (1) or failed (0).", {
+        if report["ok"] == true {
+            1.0
+        } else {
+            0.0
+        }
+    });
+    if let Some(seconds) = report["first_accept_seconds"].as_f64() {
+        gauge(
+            "caducee_restore_drill_first_accept_seconds",
+            "Restore start to the first message accepted by the restored relay, last drill.",
+            seconds,
+        );
+    }
+    if let Some(at) = report["started_at"].as_f64() {
+        gauge("caducee_restore_drill_timestamp_seconds", "When the last restore drill started.", at / 1000.0);
+    }
+    match text.rfind("# EOF") {
+        Some(at) => text.insert_str(at, &lines),
+        None => text.push_str(&lines),
+    }
+    text
+}

@@ -1,0 +1,187 @@
+//! The on-disk format in one place: the LMDB tables and their names, how each table's keys
+//! are laid out, the `meta` keys, and the bincode encoding of every record.
+//!
+//! Every key is big-endian so that LMDB's byte order is the order that matters (uids within
+//! a mailbox, editions within an account, arrival order for logs and trails). A change to
+//! anything here is a change of [`FORMAT_VERSION`]: a store of another version is refused
+//! at open, never guessed at.
+
+use bincode::{Decode, Encode};
+use heed::types::Bytes;
+use heed::{Database, Env, RoTxn, RwTxn, WithoutTls};
+
+use crate::types::{AccountId, Uid};
+use crate::StoreError;
+
+/// The on-disk format this build reads and writes; recorded in the `meta` table.
+pub const FORMAT_VERSION: u32 = 1;
+/// Most named tables in the environment (LMDB's `max_dbs`).
+pub(crate) const TABLES_MAX: u32 = 32;
+
+/// Every table maps bytes to bytes: keys are laid out by the functions below, values are
+/// bincode records (or, for `blobs`, the sealed message itself).
+pub(crate) type Table = Database<Bytes, Bytes>;
+
+/// `meta` key of the format version (a big-endian `u32`).
+pub(crate) const META_FORMAT_VERSION: &[u8] = b"format_version";
+/// `meta` keys of the writer's sequences (big-endian `u64`, the next number to hand out).
+pub(crate) const META_NEXT_ACCOUNT: &[u8] = b"next_account";
+pub(crate) const META_NEXT_MESSAGE: &[u8] = b"next_message";
+pub(crate) const META_NEXT_LOG: &[u8] = b"next_log";
+/// One sequence shared by notices, data-protection requests and alerts.
+pub(crate) const META_NEXT_NOTICE: &[u8] = b"next_notice";
+/// `meta` key of the terms of use in force (a `TermsOfUse`).
+pub(crate) const META_TERMS: &[u8] = b"terms";
+/// `meta` key of the audit chain's last entry (sequence and hash, an `AuditCheckpoint`).
+pub(crate) const META_AUDIT_HEAD: &[u8] = b"audit_head";
+/// `meta` key of the last purged audit entry (sequence and hash, an `AuditCheckpoint`).
+pub(crate) const META_AUDIT_CHECKPOINT: &[u8] = b"audit_checkpoint";
+
+/// The store's tables, opened (and created on first use) by [`Tables::create`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tables {
+    /// The format version, the writer's sequences, the terms of use, the audit chain's ends.
+    pub meta: Table,
+    /// [`account_key`] → Account
+    pub accounts: Table,
+    /// address bytes → [`account_key`]
+    pub by_address: Table,
+    /// [`message_key`] → MessageRecord
+    pub messages: Table,
+    /// [`message_key`] → sealed bytes
+    pub blobs: Table,
+    /// [`entry_key`] → MailboxEntry: each mailbox an ordered index.
+    pub mailbox: Table,
+    /// [`seq_key`] → ConnectionRecord
+    pub connections: Table,
+    /// [`account_key`] → AccountState (absent: the default state)
+    pub account_state: Table,
+    /// [`seq_key`] → Notice waiting for the smarthost
+    pub notices: Table,
+    /// [`message_key`] → MessageTrail (metadata only; outlives the message until retention)
+    pub trails: Table,
+    /// [`seq_key`] → AuditEntry, hash-chained
+    pub audit: Table,
+    /// [`certificate_key`] → CertificateRecord (public material only)
+    pub certificates: Table,
+    /// primary key fingerprint (raw bytes) → [`certificate_key`]
+    pub certificates_by_fingerprint: Table,
+    /// [`account_key`] → DirectoryEntry (absent: a personal mailbox with nothing more said)
+    pub directory: Table,
+    /// [`account_key`] → PortalRecord (second factor, terms accepted)
+    pub portal: Table,
+    /// SHA-256 of a session token → WebSession
+    pub sessions: Table,
+    /// [`seq_key`] → RightsRequest (data-protection requests)
+    pub requests: Table,
+    /// [`seq_key`] → Alert (for the administrator, until acknowledged)
+    pub alerts: Table,
+}
+
+impl Tables {
+    /// Opens every table by its name, creating the missing ones in `txn`.
+    pub fn create(env: &Env<WithoutTls>, txn: &mut RwTxn) -> Result<Tables, StoreError> {
+        let mut table = |name: &str| env.create_database::<Bytes, Bytes>(txn, Some(name));
+        Ok(Tables {
+            meta: table("meta")?,
+            accounts: table("accounts")?,
+            by_address: table("accounts_by_address")?,
+            messages: table("messages")?,
+            blobs: table("blobs")?,
+            mailbox: table("mailbox")?,
+            connections: table("connections")?,
+            account_state: table("account_state")?,
+            notices: table("notices")?,
+            trails: table("trails")?,
+            audit: table("audit")?,
+            certificates: table("certificates")?,
+            certificates_by_fingerprint: table("certificates_by_fingerprint")?,
+            directory: table("directory")?,
+            portal: table("portal")?,
+            sessions: table("sessions")?,
+            requests: table("requests")?,
+            alerts: table("alerts")?,
+        })
+    }
+
+    /// Records the format version in a new store; refuses a store of another version.
+    pub fn check_format_version(&self, txn: &mut RwTxn) -> Result<(), StoreError> {
+        match self.meta.get(txn, META_FORMAT_VERSION)? {
+            None => self.meta.put(txn, META_FORMAT_VERSION, &FORMAT_VERSION.to_be_bytes())?,
+            Some(bytes) => {
+                let found =
+                    u32::from_be_bytes(bytes.try_into().map_err(|_| StoreError::Corrupt("format version".into()))?);
+                if found != FORMAT_VERSION {
+                    return Err(StoreError::FormatVersion { found, supported: FORMAT_VERSION });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A sequence kept in `meta` (1 when the store has not used it yet).
+    pub fn sequence(&self, txn: &RoTxn<'_>, name: &[u8]) -> Result<u64, StoreError> {
+        Ok(match self.meta.get(txn, name)? {
+            Some(bytes) => u64::from_be_bytes(bytes.try_into().map_err(|_| StoreError::Corrupt("counter".into()))?),
+            None => 1,
+        })
+    }
+}
+
+/// An account's records (accounts, state, directory entry, personal space) are keyed by its
+/// id; its mailbox entries and certificates start with the same eight bytes.
+pub(crate) fn account_key(id: AccountId) -> [u8; 8] {
+    id.0.to_be_bytes()
+}
+
+/// A message's record, sealed bytes and trail share its id as key.
+pub(crate) fn message_key(id: crate::types::MessageId) -> [u8; 8] {
+    id.0.to_be_bytes()
+}
+
+/// Tables in arrival order (connections, notices, audit, requests, alerts) are keyed by a
+/// sequence number.
+pub(crate) fn seq_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+/// Big-endian so that LMDB's byte order is uid order within each mailbox.
+pub(crate) fn entry_key(account: AccountId, uid: Uid) -> [u8; 12] {
+    let mut key = [0u8; 12];
+    key[..8].copy_from_slice(&account.0.to_be_bytes());
+    key[8..].copy_from_slice(&uid.0.to_be_bytes());
+    key
+}
+
+/// Big-endian so that an account's editions are in order.
+pub(crate) fn certificate_key(account: AccountId, edition: u32) -> [u8; 12] {
+    let mut key = [0; 12];
+    key[..8].copy_from_slice(&account.0.to_be_bytes());
+    key[8..].copy_from_slice(&edition.to_be_bytes());
+    key
+}
+
+/// The account a mailbox entry's or a certificate's key belongs to.
+pub(crate) fn key_owner(key: &[u8]) -> Result<u64, StoreError> {
+    be_u64(key.get(..8).ok_or_else(|| StoreError::Corrupt("key length".into()))?)
+}
+
+/// Decodes an eight-byte key or value (an id or a sequence number).
+pub(crate) fn be_u64(bytes: &[u8]) -> Result<u64, StoreError> {
+    Ok(u64::from_be_bytes(bytes.try_into().map_err(|_| StoreError::Corrupt("key length".into()))?))
+}
+
+/// bincode's standard configuration: variable-length integers, little-endian.
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard()
+}
+
+/// A record as stored.
+pub(crate) fn encode<T: Encode>(value: &T) -> Result<Vec<u8>, StoreError> {
+    bincode::encode_to_vec(value, config()).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A record from its stored bytes; one that does not decode is corrupt.
+pub(crate) fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, StoreError> {
+    bincode::decode_from_slice(bytes, config()).map(|(value, _)| value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}

@@ -1,0 +1,124 @@
+//! The store's reads: each runs in its own short read transaction on the caller's thread,
+//! through the table family that holds the records.
+
+use super::Store;
+use crate::tables::{accounts, alerts, audit, certificates, connections, directory, messages, monitor, notices};
+use crate::tables::{portal, trails};
+use crate::types::*;
+use crate::{DirectoryEntry, StoreError};
+
+impl Store {
+    pub fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        self.reading(|t, txn| accounts::get(t, txn, id))
+    }
+
+    pub fn account_by_address(&self, address: &Address) -> Result<Option<Account>, StoreError> {
+        self.reading(|t, txn| accounts::by_address(t, txn, address))
+    }
+
+    pub fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        self.reading(accounts::all)
+    }
+
+    /// The mailbox's messages in uid order.
+    pub fn mailbox(&self, account: AccountId) -> Result<Vec<MailboxEntry>, StoreError> {
+        self.reading(|t, txn| messages::mailbox(t, txn, account))
+    }
+
+    /// Opens a stored message: reads its sealed bytes and wrapped key, unseals.
+    pub fn read_message(&self, id: MessageId) -> Result<Vec<u8>, StoreError> {
+        self.reading(|t, txn| {
+            let (record, sealed) = messages::sealed(t, txn, id)?;
+            self.shared.master.open_message(&record.wrapped_key, sealed)
+        })
+    }
+
+    /// The connection log, oldest first, at most `limit` lines from the end.
+    pub fn connection_log(&self, limit: usize) -> Result<Vec<ConnectionRecord>, StoreError> {
+        self.reading(|t, txn| connections::tail(t, txn, limit))
+    }
+
+    /// A connection log line's records for one account, newest first, at most `limit`.
+    pub fn connections_of(&self, address: &str, limit: usize) -> Result<Vec<ConnectionRecord>, StoreError> {
+        self.reading(|t, txn| connections::of(t, txn, address, limit))
+    }
+
+    pub fn account_state(&self, account: AccountId) -> Result<AccountState, StoreError> {
+        self.reading(|t, txn| monitor::state(t, txn, account))
+    }
+
+    /// Every notice waiting, with its sequence number, oldest first.
+    pub fn notices(&self) -> Result<Vec<(u64, Notice)>, StoreError> {
+        self.reading(notices::all)
+    }
+
+    /// A message's trail, while retention keeps it.
+    pub fn trail(&self, message: MessageId) -> Result<Option<MessageTrail>, StoreError> {
+        self.reading(|t, txn| trails::get(t, txn, message))
+    }
+
+    /// The trails of the messages an address sent or received (metadata only), at most
+    /// `limit`, newest first.
+    pub fn trails_involving(&self, address: &str, limit: usize) -> Result<Vec<MessageTrail>, StoreError> {
+        self.reading(|t, txn| trails::involving(t, txn, address, limit))
+    }
+
+    /// Audit entries made in `[from, to)`, oldest first.
+    pub fn audit_entries(&self, from: Millis, to: Millis) -> Result<Vec<AuditEntry>, StoreError> {
+        self.reading(|t, txn| audit::entries(t, txn, from, to))
+    }
+
+    /// Walks the audit chain from its checkpoint; returns what is wrong (empty when intact)
+    /// and how many entries were checked.
+    pub fn audit_verify(&self) -> Result<(u64, Vec<String>), StoreError> {
+        self.reading(audit::verify)
+    }
+
+    /// Every certificate edition of an account, oldest first.
+    pub fn certificates(&self, account: AccountId) -> Result<Vec<CertificateRecord>, StoreError> {
+        self.reading(|t, txn| certificates::of(t, txn, account))
+    }
+
+    /// The certificate edition whose primary key has this fingerprint (raw bytes).
+    pub fn certificate_by_fingerprint(&self, fingerprint: &[u8]) -> Result<Option<CertificateRecord>, StoreError> {
+        self.reading(|t, txn| certificates::by_fingerprint(t, txn, fingerprint))
+    }
+
+    /// The primary fingerprints of every published certificate, for searches by key ID.
+    pub fn certificate_fingerprints(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.reading(certificates::fingerprints)
+    }
+
+    /// An account's directory entry (the default one when none was written).
+    pub fn directory_entry(&self, account: AccountId) -> Result<DirectoryEntry, StoreError> {
+        self.reading(|t, txn| directory::entry(t, txn, account))
+    }
+
+    /// Every account with its directory entry, its monitor state and its certificates, read
+    /// in one transaction (one consistent moment).
+    pub fn directory_snapshot(&self) -> Result<Vec<DirectoryRecord>, StoreError> {
+        self.reading(directory::snapshot)
+    }
+
+    pub fn portal(&self, account: AccountId) -> Result<PortalRecord, StoreError> {
+        self.reading(|t, txn| portal::record(t, txn, account))
+    }
+
+    pub fn session(&self, token_hash: &[u8; 32]) -> Result<Option<WebSession>, StoreError> {
+        self.reading(|t, txn| portal::session(t, txn, token_hash))
+    }
+
+    /// Every data-protection request, oldest first.
+    pub fn requests(&self) -> Result<Vec<RightsRequest>, StoreError> {
+        self.reading(portal::requests)
+    }
+
+    pub fn terms(&self) -> Result<Option<TermsOfUse>, StoreError> {
+        self.reading(portal::terms)
+    }
+
+    /// Every alert, oldest first.
+    pub fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        self.reading(alerts::all)
+    }
+}
