@@ -268,8 +268,12 @@ def phase_second(args):
     status = json.loads(ssh(args, "caducee status --json"))
     if status.get("mailbox_count") != 2:
         fail("status after reboot: %r" % status)
-    # The nightly backup and restore drill, run now, onto the backup disk.
+    # The nightly backup and restore drill, run now, onto the backup disk (mounted by then:
+    # the unit wants its mount; without it the unit is skipped, which must not pass unseen).
     ssh(args, "systemctl start caducee-backup.service")
+    if ssh_run(args, "mountpoint -q /var/backups/caducee").returncode != 0:
+        fail("the backup disk is not mounted at /var/backups/caducee: %s"
+             % ssh_run(args, "systemctl status var-backups-caducee.mount").stdout.decode(errors="replace"))
     listing = ssh(args, "ls /var/backups/caducee").decode().split()
     backups = [name for name in listing if name.startswith("caducee-") and name.endswith(".cbk")]
     if not backups:
