@@ -6,7 +6,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::{Relay, BIN};
+use common::{python, Relay, BIN};
 use serde_json::Value;
 
 struct Tmux {
@@ -150,6 +150,22 @@ fn an_administrator_creates_finds_and_suspends_an_account_in_a_real_terminal() {
         (erin["first_name"].as_str(), erin["contact_email"].as_str()),
         (Some("Erin"), Some("secretariat@example.org"))
     );
+    // A suspended account logs in nowhere; once enabled, the new password works.
+    let refused = python(&[
+        "fetch",
+        "--port",
+        &relay.port("pop3s"),
+        "--tls",
+        "implicit",
+        "--ca",
+        &relay.ca(),
+        "--user",
+        "erin.durand@relay.test",
+        "--password",
+        &password,
+    ]);
+    assert!(refused["login_error"].is_string(), "a suspended account collects nothing: {refused}");
+    assert!(relay.cli(&["user", "enable", "--address", "erin.durand@relay.test"]).status.success());
     assert!(relay.fetch("erin.durand@relay.test", &password, false).is_empty(), "the new password logs in");
     tmux.keys(&["q"]);
     assert!(relay.stop().success());

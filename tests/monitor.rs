@@ -245,11 +245,16 @@ fn an_administrator_suspends_and_re_enables_reception() {
     let refused = relay.send(&alice, &alice_pw, &bob, &message);
     assert_eq!(code(&refused["rcpt"][0]), 550, "{refused}");
     assert!(text_of(&refused["rcpt"][0]).contains("suspended"), "{refused}");
-    // A suspension is the administrator's: collecting does not lift it.
-    fetch_text(&relay, &bob, &bob_pw);
+    // A suspension is the administrator's: the mailbox cannot log in to collect, and
+    // nothing but `enable` lifts it.
+    let (port, ca) = (relay.port("pop3s"), relay.ca());
+    let login =
+        python(&["fetch", "--port", &port, "--tls", "implicit", "--ca", &ca, "--user", &bob, "--password", &bob_pw]);
+    assert!(login["login_error"].is_string(), "a suspended account cannot log in: {login}");
     assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["rcpt"][0]), 550);
     assert!(relay.cli(&["user", "enable", "--address", &bob]).status.success());
     assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["data"]), 250);
+    assert_eq!(fetch_text(&relay, &bob, &bob_pw).len(), 1, "enabled again, the mailbox collects");
 }
 
 #[test]

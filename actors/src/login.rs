@@ -1,6 +1,8 @@
 //! Logins, at every door of the relay: SMTP and POP3 sessions, LDAP binds and the
-//! personal space check passwords with [`check_password`] and count failures in one
-//! [`LoginThrottle`], so that guessing through one door is guessing through all.
+//! personal space log in through one [`DoorLogin`] — the throttle's verdict first
+//! ([`LoginThrottle`], one for every door, so that guessing through one door is guessing
+//! through all), then [`check_password`], then [`login_allowed`] — and the personal space
+//! asks [`login_allowed`] again on every page of an open session.
 //!
 //! A password check runs argon2id on the blocking pool, one per permit of a semaphore
 //! (each holds 19 MiB); an unknown name is checked against a dummy hash so that timing
@@ -8,10 +10,10 @@
 
 use std::sync::Arc;
 
-use caducee_storage::{verify_password, Account, Address, Millis, Store};
+use caducee_storage::{verify_password, Account, AccountId, Address, DisabledReason, Millis, Store};
 use tokio::sync::Semaphore;
 
-pub use crate::throttle::LoginThrottle;
+pub use crate::throttle::{LoginThrottle, Verdict};
 
 /// An argon2id hash of a random string, verified against when the account does not exist.
 const DUMMY_HASH: &str =
@@ -37,14 +39,29 @@ pub async fn check_password(checks: &Arc<Semaphore>, stored: Option<String>, pas
     .unwrap_or(false)
 }
 
+/// Whether an account may log in at all, at any door: not once it is closed, nor while an
+/// administrator has suspended it (until `enable`). A mailbox disabled for inactivity still
+/// logs in — collecting is what re-enables it. When the state cannot be read, no.
+pub fn login_allowed(store: &Store, account: AccountId) -> bool {
+    match store.account_state(account) {
+        Ok(state) => state.closed_at.is_none() && !matches!(state.disabled, Some((DisabledReason::Suspended, _))),
+        Err(error) => {
+            tracing::error!(%error, "reading an account's state for a login failed");
+            false
+        }
+    }
+}
+
 /// How a login went.
 #[derive(Debug)]
 pub enum Login {
-    /// The password is right and the account open.
+    /// The password is right and the account may log in.
     Ok(Account),
-    /// A wrong name or password, or a closed account (told apart from neither).
+    /// A wrong name or password, or an account closed or suspended (told apart from
+    /// neither).
     Failed,
-    /// Refused without checking: too many recent failures from the source or for the account.
+    /// Refused without checking: too many recent failures from this source, for the
+    /// account or for all.
     Throttled,
 }
 
@@ -58,35 +75,39 @@ impl Login {
     }
 }
 
-/// A mail door's login check: the store, the relay-wide throttle and the password-check
-/// permits.
+/// The login check every door shares: the store, the relay-wide throttle and the
+/// password-check permits.
 #[derive(Debug, Clone, Copy)]
-pub struct MailLogin<'a> {
+pub struct DoorLogin<'a> {
     pub store: &'a Store,
     pub throttle: &'a LoginThrottle,
     pub password_checks: &'a Arc<Semaphore>,
 }
 
-impl MailLogin<'_> {
-    /// Logs `username` in from `source` (the client's address). A closed account cannot
-    /// log in; it is refused like a wrong password, after the hash.
+impl DoorLogin<'_> {
+    /// Logs `username` in from `source` (the client's address). A locked source is refused
+    /// before the hash; an account under attack from elsewhere is checked after a delay.
+    /// An account that may not log in ([`login_allowed`]) is refused like a wrong password,
+    /// after the hash.
     pub async fn log_in(&self, source: &str, username: &str, password: String, now: Millis) -> Login {
-        if self.throttle.is_locked(source, username, now) {
-            tracing::warn!(peer = %source, "login refused: too many recent failures");
-            return Login::Throttled;
+        match self.throttle.verdict(source, username, now) {
+            Verdict::Locked => {
+                tracing::warn!(peer = %source, "login refused: too many recent failures");
+                return Login::Throttled;
+            }
+            Verdict::Check { delay } if !delay.is_zero() => {
+                tracing::warn!(peer = %source, ?delay, "login slowed: the account failed often from elsewhere");
+                tokio::time::sleep(delay).await;
+            }
+            Verdict::Check { .. } => {}
         }
-        let Ok(address) = Address::parse(username) else {
-            self.throttle.failed(source, username, now);
-            return Login::Failed;
-        };
-        let account = self.store.account_by_address(&address).ok().flatten();
-        let closed =
-            account.as_ref().is_some_and(|a| self.store.account_state(a.id).is_ok_and(|s| s.closed_at.is_some()));
+        let account =
+            Address::parse(username).ok().and_then(|address| self.store.account_by_address(&address).ok().flatten());
         let stored = account.as_ref().map(|a| a.password_hash.clone());
         let valid = check_password(self.password_checks, stored, password).await;
-        match account.filter(|_| valid && !closed) {
+        match account.filter(|a| valid && login_allowed(self.store, a.id)) {
             Some(account) => {
-                self.throttle.succeeded(username);
+                self.throttle.succeeded(source, username);
                 Login::Ok(account)
             }
             None => {

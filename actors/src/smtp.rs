@@ -2,7 +2,7 @@
 //! store's types ([`StoreVocabulary`]). The session driving it is [`crate::session`].
 
 pub use caducee_protocol::smtp::{
-    received_header, ReceptionDisabled, SmtpConfig, SMTP_AUTH_FAILURES_MAX, SMTP_AUTH_LINE_BYTES_MAX,
+    received_header, InFlight, ReceptionDisabled, SmtpConfig, SMTP_AUTH_FAILURES_MAX, SMTP_AUTH_LINE_BYTES_MAX,
     SMTP_COMMAND_LINE_BYTES_MAX, SMTP_ERRORS_MAX, SMTP_RECIPIENTS_MAX,
 };
 

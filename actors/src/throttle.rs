@@ -1,108 +1,224 @@
-//! Login throttling across sessions (SPEC §10): after too many failed logins for one
-//! account, or from one address (five times as many: a hospital's practices may share one
-//! address behind NAT), within a window, further attempts are refused at once —
-//! without running the password hash, so a guessing client costs the relay nothing — until
-//! the failures age out of the window. A session also ends after a few failures of its own
-//! (the protocol machines count those).
+//! Login throttling across sessions and doors (SPEC §10). Failures are counted within a
+//! window, three ways:
+//!
+//! - per account **and** source address: after `failures_max` failures, that address may
+//!   not try that account again until the failures age out — refused at once, without
+//!   running the password hash, so a guessing client costs the relay nothing;
+//! - per source address, whatever the account: after [`SOURCE_FACTOR`] times as many
+//!   (a hospital's practices may share one address behind NAT), the address is refused
+//!   for every account;
+//! - per account, from every source: never a lock — anyone who knows a published address
+//!   could otherwise lock its practice out — but a delay before each password check,
+//!   from the first failure beyond `failures_max`, doubling with each further one, capped at
+//!   [`ACCOUNT_DELAY_MAX_MILLIS`], so that guessing from many addresses stays slow while the
+//!   practice's own machine still logs in.
+//!
+//! An account is known by its address parsed and normalised as the store does it (case,
+//! surrounding whitespace): the variants of one name share one count, and a name that is
+//! no address counts against its source only. Every table is bounded
+//! ([`TRACKED_MAX`] keys, the least recently failed forgotten first) and so is every key
+//! (an address is at most 254 bytes, a source [`SOURCE_BYTES_MAX`]). A session also ends
+//! after a few failures of its own (the protocol machines count those).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::Hash;
 use std::sync::Mutex;
+use std::time::Duration;
 
-use caducee_storage::Millis;
+use caducee_storage::{Address, Millis};
 
-/// Distinct addresses and accounts remembered at most; beyond, the oldest are forgotten
-/// first, so that a flood of addresses cannot grow memory without bound.
-const TRACKED_MAX: usize = 100_000;
+/// Keys each table remembers at most; beyond, the least recently failed is forgotten first,
+/// so that a flood of addresses or names cannot grow memory without bound.
+pub const TRACKED_MAX: usize = 100_000;
 
-/// A source address may fail this many times more than one account before it is locked.
-const SOURCE_FACTOR: usize = 5;
+/// A source address may fail this many times more than `failures_max` (for any accounts)
+/// before it is refused for all.
+pub const SOURCE_FACTOR: usize = 5;
 
+/// Longest source key kept (an IPv6 address in text is at most 45 bytes).
+pub const SOURCE_BYTES_MAX: usize = 64;
+
+/// The delay before each password check once an account has failed more than
+/// `failures_max` times from all sources within the window; it doubles with each further
+/// failure, up to [`ACCOUNT_DELAY_MAX_MILLIS`].
+pub const ACCOUNT_DELAY_STEP_MILLIS: u64 = 250;
+
+/// The longest delay an account's failures impose on a login.
+pub const ACCOUNT_DELAY_MAX_MILLIS: u64 = 4_000;
+
+/// What the throttle says about a login about to be checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Check the password, after this delay (zero unless the account is under attack).
+    Check { delay: Duration },
+    /// Refuse at once: this source failed too often, for this account or for all.
+    Locked,
+}
+
+/// The relay-wide count of failed logins, shared by every door.
 #[derive(Debug)]
 pub struct LoginThrottle {
     failures_max: usize,
     window_millis: u64,
-    by_source: Mutex<HashMap<String, VecDeque<Millis>>>,
-    by_account: Mutex<HashMap<String, VecDeque<Millis>>>,
+    by_source: Mutex<Recent<String>>,
+    by_account_and_source: Mutex<Recent<(String, String)>>,
+    by_account: Mutex<Recent<String>>,
 }
 
 impl LoginThrottle {
     pub fn new(failures_max: u32, window_secs: u64) -> LoginThrottle {
+        LoginThrottle::with_capacity(failures_max, window_secs, TRACKED_MAX)
+    }
+
+    /// As [`LoginThrottle::new`], remembering at most `capacity` keys per table.
+    pub fn with_capacity(failures_max: u32, window_secs: u64, capacity: usize) -> LoginThrottle {
+        let failures_max = failures_max.max(1) as usize;
+        // Past these counts nothing changes: older failures need not be kept.
+        let account_kept = failures_max + (ACCOUNT_DELAY_MAX_MILLIS / ACCOUNT_DELAY_STEP_MILLIS).ilog2() as usize + 1;
         LoginThrottle {
-            failures_max: failures_max.max(1) as usize,
+            failures_max,
             window_millis: window_secs.saturating_mul(1000),
-            by_source: Mutex::new(HashMap::new()),
-            by_account: Mutex::new(HashMap::new()),
+            by_source: Mutex::new(Recent::new(capacity, failures_max * SOURCE_FACTOR)),
+            by_account_and_source: Mutex::new(Recent::new(capacity, failures_max)),
+            by_account: Mutex::new(Recent::new(capacity, account_kept)),
         }
     }
 
-    /// True while `source` or `account` has had too many recent failures.
-    pub fn is_locked(&self, source: &str, account: &str, now: Millis) -> bool {
-        let recent = |table: &Mutex<HashMap<String, VecDeque<Millis>>>, key: &str| {
-            let mut table = lock(table);
-            let Some(failures) = table.get_mut(key) else { return 0 };
-            self.forget_old(failures, now);
-            failures.len()
+    /// Whether a login of `name` from `source` may be checked now, and after what delay.
+    pub fn verdict(&self, source: &str, name: &str, now: Millis) -> Verdict {
+        let source = source_key(source);
+        let window = self.window_millis;
+        if lock(&self.by_source).recent(&source, now, window) >= self.failures_max * SOURCE_FACTOR {
+            return Verdict::Locked;
+        }
+        let Some(account) = account_key(name) else {
+            return Verdict::Check { delay: Duration::ZERO };
         };
-        recent(&self.by_source, source) >= self.failures_max * SOURCE_FACTOR
-            || recent(&self.by_account, &account.to_ascii_lowercase()) >= self.failures_max
+        let pair = (account, source);
+        if lock(&self.by_account_and_source).recent(&pair, now, window) >= self.failures_max {
+            return Verdict::Locked;
+        }
+        let failures = lock(&self.by_account).recent(&pair.0, now, window);
+        Verdict::Check { delay: self.delay_after(failures) }
     }
 
-    /// Counts a failed login.
-    pub fn failed(&self, source: &str, account: &str, now: Millis) {
-        for (table, key) in [(&self.by_source, source.to_owned()), (&self.by_account, account.to_ascii_lowercase())] {
-            let mut table = lock(table);
-            if table.len() >= TRACKED_MAX && !table.contains_key(&key) {
-                // Forget whoever failed longest ago.
-                let oldest = table.iter().min_by_key(|(_, f)| f.back().copied()).map(|(k, _)| k.clone());
-                if let Some(oldest) = oldest {
-                    table.remove(&oldest);
+    /// True while `source` may not try `name` (see [`LoginThrottle::verdict`]).
+    pub fn is_locked(&self, source: &str, name: &str, now: Millis) -> bool {
+        self.verdict(source, name, now) == Verdict::Locked
+    }
+
+    /// Counts a failed login of `name` from `source`.
+    pub fn failed(&self, source: &str, name: &str, now: Millis) {
+        let source = source_key(source);
+        let window = self.window_millis;
+        if let Some(account) = account_key(name) {
+            lock(&self.by_account).failed(account.clone(), now, window);
+            lock(&self.by_account_and_source).failed((account, source.clone()), now, window);
+        }
+        lock(&self.by_source).failed(source, now, window);
+    }
+
+    /// A successful login clears the failures of that account from that source (not the
+    /// source's, nor the account's delay: those age out).
+    pub fn succeeded(&self, source: &str, name: &str) {
+        if let Some(account) = account_key(name) {
+            lock(&self.by_account_and_source).forget(&(account, source_key(source)));
+        }
+    }
+
+    /// The delay an account's `failures` (from all sources) impose on each login.
+    fn delay_after(&self, failures: usize) -> Duration {
+        let Some(doublings) = failures.checked_sub(self.failures_max + 1) else {
+            return Duration::ZERO;
+        };
+        let millis = ACCOUNT_DELAY_STEP_MILLIS.saturating_mul(1u64 << doublings.min(32));
+        Duration::from_millis(millis.min(ACCOUNT_DELAY_MAX_MILLIS))
+    }
+}
+
+/// The account a login names: its address parsed and normalised as the store does, or
+/// `None` when the name is no address (no account can have it).
+fn account_key(name: &str) -> Option<String> {
+    Address::parse(name).ok().map(|address| address.as_str().to_owned())
+}
+
+fn source_key(source: &str) -> String {
+    let mut end = source.len().min(SOURCE_BYTES_MAX);
+    while !source.is_char_boundary(end) {
+        end -= 1;
+    }
+    source[..end].to_owned()
+}
+
+/// Recent failures per key, at most `capacity` keys (the least recently failed forgotten
+/// first) and at most `kept` failures per key (a count beyond changes nothing).
+#[derive(Debug)]
+struct Recent<K> {
+    entries: HashMap<K, Failures>,
+    /// Each key by the stamp of its last failure: the first is the least recent.
+    order: BTreeMap<u64, K>,
+    next_stamp: u64,
+    capacity: usize,
+    kept: usize,
+}
+
+#[derive(Debug)]
+struct Failures {
+    stamp: u64,
+    at: VecDeque<Millis>,
+}
+
+impl<K: Hash + Eq + Clone> Recent<K> {
+    fn new(capacity: usize, kept: usize) -> Recent<K> {
+        Recent { entries: HashMap::new(), order: BTreeMap::new(), next_stamp: 0, capacity: capacity.max(1), kept }
+    }
+
+    /// The failures of `key` within the window before `now`.
+    fn recent(&mut self, key: &K, now: Millis, window_millis: u64) -> usize {
+        let Some(failures) = self.entries.get_mut(key) else { return 0 };
+        age_out(&mut failures.at, now, window_millis);
+        failures.at.len()
+    }
+
+    fn failed(&mut self, key: K, now: Millis, window_millis: u64) {
+        let stamp = self.next_stamp;
+        self.next_stamp += 1;
+        if let Some(failures) = self.entries.get_mut(&key) {
+            self.order.remove(&failures.stamp);
+            failures.stamp = stamp;
+        } else {
+            if self.entries.len() >= self.capacity {
+                if let Some((_, oldest)) = self.order.pop_first() {
+                    self.entries.remove(&oldest);
                 }
             }
-            let failures = table.entry(key).or_default();
-            self.forget_old(failures, now);
-            failures.push_back(now);
+            self.entries.insert(key.clone(), Failures { stamp, at: VecDeque::new() });
+        }
+        self.order.insert(stamp, key.clone());
+        // Invariant: the entry was found or inserted just above.
+        if let Some(failures) = self.entries.get_mut(&key) {
+            age_out(&mut failures.at, now, window_millis);
+            if failures.at.len() >= self.kept {
+                failures.at.pop_front();
+            }
+            failures.at.push_back(now);
         }
     }
 
-    /// A successful login clears the account's failures (not the source's).
-    pub fn succeeded(&self, account: &str) {
-        lock(&self.by_account).remove(&account.to_ascii_lowercase());
-    }
-
-    fn forget_old(&self, failures: &mut VecDeque<Millis>, now: Millis) {
-        while failures.front().is_some_and(|at| now.0.saturating_sub(at.0) >= self.window_millis) {
-            failures.pop_front();
+    fn forget(&mut self, key: &K) {
+        if let Some(failures) = self.entries.remove(key) {
+            self.order.remove(&failures.stamp);
         }
+    }
+}
+
+fn age_out(failures: &mut VecDeque<Millis>, now: Millis, window_millis: u64) {
+    while failures.front().is_some_and(|at| now.0.saturating_sub(at.0) >= window_millis) {
+        failures.pop_front();
     }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // The tables hold plain timestamps: a panic while holding one leaves nothing unsafe.
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failures_lock_a_source_or_an_account_until_they_age_out() {
-        let throttle = LoginThrottle::new(3, 60);
-        let at = |s: u64| Millis(s * 1000);
-        for s in 0..3 {
-            assert!(!throttle.is_locked("10.0.0.1", "a@relay.test", at(s)));
-            throttle.failed("10.0.0.1", "a@relay.test", at(s));
-        }
-        assert!(throttle.is_locked("10.0.0.2", "A@relay.test", at(3)), "the account is locked from any source");
-        assert!(!throttle.is_locked("10.0.0.1", "b@relay.test", at(3)), "others behind the same address go on");
-        for s in 3..15 {
-            throttle.failed("10.0.0.1", &format!("user{s}@relay.test"), at(s));
-        }
-        assert!(throttle.is_locked("10.0.0.1", "b@relay.test", at(15)), "15 failures lock the source for all");
-        assert!(!throttle.is_locked("10.0.0.2", "b@relay.test", at(15)));
-        assert!(!throttle.is_locked("10.0.0.1", "a@relay.test", at(76)), "failures age out of the window");
-        throttle.failed("10.0.0.3", "c@relay.test", at(100));
-        throttle.succeeded("c@relay.test");
-        assert!(!throttle.is_locked("10.0.0.4", "c@relay.test", at(100)));
-    }
 }

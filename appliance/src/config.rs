@@ -112,8 +112,26 @@ pub struct Listen {
 pub struct Limits {
     /// Concurrent sessions from one IP address.
     pub sessions_per_ip: usize,
-    /// Concurrent sessions in all.
+    /// Concurrent SMTP and POP3 sessions in all.
     pub sessions_max: usize,
+    /// Of `sessions_max`, the slots only sessions that logged in may hold: sessions before
+    /// login hold at most `sessions_max - sessions_reserved_for_login` between them.
+    pub sessions_reserved_for_login: usize,
+    /// Concurrent LDAP connections in all (a pool apart from the mail sessions').
+    pub ldap_sessions_max: usize,
+    /// New connections one address may open a minute, every mail and LDAP port together
+    /// (bursts of as many); 0 turns the limit off.
+    pub connections_per_ip_per_minute: u32,
+    /// Time from the greeting to a successful login, in seconds, however active the client.
+    pub login_within_secs: u64,
+    /// Command lines accepted before login.
+    pub commands_before_login: usize,
+    /// Longest time one write to a mail client may take, in seconds: a client that stops
+    /// reading is dropped after it.
+    pub write_timeout_secs: u64,
+    /// HTTPS connections open at once, in all and from one address.
+    pub https_connections_max: usize,
+    pub https_connections_per_ip: usize,
     /// Idle time allowed before login, in seconds.
     pub idle_before_login_secs: u64,
     /// Idle time allowed after login, in seconds.
@@ -124,6 +142,10 @@ pub struct Limits {
     /// further logins are refused (454 4.7.0 / -ERR [LOGIN-DELAY]) until they age out.
     pub login_failures_max: u32,
     pub login_failure_window_secs: u64,
+    /// Message bytes held in memory by every submission together, in MiB. A message is
+    /// kept in memory until it is on disk; past this budget, further messages are answered
+    /// `452 4.3.1` (try again later).
+    pub in_flight_mib: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -262,11 +284,20 @@ impl Default for Limits {
         Limits {
             sessions_per_ip: 64,
             sessions_max: 4096,
+            sessions_reserved_for_login: 1024,
+            ldap_sessions_max: 1024,
+            connections_per_ip_per_minute: 120,
+            login_within_secs: 60,
+            commands_before_login: 20,
+            write_timeout_secs: 30,
+            https_connections_max: 1024,
+            https_connections_per_ip: 64,
             idle_before_login_secs: 60,
             idle_after_login_secs: 600,
             shutdown_grace_secs: 20,
             login_failures_max: 10,
             login_failure_window_secs: 900,
+            in_flight_mib: 256,
         }
     }
 }

@@ -1,5 +1,23 @@
 //! The writer's counters: the sequences it hands out (persisted in `meta` in every
 //! transaction that moves them) and the room left for new messages (measured, not stored).
+//!
+//! ## Room in the map
+//! LMDB copies every page it changes, so even a deletion needs free pages to commit: a map
+//! filled to the last page would let nothing be deleted, and the store would stay full.
+//! Two shares of the map keep room for the deletions that free it (a POP3 expunge, a
+//! message's erasure, an account's removal, retention's purge) and the trails, audit
+//! entries and notices that go with them:
+//!
+//! - **Messages** are refused once their footprint reaches [`ACCEPT_FILL_PERCENT_MAX`] of
+//!   the map (counted in the writer as they are accepted and erased).
+//! - **Writes a stranger can drive without logging in** — the connection log, above all:
+//!   every TCP connection ends in a line — are dropped once the pages of all tables reach
+//!   [`STRANGER_FILL_PERCENT_MAX`] of the map, and the records of authenticated sessions
+//!   once they reach [`LOG_FILL_PERCENT_MAX`]. The pages are measured inside the write
+//!   transaction (each table's B-tree statistics, this transaction's writes included), so a
+//!   batch of records cannot overshoot the share. What stays above
+//!   [`LOG_FILL_PERCENT_MAX`] is for deletions alone; connections go on being served (and
+//!   traced in the process log) while their records are dropped.
 
 use heed::{RoTxn, RwTxn};
 
@@ -12,6 +30,29 @@ use crate::StoreError;
 /// (LMDB copies pages on write, so even a delete needs free pages), and the trails,
 /// logs and notices that go with them.
 pub const ACCEPT_FILL_PERCENT_MAX: u64 = 80;
+
+/// The records of sessions that never logged in (the connection log's tallies) are dropped
+/// once the store's pages fill this share of the map: a stranger gets no more of it than
+/// the practices' messages.
+pub const STRANGER_FILL_PERCENT_MAX: u64 = ACCEPT_FILL_PERCENT_MAX;
+
+/// The records of authenticated sessions are dropped once the store's pages fill this share
+/// of the map. The rest — a tenth of the map, hundreds of pages even on a small store — is
+/// kept for the deletions that free room (see the module documentation).
+pub const LOG_FILL_PERCENT_MAX: u64 = 90;
+
+/// What the store's tables take in the map, as seen by `txn` (its own writes included):
+/// every B-tree's branch, leaf and overflow pages. Pages on LMDB's free list are not
+/// counted: they are the room a deletion commits into.
+pub(crate) fn map_used_bytes(tables: &Tables, txn: &RoTxn<'_>) -> Result<u64, StoreError> {
+    let mut used = 0u64;
+    for table in tables.all() {
+        let stat = table.stat(txn)?;
+        let pages = stat.branch_pages + stat.leaf_pages + stat.overflow_pages;
+        used = used.saturating_add((pages as u64).saturating_mul(u64::from(stat.page_size)));
+    }
+    Ok(used)
+}
 
 /// What a message of `size` bytes takes in the store file: its sealed bytes in whole 4 KiB
 /// overflow pages, with the nonce, tag and page header.
@@ -30,6 +71,9 @@ pub(crate) struct Counters {
     pub message_pages_bytes: u64,
     /// Above this footprint, new messages are refused as if the store were full.
     pub accept_limit_bytes: u64,
+    /// The map's size: the shares of [`STRANGER_FILL_PERCENT_MAX`] and
+    /// [`LOG_FILL_PERCENT_MAX`] are taken of it.
+    pub map_bytes: u64,
     /// Free space kept on the filesystem (not persisted: from the options).
     pub disk_reserve_bytes: u64,
     /// What new messages may still take on disk in this batch (not persisted: measured
@@ -58,6 +102,7 @@ impl Counters {
             next_notice: tables.sequence(txn, META_NEXT_NOTICE)?,
             message_pages_bytes,
             accept_limit_bytes: (map_bytes as u64) / 100 * ACCEPT_FILL_PERCENT_MAX,
+            map_bytes: map_bytes as u64,
             disk_reserve_bytes,
             disk_room_bytes: u64::MAX,
         })
@@ -70,6 +115,13 @@ impl Counters {
         tables.meta.put(txn, META_NEXT_LOG, &self.next_log.to_be_bytes())?;
         tables.meta.put(txn, META_NEXT_NOTICE, &self.next_notice.to_be_bytes())?;
         Ok(())
+    }
+
+    /// Whether the map still has room for a connection log record: one of an authenticated
+    /// session, or a tally of sessions that never logged in (see the module documentation).
+    pub fn log_has_room(&self, tables: &Tables, txn: &RoTxn<'_>, authenticated: bool) -> Result<bool, StoreError> {
+        let percent = if authenticated { LOG_FILL_PERCENT_MAX } else { STRANGER_FILL_PERCENT_MAX };
+        Ok(map_used_bytes(tables, txn)? < self.map_bytes / 100 * percent)
     }
 
     /// The next number of the sequence shared by notices, data-protection requests and

@@ -36,6 +36,8 @@ pub use seal::MasterKey;
 pub use store::{
     CommitStats, Expunged, Store, StoreOptions, StoreStats, DEFAULT_DISK_RESERVE_BYTES, DEFAULT_MAP_BYTES,
 };
+pub use tables::connections::ConnectionTally;
+pub use tables::portal::{web_session_ended, WEB_SESSION_IDLE_MILLIS, WEB_SESSION_LIFETIME_MILLIS};
 pub use tables::retention::{Purge, Purged};
 pub use types::*;
 pub use writer::{BATCH_BYTES_MAX, BATCH_OPS_MAX};

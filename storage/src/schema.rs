@@ -10,7 +10,7 @@ use bincode::{Decode, Encode};
 use heed::types::Bytes;
 use heed::{Database, Env, RoTxn, RwTxn, WithoutTls};
 
-use crate::types::{AccountId, Uid};
+use crate::types::{AccountId, Millis, Protocol, Uid};
 use crate::StoreError;
 
 /// The on-disk format this build reads and writes; recorded in the `meta` table.
@@ -52,8 +52,12 @@ pub(crate) struct Tables {
     pub blobs: Table,
     /// [`entry_key`] → MailboxEntry: each mailbox an ordered index.
     pub mailbox: Table,
-    /// [`seq_key`] → ConnectionRecord
+    /// [`seq_key`] → ConnectionRecord: one per authenticated session.
     pub connections: Table,
+    /// [`tally_key`] → ConnectionTally: the sessions that never logged in, counted per
+    /// minute, protocol and source address. Added without a format change: a store made
+    /// before it gets the table, empty, when it is opened.
+    pub connection_tallies: Table,
     /// [`account_key`] → AccountState (absent: the default state)
     pub account_state: Table,
     /// [`seq_key`] → Notice waiting for the smarthost
@@ -90,6 +94,7 @@ impl Tables {
             blobs: table("blobs")?,
             mailbox: table("mailbox")?,
             connections: table("connections")?,
+            connection_tallies: table("connection_tallies")?,
             account_state: table("account_state")?,
             notices: table("notices")?,
             trails: table("trails")?,
@@ -119,6 +124,31 @@ impl Tables {
         Ok(())
     }
 
+    /// Every table, to measure what they take in the map.
+    pub fn all(&self) -> [Table; 19] {
+        [
+            self.meta,
+            self.accounts,
+            self.by_address,
+            self.messages,
+            self.blobs,
+            self.mailbox,
+            self.connections,
+            self.connection_tallies,
+            self.account_state,
+            self.notices,
+            self.trails,
+            self.audit,
+            self.certificates,
+            self.certificates_by_fingerprint,
+            self.directory,
+            self.portal,
+            self.sessions,
+            self.requests,
+            self.alerts,
+        ]
+    }
+
     /// A sequence kept in `meta` (1 when the store has not used it yet).
     pub fn sequence(&self, txn: &RoTxn<'_>, name: &[u8]) -> Result<u64, StoreError> {
         Ok(match self.meta.get(txn, name)? {
@@ -143,6 +173,20 @@ pub(crate) fn message_key(id: crate::types::MessageId) -> [u8; 8] {
 /// sequence number.
 pub(crate) fn seq_key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
+}
+
+/// Big-endian minute first, so that LMDB's byte order is time order (retention stops at
+/// the first minute it keeps); then the protocol and the source address, so that one
+/// minute's sessions from one address and protocol share one key.
+pub(crate) fn tally_key(minute: Millis, protocol: Protocol, peer: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(9 + peer.len());
+    key.extend_from_slice(&minute.0.to_be_bytes());
+    key.push(match protocol {
+        Protocol::Smtp => 0,
+        Protocol::Pop3 => 1,
+    });
+    key.extend_from_slice(peer.as_bytes());
+    key
 }
 
 /// Big-endian so that LMDB's byte order is uid order within each mailbox.

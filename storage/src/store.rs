@@ -160,7 +160,7 @@ impl Store {
                 messages: t.messages.len(txn)?,
                 message_bytes: messages::bytes_total(t, txn)?,
                 mailboxes: t.accounts.len(txn)?,
-                connection_log_lines: t.connections.len(txn)?,
+                connection_log_lines: crate::tables::connections::lines(t, txn)?,
                 file_bytes,
             })
         })

@@ -5,6 +5,13 @@
 //! Accepted shapes: PGP/MIME (`multipart/encrypted; protocol="application/pgp-encrypted"`,
 //! RFC 3156), a single-part body that is an OpenPGP message (inline, ASCII-armoured or
 //! binary), and multipart bodies whose every leaf is an OpenPGP message or blank text.
+//!
+//! Clear text has no place anywhere in the body: not in the PGP/MIME control part (only
+//! `Version: 1`), not in a multipart preamble or epilogue (blank, or one of the stock
+//! sentences mail programs write there, [`MIME_PREAMBLES_ACCEPTED`]), not after an armour's
+//! END line, and in armour headers only as a few short printable lines under the names
+//! RFC 9580 §6.2.2 defines ([`ARMOUR_HEADER_NAMES`], [`ARMOUR_HEADER_LINES_MAX`],
+//! [`ARMOUR_HEADER_LINE_CHARS_MAX`]). Message and part headers are not checked here.
 
 use mail_parser::{MessageParser, MessagePart, MimeHeaders, PartType};
 use sequoia_openpgp::parse::{Dearmor, PacketParserBuilder, PacketParserResult, Parse};
@@ -12,6 +19,31 @@ use sequoia_openpgp::{KeyHandle, Packet};
 
 /// Deepest MIME nesting looked at; deeper bodies are refused rather than walked.
 pub const MIME_DEPTH_MAX: usize = 8;
+
+/// The only text a multipart body may hold outside its parts, besides blank lines: the
+/// sentences mail programs write in the preamble for readers without MIME (Thunderbird
+/// and Enigmail before a PGP/MIME message, most mail programs before any multipart).
+/// Compared whole, once the preamble is trimmed of whitespace.
+pub const MIME_PREAMBLES_ACCEPTED: &[&str] = &[
+    "This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)",
+    "This is an OpenPGP/MIME encrypted message (RFC 2440 and 3156)",
+    "This is a multi-part message in MIME format.",
+    "This is a multi-part message in MIME format",
+    "This is a multipart message in MIME format.",
+    "This is a MIME-encapsulated message",
+];
+
+/// The armour header names a PGP MESSAGE block may carry (RFC 9580 §6.2.2; `Hash` belongs
+/// to cleartext signatures only). gpg writes `Version` with `--emit-version` and `Comment`
+/// with `--comment`; Enigmail, GPGTools, Mailvelope and OpenPGP.js write one of each.
+pub const ARMOUR_HEADER_NAMES: &[&str] = &["Version", "Comment", "Charset"];
+
+/// Most armour header lines accepted in one armour block: a comment is still clear text,
+/// so only a few short lines of it travel.
+pub const ARMOUR_HEADER_LINES_MAX: usize = 4;
+
+/// Longest armour header line accepted, in characters (printable ASCII only), name included.
+pub const ARMOUR_HEADER_LINE_CHARS_MAX: usize = 80;
 
 /// What the check learnt of an accepted message.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,23 +55,49 @@ pub struct EncryptedContent {
     pub encrypted_parts: usize,
 }
 
-/// Why a body is refused. Each message is a sentence for the sender.
+/// Why a body is refused. Each message is a sentence for the sender; none repeats the
+/// refused text, so that a refusal logged or shown carries no clear text either.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContentError {
+    /// mail-parser found no message in the bytes.
     #[error("the message is not a readable MIME message")]
     NotMime,
+    /// Every part was blank or a control part.
     #[error("the message holds no OpenPGP-encrypted content")]
     NoEncryptedPart,
+    /// A leaf part is neither blank nor OpenPGP data.
     #[error("a part of the message is readable text, not OpenPGP-encrypted data")]
     CleartextPart,
+    /// A multipart/encrypted body that is not RFC 3156's two parts.
     #[error("a multipart/encrypted body must use protocol application/pgp-encrypted with two parts")]
     MalformedPgpMime,
+    /// The PGP/MIME control part holds more than its version line.
+    #[error("the PGP/MIME control part (application/pgp-encrypted) may hold only \"Version: 1\"")]
+    ClearControlPart,
+    /// Text outside the parts of a multipart body.
+    #[error("the multipart {0} holds readable text; only blank lines may stand outside the parts of a message")]
+    TextOutsideParts(&'static str),
+    /// Text after an armour's `-----END PGP MESSAGE-----` line.
+    #[error("readable text follows the end of the OpenPGP armour (-----END PGP MESSAGE-----)")]
+    TextAfterArmour,
+    /// An armour header line outside the accepted names and bounds.
+    #[error(
+        "an OpenPGP armour header is refused ({0}); at most {lines} Version, Comment or Charset \
+         lines of at most {chars} printable ASCII characters may stand there",
+        lines = ARMOUR_HEADER_LINES_MAX,
+        chars = ARMOUR_HEADER_LINE_CHARS_MAX
+    )]
+    ArmourHeader(&'static str),
+    /// The packets or their armour could not be read.
     #[error("the OpenPGP data is malformed: {0}")]
     MalformedOpenPgp(String),
+    /// Only symmetric (password) session keys.
     #[error("the OpenPGP data is not encrypted to any public key (no PKESK packet)")]
     NoRecipientKey,
+    /// A literal, signature, compressed or other readable packet outside the encryption.
     #[error("the OpenPGP data holds a {0} packet where only encryption packets may stand")]
     UnexpectedPacket(String),
+    /// Deeper than [`MIME_DEPTH_MAX`].
     #[error("the MIME structure is nested too deeply")]
     TooDeep,
 }
@@ -48,91 +106,219 @@ pub enum ContentError {
 pub fn check_encrypted_message(raw: &[u8]) -> Result<EncryptedContent, ContentError> {
     let message = MessageParser::default().parse(raw).ok_or(ContentError::NotMime)?;
     let mut content = EncryptedContent { recipients: Vec::new(), encrypted_parts: 0 };
-    check_part(&message, 0, 0, &mut content)?;
+    let walk = Walk { raw, message: &message };
+    walk.check_part(0, 0, &mut content)?;
     if content.encrypted_parts == 0 {
         return Err(ContentError::NoEncryptedPart);
     }
     Ok(content)
 }
 
-fn check_part(
-    message: &mail_parser::Message<'_>,
-    part_id: u32,
-    depth: usize,
-    content: &mut EncryptedContent,
-) -> Result<(), ContentError> {
-    if depth > MIME_DEPTH_MAX {
-        return Err(ContentError::TooDeep);
-    }
-    let part: &MessagePart<'_> = message.part(part_id).ok_or(ContentError::NotMime)?;
-    let (ctype, subtype) = part
-        .content_type()
+/// One message being walked: its raw bytes (the parts' offsets point into them) and its
+/// parsed form.
+struct Walk<'a, 'x> {
+    raw: &'a [u8],
+    message: &'a mail_parser::Message<'x>,
+}
+
+/// A part's MIME type, lower-cased; `text/plain` when it names none (RFC 2045 §5.2).
+fn media_type(part: &MessagePart<'_>) -> (String, Option<String>) {
+    part.content_type()
         .map(|ct| (ct.ctype().to_ascii_lowercase(), ct.subtype().map(str::to_ascii_lowercase)))
-        .unwrap_or_else(|| ("text".into(), Some("plain".into())));
-    match &part.body {
-        PartType::Multipart(children) => {
-            if subtype.as_deref() == Some("encrypted") {
-                let protocol = part.content_type().and_then(|ct| ct.attribute("protocol"));
-                if !protocol.is_some_and(|p| p.eq_ignore_ascii_case("application/pgp-encrypted")) || children.len() != 2
-                {
-                    return Err(ContentError::MalformedPgpMime);
+        .unwrap_or_else(|| ("text".into(), Some("plain".into())))
+}
+
+impl Walk<'_, '_> {
+    fn part(&self, part_id: u32) -> Result<&MessagePart<'_>, ContentError> {
+        self.message.part(part_id).ok_or(ContentError::NotMime)
+    }
+
+    fn check_part(&self, part_id: u32, depth: usize, content: &mut EncryptedContent) -> Result<(), ContentError> {
+        if depth > MIME_DEPTH_MAX {
+            return Err(ContentError::TooDeep);
+        }
+        let part = self.part(part_id)?;
+        match &part.body {
+            PartType::Multipart(children) => {
+                self.check_outside_parts(part, children)?;
+                if media_type(part).1.as_deref() == Some("encrypted") {
+                    return self.check_pgp_mime(part, children, content);
                 }
-                // RFC 3156 §4: the first part carries only "Version: 1"; the second, the data.
-                let data = message.part(children[1]).ok_or(ContentError::MalformedPgpMime)?;
-                return check_openpgp(data.contents(), content);
+                for child in children {
+                    self.check_part(*child, depth + 1, content)?;
+                }
+                Ok(())
             }
-            for child in children {
-                check_part(message, *child, depth + 1, content)?;
-            }
-            Ok(())
+            PartType::Message(_) => Err(ContentError::CleartextPart),
+            _ => check_leaf(part, content),
         }
-        PartType::Message(_) => Err(ContentError::CleartextPart),
-        _ => {
-            let bytes = part.contents();
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                return Ok(()); // an empty part carries nothing
-            }
-            if ctype == "application" && subtype.as_deref() == Some("pgp-encrypted") && is_version_part(bytes) {
-                return Ok(());
-            }
-            if looks_like_openpgp(bytes) {
-                check_openpgp(bytes, content)
-            } else {
-                Err(ContentError::CleartextPart)
-            }
+    }
+
+    /// RFC 3156 §4: the control part, which carries only `Version: 1`, then the data.
+    fn check_pgp_mime(
+        &self,
+        part: &MessagePart<'_>,
+        children: &[u32],
+        content: &mut EncryptedContent,
+    ) -> Result<(), ContentError> {
+        let protocol = part.content_type().and_then(|ct| ct.attribute("protocol"));
+        let &[control, data] = children else {
+            return Err(ContentError::MalformedPgpMime);
+        };
+        if !protocol.is_some_and(|p| p.eq_ignore_ascii_case("application/pgp-encrypted")) {
+            return Err(ContentError::MalformedPgpMime);
         }
+        let control = self.part(control)?;
+        let control_type = media_type(control);
+        if !is_leaf(control)
+            || (control_type.0.as_str(), control_type.1.as_deref()) != ("application", Some("pgp-encrypted"))
+        {
+            return Err(ContentError::MalformedPgpMime);
+        }
+        if !is_version_part(control.contents()) {
+            return Err(ContentError::ClearControlPart);
+        }
+        let data = self.part(data)?;
+        if !is_leaf(data) {
+            return Err(ContentError::MalformedPgpMime);
+        }
+        check_openpgp(data.contents(), content)
+    }
+
+    /// The bytes of a multipart body that belong to none of its parts — the preamble, the
+    /// delimiter lines, the epilogue — hold only whitespace and delimiters, and the
+    /// preamble at most one of [`MIME_PREAMBLES_ACCEPTED`]. Parts' headers are not checked.
+    fn check_outside_parts(&self, part: &MessagePart<'_>, children: &[u32]) -> Result<(), ContentError> {
+        let boundary = part.content_type().and_then(|ct| ct.attribute("boundary")).unwrap_or_default();
+        let delimiter = [b"--", boundary.as_bytes()].concat();
+        let mut from = part.raw_body_offset() as usize;
+        for (index, child) in children.iter().enumerate() {
+            let child = self.part(*child)?;
+            let gap = self.between(from, child.raw_header_offset() as usize);
+            if index == 0 {
+                check_preamble(gap, &delimiter)?;
+            } else if !only_delimiters(gap, &delimiter) {
+                return Err(ContentError::TextOutsideParts("delimiter line"));
+            }
+            // The parser takes text after a delimiter, on its line, for the part's first
+            // header; RFC 2046 §5.1.1 allows only whitespace there.
+            if !gap.is_empty() && gap.last() != Some(&b'\n') {
+                return Err(ContentError::TextOutsideParts("delimiter line"));
+            }
+            from = from.max(child.raw_end_offset() as usize);
+        }
+        if children.is_empty() {
+            return check_preamble(self.between(from, part.raw_end_offset() as usize), &delimiter);
+        }
+        if !only_delimiters(self.between(from, part.raw_end_offset() as usize), &delimiter) {
+            return Err(ContentError::TextOutsideParts("epilogue"));
+        }
+        Ok(())
+    }
+
+    /// The raw bytes from `from` to `to`; none when the parser's offsets overlap there
+    /// (those bytes then belong to a part, and are checked with it).
+    fn between(&self, from: usize, to: usize) -> &[u8] {
+        self.raw.get(from..to).unwrap_or_default()
     }
 }
 
-/// The control part of PGP/MIME, when met outside its multipart/encrypted parent.
+/// True for a part that holds content itself, rather than parts or a message.
+fn is_leaf(part: &MessagePart<'_>) -> bool {
+    !matches!(part.body, PartType::Multipart(_) | PartType::Message(_))
+}
+
+/// A leaf part: blank, a PGP/MIME control part met outside its parent, or OpenPGP data.
+fn check_leaf(part: &MessagePart<'_>, content: &mut EncryptedContent) -> Result<(), ContentError> {
+    let bytes = part.contents();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(()); // an empty part carries nothing
+    }
+    let (ctype, subtype) = media_type(part);
+    if ctype == "application" && subtype.as_deref() == Some("pgp-encrypted") && !looks_like_openpgp(bytes) {
+        return if is_version_part(bytes) { Ok(()) } else { Err(ContentError::ClearControlPart) };
+    }
+    if looks_like_openpgp(bytes) {
+        check_openpgp(bytes, content)
+    } else {
+        Err(ContentError::CleartextPart)
+    }
+}
+
+/// The preamble (the text before the first delimiter) is blank or one accepted sentence;
+/// the rest of the gap, only the delimiter line.
+fn check_preamble(gap: &[u8], delimiter: &[u8]) -> Result<(), ContentError> {
+    let start = find(gap, delimiter).unwrap_or(gap.len());
+    let (preamble, rest) = gap.split_at(start);
+    let preamble = preamble.trim_ascii();
+    let accepted = preamble.is_empty() || MIME_PREAMBLES_ACCEPTED.iter().any(|s| s.as_bytes() == preamble);
+    if !accepted {
+        return Err(ContentError::TextOutsideParts("preamble"));
+    }
+    if !only_delimiters(rest, delimiter) {
+        return Err(ContentError::TextOutsideParts("delimiter line"));
+    }
+    Ok(())
+}
+
+/// True when `gap` holds nothing but whitespace and the boundary's delimiters (`--b`,
+/// `--b--`).
+fn only_delimiters(gap: &[u8], delimiter: &[u8]) -> bool {
+    let mut rest = gap;
+    while let Some((first, tail)) = rest.split_first() {
+        rest = if first.is_ascii_whitespace() {
+            tail
+        } else if let Some(after) = rest.strip_prefix(delimiter).filter(|_| !delimiter.is_empty()) {
+            after.strip_prefix(b"--").unwrap_or(after)
+        } else {
+            return false;
+        };
+    }
+    true
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|window| window == needle)
+}
+
+/// The control part of PGP/MIME: `Version: 1` and whitespace, nothing else.
 fn is_version_part(bytes: &[u8]) -> bool {
-    std::str::from_utf8(bytes).is_ok_and(|text| text.trim().eq_ignore_ascii_case("Version: 1"))
+    bytes.trim_ascii().eq_ignore_ascii_case(b"Version: 1")
 }
 
 const ARMOR_BEGIN: &[u8] = b"-----BEGIN PGP MESSAGE-----";
-const ARMOR_END: &[u8] = b"-----END PGP MESSAGE-----";
+const ARMOR_BEGIN_LINE: &str = "-----BEGIN PGP MESSAGE-----";
+const ARMOR_END_LINE: &str = "-----END PGP MESSAGE-----";
 
 fn looks_like_openpgp(bytes: &[u8]) -> bool {
-    let trimmed = bytes.trim_ascii();
+    let trimmed = bytes.trim_ascii_start();
     trimmed.starts_with(ARMOR_BEGIN) || trimmed.first().is_some_and(|b| b & 0x80 != 0)
 }
 
 /// Checks one OpenPGP message: marker/padding packets, then one or more PKESK (SKESK may
 /// sit beside them), then exactly one encrypted data packet, and nothing after it.
 pub fn check_openpgp(bytes: &[u8], content: &mut EncryptedContent) -> Result<(), ContentError> {
-    let trimmed = bytes.trim_ascii();
-    if trimmed.starts_with(ARMOR_BEGIN) && !trimmed.ends_with(ARMOR_END) {
-        // Text after the armour would travel in clear beside the encrypted data.
-        return Err(ContentError::CleartextPart);
-    }
-    let malformed = |e: anyhow_like::Error| ContentError::MalformedOpenPgp(e.to_string());
+    // Binary data is taken as it is: its last bytes may well be whitespace values.
+    let start = bytes.trim_ascii_start();
     let decoded;
-    let binary = if trimmed.starts_with(ARMOR_BEGIN) {
-        decoded = dearmor(trimmed)?;
+    let binary = if start.starts_with(ARMOR_BEGIN) {
+        decoded = dearmor(start)?;
         &decoded[..]
     } else {
-        trimmed
+        start
     };
+    let keys = encryption_packets(binary)?;
+    content.recipients.extend(keys);
+    content.encrypted_parts += 1;
+    Ok(())
+}
+
+/// Walks the packets of one OpenPGP message, returning the key each PKESK names.
+fn encryption_packets(binary: &[u8]) -> Result<Vec<Option<KeyHandle>>, ContentError> {
+    let malformed = |e: anyhow_like::Error| ContentError::MalformedOpenPgp(e.to_string());
     let mut parsed = PacketParserBuilder::from_bytes(binary)
         .and_then(|builder| builder.dearmor(Dearmor::Disabled).build())
         .map_err(malformed)?;
@@ -160,14 +346,25 @@ pub fn check_openpgp(bytes: &[u8], content: &mut EncryptedContent) -> Result<(),
     if keys.is_empty() {
         return Err(ContentError::NoRecipientKey);
     }
-    content.recipients.extend(keys);
-    content.encrypted_parts += 1;
-    Ok(())
+    Ok(keys)
+}
+
+/// Where the armour reader stands (RFC 9580 §6.2).
+#[derive(PartialEq)]
+enum ArmourSection {
+    /// After the BEGIN line: `Name: value` header lines until a blank line.
+    Headers,
+    /// Base64 lines.
+    Data,
+    /// After the `=` checksum line: only the END line may follow.
+    Checksum,
 }
 
 /// Decodes an ASCII-armoured OpenPGP message (RFC 9580 §6.2): the BEGIN line, optional
-/// `Key: value` headers and a blank line, base64 lines, an optional `=` checksum line, the
-/// END line.
+/// armour headers and a blank line, base64 lines, an optional `=` checksum line, the END
+/// line, then only whitespace. The checksum is not compared with the data (RFC 9580 §6.1
+/// bids readers not to reject on it; a damaged message is the recipient's to report): it
+/// is held to one line of four base64 characters, the last before the END line.
 ///
 /// Done here with the base64 crate rather than through sequoia's armour reader because
 /// that reader filters the text byte by byte: it took 34 of the 40 µs the whole content
@@ -177,37 +374,88 @@ fn dearmor(armoured: &[u8]) -> Result<Vec<u8>, ContentError> {
     use base64::Engine as _;
     let malformed = |why: &str| ContentError::MalformedOpenPgp(format!("bad ASCII armour: {why}"));
     let text = std::str::from_utf8(armoured).map_err(|_| malformed("not text"))?;
-    let mut lines = text.lines().map(str::trim_end);
-    if lines.next() != Some("-----BEGIN PGP MESSAGE-----") {
+    let mut lines = text.split_inclusive('\n');
+    let mut consumed = 0;
+    let mut next_line = || {
+        let line = lines.next()?;
+        consumed += line.len();
+        Some(line.trim_end())
+    };
+    if next_line() != Some(ARMOR_BEGIN_LINE) {
         return Err(malformed("no BEGIN line"));
     }
     let mut base64_text = String::with_capacity(text.len());
-    let mut in_headers = true;
+    let mut section = ArmourSection::Headers;
+    let mut header_lines = 0;
     let mut ended = false;
-    for line in lines {
-        if line == "-----END PGP MESSAGE-----" {
+    while let Some(line) = next_line() {
+        if line == ARMOR_END_LINE {
             ended = true;
             break;
         }
-        if in_headers {
+        if section == ArmourSection::Headers {
             if line.is_empty() {
-                in_headers = false;
+                section = ArmourSection::Data;
                 continue;
             }
-            if line.contains(": ") {
-                continue; // an armour header (Comment, Version, Charset, Hash)
+            if line.contains(':') {
+                header_lines += 1;
+                check_armour_header(line, header_lines)?;
+                continue;
             }
-            in_headers = false; // no blank line before the data: tolerated, as gpg does
+            section = ArmourSection::Data; // no blank line before the data: tolerated, as gpg does
         }
-        if line.starts_with('=') && line.len() == 5 {
-            continue; // the optional CRC-24 checksum (RFC 9580 §6.1 no longer requires it)
+        if line.is_empty() {
+            continue;
         }
-        base64_text.extend(line.chars().filter(|c| !c.is_ascii_whitespace()));
+        if section == ArmourSection::Checksum {
+            return Err(malformed("data after the checksum line"));
+        }
+        if let Some(sum) = line.strip_prefix('=') {
+            if sum.len() != 4 || !sum.bytes().all(is_base64_digit) {
+                return Err(malformed("not a checksum line"));
+            }
+            section = ArmourSection::Checksum;
+            continue;
+        }
+        if !line.bytes().all(|b| is_base64_digit(b) || b == b'=') {
+            return Err(malformed("not base64"));
+        }
+        base64_text.push_str(line);
     }
     if !ended {
         return Err(malformed("no END line"));
     }
+    if !text.as_bytes().get(consumed..).unwrap_or_default().iter().all(u8::is_ascii_whitespace) {
+        return Err(ContentError::TextAfterArmour);
+    }
     base64::engine::general_purpose::STANDARD.decode(base64_text.as_bytes()).map_err(|_| malformed("not base64"))
+}
+
+/// A digit of base64's alphabet (RFC 4648 §4), padding aside.
+fn is_base64_digit(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'+' || byte == b'/'
+}
+
+/// One armour header line, the `count`th: a known name, a colon and a space, a bounded
+/// printable ASCII value.
+fn check_armour_header(line: &str, count: usize) -> Result<(), ContentError> {
+    if count > ARMOUR_HEADER_LINES_MAX {
+        return Err(ContentError::ArmourHeader("too many header lines"));
+    }
+    if !line.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        return Err(ContentError::ArmourHeader("a header line holds other than printable ASCII"));
+    }
+    if line.len() > ARMOUR_HEADER_LINE_CHARS_MAX {
+        return Err(ContentError::ArmourHeader("a header line is too long"));
+    }
+    let known = line
+        .split_once(": ")
+        .is_some_and(|(name, _)| ARMOUR_HEADER_NAMES.iter().any(|known| known.eq_ignore_ascii_case(name)));
+    if !known {
+        return Err(ContentError::ArmourHeader("a header name is not Version, Comment or Charset"));
+    }
+    Ok(())
 }
 
 /// sequoia's errors are `anyhow::Error`; named here so the crate need not depend on anyhow.

@@ -93,7 +93,7 @@ fn anything_readable_is_refused() {
     assert_eq!(check_encrypted_message(symmetric.as_bytes()), Err(ContentError::NoRecipientKey));
 
     let trailing = format!("Subject: x\r\n\r\n{ENCRYPTED_ASC}\r\nPS: the patient is Mr Dupont\r\n");
-    assert_eq!(check_encrypted_message(trailing.as_bytes()), Err(ContentError::CleartextPart));
+    assert_eq!(check_encrypted_message(trailing.as_bytes()), Err(ContentError::TextAfterArmour));
 
     let beside = format!(
         "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"m\"\r\n\r\n--m\r\n\
@@ -166,7 +166,8 @@ fn dot_stuff(body: &str) -> String {
 
 #[test]
 fn a_whole_smtp_dialogue_gives_the_same_result_in_chunks_of_any_size() {
-    let message = format!("{}.hidden line starting with a dot\r\n", pgp_mime(ENCRYPTED_ASC));
+    // Only headers may hold readable lines beside the encrypted data.
+    let message = pgp_mime(ENCRYPTED_ASC).replacen("\r\n", "\r\n.hidden: a header line starting with a dot\r\n", 1);
     let input = format!(
         "EHLO practice.example\r\nAUTH PLAIN {}\r\nMAIL FROM:<a@relay.test>\r\nRCPT TO:<nobody@relay.test>\r\n\
          RCPT TO:<full@relay.test>\r\nRCPT TO:<b@relay.test>\r\nDATA\r\n{}.\r\nNOOP\r\nQUIT\r\n",
@@ -358,8 +359,9 @@ proptest! {
     /// Whatever a client sends as DATA, properly stuffed, arrives intact.
     #[test]
     fn smtp_data_unstuffs_exactly(lines in proptest::collection::vec("[.a-z ]{0,12}", 1..20), chunk in 1usize..40) {
-        let extra: String = lines.iter().map(|l| format!("{l}\r\n")).collect();
-        let message = format!("{}{extra}", pgp_mime(ENCRYPTED_ASC));
+        // Header lines: only headers may hold readable lines beside the encrypted data.
+        let extra: String = lines.iter().map(|l| format!("\r\n.{l}: x")).collect();
+        let message = pgp_mime(ENCRYPTED_ASC).replacen("\r\n", &format!("{extra}\r\n"), 1);
         let input = format!(
             "EHLO x\r\nAUTH PLAIN {}\r\nMAIL FROM:<a@relay.test>\r\nRCPT TO:<b@relay.test>\r\nDATA\r\n{}.\r\nQUIT\r\n",
             base64_plain("a@relay.test", "secret"),

@@ -63,6 +63,7 @@ pub async fn sweep(store: &Store, config: &MonitorConfig, as_of: Millis) -> Resu
             trails_before: days_before(config.log_retention_days),
             audit_before: days_before(config.audit_retention_days),
             alerts_before: days_before(config.log_retention_days),
+            sessions_ended_at: as_of,
         })
         .await?;
     Ok(report)

@@ -1,5 +1,7 @@
 //! A session's socket: plain, then TLS after STARTTLS/STLS, or TLS from the start.
 
+use std::time::Duration;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
@@ -46,12 +48,17 @@ impl Conn {
         }
     }
 
-    pub(super) async fn shutdown(&mut self) {
-        let _ = match self {
-            Conn::Plain(s) => s.shutdown().await,
-            Conn::Tls(s) => s.shutdown().await,
-            Conn::Gone => Ok(()),
+    /// Closes the connection; TLS sends its close_notify, within `limit` (a client that
+    /// stops reading does not hold the session open).
+    pub(super) async fn shutdown(&mut self, limit: Duration) {
+        let closing = async {
+            match self {
+                Conn::Plain(s) => s.shutdown().await,
+                Conn::Tls(s) => s.shutdown().await,
+                Conn::Gone => Ok(()),
+            }
         };
+        let _ = tokio::time::timeout(limit, closing).await;
     }
 
     pub(super) async fn start_tls(&mut self, context: &SessionContext) -> Result<(), &'static str> {

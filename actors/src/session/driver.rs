@@ -3,6 +3,13 @@
 //! protocol's own closing reply, start TLS when asked — and hand every other effect to the
 //! protocol's [`Protocol`] implementation.
 //!
+//! Before login a session is on probation: it must log in within an absolute lifetime
+//! (`login_within`), whatever it sends, and the machine sees at most
+//! `commands_before_login` command lines; past either, the session ends with the
+//! protocol's closing reply. Every write has a timeout: a client that stops reading is
+//! dropped. At login the session's [`Ticket`] is told, so that the listener can move it to
+//! the slots kept for logged-in sessions.
+//!
 //! A protocol plugs in with two pieces: a sans-I/O machine implementing
 //! [`caducee_protocol::Machine`] and a [`Protocol`] here performing its effects
 //! (`session/smtp.rs` for submission, `session/pop3.rs` for collection). IMAP, or a relay
@@ -10,6 +17,7 @@
 
 use caducee_protocol::Machine;
 use caducee_storage::ConnectionRecord;
+use tokio::time::Instant;
 
 use super::conn::Conn;
 use super::SessionContext;
@@ -47,11 +55,19 @@ pub(super) trait Protocol {
     fn closed_outcome(&self) -> &'static str;
 }
 
+/// A session's hold on its listener's connection slot: dropped when the session ends.
+pub trait Ticket: Send {
+    /// The session logged in: from now on it counts among logged-in sessions.
+    fn logged_in(&mut self);
+}
+
 /// Why a read ended.
 enum Input {
     Bytes,
     Closed,
     Idle,
+    /// The time allowed to log in ran out.
+    LoginTooLate,
     Shutdown,
 }
 
@@ -63,76 +79,158 @@ pub(super) struct Driver {
     chunk: Box<[u8]>,
     input: Vec<u8>,
     pub(super) record: ConnectionRecord,
+    /// Login must be complete by then.
+    login_deadline: Instant,
+    /// Command lines the machine may still see before login.
+    commands_left: usize,
+    /// Told of the login, once; `None` once told (or when nothing listens).
+    ticket: Option<Box<dyn Ticket>>,
+    /// Keeps the slot until the session ends, once told of the login.
+    _held: Option<Box<dyn Ticket>>,
 }
 
 impl Driver {
-    pub(super) fn new(conn: Conn, context: SessionContext, record: ConnectionRecord) -> Self {
-        Driver { conn, context, chunk: vec![0; READ_CHUNK_BYTES].into_boxed_slice(), input: Vec::new(), record }
+    pub(super) fn new(
+        conn: Conn,
+        context: SessionContext,
+        record: ConnectionRecord,
+        ticket: Option<Box<dyn Ticket>>,
+    ) -> Self {
+        let limits = context.limits;
+        Driver {
+            conn,
+            context,
+            chunk: vec![0; READ_CHUNK_BYTES].into_boxed_slice(),
+            input: Vec::new(),
+            record,
+            login_deadline: Instant::now() + limits.login_within,
+            commands_left: limits.commands_before_login,
+            ticket,
+            _held: None,
+        }
     }
 
     /// Runs the dialogue to its end; returns the outcome to log.
     pub(super) async fn run<P: Protocol>(&mut self, machine: &mut P::Machine, protocol: &mut P) -> &'static str {
+        match self.dialogue(machine, protocol).await {
+            Ok(outcome) | Err(outcome) => outcome,
+        }
+    }
+
+    /// The dialogue's loop; `Err` carries the outcome of a session cut short.
+    async fn dialogue<P: Protocol>(
+        &mut self,
+        machine: &mut P::Machine,
+        protocol: &mut P,
+    ) -> Result<&'static str, &'static str> {
         let mut pending = None;
         loop {
-            if machine.has_output() && self.conn.write_all(&machine.take_output()).await.is_err() {
-                return "write-failed";
+            // The slot moves to the logged-in share before the client reads that it is in:
+            // a client may open its next connection the moment the reply arrives.
+            self.note_login(machine.logged_in());
+            if machine.has_output() {
+                self.write(&machine.take_output()).await?;
             }
             if machine.is_closed() && pending.is_none() {
-                return protocol.closed_outcome();
+                return Ok(protocol.closed_outcome());
             }
             let effect = match pending.take() {
                 Some(effect) => effect,
-                None => {
-                    let (used, effect) = machine.receive(&self.input);
-                    self.input.drain(..used);
-                    match effect {
-                        Some(effect) => effect,
-                        // Write the replies out before waiting for more input.
-                        None if machine.has_output() => continue,
-                        None => match self.read_more(machine.logged_in(), machine.in_data()).await {
-                            Input::Bytes => continue,
-                            Input::Closed => return "dropped",
-                            Input::Idle => return self.close_now(machine, "Idle too long; closing", "timeout").await,
-                            Input::Shutdown => {
-                                let why = "Service shutting down; try again shortly";
-                                return self.close_now(machine, why, "shutdown").await;
-                            }
-                        },
-                    }
-                }
+                None => match self.next_effect(machine).await? {
+                    Some(effect) => effect,
+                    // Replies to write out, or more input read.
+                    None => continue,
+                },
             };
             match protocol.perform(effect, machine, &mut self.record).await {
                 Flow::Continue => {}
                 Flow::Then(effect) => pending = Some(effect),
-                Flow::StartTls => {
-                    if let Err(outcome) = self.start_tls(machine).await {
-                        return outcome;
-                    }
-                }
+                Flow::StartTls => self.start_tls(machine).await?,
                 Flow::Close(outcome) => {
-                    let _ = self.conn.write_all(&machine.take_output()).await;
-                    return outcome;
+                    let _ = self.write(&machine.take_output()).await;
+                    return Ok(outcome);
                 }
             }
         }
     }
 
-    /// Reads more input, within the idle limit, unless the relay is shutting down.
-    /// `finish_first` lets content in flight arrive despite a shutdown.
+    /// Feeds the machine the input it may see; reads more when it needs more. `Ok(None)`:
+    /// go round again (replies to write, or new input); `Err`: the session's outcome.
+    async fn next_effect<M: Machine>(&mut self, machine: &mut M) -> Result<Option<M::Effect>, &'static str> {
+        let logged_in = machine.logged_in();
+        let Some(window) = window(&self.input, logged_in, self.commands_left) else {
+            let why = "Too many commands before login; closing";
+            return Err(self.close_now(machine, why, "command-budget").await);
+        };
+        let (used, effect) = machine.receive(&self.input[..window]);
+        if !logged_in {
+            let lines = self.input[..used].iter().filter(|&&byte| byte == b'\n').count();
+            self.commands_left = self.commands_left.saturating_sub(lines);
+        }
+        self.input.drain(..used);
+        if effect.is_some() || machine.has_output() {
+            return Ok(effect);
+        }
+        match self.read_more(machine.logged_in(), machine.in_data()).await {
+            Input::Bytes => Ok(None),
+            Input::Closed => Err("dropped"),
+            Input::Idle => Err(self.close_now(machine, "Idle too long; closing", "timeout").await),
+            Input::LoginTooLate => {
+                Err(self.close_now(machine, "Login not completed in time; closing", "login-timeout").await)
+            }
+            Input::Shutdown => {
+                Err(self.close_now(machine, "Service shutting down; try again shortly", "shutdown").await)
+            }
+        }
+    }
+
+    /// Tells the ticket, once, that the session logged in.
+    fn note_login(&mut self, logged_in: bool) {
+        if logged_in {
+            if let Some(mut ticket) = self.ticket.take() {
+                ticket.logged_in();
+                self._held = Some(ticket);
+            }
+        }
+    }
+
+    /// Writes to the client within the write timeout.
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), &'static str> {
+        match tokio::time::timeout(self.context.limits.write_timeout, self.conn.write_all(bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err("write-failed"),
+            Err(_) => Err("write-timeout"),
+        }
+    }
+
+    /// Reads more input, within the idle limit (and before login, the time left to log
+    /// in), unless the relay is shutting down. `finish_first` lets content in flight arrive
+    /// despite a shutdown.
     async fn read_more(&mut self, logged_in: bool, finish_first: bool) -> Input {
-        let idle = if logged_in { self.context.limits.idle_after_login } else { self.context.limits.idle_before_login };
+        let limits = self.context.limits;
+        let mut wait = if logged_in { limits.idle_after_login } else { limits.idle_before_login };
+        let mut late = Input::Idle;
+        if !logged_in {
+            let left = self.login_deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Input::LoginTooLate;
+            }
+            if left <= wait {
+                (wait, late) = (left, Input::LoginTooLate);
+            }
+        }
         let mut shutdown = self.context.shutdown.clone();
         if *shutdown.borrow() && !finish_first {
             return Input::Shutdown;
         }
         tokio::select! {
-            read = tokio::time::timeout(idle, self.conn.read(&mut self.chunk)) => match read {
+            read = tokio::time::timeout(wait, self.conn.read(&mut self.chunk)) => match read {
                 Ok(Ok(0)) | Ok(Err(_)) => Input::Closed,
                 Ok(Ok(n)) => {
                     self.input.extend_from_slice(&self.chunk[..n]);
                     Input::Bytes
                 }
-                Err(_) => Input::Idle,
+                Err(_) => late,
             },
             _ = shutdown.wait_for(|stop| *stop), if !finish_first => Input::Shutdown,
         }
@@ -141,18 +239,45 @@ impl Driver {
     /// Writes the protocol's closing reply and ends with `outcome`.
     async fn close_now<M: Machine>(&mut self, machine: &mut M, why: &str, outcome: &'static str) -> &'static str {
         machine.close_now(why);
-        let _ = self.conn.write_all(&machine.take_output()).await;
+        let _ = self.write(&machine.take_output()).await;
         outcome
     }
 
     async fn start_tls<M: Machine>(&mut self, machine: &mut M) -> Result<(), &'static str> {
-        if self.conn.write_all(&machine.take_output()).await.is_err() {
-            return Err("write-failed");
-        }
+        self.write(&machine.take_output()).await?;
         // Anything pipelined after STARTTLS/STLS is discarded (RFC 3207 §6, RFC 2595 §4).
         self.input.clear();
         self.conn.start_tls(&self.context).await?;
         machine.tls_started();
         Ok(())
+    }
+}
+
+/// How much of the buffered `input` the machine may see: all of it once logged in; before,
+/// no more command lines than the budget has left. `None` when a complete line waits and
+/// the budget is spent.
+fn window(input: &[u8], logged_in: bool, commands_left: usize) -> Option<usize> {
+    if logged_in {
+        return Some(input.len());
+    }
+    let mut ends = input.iter().enumerate().filter(|(_, &byte)| byte == b'\n').map(|(at, _)| at + 1);
+    match commands_left {
+        0 => ends.next().is_none().then_some(input.len()),
+        left => Some(ends.nth(left - 1).unwrap_or(input.len())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window;
+
+    #[test]
+    fn before_login_the_machine_sees_no_more_lines_than_the_budget() {
+        let input = b"NOOP\r\nNOOP\r\nNOOP\r\nNO";
+        assert_eq!(window(input, true, 0), Some(input.len()), "no budget after login");
+        assert_eq!(window(input, false, 2), Some(12), "two lines");
+        assert_eq!(window(input, false, 5), Some(input.len()), "fewer lines than the budget");
+        assert_eq!(window(input, false, 0), None, "a line waits, the budget is spent");
+        assert_eq!(window(b"NO", false, 0), Some(2), "no complete line yet");
     }
 }

@@ -9,7 +9,9 @@
 //!   [`Service`].
 //! - `conn.rs`: the socket, plain or TLS.
 //!
-//! Every read is bounded in time (idle limits before and after login); a shutdown signal
+//! Every read and every write is bounded in time (idle limits before and after login, a
+//! write timeout); before login a session also has an absolute lifetime and a budget of
+//! commands, so that no connection slot is held without logging in. A shutdown signal
 //! ends idle sessions with a 421/-ERR and lets a message in flight finish first.
 
 mod conn;
@@ -23,19 +25,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use caducee_storage::{ConnectionRecord, Protocol, Store};
+use caducee_storage::{ConnectionRecord, Protocol, Store, StoreError};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use self::conn::{handshake, Conn};
 use self::driver::Driver;
+pub use self::driver::Ticket;
 use crate::clock::Clock;
-use crate::login::{Login, LoginThrottle, MailLogin};
+use crate::login::{DoorLogin, Login, LoginThrottle};
 use crate::mailbox::{Mailboxes, SessionId};
 use crate::monitor::Breaker;
 use crate::pop3::Pop3Server;
-use crate::smtp::{SmtpConfig, SmtpServer};
+use crate::smtp::{InFlight, SmtpConfig, SmtpServer};
 
 /// Time limits of a session.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +50,15 @@ pub struct SessionLimits {
     pub idle_after_login: Duration,
     /// Longest TLS handshake.
     pub tls_handshake: Duration,
+    /// Absolute time allowed from the greeting to a successful login, however active the
+    /// client: a slot cannot be held without logging in.
+    pub login_within: Duration,
+    /// Command lines accepted before login (NOOP, CAPA, failed AUTH…); the next one ends the
+    /// session with the protocol's closing reply.
+    pub commands_before_login: usize,
+    /// Longest time one write to the client may take: a client that stops reading is
+    /// dropped after it, and its slot freed.
+    pub write_timeout: Duration,
 }
 
 impl Default for SessionLimits {
@@ -55,6 +67,9 @@ impl Default for SessionLimits {
             idle_before_login: Duration::from_secs(60),
             idle_after_login: Duration::from_secs(600),
             tls_handshake: Duration::from_secs(30),
+            login_within: Duration::from_secs(60),
+            commands_before_login: 20,
+            write_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -80,12 +95,14 @@ pub struct SessionContext {
     /// Password checks running at once. Each argon2id check holds 19 MiB for tens of
     /// milliseconds: unbounded, a burst of logins would take memory without limit.
     pub password_checks: Arc<Semaphore>,
+    /// Message bytes held in memory by every submission session together, bounded.
+    pub in_flight: InFlight,
 }
 
 impl SessionContext {
     /// Logs a mail client in from `source`, through the login check every door shares.
     async fn log_in(&self, source: &str, username: &str, password: String) -> Login {
-        let login = MailLogin { store: &self.store, throttle: &self.logins, password_checks: &self.password_checks };
+        let login = DoorLogin { store: &self.store, throttle: &self.logins, password_checks: &self.password_checks };
         login.log_in(source, username, password, self.clock.now()).await
     }
 }
@@ -141,8 +158,9 @@ struct Session {
     peer: SocketAddr,
     stream: Option<TcpStream>,
     context: SessionContext,
-    /// Held for the session's lifetime: the listener's connection slot, released on drop.
-    _ticket: Box<dyn std::any::Any + Send>,
+    /// Held for the session's lifetime: the listener's connection slot, released on drop;
+    /// moved to the slots of logged-in sessions at login.
+    ticket: Option<Box<dyn Ticket>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -159,25 +177,27 @@ impl Actor for Session {
             ctx.stop();
             return;
         };
-        let work = serve_connection(self.service, self.peer, stream, self.context.clone());
+        let ticket = self.ticket.take();
+        let work = serve_connection(self.service, self.peer, stream, self.context.clone(), ticket);
         ctx.spawn(work.into_actor(self).map(|(), _, ctx| ctx.stop()));
     }
 }
 
 /// Starts a session actor for an accepted connection on the current arbiter. `ticket` is
-/// dropped when the session ends (the listener uses it to count connections).
-pub fn start(
-    service: Service,
-    stream: TcpStream,
-    peer: SocketAddr,
-    context: SessionContext,
-    ticket: Box<dyn std::any::Any + Send>,
-) {
-    Session { service, peer, stream: Some(stream), context, _ticket: ticket }.start();
+/// told of the login and dropped when the session ends (the listener uses it to count
+/// connections).
+pub fn start(service: Service, stream: TcpStream, peer: SocketAddr, context: SessionContext, ticket: Box<dyn Ticket>) {
+    Session { service, peer, stream: Some(stream), context, ticket: Some(ticket) }.start();
 }
 
 /// Runs one connection from the TLS handshake (for implicit TLS) to the connection log.
-async fn serve_connection(service: Service, peer: SocketAddr, stream: TcpStream, context: SessionContext) {
+async fn serve_connection(
+    service: Service,
+    peer: SocketAddr,
+    stream: TcpStream,
+    context: SessionContext,
+    ticket: Option<Box<dyn Ticket>>,
+) {
     let started_at = context.clock.now();
     let mut record = ConnectionRecord {
         started_at,
@@ -194,16 +214,16 @@ async fn serve_connection(service: Service, peer: SocketAddr, stream: TcpStream,
             Err(outcome) => {
                 record.outcome = outcome.into();
                 record.ended_at = context.clock.now();
-                let _ = context.store.log_connection(record).await;
+                log_connection(&context.store, record).await;
                 return;
             }
         }
     } else {
         Conn::Plain(stream)
     };
-    let mut driver = Driver::new(conn, context.clone(), record);
+    let mut driver = Driver::new(conn, context.clone(), record, ticket);
     let outcome = run_protocol(service, &mut driver, &context).await;
-    driver.conn.shutdown().await;
+    driver.conn.shutdown(context.limits.write_timeout).await;
     let mut record = driver.record;
     record.outcome = outcome.to_owned();
     record.ended_at = context.clock.now();
@@ -215,8 +235,31 @@ async fn serve_connection(service: Service, peer: SocketAddr, stream: TcpStream,
         messages = record.messages,
         "session ended"
     );
-    if let Err(error) = context.store.log_connection(record).await {
-        tracing::warn!(%error, "connection log write failed");
+    log_connection(&context.store, record).await;
+}
+
+/// Connection records the store dropped for want of room (see [`connection_records_dropped`]).
+static CONNECTION_RECORDS_DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Connection records dropped since the process started because the store was past the
+/// share of its map the connection log may fill (the rest is kept for deletions).
+pub fn connection_records_dropped() -> u64 {
+    CONNECTION_RECORDS_DROPPED.load(Ordering::Relaxed)
+}
+
+/// Writes the session's line in the connection log (the store tallies sessions that never
+/// logged in per minute and address). A record refused for want of room is dropped and
+/// counted; the process log says so on the first drop and every thousandth after.
+async fn log_connection(store: &Store, record: ConnectionRecord) {
+    match store.log_connection(record).await {
+        Ok(()) => {}
+        Err(StoreError::Full) => {
+            let dropped = CONNECTION_RECORDS_DROPPED.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped == 1 || dropped.is_multiple_of(1000) {
+                tracing::warn!(dropped, "connection record dropped: the store keeps its last room for deletions");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "connection log write failed"),
     }
 }
 
@@ -224,7 +267,8 @@ async fn serve_connection(service: Service, peer: SocketAddr, stream: TcpStream,
 async fn run_protocol(service: Service, driver: &mut Driver, context: &SessionContext) -> &'static str {
     match service {
         Service::Submission | Service::Submissions => {
-            let mut machine = SmtpServer::new(context.smtp.clone(), service.implicit_tls());
+            let mut machine =
+                SmtpServer::new(context.smtp.clone(), service.implicit_tls()).with_in_flight(context.in_flight.clone());
             driver.run(&mut machine, &mut smtp::Submission::new(context.clone())).await
         }
         Service::Pop3 | Service::Pop3s => {

@@ -64,7 +64,7 @@ impl Protocol for Submission {
                 machine.delivered(verdict);
             }
             smtp::Effect::ContentRefused => {
-                self.context.monitor.record(Refused { reason: "not-encrypted" });
+                self.context.monitor.record(Refused { reason: machine.content_refusal() });
             }
             smtp::Effect::StartTls => return Flow::StartTls,
             smtp::Effect::Close => return Flow::Close(if machine.user().is_some() { "ok" } else { "closed" }),
@@ -130,13 +130,18 @@ impl Submission {
         }
         let trace_id = format!("{:x}", now.0 ^ NEXT_SESSION.fetch_add(1, Ordering::Relaxed).rotate_left(40));
         let date = httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_millis(now.0));
+        let (hostname, account) = (&self.context.hostname, sender_address.to_string());
         let header =
-            smtp::received_header(peer, machine.helo(), &self.context.hostname, machine.is_tls(), &trace_id, &date);
-        let Some(sealed) = self.seal(header, delivery.body).await else {
+            smtp::received_header(peer, machine.helo(), hostname, machine.is_tls(), &trace_id, &account, &date);
+        // The body's share of the in-flight budget is held until the commit answered.
+        let smtp::Delivery { sender, recipients, body, content: _, reservation } = delivery;
+        let Some(sealed) = self.seal(header, body).await else {
             return DeliveryVerdict::Failed;
         };
-        let recipients: Vec<AccountId> = delivery.recipients.iter().map(|(id, _)| *id).collect();
-        match self.context.store.accept(delivery.sender, recipients.clone(), sealed, now).await {
+        let recipients: Vec<AccountId> = recipients.iter().map(|(id, _)| *id).collect();
+        let stored = self.context.store.accept(sender, recipients.clone(), sealed, now).await;
+        drop(reservation);
+        match stored {
             Ok((message, _)) => {
                 self.context.monitor.tell(Delivered { recipients, processing: started.elapsed() }).await;
                 DeliveryVerdict::Stored(format!("{}.{trace_id}", message.0))

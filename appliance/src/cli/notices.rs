@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use caducee_admin_protocol::{AlertAcknowledge, Alerts, Announce, RightsRequestClose, RightsRequests, TermsPublish};
 use clap::{Args, Subcommand};
 
-use super::print::{print_json, utc_time};
+use super::print::{print_json, utc_time, Shown};
 use super::transport::call;
 
 #[derive(Debug, Subcommand)]
@@ -64,9 +64,9 @@ pub(super) fn requests(data_dir: &Path, args: RequestsArgs) -> anyhow::Result<Ex
                 "{}  {:<6} {:<14} {:<32} {}",
                 r.seq,
                 if r.closed_at.is_none() { "open" } else { "closed" },
-                r.kind,
+                Shown(&r.kind),
                 r.address,
-                r.text.replace('\n', " ")
+                Shown(&r.text)
             );
         }
     }
@@ -76,7 +76,7 @@ pub(super) fn requests(data_dir: &Path, args: RequestsArgs) -> anyhow::Result<Ex
 pub(super) fn alerts(data_dir: &Path, args: AlertsArgs) -> anyhow::Result<ExitCode> {
     if let Some(seq) = args.ack {
         let acknowledged = call(data_dir, AlertAcknowledge { seq })?;
-        println!("alert {seq} acknowledged by {}", acknowledged.by);
+        println!("alert {seq} acknowledged by {}", Shown(&acknowledged.by));
         return Ok(ExitCode::SUCCESS);
     }
     let mut alerts = call(data_dir, Alerts {})?;
@@ -87,15 +87,15 @@ pub(super) fn alerts(data_dir: &Path, args: AlertsArgs) -> anyhow::Result<ExitCo
     }
     for a in &alerts {
         let state = match &a.acknowledged_by {
-            Some(by) => format!("acknowledged by {by}"),
+            Some(by) => format!("acknowledged by {}", Shown(by)),
             None => "open".to_owned(),
         };
         println!(
             "{}  {}  {:<20} {}{}  [{state}]",
             a.seq,
             utc_time(a.raised_at.0),
-            a.kind,
-            a.text,
+            Shown(&a.kind),
+            Shown(&a.text),
             if a.repeats > 0 { format!(" (again ×{})", a.repeats) } else { String::new() },
         );
     }

@@ -8,7 +8,7 @@ use clap::Subcommand;
 
 use super::directory::DirectoryArgs;
 use super::keys::print_edition;
-use super::print::print_json;
+use super::print::{print_json, Shown};
 use super::status::describe_state;
 use super::transport::call;
 use super::{AddressArg, JsonFlag};
@@ -115,7 +115,13 @@ pub(super) fn run(data_dir: &Path, command: UserCommand) -> anyhow::Result<ExitC
             if json {
                 print_json(&user)?;
             } else {
-                println!("{}: {} {}, contact {}", user.address, user.first_name, user.last_name, user.contact_email);
+                println!(
+                    "{}: {} {}, contact {}",
+                    user.address,
+                    Shown(&user.first_name),
+                    Shown(&user.last_name),
+                    Shown(&user.contact_email)
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -1,4 +1,10 @@
 //! The directory's files: CSV, LDIF (RFC 2849) and the national health directory's export.
+//!
+//! A CSV file is opened in spreadsheets, which run a cell beginning with `=`, `+`, `-` or
+//! `@` as a formula: such a cell gets a leading `'` (inside its quotes when it has any), so that
+//! what a user wrote in the directory is shown, never run.
+
+use std::borrow::Cow;
 
 use super::view::DirectoryView;
 
@@ -23,25 +29,28 @@ const CSV_HEADER: [&str; 13] = [
 
 /// The public directory as CSV (RFC 4180, comma-separated, UTF-8).
 pub fn export_csv(view: &DirectoryView) -> anyhow::Result<Vec<u8>> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut writer = csv_writer(b',');
     writer.write_record(CSV_HEADER)?;
     for e in view.public() {
         let (id_type, id) = e.practitioner_id.clone().unwrap_or_default();
-        writer.write_record([
-            e.address.as_str(),
-            &e.civility,
-            &e.last_name,
-            &e.first_name,
-            &e.specialty,
-            &e.city,
-            &e.postcode,
-            &id_type,
-            &id,
-            e.mailbox_type,
-            e.phone.as_deref().unwrap_or(""),
-            if e.dematerialisation { "yes" } else { "no" },
-            e.fingerprint.as_deref().unwrap_or(""),
-        ])?;
+        write_cells(
+            &mut writer,
+            [
+                e.address.as_str(),
+                &e.civility,
+                &e.last_name,
+                &e.first_name,
+                &e.specialty,
+                &e.city,
+                &e.postcode,
+                &id_type,
+                &id,
+                e.mailbox_type,
+                e.phone.as_deref().unwrap_or(""),
+                if e.dematerialisation { "yes" } else { "no" },
+                e.fingerprint.as_deref().unwrap_or(""),
+            ],
+        )?;
     }
     Ok(writer.into_inner()?)
 }
@@ -49,7 +58,7 @@ pub fn export_csv(view: &DirectoryView) -> anyhow::Result<Vec<u8>> {
 /// The national export: every field R-DIR-4 names, red-listed entries flagged rather than
 /// left out (the national directory honours the red list itself), phone only when published.
 pub fn export_national(view: &DirectoryView) -> anyhow::Result<Vec<u8>> {
-    let mut writer = csv::WriterBuilder::new().delimiter(b';').from_writer(Vec::new());
+    let mut writer = csv_writer(b';');
     writer.write_record([
         "adresse_messagerie",
         "type_bal",
@@ -76,30 +85,54 @@ pub fn export_national(view: &DirectoryView) -> anyhow::Result<Vec<u8>> {
         let (pp_type, pp) = e.practitioner_id.clone().unwrap_or_default();
         let (org_type, org) = e.organisation_id.clone().unwrap_or_default();
         let yes_no = |b: bool| if b { "oui" } else { "non" };
-        writer.write_record([
-            e.address.as_str(),
-            e.mailbox_type,
-            &e.civility,
-            &e.last_name,
-            &e.first_name,
-            &e.category,
-            &e.specialty,
-            &pp_type,
-            &pp,
-            &org_type,
-            &org,
-            &e.description,
-            &e.responsible_persons.join(" | "),
-            &e.postcode,
-            &e.city,
-            e.phone.as_deref().unwrap_or(""),
-            yes_no(e.red_list),
-            yes_no(e.phone.is_some()),
-            yes_no(e.dematerialisation),
-            e.fingerprint.as_deref().unwrap_or(""),
-        ])?;
+        write_cells(
+            &mut writer,
+            [
+                e.address.as_str(),
+                e.mailbox_type,
+                &e.civility,
+                &e.last_name,
+                &e.first_name,
+                &e.category,
+                &e.specialty,
+                &pp_type,
+                &pp,
+                &org_type,
+                &org,
+                &e.description,
+                &e.responsible_persons.join(" | "),
+                &e.postcode,
+                &e.city,
+                e.phone.as_deref().unwrap_or(""),
+                yes_no(e.red_list),
+                yes_no(e.phone.is_some()),
+                yes_no(e.dematerialisation),
+                e.fingerprint.as_deref().unwrap_or(""),
+            ],
+        )?;
     }
     Ok(writer.into_inner()?)
+}
+
+/// A CSV writer: a cell is quoted when its content needs it, the leading `'` of an inert
+/// cell then inside the quotes.
+fn csv_writer(delimiter: u8) -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new().delimiter(delimiter).from_writer(Vec::new())
+}
+
+/// Writes one record, each cell made inert for spreadsheets.
+fn write_cells<const N: usize>(writer: &mut csv::Writer<Vec<u8>>, cells: [&str; N]) -> csv::Result<()> {
+    writer.write_record(cells.map(inert_cell).iter().map(|cell| cell.as_bytes()))
+}
+
+/// A cell a spreadsheet shows as text: one that would start a formula (`=`, `+`, `-`, `@`,
+/// or a tab or carriage return before one) gets a leading `'`, as OWASP's advice on CSV
+/// injection has it. A phone number written `+33…` gets it too; spreadsheets show it as is.
+fn inert_cell(cell: &str) -> Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{cell}")),
+        _ => Cow::Borrowed(cell),
+    }
 }
 
 /// The public directory as LDIF (RFC 2849), from the LDAP entries the view already holds:
@@ -141,4 +174,26 @@ pub(super) fn ldif_line(name: &str, value: &[u8]) -> String {
     }
     folded.push('\n');
     folded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_that_would_be_formulas_are_shown_as_text() {
+        for formula in ["=HYPERLINK(\"http://x\",\"y\")", "+33 3 20 00 00 01", "-1+1", "@SUM(A1)", "\t=1", "\r=1"] {
+            assert_eq!(inert_cell(formula), format!("'{formula}"), "{formula:?}");
+        }
+        for plain in ["Martin", "03 20 00 00 01", "", "a=b", "'=quoted already"] {
+            assert_eq!(inert_cell(plain), plain);
+        }
+        let mut writer = csv_writer(b',');
+        write_cells(&mut writer, ["=1+1", "Anne \"A\""]).expect("write");
+        write_cells(&mut writer, ["=HYPERLINK(\"x\",\"y\")", "b"]).expect("write");
+        assert_eq!(
+            writer.into_inner().expect("bytes"),
+            b"'=1+1,\"Anne \"\"A\"\"\"\n\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\",b\n"
+        );
+    }
 }

@@ -5,7 +5,9 @@
 //! The wire format is ldap3_proto's codec; this module decides what each request means:
 //! rootDSE, anonymous and simple binds, searches (base/one/sub scopes, the standard
 //! filters, attribute selection, size and time limits, the simple paged results control),
-//! StartTLS, Who am I, and a refusal (`unwillingToPerform`) for every write. Every request
+//! StartTLS, Who am I, and a refusal (`unwillingToPerform`) for every write. On the plain
+//! listener, everything but the rootDSE and StartTLS is refused (`confidentialityRequired`)
+//! until TLS is up: the directory is never read in clear. Every request
 //! is bounded: PDU size and BER depth by the codec, filter size and depth here, results by
 //! the size limit.
 
@@ -16,6 +18,7 @@ mod search;
 use std::sync::Arc;
 use std::time::Duration;
 
+use caducee_actors::login::{login_allowed, DoorLogin, Login};
 use futures_util::{SinkExt as _, StreamExt as _};
 use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::*;
@@ -61,7 +64,7 @@ pub struct LdapContext {
 pub async fn serve_connection(stream: TcpStream, implicit_tls: bool, context: LdapContext) {
     let codec = || LdapCodec::new(Some(REQUEST_BYTES_MAX), Some(BER_DEPTH_MAX));
     let peer = stream.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
-    let mut session = Session { bound: None, failed_binds: 0, peer, context };
+    let mut session = Session { bound: None, bound_account: None, failed_binds: 0, peer, context };
     if implicit_tls {
         let Ok(Ok(tls)) = tokio::time::timeout(TLS_HANDSHAKE_MAX, session.context.tls.accept(stream)).await else {
             return;
@@ -90,6 +93,8 @@ enum Next {
 struct Session {
     /// The DN of the account bound, if any; anonymous otherwise.
     bound: Option<String>,
+    /// The account bound, asked again before each search whether it may still log in.
+    bound_account: Option<caducee_storage::AccountId>,
     failed_binds: u32,
     /// The client's address, for the login throttle.
     peer: String,
@@ -149,6 +154,11 @@ impl Session {
 
     /// Answers one request.
     async fn answer(&mut self, msgid: i32, op: LdapOp, controls: &[LdapControl], tls: bool) -> Answer {
+        if !tls && !allowed_in_clear(&op) {
+            return Answer::Replies(
+                refuse(msgid, &op, LdapResultCode::ConfidentialityRequired, TLS_REQUIRED).into_iter().collect(),
+            );
+        }
         let replies = match op {
             LdapOp::UnbindRequest => return Answer::Close(None),
             LdapOp::AbandonRequest(_) => Vec::new(),
@@ -163,6 +173,7 @@ impl Session {
             }
             LdapOp::ExtendedRequest(LdapExtendedRequest { name, .. }) => vec![self.extended(msgid, &name)],
             LdapOp::SearchRequest(search) => {
+                self.forget_bind_if_refused();
                 let view = self.context.directory.view_async().await;
                 self.search(msgid, &search, controls, view)
             }
@@ -212,6 +223,7 @@ impl Session {
             return reply(LdapResultCode::AuthMethodNotSupported, "simple bind only");
         };
         self.bound = None;
+        self.bound_account = None;
         if bind.dn.is_empty() && password.is_empty() {
             return reply(LdapResultCode::Success, "");
         }
@@ -225,30 +237,49 @@ impl Session {
             return reply(LdapResultCode::ConfidentialityRequired, "use StartTLS or LDAPS before a simple bind");
         }
         let address = bind_address(&bind.dn, self.context.directory.base());
-        let now = self.context.clock.now();
-        if self.context.logins.is_locked(&self.peer, &address, now) {
-            self.failed_binds += 1;
-            return reply(LdapResultCode::Busy, "too many failed logins: try again later");
-        }
-        let account = caducee_storage::Address::parse(&address)
-            .ok()
-            .and_then(|a| self.context.store.account_by_address(&a).ok().flatten());
-        // The hash runs for unknown names too, so that timing does not tell which exist.
-        let stored = account.as_ref().map(|a| a.password_hash.clone());
-        let verified = caducee_actors::login::check_password(&self.context.password_checks, stored, password).await;
-        match account {
-            Some(account) if verified => {
-                self.context.logins.succeeded(&address);
-                let dn = format!("mail={},{}", account.address, self.context.directory.base());
+        let context = &self.context;
+        let door =
+            DoorLogin { store: &context.store, throttle: &context.logins, password_checks: &context.password_checks };
+        match door.log_in(&self.peer, &address, password, context.clock.now()).await {
+            Login::Ok(account) => {
+                let dn = format!("mail={},{}", account.address, context.directory.base());
                 self.bound = Some(dn);
+                self.bound_account = Some(account.id);
                 reply(LdapResultCode::Success, "")
             }
-            _ => {
+            Login::Throttled => {
                 self.failed_binds += 1;
-                self.context.logins.failed(&self.peer, &address, now);
+                reply(LdapResultCode::Busy, "too many failed logins: try again later")
+            }
+            Login::Failed => {
+                self.failed_binds += 1;
                 reply(LdapResultCode::InvalidCredentials, "")
             }
         }
+    }
+
+    /// An account closed or suspended since it bound sees no more than an anonymous client.
+    fn forget_bind_if_refused(&mut self) {
+        if self.bound_account.is_some_and(|account| !login_allowed(&self.context.store, account)) {
+            self.bound = None;
+            self.bound_account = None;
+        }
+    }
+}
+
+/// Why an operation is refused before TLS.
+const TLS_REQUIRED: &str = "this directory answers over TLS only: use StartTLS (ldapsearch -ZZ) or the LDAPS port";
+
+/// Whether an operation may run before TLS: only what a client needs to find and start
+/// TLS (the rootDSE, StartTLS) and to leave (unbind, abandon). Everything else, anonymous
+/// searches included, waits for StartTLS, so that neither the directory's entries nor a
+/// password cross the network in clear (RFC 4513 §3.1.1 lets a server require it).
+fn allowed_in_clear(op: &LdapOp) -> bool {
+    match op {
+        LdapOp::UnbindRequest | LdapOp::AbandonRequest(_) => true,
+        LdapOp::ExtendedRequest(LdapExtendedRequest { name, .. }) => name == OID_STARTTLS,
+        LdapOp::SearchRequest(search) => search.scope == LdapSearchScope::Base && normalise_dn(&search.base).is_empty(),
+        _ => false,
     }
 }
 
@@ -362,6 +393,31 @@ mod tests {
         for no in ["(sn=Mart)", "(cn=*dupont*)", "(&(l=Lille)(sn=Durand))", "(phone=*)", "(cn=tin*)"] {
             assert!(!matches(&filter(no), &e), "{no}");
         }
+    }
+
+    #[test]
+    fn only_the_root_dse_and_starttls_are_answered_in_clear() {
+        let search = |base: &str, scope| {
+            LdapOp::SearchRequest(LdapSearchRequest {
+                base: base.to_owned(),
+                scope,
+                aliases: LdapDerefAliases::Never,
+                sizelimit: 0,
+                timelimit: 0,
+                typesonly: false,
+                filter: LdapFilter::Present("objectClass".into()),
+                attrs: Vec::new(),
+            })
+        };
+        let extended = |name: &str| LdapOp::ExtendedRequest(LdapExtendedRequest { name: name.to_owned(), value: None });
+        assert!(allowed_in_clear(&search("", LdapSearchScope::Base)));
+        assert!(allowed_in_clear(&extended(OID_STARTTLS)));
+        assert!(allowed_in_clear(&LdapOp::UnbindRequest));
+        assert!(!allowed_in_clear(&search("", LdapSearchScope::Subtree)));
+        assert!(!allowed_in_clear(&search("ou=directory,dc=relay,dc=test", LdapSearchScope::Subtree)));
+        assert!(!allowed_in_clear(&extended(OID_WHOAMI)));
+        let anonymous = LdapBindRequest { version: 3, dn: String::new(), cred: LdapBindCred::Simple(String::new()) };
+        assert!(!allowed_in_clear(&LdapOp::BindRequest(anonymous)));
     }
 
     #[test]

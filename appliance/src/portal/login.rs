@@ -1,9 +1,11 @@
-//! Logging in with the password (a cookie-bound anti-forgery token on the form, the login
-//! throttle consulted before the password hash runs) and logging out.
+//! Logging in with the password (a cookie-bound anti-forgery token on the form, then the
+//! relay's one login check, [`caducee_actors::login::DoorLogin`]: the throttle before the
+//! password hash, closed and suspended accounts refused) and logging out.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use caducee_storage::{Address, WebSession};
+use caducee_actors::login::Login;
+use caducee_storage::WebSession;
 use serde::Deserialize;
 
 use super::{
@@ -55,23 +57,14 @@ pub(super) async fn login(portal: web::Data<Portal>, request: HttpRequest, form:
         }
         let now = portal.now();
         let from = source(&request);
-        let address = form.address.trim().to_ascii_lowercase();
         let refuse = |error: &str, status| -> Result<HttpResponse, PortalError> {
             let html = LoginPage { t, logged_in: false, csrf: &form.csrf, error, address: &form.address }.render()?;
             Ok(page(status, html, &request))
         };
-        if portal.logins.is_locked(&from, &address, now) {
-            return refuse(t.throttled, actix_web::http::StatusCode::TOO_MANY_REQUESTS);
-        }
-        let account = Address::parse(&address).ok().and_then(|a| portal.store.account_by_address(&a).ok().flatten());
-        let stored = account.as_ref().map(|a| a.password_hash.clone());
-        let verified = portal.check_password(stored, form.password.clone()).await;
-        let account = match account {
-            Some(account) if verified => account,
-            _ => {
-                portal.logins.failed(&from, &address, now);
-                return refuse(t.bad_login, actix_web::http::StatusCode::UNAUTHORIZED);
-            }
+        let account = match portal.door().log_in(&from, &form.address, form.password.clone(), now).await {
+            Login::Ok(account) => account,
+            Login::Throttled => return refuse(t.throttled, actix_web::http::StatusCode::TOO_MANY_REQUESTS),
+            Login::Failed => return refuse(t.bad_login, actix_web::http::StatusCode::UNAUTHORIZED),
         };
         let token = random_token()?;
         let session = WebSession {

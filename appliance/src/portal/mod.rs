@@ -5,8 +5,10 @@
 //! Sessions live in the store under the SHA-256 of a random token (the cookie holds the
 //! token, `Secure; HttpOnly; SameSite=Strict`), with an idle and an absolute expiry; the
 //! token changes when the second factor is passed. Every form carries the session's
-//! anti-forgery token (the login form a cookie-bound one). Failed passwords and codes feed
-//! the relay's login throttle, per account and per address. Every page that shows personal
+//! anti-forgery token (the login form a cookie-bound one). Logging in goes through the
+//! relay's one login check (the throttle, the password, closed and suspended accounts
+//! refused), and every page of an open session asks again whether the account may log in;
+//! failed codes feed the same throttle. Every page that shows personal
 //! data, and every change, leaves an audit entry naming the user and the source address.
 //!
 //! This module holds the routes, the sessions and what every page shares (anti-forgery
@@ -29,7 +31,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use base64::Engine as _;
 use caducee_actors::clock::Clock;
-use caducee_actors::throttle::LoginThrottle;
+use caducee_actors::login::{login_allowed, DoorLogin, LoginThrottle};
 use caducee_storage::{Account, AuditAction, AuditDraft, Millis, Store, WebSession};
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -39,9 +41,9 @@ const SESSION_COOKIE: &str = "caducee_session";
 const LOGIN_COOKIE: &str = "caducee_login";
 const LANG_COOKIE: &str = "caducee_lang";
 /// A session unused this long ends.
-const IDLE_MILLIS: u64 = 30 * 60 * 1000;
+const IDLE_MILLIS: u64 = caducee_storage::WEB_SESSION_IDLE_MILLIS;
 /// A session ends this long after login, used or not.
-const ABSOLUTE_MILLIS: u64 = 12 * 60 * 60 * 1000;
+const ABSOLUTE_MILLIS: u64 = caducee_storage::WEB_SESSION_LIFETIME_MILLIS;
 /// `last_seen` is written back at most this often (a write per page view would be a
 /// durable commit per click).
 const TOUCH_MILLIS: u64 = 60 * 1000;
@@ -257,6 +259,12 @@ impl Portal {
         let Some(mut session) = self.store.session(&hash)? else {
             return Ok(None);
         };
+        if !login_allowed(&self.store, session.account) {
+            // Closing or suspending the account ended its sessions; one written since is
+            // ended here, on its first page.
+            self.store.put_session(hash, None).await?;
+            return Ok(None);
+        }
         let now = self.now();
         if now.0.saturating_sub(session.last_seen.0) > IDLE_MILLIS
             || now.0.saturating_sub(session.created_at.0) > ABSOLUTE_MILLIS
@@ -292,6 +300,11 @@ impl Portal {
     /// The relay's one password check (dummy hash for unknown accounts, bounded concurrency).
     async fn check_password(&self, stored: Option<String>, password: String) -> bool {
         caducee_actors::login::check_password(&self.password_checks, stored, password).await
+    }
+
+    /// The login check every door shares.
+    fn door(&self) -> DoorLogin<'_> {
+        DoorLogin { store: &self.store, throttle: &self.logins, password_checks: &self.password_checks }
     }
 }
 

@@ -128,7 +128,8 @@ pub(super) async fn second_factor(
             let status = StatusCode::TOO_MANY_REQUESTS;
             return second_factor_view(&portal, &request, &session, t.throttled, status).await;
         }
-        let mut record = portal.store.portal(account.id)?;
+        let read = portal.store.portal(account.id)?;
+        let mut record = read.clone();
         let passed = match check_code(&portal, &record, &form.code, &address, now)? {
             CodeCheck::NoSeed => {
                 return second_factor_view(&portal, &request, &session, t.bad_code, StatusCode::OK).await;
@@ -139,12 +140,17 @@ pub(super) async fn second_factor(
             }
             CodeCheck::Passed(passed) => passed,
         };
-        portal.logins.succeeded(&address);
         let enrolling = record.totp_enrolled_at.is_none();
         let new_codes = passed.record(&mut record, now)?;
         let (action, detail) = second_factor_audit(enrolling, &passed, &record);
         let audit = portal.draft(&account, &request, action, "second factor", detail);
-        portal.store.put_portal(account.id, record, Some(audit)).await?;
+        // The code is spent in the same store operation that checks it is still unspent:
+        // of two requests carrying one code, the second finds the record changed.
+        if !portal.store.swap_portal(account.id, read, record, Some(audit)).await? {
+            portal.logins.failed(&from, &address, now);
+            return second_factor_view(&portal, &request, &session, t.bad_code, StatusCode::UNAUTHORIZED).await;
+        }
+        portal.logins.succeeded(&from, &address);
         let (token, full) = full_session(&portal, old_hash, session, now).await?;
         let mut response = if enrolling {
             let html = RecoveryPage { t, logged_in: true, csrf: &full.csrf, codes: new_codes }.render()?;

@@ -1,24 +1,26 @@
-//! One accept loop for every listener of the relay (SMTP submission, POP3, LDAP): it takes
-//! a connection slot (a bound per source address and overall), hands the connection to a
-//! worker arbiter and starts the service its [`Door`] names there. A client over the
-//! limits is told why when the protocol allows it, and closed.
+//! One accept loop for every listener of the relay (SMTP submission, POP3, LDAP): it checks
+//! the source address's connection rate, takes a connection slot from the door's pool (mail
+//! or LDAP; see [`super::slots`]), hands the connection to a worker arbiter and starts the
+//! service its [`Door`] names there. A client over the limits is told why when the protocol
+//! allows it, and closed.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
 
 use actix_rt::ArbiterHandle;
 use caducee_actors::session::{self, Service, SessionContext};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
+use super::slots::{ConnectionRate, Refusal, Slot, Slots};
 use crate::ldap::LdapContext;
 
 /// What a listener serves.
 #[derive(Clone)]
 pub(super) enum Door {
     /// SMTP submission or POP3, by a session actor.
-    Mail(Service, SessionContext),
+    Mail(Service, Box<SessionContext>),
     /// The directory over LDAP; `implicit_tls` for LDAPS.
     Ldap { implicit_tls: bool, context: LdapContext },
 }
@@ -33,17 +35,30 @@ impl Door {
         }
     }
 
-    /// Tells a client refused for lack of a slot why, without waiting on it.
-    fn refuse_busy(&self, stream: &TcpStream) {
-        let line: &[u8] = match self {
-            Door::Mail(Service::Submission, _) => {
-                b"421 4.7.0 Too many connections from your address; try again later\r\n"
+    /// The pool of slots this door's connections take from.
+    fn slots<'a>(&self, acceptor: &'a Acceptor) -> &'a Arc<Slots> {
+        match self {
+            Door::Mail(..) => &acceptor.mail_slots,
+            Door::Ldap { .. } => &acceptor.ldap_slots,
+        }
+    }
+
+    /// Tells a refused client why, without waiting on it.
+    fn refuse(&self, stream: &TcpStream, refusal: Refusal) {
+        let why = match refusal {
+            Refusal::Address => "Too many connections from your address; try again later".to_owned(),
+            Refusal::Busy => "Too many connections; try again later".to_owned(),
+            Refusal::Rate(wait) => {
+                format!("Too many connections from your address; try again in {} s", wait.as_secs().max(1))
             }
-            Door::Mail(Service::Pop3, _) => b"-ERR [SYS/TEMP] Too many connections from your address\r\n",
-            // TLS has not started: nothing readable can be said. LDAP: closed at once.
-            Door::Mail(Service::Submissions | Service::Pop3s, _) | Door::Ldap { .. } => b"",
         };
-        let _ = stream.try_write(line);
+        let line = match self {
+            Door::Mail(Service::Submission, _) => format!("421 4.7.0 {why}\r\n"),
+            Door::Mail(Service::Pop3, _) => format!("-ERR [SYS/TEMP] {why}\r\n"),
+            // TLS has not started: nothing readable can be said. LDAP: closed at once.
+            Door::Mail(Service::Submissions | Service::Pop3s, _) | Door::Ldap { .. } => String::new(),
+        };
+        let _ = stream.try_write(line.as_bytes());
     }
 
     /// Starts serving `stream` on `worker`; `slot` is held until the connection ends.
@@ -52,9 +67,9 @@ impl Door {
             Door::Mail(service, context) => {
                 // A mail session holds back the shutdown until it ends (a message in
                 // flight finishes first).
-                let ticket: Box<dyn std::any::Any + Send> = Box::new((slot, alive.clone()));
+                let ticket: Box<dyn session::Ticket> = Box::new(MailTicket { slot, _alive: alive.clone() });
                 worker.spawn_fn(move || match TcpStream::from_std(stream) {
-                    Ok(stream) => session::start(service, stream, peer, context, ticket),
+                    Ok(stream) => session::start(service, stream, peer, *context, ticket),
                     Err(error) => tracing::warn!(%error, "could not adopt a connection"),
                 });
             }
@@ -74,11 +89,29 @@ impl Door {
 /// Held by every mail session: the shutdown waits until every clone is dropped.
 pub(super) type Alive = mpsc::Sender<()>;
 
+/// A mail session's slot, and its hold on the shutdown.
+struct MailTicket {
+    slot: Slot,
+    _alive: Alive,
+}
+
+impl session::Ticket for MailTicket {
+    fn logged_in(&mut self) {
+        self.slot.logged_in();
+    }
+}
+
 /// What every accept loop shares.
 #[derive(Clone)]
 pub(super) struct Acceptor {
     pub(super) workers: Arc<Vec<ArbiterHandle>>,
-    pub(super) slots: Arc<Slots>,
+    /// SMTP and POP3 sessions, with a share reserved for those that logged in.
+    pub(super) mail_slots: Arc<Slots>,
+    /// LDAP connections: a pool of their own, so that anonymous directory reads cannot
+    /// take the mail sessions' slots.
+    pub(super) ldap_slots: Arc<Slots>,
+    /// New connections per source address, every door together.
+    pub(super) rate: Arc<ConnectionRate>,
     pub(super) alive: Alive,
     pub(super) shutdown: watch::Receiver<bool>,
 }
@@ -86,12 +119,17 @@ pub(super) struct Acceptor {
 /// Accepts connections on `listener` until shutdown begins, starting `door`'s service for
 /// each on the next worker in turn.
 pub(super) async fn accept_loop(listener: TcpListener, door: Door, acceptor: Acceptor) {
-    let Acceptor { workers, slots, alive, mut shutdown } = acceptor;
+    let mut shutdown = acceptor.shutdown.clone();
     let mut next_worker = 0usize;
     while let Some((stream, peer)) = next_connection(&listener, door.name(), &mut shutdown).await {
-        let Some(slot) = slots.take(peer.ip(), slots.clone()) else {
-            door.refuse_busy(&stream);
-            continue;
+        let admitted = acceptor.rate.admit(peer.ip(), Instant::now());
+        let slot = match admitted.and_then(|()| door.slots(&acceptor).take(peer.ip())) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                tracing::debug!(service = door.name(), peer = %peer.ip(), ?refusal, "connection refused");
+                door.refuse(&stream, refusal);
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let std_stream = match stream.into_std() {
@@ -101,9 +139,9 @@ pub(super) async fn accept_loop(listener: TcpListener, door: Door, acceptor: Acc
                 continue;
             }
         };
-        let worker = &workers[next_worker % workers.len()];
+        let worker = &acceptor.workers[next_worker % acceptor.workers.len()];
         next_worker = next_worker.wrapping_add(1);
-        door.start(worker, std_stream, peer, slot, &alive);
+        door.start(worker, std_stream, peer, slot, &acceptor.alive);
     }
 }
 
@@ -121,54 +159,6 @@ async fn next_connection(
                 Err(error) => tracing::warn!(%error, service, "accept failed"),
             },
             _ = shutdown.wait_for(|stop| *stop) => return None,
-        }
-    }
-}
-
-/// Connection slots: a bound per source address and overall.
-#[derive(Debug)]
-pub(super) struct Slots {
-    per_ip_max: usize,
-    total_max: usize,
-    used: Mutex<(usize, HashMap<IpAddr, usize>)>,
-}
-
-/// A taken slot; frees itself on drop.
-#[derive(Debug)]
-pub(super) struct Slot {
-    ip: IpAddr,
-    slots: Arc<Slots>,
-}
-
-impl Slots {
-    pub(super) fn new(per_ip_max: usize, total_max: usize) -> Self {
-        Slots { per_ip_max, total_max, used: Mutex::new((0, HashMap::new())) }
-    }
-
-    fn take(&self, ip: IpAddr, this: Arc<Slots>) -> Option<Slot> {
-        let mut used = self.used.lock().ok()?;
-        let (total, per_ip) = &mut *used;
-        let count = per_ip.entry(ip).or_default();
-        if *count >= self.per_ip_max || *total >= self.total_max {
-            return None;
-        }
-        *count += 1;
-        *total += 1;
-        Some(Slot { ip, slots: this })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Ok(mut used) = self.slots.used.lock() {
-            let (total, per_ip) = &mut *used;
-            *total -= 1;
-            if let Some(count) = per_ip.get_mut(&self.ip) {
-                *count -= 1;
-                if *count == 0 {
-                    per_ip.remove(&self.ip);
-                }
-            }
         }
     }
 }

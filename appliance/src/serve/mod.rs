@@ -5,13 +5,15 @@
 //! arbiter per core for session actors (each an io_uring event loop), and the store's
 //! writer thread, which does every fsync.
 //!
-//! - `accept.rs`: the one accept loop of every mail and directory listener, with the
-//!   connection slots.
+//! - `accept.rs`: the one accept loop of every mail and directory listener.
+//! - `slots.rs`: the connection slots (mail and LDAP pools, the share reserved for
+//!   logged-in sessions) and the connection rate per address.
 //! - `metrics.rs`: the Prometheus listener.
 //! - `systemd.rs`: readiness and the watchdog.
 
 mod accept;
 mod metrics;
+mod slots;
 pub mod systemd;
 
 use std::net::SocketAddr;
@@ -28,12 +30,13 @@ use caducee_actors::mailbox::{self, Mailboxes};
 use caducee_actors::monitor::{Breaker, MonitorHandle};
 use caducee_actors::notices::Notifier;
 use caducee_actors::session::{Service, SessionContext, SessionLimits};
-use caducee_actors::smtp::SmtpConfig;
+use caducee_actors::smtp::{InFlight, SmtpConfig};
 use caducee_storage::Store;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
-use self::accept::{accept_loop, Acceptor, Door, Slots};
+use self::accept::{accept_loop, Acceptor, Door};
+use self::slots::{ConnectionRate, Slots};
 use crate::admin::{self, Admin};
 use crate::config::Config;
 
@@ -69,12 +72,7 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers: Vec<Arbiter> = (0..cores.min(8)).map(|_| Arbiter::new()).collect();
     let (alive, mut all_done) = mpsc::channel::<()>(1);
-    let acceptor = Acceptor {
-        workers: Arc::new(workers.iter().map(Arbiter::handle).collect()),
-        slots: Arc::new(Slots::new(config.limits.sessions_per_ip, config.limits.sessions_max)),
-        alive,
-        shutdown: shutdown.clone(),
-    };
+    let acceptor = acceptor(&config, &workers, alive, shutdown.clone());
     let directory = Arc::new(crate::directory::DirectoryCache::new(store.clone(), clock.clone(), &config.domain));
     let ldap = crate::ldap::LdapContext {
         directory: directory.clone(),
@@ -85,7 +83,7 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
         clock: clock.clone(),
     };
     let Listeners { mail, ldap: ldap_listeners, https: https_listener } = listeners;
-    let doors = mail.into_iter().map(|(service, listener)| (Door::Mail(service, context.clone()), listener));
+    let doors = mail.into_iter().map(|(service, listener)| (Door::Mail(service, Box::new(context.clone())), listener));
     let ldap_doors = ldap_listeners
         .into_iter()
         .map(|(implicit_tls, listener)| (Door::Ldap { implicit_tls, context: ldap.clone() }, listener));
@@ -97,7 +95,7 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
         logins: context.logins.clone(),
         password_checks: context.password_checks.clone(),
     };
-    let https = start_https(https_listener, &tls, &store, &clock, directory, portal)?;
+    let https = start_https(https_listener, &tls, &store, &clock, directory, portal, &config)?;
     let metrics = match config.listen.metrics {
         Some(address) => Some(metrics::metrics_server(address, actors.monitor.addr().clone(), data_dir.clone())?),
         None => None,
@@ -123,6 +121,24 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
         metrics.stop(true).await;
     }
     Ok(())
+}
+
+/// What the accept loops share: the workers, the slot pools (mail, with its share for
+/// logged-in sessions; LDAP apart) and the connection rate per address.
+fn acceptor(config: &Config, workers: &[Arbiter], alive: accept::Alive, shutdown: watch::Receiver<bool>) -> Acceptor {
+    let limits = &config.limits;
+    Acceptor {
+        workers: Arc::new(workers.iter().map(Arbiter::handle).collect()),
+        mail_slots: Arc::new(Slots::new(
+            limits.sessions_per_ip,
+            limits.sessions_max,
+            limits.sessions_reserved_for_login,
+        )),
+        ldap_slots: Arc::new(Slots::new(limits.sessions_per_ip, limits.ldap_sessions_max, 0)),
+        rate: Arc::new(ConnectionRate::new(limits.connections_per_ip_per_minute)),
+        alive,
+        shutdown,
+    }
 }
 
 /// Starts an accept loop for each door, and prints its readiness line.
@@ -220,6 +236,9 @@ fn session_context(
         limits: SessionLimits {
             idle_before_login: Duration::from_secs(config.limits.idle_before_login_secs),
             idle_after_login: Duration::from_secs(config.limits.idle_after_login_secs),
+            login_within: Duration::from_secs(config.limits.login_within_secs),
+            commands_before_login: config.limits.commands_before_login,
+            write_timeout: Duration::from_secs(config.limits.write_timeout_secs),
             ..SessionLimits::default()
         },
         clock: clock.clone(),
@@ -230,6 +249,7 @@ fn session_context(
         // One argon2id check per core at a time: more would not finish sooner, only hold
         // more memory (19 MiB each).
         password_checks: Arc::new(tokio::sync::Semaphore::new(cores)),
+        in_flight: InFlight::new(config.limits.in_flight_mib.saturating_mul(1 << 20)),
     }
 }
 
@@ -241,9 +261,12 @@ fn start_https(
     clock: &Arc<dyn Clock>,
     directory: Arc<crate::directory::DirectoryCache>,
     portal: crate::portal::Portal,
+    config: &Config,
 ) -> anyhow::Result<actix_web::dev::ServerHandle> {
     let bound = listener.local_addr()?;
-    let https = crate::web::start(listener, tls.clone(), store.clone(), clock.clone(), directory, portal)?;
+    let caps =
+        crate::web::Caps { total: config.limits.https_connections_max, per_ip: config.limits.https_connections_per_ip };
+    let https = crate::web::start(listener, tls.clone(), store.clone(), clock.clone(), directory, portal, caps)?;
     tracing::info!(service = "https", address = %bound, "listening");
     println!("ready: https {bound}");
     Ok(https)

@@ -13,10 +13,11 @@
 //!
 //! The same listener serves the personal space ([`crate::portal`]) and the public directory
 //! (`directory`: the page, its JSON search, its files); `hkp` and `wkd` are the two key
-//! discovery protocols.
+//! discovery protocols. `limits` caps the connections open at once, in all and per address.
 
 mod directory;
 mod hkp;
+mod limits;
 mod wkd;
 
 use std::sync::Arc;
@@ -32,6 +33,18 @@ struct State {
     directory: Arc<crate::directory::DirectoryCache>,
 }
 
+/// The HTTPS listener's connection caps.
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    /// Connections open at once, in all.
+    pub total: usize,
+    /// Connections open at once from one address.
+    pub per_ip: usize,
+}
+
+/// Worker threads of the HTTPS listener.
+const WORKERS: usize = 2;
+
 /// Starts the HTTPS server on `listener`; returns its handle for shutdown.
 pub fn start(
     listener: std::net::TcpListener,
@@ -40,13 +53,16 @@ pub fn start(
     clock: Arc<dyn Clock>,
     directory: Arc<crate::directory::DirectoryCache>,
     portal: crate::portal::Portal,
+    caps: Caps,
 ) -> anyhow::Result<actix_web::dev::ServerHandle> {
+    let per_address = limits::PerAddress::new(caps.per_ip);
     let state = web::Data::new(State { store, clock, directory });
     let portal = web::Data::new(portal);
     let mut tls = (*tls).clone();
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(limits::refuse_over_cap))
             .app_data(state.clone())
             .app_data(portal.clone())
             // Forms are small; anything larger is refused before it is read.
@@ -77,7 +93,11 @@ pub fn start(
                     .route("/{domain}/hu/{hash}", web::get().to(wkd::wkd_advanced)),
             )
     })
-    .workers(2)
+    .workers(WORKERS)
+    // Both caps are per worker.
+    .max_connections(caps.total.div_ceil(WORKERS).max(1))
+    .max_connection_rate(caps.total.div_ceil(WORKERS).clamp(1, 256))
+    .on_connect(move |connection, extensions| per_address.on_connect(connection, extensions))
     .disable_signals()
     .listen_rustls_0_23(listener, tls)?
     .run();

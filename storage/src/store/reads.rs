@@ -5,7 +5,7 @@ use super::Store;
 use crate::tables::{accounts, alerts, audit, certificates, connections, directory, messages, monitor, notices};
 use crate::tables::{portal, trails};
 use crate::types::*;
-use crate::{DirectoryEntry, StoreError};
+use crate::{ConnectionTally, DirectoryEntry, StoreError};
 
 impl Store {
     pub fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
@@ -36,6 +36,12 @@ impl Store {
     /// The connection log, oldest first, at most `limit` lines from the end.
     pub fn connection_log(&self, limit: usize) -> Result<Vec<ConnectionRecord>, StoreError> {
         self.reading(|t, txn| connections::tail(t, txn, limit))
+    }
+
+    /// The connection log's tallies of sessions that never logged in (one per minute,
+    /// protocol and source address), oldest first, at most `limit` from the end.
+    pub fn connection_tallies(&self, limit: usize) -> Result<Vec<ConnectionTally>, StoreError> {
+        self.reading(|t, txn| connections::tallies(t, txn, limit))
     }
 
     /// A connection log line's records for one account, newest first, at most `limit`.

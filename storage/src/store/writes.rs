@@ -100,6 +100,23 @@ impl Store {
         self.write(WriteOp::PutPortal { account, record: Box::new(record), audit }).await.map(drop)
     }
 
+    /// Replaces an account's personal-space record only if it is still `expected` (as
+    /// read before), with its audit entry; false, and nothing written, when another write
+    /// changed it meanwhile.
+    pub async fn swap_portal(
+        &self,
+        account: AccountId,
+        expected: PortalRecord,
+        record: PortalRecord,
+        audit: Option<AuditDraft>,
+    ) -> Result<bool, StoreError> {
+        let (expected, record) = (Box::new(expected), Box::new(record));
+        match self.write(WriteOp::SwapPortal { account, expected, record, audit }).await? {
+            WriteOutcome::Swapped(written) => Ok(written),
+            other => Err(unexpected(other)),
+        }
+    }
+
     pub async fn edit_account(
         &self,
         account: AccountId,

@@ -7,7 +7,7 @@ use heed::{RoTxn, RwTxn};
 
 use super::{audit, certificates, messages};
 use crate::counters::Counters;
-use crate::schema::{account_key, be_u64, decode, encode, Tables};
+use crate::schema::{account_key, be_u64, encode, Tables};
 use crate::types::*;
 use crate::StoreError;
 
@@ -119,18 +119,7 @@ pub(crate) fn set_password(
     let mut record = existing(t, txn, account)?;
     record.password_hash = password_hash.to_owned();
     put(t, txn, &record)?;
-    // Sessions are few (one per signed-in browser, ended after hours): a scan.
-    let mut ended = Vec::new();
-    for item in t.sessions.iter(txn)? {
-        let (key, bytes) = item?;
-        let session: WebSession = decode(bytes)?;
-        if session.account == account && keep_session.is_none_or(|keep| keep[..] != *key) {
-            ended.push(key.to_vec());
-        }
-    }
-    for key in ended {
-        t.sessions.delete(txn, &key)?;
-    }
+    super::portal::end_sessions(t, txn, account, keep_session)?;
     audit::append(t, txn, audit)
 }
 

@@ -38,6 +38,10 @@ pub(crate) fn update_state(
     let mut state = state(t, txn, account)?;
     state.apply(change);
     put_state(t, txn, account, &state)?;
+    if matches!(change, StateChange::Close { .. } | StateChange::Disable { reason: DisabledReason::Suspended, .. }) {
+        // No login at any door from now on: an open web session ends in the same commit.
+        super::portal::end_sessions(t, txn, account, None)?;
+    }
     if let Some(notice) = notice {
         notices::queue(t, txn, notice, counters)?;
     }

@@ -31,6 +31,74 @@ pub(crate) fn put_record(
     }
 }
 
+/// A web session unused this long has ended.
+pub const WEB_SESSION_IDLE_MILLIS: u64 = 30 * 60 * 1000;
+/// A web session has ended this long after its login, used or not.
+pub const WEB_SESSION_LIFETIME_MILLIS: u64 = 12 * 60 * 60 * 1000;
+
+/// Whether a web session has ended at `now`: unused too long, or past its lifetime.
+pub fn web_session_ended(session: &WebSession, now: Millis) -> bool {
+    now.0.saturating_sub(session.last_seen.0) > WEB_SESSION_IDLE_MILLIS
+        || now.0.saturating_sub(session.created_at.0) > WEB_SESSION_LIFETIME_MILLIS
+}
+
+/// Removes every web session ended at `now` (a browser that never came back leaves its
+/// session behind); the number removed.
+pub(crate) fn purge_ended_sessions(t: &Tables, txn: &mut RwTxn, now: Millis) -> Result<u64, StoreError> {
+    let mut ended = Vec::new();
+    for item in t.sessions.iter(txn)? {
+        let (key, bytes) = item?;
+        let session: WebSession = crate::schema::decode(bytes)?;
+        if web_session_ended(&session, now) {
+            ended.push(key.to_vec());
+        }
+    }
+    for key in &ended {
+        t.sessions.delete(txn, key)?;
+    }
+    Ok(ended.len() as u64)
+}
+
+/// Replaces an account's personal-space record only if it is still `expected` (a
+/// compare-and-set: of two requests that read the same record, one writes, the other is
+/// told); with its audit entry when given. Whether it was written.
+pub(crate) fn swap_record(
+    t: &Tables,
+    txn: &mut RwTxn,
+    account: AccountId,
+    expected: &PortalRecord,
+    record: &PortalRecord,
+    audit: Option<&AuditDraft>,
+) -> Result<bool, StoreError> {
+    if self::record(t, txn, account)? != *expected {
+        return Ok(false);
+    }
+    put_record(t, txn, account, record, audit)?;
+    Ok(true)
+}
+
+/// Ends every web session of `account` but `keep` (a scan: sessions are few, one per
+/// signed-in browser, ended after hours).
+pub(crate) fn end_sessions(
+    t: &Tables,
+    txn: &mut RwTxn,
+    account: AccountId,
+    keep: Option<&[u8; 32]>,
+) -> Result<(), StoreError> {
+    let mut ended = Vec::new();
+    for item in t.sessions.iter(txn)? {
+        let (key, bytes) = item?;
+        let session: WebSession = crate::schema::decode(bytes)?;
+        if session.account == account && keep.is_none_or(|keep| keep[..] != *key) {
+            ended.push(key.to_vec());
+        }
+    }
+    for key in ended {
+        t.sessions.delete(txn, &key)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn session(t: &Tables, txn: &RoTxn<'_>, token_hash: &[u8; 32]) -> Result<Option<WebSession>, StoreError> {
     super::get(t.sessions, txn, token_hash)
 }

@@ -74,6 +74,14 @@ pub(crate) enum WriteOp {
         record: Box<PortalRecord>,
         audit: Option<AuditDraft>,
     },
+    /// Replaces an account's personal-space record only if it still is `expected`, with
+    /// its audit entry when given (a code used once, however many requests carry it).
+    SwapPortal {
+        account: AccountId,
+        expected: Box<PortalRecord>,
+        record: Box<PortalRecord>,
+        audit: Option<AuditDraft>,
+    },
     /// New names and contact e-mail for an account, with the audit entry.
     EditAccount(Box<AccountEdit>),
     /// A new password hash, with its audit entry.
@@ -141,6 +149,8 @@ pub(crate) enum WriteOutcome {
         accepted_at: Vec<Millis>,
     },
     Purged(Purged),
+    /// Whether a compare-and-set wrote.
+    Swapped(bool),
     Done,
 }
 
@@ -199,6 +209,9 @@ pub(crate) fn apply(t: &Tables, txn: &mut RwTxn, op: &WriteOp, c: &mut Counters)
         WriteOp::PutDirectory { account, entry, audit } => directory::put(t, txn, *account, entry, audit).map(done),
         WriteOp::PutPortal { account, record, audit } => {
             portal::put_record(t, txn, *account, record, audit.as_ref()).map(done)
+        }
+        WriteOp::SwapPortal { account, expected, record, audit } => {
+            portal::swap_record(t, txn, *account, expected, record, audit.as_ref()).map(WriteOutcome::Swapped)
         }
         WriteOp::EditAccount(edit) => accounts::edit(t, txn, edit).map(done),
         WriteOp::SetPassword { account, password_hash, keep_session, audit } => {

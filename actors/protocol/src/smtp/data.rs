@@ -3,12 +3,14 @@
 
 use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, DummyDataReceiver};
 
-use super::{Awaiting, Delivery, DeliveryVerdict, Effect, Mode, SmtpServer};
+use super::sender::check_submitted_header;
+use super::{Awaiting, Delivery, DeliveryVerdict, Effect, Mode, Refusal, SmtpServer, NO_ROOM};
 use crate::content::check_encrypted_message;
 use crate::Vocabulary;
 
 impl<V: Vocabulary> SmtpServer<V> {
-    /// Reads message content after DATA, up to the strict `CRLF.CRLF`.
+    /// Reads message content after DATA, up to the strict `CRLF.CRLF`. The body's bytes
+    /// are taken from the relay-wide budget as they arrive.
     pub(super) fn data_input(&mut self, input: &[u8]) -> (usize, Option<Effect<V>>) {
         let Mode::Data(receiver) = &mut self.mode else {
             return (0, None);
@@ -19,15 +21,26 @@ impl<V: Vocabulary> SmtpServer<V> {
         };
         let done = receiver.ingest(&mut bytes, &mut tx.body);
         let used = input.len() - bytes.as_slice().len();
+        let refusal = if tx.body.len() > self.config.message_bytes_max {
+            Some(Refusal::TooBig)
+        } else if !tx.reservation.grow_to(tx.body.len() as u64) {
+            Some(Refusal::NoRoom)
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            tx.refused = Some(refusal);
+            tx.body = Vec::new();
+            tx.reservation.release();
+            if !done {
+                let receiver = DummyDataReceiver::new_data(receiver);
+                self.mode = Mode::Discard { receiver, last: true, refusal };
+                return (used, None);
+            }
+        }
         if done {
             self.mode = Mode::Command;
             return (used, self.end_of_message());
-        }
-        if tx.body.len() > self.config.message_bytes_max {
-            tx.oversized = true;
-            tx.body = Vec::new();
-            let receiver = DummyDataReceiver::new_data(receiver);
-            self.mode = Mode::Discard { receiver, last: true };
         }
         (used, None)
     }
@@ -57,24 +70,36 @@ impl<V: Vocabulary> SmtpServer<V> {
 
     /// Swallows content that will be refused, then answers.
     pub(super) fn discard_input(&mut self, input: &[u8]) -> (usize, Option<Effect<V>>) {
-        let Mode::Discard { receiver, last } = &mut self.mode else {
+        let Mode::Discard { receiver, last, refusal } = &mut self.mode else {
             return (0, None);
         };
         let mut bytes = input.iter();
         let done = receiver.ingest(&mut bytes);
         let used = input.len() - bytes.as_slice().len();
         if done {
-            let last = *last;
+            let (last, refusal) = (*last, *refusal);
             self.mode = Mode::Command;
             if last {
                 self.transaction = None;
-                let max = self.config.message_bytes_max;
-                self.reply(552, "5.3.4", &format!("Message too big: this relay accepts at most {max} bytes"));
+                self.refuse(refusal);
+            } else if refusal == Refusal::NoRoom {
+                self.reply(452, "4.3.1", NO_ROOM);
             } else {
                 self.reply(250, "2.0.0", "Chunk discarded: the message is already too big");
             }
         }
         (used, None)
+    }
+
+    /// Answers for content that was swallowed: the transaction is over.
+    fn refuse(&mut self, refusal: Refusal) {
+        match refusal {
+            Refusal::TooBig => {
+                let max = self.config.message_bytes_max;
+                self.reply(552, "5.3.4", &format!("Message too big: this relay accepts at most {max} bytes"));
+            }
+            Refusal::NoRoom => self.reply(452, "4.3.1", NO_ROOM),
+        }
     }
 
     pub(super) fn data(&mut self) -> Option<Effect<V>> {
@@ -96,19 +121,30 @@ impl<V: Vocabulary> SmtpServer<V> {
         let max = self.config.message_bytes_max;
         let Some(tx) = &mut self.transaction else {
             // The chunk still follows on the wire: swallow it before answering.
-            self.mode = Mode::Discard { receiver: DummyDataReceiver::new_bdat(chunk_size), last: false };
+            let receiver = DummyDataReceiver::new_bdat(chunk_size);
+            self.mode = Mode::Discard { receiver, last: false, refusal: Refusal::TooBig };
             return self.error_reply(503, "5.5.1", "Send MAIL first");
         };
         tx.chunking = true;
-        if tx.oversized || tx.body.len().saturating_add(chunk_size) > max {
-            tx.oversized = true;
+        let total = tx.body.len().saturating_add(chunk_size);
+        let refusal = match tx.refused {
+            Some(refusal) => Some(refusal),
+            None if total > max => Some(Refusal::TooBig),
+            // The whole chunk is taken from the budget before it is read.
+            None if !tx.reservation.grow_to(total as u64) => Some(Refusal::NoRoom),
+            None => None,
+        };
+        if let Some(refusal) = refusal {
+            tx.refused = Some(refusal);
             tx.body = Vec::new();
-            self.mode = Mode::Discard { receiver: DummyDataReceiver::new_bdat(chunk_size), last };
+            tx.reservation.release();
+            self.mode = Mode::Discard { receiver: DummyDataReceiver::new_bdat(chunk_size), last, refusal };
             return None;
         }
         if tx.recipients.is_empty() {
             self.transaction = None;
-            self.mode = Mode::Discard { receiver: DummyDataReceiver::new_bdat(chunk_size), last: false };
+            let receiver = DummyDataReceiver::new_bdat(chunk_size);
+            self.mode = Mode::Discard { receiver, last: false, refusal: Refusal::TooBig };
             return self.error_reply(554, "5.5.1", "No valid recipients");
         }
         self.mode = Mode::Bdat(BdatReceiver::new(chunk_size, last));
@@ -119,26 +155,40 @@ impl<V: Vocabulary> SmtpServer<V> {
     }
 
     fn end_of_message(&mut self) -> Option<Effect<V>> {
-        let tx = self.transaction.take()?;
-        // The last input chunk may carry both the excess and the end of data.
-        if tx.oversized || tx.body.len() > self.config.message_bytes_max {
-            let max = self.config.message_bytes_max;
-            self.reply(552, "5.3.4", &format!("Message too big: this relay accepts at most {max} bytes"));
+        let mut tx = self.transaction.take()?;
+        if let Some(refusal) = tx.refused {
+            self.refuse(refusal);
             return None;
         }
-        let mut tx = tx;
         if has_bare_line_ending(&tx.body) {
             // A bare LF or CR never ends the data here (only CRLF.CRLF does), but a reader
             // further on might take it for a line end: store canonical CRLF lines, so the
             // POP3 side dot-stuffs every line a reader could see.
             tx.body = canonical_line_endings(&tx.body);
+            if !tx.reservation.grow_to(tx.body.len() as u64) {
+                self.refuse(Refusal::NoRoom);
+                return None;
+            }
+        }
+        let account = self.user.as_ref().map(|user| &user.address)?;
+        if let Err(why) = check_submitted_header::<V>(&tx.body, account) {
+            self.content_refusal = why.counter();
+            self.reply(550, "5.7.1", &format!("Message refused: {why}"));
+            return Some(Effect::ContentRefused);
         }
         match check_encrypted_message(&tx.body) {
             Ok(content) => {
-                let delivery = Delivery { sender: tx.sender, recipients: tx.recipients, body: tx.body, content };
+                let delivery = Delivery {
+                    sender: tx.sender,
+                    recipients: tx.recipients,
+                    body: tx.body,
+                    content,
+                    reservation: tx.reservation,
+                };
                 self.await_effect(Awaiting::Delivery, Effect::Deliver(delivery))
             }
             Err(why) => {
+                self.content_refusal = "not-encrypted";
                 self.reply(
                     554,
                     "5.7.1",

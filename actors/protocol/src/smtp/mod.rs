@@ -12,11 +12,14 @@
 //!
 //! Addresses and accounts are the relay's own types, given through [`Vocabulary`]. Here:
 //! the dialogue's states and commands; `data.rs`: DATA and BDAT content; `auth.rs`: AUTH;
-//! `reply.rs`: replies and the error budget.
+//! `reply.rs`: replies and the error budget; `sender.rs`: the header rules (who a message
+//! says it is from); `budget.rs`: the relay-wide budget of message bytes in memory.
 
 mod auth;
+mod budget;
 mod data;
 mod reply;
+mod sender;
 
 use std::io::Write as _;
 
@@ -26,7 +29,9 @@ use smtp_proto::{Error as ParseError, Request};
 use crate::content::EncryptedContent;
 use crate::{Machine, Vocabulary};
 
+pub use budget::{InFlight, Reservation};
 pub use reply::received_header;
+pub use sender::{check_submitted_header, may_send_as, HeaderRefusal, CONTROL_HEADER_PREFIX};
 
 /// RFC 5321 4.5.3.1.8: servers must accept at least 100 recipients.
 pub const SMTP_RECIPIENTS_MAX: usize = 100;
@@ -39,6 +44,9 @@ pub const SMTP_AUTH_FAILURES_MAX: u32 = 3;
 /// Longest command line. RFC 5321 4.5.3.1.4 sets 512 octets and lets extensions add to
 /// it; RFC 4954 §4 raises it to 12288 octets for AUTH with an initial response.
 pub const SMTP_COMMAND_LINE_BYTES_MAX: usize = 12_288;
+
+/// The reply text when the relay-wide budget of message bytes in memory is used up.
+const NO_ROOM: &str = "Insufficient system storage, try again later: the relay is receiving too many messages at once";
 
 /// What the relay tells every session.
 #[derive(Debug, Clone)]
@@ -70,8 +78,8 @@ pub enum Effect<V: Vocabulary> {
     StartTls,
     /// Write out the output and close the connection.
     Close,
-    /// A message was refused for its content (already answered): tell the counters. Needs
-    /// no answer.
+    /// A message was refused for its content or its header (already answered): tell the
+    /// counters, under [`SmtpServer::content_refusal`]. Needs no answer.
     ContentRefused,
 }
 
@@ -83,6 +91,8 @@ pub struct Delivery<V: Vocabulary> {
     /// The message exactly as received (dot-unstuffed), without a trace header.
     pub body: Vec<u8>,
     pub content: EncryptedContent,
+    /// The body's bytes in the relay-wide budget: keep it until the message is committed.
+    pub reservation: Reservation,
 }
 
 /// The answer to [`Effect::CheckRecipient`].
@@ -144,8 +154,8 @@ enum Mode {
     Data(DataReceiver),
     /// Reading one BDAT chunk.
     Bdat(BdatReceiver),
-    /// Swallowing content that will be refused (too large), then answering `refusal`.
-    Discard { receiver: DummyDataReceiver, last: bool },
+    /// Swallowing content that will be refused, then answering for `refusal`.
+    Discard { receiver: DummyDataReceiver, last: bool, refusal: Refusal },
     /// Waiting for the driver's answer to an effect.
     Waiting(Awaiting),
     /// QUIT or a fatal error: nothing more is read.
@@ -181,14 +191,25 @@ enum Awaiting {
     Tls,
 }
 
+/// Why message content is being swallowed rather than kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Over the relay's message size limit (552 5.3.4).
+    TooBig,
+    /// The relay-wide budget of bytes in memory is used up (452 4.3.1).
+    NoRoom,
+}
+
 struct Transaction<V: Vocabulary> {
     sender: V::Address,
     declared_bytes: Option<u64>,
     recipients: Vec<(V::Account, V::Address)>,
     pending_recipient: Option<V::Address>,
     body: Vec<u8>,
-    /// Set once content exceeded the size limit; the message will be refused.
-    oversized: bool,
+    /// The body's share of the relay-wide budget, grown as content arrives.
+    reservation: Reservation,
+    /// Set once content was refused; the message will be.
+    refused: Option<Refusal>,
     /// BDAT was used: DATA is no longer allowed in this transaction (RFC 3030 §3).
     chunking: bool,
 }
@@ -212,6 +233,10 @@ pub struct SmtpServer<V: Vocabulary> {
     errors: u32,
     auth_failures: u32,
     messages_accepted: u32,
+    /// The relay-wide budget of message bytes in memory.
+    in_flight: InFlight,
+    /// Why the last message was refused for its content, for the counters.
+    content_refusal: &'static str,
     output: Vec<u8>,
 }
 
@@ -244,11 +269,19 @@ impl<V: Vocabulary> SmtpServer<V> {
             errors: 0,
             auth_failures: 0,
             messages_accepted: 0,
+            in_flight: InFlight::unlimited(),
+            content_refusal: "not-encrypted",
             output: Vec::new(),
         };
         let greeting = format!("{} ESMTP Caducée secure health-messaging relay", server.config.hostname);
         server.reply(220, "", &greeting);
         server
+    }
+
+    /// Shares the relay-wide budget of message bytes in memory (unlimited otherwise).
+    pub fn with_in_flight(mut self, in_flight: InFlight) -> Self {
+        self.in_flight = in_flight;
+        self
     }
 
     /// Takes the bytes to write to the client.
@@ -271,6 +304,12 @@ impl<V: Vocabulary> SmtpServer<V> {
 
     pub fn is_tls(&self) -> bool {
         self.tls
+    }
+
+    /// Why the last [`Effect::ContentRefused`] refused its message: `not-encrypted`,
+    /// `forged-sender` or `control-header`.
+    pub fn content_refusal(&self) -> &'static str {
+        self.content_refusal
     }
 
     pub fn messages_accepted(&self) -> u32 {
@@ -465,13 +504,18 @@ impl<V: Vocabulary> SmtpServer<V> {
             return self.error_reply(552, "5.3.4", &format!("Message too big: this relay accepts at most {max} bytes"));
         }
         let declared_bytes = (from.size > 0).then_some(from.size as u64);
+        let Some(reservation) = self.in_flight.reserve(declared_bytes.unwrap_or(0)) else {
+            self.reply(452, "4.3.1", NO_ROOM);
+            return None;
+        };
         self.transaction = Some(Transaction {
             sender,
             declared_bytes,
             recipients: Vec::new(),
             pending_recipient: None,
             body: Vec::new(),
-            oversized: false,
+            reservation,
+            refused: None,
             chunking: false,
         });
         self.reply(250, "2.1.0", "Sender OK");

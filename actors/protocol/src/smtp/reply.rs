@@ -47,8 +47,20 @@ impl<V: Vocabulary> SmtpServer<V> {
     }
 }
 
-/// The Received trace field added in front of every stored message (RFC 5321 4.4).
-pub fn received_header(peer: &str, helo: &str, hostname: &str, tls: bool, id: &str, date_rfc2822: &str) -> String {
+/// The Received trace field added in front of every stored message (RFC 5321 4.4), naming
+/// the account that submitted it. Kept to US-ASCII (RFC 5322 header fields).
+pub fn received_header(
+    peer: &str,
+    helo: &str,
+    hostname: &str,
+    tls: bool,
+    id: &str,
+    account: &str,
+    date_rfc2822: &str,
+) -> String {
     let with = if tls { "ESMTPSA" } else { "ESMTPA" };
-    format!("Received: from {helo} ([{peer}])\r\n\tby {hostname} with {with} id {id};\r\n\t{date_rfc2822}\r\n")
+    format!(
+        "Received: from {helo} ([{peer}])\r\n\t(authenticated as {account})\r\n\tby {hostname} (Caducee) \
+         with {with} id {id};\r\n\t{date_rfc2822}\r\n"
+    )
 }

@@ -1,0 +1,281 @@
+//! No input panics a machine: arbitrary bytes — and arbitrary bytes woven into a dialogue
+//! that reaches DATA, the maildrop and the content check — fed in arbitrary chunkings,
+//! to the SMTP machine, the POP3 machine and the encrypted-content check.
+//!
+//! Each property runs `CASES` cases, which keeps the file within a few seconds of the
+//! normal (debug) test run; `PROPTEST_CASES` raises it for a longer search.
+
+use caducee_protocol::content::{check_encrypted_message, check_openpgp, EncryptedContent};
+use caducee_protocol::smtp::SmtpConfig;
+use caducee_protocol::{pop3, smtp, Vocabulary};
+use proptest::prelude::*;
+
+/// Cases per property: enough to reach every state often, few enough for the normal suite.
+const CASES: u32 = 2048;
+
+const ENCRYPTED_ASC: &str = include_str!("fixtures/encrypted.asc");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Words;
+
+impl Vocabulary for Words {
+    type Address = String;
+    type Account = u64;
+    type Message = u64;
+    type Uid = u32;
+
+    fn parse_address(text: &str) -> Option<String> {
+        let (local, domain) = text.trim().split_once('@')?;
+        (!local.is_empty() && !domain.is_empty() && !domain.contains('@')).then(|| text.trim().to_ascii_lowercase())
+    }
+
+    fn unique_id(uid: u32) -> String {
+        uid.to_string()
+    }
+}
+
+/// A PGP/MIME message the content check accepts, the seed of the mutated ones.
+fn pgp_mime() -> Vec<u8> {
+    let armoured = ENCRYPTED_ASC.replace('\n', "\r\n");
+    format!(
+        "From: a@relay.test\r\nTo: b@relay.test\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n\
+         --b1\r\nContent-Type: application/octet-stream\r\n\r\n{armoured}\r\n--b1--\r\n"
+    )
+    .into_bytes()
+}
+
+/// One piece of a session: a well-formed line that moves the dialogue on, or noise.
+fn piece(lines: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        3 => proptest::sample::select(lines).prop_map(|line| line.as_bytes().to_vec()),
+        2 => proptest::collection::vec(any::<u8>(), 0..64),
+        1 => "[ -~]{0,40}\r\n".prop_map(String::into_bytes),
+        1 => proptest::collection::vec(any::<u8>(), 900..1100),
+    ]
+}
+
+/// A session's input: pieces put end to end.
+fn session(lines: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(piece(lines), 0..24).prop_map(|pieces| pieces.concat())
+}
+
+/// How the input is cut on its way in.
+fn chunking() -> impl Strategy<Value = Vec<usize>> {
+    proptest::collection::vec(1usize..300, 1..16)
+}
+
+/// `input` cut into pieces of the given sizes, round and round.
+fn cut<'a>(input: &'a [u8], sizes: &'a [usize]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    let mut rest = input;
+    sizes.iter().cycle().map_while(move |&size| {
+        if rest.is_empty() {
+            return None;
+        }
+        let (piece, tail) = rest.split_at(size.min(rest.len()));
+        rest = tail;
+        Some(piece)
+    })
+}
+
+const SMTP_LINES: &[&str] = &[
+    "EHLO practice.example\r\n",
+    "HELO practice.example\r\n",
+    "AUTH PLAIN AGFAcmVsYXkudGVzdABzZWNyZXQ=\r\n",
+    "AUTH LOGIN\r\n",
+    "YUByZWxheS50ZXN0\r\n",
+    "c2VjcmV0\r\n",
+    "STARTTLS\r\n",
+    "MAIL FROM:<a@relay.test>\r\n",
+    "MAIL FROM:<a@relay.test> SIZE=2000 BODY=8BITMIME\r\n",
+    "RCPT TO:<b@relay.test>\r\n",
+    "DATA\r\n",
+    "\r\n.\r\n",
+    "BDAT 40\r\n",
+    "BDAT 0 LAST\r\n",
+    "From: a@relay.test\r\nSubject: x\r\n\r\n",
+    "RSET\r\n",
+    "NOOP\r\n",
+    "QUIT\r\n",
+];
+
+/// Runs an SMTP session over `input` cut by `sizes`, answering every effect as a relay
+/// that accepts everything would.
+fn smtp_session(input: &[u8], sizes: &[usize]) {
+    let config = SmtpConfig { hostname: "relay.test".into(), message_bytes_max: 4096 };
+    let mut machine = smtp::SmtpServer::<Words>::new(config, true);
+    let mut pending = Vec::new();
+    for piece in cut(input, sizes) {
+        pending.extend_from_slice(piece);
+        while !machine.is_closed() {
+            let (used, effect) = machine.receive(&pending);
+            pending.drain(..used.min(pending.len()));
+            let Some(effect) = effect else { break };
+            match effect {
+                smtp::Effect::Authenticate { username, password } => {
+                    let ok = password == "secret" && Words::parse_address(&username).is_some();
+                    machine.authenticated(ok.then_some(smtp::Authenticated { account: 1, address: username }));
+                }
+                smtp::Effect::CheckRecipient { .. } => machine.recipient_checked(smtp::RecipientVerdict::Accept(2)),
+                smtp::Effect::Deliver(_) => machine.delivered(smtp::DeliveryVerdict::Stored("1.x".into())),
+                smtp::Effect::StartTls => {
+                    pending.clear();
+                    machine.tls_started();
+                }
+                smtp::Effect::Close => break,
+                _ => {}
+            }
+        }
+        let _ = machine.take_output();
+    }
+}
+
+const POP3_LINES: &[&str] = &[
+    "CAPA\r\n",
+    "USER a@relay.test\r\n",
+    "PASS secret\r\n",
+    "AUTH PLAIN\r\n",
+    "AGFAcmVsYXkudGVzdABzZWNyZXQ=\r\n",
+    "AUTH PLAIN AGFAcmVsYXkudGVzdABzZWNyZXQ=\r\n",
+    "STLS\r\n",
+    "STAT\r\n",
+    "LIST\r\n",
+    "LIST 2\r\n",
+    "UIDL\r\n",
+    "UIDL 1\r\n",
+    "TOP 1 0\r\n",
+    "TOP 2 4294967295\r\n",
+    "RETR 1\r\n",
+    "RETR 4294967296\r\n",
+    "DELE 1\r\n",
+    "RSET\r\n",
+    "NOOP\r\n",
+    "QUIT\r\n",
+];
+
+const STORED: &[u8] = b"Received: x\r\nSubject: a\r\n\r\nline one\r\n.starts with a dot\r\n.\r\nlast";
+
+/// Runs a POP3 session over `input` cut by `sizes`, answering every effect.
+fn pop3_session(input: &[u8], sizes: &[usize], delete_on_retrieve: bool) {
+    let mut machine = pop3::Pop3Server::<Words>::new("relay.test", true);
+    let mut pending = Vec::new();
+    for piece in cut(input, sizes) {
+        pending.extend_from_slice(piece);
+        while !machine.is_closed() {
+            let (used, mut effect) = machine.receive(&pending);
+            pending.drain(..used.min(pending.len()));
+            let answered = effect.is_some();
+            while let Some(current) = effect.take() {
+                effect = match current {
+                    pop3::Effect::Authenticate { password, .. } => machine.authenticated(password == "secret"),
+                    pop3::Effect::OpenMaildrop => {
+                        let entry = |n: u32| pop3::MaildropEntry::<Words> {
+                            uid: n,
+                            message: u64::from(n),
+                            size: STORED.len() as u64,
+                        };
+                        let entries = vec![entry(4), entry(9), entry(12)];
+                        machine.maildrop_opened(Ok(pop3::Maildrop { entries, delete_on_retrieve }));
+                        None
+                    }
+                    pop3::Effect::Retrieve { top_lines, .. } => {
+                        machine.retrieved(Some(STORED.to_vec()), top_lines);
+                        None
+                    }
+                    pop3::Effect::Update { .. } => Some(machine.updated(true)),
+                    pop3::Effect::StartTls => {
+                        pending.clear();
+                        machine.tls_started();
+                        None
+                    }
+                    pop3::Effect::Close => None,
+                };
+            }
+            if !answered && used == 0 {
+                break;
+            }
+            if pending.is_empty() {
+                break;
+            }
+        }
+        let _ = machine.take_output();
+    }
+}
+
+/// A valid message with some of its bytes replaced, inserted or removed.
+fn mutated_message() -> impl Strategy<Value = Vec<u8>> {
+    let edit = (any::<prop::sample::Index>(), 0u8..3, proptest::collection::vec(any::<u8>(), 0..8));
+    proptest::collection::vec(edit, 1..12).prop_map(|edits| {
+        let mut message = pgp_mime();
+        for (at, kind, bytes) in edits {
+            let at = at.index(message.len() + 1);
+            match kind {
+                0 => {
+                    let end = (at + bytes.len()).min(message.len());
+                    message.splice(at..end, bytes);
+                }
+                1 => {
+                    message.splice(at..at, bytes);
+                }
+                _ => {
+                    let end = (at + bytes.len()).min(message.len());
+                    message.drain(at..end);
+                }
+            }
+        }
+        message
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    #[test]
+    fn the_smtp_machine_never_panics(input in session(SMTP_LINES), sizes in chunking()) {
+        smtp_session(&input, &sizes);
+    }
+
+    #[test]
+    fn the_smtp_machine_never_panics_on_mere_bytes(input in proptest::collection::vec(any::<u8>(), 0..2048), sizes in chunking()) {
+        smtp_session(&input, &sizes);
+    }
+
+    #[test]
+    fn the_smtp_machine_never_panics_inside_data(body in mutated_message(), sizes in chunking()) {
+        let mut input = b"EHLO x\r\nAUTH PLAIN AGFAcmVsYXkudGVzdABzZWNyZXQ=\r\nMAIL FROM:<a@relay.test>\r\n\
+                          RCPT TO:<b@relay.test>\r\nDATA\r\n".to_vec();
+        input.extend_from_slice(&body);
+        input.extend_from_slice(b"\r\n.\r\nQUIT\r\n");
+        smtp_session(&input, &sizes);
+    }
+
+    #[test]
+    fn the_pop3_machine_never_panics(input in session(POP3_LINES), sizes in chunking(), delete_on_retrieve in any::<bool>()) {
+        pop3_session(&input, &sizes, delete_on_retrieve);
+    }
+
+    #[test]
+    fn the_pop3_machine_never_panics_on_mere_bytes(input in proptest::collection::vec(any::<u8>(), 0..2048), sizes in chunking()) {
+        pop3_session(&input, &sizes, false);
+    }
+
+    #[test]
+    fn the_content_check_never_panics(raw in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = check_encrypted_message(&raw);
+        let mut found = EncryptedContent { recipients: Vec::new(), encrypted_parts: 0 };
+        let _ = check_openpgp(&raw, &mut found);
+    }
+
+    #[test]
+    fn the_content_check_never_panics_on_damaged_messages(raw in mutated_message()) {
+        let _ = check_encrypted_message(&raw);
+    }
+
+    #[test]
+    fn the_armour_reader_never_panics(lines in proptest::collection::vec("[ -~]{0,80}|=[A-Za-z0-9+/=]{4}|[A-Za-z0-9+/=]{0,76}", 0..16)) {
+        let armoured = format!("-----BEGIN PGP MESSAGE-----\n{}\n-----END PGP MESSAGE-----\n", lines.join("\n"));
+        let mut found = EncryptedContent { recipients: Vec::new(), encrypted_parts: 0 };
+        let _ = check_openpgp(armoured.as_bytes(), &mut found);
+    }
+}
