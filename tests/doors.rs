@@ -9,23 +9,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{code, compose, python, Relay};
+use common::{browser, code, compose, python, Relay};
 use serde_json::Value;
-
-/// The scripted browser, its cookies kept in `jar` between commands.
-fn browser(relay: &Relay, jar: &Path, args: &[&str]) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/portal.py");
-    let base = format!("https://127.0.0.1:{}", relay.port("https"));
-    let output = Command::new("python3")
-        .arg(script)
-        .args(["--base", &base, "--ca", &relay.ca(), "--state", jar.to_str().expect("utf-8")])
-        .args(args)
-        .envs(relay.clock.iter().map(|(n, v)| (n, v)))
-        .output()
-        .expect("python3");
-    assert!(output.status.success(), "portal.py {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).expect("JSON")
-}
 
 /// A simple bind as `address` over StartTLS, then a search of the directory; ldapsearch's
 /// exit status (0, or 49 for invalid credentials).

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::Relay;
+use common::{browser, Relay};
 use serde_json::Value;
 
 const BASE: &str = "ou=directory,dc=relay,dc=test";
@@ -90,21 +90,6 @@ fn a_name_written_as_a_formula_stays_text_in_the_csv_files() {
     let rows = csv_rows(dir.path(), &String::from_utf8(national.stdout).expect("utf-8"), ";");
     assert_eq!(rows[0]["nom"], format!("'{formula}"));
     assert_eq!(rows[0]["telephone"], format!("'{phone}"));
-}
-
-/// One run of the scripted browser (tests/clients/portal.py) with its cookie jar.
-fn browser(relay: &Relay, jar: &Path, args: &[&str]) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/portal.py");
-    let base = format!("https://127.0.0.1:{}", relay.port("https"));
-    let output = Command::new("python3")
-        .arg(script)
-        .args(["--base", &base, "--ca", &relay.ca(), "--state", jar.to_str().expect("utf-8")])
-        .args(args)
-        .envs(relay.clock.iter().map(|(n, v)| (n, v)))
-        .output()
-        .expect("python3");
-    assert!(output.status.success(), "portal.py {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).expect("JSON")
 }
 
 #[test]

@@ -421,3 +421,19 @@ pub fn without_trace_header(message: &[u8]) -> &[u8] {
         }
     }
 }
+
+/// One run of the scripted browser (tests/clients/portal.py) against the relay's personal
+/// space, its cookies kept in `jar` between runs, at the relay's clock.
+pub fn browser(relay: &Relay, jar: &Path, args: &[&str]) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/portal.py");
+    let base = format!("https://127.0.0.1:{}", relay.port("https"));
+    let output = Command::new("python3")
+        .arg(script)
+        .args(["--base", &base, "--ca", &relay.ca(), "--state", jar.to_str().expect("utf-8")])
+        .args(args)
+        .envs(relay.clock.iter().map(|(n, v)| (n, v)))
+        .output()
+        .expect("python3");
+    assert!(output.status.success(), "portal.py {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("JSON")
+}
