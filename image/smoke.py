@@ -6,6 +6,10 @@ Phase "first": makes two accounts over SSH, checks the CA against the ready bann
 data partition's growth, key discovery and the directory page on 443, LDAP on 389 with
 StartTLS, sends a signed and encrypted message from alice to bob on 587 with STARTTLS and
 collects it on 995, then leaves a second message waiting for bob.
+Phase "console": on tty1's keyboard (QEMU's monitor), a wrong password for caduceeadm
+does not open the administrator's console; the password whose hash the seed gave does;
+`q` ends the session and the login prompt comes back. The screen is read from the guest's
+/dev/vcs1 over SSH.
 Phase "second" (after a reboot): bob's waiting message is still there, exactly once.
 State between phases is kept in WORK/smoke.json.
 """
@@ -22,12 +26,16 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "clients"))
 import mailclient  # noqa: E402  (the end-to-end tests' mail client: gpg, PGP/MIME)
 
 DOMAIN = "caducee.test"
 HOSTNAME = "relay.caducee.test"
+CONSOLE_USER = "caduceeadm"
+# How long a step on tty1 may take under software emulation (login, the console starting).
+TTY_SECONDS = 180
 
 
 def fail(message):
@@ -166,10 +174,20 @@ def phase_first(args):
     failed = ssh(args, "systemctl list-units --failed --plain --no-legend").decode().strip()
     if failed:
         fail("failed units after boot:\n" + failed)
-    # The administrator's console holds tty1 in place of a login prompt.
-    console = ssh(args, "systemctl show caducee-console.service -p ActiveState -p TTYPath -p User").decode()
-    if any(f not in console for f in ("ActiveState=active", "TTYPath=/dev/tty1", "User=caducee")):
-        fail("the console is not running on tty1 as the relay's user: " + console)
+    # tty1 holds a login prompt; the console's account has the console for its shell, is
+    # in the relay's group (the admin socket is the relay's user's and group's), and runs
+    # no command.
+    getty = ssh(args, "systemctl show getty@tty1.service -p ActiveState").decode()
+    if "ActiveState=active" not in getty:
+        fail("no login prompt on tty1: " + getty)
+    account = ssh(args, "getent passwd %s; id -nG %s; stat -c '%%U:%%G:%%a' /var/lib/caducee/admin.sock"
+                        % (CONSOLE_USER, CONSOLE_USER)).decode().split("\n")
+    if not account[0].endswith(":/usr/lib/caducee/console-shell") or "caducee" not in account[1].split() \
+            or account[2] != "caducee:caducee:660":
+        fail("the console's account or the admin socket: %r" % account)
+    command = ssh_run(args, "su %s -c id" % CONSOLE_USER)
+    if command.returncode == 0 or b"uid=" in command.stdout:
+        fail("the console's account ran a command: %r" % command.stdout)
     # The data folder: the relay writes there, but cannot move root's appliance/ aside.
     modes = ssh(args, "stat -c '%U:%G:%a' /var/lib/caducee /var/lib/caducee/appliance").decode().split()
     if modes != ["root:caducee:1770", "root:root:700"]:
@@ -224,6 +242,88 @@ def phase_first(args):
         json.dump(state, f)
     print("first boot: accounts, CA, data partition %s%s, HKP, directory page, LDAP, 587 -> 995 all passed"
           % (size.group(1), size.group(2)))
+
+
+def tty1_screen(args):
+    """The text on tty1, from the kernel's copy of the screen (one string, rows joined)."""
+    return ssh(args, "cat /dev/vcs1").decode("latin-1")
+
+
+def console_processes(args):
+    """The processes of the console's account: `tty command` lines."""
+    return ssh(args, "ps -o tty=,args= -u %s || true" % CONSOLE_USER).decode().strip()
+
+
+def wait_until(args, what, check):
+    """Polls `check` (which returns a true value once done) until TTY_SECONDS have passed."""
+    deadline = time.monotonic() + TTY_SECONDS
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(1)
+    fail("%s: not within %d s; tty1 shows:\n%s\nprocesses: %s"
+         % (what, TTY_SECONDS, tty1_screen(args), console_processes(args)))
+
+
+def type_on_tty1(args, *lines):
+    """Types each line and Enter on the guest's keyboard (image/type-keys.py)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    subprocess.run([sys.executable, os.path.join(here, "type-keys.py"), args.monitor, *lines], check=True)
+
+
+def log_in_on_tty1(args, password):
+    """Types the console's account at the login prompt shown, then, once login asks for it
+    (login flushes what was typed before it took the terminal), the password."""
+    asked = tty1_screen(args).count("Password:")
+    type_on_tty1(args, CONSOLE_USER)
+    wait_until(args, "login asking for the password", lambda: tty1_screen(args).count("Password:") > asked)
+    type_on_tty1(args, password)
+
+
+def failed_logins(args):
+    """The failures pam_faillock holds for the console's account, one line each."""
+    listing = ssh(args, "faillock --dir /var/lib/faillock --user %s" % CONSOLE_USER).decode()
+    return [line for line in listing.splitlines() if re.match(r"^\d{4}-\d{2}-\d{2} ", line)]
+
+
+def phase_console(args):
+    if not args.monitor or not args.console_password:
+        fail("the console phase needs --monitor and --console-password")
+    prompt = re.compile(r"\S login: ")
+    wait_until(args, "a login prompt on tty1", lambda: prompt.search(tty1_screen(args)))
+
+    # A wrong password: refused, counted, and no console.
+    log_in_on_tty1(args, "not-the-console-password")
+    wait_until(args, "'Login incorrect' on tty1", lambda: "Login incorrect" in tty1_screen(args))
+    if console_processes(args):
+        fail("a wrong password opened a session: " + console_processes(args))
+    if len(failed_logins(args)) != 1:
+        fail("pam_faillock did not count the failure: %r" % failed_logins(args))
+    wait_until(args, "the login prompt again after the failure",
+               lambda: prompt.search(tty1_screen(args).split("Login incorrect")[-1]))
+
+    # The password whose hash the seed gave: the console, as the console's account.
+    log_in_on_tty1(args, args.console_password)
+    wait_until(args, "the console running as %s on tty1" % CONSOLE_USER,
+               lambda: re.search(r"^\s*tty1\s+/usr/bin/caducee console\s*$", console_processes(args), re.MULTILINE))
+    wait_until(args, "the console's screens on tty1",
+               lambda: all(word in tty1_screen(args) for word in ("Dash", "Audit", "Alerts")))
+    if failed_logins(args):
+        fail("the failure was still counted after a good login: %r" % failed_logins(args))
+    # The console's requests are the console account's in the audit trail.
+    uid = ssh(args, "id -u %s" % CONSOLE_USER).decode().strip()
+    audit = ssh(args, "caducee audit export --from 2000-01-01 --to 2999-12-31").decode()
+    if not re.search(r'"actor":\s*"uid %s"' % uid, audit):
+        fail("no audit entry names the console's account (uid %s)" % uid)
+
+    # q: the console ends, and the session with it; the login prompt comes back.
+    type_on_tty1(args, "q")
+    wait_until(args, "the session ended after q", lambda: not console_processes(args))
+    wait_until(args, "the login prompt back after q",
+               lambda: prompt.search(tty1_screen(args)) and "Audit" not in tty1_screen(args))
+    print("console: a wrong password refused and counted, the seed's password opened the console "
+          "as %s on tty1, q brought the login prompt back" % CONSOLE_USER)
 
 
 def decrypt(state, message):
@@ -303,14 +403,16 @@ def phase_after_power_cut(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--phase", choices=["first", "second", "before-power-cut", "after-power-cut"],
+    parser.add_argument("--phase", choices=["first", "console", "second", "before-power-cut", "after-power-cut"],
                         required=True)
     parser.add_argument("--work", required=True)
     parser.add_argument("--serial", required=True)
+    parser.add_argument("--monitor", help="the QEMU monitor's socket (phase console)")
+    parser.add_argument("--console-password", help="the console's password the seed gave (phase console)")
     for name in ("ssh", "submission", "pop3s", "https", "ldap"):
         parser.add_argument("--" + name, type=int, required=True)
     args = parser.parse_args()
-    {"first": phase_first, "second": phase_second, "before-power-cut": phase_before_power_cut,
+    {"first": phase_first, "console": phase_console, "second": phase_second, "before-power-cut": phase_before_power_cut,
      "after-power-cut": phase_after_power_cut}[args.phase](args)
 
 

@@ -183,17 +183,19 @@ fn a_mass_mailer_is_throttled_then_blocked_and_unblocking_restores_it() {
     for _ in 0..3 {
         assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["data"]), 250);
     }
+    // Over the limit, the recipient is refused before any byte of the body is sent.
     let throttled = relay.send(&alice, &alice_pw, &bob, &message);
-    assert_eq!(code(&throttled["data"]), 451, "{throttled}");
-    assert!(text_of(&throttled["data"]).starts_with("4.7.1"), "{throttled}");
-    assert!(text_of(&throttled["data"]).contains("3 messages per minute"), "{throttled}");
+    assert_eq!(code(&throttled["rcpt"][0]), 451, "{throttled}");
+    assert!(text_of(&throttled["rcpt"][0]).starts_with("4.7.1"), "{throttled}");
+    assert!(text_of(&throttled["rcpt"][0]).contains("3 messages per minute"), "{throttled}");
+    assert!(throttled.get("data").is_none(), "no data after a refused recipient: {throttled}");
 
     let blocked = relay.send(&alice, &alice_pw, &bob, &message);
-    assert_eq!(code(&blocked["data"]), 554, "{blocked}");
-    assert!(text_of(&blocked["data"]).starts_with("5.7.1"), "{blocked}");
-    assert!(text_of(&blocked["data"]).contains("blocked for mass mailing"), "{blocked}");
+    assert_eq!(code(&blocked["rcpt"][0]), 554, "{blocked}");
+    assert!(text_of(&blocked["rcpt"][0]).starts_with("5.7.1"), "{blocked}");
+    assert!(text_of(&blocked["rcpt"][0]).contains("blocked for mass mailing"), "{blocked}");
     let still = relay.send(&alice, &alice_pw, &bob, &message);
-    assert_eq!(code(&still["data"]), 554, "a blocked account stays blocked: {still}");
+    assert_eq!(code(&still["rcpt"][0]), 554, "a blocked account stays blocked: {still}");
 
     let status = relay.status();
     assert!(state_of(&status, &alice)["blocked"]["reason"].is_string(), "{status}");
@@ -232,6 +234,29 @@ fn a_mass_mailer_is_throttled_then_blocked_and_unblocking_restores_it() {
     assert_eq!(report["purged"]["alerts"], 1, "{report}");
     let listed: Value = serde_json::from_slice(&relay.cli(&["alerts", "--json"]).stdout).expect("alerts --json");
     assert!(listed.as_array().expect("alerts").iter().all(|a| a["seq"].as_u64() != seq.parse().ok()), "{listed}");
+}
+
+#[test]
+fn a_recipient_beyond_the_per_message_limit_is_refused_at_rcpt_and_the_others_receive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "[monitor]\nrecipients_per_message = 2\n");
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let (bob, bob_pw) = relay.add_user("bob", None);
+    let (carol, _) = relay.add_user("carol", None);
+    let (dave, _) = relay.add_user("dave", None);
+    let message = compose(dir.path(), &[&alice, &bob, &carol, &dave], "Compte rendu");
+
+    let sent = relay.send(&alice, &alice_pw, &format!("{bob},{carol},{dave}"), &message);
+    let codes: Vec<i64> = sent["rcpt"].as_array().expect("rcpt").iter().map(code).collect();
+    assert_eq!(codes, [250, 250, 452], "{sent}");
+    let third = text_of(&sent["rcpt"][2]);
+    assert!(third.starts_with("4.5.3") && third.contains("at most 2 recipients per message"), "{sent}");
+    assert_eq!(code(&sent["data"]), 250, "the first two recipients get the message: {sent}");
+    assert_eq!(relay.fetch(&bob, &bob_pw, false).len(), 1);
+    // Sending the others in another message, as clients do, is no strike.
+    for _ in 0..5 {
+        assert_eq!(code(&relay.send(&alice, &alice_pw, &format!("{bob},{carol},{dave}"), &message)["data"]), 250);
+    }
 }
 
 #[test]
@@ -380,4 +405,33 @@ fn a_closed_account_stops_and_is_removed_after_retention_unless_held() {
     let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
     assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["data"]), 250);
     assert_eq!(relay.fetch(&bob, &again_pw, true).len(), 1);
+}
+
+#[test]
+fn an_address_given_again_does_not_show_its_previous_holders_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "[monitor]\nclosed_account_retention_days = 1\n");
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let start = relay.created_day(&alice);
+    let (bob, bob_pw) = relay.add_user("bob", None);
+    let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
+    assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["data"]), 250);
+    assert_eq!(relay.fetch(&bob, &bob_pw, true).len(), 1, "the first bob collects, leaving a trail and a session");
+    assert!(relay.cli(&["user", "close", "--address", &bob]).status.success());
+    assert_eq!(monitor_run(&relay, start, 3)["closed_accounts_removed"], 1);
+
+    // The address goes to someone else, whose personal data shows only their own history.
+    let (again, again_pw) = relay.add_user("bob", None);
+    assert_eq!(again, bob);
+    assert!(relay.fetch(&bob, &again_pw, true).is_empty());
+    let jar = dir.path().join("bob.cookies");
+    let login = browser(&relay, &jar, &["login", "--address", &bob, "--password", &again_pw]);
+    assert_eq!(login["second_factor"]["status"], 200, "{login}");
+    let export = browser(&relay, &jar, &["get", "/account/data.json"]);
+    let data: Value = serde_json::from_str(export["body"].as_str().unwrap_or_default()).expect("JSON export");
+    let created = data["account"]["created_at"].as_u64().expect("created_at");
+    let connections = data["connections"].as_array().expect("connections");
+    assert_eq!(connections.len(), 1, "the new holder's own collection only: {connections:?}");
+    assert!(connections[0]["started_at"].as_u64().expect("started_at") >= created);
+    assert_eq!(data["message_trails"], serde_json::json!([]), "the previous holder's message is not shown");
 }

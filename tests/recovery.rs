@@ -375,3 +375,38 @@ exec "$BIN" --data-dir "$MNT" serve"#;
     assert!(relay.cli(&["fsck"]).status.success());
     assert!(relay.stop().success(), "a clean stop after the disk was full");
 }
+
+#[test]
+fn the_restore_drill_sends_no_notice_that_was_waiting_at_backup_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let backup = dir.path().join("b.cbk");
+    // A smarthost that is down: the notices wait in the spool, and are in the backup.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("port").port();
+    let config = format!("[notices]\nsmarthost = \"127.0.0.1:{port}\"\nstarttls = false\nflush_interval_secs = 1\n");
+    let relay = Relay::start_at(&data, &config, "2026-03-02 09:00:00");
+    relay.add_user("alice", None);
+    let text = dir.path().join("announce.txt");
+    std::fs::write(&text, "Maintenance samedi.\n").expect("text");
+    assert!(relay.cli(&["announce", "--subject", "Maintenance", "--file", path(&text)]).status.success());
+    assert!(!relay.status()["notices_waiting"].as_array().expect("notices").is_empty());
+    json(&relay.cli(&["backup", "--to", path(&backup), "--json"]));
+    assert!(relay.stop().success());
+    let key = dir.path().join("key");
+    assert!(caducee(&data, &["backup", "key", "--export", path(&key)]).status.success());
+
+    // The next day the smarthost is back and every waiting notice is due; the drill's relay,
+    // a copy of the one above, must not send them.
+    let sink = Sink::start_on(port);
+    let drill = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["drill", "--from", path(&backup), "--key-file", path(&key), "--json"])
+        .envs(clock_at("2026-03-03 09:00:00"))
+        .output()
+        .expect("caducee drill");
+    let report: Value = serde_json::from_slice(&drill.stdout).expect("drill --json");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["notices_held"], 1, "{report}");
+    assert!(!sink.has_received(), "the drill sent a notice of the live relay's again");
+}

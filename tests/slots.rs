@@ -56,7 +56,7 @@ fn a_client_that_does_not_log_in_is_closed_after_the_login_lifetime() {
     assert!(line(&mut pop3).starts_with("+OK"));
     let smtp_end = rest(&mut smtp);
     assert!(
-        matches!(smtp_end.as_slice(), [reply] if reply.starts_with("421 ") && reply.contains("Login not completed in time")),
+        matches!(smtp_end.as_slice(), [reply] if reply.starts_with("421 4.7.0 ") && reply.contains("Login not completed in time")),
         "{smtp_end:?}"
     );
     let pop3_end = rest(&mut pop3);
@@ -79,7 +79,7 @@ fn a_client_sending_commands_before_login_is_closed_after_the_budget() {
     let (last, answered) = replies.split_last().expect("replies");
     assert_eq!(answered.len(), 5, "{replies:?}");
     assert!(answered.iter().all(|r| r.starts_with("250 ")), "{replies:?}");
-    assert!(last.starts_with("421 ") && last.contains("Too many commands before login"), "{replies:?}");
+    assert!(last.starts_with("421 4.7.0 ") && last.contains("Too many commands before login"), "{replies:?}");
 
     let mut pop3 = connect(&relay, "pop3");
     assert!(line(&mut pop3).starts_with("+OK"));

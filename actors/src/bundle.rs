@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! Caducée installation bundle
-//! Format: caducee-bundle-1
+//! Format: caducee-bundle-2
 //! Address: dr.martin@caducee.example
 //! Edition: 1
 //! Fingerprint: 0123…
@@ -12,18 +12,23 @@
 //! Submissions-Port: 465
 //! Pop3s-Port: 995
 //! Https-Port: 443
+//! Relay-Key: 4567…
 //! Salt: <base64>
 //! Mac: <base64>
 //!
 //! -----BEGIN PGP PRIVATE KEY BLOCK-----   the secret keys, encrypted under the code
+//! -----BEGIN PGP PUBLIC KEY BLOCK-----    the relay's own OpenPGP certificate
 //! -----BEGIN CERTIFICATE-----             the CA the relay's TLS certificate chains to
 //! ```
 //!
 //! The secret keys are OpenPGP-encrypted under the code, so `gpg --import` takes the file
-//! as it is and asks for the code. The `Mac` line authenticates everything else in the file
-//! (HMAC-SHA-256 under a key derived from the code with HKDF and the salt), so that a bundle
-//! whose address, endpoints or CA were changed in transit is refused even though its keys
-//! would still decrypt.
+//! as it is and asks for the code (and imports the relay's certificate with them). The
+//! `Mac` line authenticates everything else in the file (HMAC-SHA-256 under a key derived
+//! from the code with HKDF and the salt), so that a bundle whose address, endpoints, relay
+//! key or CA were changed in transit is refused even though its keys would still decrypt.
+//!
+//! Format 2 added the relay's certificate (`Relay-Key:` and its block); bundles of format
+//! 1, written before, still open, without it.
 
 use base64::Engine as _;
 use openpgp::crypto::Password;
@@ -36,7 +41,9 @@ use sequoia_openpgp as openpgp;
 use crate::keyvault::{Endpoints, KeyVaultError};
 use caducee_storage::Millis;
 
-const FORMAT: &str = "caducee-bundle-1";
+const FORMAT: &str = "caducee-bundle-2";
+/// The format before the relay's certificate was added: still read.
+const FORMAT_1: &str = "caducee-bundle-1";
 const TITLE: &str = "Caducée installation bundle";
 const MAC_INFO: &[u8] = b"caducee installation bundle 1 mac";
 
@@ -51,6 +58,9 @@ pub struct BundleFields {
     pub ca_pem: String,
     /// The armoured transferable secret key, encrypted under the code.
     pub secret_keys: String,
+    /// The relay's own certificate, armoured: the key that signs what the relay writes and
+    /// certifies its users' keys. `None` in a format-1 bundle.
+    pub relay_certificate: Option<String>,
 }
 
 /// Why a bundle does not open.
@@ -91,9 +101,14 @@ pub fn write(fields: &BundleFields, code: &str) -> Result<String, KeyVaultError>
     SystemRandom::new().fill(&mut salt).map_err(|_| KeyVaultError::Random)?;
     let b64 = base64::engine::general_purpose::STANDARD;
     let e = &fields.endpoints;
+    // Format 1 is exactly a bundle without the relay's certificate (tools without one).
+    let (format, relay_line) = match &fields.relay_certificate {
+        Some(armoured) => (FORMAT, format!("Relay-Key: {}\n", certificate_fingerprint(armoured)?)),
+        None => (FORMAT_1, String::new()),
+    };
     let head = format!(
-        "{TITLE}\nFormat: {FORMAT}\nAddress: {}\nEdition: {}\nFingerprint: {}\nExpires: {} ({})\nHost: {}\n\
-         Submissions-Port: {}\nPop3s-Port: {}\nHttps-Port: {}\nSalt: {}\n",
+        "{TITLE}\nFormat: {format}\nAddress: {}\nEdition: {}\nFingerprint: {}\nExpires: {} ({})\nHost: {}\n\
+         Submissions-Port: {}\nPop3s-Port: {}\nHttps-Port: {}\n{}Salt: {}\n",
         fields.address,
         fields.edition,
         fields.fingerprint,
@@ -103,9 +118,11 @@ pub fn write(fields: &BundleFields, code: &str) -> Result<String, KeyVaultError>
         e.submissions_port,
         e.pop3s_port,
         e.https_port,
+        relay_line,
         b64.encode(salt),
     );
-    let body = format!("\n{}{}", ensure_newline(&fields.secret_keys), ensure_newline(&fields.ca_pem));
+    let relay_block = fields.relay_certificate.as_deref().map(ensure_newline).unwrap_or_default();
+    let body = format!("\n{}{relay_block}{}", ensure_newline(&fields.secret_keys), ensure_newline(&fields.ca_pem));
     let tag = hmac::sign(&mac_key(&salt, code), format!("{head}{body}").as_bytes());
     Ok(format!("{head}Mac: {}\n{body}", b64.encode(tag.as_ref())))
 }
@@ -132,8 +149,9 @@ pub fn read(text: &str) -> Result<(BundleFields, Vec<u8>, Vec<u8>), BundleError>
         field.insert(name, value);
     }
     let get = |name: &str| field.get(name).copied().ok_or_else(|| not(&format!("no {name} line")));
-    if get("Format")? != FORMAT {
-        return Err(not(&format!("unknown format {:?}", get("Format")?)));
+    let format = get("Format")?;
+    if format != FORMAT && format != FORMAT_1 {
+        return Err(not(&format!("unknown format {format:?}")));
     }
     let number = |name: &str| -> Result<u64, BundleError> {
         get(name)?.parse().map_err(|_| not(&format!("{name} is not a number")))
@@ -149,8 +167,10 @@ pub fn read(text: &str) -> Result<(BundleFields, Vec<u8>, Vec<u8>), BundleError>
     let mac = b64.decode(get("Mac")?).map_err(|_| not("Mac is not base64"))?;
     let key_start = body.find("-----BEGIN PGP PRIVATE KEY BLOCK-----").ok_or_else(|| not("no secret key block"))?;
     let key_end_marker = "-----END PGP PRIVATE KEY BLOCK-----";
-    let key_end =
-        body.find(key_end_marker).ok_or_else(|| not("the secret key block is cut short"))? + key_end_marker.len();
+    // The end line is looked for after the start line: one placed before it is no end.
+    let key_end = body[key_start..].find(key_end_marker).ok_or_else(|| not("the secret key block is cut short"))?
+        + key_start
+        + key_end_marker.len();
     let ca_start = body.find("-----BEGIN CERTIFICATE-----").ok_or_else(|| not("no CA certificate"))?;
     let port = |name: &str| -> Result<u16, BundleError> {
         u16::try_from(number(name)?).map_err(|_| not(&format!("{name} is not a port")))
@@ -168,6 +188,7 @@ pub fn read(text: &str) -> Result<(BundleFields, Vec<u8>, Vec<u8>), BundleError>
         },
         ca_pem: body[ca_start..].to_owned(),
         secret_keys: format!("{}\n", &body[key_start..key_end]),
+        relay_certificate: if format == FORMAT { Some(relay_block(body)?) } else { None },
     };
     Ok((fields, salt, mac))
 }
@@ -178,6 +199,8 @@ pub fn read(text: &str) -> Result<(BundleFields, Vec<u8>, Vec<u8>), BundleError>
 pub struct Opened {
     pub fields: BundleFields,
     pub keys: Cert,
+    /// The relay's certificate (format 2), checked against the `Relay-Key` line.
+    pub relay: Option<Cert>,
 }
 
 /// Opens a bundle with the installation code as typed.
@@ -193,7 +216,8 @@ pub fn open(text: &str, typed_code: &str) -> Result<Opened, BundleError> {
             if keys.fingerprint().to_hex() != fields.fingerprint {
                 return Err(BundleError::Tampered("the keys are not the ones the bundle names".into()));
             }
-            Ok(Opened { fields, keys })
+            let relay = relay_certificate(text, &fields)?;
+            Ok(Opened { fields, keys, relay })
         }
         // The code opens the keys but not the MAC: the text around them changed.
         (false, Ok(_)) => Err(BundleError::Tampered("its header, endpoints or CA certificate changed".into())),
@@ -201,6 +225,40 @@ pub fn open(text: &str, typed_code: &str) -> Result<Opened, BundleError> {
         // impossible without the code — so this is a wrong code all the same.
         (_, Err(())) => Err(BundleError::WrongCode),
     }
+}
+
+/// The fingerprint of an armoured certificate, for the `Relay-Key` line.
+fn certificate_fingerprint(armoured: &str) -> Result<String, KeyVaultError> {
+    let cert = Cert::from_bytes(armoured.as_bytes()).map_err(|e| KeyVaultError::OpenPgp(e.to_string()))?;
+    Ok(cert.fingerprint().to_hex())
+}
+
+/// The relay's public key block of a format-2 bundle's body.
+fn relay_block(body: &str) -> Result<String, BundleError> {
+    const BEGIN: &str = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
+    const END: &str = "-----END PGP PUBLIC KEY BLOCK-----";
+    let not = |why: &str| BundleError::NotABundle(why.to_owned());
+    let start = body.find(BEGIN).ok_or_else(|| not("no relay key block"))?;
+    let end = body[start..].find(END).ok_or_else(|| not("the relay key block is cut short"))? + start + END.len();
+    Ok(format!("{}\n", &body[start..end]))
+}
+
+/// The relay's certificate of an authenticated bundle, if it has one: it must be the key
+/// its `Relay-Key` line names, holding no secret.
+fn relay_certificate(text: &str, fields: &BundleFields) -> Result<Option<Cert>, BundleError> {
+    let Some(armoured) = &fields.relay_certificate else {
+        return Ok(None);
+    };
+    let named = text
+        .split_once("\n\n")
+        .and_then(|(head, _)| head.lines().find_map(|line| line.strip_prefix("Relay-Key: ")))
+        .ok_or_else(|| BundleError::NotABundle("no Relay-Key line".into()))?;
+    let cert = Cert::from_bytes(armoured.as_bytes())
+        .map_err(|e| BundleError::Tampered(format!("the relay key block does not parse: {e}")))?;
+    if cert.fingerprint().to_hex() != named || cert.is_tsk() {
+        return Err(BundleError::Tampered("the relay key is not the one the bundle names".into()));
+    }
+    Ok(Some(cert))
 }
 
 /// Decrypts every secret key of `cert` with `code`.

@@ -12,6 +12,7 @@
 //! Keys are version 4 (RFC 4880 profile) on Curve25519 so that gpg 2.2, found on every
 //! practice's Debian or Windows machine, reads them.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix::{Actor, Handler, Message, SyncContext};
@@ -28,6 +29,8 @@ use openpgp::types::{Features, HashAlgorithm, KeyFlags, ReasonForRevocation, Sym
 use openpgp::{Cert, KeyHandle, Packet, Profile};
 use ring::rand::{SecureRandom, SystemRandom};
 use sequoia_openpgp as openpgp;
+
+use crate::relay_key::RelayKey;
 
 /// Hash bytes fed to the S2K when the secret keys are encrypted under the installation
 /// code. Small on purpose: S2K stretching protects guessable passwords, and the code is
@@ -53,6 +56,16 @@ pub enum KeyVaultError {
     /// administrator.
     #[error("{0}")]
     Refused(String),
+    /// The store could not be read or written (certifying published editions).
+    #[error(transparent)]
+    Store(#[from] caducee_storage::StoreError),
+    /// A key file of the relay's could not be read or written.
+    #[error("{}: {source}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 fn pgp(error: impl std::fmt::Display) -> KeyVaultError {
@@ -99,9 +112,12 @@ impl Message for IssueRequest {
 }
 
 /// The key-vault actor: key generation on its own thread (a `SyncArbiter`), away from the
-/// session and accept loops.
+/// session and accept loops. With the relay's key, every edition it issues is certified by
+/// the relay.
 #[derive(Debug, Default)]
-pub struct KeyVault;
+pub struct KeyVault {
+    relay: Option<Arc<RelayKey>>,
+}
 
 impl Actor for KeyVault {
     type Context = SyncContext<Self>;
@@ -111,13 +127,13 @@ impl Handler<IssueRequest> for KeyVault {
     type Result = Result<Issued, KeyVaultError>;
 
     fn handle(&mut self, request: IssueRequest, _: &mut SyncContext<Self>) -> Self::Result {
-        issue(&request)
+        issue_certified(&request, self.relay.as_deref())
     }
 }
 
-/// Starts the key vault on its own thread.
-pub fn start() -> actix::Addr<KeyVault> {
-    actix::SyncArbiter::start(1, || KeyVault)
+/// Starts the key vault on its own thread; `relay` certifies what it issues.
+pub fn start(relay: Option<Arc<RelayKey>>) -> actix::Addr<KeyVault> {
+    actix::SyncArbiter::start(1, move || KeyVault { relay: relay.clone() })
 }
 
 /// The first instant of the year after the one `at` falls in (UTC): when keys issued
@@ -125,6 +141,11 @@ pub fn start() -> actix::Addr<KeyVault> {
 pub fn end_of_year(at: Millis) -> Millis {
     let year = civil_year(at);
     Millis(days_from_civil(year + 1, 1, 1) as u64 * DAY_MILLIS)
+}
+
+/// The first instant of the year `at` falls in (UTC).
+pub fn start_of_year(at: Millis) -> Millis {
+    Millis(days_from_civil(civil_year(at), 1, 1) as u64 * DAY_MILLIS)
 }
 
 /// `YYYY-MM-DD` of a time (UTC).
@@ -229,19 +250,30 @@ pub fn expiry_warnings(editions: &[CertificateRecord], at: Millis) -> Vec<Expiry
         .collect()
 }
 
-fn system_time(at: Millis) -> SystemTime {
+pub(crate) fn system_time(at: Millis) -> SystemTime {
     // OpenPGP times have one-second resolution.
     UNIX_EPOCH + Duration::from_secs(at.0 / 1000)
 }
 
-/// Issues one edition. CPU work (a few milliseconds): call it from the vault's thread.
+/// Issues one edition without the relay's certification (tools and tests without a relay
+/// key). CPU work (a few milliseconds): call it from the vault's thread.
 pub fn issue(request: &IssueRequest) -> Result<Issued, KeyVaultError> {
+    issue_certified(request, None)
+}
+
+/// Issues one edition; `relay` certifies its user ID and its public certificate goes into
+/// the bundle. CPU work (a few milliseconds): call it from the vault's thread.
+pub fn issue_certified(request: &IssueRequest, relay: Option<&RelayKey>) -> Result<Issued, KeyVaultError> {
     if request.expires_at.0 / 1000 <= request.at.0 / 1000 {
         return Err(KeyVaultError::Refused("the expiry must come after the creation time".into()));
     }
     let created = system_time(request.at);
     let validity = Duration::from_secs(request.expires_at.0 / 1000 - request.at.0 / 1000);
     let cert = generate(&request.address, created, validity)?;
+    let cert = match relay {
+        Some(relay) => relay.certify(cert, created)?,
+        None => cert,
+    };
     let prepared = prepare_revocations(&cert, created)?;
 
     let code = installation_code()?;
@@ -270,6 +302,7 @@ pub fn issue(request: &IssueRequest) -> Result<Issued, KeyVaultError> {
             endpoints: request.endpoints.clone(),
             ca_pem: request.ca_pem.clone(),
             secret_keys: tsk,
+            relay_certificate: relay.map(RelayKey::armored_public).transpose()?,
         },
         &code,
     )?;
@@ -323,17 +356,20 @@ fn prepare_revocations(cert: &Cert, created: SystemTime) -> Result<Vec<PreparedR
 pub const RENEWAL_TITLE: &str = "Caducée key renewal";
 
 /// The message that brings a user next year's keys (SPEC R-KEY-3): the new bundle and its
-/// installation code, OpenPGP-encrypted to the user's current keys — only the holder of
-/// this year's keys can read it, and the relay keeps nothing it could open. Returned as an
-/// RFC 5322 message (PGP/MIME, CRLF lines) ready to be stored in the user's mailbox.
+/// installation code, signed by the relay's key (at `signed_at`) and then OpenPGP-encrypted to the user's
+/// current keys — only the holder of this year's keys can read it, the relay keeps nothing
+/// it could open, and the practice sees a good signature from the relay, which nobody else
+/// can make. Returned as an RFC 5322 message (PGP/MIME, CRLF lines) ready to be stored in
+/// the user's mailbox.
 pub fn renewal_message(
     current: &CertificateRecord,
     issued: &Issued,
+    (relay, signed_at): (&RelayKey, Millis),
     from: &str,
     to: &Address,
     at: Millis,
 ) -> Result<Vec<u8>, KeyVaultError> {
-    use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message as Stream};
+    use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message as Stream, Signer};
     use std::io::Write as _;
 
     let plaintext = format!(
@@ -352,6 +388,14 @@ pub fn renewal_message(
     let message = Stream::new(&mut armoured);
     let message = Armorer::new(message).build().map_err(pgp)?;
     let message = Encryptor::for_recipients(message, recipients).build().map_err(pgp)?;
+    let signed_at = relay.signing_time(system_time(signed_at));
+    let message = Signer::new(message, relay.signing_keypair(signed_at)?)
+        .map_err(pgp)?
+        .hash_algo(crate::relay_key::SIGNATURE_HASH)
+        .map_err(pgp)?
+        .creation_time(signed_at)
+        .build()
+        .map_err(pgp)?;
     let mut message = LiteralWriter::new(message).build().map_err(pgp)?;
     message.write_all(plaintext.as_bytes()).map_err(pgp)?;
     message.finalize().map_err(pgp)?;

@@ -29,6 +29,7 @@ pub mod notices;
 pub mod pop3;
 pub mod probe;
 pub mod quality;
+pub mod relay_key;
 pub mod session;
 pub mod smtp;
 pub mod throttle;

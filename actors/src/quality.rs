@@ -18,7 +18,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use serde::Serialize;
 
 const MINUTE_MILLIS: u64 = 60_000;
 /// Rolling slots kept: one hour of one-minute histograms.
@@ -33,31 +32,9 @@ pub struct RefusalLabels {
     pub reason: String,
 }
 
-/// Figures over one window.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct WindowFigures {
-    pub minutes: u64,
-    pub count: u64,
-    pub mean: f64,
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub max: f64,
-}
-
-/// What `caducee status` and the portal show.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct QualityReport {
-    /// End of data → durable commit, in milliseconds.
-    pub processing_ms: Vec<WindowFigures>,
-    /// Durable commit → first collection, in seconds.
-    pub collection_delay_s: Vec<WindowFigures>,
-    pub accepted_total: u64,
-    pub collected_total: u64,
-    pub load_average: [f64; 3],
-    pub store_file_bytes: u64,
-    pub store_free_bytes: u64,
-}
+/// The figures `caducee status`, the console and the portal show: defined once, where the
+/// administration protocol carries them.
+pub use caducee_admin_protocol::{QualityReport, WindowFigures};
 
 /// HDR histograms in one-minute slots.
 #[derive(Debug)]

@@ -93,6 +93,18 @@ fn a_wrong_code_and_an_altered_bundle_are_told_apart() {
     assert!(bundle::open(&damaged, &issued.code).is_err());
 }
 
+/// An end line of the key block placed before its start line (found by the `bundle_read`
+/// fuzz target, tests/fuzz) is no end: the bundle is refused, not sliced backwards.
+#[test]
+fn a_key_block_whose_end_line_comes_first_is_refused() {
+    let issued = issue(1, NOVEMBER_2026, keyvault::end_of_year(NOVEMBER_2026));
+    let end = "-----END PGP PRIVATE KEY BLOCK-----";
+    let (head, body) = issued.bundle.split_once("\n\n").expect("a header");
+    let moved = format!("{head}\n\n{end}\n{}", body.replacen(end, "", 1));
+    assert!(matches!(bundle::read(&moved), Err(BundleError::NotABundle(_))));
+    assert!(matches!(bundle::open(&moved, &issued.code), Err(BundleError::NotABundle(_))));
+}
+
 #[test]
 fn revocation_is_published_and_messages_to_the_revoked_key_are_refused() {
     let at = NOVEMBER_2026;

@@ -1,6 +1,6 @@
 //! The monitor's rules as plain functions of an account, its state and the time.
 
-use caducee_actors::monitor::{inactivity_change, quota_change, MonitorConfig};
+use caducee_actors::monitor::{inactivity_change, quota_change, Admission, Breaker, MonitorConfig};
 use caducee_storage::{Account, AccountId, AccountState, Address, DisabledReason, Millis, StateChange, DAY_MILLIS};
 
 fn account(created_day: u64, collected_day: Option<u64>, used: u64, quota: u64) -> Account {
@@ -75,4 +75,48 @@ fn quota_warns_once_per_level_and_resets_when_usage_falls() {
     let (change, notices) = quota_change(&account(0, None, 100, 1000), &state(100), at(1), &config).expect("reset");
     assert_eq!(change, StateChange::QuotaWarned { percent: 0 });
     assert!(notices.is_empty());
+}
+
+fn addresses(count: usize) -> Vec<Address> {
+    (0..count).map(|n| Address::parse(&format!("dr.{n}@relay.test")).expect("address")).collect()
+}
+
+#[test]
+fn recipients_are_judged_at_rcpt_without_counting_the_message() {
+    let config = MonitorConfig { messages_per_minute: 2, recipients_per_message: 3, ..MonitorConfig::default() };
+    let breaker = Breaker::new(&config);
+    let (sender, now) = (AccountId(7), at(1));
+    let to = addresses(4);
+    // Judging recipients counts nothing: any number of transactions may be opened.
+    for _ in 0..5 {
+        assert_eq!(breaker.judge_recipients(sender, &to[..1], true, now), Admission::Admit);
+    }
+    // A fourth recipient is refused as one too many, never as a strike.
+    for _ in 0..10 {
+        assert!(matches!(breaker.judge_recipients(sender, &to, true, now), Admission::TooManyRecipients(_)));
+    }
+    assert_eq!(breaker.judge(sender, &to[..3], now), Admission::Admit);
+    assert_eq!(breaker.judge(sender, &to[..3], now), Admission::Admit);
+    // Two messages in the minute: the next recipient is refused before its data.
+    let Admission::Throttle(why) = breaker.judge_recipients(sender, &to[..1], true, now) else {
+        panic!("the minute is full");
+    };
+    assert!(why.contains("2 messages per minute"), "{why}");
+}
+
+#[test]
+fn one_transaction_is_one_strike_however_many_recipients_it_names() {
+    let config = MonitorConfig { messages_per_minute: 1, strikes_to_block: 2, ..MonitorConfig::default() };
+    let breaker = Breaker::new(&config);
+    let (sender, now) = (AccountId(7), at(1));
+    let to = addresses(3);
+    assert_eq!(breaker.judge(sender, &to[..1], now), Admission::Admit);
+    // The first refused recipient of a transaction strikes; the others of that transaction
+    // are refused without striking again.
+    assert!(matches!(breaker.judge_recipients(sender, &to[..1], true, now), Admission::Throttle(_)));
+    for count in 1..=3 {
+        assert!(matches!(breaker.judge_recipients(sender, &to[..count], false, now), Admission::Throttle(_)));
+    }
+    // The next transaction's refusal is the second strike: blocked.
+    assert!(matches!(breaker.judge_recipients(sender, &to[..1], true, now), Admission::Blocked(_)));
 }

@@ -9,10 +9,13 @@
 //! screen shares, then the current screen's (one file per screen in [`screens`]).
 //! [`render`] draws it, from nothing else, so every screen is snapshot-tested with
 //! ratatui's `TestBackend`; [`run`] is the terminal loop (refresh every second, reconnect
-//! with a banner when the relay goes away, terminal restored on exit and on panic).
+//! with a banner when the relay goes away, terminal restored on exit and on panic). Texts
+//! from elsewhere (what users wrote, alerts, the audit trail, the relay's replies) are
+//! drawn through [`shown`]: their control and bidirectional characters made visible.
 
 pub mod modal;
 pub mod screens;
+mod shown;
 mod terminal;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
@@ -26,6 +29,7 @@ pub use caducee_admin_protocol::Transport;
 use caducee_admin_protocol::{call, Status, StatusReport};
 pub use modal::{Confirm, EditForm, Modal, Publish, QuotaPrompt, UserForm};
 pub use screens::Screen;
+pub use shown::shown;
 pub use terminal::run;
 
 use screens::{alerts, audit, backups, dashboard, keys, mailboxes, requests};
@@ -212,7 +216,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
         .modal
         .as_ref()
         .and_then(|modal| modal.footer(app))
-        .or_else(|| app.message.as_ref().map(|message| format!(" {message} · ? help · q quit")))
+        .or_else(|| app.message.as_ref().map(|message| format!(" {} · ? help · q quit", shown(message))))
         .unwrap_or_else(|| app.screen.footer().to_owned());
     frame.render_widget(Paragraph::new(keys), footer);
     if let Some(modal) = &app.modal {
@@ -225,7 +229,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
 fn banner_line(app: &App, width: u16) -> Line<'static> {
     if let Some(why) = &app.connection_lost {
         return Line::from(Span::styled(
-            format!(" CONNECTION TO THE RELAY LOST — retrying every second ({why})"),
+            format!(" CONNECTION TO THE RELAY LOST — retrying every second ({})", shown(why)),
             app.style(Style::default().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD)),
         ));
     }

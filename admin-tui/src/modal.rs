@@ -15,7 +15,7 @@ use ratatui::Frame;
 
 use crate::screens::keys::issued_text;
 use crate::screens::{bytes, Screen};
-use crate::App;
+use crate::{shown, App};
 
 /// The one thing, if any, that takes the keys before the screen.
 #[derive(Debug, Clone)]
@@ -344,7 +344,7 @@ impl App {
 impl Modal {
     /// The prompt in the footer, for a modal typed there.
     pub(crate) fn footer(&self, app: &App) -> Option<String> {
-        let typing = |label: &str, value: &str| format!(" {label}: {value}▏ Enter next · Esc cancel");
+        let typing = |label: &str, value: &str| format!(" {label}: {}▏ Enter next · Esc cancel", shown(value));
         Some(match self {
             Modal::Search => format!(" search: {}▏ Enter keep · Esc clear", app.search),
             Modal::NewAccount(form) => typing(UserForm::LABELS[form.field], &form.values[form.field]),
@@ -418,7 +418,10 @@ fn popup(app: &App, frame: &mut Frame<'_>, area: Rect, title: &str, text: &str) 
     let y = area.y + (area.height - height) / 2;
     let rect = Rect::new(x, y, width, height);
     frame.render_widget(Clear, rect);
-    let block =
-        Block::default().borders(Borders::ALL).title(title).border_style(app.style(Style::default().fg(Color::Yellow)));
-    frame.render_widget(Paragraph::new(text.to_owned()).block(block).wrap(Wrap { trim: false }), rect);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(shown(title))
+        .border_style(app.style(Style::default().fg(Color::Yellow)));
+    let text = shown::shown_lines(text);
+    frame.render_widget(Paragraph::new(text).block(block).wrap(Wrap { trim: false }), rect);
 }

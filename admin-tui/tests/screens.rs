@@ -56,6 +56,36 @@ fn alerts_are_listed_and_acknowledged_with_who_did_it() {
     assert_eq!(app.message.as_deref(), Some("alert 7 acknowledged"));
 }
 
+#[test]
+fn user_texts_show_their_control_and_bidi_characters() {
+    // A request text that would clear the screen and ring the bell, and reverse what
+    // follows it on screen (an exe shown as a pdf); an alert quoting such a text.
+    let hostile = "Effacez\u{1b}[2J mon compte\u{7} \u{202e}fdp.exe";
+    let visible = "Effacez\\u{1b}[2J mon compte\\u{7} \\u{202e}fdp.exe";
+    let mut requests = rights_requests();
+    requests[0].text = hostile.to_owned();
+    let mut alerts = every_alert();
+    alerts[0].text = format!("blocked: {hostile}");
+    let mut app = app();
+    let mut api = |request: Request| -> Result<Value, String> {
+        match request {
+            Request::Status(_) => reply(status(5000)),
+            Request::RightsRequests(_) => reply(&requests),
+            Request::Alerts(_) => reply(&alerts),
+            _ => Err("unexpected".into()),
+        }
+    };
+    for (screen, key) in [(Screen::Requests, '4'), (Screen::Alerts, '7')] {
+        app.key(KeyEvent::from(KeyCode::Char(key)), &mut api);
+        assert_eq!(app.screen, screen);
+        let drawn = draw(&app, 120, 40);
+        assert!(drawn.contains(visible), "{screen:?} hides or obeys the text:\n{drawn}");
+        let obeyed: Vec<char> =
+            drawn.chars().filter(|c| (c.is_control() && *c != '\n') || ('\u{202a}'..='\u{202e}').contains(c)).collect();
+        assert!(obeyed.is_empty(), "{screen:?} draws {obeyed:?}");
+    }
+}
+
 fn app() -> App {
     let mut app = App::new(false);
     for accepted in [4000, 4012, 4030, 4031, 4060] {

@@ -27,6 +27,16 @@ pub struct Config {
     pub monitor: MonitorSection,
     pub notices: NoticesSection,
     pub keys: KeysSection,
+    pub federation: FederationSection,
+}
+
+/// Federation with the other operators of the health-messaging trust space.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FederationSection {
+    /// The trust space's certificate authority (PEM): it signs every operator's server
+    /// certificate, and the HTTPS server a trust list is fetched from.
+    pub ca_bundle: Option<PathBuf>,
 }
 
 /// The key vault (SPEC R-KEY-1…4).
@@ -132,6 +142,10 @@ pub struct Limits {
     /// HTTPS connections open at once, in all and from one address.
     pub https_connections_max: usize,
     pub https_connections_per_ip: usize,
+    /// Requests one address may make a minute to the anonymous HTTPS endpoints (key
+    /// discovery, the directory's page and files), bursts of as many; beyond, `429` with
+    /// `Retry-After`. The personal space is not counted. 0 turns the limit off.
+    pub http_requests_per_ip_per_minute: u32,
     /// Idle time allowed before login, in seconds.
     pub idle_before_login_secs: u64,
     /// Idle time allowed after login, in seconds.
@@ -259,6 +273,7 @@ impl Default for Config {
             monitor: MonitorSection::default(),
             notices: NoticesSection::default(),
             keys: KeysSection::default(),
+            federation: FederationSection::default(),
         }
     }
 }
@@ -292,6 +307,7 @@ impl Default for Limits {
             write_timeout_secs: 30,
             https_connections_max: 1024,
             https_connections_per_ip: 64,
+            http_requests_per_ip_per_minute: 600,
             idle_before_login_secs: 60,
             idle_after_login_secs: 600,
             shutdown_grace_secs: 20,
@@ -353,6 +369,8 @@ impl Config {
                 endpoints,
                 ca_pem,
             }),
+            // Loaded by `serve` from the data folder.
+            relay_key: None,
         }
     }
 

@@ -2,29 +2,13 @@
 //! administers it (`caducee user …`, `status`, `fsck`) — through the running relay's admin
 //! socket when it runs, directly on the store when it does not.
 //!
-//! This crate wires things together; it holds no protocol logic and never touches LMDB
-//! except through `caducee-storage`. The command line lives in [`cli`], the admin
-//! operations it reaches in [`admin`], their requests and replies in
-//! `caducee-admin-protocol`.
-
-mod admin;
-mod backup;
-mod cli;
-mod client;
-mod config;
-mod directory;
-mod ldap;
-mod portal;
-mod serve;
-mod setup;
-mod tls;
-mod web;
+//! Everything it runs lives in the `caducee_appliance` library (`src/lib.rs`); this file
+//! only sets up logging and the allocator and hands the command line over.
 
 use std::process::ExitCode;
 
+use caducee_appliance::cli;
 use clap::Parser as _;
-
-pub(crate) use cli::lock_data_dir;
 
 /// mimalloc rather than glibc's allocator: with glibc, every argon2id check (19 MiB, on a
 /// blocking-pool thread) left its memory in that thread's arena, and the relay's resident

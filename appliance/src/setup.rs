@@ -49,7 +49,8 @@ pub fn run(data_dir: &Path, request: &SetupRequest) -> anyhow::Result<SetupRepor
     let tmp = path.with_extension("toml.tmp");
     std::fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::File::open(&tmp)?.sync_all()?;
-    crate::tls::server_config(data_dir, parsed.hostname()).context("preparing the TLS material")?;
+    let now = caducee_actors::clock::Clock::now(&caducee_actors::clock::SystemClock);
+    crate::tls::Certificates::load(data_dir, &parsed, now).context("preparing the TLS material")?;
     std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
 
     let ca_certificate = data_dir.join("tls/ca.pem");

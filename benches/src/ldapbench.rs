@@ -5,8 +5,9 @@
 //!   argon2id of 100,000 passwords would take the better part of an hour and measures
 //!   nothing about the directory).
 //! - `search --port P --connections C --seconds S`: C concurrent connections each running
-//!   searches back to back from a fixed mix, over plain LDAP; throughput and latency in
-//!   hdrhistogram, text and JSON. The same program drives both servers.
+//!   searches back to back from a fixed mix, over plain LDAP, or LDAPS with `--ldaps-ca`
+//!   (the server's name checked is the domain); throughput and latency in hdrhistogram,
+//!   text and JSON. The same program drives both servers.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -146,7 +147,32 @@ enum Command {
         /// Write the report as JSON here too.
         #[arg(long)]
         json: Option<std::path::PathBuf>,
+        /// Connect over LDAPS (implicit TLS), trusting this CA (PEM).
+        #[arg(long)]
+        ldaps_ca: Option<std::path::PathBuf>,
     },
+}
+
+/// The server to search: its port on 127.0.0.1, over TLS when a connector is given.
+#[derive(Clone)]
+struct Target {
+    port: u16,
+    tls: Option<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>)>,
+}
+
+/// A connection, in clear or over TLS.
+trait Connection: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Connection for T {}
+
+impl Target {
+    async fn connect(&self) -> anyhow::Result<Box<dyn Connection>> {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
+        stream.set_nodelay(true)?;
+        Ok(match &self.tls {
+            Some((connector, name)) => Box::new(connector.connect(name.clone(), stream).await?),
+            None => Box::new(stream),
+        })
+    }
 }
 
 /// The i-th generated practitioner: the same on every run.
@@ -300,7 +326,7 @@ struct Totals {
 }
 
 async fn searcher(
-    port: u16,
+    target: Target,
     first: u64,
     entries: usize,
     base: String,
@@ -308,8 +334,7 @@ async fn searcher(
     stop: Arc<AtomicBool>,
     totals: Arc<Totals>,
 ) -> anyhow::Result<hdrhistogram::Histogram<u64>> {
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    stream.set_nodelay(true)?;
+    let stream = target.connect().await?;
     let mut framed = Framed::new(stream, LdapCodec::new(Some(16 << 20), None));
     let mut histogram = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut n = first;
@@ -342,7 +367,7 @@ async fn searcher(
 }
 
 fn search(
-    port: u16,
+    target: Target,
     base: String,
     domain: String,
     entries: usize,
@@ -352,7 +377,8 @@ fn search(
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let totals = Arc::new(Totals::default());
-    let mix = SearchMix { port, entries, base, domain };
+    let port = target.port;
+    let mix = SearchMix { target, entries, base, domain };
     let (histogram, elapsed) = runtime.block_on(mix.run(connections, Duration::from_secs(seconds), &totals))?;
     let figures = SearchFigures { port, connections, elapsed, histogram: &histogram, totals: &totals };
     figures.print();
@@ -367,7 +393,7 @@ fn search(
 
 /// The searches to run: the server's port, and the directory the mix queries.
 struct SearchMix {
-    port: u16,
+    target: Target,
     entries: usize,
     base: String,
     domain: String,
@@ -387,7 +413,7 @@ impl SearchMix {
         let mut tasks = tokio::task::JoinSet::new();
         for c in 0..connections {
             tasks.spawn(searcher(
-                self.port,
+                self.target.clone(),
                 c as u64 * 1_000_003,
                 self.entries,
                 self.base.clone(),
@@ -471,8 +497,15 @@ impl SearchFigures<'_> {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Populate { data_dir, entries, domain } => populate(&data_dir, entries, &domain),
-        Command::Search { port, base, domain, entries, connections, seconds, json } => {
-            search(port, base, domain, entries, connections, seconds, json)
+        Command::Search { port, base, domain, entries, connections, seconds, json, ldaps_ca } => {
+            let tls = match ldaps_ca {
+                Some(ca) => {
+                    let name = rustls::pki_types::ServerName::try_from(domain.clone())?;
+                    Some((caducee_actors::probe::tls_trusting(&ca)?, name))
+                }
+                None => None,
+            };
+            search(Target { port, tls }, base, domain, entries, connections, seconds, json)
         }
     }
 }

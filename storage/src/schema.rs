@@ -32,6 +32,9 @@ pub(crate) const META_NEXT_LOG: &[u8] = b"next_log";
 pub(crate) const META_NEXT_NOTICE: &[u8] = b"next_notice";
 /// `meta` key of the terms of use in force (a `TermsOfUse`).
 pub(crate) const META_TERMS: &[u8] = b"terms";
+/// `meta` key of the trust list in force (a `TrustListRecord`). Added without a format
+/// change: a store without it has no trust list.
+pub(crate) const META_TRUST_LIST: &[u8] = b"trust_list";
 /// `meta` key of the audit chain's last entry (sequence and hash, an `AuditCheckpoint`).
 pub(crate) const META_AUDIT_HEAD: &[u8] = b"audit_head";
 /// `meta` key of the last purged audit entry (sequence and hash, an `AuditCheckpoint`).

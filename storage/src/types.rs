@@ -557,9 +557,9 @@ pub struct WebSession {
 pub struct Alert {
     pub seq: u64,
     /// An [`AlertKind`]'s word: `blocked`, `quota-full`, `inactivity-disabled`,
-    /// `backup-failed`, `drill-failed`.
+    /// `backup-failed`, `drill-failed`, `certificate`.
     pub kind: String,
-    /// What it is about: an address, or `backup`, `drill`.
+    /// What it is about: an address, or `backup`, `drill`, `tls`.
     pub subject: String,
     /// One line for the administrator; never health data.
     pub text: String,
@@ -586,6 +586,12 @@ pub enum AlertKind {
     BackupFailed,
     /// A restore drill failed.
     DrillFailed,
+    /// The relay's TLS certificates need the administrator: the local CA near its end or
+    /// replaced, its key absent, an administrator's certificate near its end.
+    Certificate,
+    /// A trust list was refused (not well-formed, or an entry that makes no sense): the
+    /// last good list stays in force.
+    TrustList,
 }
 
 impl AlertKind {
@@ -597,6 +603,8 @@ impl AlertKind {
             AlertKind::InactivityDisabled => "inactivity-disabled",
             AlertKind::BackupFailed => "backup-failed",
             AlertKind::DrillFailed => "drill-failed",
+            AlertKind::Certificate => "certificate",
+            AlertKind::TrustList => "trust-list",
         }
     }
 }
@@ -635,6 +643,18 @@ pub struct RightsRequest {
     pub text: String,
     pub at: Millis,
     pub closed_at: Option<Millis>,
+}
+
+/// The trust list in force: the last list that was read whole, as imported (the relay
+/// reads it again at start), with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
+pub struct TrustListRecord {
+    pub xml: String,
+    /// The file or URL it was imported from.
+    pub source: String,
+    pub imported_at: Millis,
+    /// How many domains it lists.
+    pub domains: u32,
 }
 
 /// The terms of use in force.

@@ -64,7 +64,12 @@ async fn unauthenticated_sessions_from_one_address_in_one_minute_make_one_tally(
     store.log_connection(session("192.0.2.7", None, minute + MINUTE, "closed")).await.expect("log");
     store.log_connection(session("192.0.2.7", Some("a@relay.test"), minute + 2, "ok")).await.expect("log");
     assert_eq!(store.connection_tallies(10).expect("tallies").len(), 3);
-    assert_eq!(store.connections_of("a@relay.test", 10).expect("records").len(), 1);
+    assert_eq!(store.connections_of("a@relay.test", Millis(0), 10).expect("records").len(), 1);
+    let later = Millis(minute + 3);
+    assert!(
+        store.connections_of("a@relay.test", later, 10).expect("records").is_empty(),
+        "an earlier holder's session"
+    );
     assert_eq!(store.stats().expect("stats").connection_log_lines, 4);
 
     // Retention purges tallies like records: the first minute goes, the next stays.

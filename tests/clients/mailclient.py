@@ -355,7 +355,7 @@ def cmd_sink(args):
         daemon_threads = True
         allow_reuse_address = True
 
-    with Server(("127.0.0.1", 0), Session) as server:
+    with Server(("127.0.0.1", args.port), Session) as server:
         print(json.dumps({"listening": server.server_address[1]}), flush=True)
         server.serve_forever()
 
@@ -465,6 +465,7 @@ def main():
     p.set_defaults(run=cmd_fetch)
 
     p = sub.add_parser("sink")
+    p.add_argument("--port", type=int, default=0, help="the port to listen on (any free one by default)")
     p.set_defaults(run=cmd_sink)
 
     p = sub.add_parser("collect")

@@ -358,9 +358,14 @@ pub struct Sink {
 
 impl Sink {
     pub fn start() -> Sink {
+        Sink::start_on(0)
+    }
+
+    /// A sink on a chosen port (any free one for 0).
+    pub fn start_on(port: u16) -> Sink {
         let mut child = Command::new("python3")
             .arg(client_script())
-            .arg("sink")
+            .args(["sink", "--port", &port.to_string()])
             .stdout(Stdio::piped())
             .spawn()
             .expect("start the SMTP sink");
@@ -378,6 +383,11 @@ impl Sink {
             }
         });
         Sink { child, port, received }
+    }
+
+    /// Whether a message reached the sink already (without waiting for one).
+    pub fn has_received(&self) -> bool {
+        self.received.try_recv().is_ok()
     }
 
     /// The next message the sink received, as (envelope recipients, data). Fails the test

@@ -37,6 +37,32 @@ pub trait Vocabulary: fmt::Debug + Clone + Copy + PartialEq + Eq + 'static {
     fn unique_id(uid: Self::Uid) -> String;
 }
 
+/// Why the driver ends a session that did not end itself: each protocol says it in its
+/// own words (SMTP picks the enhanced status code that fits, RFC 3463).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
+    /// The relay is stopping.
+    Shutdown,
+    /// No input within the idle limit.
+    Idle,
+    /// No login within the pre-login lifetime.
+    LoginTimeout,
+    /// The pre-login command budget is used up.
+    CommandBudget,
+}
+
+impl Closing {
+    /// The sentence the client reads.
+    pub fn text(self) -> &'static str {
+        match self {
+            Closing::Shutdown => "Service shutting down; try again shortly",
+            Closing::Idle => "Idle too long; closing",
+            Closing::LoginTimeout => "Login not completed in time; closing",
+            Closing::CommandBudget => "Too many commands before login; closing",
+        }
+    }
+}
+
 /// A protocol machine as the session driver sees it: bytes in, output and effects out.
 /// The driver writes the output, reads more input within the idle limits, starts TLS when
 /// an effect asks for it, and hands every other effect to the protocol's own handler.
@@ -57,8 +83,8 @@ pub trait Machine {
     fn logged_in(&self) -> bool;
     /// True while the client sends message content: a shutdown lets it finish first.
     fn in_data(&self) -> bool;
-    /// Queues the protocol's "closing now" reply (idle timeout, shutdown) and closes.
-    fn close_now(&mut self, why: &str);
+    /// Queues the protocol's "closing now" reply and closes.
+    fn close_now(&mut self, closing: Closing);
     /// The driver finished the TLS handshake an effect asked for.
     fn tls_started(&mut self);
 }

@@ -12,10 +12,11 @@ use caducee_protocol::content::{
     ARMOUR_HEADER_LINE_CHARS_MAX,
 };
 use caducee_protocol::smtp::{self, SmtpConfig};
-use caducee_protocol::Vocabulary;
+use common::*;
 use proptest::prelude::*;
 
-const ENCRYPTED_ASC: &str = include_str!("fixtures/encrypted.asc");
+mod common;
+
 const GPG_HEADERS_ASC: &str = include_str!("fixtures/gpg_headers.asc");
 const SQ_ENCRYPTED_ASC: &str = include_str!("fixtures/sq_encrypted.asc");
 
@@ -248,24 +249,6 @@ fn armour_headers_are_a_few_short_known_lines() {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Words;
-
-impl Vocabulary for Words {
-    type Address = String;
-    type Account = u64;
-    type Message = u64;
-    type Uid = u32;
-
-    fn parse_address(text: &str) -> Option<String> {
-        text.contains('@').then(|| text.trim().to_ascii_lowercase())
-    }
-
-    fn unique_id(uid: u32) -> String {
-        uid.to_string()
-    }
-}
-
 /// Submits `message` (dot-stuffed here) in one SMTP session fed `chunk` bytes at a time;
 /// returns the replies and whether the machine asked for a delivery.
 fn submit(message: &str, chunk: usize) -> (String, bool) {
@@ -289,10 +272,10 @@ fn submit(message: &str, chunk: usize) -> (String, bool) {
             match effect {
                 None => break,
                 Some(smtp::Effect::Authenticate { username, .. }) => {
-                    machine.authenticated(Some(smtp::Authenticated { account: 1, address: username }))
+                    machine.authenticated(Some(smtp::Authenticated { account: AccountId(1), address: username }))
                 }
                 Some(smtp::Effect::CheckRecipient { .. }) => {
-                    machine.recipient_checked(smtp::RecipientVerdict::Accept(2))
+                    machine.recipient_checked(smtp::RecipientVerdict::Accept(AccountId(2)))
                 }
                 Some(smtp::Effect::Deliver(_)) => {
                     delivered = true;

@@ -4,36 +4,10 @@
 use caducee_protocol::content::{check_encrypted_message, check_openpgp, ContentError, EncryptedContent};
 use caducee_protocol::smtp::SmtpConfig;
 use caducee_protocol::{pop3, smtp, Vocabulary};
+use common::*;
 use proptest::prelude::*;
 
-/// The words of these tests: addresses are lower-cased text; accounts, messages and
-/// unique ids are numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Words;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct AccountId(u64);
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct MessageId(u64);
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Uid(u32);
-type Address = String;
-
-impl Vocabulary for Words {
-    type Address = Address;
-    type Account = AccountId;
-    type Message = MessageId;
-    type Uid = Uid;
-
-    fn parse_address(text: &str) -> Option<Address> {
-        let (local, domain) = text.trim().split_once('@')?;
-        (!local.is_empty() && !domain.is_empty() && !domain.contains('@')).then(|| text.trim().to_ascii_lowercase())
-    }
-
-    fn unique_id(uid: Uid) -> String {
-        uid.0.to_string()
-    }
-}
+mod common;
 
 type SmtpServer = smtp::SmtpServer<Words>;
 type Authenticated = smtp::Authenticated<Words>;
@@ -43,20 +17,9 @@ type Pop3Server = pop3::Pop3Server<Words>;
 type Maildrop = pop3::Maildrop<Words>;
 type MaildropEntry = pop3::MaildropEntry<Words>;
 
-const ENCRYPTED_ASC: &str = include_str!("fixtures/encrypted.asc");
 const ENCRYPTED_GPG: &[u8] = include_bytes!("fixtures/encrypted.gpg");
 const SIGNED_ONLY_ASC: &str = include_str!("fixtures/signed_only.asc");
 const SYMMETRIC_ASC: &str = include_str!("fixtures/symmetric.asc");
-
-fn pgp_mime(armored: &str) -> String {
-    let armored = armored.replace('\n', "\r\n");
-    format!(
-        "From: a@relay.test\r\nTo: b@relay.test\r\nSubject: Compte rendu\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"b1\"\r\n\r\n\
-         --b1\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n\
-         --b1\r\nContent-Type: application/octet-stream\r\n\r\n{armored}\r\n--b1--\r\n"
-    )
-}
 
 #[test]
 fn pgp_mime_from_gpg_is_accepted_with_both_recipient_keys() {
@@ -165,6 +128,25 @@ fn dot_stuff(body: &str) -> String {
 }
 
 #[test]
+fn the_first_data_line_is_at_a_line_start_for_dot_stuffing_and_the_end_of_data() {
+    let login = format!(
+        "EHLO x\r\nAUTH PLAIN {}\r\nMAIL FROM:<a@relay.test>\r\nRCPT TO:<b@relay.test>\r\nDATA\r\n",
+        base64_plain("a@relay.test", "secret")
+    );
+    // A first line starting with a dot is sent stuffed, and must lose that dot.
+    let message = format!(".Odd: x\r\n{}", pgp_mime(ENCRYPTED_ASC));
+    for chunk in [1, 7, 4096] {
+        let input = format!("{login}{}.\r\nQUIT\r\n", dot_stuff(&message));
+        let (_, effects) = smtp_dialogue(input.as_bytes(), chunk);
+        assert!(effects.contains(&message), "chunks of {chunk}: {effects:?}");
+    }
+    // A lone dot right after DATA ends an empty message (refused as not encrypted), and the
+    // next line is a command again.
+    let (output, _) = smtp_dialogue(format!("{login}.\r\nNOOP\r\n").as_bytes(), 4096);
+    assert!(output.contains("\r\n554 5.7.1") && output.ends_with("250 2.0.0 OK\r\n"), "{output}");
+}
+
+#[test]
 fn a_whole_smtp_dialogue_gives_the_same_result_in_chunks_of_any_size() {
     // Only headers may hold readable lines beside the encrypted data.
     let message = pgp_mime(ENCRYPTED_ASC).replacen("\r\n", "\r\n.hidden: a header line starting with a dot\r\n", 1);
@@ -251,11 +233,6 @@ fn smtp_offers_auth_only_after_tls_and_forgets_everything_on_starttls() {
     machine.tls_started();
     machine.receive(b"MAIL FROM:<a@relay.test>\r\n");
     assert!(String::from_utf8(machine.take_output()).expect("utf-8").starts_with("503"), "EHLO again after TLS");
-}
-
-fn base64_plain(user: &str, password: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"))
 }
 
 const STORED: &[u8] = b"Received: x\r\nSubject: a\r\n\r\nline one\r\n.starts with a dot\r\nlast\r\n";

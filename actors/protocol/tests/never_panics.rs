@@ -8,43 +8,13 @@
 use caducee_protocol::content::{check_encrypted_message, check_openpgp, EncryptedContent};
 use caducee_protocol::smtp::SmtpConfig;
 use caducee_protocol::{pop3, smtp, Vocabulary};
+use common::*;
 use proptest::prelude::*;
+
+mod common;
 
 /// Cases per property: enough to reach every state often, few enough for the normal suite.
 const CASES: u32 = 2048;
-
-const ENCRYPTED_ASC: &str = include_str!("fixtures/encrypted.asc");
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Words;
-
-impl Vocabulary for Words {
-    type Address = String;
-    type Account = u64;
-    type Message = u64;
-    type Uid = u32;
-
-    fn parse_address(text: &str) -> Option<String> {
-        let (local, domain) = text.trim().split_once('@')?;
-        (!local.is_empty() && !domain.is_empty() && !domain.contains('@')).then(|| text.trim().to_ascii_lowercase())
-    }
-
-    fn unique_id(uid: u32) -> String {
-        uid.to_string()
-    }
-}
-
-/// A PGP/MIME message the content check accepts, the seed of the mutated ones.
-fn pgp_mime() -> Vec<u8> {
-    let armoured = ENCRYPTED_ASC.replace('\n', "\r\n");
-    format!(
-        "From: a@relay.test\r\nTo: b@relay.test\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"b1\"\r\n\r\n\
-         --b1\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n\
-         --b1\r\nContent-Type: application/octet-stream\r\n\r\n{armoured}\r\n--b1--\r\n"
-    )
-    .into_bytes()
-}
 
 /// One piece of a session: a well-formed line that moves the dialogue on, or noise.
 fn piece(lines: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>> {
@@ -115,9 +85,12 @@ fn smtp_session(input: &[u8], sizes: &[usize]) {
             match effect {
                 smtp::Effect::Authenticate { username, password } => {
                     let ok = password == "secret" && Words::parse_address(&username).is_some();
-                    machine.authenticated(ok.then_some(smtp::Authenticated { account: 1, address: username }));
+                    machine
+                        .authenticated(ok.then_some(smtp::Authenticated { account: AccountId(1), address: username }));
                 }
-                smtp::Effect::CheckRecipient { .. } => machine.recipient_checked(smtp::RecipientVerdict::Accept(2)),
+                smtp::Effect::CheckRecipient { .. } => {
+                    machine.recipient_checked(smtp::RecipientVerdict::Accept(AccountId(2)))
+                }
                 smtp::Effect::Deliver(_) => machine.delivered(smtp::DeliveryVerdict::Stored("1.x".into())),
                 smtp::Effect::StartTls => {
                     pending.clear();
@@ -171,8 +144,8 @@ fn pop3_session(input: &[u8], sizes: &[usize], delete_on_retrieve: bool) {
                     pop3::Effect::Authenticate { password, .. } => machine.authenticated(password == "secret"),
                     pop3::Effect::OpenMaildrop => {
                         let entry = |n: u32| pop3::MaildropEntry::<Words> {
-                            uid: n,
-                            message: u64::from(n),
+                            uid: Uid(n),
+                            message: MessageId(u64::from(n)),
                             size: STORED.len() as u64,
                         };
                         let entries = vec![entry(4), entry(9), entry(12)];
@@ -207,7 +180,7 @@ fn pop3_session(input: &[u8], sizes: &[usize], delete_on_retrieve: bool) {
 fn mutated_message() -> impl Strategy<Value = Vec<u8>> {
     let edit = (any::<prop::sample::Index>(), 0u8..3, proptest::collection::vec(any::<u8>(), 0..8));
     proptest::collection::vec(edit, 1..12).prop_map(|edits| {
-        let mut message = pgp_mime();
+        let mut message = pgp_mime(ENCRYPTED_ASC).into_bytes();
         for (at, kind, bytes) in edits {
             let at = at.index(message.len() + 1);
             match kind {

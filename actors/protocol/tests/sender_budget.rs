@@ -1,54 +1,25 @@
 //! The SMTP machine's rules on who a message says it is from, and the relay-wide budget of
 //! message bytes in memory, dialogue by dialogue.
 
-use base64::Engine as _;
 use caducee_protocol::smtp::{self, may_send_as, InFlight, SmtpConfig};
 use caducee_protocol::Vocabulary;
+use common::*;
 
-/// Addresses are lower-cased text; accounts are numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Words;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct AccountId(u64);
-
-impl Vocabulary for Words {
-    type Address = String;
-    type Account = AccountId;
-    type Message = u64;
-    type Uid = u32;
-
-    fn parse_address(text: &str) -> Option<String> {
-        let (local, domain) = text.trim().split_once('@')?;
-        (!local.is_empty() && !domain.is_empty() && !domain.contains('@')).then(|| text.trim().to_ascii_lowercase())
-    }
-
-    fn unique_id(uid: u32) -> String {
-        uid.to_string()
-    }
-}
+mod common;
 
 type SmtpServer = smtp::SmtpServer<Words>;
 type Effect = smtp::Effect<Words>;
 
-const ENCRYPTED_ASC: &str = include_str!("fixtures/encrypted.asc");
-
 /// A PGP/MIME message with the given header lines in front of the usual ones.
 fn message(header: &str) -> String {
-    let armored = ENCRYPTED_ASC.replace('\n', "\r\n");
-    format!(
-        "{header}To: b@relay.test\r\nSubject: Compte rendu\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"b1\"\r\n\r\n\
-         --b1\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n\
-         --b1\r\nContent-Type: application/octet-stream\r\n\r\n{armored}\r\n--b1--\r\n"
-    )
+    pgp_mime_with(header, ENCRYPTED_ASC)
 }
 
 /// A session logged in as a@relay.test, sharing `budget`.
 fn logged_in(budget: &InFlight) -> SmtpServer {
     let config = SmtpConfig { hostname: "relay.test".into(), message_bytes_max: 100_000 };
     let mut machine = SmtpServer::new(config, true).with_in_flight(budget.clone());
-    let token = base64::engine::general_purpose::STANDARD.encode("\0a@relay.test\0secret");
+    let token = base64_plain("a@relay.test", "secret");
     let (replies, _) = feed(&mut machine, &format!("EHLO client\r\nAUTH PLAIN {token}\r\n"));
     assert!(replies.contains("235 "), "logged in: {replies}");
     machine

@@ -41,6 +41,9 @@ pub enum Admission {
     /// Blocked for mass mailing (554 5.7.1). Fresh blocks must be recorded with
     /// [`BlockSender`].
     Blocked(String),
+    /// One recipient too many for one message (at `RCPT`: 452 4.5.3, the client sends the
+    /// others in another message — ordinary behaviour, not a strike).
+    TooManyRecipients(String),
 }
 
 impl Breaker {
@@ -63,9 +66,40 @@ impl Breaker {
     pub fn judge(&self, sender: AccountId, recipients: &[Address], now: Millis) -> Admission {
         let mut senders = self.senders();
         let window = senders.entry(sender).or_default();
-        let Some(why) = self.over_limit(window, recipients, now) else {
+        window.forget_before(now);
+        let Some(why) = self.over_limit(window, recipients) else {
+            window.count(recipients, now);
             return Admission::Admit;
         };
+        self.strike(window, why, now)
+    }
+
+    /// Judges a transaction's recipients so far — at `RCPT`, before any byte of the body
+    /// — without counting the message: it is counted by [`Breaker::judge`] once its data
+    /// is in. `first_refusal` is false when this transaction was already refused once, so
+    /// that one transaction makes one strike however many recipients it names.
+    pub fn judge_recipients(
+        &self,
+        sender: AccountId,
+        recipients: &[Address],
+        first_refusal: bool,
+        now: Millis,
+    ) -> Admission {
+        if recipients.len() as u32 > self.recipients_per_message {
+            return Admission::TooManyRecipients(self.recipients_per_message_limit());
+        }
+        let mut senders = self.senders();
+        let window = senders.entry(sender).or_default();
+        window.forget_before(now);
+        match self.over_limit(window, recipients) {
+            None => Admission::Admit,
+            Some(why) if first_refusal => self.strike(window, why, now),
+            Some(why) => Admission::Throttle(why),
+        }
+    }
+
+    /// Counts a refusal; enough of them in 24 hours block the sender.
+    fn strike(&self, window: &mut SenderWindow, why: String, now: Millis) -> Admission {
         window.strikes.push_back(now);
         while window.strikes.front().is_some_and(|t| now.0.saturating_sub(t.0) >= DAY_MILLIS) {
             window.strikes.pop_front();
@@ -83,14 +117,15 @@ impl Breaker {
         self.senders().remove(&sender);
     }
 
-    fn over_limit(&self, window: &mut SenderWindow, recipients: &[Address], now: Millis) -> Option<String> {
+    fn recipients_per_message_limit(&self) -> String {
+        format!("at most {} recipients per message", self.recipients_per_message)
+    }
+
+    /// Which limit `recipients` would break, the windows left as they are.
+    fn over_limit(&self, window: &SenderWindow, recipients: &[Address]) -> Option<String> {
         if recipients.len() as u32 > self.recipients_per_message {
-            return Some(format!("at most {} recipients per message", self.recipients_per_message));
+            return Some(self.recipients_per_message_limit());
         }
-        while window.minute.front().is_some_and(|t| now.0.saturating_sub(t.0) >= MINUTE_MILLIS) {
-            window.minute.pop_front();
-        }
-        window.recipients.retain(|_, last| now.0.saturating_sub(last.0) < DAY_MILLIS);
         if window.minute.len() as u32 >= self.messages_per_minute {
             return Some(format!("at most {} messages per minute", self.messages_per_minute));
         }
@@ -98,10 +133,24 @@ impl Breaker {
         if (window.recipients.len() + new) as u32 > self.distinct_recipients_per_day {
             return Some(format!("at most {} distinct recipients per day", self.distinct_recipients_per_day));
         }
-        window.minute.push_back(now);
-        for recipient in recipients {
-            window.recipients.insert(recipient.clone(), now);
-        }
         None
+    }
+}
+
+impl SenderWindow {
+    /// Lets go of what left the minute and day windows.
+    fn forget_before(&mut self, now: Millis) {
+        while self.minute.front().is_some_and(|t| now.0.saturating_sub(t.0) >= MINUTE_MILLIS) {
+            self.minute.pop_front();
+        }
+        self.recipients.retain(|_, last| now.0.saturating_sub(last.0) < DAY_MILLIS);
+    }
+
+    /// Counts an admitted message.
+    fn count(&mut self, recipients: &[Address], now: Millis) {
+        self.minute.push_back(now);
+        for recipient in recipients {
+            self.recipients.insert(recipient.clone(), now);
+        }
     }
 }

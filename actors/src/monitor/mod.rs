@@ -80,6 +80,9 @@ pub struct MonitorConfig {
     pub closed_account_retention_days: u64,
     /// Automatic key renewal (SPEC R-KEY-3); `None`: renewal is left to the administrator.
     pub renewal: Option<Renewal>,
+    /// The relay's own key: signs renewals and delivery status notifications, certifies
+    /// renewed keys. `None` only in tests of other rules.
+    pub relay_key: Option<std::sync::Arc<crate::relay_key::RelayKey>>,
 }
 
 /// What automatic key renewal needs: when to start, and what to write into the bundles.
@@ -109,6 +112,7 @@ impl Default for MonitorConfig {
             audit_retention_days: 5 * 365,
             closed_account_retention_days: 365,
             renewal: None,
+            relay_key: None,
         }
     }
 }
@@ -180,9 +184,10 @@ impl Handler<Sweep> for Monitor {
         }
         self.sweeping = true;
         let (store, config) = (self.store.clone(), self.config.clone());
-        let as_of = msg.as_of.unwrap_or_else(|| self.clock.now());
+        let now = self.clock.now();
+        let as_of = msg.as_of.unwrap_or(now);
         let work = async move {
-            let result = sweep(&store, &config, as_of).await.map_err(SweepError::from);
+            let result = sweep(&store, &config, as_of, now).await.map_err(SweepError::from);
             if let Err(error) = &result {
                 tracing::error!(%error, "monitor sweep failed");
             }

@@ -27,8 +27,14 @@ pub struct SweepReport {
     pub keys_renewed: u64,
 }
 
-/// Runs every rule on every account as of `as_of`.
-pub async fn sweep(store: &Store, config: &MonitorConfig, as_of: Millis) -> Result<SweepReport, StoreError> {
+/// Runs every rule on every account as of `as_of`; `now` is the relay's clock, the time its
+/// signatures carry (a sweep run "as of" a later day signs no message from the future).
+pub async fn sweep(
+    store: &Store,
+    config: &MonitorConfig,
+    as_of: Millis,
+    now: Millis,
+) -> Result<SweepReport, StoreError> {
     let mut report = SweepReport { as_of, ..SweepReport::default() };
     for account in store.accounts()? {
         report.accounts += 1;
@@ -48,7 +54,7 @@ pub async fn sweep(store: &Store, config: &MonitorConfig, as_of: Millis) -> Resu
             Err(error) => return Err(error),
         }
         if let Some(renewal) = &config.renewal {
-            match renew_if_due(store, renewal, &config.domain, &account, as_of).await {
+            match renew_if_due(store, renewal, config, &account, (as_of, now)).await {
                 Ok(true) => report.keys_renewed += 1,
                 Ok(false) => {}
                 // Tried again at the next sweep: nothing was published.
@@ -167,9 +173,9 @@ enum RenewalError {
 async fn renew_if_due(
     store: &Store,
     renewal: &Renewal,
-    domain: &str,
+    config: &MonitorConfig,
     account: &Account,
-    as_of: Millis,
+    (as_of, now): (Millis, Millis),
 ) -> Result<bool, RenewalError> {
     let editions = store.certificates(account.id)?;
     let year_end = keyvault::end_of_year(as_of);
@@ -190,9 +196,14 @@ async fn renew_if_due(
         endpoints: renewal.endpoints.clone(),
         ca_pem: renewal.ca_pem.clone(),
     };
-    let issued = tokio::task::spawn_blocking(move || keyvault::issue(&request)).await??;
-    let from = format!("keys@{domain}");
-    let message = keyvault::renewal_message(newest, &issued, &from, &account.address, as_of)?;
+    let Some(relay) = config.relay_key.clone() else {
+        return Err(KeyVaultError::Refused("the relay has no key of its own to sign the renewal with".into()).into());
+    };
+    let signer = relay.clone();
+    let issued = tokio::task::spawn_blocking(move || keyvault::issue_certified(&request, Some(&signer))).await??;
+    let from = format!("{}@{}", crate::relay_key::RELAY_LOCAL_PART, config.domain);
+    let signed_at = Millis(as_of.0.min(now.0));
+    let message = keyvault::renewal_message(newest, &issued, (&relay, signed_at), &from, &account.address, as_of)?;
     let sender = Address::parse(&from)?;
     let sealed = store.seal(message)?;
     store.accept(sender, vec![account.id], sealed, as_of).await.map_err(RenewalError::Delivery)?;

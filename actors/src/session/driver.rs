@@ -15,7 +15,7 @@
 //! (`session/smtp.rs` for submission, `session/pop3.rs` for collection). IMAP, or a relay
 //! port between operators, comes as a third and fourth pair; this loop does not change.
 
-use caducee_protocol::Machine;
+use caducee_protocol::{Closing, Machine};
 use caducee_storage::ConnectionRecord;
 use tokio::time::Instant;
 
@@ -159,8 +159,7 @@ impl Driver {
     async fn next_effect<M: Machine>(&mut self, machine: &mut M) -> Result<Option<M::Effect>, &'static str> {
         let logged_in = machine.logged_in();
         let Some(window) = window(&self.input, logged_in, self.commands_left) else {
-            let why = "Too many commands before login; closing";
-            return Err(self.close_now(machine, why, "command-budget").await);
+            return Err(self.close_now(machine, Closing::CommandBudget, "command-budget").await);
         };
         let (used, effect) = machine.receive(&self.input[..window]);
         if !logged_in {
@@ -174,13 +173,9 @@ impl Driver {
         match self.read_more(machine.logged_in(), machine.in_data()).await {
             Input::Bytes => Ok(None),
             Input::Closed => Err("dropped"),
-            Input::Idle => Err(self.close_now(machine, "Idle too long; closing", "timeout").await),
-            Input::LoginTooLate => {
-                Err(self.close_now(machine, "Login not completed in time; closing", "login-timeout").await)
-            }
-            Input::Shutdown => {
-                Err(self.close_now(machine, "Service shutting down; try again shortly", "shutdown").await)
-            }
+            Input::Idle => Err(self.close_now(machine, Closing::Idle, "timeout").await),
+            Input::LoginTooLate => Err(self.close_now(machine, Closing::LoginTimeout, "login-timeout").await),
+            Input::Shutdown => Err(self.close_now(machine, Closing::Shutdown, "shutdown").await),
         }
     }
 
@@ -237,8 +232,13 @@ impl Driver {
     }
 
     /// Writes the protocol's closing reply and ends with `outcome`.
-    async fn close_now<M: Machine>(&mut self, machine: &mut M, why: &str, outcome: &'static str) -> &'static str {
-        machine.close_now(why);
+    async fn close_now<M: Machine>(
+        &mut self,
+        machine: &mut M,
+        closing: Closing,
+        outcome: &'static str,
+    ) -> &'static str {
+        machine.close_now(closing);
         let _ = self.write(&machine.take_output()).await;
         outcome
     }

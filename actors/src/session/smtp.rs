@@ -52,8 +52,14 @@ impl Protocol for Submission {
                     }
                 }
             }
-            smtp::Effect::CheckRecipient { address, declared_bytes } => {
-                let verdict = self.check_recipient(address, declared_bytes).await;
+            smtp::Effect::CheckRecipient { address, declared_bytes, mut accepted, refused_before } => {
+                let mut verdict = self.check_recipient(address.clone(), declared_bytes).await;
+                if matches!(verdict, RecipientVerdict::Accept(_)) {
+                    accepted.push(address);
+                    if let Err(refusal) = self.limit_recipients(&accepted, refused_before).await {
+                        verdict = refusal;
+                    }
+                }
                 machine.recipient_checked(verdict);
             }
             smtp::Effect::Deliver(delivery) => {
@@ -110,7 +116,11 @@ impl Submission {
                 self.context.monitor.record(Refused { reason: "over-quota" });
                 self.context.monitor.tell(QuotaRefused { recipient: address.clone() }).await;
             }
-            RecipientVerdict::Accept(_) | RecipientVerdict::TryLater => {}
+            RecipientVerdict::Accept(_)
+            | RecipientVerdict::TryLater
+            | RecipientVerdict::Throttled(_)
+            | RecipientVerdict::Blocked(_)
+            | RecipientVerdict::TooManyRecipients(_) => {}
         }
         verdict
     }
@@ -158,6 +168,25 @@ impl Submission {
         }
     }
 
+    /// Refuses a blocked sender, and judges the transaction's recipients so far against
+    /// the mass-mailing limits: a sender over a limit is refused at `RCPT`, before sending
+    /// a body that would be refused (the message is counted once its data is in).
+    async fn limit_recipients(&self, recipients: &[Address], refused_before: bool) -> Result<(), RecipientVerdict> {
+        let Some((sender_id, sender_address)) = &self.sender else {
+            return Ok(()); // the machine takes recipients only after AUTH
+        };
+        if let Some(reason) = self.blocked(*sender_id) {
+            return Err(RecipientVerdict::Blocked(reason));
+        }
+        let now = self.context.clock.now();
+        let admission = self.context.breaker.judge_recipients(*sender_id, recipients, !refused_before, now);
+        self.admission(*sender_id, sender_address, admission).await.map_err(|refusal| match refusal {
+            Refusal::Throttled(why) => RecipientVerdict::Throttled(why),
+            Refusal::Blocked(why) => RecipientVerdict::Blocked(why),
+            Refusal::TooManyRecipients(why) => RecipientVerdict::TooManyRecipients(why),
+        })
+    }
+
     /// Refuses a blocked sender, and judges the message against the mass-mailing limits.
     async fn admit(
         &self,
@@ -166,24 +195,48 @@ impl Submission {
         delivery: &smtp::Delivery,
         now: Millis,
     ) -> Result<(), DeliveryVerdict> {
-        if let Ok(AccountState { blocked: Some(blocked), .. }) = self.context.store.account_state(sender_id) {
-            self.context.monitor.record(Refused { reason: "blocked" });
-            return Err(DeliveryVerdict::Blocked(blocked.reason));
+        if let Some(reason) = self.blocked(sender_id) {
+            return Err(DeliveryVerdict::Blocked(reason));
         }
         let recipients: Vec<Address> = delivery.recipients.iter().map(|(_, address)| address.clone()).collect();
-        match self.context.breaker.judge(sender_id, &recipients, now) {
+        let admission = self.context.breaker.judge(sender_id, &recipients, now);
+        self.admission(sender_id, sender_address, admission).await.map_err(|refusal| match refusal {
+            Refusal::Throttled(why) => DeliveryVerdict::Throttled(why),
+            Refusal::Blocked(why) => DeliveryVerdict::Blocked(why),
+            Refusal::TooManyRecipients(why) => DeliveryVerdict::Throttled(why),
+        })
+    }
+
+    /// Why the sender is blocked for mass mailing, if it is.
+    fn blocked(&self, sender_id: AccountId) -> Option<String> {
+        let Ok(AccountState { blocked: Some(blocked), .. }) = self.context.store.account_state(sender_id) else {
+            return None;
+        };
+        self.context.monitor.record(Refused { reason: "blocked" });
+        Some(blocked.reason)
+    }
+
+    /// Counts the breaker's refusal, and records a fresh block with the monitor.
+    async fn admission(
+        &self,
+        sender_id: AccountId,
+        sender_address: &Address,
+        admission: Admission,
+    ) -> Result<(), Refusal> {
+        match admission {
             Admission::Admit => Ok(()),
+            Admission::TooManyRecipients(why) => Err(Refusal::TooManyRecipients(why)),
             Admission::Throttle(why) => {
                 tracing::warn!(sender = %sender_address, %why, "submission throttled");
                 self.context.monitor.record(Refused { reason: "throttled" });
-                Err(DeliveryVerdict::Throttled(why))
+                Err(Refusal::Throttled(why))
             }
             Admission::Blocked(reason) => {
                 self.context.monitor.record(Refused { reason: "throttled" });
                 let block = BlockSender { sender: sender_id, sender_address: sender_address.clone(), reason };
                 let reason = block.reason.clone();
                 let _ = self.context.monitor.ask(block).await;
-                Err(DeliveryVerdict::Blocked(reason))
+                Err(Refusal::Blocked(reason))
             }
         }
     }
@@ -223,4 +276,11 @@ impl Submission {
         };
         sealed.ok()
     }
+}
+
+/// Why the mass-mailing breaker refused a recipient or a message.
+enum Refusal {
+    Throttled(String),
+    Blocked(String),
+    TooManyRecipients(String),
 }

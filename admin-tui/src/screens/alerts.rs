@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 use ratatui::Frame;
 
 use super::{header, highlight, when};
-use crate::App;
+use crate::{shown, App};
 
 /// Every alert, newest first (`alerts`), fetched on the screen.
 #[derive(Debug, Default)]
@@ -70,7 +70,7 @@ pub(crate) fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
 
 fn alert_row(app: &App, alert: &Alert) -> Row<'static> {
     let state = match &alert.acknowledged_by {
-        Some(by) => format!("ack. by {by}"),
+        Some(by) => format!("ack. by {}", shown(by)),
         None => "OPEN".to_owned(),
     };
     let repeats = alert.repeats;
@@ -79,7 +79,7 @@ fn alert_row(app: &App, alert: &Alert) -> Row<'static> {
         Cell::from(when(Some(alert.raised_at)).get(5..).unwrap_or_default().to_owned()),
         Cell::from(format!(
             "{}{}",
-            alert.text,
+            shown(&alert.text),
             if repeats > 0 { format!(" (again ×{repeats})") } else { String::new() }
         )),
         Cell::from(state),

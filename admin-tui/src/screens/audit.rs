@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Cell, Row, Table};
 use ratatui::Frame;
 
 use super::{header, when};
-use crate::App;
+use crate::{shown, App};
 
 /// Audit entries (`audit-export`), oldest first, as last fetched.
 #[derive(Debug, Default)]
@@ -59,9 +59,9 @@ pub(crate) fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
             Row::new(vec![
                 Cell::from(e.seq.to_string()),
                 Cell::from(when(Some(entry.at))),
-                Cell::from(entry.actor.clone()),
-                Cell::from(entry.action.clone()),
-                Cell::from(format!("{} {}", entry.object, entry.detail).trim_end().to_owned()),
+                Cell::from(shown(&entry.actor)),
+                Cell::from(shown(&entry.action)),
+                Cell::from(shown(format!("{} {}", entry.object, entry.detail).trim_end())),
             ])
         })
         .collect();

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::{bytes, first_accept_seconds, when};
 use crate::modal::{Modal, Publish};
-use crate::App;
+use crate::{shown, App};
 
 /// Points kept for the sparklines (one per refresh).
 const HISTORY_POINTS_MAX: usize = 120;
@@ -167,7 +167,7 @@ fn alert_line(alert: &Alert) -> String {
         "{} {:<19} {}{}",
         when(Some(alert.raised_at)),
         alert.kind,
-        alert.text,
+        shown(&alert.text),
         if alert.repeats > 0 { format!(" (again ×{})", alert.repeats) } else { String::new() }
     )
 }

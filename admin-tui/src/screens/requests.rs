@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 use ratatui::Frame;
 
 use super::{header, highlight, when};
-use crate::App;
+use crate::{shown, App};
 
 /// Every request the relay holds (`rights-requests`), fetched on the screen.
 #[derive(Debug, Default)]
@@ -55,9 +55,9 @@ pub(crate) fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
             Row::new(vec![
                 Cell::from(r.seq.to_string()),
                 Cell::from(when(Some(r.at))),
-                Cell::from(r.kind.clone()),
-                Cell::from(r.address.clone()),
-                Cell::from(r.text.replace('\n', " ")),
+                Cell::from(shown(&r.kind)),
+                Cell::from(shown(&r.address)),
+                Cell::from(shown(&r.text)),
             ])
         })
         .collect();

@@ -134,6 +134,10 @@ pub struct DrillReport {
     pub collected: bool,
     pub messages_restored: Option<u64>,
     pub mailboxes_restored: Option<u64>,
+    /// Notices (to users, contacts, the administrator) that were waiting for the smarthost
+    /// in the backup: the drill's relay never sends them — the live relay does.
+    #[serde(default)]
+    pub notices_held: Option<u64>,
     pub error: Option<String>,
 }
 

@@ -11,6 +11,7 @@
 
 mod backup;
 mod directory;
+mod federation;
 mod keys;
 mod notices;
 mod socket;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use backup::*;
 pub use directory::*;
+pub use federation::*;
 pub use keys::*;
 pub use notices::*;
 pub use socket::{exchange_on_socket, socket_path, SocketTransport, ADMIN_REQUEST_BYTES_MAX};
@@ -172,6 +174,12 @@ requests! {
     AlertAcknowledge(AlertAcknowledge) -> AlertAcknowledged;
     /// An account's certificates: show, renew, revoke (which issues a new edition).
     Keys(Keys) -> KeysReport;
+    /// Puts a trust list of the operators' trust space in force, whole or not at all.
+    TrustImport(TrustImport) -> TrustImported;
+    /// The trust list in force.
+    TrustListing(TrustListing) -> TrustListView;
+    /// One domain of the trust list in force.
+    TrustShow(TrustShow) -> TrustDomainView;
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::{Envelope, Request, Response, Transport, ADMIN_PROTOCOL_VERSION};
 
-/// Longest request line a relay reads from its admin socket.
-pub const ADMIN_REQUEST_BYTES_MAX: u64 = 64 * 1024;
+/// Longest request line a relay reads from its admin socket: room for a national trust
+/// list (a few hundred kilobytes of XML) as JSON.
+pub const ADMIN_REQUEST_BYTES_MAX: u64 = 8 * 1024 * 1024;
 
 /// Where a relay serving `data_dir` listens for admin requests (mode 0600).
 pub fn socket_path(data_dir: &Path) -> PathBuf {

@@ -20,6 +20,9 @@ pub struct KeysContext {
     pub bundle_folder: PathBuf,
     /// A first issue or re-issue with fewer days left in the year runs to the end of the next.
     pub next_year_within_days: u64,
+    /// The relay's own key: certifies each edition issued here when the relay is stopped
+    /// (the running relay's key vault holds it too).
+    pub relay_key: Option<std::sync::Arc<caducee_actors::relay_key::RelayKey>>,
 }
 
 impl Admin {
@@ -45,7 +48,10 @@ impl Admin {
         };
         let issued: Issued = match &self.key_vault {
             Some(vault) => vault.send(request).await??,
-            None => tokio::task::spawn_blocking(move || keyvault::issue(&request)).await??,
+            None => {
+                let relay = self.keys.relay_key.clone();
+                tokio::task::spawn_blocking(move || keyvault::issue_certified(&request, relay.as_deref())).await??
+            }
         };
         let bundle =
             self.write_bundle(&account.address, edition, issued.record.fingerprint.as_str(), &issued.bundle)?;

@@ -15,6 +15,7 @@ pub mod keys;
 mod notices;
 pub mod socket;
 mod status;
+mod trust;
 mod users;
 
 use std::path::PathBuf;
@@ -124,6 +125,9 @@ impl Admin {
             }
             Request::Alerts(_) => answer::<p::Alerts>(self.alerts()),
             Request::AlertAcknowledge(r) => answer::<p::AlertAcknowledge>(self.alert_acknowledge(r.seq, caller).await),
+            Request::TrustImport(r) => answer::<p::TrustImport>(self.trust_import(&r.xml, &r.source, caller).await),
+            Request::TrustListing(_) => answer::<p::TrustListing>(self.trust_listing()),
+            Request::TrustShow(r) => answer::<p::TrustShow>(self.trust_show(&r.domain)),
         }
     }
 

@@ -1,5 +1,6 @@
-//! The admin socket's relay side: `<data>/admin.sock`, mode 0600. One request line per
-//! connection ([`caducee_admin_protocol::Envelope`], at most
+//! The admin socket's relay side: `<data>/admin.sock`, mode 0660 (the relay's user and
+//! group: on the appliance, the console's login account is in the relay's group). One
+//! request line per connection ([`caducee_admin_protocol::Envelope`], at most
 //! [`ADMIN_REQUEST_BYTES_MAX`] bytes), one response line back. The peer's uid names the
 //! caller in the audit trail.
 
@@ -13,11 +14,11 @@ use crate::admin::{Admin, Caller};
 
 pub use caducee_admin_protocol::socket_path;
 
-/// Binds the admin socket (replacing a stale one), readable by its owner only.
+/// Binds the admin socket (replacing a stale one), open to its owner and group only.
 pub fn bind_socket(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
     let _ = std::fs::remove_file(path);
     let listener = tokio::net::UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o660))?;
     Ok(listener)
 }
 
@@ -46,7 +47,8 @@ pub async fn serve_socket(
 
 /// Reads one request from `stream`, answers it, and closes.
 async fn serve_connection(admin: Admin, stream: tokio::net::UnixStream) {
-    // The socket is the owner's only (0600); the peer's uid says which process asked.
+    // The socket is the owner's and group's only (0660); the peer's uid says which
+    // process asked.
     let uid = stream.peer_cred().map(|c| c.uid().to_string()).unwrap_or_else(|_| "?".into());
     let caller = Caller { actor: format!("uid {uid}"), source: "admin socket".into() };
     let (read, mut write) = stream.into_split();

@@ -2,8 +2,8 @@
 //! `audit-export`, `rights-requests` read the store directly).
 
 use anyhow::Context as _;
-use caducee_actors::{monitor, quality};
-use caducee_admin_protocol::{AuditVerified, QualityReport, StatusReport, SweepReport, WindowFigures};
+use caducee_actors::monitor;
+use caducee_admin_protocol::{AuditVerified, StatusReport, SweepReport};
 use caducee_storage::{MessageId, MessageTrail, Millis};
 
 use crate::admin::Admin;
@@ -24,7 +24,7 @@ impl Admin {
             connection_log_lines: stats.connection_log_lines,
             commits: self.mailboxes.as_ref().map(|_| self.store.commit_stats()),
             last_drill: self.last_drill(),
-            quality: quality.map(quality_view),
+            quality,
             notices_waiting: self.store.notices()?.into_iter().map(|(_, n)| n).collect(),
             open_alerts: self.store.alerts()?.into_iter().rev().filter(|a| a.acknowledged_at.is_none()).collect(),
             mailboxes: self.user_list()?,
@@ -46,10 +46,11 @@ impl Admin {
             }
             None => {
                 let ca_pem = std::fs::read_to_string(self.data_dir.join("tls/ca.pem")).unwrap_or_default();
-                let config =
+                let mut config =
                     crate::config::Config::load(&self.data_dir)?.monitor_config(self.keys.endpoints.clone(), ca_pem);
-                let as_of = as_of.unwrap_or_else(|| self.clock.now());
-                monitor::sweep(&self.store, &config, as_of).await?
+                config.relay_key = self.keys.relay_key.clone();
+                let now = self.clock.now();
+                monitor::sweep(&self.store, &config, as_of.unwrap_or(now), now).await?
             }
         };
         Ok(sweep_view(report))
@@ -64,33 +65,6 @@ impl Admin {
     pub(crate) fn audit_verify(&self) -> anyhow::Result<AuditVerified> {
         let (entries_checked, problems) = self.store.audit_verify()?;
         Ok(AuditVerified { ok: problems.is_empty(), entries_checked, problems })
-    }
-}
-
-/// The monitor's quality figures as the protocol carries them.
-fn quality_view(report: quality::QualityReport) -> QualityReport {
-    let windows = |figures: Vec<quality::WindowFigures>| -> Vec<WindowFigures> {
-        figures
-            .into_iter()
-            .map(|w| WindowFigures {
-                minutes: w.minutes,
-                count: w.count,
-                mean: w.mean,
-                p50: w.p50,
-                p90: w.p90,
-                p99: w.p99,
-                max: w.max,
-            })
-            .collect()
-    };
-    QualityReport {
-        processing_ms: windows(report.processing_ms),
-        collection_delay_s: windows(report.collection_delay_s),
-        accepted_total: report.accepted_total,
-        collected_total: report.collected_total,
-        load_average: report.load_average,
-        store_file_bytes: report.store_file_bytes,
-        store_free_bytes: report.store_free_bytes,
     }
 }
 

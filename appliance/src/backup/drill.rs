@@ -151,6 +151,7 @@ pub fn run(
         collected: false,
         messages_restored: None,
         mailboxes_restored: None,
+        notices_held: None,
         error: None,
     };
     let scratch = tempfile::Builder::new().prefix("caducee-drill-").tempdir()?;
@@ -182,6 +183,7 @@ fn drill(
     report.backup_created_at = Some(checked.manifest.created_at);
     report.messages_restored = Some(checked.messages);
     report.mailboxes_restored = Some(checked.mailboxes);
+    report.notices_held = Some(checked.notices_waiting);
     let config = move_to_spare_ports(scratch)?;
 
     progress(2);
@@ -201,8 +203,9 @@ fn drill(
     relay.stop()
 }
 
-/// Rewrites the restored configuration: the same, but on spare loopback ports and without
-/// scheduled backups.
+/// Rewrites the restored configuration: the same, but on spare loopback ports, without
+/// scheduled backups, and without the smarthost — the notices waiting in the backup were
+/// the live relay's to send, and a drill must not send them a second time.
 fn move_to_spare_ports(scratch: &Path) -> anyhow::Result<Config> {
     let mut config = Config::load(scratch)?;
     let spare = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
@@ -215,6 +218,7 @@ fn move_to_spare_ports(scratch: &Path) -> anyhow::Result<Config> {
     config.listen.ldaps = spare;
     config.listen.metrics = Some(spare);
     config.backup.folder = None;
+    config.notices.smarthost = None;
     std::fs::write(crate::config::config_path(scratch), toml::to_string(&config)?)?;
     Ok(config)
 }

@@ -60,9 +60,16 @@ const MANIFEST_BYTES_MAX: usize = 1 << 20;
 const KEY_FILE_PREFIX: &str = "caducee-backup-key-v1:";
 
 /// The files of a data folder that a backup carries, besides the store itself. The backup
-/// key is deliberately absent.
-const FOLDER_FILES: [&str; 6] =
-    ["keys/master.key", "tls/ca.pem", "tls/ca.key", "tls/server.pem", "tls/server.key", "caducee.toml"];
+/// key is deliberately absent, and so is the local CA's key `tls/ca.key`: a copy of it
+/// anywhere a backup goes could sign certificates every practice trusts. A restored relay
+/// serves its restored server certificate; see docs/operations/recovery.md for its renewal.
+const FOLDER_FILES: [&str; 5] = ["keys/master.key", "tls/ca.pem", "tls/server.pem", "tls/server.key", "caducee.toml"];
+/// The relay's own OpenPGP key and its revocation certificate: carried when the data folder
+/// has them, and restored only from a backup that has them (one taken before the relay had
+/// its key leaves the live key in place), since every practice trusts that key.
+const RELAY_KEY_FILES: [&str; 2] = ["keys/relay.pgp", "keys/relay-revocation.asc"];
+/// Files that backups of earlier versions carried: still read, and restored when present.
+const EARLIER_FOLDER_FILES: [&str; 1] = ["tls/ca.key"];
 const STORE_FILE: &str = "store/data.mdb";
 
 /// What a backup holds (it travels in `backup`'s reply, hence its place in the protocol).

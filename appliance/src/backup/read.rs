@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use super::stream::OpeningReader;
 use super::{
-    hex, BackupKey, FileDigest, Manifest, BACKUP_FORMAT_VERSION, CHUNK_BYTES, ENTRY_NAME_BYTES_MAX, FOLDER_FILES,
-    MANIFEST_BYTES_MAX, STORE_FILE,
+    hex, BackupKey, FileDigest, Manifest, BACKUP_FORMAT_VERSION, CHUNK_BYTES, EARLIER_FOLDER_FILES,
+    ENTRY_NAME_BYTES_MAX, FOLDER_FILES, MANIFEST_BYTES_MAX, RELAY_KEY_FILES, STORE_FILE,
 };
 
 /// Decrypts and checks a backup, writing its files under `dest` (a data folder layout).
@@ -72,7 +72,8 @@ fn extract_entry(reader: &mut impl Read, dest: &Path) -> anyhow::Result<FileDige
     let name = String::from_utf8(name).context("the backup holds a file name that is not UTF-8")?;
     // Only the files a backup writes may come out of one: no path from the archive is
     // trusted to stay inside `dest`.
-    if name != STORE_FILE && !FOLDER_FILES.contains(&name.as_str()) {
+    let known = FOLDER_FILES.iter().chain(&EARLIER_FOLDER_FILES).chain(&RELAY_KEY_FILES).any(|file| *file == name);
+    if name != STORE_FILE && !known {
         bail!("the backup holds an unexpected file {name:?}");
     }
     let path = dest.join(&name);
@@ -114,6 +115,8 @@ pub struct Checked {
     pub messages: u64,
     pub message_bytes: u64,
     pub mailboxes: u64,
+    /// Notices waiting for the smarthost: a restored relay sends them (the drill does not).
+    pub notices_waiting: u64,
     pub problems: Vec<String>,
     pub seconds: f64,
 }
@@ -137,6 +140,7 @@ pub(super) fn extract_and_check(archive: &Path, key: &BackupKey, dest: &Path) ->
             messages: stats.messages,
             message_bytes: stats.message_bytes,
             mailboxes: stats.mailboxes,
+            notices_waiting: store.notices()?.len() as u64,
             problems,
             seconds: started.elapsed().as_secs_f64(),
         })

@@ -9,7 +9,7 @@ use caducee_storage::Millis;
 
 use super::read::{extract_and_check, Checked};
 use super::rotation::stamp;
-use super::{BackupKey, FOLDER_FILES, STORE_FILE};
+use super::{BackupKey, EARLIER_FOLDER_FILES, FOLDER_FILES, RELAY_KEY_FILES, STORE_FILE};
 
 /// Restores a backup into `data_dir`, whose lock the caller holds.
 ///
@@ -42,6 +42,9 @@ pub fn restore(archive: &Path, key: &BackupKey, data_dir: &Path, force: bool, no
     let aside = data_dir.join(format!("replaced-{}", stamp(now)));
     let mut names: Vec<&str> = vec![STORE_FILE];
     names.extend(FOLDER_FILES);
+    // A file only earlier backups carry replaces the live one only when this backup has it.
+    names.extend(EARLIER_FOLDER_FILES.into_iter().filter(|name| staging.join(name).exists()));
+    names.extend(RELAY_KEY_FILES.into_iter().filter(|name| staging.join(name).exists()));
     for name in names {
         let from = staging.join(name);
         let to = data_dir.join(name);

@@ -12,7 +12,9 @@ use caducee_storage::{Millis, Store};
 use ring::digest::{Context as Digest, SHA256};
 
 use super::stream::SealingWriter;
-use super::{hex, BackupKey, FileDigest, Manifest, BACKUP_FORMAT_VERSION, CHUNK_BYTES, FOLDER_FILES, STORE_FILE};
+use super::{
+    hex, BackupKey, FileDigest, Manifest, BACKUP_FORMAT_VERSION, CHUNK_BYTES, FOLDER_FILES, RELAY_KEY_FILES, STORE_FILE,
+};
 
 /// Writes a backup of the open `store` and the data folder's other files to `dest`.
 ///
@@ -80,11 +82,13 @@ fn write_archive(
     })?;
     files.push(digest);
 
-    for name in FOLDER_FILES {
+    for name in FOLDER_FILES.into_iter().chain(RELAY_KEY_FILES) {
         let path = data_dir.join(name);
         match fs::File::open(&path) {
             Ok(file) => files.push(write_entry(&mut archive, name, file)?),
-            Err(e) if e.kind() == io::ErrorKind::NotFound && name == "caducee.toml" => {}
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    && (name == "caducee.toml" || RELAY_KEY_FILES.contains(&name)) => {}
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         }
     }

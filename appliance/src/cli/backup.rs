@@ -165,6 +165,9 @@ pub(super) fn print_drill(outcome: &DrillOutcome) {
         seconds(report.and_then(|r| r.ready_seconds)),
         seconds(report.and_then(|r| r.first_accept_seconds))
     );
+    if let Some(held) = report.and_then(|r| r.notices_held).filter(|held| *held > 0) {
+        println!("  {held} notices waiting in the backup were not sent by the drill (the live relay sends them)");
+    }
     if let Some(error) = outcome.error() {
         println!("  error: {error}");
     }
@@ -195,6 +198,12 @@ fn print_checked(checked: &backup::Checked, json: bool, verb: &str) -> anyhow::R
         checked.mailboxes,
         checked.seconds
     );
+    if checked.notices_waiting > 0 {
+        println!(
+            "{} notices were waiting for the smarthost: a relay started from this backup sends them",
+            checked.notices_waiting
+        );
+    }
     for problem in &checked.problems {
         println!("problem: {problem}");
     }

@@ -11,6 +11,7 @@ mod notices;
 mod print;
 mod status;
 pub mod transport;
+mod trust;
 mod user;
 
 use std::path::PathBuf;
@@ -64,6 +65,10 @@ enum Command {
     /// Terms of use: publish a new version (users accept it at their next login).
     #[command(subcommand)]
     Terms(notices::TermsCommand),
+    /// The trust list of the health-messaging operators: which operator may send and
+    /// receive for which domain.
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
     /// Data-protection requests filed by users from their personal space.
     Requests(notices::RequestsArgs),
     /// Alerts for the administrator (blocks, full mailboxes, disabled reception, failed
@@ -147,6 +152,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Monitor(command) => status::monitor(&data_dir, command),
         Command::Trail { message_id, json } => status::trail(&data_dir, message_id, json),
         Command::Terms(command) => notices::terms(&data_dir, command),
+        Command::Trust(command) => trust::trust(&data_dir, command),
         Command::Requests(args) => notices::requests(&data_dir, args),
         Command::Alerts(args) => notices::alerts(&data_dir, args),
         Command::Announce { subject, file } => notices::announce(&data_dir, subject, &file),

@@ -62,12 +62,18 @@ fn offline(data_dir: &Path, request: Request) -> anyhow::Result<Response> {
             endpoints: config.configured_endpoints(),
             bundle_folder: config.bundle_folder(data_dir),
             next_year_within_days: config.keys.next_year_within_days,
+            // Editions issued with the relay stopped are certified all the same.
+            relay_key: Some(Arc::new(caducee_actors::relay_key::RelayKey::load_or_create(
+                data_dir,
+                std::slice::from_ref(&config.domain),
+                caducee_actors::clock::Clock::now(&SystemClock),
+            )?)),
         },
         clock: Arc::new(SystemClock),
         drill: crate::backup::drill::DrillWatch::default(),
     };
     // Bundles carry the relay's CA: make sure it exists before the first start.
-    crate::tls::server_config(data_dir, config.hostname())?;
+    crate::tls::Certificates::load(data_dir, &config, caducee_actors::clock::Clock::now(&SystemClock))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let response = runtime.block_on(admin.execute(request, &admin::Caller::offline()));
     store.close();

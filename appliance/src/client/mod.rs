@@ -9,8 +9,13 @@
 //! - `lint-hprim`: says what is wrong with an HPRIM header.
 //!
 //! A profile folder (mode 0700) holds `profile.json` (address, endpoints, installed
-//! editions), `ca.pem`, `password` and `keys/<fingerprint>.pgp` — the secret keys, decrypted,
-//! mode 0600, as a practice's gpg keyring would hold them.
+//! editions), `ca.pem`, `relay.pgp` (the relay's own OpenPGP certificate, from the bundle),
+//! `password` and `keys/<fingerprint>.pgp` — the secret keys, decrypted, mode 0600, as a
+//! practice's gpg keyring would hold them.
+//!
+//! Next year's keys arrive as a renewal message; they are installed only if the message
+//! bears a good signature of the relay key of `relay.pgp` (and the relay publishes them):
+//! anything else that looks like a renewal is kept as received and flagged.
 
 pub mod hprim;
 mod pgp;
@@ -35,6 +40,8 @@ const KEYS_RESPONSE_BYTES_MAX: u64 = 4 * 1024 * 1024;
 /// The subject every sent message carries: headers travel in clear, so no patient detail
 /// ever goes there.
 const SUBJECT: &str = "Document medical chiffre";
+/// The relay's certificate in a profile folder.
+const RELAY_KEY_FILE: &str = "relay.pgp";
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -181,6 +188,9 @@ fn install_opened(
     let secret = opened.keys.as_tsk().to_vec()?;
     write_private(&profile_dir.join("keys").join(format!("{}.pgp", fields.fingerprint)), &secret)?;
     write_private(&profile_dir.join("ca.pem"), fields.ca_pem.as_bytes())?;
+    if let Some(relay) = &opened.relay {
+        write_private(&profile_dir.join(RELAY_KEY_FILE), &relay.armored().to_vec()?)?;
+    }
     if !password.is_empty() {
         write_private(&profile_dir.join("password"), password.as_bytes())?;
     }
@@ -234,6 +244,43 @@ fn own_keys(dir: &Path, profile: &Profile) -> anyhow::Result<Vec<Cert>> {
         keys.extend(pgp::certs_from(&bytes)?);
     }
     Ok(keys)
+}
+
+/// The relay's certificate installed from a bundle; `None` for a profile installed from a
+/// bundle that predates it (format 1).
+fn relay_certificate(dir: &Path) -> anyhow::Result<Option<Cert>> {
+    let path = dir.join(RELAY_KEY_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(pgp::certs_from(&bytes)?.into_iter().next()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Whether a renewal's signature is the relay's own; `Err` says why not, for the practice.
+fn signed_by_relay(relay: Option<&Cert>, signature: &SignatureCheck) -> Result<(), String> {
+    let Some(relay) = relay else {
+        return Err("this profile holds no relay key (it was installed from an older bundle), so the \
+                    renewal cannot be authenticated: not installed; install the new bundle by hand with \
+                    `caducee client install`"
+            .into());
+    };
+    let expected = relay.fingerprint().to_hex();
+    Err(match signature {
+        SignatureCheck::Valid { signer_fingerprint } if *signer_fingerprint == expected => return Ok(()),
+        SignatureCheck::Valid { signer_fingerprint } => {
+            format!("signed by {signer_fingerprint}, not by the relay's key {expected}: not installed")
+        }
+        SignatureCheck::UnknownKey { issuer } => {
+            format!("signed by the unknown key {issuer}, not by the relay's key {expected}: not installed")
+        }
+        SignatureCheck::Invalid { problem } => {
+            format!("its signature does not verify with the relay's key {expected} ({problem}): not installed")
+        }
+        SignatureCheck::Unsigned => {
+            format!("it is not signed; a renewal must bear the signature of the relay's key {expected}: not installed")
+        }
+    })
 }
 
 fn password(dir: &Path) -> anyhow::Result<String> {
@@ -333,8 +380,9 @@ struct FetchResult {
     file: String,
     from: String,
     /// `document`; `keys` (next year's keys from the relay, installed into the profile);
-    /// `undecryptable`; `suspicious-keys` (keys the relay does not publish: not installed);
-    /// or `notice` (a relay notice, in clear by design).
+    /// `undecryptable`; `suspicious-keys` (a "renewal" not signed by the relay's key, or keys
+    /// the relay does not publish: not installed); or `notice` (a relay notice, in clear by
+    /// design).
     kind: &'static str,
     /// For `keys`: the edition installed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -361,6 +409,7 @@ fn fetch(dir: &Path, out: &Path) -> anyhow::Result<ExitCode> {
     let profile = load_profile(dir)?;
     let own = own_keys(dir, &profile)?;
     let keys = KeyServer::new(dir, &profile)?;
+    let relay = relay_certificate(dir)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let e = profile.endpoints.clone();
     let tls = tokio_rustls::TlsConnector::from(probe::client_config(&std::fs::read(dir.join("ca.pem"))?)?);
@@ -376,7 +425,7 @@ fn fetch(dir: &Path, out: &Path) -> anyhow::Result<ExitCode> {
             eprint!("\rfetching {number}/{count}");
             let raw = pop3.retrieve(number).await?;
             // Written (and synced) before the deletion is even asked for.
-            let result = integrate(dir, &own, &keys, &raw, out)?;
+            let result = integrate(dir, &own, (&keys, relay.as_ref()), &raw, out)?;
             let fine = match result.kind {
                 "document" => matches!(result.signature, Some(SignatureCheck::Valid { .. })),
                 "keys" => true,
@@ -404,7 +453,7 @@ fn fetch(dir: &Path, out: &Path) -> anyhow::Result<ExitCode> {
 fn integrate(
     profile_dir: &Path,
     own: &[Cert],
-    keys: &KeyServer,
+    (keys, relay): (&KeyServer, Option<&Cert>),
     raw: &[u8],
     out: &Path,
 ) -> anyhow::Result<FetchResult> {
@@ -431,24 +480,72 @@ fn integrate(
     let opened = match &armoured {
         None => Err(None),
         Some(armoured) => {
-            let senders = keys.lookup(&from).unwrap_or_default();
+            // The relay's messages are checked against the relay key of the bundle alone.
+            let senders = match relay.filter(|relay| is_relay_address(relay, &from)) {
+                Some(relay) => vec![relay.clone()],
+                None => keys.lookup(&from).unwrap_or_default(),
+            };
             pgp::decrypt_and_verify(own, senders, armoured, None).map_err(|e| Some(format!("{e:#}")))
         }
     };
     let received = Received { raw, stem: &stem, out };
     match opened {
         Ok(opened) => match caducee_actors::keyvault::read_renewal(&String::from_utf8_lossy(&opened.plaintext)) {
-            Some((code, bundle_text)) => received.file_renewal(profile_dir, keys, &code, &bundle_text, &mut result)?,
+            Some((code, bundle_text)) => {
+                let verdict = signed_by_relay(relay, &opened.signature);
+                result.signature = Some(opened.signature);
+                match verdict {
+                    Ok(()) => received.file_renewal(profile_dir, keys, &code, &bundle_text, &mut result)?,
+                    Err(why) => {
+                        result.kind = "suspicious-keys";
+                        result.error = Some(why);
+                        received.keep_as_received(&mut result)?;
+                    }
+                }
+            }
             None => received.file_document(opened, &mut result)?,
         },
         Err(error) => {
             result.kind = if armoured.is_none() { "notice" } else { "undecryptable" };
+            if armoured.is_none() {
+                // A relay notice is PGP/MIME signed by the relay key.
+                result.signature =
+                    relay.zip(parsed.as_ref()).and_then(|(relay, message)| signed_notice(raw, message, relay));
+            }
             result.error = error;
             received.keep_as_received(&mut result)?;
         }
     }
     write_private(&out.join(format!("{stem}.json")), &serde_json::to_vec_pretty(&result)?)?;
     Ok(result)
+}
+
+/// The signature of a PGP/MIME signed message (RFC 3156), checked against the relay key;
+/// `None` when the message is not `multipart/signed`.
+fn signed_notice(raw: &[u8], message: &mail_parser::Message<'_>, relay: &Cert) -> Option<SignatureCheck> {
+    use mail_parser::MimeHeaders as _;
+    let content_type = message.content_type()?;
+    if !content_type.ctype().eq_ignore_ascii_case("multipart")
+        || !content_type.subtype().is_some_and(|s| s.eq_ignore_ascii_case("signed"))
+    {
+        return None;
+    }
+    let boundary = content_type.attribute("boundary")?;
+    let find = |haystack: &[u8], needle: &[u8]| haystack.windows(needle.len()).position(|w| w == needle);
+    // The signed part runs from after the first delimiter line to the line break that
+    // belongs to the next delimiter.
+    let opening = format!("\r\n--{boundary}\r\n");
+    let start = find(raw, opening.as_bytes())? + opening.len();
+    let end = start + find(&raw[start..], format!("\r\n--{boundary}\r\n").as_bytes())?;
+    let signature = armoured_block(message, b"-----BEGIN PGP SIGNATURE-----")?;
+    Some(pgp::verify_detached(vec![relay.clone()], &raw[start..end], &signature))
+}
+
+/// Whether `address` is one of the relay certificate's own addresses (`keys@DOMAIN`).
+fn is_relay_address(relay: &Cert, address: &str) -> bool {
+    relay
+        .userids()
+        .any(|uid| uid.userid().email().ok().flatten().is_some_and(|email| email.eq_ignore_ascii_case(address)))
 }
 
 /// The name every file of a received message starts with: the time it was fetched and the
@@ -549,14 +646,19 @@ fn install_renewal(
 /// The OpenPGP message of a received mail: the second part of a PGP/MIME body, or an
 /// armoured block in a single-part body.
 fn encrypted_payload(message: &mail_parser::Message<'_>) -> Option<Vec<u8>> {
-    const BEGIN: &[u8] = b"-----BEGIN PGP MESSAGE-----";
+    armoured_block(message, b"-----BEGIN PGP MESSAGE-----")
+}
+
+/// The first part of a received mail holding an armoured block that starts with `begin`,
+/// from that line on.
+fn armoured_block(message: &mail_parser::Message<'_>, begin: &[u8]) -> Option<Vec<u8>> {
     message.parts.iter().find_map(|part| {
         let bytes: &[u8] = match &part.body {
             mail_parser::PartType::Binary(b) | mail_parser::PartType::InlineBinary(b) => b,
             mail_parser::PartType::Text(t) => t.as_bytes(),
             _ => return None,
         };
-        let start = bytes.windows(BEGIN.len()).position(|w| w == BEGIN)?;
+        let start = bytes.windows(begin.len()).position(|w| w == begin)?;
         Some(bytes[start..].to_vec())
     })
 }

@@ -9,7 +9,8 @@ use openpgp::cert::prelude::*;
 use openpgp::crypto::SessionKey;
 use openpgp::packet::{PKESK, SKESK};
 use openpgp::parse::stream::{
-    DecryptionHelper, DecryptorBuilder, MessageLayer, MessageStructure, VerificationError, VerificationHelper,
+    DecryptionHelper, DecryptorBuilder, DetachedVerifierBuilder, MessageLayer, MessageStructure, VerificationError,
+    VerificationHelper,
 };
 use openpgp::parse::Parse;
 use openpgp::policy::StandardPolicy;
@@ -190,6 +191,20 @@ pub fn decrypt_and_verify(
     (&mut decryptor).take(PLAINTEXT_BYTES_MAX).read_to_end(&mut plaintext)?;
     let signature = decryptor.into_helper().signature;
     Ok(Opened { plaintext, signature })
+}
+
+/// What a detached signature over `data` is worth, checked against `signers` as of now (a
+/// PGP/MIME signed message's signature over its first part).
+pub fn verify_detached(signers: Vec<Cert>, data: &[u8], signature: &[u8]) -> SignatureCheck {
+    let policy = StandardPolicy::new();
+    let helper = Helper { own: &[], senders: signers, signature: SignatureCheck::Unsigned, at: None };
+    let checked = DetachedVerifierBuilder::from_bytes(signature)
+        .and_then(|builder| builder.with_policy(&policy, None, helper))
+        .and_then(|mut verifier| {
+            verifier.verify_bytes(data)?;
+            Ok(verifier.into_helper().signature)
+        });
+    checked.unwrap_or_else(|error| SignatureCheck::Invalid { problem: error.to_string() })
 }
 
 /// Certificates in a keyring (armoured or binary).

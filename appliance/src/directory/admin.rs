@@ -9,7 +9,7 @@ use anyhow::{bail, Context as _};
 use caducee_storage::{AccountId, Address, AuditAction, DirectoryEntry, Millis};
 
 use crate::admin::{Admin, Caller, UserAdd, UserCreated};
-use crate::directory::{self, ApplyFields as _, DirectoryFields, ExportFormat, ImportLine};
+use crate::directory::{self, ApplyFields as _, DirectoryFields, ExportFormat, ImportLine, KeyIndexing};
 
 /// The replies of `directory-set`, `directory-import` and `directory-export`.
 pub use caducee_admin_protocol::{DirectoryShown, Exported, Imported};
@@ -148,7 +148,8 @@ impl Admin {
     pub(crate) fn directory_export(&self, format: ExportFormat) -> anyhow::Result<Exported> {
         let config = crate::config::Config::load(&self.data_dir)?;
         let base = directory::base_dn(&config.domain);
-        let view = directory::build_view(&self.store, self.store.directory_generation(), self.clock.now(), &base)?;
+        let generation = self.store.directory_generation();
+        let view = directory::build_view(&self.store, generation, self.clock.now(), &base, KeyIndexing::Skip)?;
         let (entries, bytes) = match format {
             ExportFormat::Csv => (view.public().count(), directory::export_csv(&view)?),
             ExportFormat::Ldif => (view.public().count(), directory::export_ldif(&view)),

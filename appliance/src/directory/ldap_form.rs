@@ -16,7 +16,7 @@ pub struct LdapEntry {
 }
 
 impl LdapEntry {
-    pub(super) fn new(entry: &PublicEntry, base: &str) -> LdapEntry {
+    pub fn new(entry: &PublicEntry, base: &str) -> LdapEntry {
         let dn = entry_dn(entry, base);
         let attributes = ldap_attributes(entry);
         let folded = attributes

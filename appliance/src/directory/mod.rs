@@ -7,16 +7,20 @@
 //! removed an account, its entry or its keys). Every request asks it for the current view,
 //! so a change is visible on the very next request, whichever the door.
 //!
+//! The same snapshot builds key discovery's index ([`KeyIndex`]: WKD hashes, fingerprints
+//! and key IDs), so HKP and WKD follow the generation too.
+//!
 //! `entry` is one entry as shown and its search folding, `view` the view and its cache,
-//! `ldap_form` an entry's DN and attributes, `export` the files, `fields` the checked
-//! fields an administrator or the user sets, `import` the import file's lines, `admin` the
-//! administrative requests.
+//! `keys` the key index, `ldap_form` an entry's DN and attributes, `export` the files,
+//! `fields` the checked fields an administrator or the user sets, `import` the import
+//! file's lines, `admin` the administrative requests.
 
 pub mod admin;
 mod entry;
 mod export;
 mod fields;
 mod import;
+mod keys;
 mod ldap_form;
 mod view;
 
@@ -24,8 +28,9 @@ pub use entry::{fold, PublicEntry};
 pub use export::{export_csv, export_ldif, export_national, ExportFormat};
 pub use fields::{apply_fields, ApplyFields, DirectoryFields};
 pub use import::{read_import, ImportLine};
+pub use keys::{key_id, KeyIndex, WkdName};
 pub use ldap_form::{base_dn, LdapEntry};
-pub use view::{build_view, DirectoryCache, DirectoryView};
+pub use view::{build_view, DirectoryCache, DirectoryView, KeyIndexing};
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use caducee_storage::{Millis, Store};
 
 use super::entry::PublicEntry;
+use super::keys::KeyIndex;
 use super::ldap_form::{base_dn, LdapEntry};
 
 /// The directory at one moment: open accounts, in address order.
@@ -18,6 +19,9 @@ pub struct DirectoryView {
     pub ldap: Vec<LdapEntry>,
     /// Equality and prefix indexes over `ldap`.
     pub index: crate::ldap::index::LdapIndex,
+    /// Key discovery's index over every account's certificates, closed accounts included;
+    /// shared with the view before when nothing it depends on changed.
+    pub keys: Arc<KeyIndex>,
 }
 
 impl DirectoryView {
@@ -95,20 +99,43 @@ impl DirectoryCache {
             return Ok(view); // built by whoever held the lock before us
         }
         let generation = self.store.directory_generation();
-        let view = Arc::new(build_view(&self.store, generation, self.clock.now(), &self.base)?);
+        let previous = self.current.read().map_err(|_| anyhow::anyhow!("directory lock poisoned"))?.clone();
+        let keys = KeyIndexing::Rebuild(previous.as_deref().map(|view| &view.keys));
+        let view = Arc::new(build_view(&self.store, generation, self.clock.now(), &self.base, keys)?);
         *self.current.write().map_err(|_| anyhow::anyhow!("directory lock poisoned"))? = Some(view.clone());
         Ok(view)
     }
 }
 
-pub fn build_view(store: &Store, generation: u64, now: Millis, base: &str) -> anyhow::Result<DirectoryView> {
-    let all: Vec<PublicEntry> = store
-        .directory_snapshot()?
+/// Whether a view indexes the certificates for key discovery.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyIndexing<'a> {
+    /// No (an export, which shows no keys): the view's key index stays empty.
+    Skip,
+    /// Yes, reusing the index of the view being replaced, if any: whole when nothing it
+    /// depends on changed, otherwise what it parsed.
+    Rebuild(Option<&'a Arc<KeyIndex>>),
+}
+
+/// The view of the store now.
+pub fn build_view(
+    store: &Store,
+    generation: u64,
+    now: Millis,
+    base: &str,
+    keys: KeyIndexing<'_>,
+) -> anyhow::Result<DirectoryView> {
+    let snapshot = store.directory_snapshot()?;
+    let keys = match keys {
+        KeyIndexing::Skip => Arc::default(),
+        KeyIndexing::Rebuild(previous) => KeyIndex::build(&snapshot, previous),
+    };
+    let all: Vec<PublicEntry> = snapshot
         .iter()
         .filter(|record| record.state.closed_at.is_none())
         .map(|record| PublicEntry::from_record(record, now))
         .collect();
     let ldap: Vec<LdapEntry> = all.iter().map(|entry| LdapEntry::new(entry, base)).collect();
     let index = crate::ldap::index::LdapIndex::build(&ldap);
-    Ok(DirectoryView { generation, all, ldap, index })
+    Ok(DirectoryView { generation, all, ldap, index, keys })
 }

@@ -9,14 +9,20 @@
 //! listener, everything but the rootDSE and StartTLS is refused (`confidentialityRequired`)
 //! until TLS is up: the directory is never read in clear. Every request
 //! is bounded: PDU size and BER depth by the codec, filter size and depth here, results by
-//! the size limit.
+//! the size limit, time by the time limit, checked at every entry examined.
+//!
+//! Connections are served on the worker arbiters, beside the mail sessions; a search's
+//! evaluation is not: it runs on the blocking pool, a few at a time ([`Searches`]), so that
+//! a search over every entry never delays a mail session sharing the event loop. Every
+//! write to the client has the mail sessions' write timeout: a client that stops reading is
+//! dropped, and frees its slot.
 
 mod filter;
 pub mod index;
 mod search;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use caducee_actors::login::{login_allowed, DoorLogin, Login};
 use futures_util::{SinkExt as _, StreamExt as _};
@@ -27,6 +33,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
+use self::search::{SearchJob, Started};
 use crate::directory::DirectoryCache;
 
 const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
@@ -58,6 +65,48 @@ pub struct LdapContext {
     /// The relay-wide throttle of failed logins (SMTP, POP3, the personal space, LDAP).
     pub logins: Arc<caducee_actors::login::LoginThrottle>,
     pub clock: Arc<dyn caducee_actors::clock::Clock>,
+    /// Where searches are evaluated, off the event loops.
+    pub searches: Searches,
+    /// Longest time one write to the client may take (`[limits] write_timeout_secs`).
+    pub write_timeout: Duration,
+}
+
+/// The searches evaluated at once, on the blocking pool. A connection waits for its search
+/// before it reads its next request, so the searches waiting for a turn are at most the
+/// LDAP connections open (`[limits] ldap_sessions_max`): the queue is bounded by the slot
+/// pool.
+#[derive(Debug, Clone)]
+pub struct Searches {
+    turns: Arc<tokio::sync::Semaphore>,
+}
+
+impl Searches {
+    /// `at_once` searches evaluated at the same time (at least one).
+    pub fn new(at_once: usize) -> Searches {
+        Searches { turns: Arc::new(tokio::sync::Semaphore::new(at_once.max(1))) }
+    }
+
+    /// Evaluates `job` on the blocking pool, when its turn comes.
+    async fn run(&self, job: SearchJob) -> Vec<LdapMsg> {
+        self.run_timed(job, Started(Instant::now())).await
+    }
+
+    /// [`Searches::run`], with the stopwatch its time limit is read on.
+    async fn run_timed(&self, job: SearchJob, mut stopwatch: impl search::Stopwatch + Send + 'static) -> Vec<LdapMsg> {
+        let msgid = job.msgid;
+        let unavailable =
+            |why: &str| vec![LdapMsg::new(msgid, LdapOp::SearchResultDone(result(LdapResultCode::Unavailable, why)))];
+        let Ok(_turn) = self.turns.acquire().await else {
+            return unavailable("the directory is shutting down");
+        };
+        match tokio::task::spawn_blocking(move || job.run(&mut stopwatch)).await {
+            Ok(replies) => replies,
+            Err(error) => {
+                tracing::error!(%error, "an LDAP search failed");
+                unavailable("the search failed; try again")
+            }
+        }
+    }
 }
 
 /// Serves one accepted connection; `implicit_tls` for the LDAPS port.
@@ -127,28 +176,41 @@ impl Session {
             };
             match answer {
                 Answer::Replies(replies) => {
-                    for reply in replies {
-                        if framed.feed(reply).await.is_err() {
-                            return Next::Close;
-                        }
-                    }
-                    if framed.flush().await.is_err() {
+                    if self.write(framed, replies).await.is_err() {
                         return Next::Close;
                     }
                 }
                 Answer::StartTls(reply) => {
-                    return if framed.send(reply).await.is_ok() { Next::StartTls } else { Next::Close };
+                    return if self.write(framed, vec![reply]).await.is_ok() { Next::StartTls } else { Next::Close };
                 }
                 Answer::Close(notice) => {
-                    if let Some(notice) = notice {
-                        let _ = framed.send(notice).await;
-                    }
+                    let _ = self.write(framed, notice.into_iter().collect()).await;
                     return Next::Close;
                 }
             }
             if self.failed_binds >= FAILED_BINDS_MAX {
                 return Next::Close;
             }
+        }
+    }
+
+    /// Sends `replies`, each write within the write timeout; `Err` when the client did not
+    /// take them in time or the connection failed.
+    async fn write<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        framed: &mut Framed<S, LdapCodec>,
+        replies: Vec<LdapMsg>,
+    ) -> Result<(), ()> {
+        let limit = self.context.write_timeout;
+        for reply in replies {
+            match tokio::time::timeout(limit, framed.feed(reply)).await {
+                Ok(Ok(())) => {}
+                _ => return Err(()),
+            }
+        }
+        match tokio::time::timeout(limit, framed.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(()),
         }
     }
 
@@ -174,8 +236,15 @@ impl Session {
             LdapOp::ExtendedRequest(LdapExtendedRequest { name, .. }) => vec![self.extended(msgid, &name)],
             LdapOp::SearchRequest(search) => {
                 self.forget_bind_if_refused();
-                let view = self.context.directory.view_async().await;
-                self.search(msgid, &search, controls, view)
+                let job = SearchJob {
+                    msgid,
+                    search,
+                    controls: controls.to_vec(),
+                    bound: self.bound.is_some(),
+                    base: self.context.directory.base().to_owned(),
+                    view: self.context.directory.view_async().await,
+                };
+                self.context.searches.run(job).await
             }
             op @ (LdapOp::AddRequest(_)
             | LdapOp::ModifyRequest(_)

@@ -95,7 +95,7 @@ fn account_view(portal: &Portal, account: &Account, t: &Texts) -> Result<Account
         .map(|at| format!("{}: {}", t.preferences_set_at, date_time(at)))
         .unwrap_or_default();
     let connections = store
-        .connections_of(account.address.as_str(), 20)?
+        .connections_of(account.address.as_str(), account.created_at, 20)?
         .into_iter()
         .map(|c| (date_time(c.started_at), format!("{:?}", c.protocol), c.peer, c.outcome))
         .collect();

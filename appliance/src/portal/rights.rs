@@ -76,9 +76,9 @@ fn personal_data(portal: &Portal, account: &Account) -> Result<serde_json::Value
         "certificates": certificates,
         "personal_space": store.portal(account.id)?,
         "data_protection_requests": requests,
-        "connections": store.connections_of(account.address.as_str(), 1000)?,
+        "connections": store.connections_of(account.address.as_str(), account.created_at, 1000)?,
         // What became of the messages sent and received: metadata only, never content.
-        "message_trails": store.trails_involving(account.address.as_str(), 1000)?,
+        "message_trails": store.trails_involving(account.address.as_str(), account.created_at, 1000)?,
     }))
 }
 

@@ -13,7 +13,7 @@
 
 mod accept;
 mod metrics;
-mod slots;
+pub(crate) mod slots;
 pub mod systemd;
 
 use std::net::SocketAddr;
@@ -29,9 +29,10 @@ use caducee_actors::login::LoginThrottle;
 use caducee_actors::mailbox::{self, Mailboxes};
 use caducee_actors::monitor::{Breaker, MonitorHandle};
 use caducee_actors::notices::Notifier;
+use caducee_actors::relay_key::RelayKey;
 use caducee_actors::session::{Service, SessionContext, SessionLimits};
 use caducee_actors::smtp::{InFlight, SmtpConfig};
-use caducee_storage::Store;
+use caducee_storage::{Millis, Store};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
@@ -50,15 +51,16 @@ pub fn serve(data_dir: &Path) -> anyhow::Result<()> {
     if !problems.is_empty() {
         anyhow::bail!("the store fails its checks ({}); run `caducee fsck` for details", problems.len());
     }
-    let tls = crate::tls::server_config(data_dir, config.hostname())?;
+    let tls = crate::tls::Certificates::load(data_dir, &config, SystemClock.now())?;
     let result = System::new().block_on(run(config, store.clone(), tls, data_dir.to_path_buf()));
     store.close();
     tracing::info!("stopped");
     result
 }
 
-async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_dir: PathBuf) -> anyhow::Result<()> {
+async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: PathBuf) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let tls = tls.serve(&clock, &store).await;
     let listeners = Listeners::bind(&config).await?;
     let endpoints = config.endpoints(
         listeners.port(Service::Submissions),
@@ -66,7 +68,8 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
         listeners.https.local_addr()?.port(),
     );
     let ca_pem = std::fs::read_to_string(data_dir.join("tls/ca.pem")).context("reading the relay's CA")?;
-    let actors = Actors::start(&config, &store, &clock, endpoints.clone(), ca_pem)?;
+    let relay_key = relay_key(&config, &store, &data_dir, clock.now()).await?;
+    let actors = Actors::start(&config, &store, &clock, endpoints.clone(), ca_pem, relay_key)?;
     let (stop, shutdown) = watch::channel(false);
     let context = session_context(&config, &store, &tls, &actors, &clock, shutdown.clone());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -81,6 +84,9 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
         password_checks: context.password_checks.clone(),
         logins: context.logins.clone(),
         clock: clock.clone(),
+        // One search per core at a time, on the blocking pool: off the mail event loops.
+        searches: crate::ldap::Searches::new(cores),
+        write_timeout: Duration::from_secs(config.limits.write_timeout_secs),
     };
     let Listeners { mail, ldap: ldap_listeners, https: https_listener } = listeners;
     let doors = mail.into_iter().map(|(service, listener)| (Door::Mail(service, Box::new(context.clone())), listener));
@@ -95,7 +101,7 @@ async fn run(config: Config, store: Store, tls: Arc<rustls::ServerConfig>, data_
         logins: context.logins.clone(),
         password_checks: context.password_checks.clone(),
     };
-    let https = start_https(https_listener, &tls, &store, &clock, directory, portal, &config)?;
+    let https = start_https(https_listener, &tls, &store, &actors.relay_key, directory, portal, &config)?;
     let metrics = match config.listen.metrics {
         Some(address) => Some(metrics::metrics_server(address, actors.monitor.addr().clone(), data_dir.clone())?),
         None => None,
@@ -153,6 +159,18 @@ fn open_doors(doors: impl Iterator<Item = (Door, TcpListener)>, acceptor: &Accep
     Ok(())
 }
 
+/// The relay's own OpenPGP key, made on the first start; the editions published before it
+/// existed get its certification now, before anything else may write a certificate.
+async fn relay_key(config: &Config, store: &Store, data_dir: &Path, now: Millis) -> anyhow::Result<Arc<RelayKey>> {
+    let relay_key = Arc::new(RelayKey::load_or_create(data_dir, std::slice::from_ref(&config.domain), now)?);
+    match relay_key.certify_published(store, now).await {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(count, "published editions certified by the relay key"),
+        Err(error) => tracing::warn!(%error, "certifying the published editions failed; their next edition has it"),
+    }
+    Ok(relay_key)
+}
+
 /// Every listener, bound before anything starts: the bundles the key vault writes name the
 /// ports actually bound (a port of 0 picks a free one).
 struct Listeners {
@@ -198,6 +216,8 @@ struct Actors {
     breaker: Arc<Breaker>,
     monitor: MonitorHandle,
     notifier: Addr<Notifier>,
+    /// The relay's own OpenPGP key: certifies issued keys, signs what the relay writes.
+    relay_key: Arc<RelayKey>,
 }
 
 impl Actors {
@@ -207,13 +227,15 @@ impl Actors {
         clock: &Arc<dyn Clock>,
         endpoints: caducee_actors::keyvault::Endpoints,
         ca_pem: String,
+        relay_key: Arc<RelayKey>,
     ) -> anyhow::Result<Actors> {
         let mailboxes = mailbox::start(store.clone())?;
-        let rules = config.monitor_config(endpoints, ca_pem);
+        let mut rules = config.monitor_config(endpoints, ca_pem);
+        rules.relay_key = Some(relay_key.clone());
         let breaker = Arc::new(Breaker::new(&rules));
         let monitor = caducee_actors::monitor::start(store.clone(), clock.clone(), rules, breaker.clone());
         let notifier = caducee_actors::notices::start(store.clone(), clock.clone(), config.notices_config()?);
-        Ok(Actors { mailboxes, breaker, monitor, notifier })
+        Ok(Actors { mailboxes, breaker, monitor, notifier, relay_key })
     }
 }
 
@@ -258,15 +280,27 @@ fn start_https(
     listener: std::net::TcpListener,
     tls: &Arc<rustls::ServerConfig>,
     store: &Store,
-    clock: &Arc<dyn Clock>,
+    relay_key: &RelayKey,
     directory: Arc<crate::directory::DirectoryCache>,
     portal: crate::portal::Portal,
     config: &Config,
 ) -> anyhow::Result<actix_web::dev::ServerHandle> {
     let bound = listener.local_addr()?;
-    let caps =
-        crate::web::Caps { total: config.limits.https_connections_max, per_ip: config.limits.https_connections_per_ip };
-    let https = crate::web::start(listener, tls.clone(), store.clone(), clock.clone(), directory, portal, caps)?;
+    let caps = crate::web::Caps {
+        total: config.limits.https_connections_max,
+        per_ip: config.limits.https_connections_per_ip,
+        requests_per_ip_per_minute: config.limits.http_requests_per_ip_per_minute,
+    };
+    let served = crate::web::Web {
+        store: store.clone(),
+        clock: portal.clock.clone(),
+        directory,
+        portal,
+        caps,
+        // The relay's own published certificates, served beside the users'.
+        relay_certificates: Arc::new(vec![relay_key.public()]),
+    };
+    let https = crate::web::start(listener, tls.clone(), served)?;
     tracing::info!(service = "https", address = %bound, "listening");
     println!("ready: https {bound}");
     Ok(https)
@@ -288,11 +322,12 @@ fn start_admin(
         mailboxes: Some(actors.mailboxes.clone()),
         monitor: Some(actors.monitor.addr().clone()),
         notifier: Some(actors.notifier.clone()),
-        key_vault: Some(caducee_actors::keyvault::start()),
+        key_vault: Some(caducee_actors::keyvault::start(Some(actors.relay_key.clone()))),
         keys: crate::admin::keys::KeysContext {
             endpoints,
             bundle_folder: config.bundle_folder(data_dir),
             next_year_within_days: config.keys.next_year_within_days,
+            relay_key: Some(actors.relay_key.clone()),
         },
         clock,
         drill: crate::backup::drill::DrillWatch::default(),

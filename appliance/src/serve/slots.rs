@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 /// Why a connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Refusal {
+pub(crate) enum Refusal {
     /// Its address holds as many connections as it may.
     Address,
     /// The pool is full (for sessions not logged in, or in all).
@@ -119,7 +119,7 @@ pub(super) const RATE_ADDRESSES_MAX: usize = 65_536;
 
 /// New connections per source address: a token bucket each.
 #[derive(Debug)]
-pub(super) struct ConnectionRate {
+pub(crate) struct ConnectionRate {
     /// Connections a minute, and the burst allowed; 0 turns the limit off.
     per_minute: u32,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
@@ -132,12 +132,12 @@ struct Bucket {
 }
 
 impl ConnectionRate {
-    pub(super) fn new(per_minute: u32) -> Self {
+    pub(crate) fn new(per_minute: u32) -> Self {
         ConnectionRate { per_minute, buckets: Mutex::new(HashMap::new()) }
     }
 
     /// Takes a token for a new connection from `ip` at `now`, or says when one comes back.
-    pub(super) fn admit(&self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
+    pub(crate) fn admit(&self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
         if self.per_minute == 0 {
             return Ok(());
         }

@@ -1,9 +1,11 @@
 //! HKP (draft-gallagher-openpgp-hkp): `GET /pks/lookup?op=get|index|vindex&search=…`, by
-//! address, fingerprint or key ID; `options=mr` gives the machine-readable index.
+//! address, fingerprint or key ID — of the primary key or of any subkey, found through the
+//! directory's key index rather than a scan —; `options=mr` gives the machine-readable index.
 
 use actix_web::{web, HttpResponse};
 use caducee_actors::keyvault;
-use caducee_storage::{CertificateRecord, CertificateStatus};
+use caducee_storage::{CertificateRecord, CertificateStatus, Millis};
+use sequoia_openpgp::types::PublicKeyAlgorithm;
 
 use super::State;
 
@@ -12,7 +14,7 @@ use super::State;
 enum Search {
     Address(String),
     Fingerprint(Vec<u8>),
-    KeyId(Vec<u8>),
+    KeyId([u8; 8]),
 }
 
 fn parse_search(search: &str) -> Option<Search> {
@@ -26,44 +28,81 @@ fn parse_search(search: &str) -> Option<Search> {
     };
     match (hex.len(), hex_bytes(hex)) {
         (40 | 64, Some(bytes)) => return Some(Search::Fingerprint(bytes)),
-        (16, Some(bytes)) => return Some(Search::KeyId(bytes)),
+        (16, Some(bytes)) => return bytes.try_into().ok().map(Search::KeyId),
         _ => {}
     }
     let address = search.trim_start_matches('<').trim_end_matches('>');
     address.contains('@').then(|| Search::Address(address.to_ascii_lowercase()))
 }
 
-fn find(state: &State, search: &Search) -> anyhow::Result<Vec<CertificateRecord>> {
-    let store = &state.store;
-    let records = match search {
-        Search::Address(address) => {
-            let Ok(address) = caducee_storage::Address::parse(address) else {
-                return Ok(Vec::new());
-            };
-            match store.account_by_address(&address)? {
-                Some(account) => store.certificates(account.id)?,
-                None => Vec::new(),
-            }
-        }
-        Search::Fingerprint(fingerprint) => store.certificate_by_fingerprint(fingerprint)?.into_iter().collect(),
-        Search::KeyId(id) => {
-            let mut records = Vec::new();
-            for fingerprint in store.certificate_fingerprints()? {
-                let primary = keyvault::names_key(&key_id_handle(id), &fingerprint);
-                if primary {
-                    records.extend(store.certificate_by_fingerprint(&fingerprint)?);
-                }
-            }
-            records
-        }
-    };
-    Ok(records)
+/// One certificate as HKP serves it: a user's edition, or one of the relay's own.
+#[derive(Debug)]
+pub(super) struct Edition {
+    /// The primary key's fingerprint, upper-case hex.
+    pub fingerprint: String,
+    pub algorithm: PublicKeyAlgorithm,
+    pub bits: usize,
+    pub created: Millis,
+    /// `None`: never.
+    pub expires: Option<Millis>,
+    pub status: CertificateStatus,
+    /// Its user IDs' addresses.
+    pub addresses: Vec<String>,
+    /// The transferable public key, binary.
+    pub public: Vec<u8>,
 }
 
-fn key_id_handle(id: &[u8]) -> sequoia_openpgp::KeyHandle {
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(&id[..8]);
-    sequoia_openpgp::KeyHandle::KeyID(sequoia_openpgp::KeyID::from_bytes(&bytes))
+impl Edition {
+    fn of_user(record: CertificateRecord, address: String, now: Millis) -> Edition {
+        Edition {
+            fingerprint: record.fingerprint.to_string(),
+            // The relay issues Ed25519 primary keys: EdDSA, 256 bits.
+            algorithm: PublicKeyAlgorithm::EdDSA,
+            bits: 256,
+            created: record.created_at,
+            expires: Some(record.expires_at),
+            status: record.status(now),
+            addresses: vec![address],
+            public: record.public,
+        }
+    }
+}
+
+/// The editions `search` names: users' through the store (by address) or the directory's
+/// key index (by fingerprint or key ID, of the primary key or a subkey), then the relay's.
+async fn find(state: &State, search: &Search) -> anyhow::Result<Vec<Edition>> {
+    let (store, now) = (&state.store, state.clock.now());
+    let mut editions = Vec::new();
+    let primaries: Vec<Vec<u8>> = match search {
+        Search::Address(address) => {
+            if let Ok(parsed) = caducee_storage::Address::parse(address) {
+                if let Some(account) = store.account_by_address(&parsed)? {
+                    let user = account.address.to_string();
+                    let records = store.certificates(account.id)?;
+                    editions.extend(records.into_iter().map(|record| Edition::of_user(record, user.clone(), now)));
+                }
+            }
+            editions.extend(state.relay.by_address(address, now));
+            return Ok(editions);
+        }
+        Search::Fingerprint(fingerprint) => {
+            state.directory.view_async().await?.keys.by_fingerprint(fingerprint).to_vec()
+        }
+        Search::KeyId(id) => state.directory.view_async().await?.keys.by_key_id(id).to_vec(),
+    };
+    for primary in primaries {
+        let Some(record) = store.certificate_by_fingerprint(&primary)? else {
+            continue; // removed since the index was built
+        };
+        let address = store.account(record.account)?.map(|a| a.address.to_string()).unwrap_or_default();
+        editions.push(Edition::of_user(record, address, now));
+    }
+    editions.extend(match search {
+        Search::Fingerprint(fingerprint) => state.relay.by_fingerprint(fingerprint, now),
+        Search::KeyId(id) => state.relay.by_key_id(id, now),
+        Search::Address(_) => Vec::new(),
+    });
+    Ok(editions)
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -78,18 +117,18 @@ pub(super) async fn hkp_lookup(state: web::Data<State>, query: web::Query<Lookup
         return HttpResponse::BadRequest()
             .body("search must be an e-mail address, a fingerprint (40 or 64 hex digits) or a key ID (16)\n");
     };
-    let records = match find(&state, &search) {
-        Ok(records) => records,
+    let editions = match find(&state, &search).await {
+        Ok(editions) => editions,
         Err(error) => {
             tracing::error!(%error, "key lookup failed");
             return HttpResponse::InternalServerError().body("lookup failed\n");
         }
     };
-    if records.is_empty() {
+    if editions.is_empty() {
         return HttpResponse::NotFound().body("no certificate matches\n");
     }
     match query.op.as_str() {
-        "get" => match keyvault::armored_many(&records) {
+        "get" => match armored(&editions) {
             Ok(armored) => HttpResponse::Ok().content_type("application/pgp-keys").body(armored),
             Err(error) => {
                 tracing::error!(%error, "armouring certificates failed");
@@ -98,43 +137,63 @@ pub(super) async fn hkp_lookup(state: web::Data<State>, query: web::Query<Lookup
         },
         "index" | "vindex" => {
             let machine = query.options.as_deref().is_some_and(|o| o.split(',').any(|o| o == "mr"));
-            let now = state.clock.now();
-            let mut text = String::new();
-            if machine {
-                text.push_str(&format!("info:1:{}\n", records.len()));
-            }
-            for record in &records {
-                let flags = match record.status(now) {
-                    CertificateStatus::Revoked => "r",
-                    CertificateStatus::Expired => "e",
-                    _ => "",
-                };
-                let address = state
-                    .store
-                    .account(record.account)
-                    .ok()
-                    .flatten()
-                    .map(|a| a.address.to_string())
-                    .unwrap_or_default();
-                let (created, expires) = (record.created_at.0 / 1000, record.expires_at.0 / 1000);
-                if machine {
-                    // Ed25519 primary keys: algorithm 22 (EdDSA), 256 bits.
-                    text.push_str(&format!("pub:{}:22:256:{created}:{expires}:{flags}\n", record.fingerprint));
-                    text.push_str(&format!("uid:%3C{}%3E:{created}:{expires}:{flags}\n", address.replace('@', "%40")));
-                } else {
-                    text.push_str(&format!(
-                        "pub ed25519 {} created {} expires {} {}\nuid <{address}>\n\n",
-                        record.fingerprint,
-                        keyvault::iso_date(record.created_at),
-                        keyvault::iso_date(record.expires_at),
-                        if flags == "r" { "[revoked]" } else { "" },
-                    ));
-                }
-            }
-            HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(text)
+            HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(index(&editions, machine))
         }
         other => HttpResponse::NotImplemented().body(format!("op={other} is not supported (get, index, vindex)\n")),
     }
+}
+
+/// The editions, one after the other, in one ASCII-armoured block.
+fn armored(editions: &[Edition]) -> std::io::Result<String> {
+    use std::io::Write as _;
+    let mut out = Vec::new();
+    let mut writer = sequoia_openpgp::armor::Writer::new(&mut out, sequoia_openpgp::armor::Kind::PublicKey)?;
+    for edition in editions {
+        writer.write_all(&edition.public)?;
+    }
+    writer.finalize()?;
+    String::from_utf8(out).map_err(std::io::Error::other)
+}
+
+/// The `index` answer: machine-readable (`options=mr`) or for people.
+fn index(editions: &[Edition], machine: bool) -> String {
+    let mut text = String::new();
+    if machine {
+        text.push_str(&format!("info:1:{}\n", editions.len()));
+    }
+    for edition in editions {
+        let flags = match edition.status {
+            CertificateStatus::Revoked => "r",
+            CertificateStatus::Expired => "e",
+            _ => "",
+        };
+        let created = edition.created.0 / 1000;
+        let expires = edition.expires.map(|e| (e.0 / 1000).to_string()).unwrap_or_default();
+        if machine {
+            let (algorithm, bits) = (u8::from(edition.algorithm), edition.bits);
+            text.push_str(&format!("pub:{}:{algorithm}:{bits}:{created}:{expires}:{flags}\n", edition.fingerprint));
+            for address in &edition.addresses {
+                text.push_str(&format!("uid:%3C{}%3E:{created}:{expires}:{flags}\n", address.replace('@', "%40")));
+            }
+        } else {
+            let algorithm = match edition.algorithm {
+                PublicKeyAlgorithm::EdDSA | PublicKeyAlgorithm::Ed25519 => "ed25519".to_owned(),
+                other => other.to_string().to_lowercase(),
+            };
+            let expires = edition.expires.map(|e| format!(" expires {}", keyvault::iso_date(e))).unwrap_or_default();
+            text.push_str(&format!(
+                "pub {algorithm} {} created {}{expires} {}\n",
+                edition.fingerprint,
+                keyvault::iso_date(edition.created),
+                if flags == "r" { "[revoked]" } else { "" },
+            ));
+            for address in &edition.addresses {
+                text.push_str(&format!("uid <{address}>\n"));
+            }
+            text.push('\n');
+        }
+    }
+    text
 }
 
 #[cfg(test)]
@@ -146,7 +205,7 @@ mod tests {
         assert_eq!(parse_search("<a@b.fr>"), Some(Search::Address("a@b.fr".into())));
         assert_eq!(
             parse_search("0x0123456789ABCDEF"),
-            Some(Search::KeyId(vec![1, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]))
+            Some(Search::KeyId([1, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]))
         );
         assert!(matches!(parse_search(&"AB".repeat(20)), Some(Search::Fingerprint(f)) if f.len() == 20));
         assert_eq!(parse_search("nothing"), None);

@@ -11,35 +11,72 @@
 //! What is served: each edition with its revocation if revoked, so that a client that knew
 //! the old key learns it is revoked; WKD leaves out expired editions.
 //!
+//! The relay's own certificates (`relay`: [`Web::relay_certificates`]) are served beside
+//! the users', by both protocols, exactly as a user's edition is.
+//!
 //! The same listener serves the personal space ([`crate::portal`]) and the public directory
 //! (`directory`: the page, its JSON search, its files); `hkp` and `wkd` are the two key
-//! discovery protocols. `limits` caps the connections open at once, in all and per address.
+//! discovery protocols, which find certificates through the directory's key index
+//! ([`crate::directory::KeyIndex`]). `limits` caps the connections open at once, in all and
+//! per address, and the rate of anonymous requests per address (key discovery and the
+//! directory; the personal space has its own rules).
 
 mod directory;
 mod hkp;
 mod limits;
+mod relay;
 mod wkd;
 
 use std::sync::Arc;
 
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use caducee_actors::clock::Clock;
 use caducee_storage::Store;
+
+pub(crate) use wkd::wkd_hash;
 
 #[derive(Clone)]
 struct State {
     store: Store,
     clock: Arc<dyn Clock>,
     directory: Arc<crate::directory::DirectoryCache>,
+    /// The relay's own certificates, ready for lookups.
+    relay: Arc<relay::RelayKeys>,
 }
 
-/// The HTTPS listener's connection caps.
+/// The HTTPS listener's caps.
 #[derive(Debug, Clone, Copy)]
 pub struct Caps {
     /// Connections open at once, in all.
     pub total: usize,
     /// Connections open at once from one address.
     pub per_ip: usize,
+    /// Requests to the anonymous endpoints one address may make a minute (bursts of as
+    /// many); 0 turns the limit off.
+    pub requests_per_ip_per_minute: u32,
+}
+
+/// What the HTTPS listener serves from.
+pub struct Web {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub directory: Arc<crate::directory::DirectoryCache>,
+    pub portal: crate::portal::Portal,
+    pub caps: Caps,
+    /// The certificates the relay publishes for itself (its certification and signing key,
+    /// user ID `Caducée <keys@DOMAIN>`), served by WKD and HKP beside the users'; public
+    /// parts only are ever served. Empty when the relay publishes none.
+    pub relay_certificates: Arc<Vec<sequoia_openpgp::Cert>>,
+}
+
+impl std::fmt::Debug for Web {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Web")
+            .field("caps", &self.caps)
+            .field("relay_certificates", &self.relay_certificates.len())
+            .finish()
+    }
 }
 
 /// Worker threads of the HTTPS listener.
@@ -49,21 +86,21 @@ const WORKERS: usize = 2;
 pub fn start(
     listener: std::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
-    store: Store,
-    clock: Arc<dyn Clock>,
-    directory: Arc<crate::directory::DirectoryCache>,
-    portal: crate::portal::Portal,
-    caps: Caps,
+    served: Web,
 ) -> anyhow::Result<actix_web::dev::ServerHandle> {
+    let Web { store, clock, directory, portal, caps, relay_certificates } = served;
     let per_address = limits::PerAddress::new(caps.per_ip);
-    let state = web::Data::new(State { store, clock, directory });
+    let rate = web::Data::new(limits::RequestRate::new(caps.requests_per_ip_per_minute));
+    let relay = Arc::new(relay::RelayKeys::new(&relay_certificates));
+    let state = web::Data::new(State { store, clock, directory, relay });
     let portal = web::Data::new(portal);
     let mut tls = (*tls).clone();
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     let server = HttpServer::new(move || {
         App::new()
-            .wrap(actix_web::middleware::from_fn(limits::refuse_over_cap))
+            .wrap(from_fn(limits::refuse_over_cap))
             .app_data(state.clone())
+            .app_data(rate.clone())
             .app_data(portal.clone())
             // Forms are small; anything larger is refused before it is read.
             .app_data(web::FormConfig::default().limit(16 * 1024))
@@ -77,21 +114,7 @@ pub fn start(
                     .add(("Strict-Transport-Security", "max-age=31536000"))
                     .add(("X-Content-Type-Options", "nosniff")),
             )
-            // Key discovery is read by any client, web-based ones included; nothing else is
-            // shared across origins.
-            .service(web::resource("/pks/lookup").wrap(open_to_all()).route(web::get().to(hkp::hkp_lookup)))
-            .route("/directory", web::get().to(directory::directory_page))
-            .route("/directory/search", web::get().to(directory::directory_search))
-            .route("/directory.csv", web::get().to(directory::directory_csv))
-            .route("/directory.ldif", web::get().to(directory::directory_ldif))
-            .service(
-                web::scope("/.well-known/openpgpkey")
-                    .wrap(open_to_all())
-                    .route("/policy", web::get().to(wkd::wkd_policy))
-                    .route("/hu/{hash}", web::get().to(wkd::wkd_direct))
-                    .route("/{domain}/policy", web::get().to(wkd::wkd_policy))
-                    .route("/{domain}/hu/{hash}", web::get().to(wkd::wkd_advanced)),
-            )
+            .configure(anonymous_routes)
     })
     .workers(WORKERS)
     // Both caps are per worker.
@@ -104,6 +127,48 @@ pub fn start(
     let handle = server.handle();
     actix_rt::spawn(server);
     Ok(handle)
+}
+
+/// Key discovery and the directory: anonymous, each request counted against its address's
+/// rate. Key discovery is read by any client, web-based ones included; nothing else is
+/// shared across origins.
+fn anonymous_routes(config: &mut web::ServiceConfig) {
+    config
+        .service(
+            web::resource("/pks/lookup")
+                .wrap(from_fn(limits::refuse_over_rate))
+                .wrap(open_to_all())
+                .route(web::get().to(hkp::hkp_lookup)),
+        )
+        .service(
+            web::resource("/directory")
+                .wrap(from_fn(limits::refuse_over_rate))
+                .route(web::get().to(directory::directory_page)),
+        )
+        .service(
+            web::resource("/directory/search")
+                .wrap(from_fn(limits::refuse_over_rate))
+                .route(web::get().to(directory::directory_search)),
+        )
+        .service(
+            web::resource("/directory.csv")
+                .wrap(from_fn(limits::refuse_over_rate))
+                .route(web::get().to(directory::directory_csv)),
+        )
+        .service(
+            web::resource("/directory.ldif")
+                .wrap(from_fn(limits::refuse_over_rate))
+                .route(web::get().to(directory::directory_ldif)),
+        )
+        .service(
+            web::scope("/.well-known/openpgpkey")
+                .wrap(from_fn(limits::refuse_over_rate))
+                .wrap(open_to_all())
+                .route("/policy", web::get().to(wkd::wkd_policy))
+                .route("/hu/{hash}", web::get().to(wkd::wkd_direct))
+                .route("/{domain}/policy", web::get().to(wkd::wkd_policy))
+                .route("/{domain}/hu/{hash}", web::get().to(wkd::wkd_advanced)),
+        );
 }
 
 fn open_to_all() -> actix_web::middleware::DefaultHeaders {

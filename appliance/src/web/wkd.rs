@@ -31,7 +31,7 @@ pub(super) async fn wkd_direct(
     query: web::Query<WkdQuery>,
 ) -> HttpResponse {
     let host = request.connection_info().host().split(':').next().unwrap_or_default().to_ascii_lowercase();
-    wkd(&state, None, &host, &hash, query.l.as_deref())
+    wkd(&state, None, &host, &hash, query.l.as_deref()).await
 }
 
 pub(super) async fn wkd_advanced(
@@ -40,40 +40,45 @@ pub(super) async fn wkd_advanced(
     query: web::Query<WkdQuery>,
 ) -> HttpResponse {
     let (domain, hash) = path.into_inner();
-    wkd(&state, Some(&domain.to_ascii_lowercase()), "", &hash, query.l.as_deref())
+    wkd(&state, Some(&domain.to_ascii_lowercase()), "", &hash, query.l.as_deref()).await
 }
 
 /// A WKD lookup: the binary certificates of the account whose local part hashes to `hash`,
 /// in `domain` (advanced method) or in any domain the relay serves whose name the request's
-/// host ends with (direct method).
-fn wkd(state: &State, domain: Option<&str>, host: &str, hash: &str, local: Option<&str>) -> HttpResponse {
-    let accounts = match state.store.accounts() {
-        Ok(accounts) => accounts,
+/// host ends with (direct method); then the relay's own certificates named that way. The
+/// account is found in the directory's key index ([`crate::directory::KeyIndex`]), by its
+/// hash, not by reading every account.
+async fn wkd(state: &State, domain: Option<&str>, host: &str, hash: &str, local: Option<&str>) -> HttpResponse {
+    let view = match state.directory.view_async().await {
+        Ok(view) => view,
         Err(error) => {
             tracing::error!(%error, "WKD lookup failed");
             return HttpResponse::InternalServerError().finish();
         }
     };
     let hash = hash.to_ascii_lowercase();
-    let found = accounts.into_iter().find(|account| {
-        let (account_local, account_domain) = account.address.as_str().split_once('@').unwrap_or_default();
-        let domain_matches = match domain {
-            Some(domain) => domain == account_domain,
-            None => host == account_domain || host.ends_with(&format!(".{account_domain}")) || is_local(host),
-        };
-        domain_matches && wkd_hash(account_local) == hash && local.is_none_or(|l| l.eq_ignore_ascii_case(account_local))
-    });
-    let Some(account) = found else {
-        return HttpResponse::NotFound().finish();
+    let domain_matches = |name_domain: &str| match domain {
+        Some(domain) => domain == name_domain,
+        None => host == name_domain || host.ends_with(&format!(".{name_domain}")) || is_local(host),
     };
-    let records = match state.store.certificates(account.id) {
-        Ok(records) => current(records, state.clock.as_ref()),
-        Err(_) => return HttpResponse::InternalServerError().finish(),
-    };
-    if records.is_empty() {
+    let found = view
+        .keys
+        .by_wkd_hash(&hash)
+        .iter()
+        .find(|name| domain_matches(&name.domain) && local.is_none_or(|l| l.eq_ignore_ascii_case(&name.local)));
+    let mut body: Vec<u8> = Vec::new();
+    if let Some(name) = found {
+        match state.store.certificates(name.account) {
+            Ok(records) => {
+                body.extend(current(records, state.clock.as_ref()).iter().flat_map(|r| r.public.iter().copied()))
+            }
+            Err(_) => return HttpResponse::InternalServerError().finish(),
+        }
+    }
+    body.extend(state.relay.wkd(domain_matches, &hash, local, state.clock.now()));
+    if body.is_empty() {
         return HttpResponse::NotFound().finish();
     }
-    let body: Vec<u8> = records.iter().flat_map(|r| r.public.iter().copied()).collect();
     HttpResponse::Ok().content_type("application/octet-stream").body(body)
 }
 

@@ -3,7 +3,7 @@
 
 use super::Store;
 use crate::tables::{accounts, alerts, audit, certificates, connections, directory, messages, monitor, notices};
-use crate::tables::{portal, trails};
+use crate::tables::{portal, trails, trust};
 use crate::types::*;
 use crate::{ConnectionTally, DirectoryEntry, StoreError};
 
@@ -45,8 +45,16 @@ impl Store {
     }
 
     /// A connection log line's records for one account, newest first, at most `limit`.
-    pub fn connections_of(&self, address: &str, limit: usize) -> Result<Vec<ConnectionRecord>, StoreError> {
-        self.reading(|t, txn| connections::of(t, txn, address, limit))
+    /// The sessions an address logged in since `since` (an account's creation: an address
+    /// given again to someone else does not show its previous holder's), at most `limit`,
+    /// newest first.
+    pub fn connections_of(
+        &self,
+        address: &str,
+        since: Millis,
+        limit: usize,
+    ) -> Result<Vec<ConnectionRecord>, StoreError> {
+        self.reading(|t, txn| connections::of(t, txn, address, since, limit))
     }
 
     pub fn account_state(&self, account: AccountId) -> Result<AccountState, StoreError> {
@@ -63,10 +71,16 @@ impl Store {
         self.reading(|t, txn| trails::get(t, txn, message))
     }
 
-    /// The trails of the messages an address sent or received (metadata only), at most
-    /// `limit`, newest first.
-    pub fn trails_involving(&self, address: &str, limit: usize) -> Result<Vec<MessageTrail>, StoreError> {
-        self.reading(|t, txn| trails::involving(t, txn, address, limit))
+    /// The trails of the messages an address sent or received (metadata only) since
+    /// `since` (an account's creation, as for [`Store::connections_of`]), at most `limit`,
+    /// newest first.
+    pub fn trails_involving(
+        &self,
+        address: &str,
+        since: Millis,
+        limit: usize,
+    ) -> Result<Vec<MessageTrail>, StoreError> {
+        self.reading(|t, txn| trails::involving(t, txn, address, since, limit))
     }
 
     /// Audit entries made in `[from, to)`, oldest first.
@@ -117,6 +131,11 @@ impl Store {
     /// Every data-protection request, oldest first.
     pub fn requests(&self) -> Result<Vec<RightsRequest>, StoreError> {
         self.reading(portal::requests)
+    }
+
+    /// The trust list in force, if one was imported.
+    pub fn trust_list(&self) -> Result<Option<TrustListRecord>, StoreError> {
+        self.reading(trust::get)
     }
 
     pub fn terms(&self) -> Result<Option<TermsOfUse>, StoreError> {

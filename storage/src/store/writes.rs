@@ -164,6 +164,11 @@ impl Store {
         self.write(WriteOp::AcknowledgeAlert { seq, by, audit }).await.map(drop)
     }
 
+    /// Puts a new trust list in force (the previous one is replaced whole).
+    pub async fn set_trust_list(&self, record: TrustListRecord, audit: AuditDraft) -> Result<(), StoreError> {
+        self.write(WriteOp::SetTrustList { record: Box::new(record), audit }).await.map(drop)
+    }
+
     pub async fn publish_terms(&self, text: String, at: Millis, audit: AuditDraft) -> Result<(), StoreError> {
         self.write(WriteOp::PublishTerms { text, at, audit }).await.map(drop)
     }

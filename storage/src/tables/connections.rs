@@ -124,10 +124,11 @@ pub(crate) fn of(
     t: &Tables,
     txn: &RoTxn<'_>,
     address: &str,
+    since: Millis,
     limit: usize,
 ) -> Result<Vec<ConnectionRecord>, StoreError> {
     super::newest_matching(t.connections, txn, limit, |record: &ConnectionRecord| {
-        record.account.as_deref() == Some(address)
+        record.account.as_deref() == Some(address) && record.started_at >= since
     })
 }
 

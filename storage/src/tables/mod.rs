@@ -17,6 +17,7 @@ pub(crate) mod notices;
 pub(crate) mod portal;
 pub(crate) mod retention;
 pub(crate) mod trails;
+pub(crate) mod trust;
 
 use bincode::{Decode, Encode};
 use heed::{RoTxn, RwTxn};

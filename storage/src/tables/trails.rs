@@ -16,10 +16,12 @@ pub(crate) fn involving(
     t: &Tables,
     txn: &RoTxn<'_>,
     address: &str,
+    since: Millis,
     limit: usize,
 ) -> Result<Vec<MessageTrail>, StoreError> {
     super::newest_matching(t.trails, txn, limit, |trail: &MessageTrail| {
-        trail.sender.as_str() == address || trail.recipients.iter().any(|r| r.address.as_str() == address)
+        trail.accepted_at >= since
+            && (trail.sender.as_str() == address || trail.recipients.iter().any(|r| r.address.as_str() == address))
     })
 }
 

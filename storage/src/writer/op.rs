@@ -7,7 +7,7 @@ use crate::counters::Counters;
 use crate::schema::Tables;
 use crate::tables::accounts::{self, AccountEdit};
 use crate::tables::retention::{self, Purge, Purged};
-use crate::tables::{alerts, audit, certificates, connections, directory, messages, monitor, notices, portal};
+use crate::tables::{alerts, audit, certificates, connections, directory, messages, monitor, notices, portal, trust};
 use crate::types::*;
 use crate::{DirectoryEntry, StoreError};
 
@@ -125,6 +125,11 @@ pub(crate) enum WriteOp {
         at: Millis,
         audit: AuditDraft,
     },
+    /// Puts a new trust list in force, with its audit entry.
+    SetTrustList {
+        record: Box<TrustListRecord>,
+        audit: AuditDraft,
+    },
     /// Publishes (or replaces) a certificate edition, with its audit entry.
     PutCertificate {
         record: Box<CertificateRecord>,
@@ -226,6 +231,7 @@ pub(crate) fn apply(t: &Tables, txn: &mut RwTxn, op: &WriteOp, c: &mut Counters)
         WriteOp::AcknowledgeAlert { seq, by, audit } => alerts::acknowledge(t, txn, *seq, by, audit).map(done),
         WriteOp::PublishTerms { text, at, audit } => portal::publish_terms(t, txn, text, *at, audit).map(done),
         WriteOp::PutCertificate { record, audit } => certificates::put(t, txn, record, audit).map(done),
+        WriteOp::SetTrustList { record, audit } => trust::set(t, txn, record, audit).map(done),
         WriteOp::Purge(purge) => retention::purge(t, txn, purge).map(WriteOutcome::Purged),
     }
 }

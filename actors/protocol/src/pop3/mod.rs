@@ -9,7 +9,7 @@ mod commands;
 
 use std::io::Write as _;
 
-use crate::{Machine, Vocabulary};
+use crate::{Closing, Machine, Vocabulary};
 
 /// RFC 2449 §4: a command line is at most 255 octets; we allow a little more for AUTH.
 pub const POP3_LINE_BYTES_MAX: usize = 1024;
@@ -343,8 +343,8 @@ impl<V: Vocabulary> Machine for Pop3Server<V> {
         false
     }
 
-    fn close_now(&mut self, why: &str) {
-        self.shutdown(why);
+    fn close_now(&mut self, closing: Closing) {
+        self.shutdown(closing.text());
     }
 
     fn tls_started(&mut self) {

@@ -4,9 +4,26 @@
 use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, DummyDataReceiver};
 
 use super::sender::check_submitted_header;
-use super::{Awaiting, Delivery, DeliveryVerdict, Effect, Mode, Refusal, SmtpServer, NO_ROOM};
+use super::{Awaiting, Delivery, DeliveryVerdict, Effect, Mode, Refusal, SmtpServer, Transaction, NO_ROOM};
 use crate::content::check_encrypted_message;
 use crate::Vocabulary;
+
+impl<V: Vocabulary> Transaction<V> {
+    /// Whether the message may grow to `total` bytes: within the size limit `max` and the
+    /// relay-wide budget. A refused message stays refused, and its bytes are let go at once.
+    fn refuse_or_keep(&mut self, total: usize, max: usize) -> Option<Refusal> {
+        let refusal = match self.refused {
+            Some(refusal) => refusal,
+            None if total > max => Refusal::TooBig,
+            None if !self.reservation.grow_to(total as u64) => Refusal::NoRoom,
+            None => return None,
+        };
+        self.refused = Some(refusal);
+        self.body = Vec::new();
+        self.reservation.release();
+        Some(refusal)
+    }
+}
 
 impl<V: Vocabulary> SmtpServer<V> {
     /// Reads message content after DATA, up to the strict `CRLF.CRLF`. The body's bytes
@@ -21,17 +38,7 @@ impl<V: Vocabulary> SmtpServer<V> {
         };
         let done = receiver.ingest(&mut bytes, &mut tx.body);
         let used = input.len() - bytes.as_slice().len();
-        let refusal = if tx.body.len() > self.config.message_bytes_max {
-            Some(Refusal::TooBig)
-        } else if !tx.reservation.grow_to(tx.body.len() as u64) {
-            Some(Refusal::NoRoom)
-        } else {
-            None
-        };
-        if let Some(refusal) = refusal {
-            tx.refused = Some(refusal);
-            tx.body = Vec::new();
-            tx.reservation.release();
+        if let Some(refusal) = tx.refuse_or_keep(tx.body.len(), self.config.message_bytes_max) {
             if !done {
                 let receiver = DummyDataReceiver::new_data(receiver);
                 self.mode = Mode::Discard { receiver, last: true, refusal };
@@ -112,8 +119,9 @@ impl<V: Vocabulary> SmtpServer<V> {
         if tx.recipients.is_empty() {
             return self.error_reply(554, "5.5.1", "No valid recipients");
         }
+        let receiver = line_start_receiver(&mut tx.body);
         self.reply(354, "", "End data with <CR><LF>.<CR><LF>");
-        self.mode = Mode::Data(DataReceiver::new());
+        self.mode = Mode::Data(receiver);
         None
     }
 
@@ -126,18 +134,8 @@ impl<V: Vocabulary> SmtpServer<V> {
             return self.error_reply(503, "5.5.1", "Send MAIL first");
         };
         tx.chunking = true;
-        let total = tx.body.len().saturating_add(chunk_size);
-        let refusal = match tx.refused {
-            Some(refusal) => Some(refusal),
-            None if total > max => Some(Refusal::TooBig),
-            // The whole chunk is taken from the budget before it is read.
-            None if !tx.reservation.grow_to(total as u64) => Some(Refusal::NoRoom),
-            None => None,
-        };
-        if let Some(refusal) = refusal {
-            tx.refused = Some(refusal);
-            tx.body = Vec::new();
-            tx.reservation.release();
+        // The whole chunk is taken from the budget before it is read.
+        if let Some(refusal) = tx.refuse_or_keep(tx.body.len().saturating_add(chunk_size), max) {
             self.mode = Mode::Discard { receiver: DummyDataReceiver::new_bdat(chunk_size), last, refusal };
             return None;
         }
@@ -260,4 +258,17 @@ fn canonical_line_endings(body: &[u8]) -> Vec<u8> {
         i += 1;
     }
     out
+}
+
+/// A data receiver that knows it stands at the start of a line, as it does after the
+/// `DATA` command's CRLF (RFC 5321 §4.1.1.4: that CRLF is the first of `<CRLF>.<CRLF>`).
+/// smtp-proto's starts as if in the middle of a line, so a first line `..x` would keep its
+/// stuffing dot and a lone `.` would not end an empty message; it is primed here with a
+/// line end, which then leaves the body.
+fn line_start_receiver(body: &mut Vec<u8>) -> DataReceiver {
+    let mut receiver = DataReceiver::new();
+    let already = body.len();
+    receiver.ingest(&mut b"\r\n".iter(), body);
+    body.truncate(already);
+    receiver
 }

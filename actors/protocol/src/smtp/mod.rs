@@ -27,7 +27,7 @@ use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, DummyDataReceive
 use smtp_proto::{Error as ParseError, Request};
 
 use crate::content::EncryptedContent;
-use crate::{Machine, Vocabulary};
+use crate::{Closing, Machine, Vocabulary};
 
 pub use budget::{InFlight, Reservation};
 pub use reply::received_header;
@@ -69,8 +69,11 @@ pub struct Authenticated<V: Vocabulary> {
 pub enum Effect<V: Vocabulary> {
     /// Check these credentials; answer with [`SmtpServer::authenticated`].
     Authenticate { username: String, password: String },
-    /// Look up a recipient; answer with [`SmtpServer::recipient_checked`].
-    CheckRecipient { address: V::Address, declared_bytes: Option<u64> },
+    /// Look up a recipient and judge the sender's limits with it added to the
+    /// transaction's recipients (`accepted` so far); answer with
+    /// [`SmtpServer::recipient_checked`]. `refused_before`: a sending limit already refused
+    /// a recipient of this transaction (one transaction, one strike).
+    CheckRecipient { address: V::Address, declared_bytes: Option<u64>, accepted: Vec<V::Address>, refused_before: bool },
     /// Store the message durably; answer with [`SmtpServer::delivered`].
     Deliver(Delivery<V>),
     /// Write out the output, drop any input already buffered (RFC 3207 §6), start TLS,
@@ -105,6 +108,12 @@ pub enum RecipientVerdict<V: Vocabulary> {
     OverQuota,
     /// The mailbox could not be checked now (store error, shutdown): try again later.
     TryLater,
+    /// The sender is over a mass-mailing limit with this recipient (the reason says which).
+    Throttled(String),
+    /// The sender is blocked for mass mailing until an administrator unblocks it.
+    Blocked(String),
+    /// One recipient more than a message may have (the reason gives the limit).
+    TooManyRecipients(String),
 }
 
 /// The answer to [`Effect::Deliver`].
@@ -212,6 +221,8 @@ struct Transaction<V: Vocabulary> {
     refused: Option<Refusal>,
     /// BDAT was used: DATA is no longer allowed in this transaction (RFC 3030 §3).
     chunking: bool,
+    /// A sending limit refused a recipient of this transaction.
+    limited: bool,
 }
 
 /// The SMTP server side of one connection.
@@ -517,6 +528,7 @@ impl<V: Vocabulary> SmtpServer<V> {
             reservation,
             refused: None,
             chunking: false,
+            limited: false,
         });
         self.reply(250, "2.1.0", "Sender OK");
         None
@@ -538,8 +550,13 @@ impl<V: Vocabulary> SmtpServer<V> {
             return None;
         }
         tx.pending_recipient = Some(address.clone());
-        let declared_bytes = tx.declared_bytes;
-        self.await_effect(Awaiting::Recipient, Effect::CheckRecipient { address, declared_bytes })
+        let effect = Effect::CheckRecipient {
+            address,
+            declared_bytes: tx.declared_bytes,
+            accepted: tx.recipients.iter().map(|(_, known)| known.clone()).collect(),
+            refused_before: tx.limited,
+        };
+        self.await_effect(Awaiting::Recipient, effect)
     }
 
     /// The answer to [`Effect::CheckRecipient`].
@@ -567,6 +584,21 @@ impl<V: Vocabulary> SmtpServer<V> {
             RecipientVerdict::OverQuota => self.reply(552, "5.2.2", &format!("<{address}>: mailbox full")),
             RecipientVerdict::TryLater => {
                 self.reply(451, "4.3.0", &format!("<{address}>: mailbox temporarily unavailable; try again later"))
+            }
+            RecipientVerdict::Throttled(why) => {
+                tx.limited = true;
+                self.reply(451, "4.7.1", &format!("<{address}>: sending limit reached: {why}; try again later"));
+            }
+            RecipientVerdict::TooManyRecipients(why) => {
+                self.reply(452, "4.5.3", &format!("<{address}>: {why}; send to the others in another message"))
+            }
+            RecipientVerdict::Blocked(why) => {
+                tx.limited = true;
+                self.reply(
+                    554,
+                    "5.7.1",
+                    &format!("This account is blocked for mass mailing ({why}); contact the relay's administrator"),
+                );
             }
         }
     }
@@ -613,8 +645,16 @@ impl<V: Vocabulary> Machine for SmtpServer<V> {
         SmtpServer::in_data(self)
     }
 
-    fn close_now(&mut self, why: &str) {
-        self.shutdown(why);
+    fn close_now(&mut self, closing: Closing) {
+        // 4.3.2: the system is not accepting messages; 4.4.2: the connection went quiet;
+        // 4.7.0: a security rule (the pre-login limits) ended it.
+        let status = match closing {
+            Closing::Shutdown => "4.3.2",
+            Closing::Idle => "4.4.2",
+            Closing::LoginTimeout | Closing::CommandBudget => "4.7.0",
+        };
+        self.reply(421, status, closing.text());
+        self.mode = Mode::Closed;
     }
 
     fn tls_started(&mut self) {
