@@ -217,17 +217,9 @@ pub fn reissue_expiry(at: Millis, replaced_until: Option<Millis>, next_year_with
 /// space) and to the administrator (`keys show`).
 pub const EXPIRY_WARNING_DAYS: u64 = 30;
 
-/// An edition in use that expires within [`EXPIRY_WARNING_DAYS`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ExpiryWarning {
-    pub edition: u32,
-    pub fingerprint: String,
-    pub expires_at: Millis,
-    /// Days left, counted up: a key that expires in three hours has one day left.
-    pub days_left: u64,
-    /// The newest edition that stays valid after this one, when one is issued.
-    pub successor: Option<u32>,
-}
+/// An edition in use that expires within [`EXPIRY_WARNING_DAYS`], and a certificate as
+/// `keys show` reports it: the administration protocol's types, defined there once.
+pub use caducee_admin_protocol::{CertificateView, ExpiryWarning};
 
 /// The editions valid at `at` that expire within [`EXPIRY_WARNING_DAYS`], each with the
 /// edition that takes over from it, if any.
@@ -614,21 +606,6 @@ pub fn describe(record: &CertificateRecord, at: Millis) -> Result<CertificateVie
         revocation_published,
         subkeys,
     })
-}
-
-/// A certificate as `keys show` reports it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct CertificateView {
-    pub edition: u32,
-    pub fingerprint: String,
-    pub status: CertificateStatus,
-    pub created_at: Millis,
-    pub expires_at: Millis,
-    pub revoked: Option<Revocation>,
-    /// The public certificate served carries the revocation signature.
-    pub revocation_published: bool,
-    /// (fingerprint, "sign" | "encrypt")
-    pub subkeys: Vec<(String, String)>,
 }
 
 #[cfg(test)]

@@ -5,27 +5,13 @@ use caducee_storage::{
     Account, AccountState, Address, AddressError, Alert, AlertKind, AuditAction, AuditDraft, CertificateStatus, Millis,
     StateChange, Store, StoreError, DAY_MILLIS,
 };
-use serde::Serialize;
 
 use super::rules::{inactivity_change, quota_change};
 use super::{MonitorConfig, Renewal};
 use crate::keyvault::{self, KeyVaultError};
 
-/// What a sweep did.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct SweepReport {
-    pub as_of: Millis,
-    pub accounts: u64,
-    pub inactivity_notices: u64,
-    pub disabled: u64,
-    pub quota_changes: u64,
-    /// What retention removed.
-    pub purged: caducee_storage::Purged,
-    /// Closed accounts removed by retention.
-    pub closed_accounts_removed: u64,
-    /// Accounts whose next year's keys were issued and delivered to their mailbox.
-    pub keys_renewed: u64,
-}
+/// What a sweep did: the report the administration protocol carries, defined there once.
+pub use caducee_admin_protocol::SweepReport;
 
 /// Runs every rule on every account as of `as_of`; `now` is the relay's clock, the time its
 /// signatures carry (a sweep run "as of" a later day signs no message from the future).

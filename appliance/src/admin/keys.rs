@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
 use caducee_actors::keyvault::{self, Endpoints, IssueRequest, Issued};
-use caducee_admin_protocol::{CertificateView, EditionIssued, ExpiryWarning, KeysAction, KeysReport};
+use caducee_admin_protocol::{EditionIssued, KeysAction, KeysReport};
 use caducee_storage::{Account, Address, AuditAction, Millis};
 
 use crate::admin::{Admin, Caller};
@@ -133,36 +133,8 @@ impl Admin {
             }
         }
         let records = self.store.certificates(account.id)?;
-        let certificates = records
-            .iter()
-            .map(|record| keyvault::describe(record, now).map(certificate_view))
-            .collect::<Result<_, _>>()?;
-        let warnings = keyvault::expiry_warnings(&records, now).into_iter().map(warning_view).collect();
+        let certificates = records.iter().map(|record| keyvault::describe(record, now)).collect::<Result<_, _>>()?;
+        let warnings = keyvault::expiry_warnings(&records, now);
         Ok(KeysReport { address: account.address.to_string(), certificates, issued, revoked, warnings })
-    }
-}
-
-/// The key vault's view of an edition as the protocol carries it.
-fn certificate_view(view: keyvault::CertificateView) -> CertificateView {
-    CertificateView {
-        edition: view.edition,
-        fingerprint: view.fingerprint,
-        status: view.status,
-        created_at: view.created_at,
-        expires_at: view.expires_at,
-        revoked: view.revoked,
-        revocation_published: view.revocation_published,
-        subkeys: view.subkeys,
-    }
-}
-
-/// An expiry warning as the protocol carries it.
-fn warning_view(warning: keyvault::ExpiryWarning) -> ExpiryWarning {
-    ExpiryWarning {
-        edition: warning.edition,
-        fingerprint: warning.fingerprint,
-        expires_at: warning.expires_at,
-        days_left: warning.days_left,
-        successor: warning.successor,
     }
 }

@@ -53,7 +53,7 @@ impl Admin {
                 monitor::sweep(&self.store, &config, as_of.unwrap_or(now), now).await?
             }
         };
-        Ok(sweep_view(report))
+        Ok(report)
     }
 
     pub(crate) fn trail(&self, message: u64) -> anyhow::Result<MessageTrail> {
@@ -65,19 +65,5 @@ impl Admin {
     pub(crate) fn audit_verify(&self) -> anyhow::Result<AuditVerified> {
         let (entries_checked, problems) = self.store.audit_verify()?;
         Ok(AuditVerified { ok: problems.is_empty(), entries_checked, problems })
-    }
-}
-
-/// A monitor sweep's report as the protocol carries it.
-fn sweep_view(report: monitor::SweepReport) -> SweepReport {
-    SweepReport {
-        as_of: report.as_of,
-        accounts: report.accounts,
-        inactivity_notices: report.inactivity_notices,
-        disabled: report.disabled,
-        quota_changes: report.quota_changes,
-        purged: report.purged,
-        closed_accounts_removed: report.closed_accounts_removed,
-        keys_renewed: report.keys_renewed,
     }
 }
