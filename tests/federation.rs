@@ -74,34 +74,70 @@ fn a_trust_list_is_put_in_force_whole_or_not_at_all() {
     assert_eq!(offline["domains"].as_array().map(Vec::len), Some(2));
 }
 
-/// A test authority and a server certificate for 127.0.0.1 from it, made with openssl.
-fn authority(dir: &Path) {
-    let run = |args: &[&str]| {
-        let output = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
-        assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    };
-    let new_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout"];
-    let ca = ["-out", "ca.pem", "-days", "3650", "-subj", "/CN=Autorite de test"];
-    run(&[&["req", "-x509"][..], &new_key, &["ca.key"], &ca].concat());
-    run(&[&["req"][..], &new_key, &["server.key", "-out", "server.csr", "-subj", "/CN=listes.test"]].concat());
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").expect("ext");
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "365",
-        "-extfile",
-        "ext.cnf",
-    ]);
+/// A test authority made with openssl in its own folder, and the certificates it issues.
+struct Authority<'a> {
+    dir: &'a Path,
+    name: &'a str,
+}
+
+impl<'a> Authority<'a> {
+    /// A new authority `name` (its files `name.pem`, `name.key` in `dir`).
+    fn new(dir: &'a Path, name: &'a str) -> Authority<'a> {
+        let subject = format!("/CN=Autorite de test {name}");
+        openssl(
+            dir,
+            &[
+                &["req", "-x509"][..],
+                &NEW_KEY,
+                &[&format!("{name}.key"), "-out", &format!("{name}.pem")],
+                &["-days", "3650", "-subj", &subject],
+            ]
+            .concat(),
+        );
+        Authority { dir, name }
+    }
+
+    /// A certificate for `subject` (`file.pem`, `file.key`), a server's and a client's, with
+    /// the given subjectAltName.
+    fn issue(&self, file: &str, subject: &str, alt_name: &str) {
+        let csr = format!("{file}.csr");
+        openssl(
+            self.dir,
+            &[&["req"][..], &NEW_KEY, &[&format!("{file}.key"), "-out", &csr, "-subj", subject]].concat(),
+        );
+        let ext = format!("{file}.cnf");
+        let text =
+            format!("subjectAltName={alt_name}\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n");
+        std::fs::write(self.dir.join(&ext), text).expect("ext");
+        let (ca, ca_key) = (format!("{}.pem", self.name), format!("{}.key", self.name));
+        openssl(
+            self.dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-out",
+                &format!("{file}.pem"),
+                "-days",
+                "365",
+                "-extfile",
+                &ext,
+            ],
+        );
+    }
+}
+
+const NEW_KEY: [&str; 6] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout"];
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
+    assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
 }
 
 /// `openssl s_server -WWW` serving `dir` over HTTPS on a free loopback port.
@@ -141,7 +177,7 @@ fn a_trust_list_is_fetched_over_https_from_a_server_of_the_trust_space() {
     let dir = tempfile::tempdir().expect("tempdir");
     let web = dir.path().join("web");
     std::fs::create_dir(&web).expect("web");
-    authority(&web);
+    Authority::new(&web, "ca").issue("server", "/CN=listes.test", "IP:127.0.0.1");
     std::fs::write(web.join("listeblanchemssante.xml"), LIST).expect("list");
     let server = HttpsFiles::start(&web);
     let url = format!("https://127.0.0.1:{}/listeblanchemssante.xml", server.port);
@@ -160,4 +196,107 @@ fn a_trust_list_is_fetched_over_https_from_a_server_of_the_trust_space() {
     // Plain HTTP is not a way in.
     let plain = relay.cli(&["trust", "import", &url.replace("https", "http")]);
     assert!(String::from_utf8_lossy(&plain.stderr).contains("https:// only"), "{plain:?}");
+}
+
+/// A trust list binding `peer.test` to the peer operator's certificate, and `ailleurs.test`
+/// to another operator.
+const PEER_LIST: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListeBlanche>
+  <Domaine><Nom>peer.test</Nom><Description>Operateur pair</Description>
+    <DNCertificatOperateur>CN=mx.peer.test, O=OPERATEUR  PAIR, C=FR</DNCertificatOperateur>
+    <ResponsableContact>rssi@peer.test</ResponsableContact><SupportContact>support@peer.test</SupportContact>
+    <DateMAJ>2026-01-01</DateMAJ></Domaine>
+  <Domaine><Nom>ailleurs.test</Nom><Description>Un autre</Description>
+    <DNCertificatOperateur>CN=mx.ailleurs.test, O=AUTRE, C=FR</DNCertificatOperateur>
+    <ResponsableContact>rssi@ailleurs.test</ResponsableContact><SupportContact>s@ailleurs.test</SupportContact>
+    <DateMAJ>2026-01-01</DateMAJ></Domaine>
+</ListeBlanche>
+"#;
+
+/// A relay with a relay port on loopback, the trust space of `space`, and `PEER_LIST` in force.
+fn relay_with_port(dir: &Path, space: &Path) -> Relay {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).expect("data");
+    let config = format!(
+        "domain = \"relay.test\"\n[federation]\nca_bundle = \"{}\"\n[keys]\nauto_renew = false\n[listen]\n\
+         submission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n\
+         https = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\nldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n\
+         relay = \"127.0.0.1:0\"\n",
+        path(&space.join("ca.pem"))
+    );
+    std::fs::write(data.join("caducee.toml"), config).expect("config");
+    let relay = Relay::start(&data, "");
+    let list = dir.join("list.xml");
+    std::fs::write(&list, PEER_LIST).expect("list");
+    assert!(relay.cli(&["trust", "import", path(&list)]).status.success());
+    relay
+}
+
+/// One relayed submission on the relay port: STARTTLS, the client certificate `cert` if any,
+/// no AUTH; the reply to each step.
+fn relay_send(relay: &Relay, space: &Path, cert: Option<&str>, sender: &str, to: &str, message: &Path) -> Value {
+    let (port, ca) = (relay.port("relay"), relay.ca());
+    let mut args = vec!["send", "--port", &port, "--tls", "starttls", "--ca", &ca, "--sender", sender];
+    args.extend(["--to", to, "--file", path(message)]);
+    let (pem, key) = cert.map_or((String::new(), String::new()), |c| {
+        (path(&space.join(format!("{c}.pem"))).to_owned(), path(&space.join(format!("{c}.key"))).to_owned())
+    });
+    if cert.is_some() {
+        args.extend(["--client-cert", &pem, "--client-key", &key]);
+    }
+    python(&args)
+}
+
+#[test]
+fn a_peer_operator_relays_into_the_relay_port_with_its_certificate_and_is_told_every_refusal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let space = dir.path().join("space");
+    std::fs::create_dir(&space).expect("space");
+    let authority = Authority::new(&space, "ca");
+    authority.issue("peer", "/C=FR/O=OPERATEUR PAIR/CN=mx.peer.test", "DNS:mx.peer.test");
+    authority.issue("stranger", "/C=FR/O=INCONNU/CN=mx.inconnu.test", "DNS:mx.inconnu.test");
+    Authority::new(&space, "rogue").issue("impostor", "/C=FR/O=OPERATEUR PAIR/CN=mx.peer.test", "DNS:mx.peer.test");
+    let relay = relay_with_port(dir.path(), &space);
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let message = compose(dir.path(), &["secretariat@peer.test", &alice], "Compte rendu");
+
+    // The peer's certificate, its own domain, a local recipient: stored, and collected.
+    let sent = relay_send(&relay, &space, Some("peer"), "secretariat@peer.test", &alice, &message);
+    assert!(sent["ehlo"].get("auth").is_none(), "no AUTH on the relay port: {sent}");
+    assert_eq!(code(&sent["mail"]), 250, "{sent}");
+    assert_eq!(code(&sent["data"]), 250, "{sent}");
+    let collected = relay.fetch(&alice, &alice_pw, true);
+    assert_eq!(collected.len(), 1);
+    let trace = String::from_utf8_lossy(&collected[0]);
+    assert!(
+        trace.contains("(operator C=FR, O=OPERATEUR PAIR, CN=mx.peer.test)"),
+        "the trace names the operator: {trace}"
+    );
+
+    // Each refusal says why.
+    let refusal = |cert: Option<&str>, sender: &str, to: &str| {
+        let sent = relay_send(&relay, &space, cert, sender, to, &message);
+        (code(&sent["mail"]), text_of(&sent["mail"]).to_owned(), sent)
+    };
+    let (code_, text, sent) = refusal(None, "secretariat@peer.test", &alice);
+    assert!(code_ == 550 && text.contains("no client certificate"), "{sent}");
+    let (code_, text, sent) = refusal(Some("impostor"), "secretariat@peer.test", &alice);
+    assert!(code_ == 550 && text.contains("not one of the trust space's authority"), "{sent}");
+    let (code_, text, sent) = refusal(Some("stranger"), "secretariat@peer.test", &alice);
+    assert!(code_ == 550 && text.contains("is not bound to peer.test"), "{sent}");
+    let (code_, text, sent) = refusal(Some("peer"), "secretariat@ailleurs.test", &alice);
+    assert!(code_ == 550 && text.contains("is not bound to ailleurs.test"), "{sent}");
+    let (code_, text, sent) = refusal(Some("peer"), "secretariat@nulle-part.test", &alice);
+    assert!(code_ == 550 && text.contains("nulle-part.test is not in the trust list"), "{sent}");
+    let sent = relay_send(&relay, &space, Some("peer"), "secretariat@peer.test", "personne@relay.test", &message);
+    assert_eq!(code(&sent["rcpt"][0]), 550, "only local recipients: {sent}");
+    assert!(relay.fetch(&alice, &alice_pw, true).is_empty(), "nothing refused was stored");
+}
+
+fn code(v: &Value) -> i64 {
+    v["code"].as_i64().unwrap_or_default()
+}
+
+fn text_of(v: &Value) -> &str {
+    v["text"].as_str().unwrap_or_default()
 }

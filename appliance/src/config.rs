@@ -115,6 +115,10 @@ pub struct Listen {
     /// Prometheus metrics over plain HTTP (`GET /metrics`); keep it on loopback or a
     /// management network. Absent: no metrics listener.
     pub metrics: Option<SocketAddr>,
+    /// The relay port between operators of the trust space (25 on the appliance): SMTP
+    /// with STARTTLS and a client certificate, no AUTH. Needs `[federation] ca_bundle`.
+    /// Absent: no relay port.
+    pub relay: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -290,6 +294,7 @@ impl Default for Listen {
             ldap: local(1389),
             ldaps: local(1636),
             metrics: Some(local(19464)),
+            relay: None,
         }
     }
 }

@@ -107,11 +107,15 @@ def context(ca):
 
 
 def smtp_connect(args):
+    ctx = context(args.ca)
+    if getattr(args, "client_cert", None):
+        # Another operator's relay presents its certificate (the relay port).
+        ctx.load_cert_chain(args.client_cert, args.client_key)
     if args.tls == "implicit":
-        return smtplib.SMTP_SSL("127.0.0.1", args.port, context=context(args.ca), timeout=30)
+        return smtplib.SMTP_SSL("127.0.0.1", args.port, context=ctx, timeout=30)
     client = smtplib.SMTP("127.0.0.1", args.port, timeout=30)
     if args.tls == "starttls":
-        client.starttls(context=context(args.ca))
+        client.starttls(context=ctx)
     return client
 
 
@@ -446,6 +450,8 @@ def main():
         p.add_argument("--ca", required=True)
         p.add_argument("--user")
         p.add_argument("--password")
+        p.add_argument("--client-cert", help="a client certificate (PEM) presented after STARTTLS")
+        p.add_argument("--client-key")
         p.add_argument("--sender")
         p.add_argument("--to", default="")
         p.add_argument("--file")

@@ -111,6 +111,15 @@ fn smtp_dialogue(input: &[u8], chunk: usize) -> (String, Vec<String>) {
                     effects.push(String::from_utf8_lossy(&delivery.body).into_owned());
                     machine.delivered(DeliveryVerdict::Stored("1.x".into()));
                 }
+                smtp::Effect::CheckOperator { sender } => {
+                    effects.push(format!("operator {sender}"));
+                    let verdict = if sender.ends_with("@peer.test") {
+                        smtp::OperatorVerdict::Bound
+                    } else {
+                        smtp::OperatorVerdict::Refused("the domain is not in the trust list".into())
+                    };
+                    machine.operator_checked(verdict);
+                }
                 smtp::Effect::StartTls => effects.push("starttls".into()),
                 smtp::Effect::Close => effects.push("close".into()),
                 smtp::Effect::ContentRefused => effects.push("content refused".into()),

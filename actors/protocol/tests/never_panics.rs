@@ -1,6 +1,7 @@
 //! No input panics a machine: arbitrary bytes — and arbitrary bytes woven into a dialogue
 //! that reaches DATA, the maildrop and the content check — fed in arbitrary chunkings,
-//! to the SMTP machine, the POP3 machine and the encrypted-content check.
+//! to the SMTP machine (on the submission and the relay port), the POP3 machine and the
+//! encrypted-content check.
 //!
 //! Each property runs `CASES` cases, which keeps the file within a few seconds of the
 //! normal (debug) test run; `PROPTEST_CASES` raises it for a longer search.
@@ -72,9 +73,12 @@ const SMTP_LINES: &[&str] = &[
 
 /// Runs an SMTP session over `input` cut by `sizes`, answering every effect as a relay
 /// that accepts everything would.
-fn smtp_session(input: &[u8], sizes: &[usize]) {
+fn smtp_session(input: &[u8], sizes: &[usize], operators: bool) {
     let config = SmtpConfig { hostname: "relay.test".into(), message_bytes_max: 4096 };
     let mut machine = smtp::SmtpServer::<Words>::new(config, true);
+    if operators {
+        machine = machine.for_operators();
+    }
     let mut pending = Vec::new();
     for piece in cut(input, sizes) {
         pending.extend_from_slice(piece);
@@ -91,6 +95,11 @@ fn smtp_session(input: &[u8], sizes: &[usize]) {
                 smtp::Effect::CheckRecipient { .. } => {
                     machine.recipient_checked(smtp::RecipientVerdict::Accept(AccountId(2)))
                 }
+                smtp::Effect::CheckOperator { sender } => machine.operator_checked(if sender.len() % 2 == 0 {
+                    smtp::OperatorVerdict::Bound
+                } else {
+                    smtp::OperatorVerdict::Refused("not bound".into())
+                }),
                 smtp::Effect::Deliver(_) => machine.delivered(smtp::DeliveryVerdict::Stored("1.x".into())),
                 smtp::Effect::StartTls => {
                     pending.clear();
@@ -205,13 +214,13 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(CASES))]
 
     #[test]
-    fn the_smtp_machine_never_panics(input in session(SMTP_LINES), sizes in chunking()) {
-        smtp_session(&input, &sizes);
+    fn the_smtp_machine_never_panics(input in session(SMTP_LINES), sizes in chunking(), operators in any::<bool>()) {
+        smtp_session(&input, &sizes, operators);
     }
 
     #[test]
-    fn the_smtp_machine_never_panics_on_mere_bytes(input in proptest::collection::vec(any::<u8>(), 0..2048), sizes in chunking()) {
-        smtp_session(&input, &sizes);
+    fn the_smtp_machine_never_panics_on_mere_bytes(input in proptest::collection::vec(any::<u8>(), 0..2048), sizes in chunking(), operators in any::<bool>()) {
+        smtp_session(&input, &sizes, operators);
     }
 
     #[test]
@@ -220,7 +229,7 @@ proptest! {
                           RCPT TO:<b@relay.test>\r\nDATA\r\n".to_vec();
         input.extend_from_slice(&body);
         input.extend_from_slice(b"\r\n.\r\nQUIT\r\n");
-        smtp_session(&input, &sizes);
+        smtp_session(&input, &sizes, false);
     }
 
     #[test]

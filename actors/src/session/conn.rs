@@ -68,4 +68,13 @@ impl Conn {
         *self = Conn::Tls(Box::new(handshake(context, stream).await?));
         Ok(())
     }
+
+    /// The certificates the client presented in the TLS handshake (end entity first); none
+    /// before TLS or without a client certificate.
+    pub(super) fn peer_certificates(&self) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+        match self {
+            Conn::Tls(stream) => stream.get_ref().1.peer_certificates().map(<[_]>::to_vec).unwrap_or_default(),
+            Conn::Plain(_) | Conn::Gone => Vec::new(),
+        }
+    }
 }

@@ -53,6 +53,9 @@ pub(super) trait Protocol {
 
     /// The outcome logged when the machine closed on its own (no closing effect).
     fn closed_outcome(&self) -> &'static str;
+
+    /// TLS started; the client presented these certificates (end entity first), if any.
+    fn tls_started(&mut self, _peer_certificates: Vec<rustls::pki_types::CertificateDer<'static>>) {}
 }
 
 /// A session's hold on its listener's connection slot: dropped when the session ends.
@@ -145,7 +148,10 @@ impl Driver {
             match protocol.perform(effect, machine, &mut self.record).await {
                 Flow::Continue => {}
                 Flow::Then(effect) => pending = Some(effect),
-                Flow::StartTls => self.start_tls(machine).await?,
+                Flow::StartTls => {
+                    self.start_tls(machine).await?;
+                    protocol.tls_started(self.conn.peer_certificates());
+                }
                 Flow::Close(outcome) => {
                     let _ = self.write(&machine.take_output()).await;
                     return Ok(outcome);

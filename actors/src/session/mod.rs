@@ -16,6 +16,7 @@
 
 mod conn;
 mod driver;
+mod operators;
 mod pop3;
 mod smtp;
 
@@ -33,6 +34,7 @@ use tokio_rustls::TlsAcceptor;
 use self::conn::{handshake, Conn};
 use self::driver::Driver;
 pub use self::driver::Ticket;
+pub use self::operators::{OperatorCheck, Operators};
 use crate::clock::Clock;
 use crate::login::{DoorLogin, Login, LoginThrottle};
 use crate::mailbox::{Mailboxes, SessionId};
@@ -97,6 +99,9 @@ pub struct SessionContext {
     pub password_checks: Arc<Semaphore>,
     /// Message bytes held in memory by every submission session together, bounded.
     pub in_flight: InFlight,
+    /// On the relay port: who the presented certificates are, and for which domains the
+    /// trust list lets them send (`None` elsewhere).
+    pub operators: Option<Arc<dyn Operators>>,
 }
 
 impl SessionContext {
@@ -124,6 +129,9 @@ pub enum Service {
     Pop3,
     /// Port 995 style: implicit TLS.
     Pop3s,
+    /// Port 25 between the operators of the trust space: STARTTLS with a client certificate,
+    /// no AUTH.
+    Relay,
 }
 
 impl Service {
@@ -133,6 +141,7 @@ impl Service {
             Service::Submissions => "submissions",
             Service::Pop3 => "pop3",
             Service::Pop3s => "pop3s",
+            Service::Relay => "relay",
         }
     }
 
@@ -143,7 +152,7 @@ impl Service {
 
     fn protocol(self) -> Protocol {
         match self {
-            Service::Submission | Service::Submissions => Protocol::Smtp,
+            Service::Submission | Service::Submissions | Service::Relay => Protocol::Smtp,
             Service::Pop3 | Service::Pop3s => Protocol::Pop3,
         }
     }
@@ -270,6 +279,10 @@ async fn run_protocol(service: Service, driver: &mut Driver, context: &SessionCo
             let mut machine =
                 SmtpServer::new(context.smtp.clone(), service.implicit_tls()).with_in_flight(context.in_flight.clone());
             driver.run(&mut machine, &mut smtp::Submission::new(context.clone())).await
+        }
+        Service::Relay => {
+            let machine = SmtpServer::new(context.smtp.clone(), false).with_in_flight(context.in_flight.clone());
+            driver.run(&mut machine.for_operators(), &mut smtp::Submission::new(context.clone())).await
         }
         Service::Pop3 | Service::Pop3s => {
             let session: SessionId = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);

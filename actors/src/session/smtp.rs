@@ -7,27 +7,54 @@ use std::time::Duration;
 
 use caducee_storage::{AccountId, AccountState, Address, ConnectionRecord, Millis, SealedMessage, StoreError};
 
+use rustls::pki_types::CertificateDer;
+
 use super::driver::{Flow, Protocol};
-use super::{SessionContext, NEXT_SESSION};
+use super::{OperatorCheck, SessionContext, NEXT_SESSION};
 use crate::keyvault;
 use crate::login::Login;
 use crate::mailbox::{self, Lookup};
 use crate::monitor::{Admission, BlockSender, Delivered, QuotaRefused, RecipientRefused, Refused};
-use crate::smtp::{self, Authenticated, DeliveryVerdict, RecipientVerdict, SmtpServer};
+use crate::smtp::{self, Authenticated, DeliveryVerdict, OperatorVerdict, RecipientVerdict, SmtpServer};
 
 /// Messages larger than this are sealed on the blocking pool, not on the event loop.
 const SEAL_INLINE_BYTES_MAX: usize = 256 * 1024;
 
-/// One submission session's part of the relay.
+/// One SMTP session's part of the relay: a practice's submission, or another operator's
+/// relaying on the relay port.
 pub(super) struct Submission {
     context: SessionContext,
     /// The authenticated account, for the monitor and the breaker.
     sender: Option<(AccountId, Address)>,
+    /// On the relay port: the certificates the client presented, end entity first.
+    peer_certificates: Vec<CertificateDer<'static>>,
+    /// On the relay port: the operator the trust list bound to a sender of this session.
+    operator: Option<String>,
 }
 
 impl Submission {
     pub(super) fn new(context: SessionContext) -> Self {
-        Submission { context, sender: None }
+        Submission { context, sender: None, peer_certificates: Vec::new(), operator: None }
+    }
+
+    /// Asks the relay whether the presented certificates may send for `sender`'s domain.
+    fn check_operator(&mut self, sender: &Address, record: &mut ConnectionRecord) -> OperatorVerdict {
+        let Some(operators) = &self.context.operators else {
+            return OperatorVerdict::Refused("this port takes no mail from other operators".into());
+        };
+        match operators.check(&self.peer_certificates, sender) {
+            OperatorCheck::Bound { operator } => {
+                record.account = Some(format!("operator {operator}"));
+                self.operator = Some(operator);
+                OperatorVerdict::Bound
+            }
+            OperatorCheck::Refused(why) => {
+                tracing::warn!(%sender, %why, "relayed mail refused");
+                self.context.monitor.record(Refused { reason: "operator" });
+                OperatorVerdict::Refused(why)
+            }
+            OperatorCheck::TryLater => OperatorVerdict::TryLater,
+        }
     }
 }
 
@@ -72,6 +99,10 @@ impl Protocol for Submission {
             smtp::Effect::ContentRefused => {
                 self.context.monitor.record(Refused { reason: machine.content_refusal() });
             }
+            smtp::Effect::CheckOperator { sender } => {
+                let verdict = self.check_operator(&sender, record);
+                machine.operator_checked(verdict);
+            }
             smtp::Effect::StartTls => return Flow::StartTls,
             smtp::Effect::Close => return Flow::Close(if machine.user().is_some() { "ok" } else { "closed" }),
         }
@@ -80,6 +111,10 @@ impl Protocol for Submission {
 
     fn closed_outcome(&self) -> &'static str {
         "closed"
+    }
+
+    fn tls_started(&mut self, peer_certificates: Vec<CertificateDer<'static>>) {
+        self.peer_certificates = peer_certificates;
     }
 }
 
@@ -129,20 +164,25 @@ impl Submission {
     async fn deliver(&self, machine: &SmtpServer, peer: &str, delivery: smtp::Delivery) -> DeliveryVerdict {
         let started = std::time::Instant::now();
         let now = self.context.clock.now();
-        let Some((sender_id, sender_address)) = &self.sender else {
-            return DeliveryVerdict::Failed; // the machine delivers only after AUTH
+        // Who handed the message over, for the trace field: an account (whose sending the
+        // mass-mailing limits judge) or a peer operator.
+        let who = match (&self.sender, &self.operator) {
+            (Some((sender_id, sender_address)), _) => {
+                if let Err(refusal) = self.admit(*sender_id, sender_address, &delivery, now).await {
+                    return refusal;
+                }
+                format!("authenticated as {sender_address}")
+            }
+            (None, Some(operator)) => format!("operator {operator}"),
+            (None, None) => return DeliveryVerdict::Failed, // the machine delivers only after a login
         };
-        if let Err(refusal) = self.admit(*sender_id, sender_address, &delivery, now).await {
-            return refusal;
-        }
         if let Err(refusal) = self.check_recipient_keys(&delivery, now) {
             return refusal;
         }
         let trace_id = format!("{:x}", now.0 ^ NEXT_SESSION.fetch_add(1, Ordering::Relaxed).rotate_left(40));
         let date = httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_millis(now.0));
-        let (hostname, account) = (&self.context.hostname, sender_address.to_string());
-        let header =
-            smtp::received_header(peer, machine.helo(), hostname, machine.is_tls(), &trace_id, &account, &date);
+        let hostname = &self.context.hostname;
+        let header = smtp::received_header(peer, machine.helo(), hostname, machine.is_tls(), &trace_id, &who, &date);
         // The body's share of the in-flight budget is held until the commit answered.
         let smtp::Delivery { sender, recipients, body, content: _, reservation } = delivery;
         let Some(sealed) = self.seal(header, body).await else {

@@ -217,6 +217,7 @@ fn move_to_spare_ports(scratch: &Path) -> anyhow::Result<Config> {
     config.listen.ldap = spare;
     config.listen.ldaps = spare;
     config.listen.metrics = Some(spare);
+    config.listen.relay = config.listen.relay.map(|_| spare);
     config.backup.folder = None;
     config.notices.smarthost = None;
     std::fs::write(crate::config::config_path(scratch), toml::to_string(&config)?)?;

@@ -89,7 +89,14 @@ async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: Pa
         write_timeout: Duration::from_secs(config.limits.write_timeout_secs),
     };
     let Listeners { mail, ldap: ldap_listeners, https: https_listener } = listeners;
-    let doors = mail.into_iter().map(|(service, listener)| (Door::Mail(service, Box::new(context.clone())), listener));
+    let relay_context = relay_context(&config, &store, &tls, &context, &clock, &data_dir)?;
+    let doors = mail.into_iter().map(|(service, listener)| {
+        let context = match (service, &relay_context) {
+            (Service::Relay, Some(relay)) => relay.clone(),
+            _ => context.clone(),
+        };
+        (Door::Mail(service, Box::new(context)), listener)
+    });
     let ldap_doors = ldap_listeners
         .into_iter()
         .map(|(implicit_tls, listener)| (Door::Ldap { implicit_tls, context: ldap.clone() }, listener));
@@ -196,6 +203,9 @@ impl Listeners {
             .with_context(|| format!("binding https on {}", config.listen.https))?;
         let ldap =
             vec![(false, bind("ldap", config.listen.ldap).await?), (true, bind("ldaps", config.listen.ldaps).await?)];
+        if let Some(address) = config.listen.relay {
+            mail.push((Service::Relay, bind(Service::Relay.name(), address).await?));
+        }
         Ok(Listeners { mail, ldap, https })
     }
 
@@ -239,6 +249,36 @@ impl Actors {
     }
 }
 
+/// The relay port's sessions: the mail sessions' context with the port's TLS (a client
+/// certificate asked for) and the trust space to judge it. `None` without a relay port.
+fn relay_context(
+    config: &Config,
+    store: &Store,
+    tls: &Arc<rustls::ServerConfig>,
+    context: &SessionContext,
+    clock: &Arc<dyn Clock>,
+    data_dir: &Path,
+) -> anyhow::Result<Option<SessionContext>> {
+    if config.listen.relay.is_none() {
+        return Ok(None);
+    }
+    let bundle = config
+        .federation
+        .ca_bundle
+        .as_ref()
+        .context("the relay port ([listen] relay) needs the trust space's CA bundle: set [federation] ca_bundle")?;
+    let bundle = data_dir.join(bundle);
+    let pem =
+        std::fs::read(&bundle).with_context(|| format!("reading the trust space's CA bundle {}", bundle.display()))?;
+    let space = crate::federation::inbound::TrustSpace::new(store.clone(), clock.clone(), &pem)?;
+    let relay_tls = space.server_config(tls)?;
+    Ok(Some(SessionContext {
+        tls: tokio_rustls::TlsAcceptor::from(relay_tls),
+        operators: Some(Arc::new(space)),
+        ..context.clone()
+    }))
+}
+
 /// What every mail session shares.
 fn session_context(
     config: &Config,
@@ -272,6 +312,7 @@ fn session_context(
         // more memory (19 MiB each).
         password_checks: Arc::new(tokio::sync::Semaphore::new(cores)),
         in_flight: InFlight::new(config.limits.in_flight_mib.saturating_mul(1 << 20)),
+        operators: None,
     }
 }
 

@@ -3,8 +3,8 @@
 
 use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, DummyDataReceiver};
 
-use super::sender::check_submitted_header;
-use super::{Awaiting, Delivery, DeliveryVerdict, Effect, Mode, Refusal, SmtpServer, Transaction, NO_ROOM};
+use super::sender::{check_relayed_header, check_submitted_header};
+use super::{Awaiting, Delivery, DeliveryVerdict, Door, Effect, Mode, Refusal, SmtpServer, Transaction, NO_ROOM};
 use crate::content::check_encrypted_message;
 use crate::Vocabulary;
 
@@ -168,8 +168,12 @@ impl<V: Vocabulary> SmtpServer<V> {
                 return None;
             }
         }
-        let account = self.user.as_ref().map(|user| &user.address)?;
-        if let Err(why) = check_submitted_header::<V>(&tx.body, account) {
+        let checked = match (self.door, &self.user) {
+            (Door::Relay, _) => check_relayed_header::<V>(&tx.body),
+            (Door::Submission, Some(user)) => check_submitted_header::<V>(&tx.body, &user.address),
+            (Door::Submission, None) => return None, // no transaction opens before a login
+        };
+        if let Err(why) = checked {
             self.content_refusal = why.counter();
             self.reply(550, "5.7.1", &format!("Message refused: {why}"));
             return Some(Effect::ContentRefused);

@@ -18,6 +18,7 @@
 mod auth;
 mod budget;
 mod data;
+mod operator;
 mod reply;
 mod sender;
 
@@ -30,8 +31,9 @@ use crate::content::EncryptedContent;
 use crate::{Closing, Machine, Vocabulary};
 
 pub use budget::{InFlight, Reservation};
+pub use operator::{Door, OperatorVerdict};
 pub use reply::received_header;
-pub use sender::{check_submitted_header, may_send_as, HeaderRefusal, CONTROL_HEADER_PREFIX};
+pub use sender::{check_relayed_header, check_submitted_header, may_send_as, HeaderRefusal, CONTROL_HEADER_PREFIX};
 
 /// RFC 5321 4.5.3.1.8: servers must accept at least 100 recipients.
 pub const SMTP_RECIPIENTS_MAX: usize = 100;
@@ -74,6 +76,9 @@ pub enum Effect<V: Vocabulary> {
     /// [`SmtpServer::recipient_checked`]. `refused_before`: a sending limit already refused
     /// a recipient of this transaction (one transaction, one strike).
     CheckRecipient { address: V::Address, declared_bytes: Option<u64>, accepted: Vec<V::Address>, refused_before: bool },
+    /// On the relay port: is the operator whose certificate this session presented bound to
+    /// `sender`'s domain in the trust list? Answer with [`SmtpServer::operator_checked`].
+    CheckOperator { sender: V::Address },
     /// Store the message durably; answer with [`SmtpServer::delivered`].
     Deliver(Delivery<V>),
     /// Write out the output, drop any input already buffered (RFC 3207 §6), start TLS,
@@ -195,6 +200,7 @@ enum AuthStep {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Awaiting {
     Auth,
+    Operator,
     Recipient,
     Delivery,
     Tls,
@@ -232,7 +238,12 @@ pub struct SmtpServer<V: Vocabulary> {
     greeted: bool,
     esmtp: bool,
     helo: String,
+    door: Door,
     user: Option<Authenticated<V>>,
+    /// On the relay port: a sender's domain was bound to this session's operator.
+    operator_bound: bool,
+    /// On the relay port: MAIL FROM's sender and declared size, while the trust list is asked.
+    pending_sender: Option<(V::Address, usize)>,
     transaction: Option<Transaction<V>>,
     mode: Mode,
     requests: RequestReceiver,
@@ -270,7 +281,10 @@ impl<V: Vocabulary> SmtpServer<V> {
             greeted: false,
             esmtp: false,
             helo: String::new(),
+            door: Door::Submission,
             user: None,
+            operator_bound: false,
+            pending_sender: None,
             transaction: None,
             mode: Mode::Command,
             requests: RequestReceiver::default(),
@@ -410,7 +424,13 @@ impl<V: Vocabulary> SmtpServer<V> {
             }
             Request::Lhlo { .. } => self.error_reply(500, "5.5.1", "LHLO is for LMTP"),
             Request::StartTls => self.starttls(),
+            Request::Auth { .. } if self.door == Door::Relay => self.error_reply(
+                503,
+                "5.5.1",
+                "No AUTH on the relay port: an operator is known by its TLS client certificate",
+            ),
             Request::Auth { mechanism, initial_response } => self.auth(mechanism, initial_response),
+            Request::Mail { from } if self.door == Door::Relay => self.operator_mail(&from),
             Request::Mail { from } => self.mail(from),
             Request::Rcpt { to } => self.rcpt(to.address),
             Request::Data => self.data(),
@@ -460,7 +480,8 @@ impl<V: Vocabulary> SmtpServer<V> {
         lines.push("CHUNKING".into());
         if self.tls {
             // RFC 4954 §4 and SPEC R-MSG-1: credentials only ever cross an encrypted channel.
-            if self.user.is_none() {
+            // Operators on the relay port are known by their certificate: no AUTH there.
+            if self.user.is_none() && self.door == Door::Submission {
                 lines.push("AUTH PLAIN LOGIN".into());
             }
         } else {
@@ -510,11 +531,17 @@ impl<V: Vocabulary> SmtpServer<V> {
             let own = user.address.to_string();
             return self.error_reply(553, "5.7.1", &format!("Sender must be your own account's address <{own}>"));
         }
-        if from.size > self.config.message_bytes_max {
+        self.open_transaction(sender, from.size)
+    }
+
+    /// Starts a transaction for `sender`, its declared `size` (0: not declared) within the
+    /// size limit and the relay-wide budget.
+    fn open_transaction(&mut self, sender: V::Address, size: usize) -> Option<Effect<V>> {
+        if size > self.config.message_bytes_max {
             let max = self.config.message_bytes_max;
             return self.error_reply(552, "5.3.4", &format!("Message too big: this relay accepts at most {max} bytes"));
         }
-        let declared_bytes = (from.size > 0).then_some(from.size as u64);
+        let declared_bytes = (size > 0).then_some(size as u64);
         let Some(reservation) = self.in_flight.reserve(declared_bytes.unwrap_or(0)) else {
             self.reply(452, "4.3.1", NO_ROOM);
             return None;
@@ -638,7 +665,7 @@ impl<V: Vocabulary> Machine for SmtpServer<V> {
     }
 
     fn logged_in(&self) -> bool {
-        self.user.is_some()
+        self.user.is_some() || self.operator_bound
     }
 
     fn in_data(&self) -> bool {

@@ -48,19 +48,21 @@ impl<V: Vocabulary> SmtpServer<V> {
 }
 
 /// The Received trace field added in front of every stored message (RFC 5321 4.4), naming
-/// the account that submitted it. Kept to US-ASCII (RFC 5322 header fields).
+/// who handed it over: `authenticated as <account>` on submission, `operator <subject>` on
+/// the relay port. Kept to US-ASCII (RFC 5322 header fields).
 pub fn received_header(
     peer: &str,
     helo: &str,
     hostname: &str,
     tls: bool,
     id: &str,
-    account: &str,
+    who: &str,
     date_rfc2822: &str,
 ) -> String {
     let with = if tls { "ESMTPSA" } else { "ESMTPA" };
+    let who: String = who.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
     format!(
-        "Received: from {helo} ([{peer}])\r\n\t(authenticated as {account})\r\n\tby {hostname} (Caducee) \
+        "Received: from {helo} ([{peer}])\r\n\t({who})\r\n\tby {hostname} (Caducee) \
          with {with} id {id};\r\n\t{date_rfc2822}\r\n"
     )
 }

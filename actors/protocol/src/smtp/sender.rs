@@ -48,6 +48,17 @@ pub fn may_send_as<V: Vocabulary>(authenticated: &V::Address, header_address: &V
 /// is one it may send as, and no `X-Caducee-*` field is present. A message without a
 /// header at all passes here (the content check refuses it).
 pub fn check_submitted_header<V: Vocabulary>(raw: &[u8], account: &V::Address) -> Result<(), HeaderRefusal> {
+    check_header::<V>(raw, Some(account))
+}
+
+/// Checks the top-level header of a message another operator relays: no `X-Caducee-*`
+/// field (its `From:` is that operator's business).
+pub fn check_relayed_header<V: Vocabulary>(raw: &[u8]) -> Result<(), HeaderRefusal> {
+    check_header::<V>(raw, None)
+}
+
+/// The control headers always; `From:` and `Sender:` against `account` when there is one.
+fn check_header<V: Vocabulary>(raw: &[u8], account: Option<&V::Address>) -> Result<(), HeaderRefusal> {
     let Some(message) = MessageParser::default().parse_headers(raw) else {
         return Ok(());
     };
@@ -57,6 +68,9 @@ pub fn check_submitted_header<V: Vocabulary>(raw: &[u8], account: &V::Address) -
         if name.len() >= prefix.len() && name.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix) {
             return Err(HeaderRefusal::ControlHeader { name: name.to_owned() });
         }
+        let Some(account) = account else {
+            continue;
+        };
         let field = if name.eq_ignore_ascii_case("from") {
             "From"
         } else if name.eq_ignore_ascii_case("sender") {
