@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -148,19 +148,21 @@ struct HttpsFiles {
 
 impl HttpsFiles {
     fn start(dir: &Path) -> HttpsFiles {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("port").port();
-        let child = Command::new("openssl")
-            .args(["s_server", "-quiet", "-WWW", "-cert", "server.pem", "-key", "server.key", "-accept"])
-            .arg(format!("127.0.0.1:{port}"))
+        let mut child = Command::new("openssl")
+            .args(["s_server", "-WWW", "-cert", "server.pem", "-key", "server.key", "-accept", "127.0.0.1:0"])
             .current_dir(dir)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .expect("openssl s_server");
-        let started = std::time::Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed().as_secs() < 30, "s_server did not listen");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        // s_server says `ACCEPT 127.0.0.1:PORT` once it listens.
+        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let port = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|line| line.strip_prefix("ACCEPT ").and_then(|a| a.rsplit(':').next()?.parse().ok()))
+            .expect("s_server listening");
+        // What it prints afterwards is read and dropped, so that it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
         HttpsFiles { child, port }
     }
 }

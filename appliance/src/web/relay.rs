@@ -158,8 +158,14 @@ mod tests {
 
     use super::*;
 
+    /// 2025-01-01 00:00 UTC: the certificates of these tests are made then, and looked up
+    /// in 2026, whatever day the tests run.
+    const CREATED: Duration = Duration::from_secs(1_735_689_600);
+    const LOOKED_UP: Millis = Millis(1_780_000_000_000);
+
     fn relay_cert() -> Cert {
         let (cert, _) = CertBuilder::new()
+            .set_creation_time(std::time::UNIX_EPOCH + CREATED)
             .set_cipher_suite(CipherSuite::Cv25519)
             .add_userid("Caducée <keys@relay.test>")
             .add_signing_subkey()
@@ -172,7 +178,7 @@ mod tests {
     fn a_relay_certificate_is_found_by_wkd_and_hkp_like_a_users() {
         let cert = relay_cert();
         let keys = RelayKeys::new(std::slice::from_ref(&cert));
-        let now = to_millis(std::time::SystemTime::now());
+        let now = LOOKED_UP;
         let hash = super::super::wkd::wkd_hash("keys");
 
         // WKD: by the local part's hash, in the user ID's domain only; public parts only.
