@@ -148,7 +148,7 @@ struct HttpsFiles {
 
 impl HttpsFiles {
     fn start(dir: &Path) -> HttpsFiles {
-        let mut child = Command::new("openssl")
+        let mut child = own_clock_lock(&mut Command::new("openssl"))
             .args(["s_server", "-WWW", "-cert", "server.pem", "-key", "server.key", "-accept", "127.0.0.1:0"])
             .current_dir(dir)
             .stdout(Stdio::piped())

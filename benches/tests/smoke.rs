@@ -48,7 +48,10 @@ fn a_load_against_an_already_running_relay_uses_its_accounts() {
          pop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\nldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n",
     )
     .expect("config");
+    // Killed at the end: under the calendar check it must not share the test's libfaketime
+    // lock (tests/common/mod.rs, `own_clock_lock`).
     let mut relay = Command::new(&relay_bin)
+        .env_remove("FAKETIME_SHARED")
         .arg("--data-dir")
         .arg(&data)
         .arg("serve")

@@ -42,6 +42,15 @@ pub fn clock_at(instant: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Gives a process that the test may kill with SIGKILL a libfaketime lock of its own. Under
+/// the calendar check (`.ci/faked-clock`) the test binary's libfaketime passes its shared
+/// semaphore down (`FAKETIME_SHARED`) and every process takes it around each `stat` and in
+/// its start-up; one killed while holding it would leave the test, and every process it
+/// starts afterwards, waiting forever. Without the variable, the child makes its own.
+pub fn own_clock_lock(command: &mut Command) -> &mut Command {
+    command.env_remove("FAKETIME_SHARED")
+}
+
 impl Relay {
     /// Writes a configuration with every listener on port 0 (unless one exists), starts
     /// `caducee serve` and waits for its readiness lines.
@@ -94,7 +103,8 @@ impl Relay {
     /// say) and waits for its readiness lines; `data` is where the data folder is seen from
     /// here.
     pub fn spawn(mut command: Command, data: &Path, stderr: Stdio) -> Relay {
-        let mut child = command.stdout(Stdio::piped()).stderr(stderr).spawn().expect("start caducee serve");
+        let mut child =
+            own_clock_lock(&mut command).stdout(Stdio::piped()).stderr(stderr).spawn().expect("start caducee serve");
         let stdout: ChildStdout = child.stdout.take().expect("piped stdout");
         let mut ports = HashMap::new();
         for line in BufReader::new(stdout).lines() {
@@ -365,7 +375,7 @@ impl Sink {
 
     /// A sink on a chosen port (any free one for 0).
     pub fn start_on(port: u16) -> Sink {
-        let mut child = Command::new("python3")
+        let mut child = own_clock_lock(&mut Command::new("python3"))
             .arg(client_script())
             .args(["sink", "--port", &port.to_string()])
             .stdout(Stdio::piped())
