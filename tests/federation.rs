@@ -302,3 +302,127 @@ fn code(v: &Value) -> i64 {
 fn text_of(v: &Value) -> &str {
     v["text"].as_str().unwrap_or_default()
 }
+
+/// A trust list of two operators: `relay.test` is operator A's, `b.test` operator B's.
+const TWO_OPERATORS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListeBlanche>
+  <Domaine><Nom>relay.test</Nom><Description>Operateur A</Description>
+    <DNCertificatOperateur>CN=mx.relay.test, O=OPERATEUR A, C=FR</DNCertificatOperateur>
+    <ResponsableContact>rssi@relay.test</ResponsableContact><SupportContact>support@relay.test</SupportContact>
+    <DateMAJ>2026-01-01</DateMAJ></Domaine>
+  <Domaine><Nom>b.test</Nom><Description>Operateur B</Description>
+    <DNCertificatOperateur>CN=mx.b.test, O=OPERATEUR B, C=FR</DNCertificatOperateur>
+    <ResponsableContact>rssi@b.test</ResponsableContact><SupportContact>support@b.test</SupportContact>
+    <DateMAJ>2026-01-01</DateMAJ></Domaine>
+</ListeBlanche>
+"#;
+
+/// An operator's relay: `domain`, a relay port, its certificate `name` of the trust space
+/// in `space`, the routes given (`domain = "host:port"` lines) and the two-operator list.
+fn operator(dir: &Path, data: &str, domain: &str, space: &Path, name: &str, routes: &str) -> Relay {
+    let data = dir.join(data);
+    std::fs::create_dir_all(&data).expect("data");
+    let config = format!(
+        "domain = \"{domain}\"\n[federation]\nca_bundle = \"{ca}\"\ncertificate = \"{cert}\"\nkey = \"{key}\"\n\
+         [federation.routes]\n{routes}\n[keys]\nauto_renew = false\n[listen]\n\
+         submission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n\
+         https = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\nldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n\
+         relay = \"127.0.0.1:0\"\n",
+        ca = path(&space.join("ca.pem")),
+        cert = path(&space.join(format!("{name}.pem"))),
+        key = path(&space.join(format!("{name}.key"))),
+    );
+    std::fs::write(data.join("caducee.toml"), config).expect("config");
+    let relay = Relay::start(&data, "");
+    let list = dir.join("operators.xml");
+    std::fs::write(&list, TWO_OPERATORS).expect("list");
+    assert!(relay.cli(&["trust", "import", path(&list)]).status.success());
+    relay
+}
+
+/// A practice of `relay` at `address` (any domain of it), its keys in the tests' keyring.
+fn practice(relay: &Relay, address: &str) -> String {
+    let output = relay.cli(&[
+        "user",
+        "add",
+        "--address",
+        address,
+        "--first-name",
+        "Paul",
+        "--last-name",
+        "Durand",
+        "--contact-email",
+        "contact@example.org",
+        "--json",
+    ]);
+    let created = ok_json(&output);
+    relay.import_bundle(address, &created);
+    created["password"].as_str().expect("password").to_owned()
+}
+
+/// Collects `user`'s mailbox at `relay` once the relay stores `count` messages (the outbound
+/// queue delivers asynchronously), after a bounded number of looks at its status.
+fn collect_when_arrived(relay: &Relay, user: &str, password: &str, count: u64) -> Vec<Vec<u8>> {
+    let arrived = (0..1000).any(|_| relay.status()["stored_messages"].as_u64() >= Some(count));
+    assert!(arrived, "{user} never got {count} messages: {}", relay.status());
+    relay.fetch(user, password, true)
+}
+
+#[test]
+fn two_operators_exchange_a_document_through_their_relay_ports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let space = dir.path().join("space");
+    std::fs::create_dir(&space).expect("space");
+    let authority = Authority::new(&space, "ca");
+    authority.issue("a", "/C=FR/O=OPERATEUR A/CN=mx.relay.test", "DNS:mx.relay.test,IP:127.0.0.1");
+    authority.issue("b", "/C=FR/O=OPERATEUR B/CN=mx.b.test", "DNS:mx.b.test,IP:127.0.0.1");
+    let b = operator(dir.path(), "data-b", "b.test", &space, "b", "");
+    let a = operator(
+        dir.path(),
+        "data-a",
+        "relay.test",
+        &space,
+        "a",
+        &format!("\"b.test\" = \"127.0.0.1:{}\"", b.port("relay")),
+    );
+    let (alice, alice_pw) = a.add_user("alice", None);
+    let bob = "bob@b.test";
+    let bob_pw = practice(&b, bob);
+
+    // A document from alice at A to bob at B: 250 once queued at A, collected at B.
+    let message = compose(dir.path(), &[&alice, bob], "Compte rendu operatoire");
+    let sent = a.send(&alice, &alice_pw, bob, &message);
+    assert_eq!(code(&sent["data"]), 250, "{sent}");
+    let received = collect_when_arrived(&b, bob, &bob_pw, 1);
+    let text = String::from_utf8_lossy(&received[0]);
+    assert!(text.contains("(operator C=FR, O=OPERATEUR A, CN=mx.relay.test)"), "B names operator A: {text}");
+    assert!(text.contains("-----BEGIN PGP MESSAGE-----"), "{text}");
+    assert_eq!(a.status()["stored_messages"], 0, "A erased its copy once B accepted it");
+
+    // A domain outside the trust list is refused at RCPT, in words.
+    let sent = a.send(&alice, &alice_pw, "quelquun@ailleurs.test", &message);
+    assert_eq!(code(&sent["rcpt"][0]), 550, "{sent}");
+    assert!(text_of(&sent["rcpt"][0]).contains("not in the trust list"), "{sent}");
+
+    // A recipient B does not have: B refuses it at RCPT, and alice gets a signed report.
+    let ghost = compose(dir.path(), &[&alice, bob], "Pour personne");
+    let sent = a.send(&alice, &alice_pw, "personne@b.test", &ghost);
+    assert_eq!(code(&sent["data"]), 250, "queued: {sent}");
+    let report = collect_when_arrived(&a, &alice, &alice_pw, 1);
+    let report = String::from_utf8_lossy(&report[0]);
+    assert!(report.contains("Final-Recipient: rfc822; personne@b.test"), "{report}");
+    assert!(report.contains("Status: 5.1.1") && report.contains("no such mailbox"), "{report}");
+    assert!(report.contains("multipart/signed"), "signed by the relay: {report}");
+    assert_eq!(a.status()["stored_messages"], 0, "nothing left at A");
+
+    // And back: B, told A's relay port, delivers bob's answer to alice.
+    let a_port = a.port("relay");
+    assert!(b.stop().success());
+    let b = operator(dir.path(), "data-b", "b.test", &space, "b", &format!("\"relay.test\" = \"127.0.0.1:{a_port}\""));
+    let answer = compose(dir.path(), &[bob, &alice], "Re: Compte rendu");
+    let sent = b.send(bob, &bob_pw, &alice, &answer);
+    assert_eq!(code(&sent["data"]), 250, "{sent}");
+    let received = collect_when_arrived(&a, &alice, &alice_pw, 1);
+    let text = String::from_utf8_lossy(&received[0]);
+    assert!(text.contains("(operator C=FR, O=OPERATEUR B, CN=mx.b.test)"), "A names operator B: {text}");
+}

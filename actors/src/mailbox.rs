@@ -12,6 +12,7 @@ use caducee_storage::{Account, AccountId, Address, DisabledReason, Millis, Store
 
 use crate::pop3::{Maildrop, MaildropEntry, MaildropError};
 use crate::smtp::{ReceptionDisabled, RecipientVerdict};
+use crate::vocabulary::Destination;
 
 /// Why a mailbox refused a change.
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +134,7 @@ impl Handler<CheckRecipient> for Mailbox {
                 } else if account.used_bytes.saturating_add(incoming) > account.quota_bytes {
                     RecipientVerdict::OverQuota
                 } else {
-                    RecipientVerdict::Accept(account.id)
+                    RecipientVerdict::Accept(Destination::Mailbox(account.id))
                 }
             }
             Ok(None) => RecipientVerdict::Unknown,

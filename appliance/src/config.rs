@@ -1,5 +1,6 @@
 //! The appliance's configuration: `<data>/caducee.toml`, then command-line overrides.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -31,12 +32,44 @@ pub struct Config {
 }
 
 /// Federation with the other operators of the health-messaging trust space.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FederationSection {
     /// The trust space's certificate authority (PEM): it signs every operator's server
     /// certificate, and the HTTPS server a trust list is fetched from.
     pub ca_bundle: Option<PathBuf>,
+    /// This operator's certificate from the trust space's authority (PEM, end entity first),
+    /// shown on the relay port and presented to peers when delivering to them. Without it
+    /// (and `key`), practices' mail stays within this relay's domain.
+    pub certificate: Option<PathBuf>,
+    /// The private key of `certificate` (PEM).
+    pub key: Option<PathBuf>,
+    /// Next hops that override DNS MX, domain → `host:port` (or `host`, port 25): private
+    /// networks, tests.
+    pub routes: BTreeMap<String, String>,
+    /// Longest wait between two delivery attempts, in minutes (1, 2, 4 … up to it).
+    pub retry_max_minutes: u64,
+    /// A recipient not delivered after this many hours fails, and its sender is told.
+    pub expire_after_hours: u64,
+    /// Time between two looks at the outbound queue (a new message is tried at once).
+    pub queue_interval_secs: u64,
+    /// The oldest message in the queue older than this many minutes raises an alert.
+    pub queue_alert_minutes: u64,
+}
+
+impl Default for FederationSection {
+    fn default() -> Self {
+        FederationSection {
+            ca_bundle: None,
+            certificate: None,
+            key: None,
+            routes: BTreeMap::new(),
+            retry_max_minutes: 60,
+            expire_after_hours: 120,
+            queue_interval_secs: 30,
+            queue_alert_minutes: 240,
+        }
+    }
 }
 
 /// The key vault (SPEC R-KEY-1…4).
@@ -401,6 +434,32 @@ impl Config {
             starttls: n.starttls,
             from: n.from.clone().unwrap_or_else(|| format!("postmaster@{}", self.domain)),
             every: std::time::Duration::from_secs(n.flush_interval_secs.max(1)),
+        })
+    }
+
+    /// How the outbound queue delivers to peer operators.
+    pub fn outbound_config(&self) -> anyhow::Result<crate::federation::outbound::OutboundConfig> {
+        let f = &self.federation;
+        let mut routes = BTreeMap::new();
+        for (domain, hop) in &f.routes {
+            let (host, port) = match hop.rsplit_once(':') {
+                Some((host, port)) => (
+                    host.trim_matches(['[', ']']),
+                    port.parse::<u16>()
+                        .with_context(|| format!("[federation.routes] {domain} = {hop:?}: the port is not a number"))?,
+                ),
+                None => (hop.as_str(), 25),
+            };
+            anyhow::ensure!(!host.is_empty(), "[federation.routes] {domain} = {hop:?} names no host");
+            routes.insert(domain.to_ascii_lowercase(), (host.to_owned(), port));
+        }
+        Ok(crate::federation::outbound::OutboundConfig {
+            hostname: self.hostname().to_owned(),
+            domain: self.domain.clone(),
+            routes,
+            retry_max: std::time::Duration::from_secs(f.retry_max_minutes.max(1) * 60),
+            expire_after: std::time::Duration::from_secs(f.expire_after_hours.max(1) * 3600),
+            every: std::time::Duration::from_secs(f.queue_interval_secs.max(1)),
         })
     }
 

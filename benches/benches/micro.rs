@@ -10,6 +10,7 @@ use base64::Engine as _;
 use caducee_actors::pop3::{self, Maildrop, MaildropEntry, Pop3Server};
 use caducee_actors::probe;
 use caducee_actors::smtp::{self, Authenticated, DeliveryVerdict, RecipientVerdict, SmtpConfig, SmtpServer};
+use caducee_actors::vocabulary::Destination;
 use caducee_storage::{AccountId, Address, MessageId, Millis, NewAccount, Store, StoreOptions, Uid, DAY_MILLIS};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
@@ -103,7 +104,7 @@ fn smtp_dialogue(c: &mut Criterion) {
                         address: Address::parse("a@relay.test").expect("address"),
                     })),
                     Some(smtp::Effect::CheckRecipient { .. }) => {
-                        machine.recipient_checked(RecipientVerdict::Accept(AccountId(2)))
+                        machine.recipient_checked(RecipientVerdict::Accept(Destination::Mailbox(AccountId(2))))
                     }
                     Some(smtp::Effect::Deliver(_)) => machine.delivered(DeliveryVerdict::Stored("1.x".into())),
                     Some(_) | None => {}

@@ -16,7 +16,7 @@ use crate::StoreError;
 /// What the mailboxes hold, gathered by [`check_mailboxes`] for the later steps.
 #[derive(Default)]
 struct Holdings {
-    /// message id → how many mailbox entries name it
+    /// message id → how many mailbox entries and outbound records name it
     references: HashMap<u64, u32>,
     /// account id → (bytes, entries, highest uid) of its mailbox
     per_account: HashMap<u64, (u64, u64, u32)>,
@@ -27,6 +27,7 @@ pub(crate) fn check(shared: &Shared, txn: &RoTxn<'_>) -> Result<Vec<String>, Sto
     let t = &shared.tables;
     let mut problems = Vec::new();
     let mut holdings = check_mailboxes(t, txn, &mut problems)?;
+    check_outbound(t, txn, &mut holdings, &mut problems)?;
     check_messages(t, txn, &shared.master, &holdings.references, &mut problems)?;
     check_blobs(t, txn, &mut problems)?;
     check_accounts(t, txn, &mut holdings.per_account, &mut problems)?;
@@ -36,6 +37,29 @@ pub(crate) fn check(shared: &Shared, txn: &RoTxn<'_>) -> Result<Vec<String>, Sto
     check_states(t, txn, &mut problems)?;
     check_certificates(t, txn, &mut problems)?;
     Ok(problems)
+}
+
+/// Each outbound record names a stored message, is unfinished, and counts as one of its
+/// references.
+fn check_outbound(
+    t: &Tables,
+    txn: &RoTxn<'_>,
+    holdings: &mut Holdings,
+    problems: &mut Vec<String>,
+) -> Result<(), StoreError> {
+    for item in t.outbound.iter(txn)? {
+        let (key, bytes) = item?;
+        let record: OutboundRecord = decode(bytes)?;
+        let seq = crate::schema::be_u64(key)?;
+        *holdings.references.entry(record.message.0).or_default() += 1;
+        if t.messages.get(txn, &record.message.0.to_be_bytes())?.is_none() {
+            problems.push(format!("outbound entry {seq} points to missing message {}", record.message.0));
+        }
+        if record.finished() {
+            problems.push(format!("outbound entry {seq} is finished but still queued"));
+        }
+    }
+    Ok(())
 }
 
 /// Each mailbox entry names a message of its size; gathers what each mailbox holds.
@@ -82,7 +106,10 @@ fn check_messages(
         let record: MessageRecord = decode(bytes)?;
         let held = references.get(&id).copied().unwrap_or(0);
         if held != record.references {
-            problems.push(format!("message {id} counts {} references but {held} mailboxes hold it", record.references));
+            problems.push(format!(
+                "message {id} counts {} references but {held} mailboxes and outbound entries hold it",
+                record.references
+            ));
         }
         if t.blobs.get(txn, key)?.is_none() {
             problems.push(format!("message {id} has no sealed bytes"));

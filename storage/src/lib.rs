@@ -82,6 +82,9 @@ pub enum StoreError {
     Refused(String),
     #[error("no such message")]
     NoSuchMessage,
+    /// A record the write names is not (or no longer) in the store.
+    #[error("no {0} in the store")]
+    NotFound(String),
     /// Accepting the message would take this mailbox past its quota.
     #[error("the mailbox of {0} is full")]
     QuotaExceeded(Address),

@@ -83,6 +83,12 @@ pub(crate) struct Tables {
     pub requests: Table,
     /// [`seq_key`] → Alert (for the administrator, until acknowledged)
     pub alerts: Table,
+    /// [`seq_key`] → OutboundRecord: the federation's outbound queue, in filing order.
+    /// Added without a format change: a store made before it gets the table, empty.
+    pub outbound: Table,
+    /// [`message_key`] → FederationTrail, beside the message's trail and purged with it.
+    /// Added without a format change, as `outbound`.
+    pub federation_trails: Table,
 }
 
 impl Tables {
@@ -109,6 +115,8 @@ impl Tables {
             sessions: table("sessions")?,
             requests: table("requests")?,
             alerts: table("alerts")?,
+            outbound: table("outbound")?,
+            federation_trails: table("federation_trails")?,
         })
     }
 
@@ -128,7 +136,7 @@ impl Tables {
     }
 
     /// Every table, to measure what they take in the map.
-    pub fn all(&self) -> [Table; 19] {
+    pub fn all(&self) -> [Table; 21] {
         [
             self.meta,
             self.accounts,
@@ -149,6 +157,8 @@ impl Tables {
             self.sessions,
             self.requests,
             self.alerts,
+            self.outbound,
+            self.federation_trails,
         ]
     }
 

@@ -664,3 +664,70 @@ pub struct TermsOfUse {
     pub text: String,
     pub published_at: Millis,
 }
+
+/// What became of a recipient in a peer operator's domain.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
+pub struct RelayOutcome {
+    pub at: Millis,
+    /// The operator accepted it (`250`); otherwise it failed for good (a `5xx`, or the queue
+    /// gave up at its expiry).
+    pub delivered: bool,
+    /// The operator's reply, or why the relay gave up.
+    pub reply: String,
+    /// The subject of the operator's certificate, when a connection got that far.
+    pub operator: Option<String>,
+}
+
+/// One recipient of an outbound delivery, with its outcome once there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
+pub struct OutboundRecipient {
+    pub address: Address,
+    pub outcome: Option<RelayOutcome>,
+}
+
+/// A message waiting in the outbound queue for a peer operator's domain: one record per
+/// message and destination domain, holding one reference to the stored message until every
+/// recipient in it has an outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
+pub struct OutboundRecord {
+    pub message: MessageId,
+    pub sender: Address,
+    /// The destination domain (lower case).
+    pub domain: String,
+    pub recipients: Vec<OutboundRecipient>,
+    pub size: u64,
+    pub queued_at: Millis,
+    pub next_attempt_at: Millis,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// Held by the administrator: no attempt until released.
+    pub held: bool,
+}
+
+impl OutboundRecord {
+    /// The recipients still waiting for an outcome.
+    pub fn pending(&self) -> impl Iterator<Item = &Address> {
+        self.recipients.iter().filter(|r| r.outcome.is_none()).map(|r| &r.address)
+    }
+
+    /// Every recipient has an outcome: the record leaves the queue.
+    pub fn finished(&self) -> bool {
+        self.recipients.iter().all(|r| r.outcome.is_some())
+    }
+}
+
+/// A recipient in another operator's domain, as the trail keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
+pub struct RelayedRecipient {
+    pub address: Address,
+    pub outcome: RelayOutcome,
+}
+
+/// What federation adds to a message's trail (metadata only), kept and purged with it: the
+/// peer operator that handed it over, and what became of its recipients in other domains.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
+pub struct FederationTrail {
+    /// The subject of the certificate of the operator it came from.
+    pub received_from: Option<String>,
+    pub relayed: Vec<RelayedRecipient>,
+}

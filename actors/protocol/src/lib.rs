@@ -26,6 +26,8 @@ pub trait Vocabulary: fmt::Debug + Clone + Copy + PartialEq + Eq + 'static {
     type Address: Clone + Eq + fmt::Display + fmt::Debug;
     /// An account (a mailbox).
     type Account: Copy + Eq + fmt::Debug;
+    /// Where an accepted recipient's copy goes: a mailbox here, or a peer operator.
+    type Recipient: Copy + Eq + fmt::Debug;
     /// A stored message.
     type Message: Copy + Eq + fmt::Debug;
     /// A message's number in its mailbox, stable across sessions.

@@ -56,16 +56,48 @@ impl Handler<RecipientRefused> for Monitor {
     }
 }
 
+/// A recipient that did not get a sender's message, as its delivery status notification
+/// tells it.
+#[derive(Debug, Clone, Copy)]
+pub struct Failure<'a> {
+    pub sender: &'a Address,
+    pub recipient: &'a Address,
+    /// Why, in words for the practice (French and English follow it).
+    pub reason: &'a str,
+    /// The enhanced status code (RFC 3463), as `5.2.1`.
+    pub status: &'a str,
+    /// The Diagnostic-Code's text: the reply that refused it, as `smtp; 550 5.1.1 …`.
+    pub diagnostic: &'a str,
+}
+
+/// The notification for a recipient whose reception is disabled.
+pub fn delivery_status_notification(
+    domain: &str,
+    refused: &RecipientRefused,
+    relay: Option<&RelayKey>,
+    at: Millis,
+) -> Result<Vec<u8>, KeyVaultError> {
+    let diagnostic = format!("smtp; 550 5.2.1 reception is disabled: {}", refused.reason);
+    let failure = Failure {
+        sender: &refused.sender_address,
+        recipient: &refused.recipient,
+        reason: &refused.reason,
+        status: "5.2.1",
+        diagnostic: &diagnostic,
+    };
+    failure_notification(domain, &failure, relay, at)
+}
+
 /// A multipart/report (RFC 3462) with a message/delivery-status part (RFC 3464). It holds
-/// addresses and the reason only: the refused message's content never reached the relay.
+/// addresses and the reason only, never the message's content.
 /// With the relay's key it is PGP/MIME signed (RFC 3156 `multipart/signed`, the report as
 /// its first part): the sender's mail program and the practice client show a good signature
 /// from the relay, which a forged report cannot have. Its text is 8-bit UTF-8: the report
 /// goes straight into a mailbox of this relay and leaves it byte for byte over POP3, so no
 /// transport re-encodes the signed part.
-pub fn delivery_status_notification(
+pub fn failure_notification(
     domain: &str,
-    refused: &RecipientRefused,
+    failure: &Failure<'_>,
     relay: Option<&RelayKey>,
     at: Millis,
 ) -> Result<Vec<u8>, KeyVaultError> {
@@ -73,10 +105,10 @@ pub fn delivery_status_notification(
     let headers = format!(
         "From: Caducée <postmaster@{domain}>\r\nTo: <{sender}>\r\nSubject: Non remis / Undelivered: <{recipient}>\r\n\
          Date: {date}\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n",
-        sender = refused.sender_address,
-        recipient = refused.recipient,
+        sender = failure.sender,
+        recipient = failure.recipient,
     );
-    let report = report_entity(domain, refused, &date, at);
+    let report = report_entity(domain, failure, &date, at);
     let Some(relay) = relay else {
         return Ok(format!("{headers}{report}").into_bytes());
     };
@@ -96,20 +128,22 @@ pub fn delivery_status_notification(
 }
 
 /// The report itself, as a MIME entity: its content headers, then its parts.
-fn report_entity(domain: &str, refused: &RecipientRefused, date: &str, at: Millis) -> String {
+fn report_entity(domain: &str, failure: &Failure<'_>, date: &str, at: Millis) -> String {
     let boundary = format!("caducee-dsn-{}", at.0);
     format!(
         "Content-Type: multipart/report; report-type=delivery-status; boundary=\"{boundary}\"\r\n\
          Content-Transfer-Encoding: 8bit\r\n\r\n\
          --{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
-         Votre message pour <{recipient}> n'a pas été accepté : {reason}.\r\n\
-         Your message to <{recipient}> was not accepted: {reason}.\r\n\r\n\
+         Votre message pour <{recipient}> n'a pas été remis : {reason}.\r\n\
+         Your message to <{recipient}> was not delivered: {reason}.\r\n\r\n\
          --{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n\
          Reporting-MTA: dns; {domain}\r\nArrival-Date: {date}\r\n\r\n\
-         Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: 5.2.1\r\n\
-         Diagnostic-Code: smtp; 550 5.2.1 reception is disabled: {reason}\r\n\r\n\
+         Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: {status}\r\n\
+         Diagnostic-Code: {diagnostic}\r\n\r\n\
          --{boundary}--\r\n",
-        recipient = refused.recipient,
-        reason = refused.reason,
+        recipient = failure.recipient,
+        reason = failure.reason,
+        status = failure.status,
+        diagnostic = failure.diagnostic,
     )
 }

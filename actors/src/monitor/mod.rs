@@ -33,7 +33,7 @@ use actix::prelude::*;
 use caducee_storage::{AccountId, Address, Alert, AlertKind, Blocked, Millis, StateChange, Store, StoreError};
 
 pub use self::breaker::{Admission, Breaker};
-pub use self::dsn::{delivery_status_notification, RecipientRefused};
+pub use self::dsn::{delivery_status_notification, failure_notification, Failure, RecipientRefused};
 pub use self::handle::{MetricsEvent, MonitorHandle};
 use self::rules::{admin_notice, user_notice};
 pub use self::rules::{inactivity_change, quota_change};

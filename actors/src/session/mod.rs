@@ -34,7 +34,7 @@ use tokio_rustls::TlsAcceptor;
 use self::conn::{handshake, Conn};
 use self::driver::Driver;
 pub use self::driver::Ticket;
-pub use self::operators::{OperatorCheck, Operators};
+pub use self::operators::{OperatorCheck, Operators, Peers};
 use crate::clock::Clock;
 use crate::login::{DoorLogin, Login, LoginThrottle};
 use crate::mailbox::{Mailboxes, SessionId};
@@ -102,6 +102,11 @@ pub struct SessionContext {
     /// On the relay port: who the presented certificates are, and for which domains the
     /// trust list lets them send (`None` elsewhere).
     pub operators: Option<Arc<dyn Operators>>,
+    /// The relay's own domain: a recipient there is a mailbox or nobody.
+    pub domain: String,
+    /// Where practices' mail for other domains can go (`None`: no federation, every
+    /// recipient is a mailbox here).
+    pub peers: Option<Arc<dyn Peers>>,
 }
 
 impl SessionContext {

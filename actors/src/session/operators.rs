@@ -25,3 +25,13 @@ pub enum OperatorCheck {
     /// The trust list could not be read now.
     TryLater,
 }
+
+/// Where a practice's mail for other domains can go: the operators the trust list binds to
+/// those domains, through the outbound queue.
+pub trait Peers: Send + Sync {
+    /// `Ok` when mail for `domain` can leave for a peer operator; otherwise why not, in
+    /// words for the sender. Never asked about this relay's own domain.
+    fn relays_to(&self, domain: &str) -> Result<(), String>;
+    /// A message was just queued for peer operators: deliver it soon.
+    fn queued(&self);
+}

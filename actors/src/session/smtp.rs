@@ -16,6 +16,7 @@ use crate::login::Login;
 use crate::mailbox::{self, Lookup};
 use crate::monitor::{Admission, BlockSender, Delivered, QuotaRefused, RecipientRefused, Refused};
 use crate::smtp::{self, Authenticated, DeliveryVerdict, OperatorVerdict, RecipientVerdict, SmtpServer};
+use crate::vocabulary::Destination;
 
 /// Messages larger than this are sealed on the blocking pool, not on the event loop.
 const SEAL_INLINE_BYTES_MAX: usize = 256 * 1024;
@@ -127,11 +128,12 @@ impl Submission {
                 .send(mailbox::CheckRecipient { declared_bytes })
                 .await
                 .unwrap_or(RecipientVerdict::TryLater),
-            Ok(None) => RecipientVerdict::Unknown,
+            Ok(None) => self.route_elsewhere(&address),
             Err(_) => RecipientVerdict::TryLater,
         };
         match &verdict {
             RecipientVerdict::Unknown => self.context.monitor.record(Refused { reason: "unknown-recipient" }),
+            RecipientVerdict::Unreachable(_) => self.context.monitor.record(Refused { reason: "unreachable-domain" }),
             RecipientVerdict::Disabled(reason) => {
                 self.context.monitor.record(Refused { reason: "reception-disabled" });
                 // The sender hears of a mailbox that no longer receives (SPEC R-MSG-7).
@@ -158,6 +160,29 @@ impl Submission {
             | RecipientVerdict::TooManyRecipients(_) => {}
         }
         verdict
+    }
+
+    /// A recipient with no mailbox here: nobody in the relay's own domain; in another
+    /// domain, a peer operator's when a practice sends to a domain of the trust list. An
+    /// operator's mail on the relay port goes to mailboxes here only: operators do not
+    /// relay for each other.
+    fn route_elsewhere(&self, address: &Address) -> RecipientVerdict {
+        let domain = address.domain();
+        if domain.eq_ignore_ascii_case(&self.context.domain) {
+            return RecipientVerdict::Unknown;
+        }
+        let Some(peers) = &self.context.peers else {
+            return RecipientVerdict::Unknown;
+        };
+        if self.sender.is_none() {
+            return RecipientVerdict::Unreachable(format!(
+                "{domain} is not a domain of this relay; operators deliver to each other's own domains only"
+            ));
+        }
+        match peers.relays_to(domain) {
+            Ok(()) => RecipientVerdict::Accept(Destination::Operator),
+            Err(why) => RecipientVerdict::Unreachable(why),
+        }
     }
 
     /// Admits, checks, traces, seals and stores a message the machine accepted.
@@ -188,12 +213,24 @@ impl Submission {
         let Some(sealed) = self.seal(header, body).await else {
             return DeliveryVerdict::Failed;
         };
-        let recipients: Vec<AccountId> = recipients.iter().map(|(id, _)| *id).collect();
-        let stored = self.context.store.accept(sender, recipients.clone(), sealed, now).await;
+        let mut local: Vec<AccountId> = Vec::with_capacity(recipients.len());
+        let mut remote: Vec<Address> = Vec::new();
+        for (destination, address) in recipients {
+            match destination {
+                Destination::Mailbox(id) => local.push(id),
+                Destination::Operator => remote.push(address),
+            }
+        }
+        let queued = !remote.is_empty();
+        let operator = self.operator.clone();
+        let stored = self.context.store.accept_relaying(sender, local.clone(), remote, operator, sealed, now).await;
         drop(reservation);
         match stored {
             Ok((message, _)) => {
-                self.context.monitor.tell(Delivered { recipients, processing: started.elapsed() }).await;
+                if let (true, Some(peers)) = (queued, &self.context.peers) {
+                    peers.queued();
+                }
+                self.context.monitor.tell(Delivered { recipients: local, processing: started.elapsed() }).await;
                 DeliveryVerdict::Stored(format!("{}.{trace_id}", message.0))
             }
             Err(StoreError::QuotaExceeded(address)) => {
@@ -284,7 +321,12 @@ impl Submission {
     /// SPEC R-MSG-3: a recipient with a current certificate gets only what is encrypted to
     /// it. Read per message: a revocation counts from the next submission on.
     fn check_recipient_keys(&self, delivery: &smtp::Delivery, now: Millis) -> Result<(), DeliveryVerdict> {
-        for (id, address) in &delivery.recipients {
+        // A recipient in a peer operator's domain has its keys there: its operator checks.
+        let local = delivery.recipients.iter().filter_map(|(destination, address)| match destination {
+            Destination::Mailbox(id) => Some((id, address)),
+            Destination::Operator => None,
+        });
+        for (id, address) in local {
             let certificates = match self.context.store.certificates(*id) {
                 Ok(certificates) => certificates,
                 Err(error) => {

@@ -18,6 +18,7 @@ use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
+use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
 
 use super::trust::{OperatorName, TrustList, Unbound};
@@ -28,6 +29,8 @@ pub struct TrustSpace {
     clock: Arc<dyn Clock>,
     /// Verifies a presented chain against the trust space's CA bundle.
     authority: Arc<dyn ClientCertVerifier>,
+    /// The bundle's certificates, for the outbound deliveries' server verification.
+    roots: Arc<RootCertStore>,
     /// The list last read, with when it was imported: read again when that changes.
     list: Mutex<Option<(Millis, Arc<TrustList>)>>,
 }
@@ -41,22 +44,37 @@ impl std::fmt::Debug for TrustSpace {
 impl TrustSpace {
     /// The trust space of the CA bundle `bundle_pem`, its list read from `store`.
     pub fn new(store: Store, clock: Arc<dyn Clock>, bundle_pem: &[u8]) -> anyhow::Result<TrustSpace> {
-        Ok(TrustSpace { store, clock, authority: authority(bundle_pem)?, list: Mutex::new(None) })
+        let roots = Arc::new(roots(bundle_pem)?);
+        Ok(TrustSpace { store, clock, authority: authority(roots.clone())?, roots, list: Mutex::new(None) })
     }
 
-    /// The relay port's TLS: the relay's own certificate (`served`: the same resolver as
-    /// every listener), a client certificate asked for and checked at `MAIL FROM`.
-    pub fn server_config(&self, served: &ServerConfig) -> anyhow::Result<Arc<ServerConfig>> {
+    /// The relay port's TLS: this operator's certificate from the trust space (`identity`),
+    /// else the relay's own (`served`: the same resolver as every listener); a client
+    /// certificate asked for and checked at `MAIL FROM`.
+    pub fn server_config(
+        &self,
+        served: &ServerConfig,
+        identity: Option<Arc<CertifiedKey>>,
+    ) -> anyhow::Result<Arc<ServerConfig>> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let resolver: Arc<dyn rustls::server::ResolvesServerCert> = match identity {
+            Some(identity) => Arc::new(OperatorCertificate(identity)),
+            None => served.cert_resolver.clone(),
+        };
         let config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
             .with_client_cert_verifier(Arc::new(Presented { authority: self.authority.clone() }))
-            .with_cert_resolver(served.cert_resolver.clone());
+            .with_cert_resolver(resolver);
         Ok(Arc::new(config))
     }
 
+    /// The trust space's certificate authorities.
+    pub fn roots(&self) -> Arc<RootCertStore> {
+        self.roots.clone()
+    }
+
     /// The list in force, read again only when a new one was imported.
-    fn list(&self) -> anyhow::Result<Option<Arc<TrustList>>> {
+    pub fn list(&self) -> anyhow::Result<Option<Arc<TrustList>>> {
         let Some(record) = self.store.trust_list()? else {
             return Ok(None);
         };
@@ -110,7 +128,7 @@ impl Operators for TrustSpace {
 }
 
 /// The subject of a DER certificate, as the trust list names operators.
-fn subject(certificate: &CertificateDer<'_>) -> Option<OperatorName> {
+pub fn subject(certificate: &CertificateDer<'_>) -> Option<OperatorName> {
     let (_, parsed) = x509_parser::parse_x509_certificate(certificate).ok()?;
     let attributes = parsed.subject().iter_attributes().filter_map(|attribute| {
         let key = x509_parser::objects::oid2abbrev(attribute.attr_type(), x509_parser::objects::oid_registry()).ok()?;
@@ -120,16 +138,31 @@ fn subject(certificate: &CertificateDer<'_>) -> Option<OperatorName> {
     name.attributes.iter().any(|(key, _)| key == "CN").then_some(name)
 }
 
-/// The trust space's authority as a client-certificate verifier.
-fn authority(bundle_pem: &[u8]) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
+/// This operator's certificate from the trust space, whatever name the peer asks for.
+#[derive(Debug)]
+struct OperatorCertificate(Arc<CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for OperatorCertificate {
+    fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+/// The certificates of the trust space's CA bundle.
+fn roots(bundle_pem: &[u8]) -> anyhow::Result<RootCertStore> {
     use rustls::pki_types::pem::PemObject as _;
     let mut roots = RootCertStore::empty();
     for certificate in CertificateDer::pem_slice_iter(bundle_pem) {
         roots.add(certificate.context("reading the trust space's CA bundle")?).context("a CA of the bundle")?;
     }
     anyhow::ensure!(!roots.is_empty(), "the trust space's CA bundle holds no certificate");
+    Ok(roots)
+}
+
+/// The trust space's authority as a client-certificate verifier.
+fn authority(roots: Arc<RootCertStore>) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+    WebPkiClientVerifier::builder_with_provider(roots, provider)
         .allow_unauthenticated()
         .build()
         .context("the trust space's CA bundle")

@@ -40,6 +40,8 @@ use self::accept::{accept_loop, Acceptor, Door};
 use self::slots::{ConnectionRate, Slots};
 use crate::admin::{self, Admin};
 use crate::config::Config;
+use crate::federation::inbound::TrustSpace;
+use crate::federation::outbound;
 
 /// Runs the relay in the foreground until a shutdown signal; returns after a clean stop.
 pub fn serve(data_dir: &Path) -> anyhow::Result<()> {
@@ -71,7 +73,9 @@ async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: Pa
     let relay_key = relay_key(&config, &store, &data_dir, clock.now()).await?;
     let actors = Actors::start(&config, &store, &clock, endpoints.clone(), ca_pem, relay_key)?;
     let (stop, shutdown) = watch::channel(false);
-    let context = session_context(&config, &store, &tls, &actors, &clock, shutdown.clone());
+    let federation = Federation::start(&config, &store, &clock, &data_dir, &actors.relay_key)?;
+    let mut context = session_context(&config, &store, &tls, &actors, &clock, shutdown.clone());
+    context.peers = federation.peers();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers: Vec<Arbiter> = (0..cores.min(8)).map(|_| Arbiter::new()).collect();
     let (alive, mut all_done) = mpsc::channel::<()>(1);
@@ -89,7 +93,7 @@ async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: Pa
         write_timeout: Duration::from_secs(config.limits.write_timeout_secs),
     };
     let Listeners { mail, ldap: ldap_listeners, https: https_listener } = listeners;
-    let relay_context = relay_context(&config, &store, &tls, &context, &clock, &data_dir)?;
+    let relay_context = relay_context(&config, &federation, &tls, &context)?;
     let doors = mail.into_iter().map(|(service, listener)| {
         let context = match (service, &relay_context) {
             (Service::Relay, Some(relay)) => relay.clone(),
@@ -249,32 +253,85 @@ impl Actors {
     }
 }
 
-/// The relay port's sessions: the mail sessions' context with the port's TLS (a client
-/// certificate asked for) and the trust space to judge it. `None` without a relay port.
+/// The relay's place in the operators' trust space: the space itself (its authority and
+/// list, with `[federation] ca_bundle`), this operator's certificate from it, and the
+/// outbound queue's deliverer (with both).
+struct Federation {
+    space: Option<Arc<TrustSpace>>,
+    identity: Option<Arc<rustls::sign::CertifiedKey>>,
+    deliverer: Option<Addr<outbound::Deliverer>>,
+}
+
+impl Federation {
+    fn start(
+        config: &Config,
+        store: &Store,
+        clock: &Arc<dyn Clock>,
+        data_dir: &Path,
+        relay_key: &Arc<RelayKey>,
+    ) -> anyhow::Result<Federation> {
+        let f = &config.federation;
+        let Some(bundle) = &f.ca_bundle else {
+            anyhow::ensure!(
+                f.certificate.is_none(),
+                "[federation] certificate needs the trust space's CA bundle: set [federation] ca_bundle"
+            );
+            return Ok(Federation { space: None, identity: None, deliverer: None });
+        };
+        let bundle = data_dir.join(bundle);
+        let pem = std::fs::read(&bundle)
+            .with_context(|| format!("reading the trust space's CA bundle {}", bundle.display()))?;
+        let space = Arc::new(TrustSpace::new(store.clone(), clock.clone(), &pem)?);
+        let identity = match (&f.certificate, &f.key) {
+            (Some(certificate), Some(key)) => {
+                Some(crate::tls::load_certified_key(&data_dir.join(certificate), &data_dir.join(key))?)
+            }
+            (None, None) => None,
+            _ => anyhow::bail!("[federation] certificate and key go together: set both, or neither"),
+        };
+        let deliverer = match &identity {
+            Some(identity) => Some(outbound::start(
+                store.clone(),
+                clock.clone(),
+                space.clone(),
+                identity.clone(),
+                relay_key.clone(),
+                config.outbound_config()?,
+            )?),
+            None => None,
+        };
+        Ok(Federation { space: Some(space), identity, deliverer })
+    }
+
+    /// Where practices' mail for other domains can go: `None` without the outbound queue.
+    fn peers(&self) -> Option<Arc<dyn caducee_actors::session::Peers>> {
+        let (Some(space), Some(deliverer)) = (&self.space, &self.deliverer) else {
+            return None;
+        };
+        Some(Arc::new(outbound::QueueDoor { space: space.clone(), deliverer: deliverer.clone() }))
+    }
+}
+
+/// The relay port's sessions: the mail sessions' context with the port's TLS (this
+/// operator's certificate from the trust space when it has one; a client certificate asked
+/// for) and the trust space to judge it. `None` without a relay port.
 fn relay_context(
     config: &Config,
-    store: &Store,
+    federation: &Federation,
     tls: &Arc<rustls::ServerConfig>,
     context: &SessionContext,
-    clock: &Arc<dyn Clock>,
-    data_dir: &Path,
 ) -> anyhow::Result<Option<SessionContext>> {
     if config.listen.relay.is_none() {
         return Ok(None);
     }
-    let bundle = config
-        .federation
-        .ca_bundle
+    let space = federation
+        .space
         .as_ref()
         .context("the relay port ([listen] relay) needs the trust space's CA bundle: set [federation] ca_bundle")?;
-    let bundle = data_dir.join(bundle);
-    let pem =
-        std::fs::read(&bundle).with_context(|| format!("reading the trust space's CA bundle {}", bundle.display()))?;
-    let space = crate::federation::inbound::TrustSpace::new(store.clone(), clock.clone(), &pem)?;
-    let relay_tls = space.server_config(tls)?;
+    let relay_tls = space.server_config(tls, federation.identity.clone())?;
     Ok(Some(SessionContext {
         tls: tokio_rustls::TlsAcceptor::from(relay_tls),
-        operators: Some(Arc::new(space)),
+        operators: Some(space.clone() as Arc<dyn caducee_actors::session::Operators>),
         ..context.clone()
     }))
 }
@@ -313,6 +370,8 @@ fn session_context(
         password_checks: Arc::new(tokio::sync::Semaphore::new(cores)),
         in_flight: InFlight::new(config.limits.in_flight_mib.saturating_mul(1 << 20)),
         operators: None,
+        domain: config.domain.clone(),
+        peers: None,
     }
 }
 

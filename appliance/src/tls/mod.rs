@@ -391,10 +391,18 @@ fn ca_warnings(ca: &LocalCa, served: Option<&Served>, now: i64, warnings: &mut V
 
 /// The chain and key in `server.pem` and `server.key`, checked to belong together.
 fn certified_key(dir: &Path) -> anyhow::Result<Arc<CertifiedKey>> {
-    let chain = certificates(&dir.join("server.pem"))?;
-    let key = private_key(&dir.join("server.key"))?;
+    load_certified_key(&dir.join("server.pem"), &dir.join("server.key"))
+}
+
+/// A certificate chain (PEM, end entity first) and its private key, checked to belong
+/// together.
+pub fn load_certified_key(chain: &Path, key: &Path) -> anyhow::Result<Arc<CertifiedKey>> {
+    let chain_der = certificates(chain)?;
+    anyhow::ensure!(!chain_der.is_empty(), "no certificate in {}", chain.display());
+    let key = private_key(key)?;
     let provider = rustls::crypto::ring::default_provider();
-    let certified = CertifiedKey::from_der(chain, key, &provider).context("loading the server certificate")?;
+    let certified = CertifiedKey::from_der(chain_der, key, &provider)
+        .with_context(|| format!("loading the certificate {} with its key", chain.display()))?;
     Ok(Arc::new(certified))
 }
 

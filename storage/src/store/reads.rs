@@ -3,7 +3,7 @@
 
 use super::Store;
 use crate::tables::{accounts, alerts, audit, certificates, connections, directory, messages, monitor, notices};
-use crate::tables::{portal, trails, trust};
+use crate::tables::{outbound, portal, trails, trust};
 use crate::types::*;
 use crate::{ConnectionTally, DirectoryEntry, StoreError};
 
@@ -64,6 +64,21 @@ impl Store {
     /// Every notice waiting, with its sequence number, oldest first.
     pub fn notices(&self) -> Result<Vec<(u64, Notice)>, StoreError> {
         self.reading(notices::all)
+    }
+
+    /// The outbound queue, oldest first, each record with its sequence number.
+    pub fn outbound(&self) -> Result<Vec<(u64, OutboundRecord)>, StoreError> {
+        self.reading(outbound::all)
+    }
+
+    /// One record of the outbound queue, if it still waits.
+    pub fn outbound_entry(&self, seq: u64) -> Result<Option<OutboundRecord>, StoreError> {
+        self.reading(|t, txn| outbound::get(t, txn, seq))
+    }
+
+    /// What federation added to a message's trail, if anything.
+    pub fn federation_trail(&self, message: MessageId) -> Result<Option<FederationTrail>, StoreError> {
+        self.reading(|t, txn| outbound::trail(t, txn, message))
     }
 
     /// A message's trail, while retention keeps it.

@@ -33,8 +33,48 @@ impl Store {
         message: SealedMessage,
         at: Millis,
     ) -> Result<(MessageId, Vec<Uid>), StoreError> {
-        match self.write(WriteOp::Accept { sender, recipients, message, at }).await? {
+        self.accept_relaying(sender, recipients, Vec::new(), None, message, at).await
+    }
+
+    /// As [`Store::accept`], with recipients in peer operators' domains (`remote`, queued
+    /// for the outbound delivery in the same commit) and, for a message a peer operator
+    /// handed over, its certificate's subject for the trail.
+    pub async fn accept_relaying(
+        &self,
+        sender: Address,
+        recipients: Vec<AccountId>,
+        remote: Vec<Address>,
+        received_from: Option<String>,
+        message: SealedMessage,
+        at: Millis,
+    ) -> Result<(MessageId, Vec<Uid>), StoreError> {
+        match self.write(WriteOp::Accept { sender, recipients, remote, received_from, message, at }).await? {
             WriteOutcome::Accepted { message, uids } => Ok((message, uids)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Writes back an outbound record after an attempt or an administrator's change (with
+    /// its audit entry); a finished one leaves the queue and releases its message.
+    pub async fn update_outbound(
+        &self,
+        seq: u64,
+        record: OutboundRecord,
+        audit: Option<AuditDraft>,
+    ) -> Result<(), StoreError> {
+        self.write(WriteOp::UpdateOutbound { seq, record: Box::new(record), audit }).await.map(drop)
+    }
+
+    /// Removes an outbound record, its waiting recipients given up with `reason`; returns it.
+    pub async fn delete_outbound(
+        &self,
+        seq: u64,
+        reason: String,
+        at: Millis,
+        audit: AuditDraft,
+    ) -> Result<OutboundRecord, StoreError> {
+        match self.write(WriteOp::DeleteOutbound { seq, reason, at, audit }).await? {
+            WriteOutcome::OutboundDeleted(record) => Ok(*record),
             other => Err(unexpected(other)),
         }
     }

@@ -38,17 +38,19 @@ pub(crate) fn bytes_total(t: &Tables, txn: &RoTxn<'_>) -> Result<u64, StoreError
     Ok(total)
 }
 
-/// Stores one sealed message once, with its trail, and indexes it in every recipient's
-/// mailbox. Refused whole if any recipient would exceed its quota or the store has no room.
+/// Stores one sealed message once, with its trail, indexes it in every local recipient's
+/// mailbox and queues it for the recipients in peer operators' domains (`remote`: one
+/// outbound record, and one reference, per domain). Refused whole if any recipient would
+/// exceed its quota or the store has no room.
 pub(crate) fn accept(
     t: &Tables,
     txn: &mut RwTxn,
-    sender: &Address,
-    recipients: &[AccountId],
+    envelope: &Envelope<'_>,
     message: &SealedMessage,
     at: Millis,
     counters: &mut Counters,
 ) -> Result<(MessageId, Vec<Uid>), StoreError> {
+    let Envelope { sender, recipients, remote } = *envelope;
     // Check every recipient before touching anything.
     let mut accounts = Vec::with_capacity(recipients.len());
     for id in recipients {
@@ -61,7 +63,10 @@ pub(crate) fn accept(
     take_room(message.size, counters)?;
     let id = MessageId(counters.next_message);
     counters.next_message += 1;
-    store_message(t, txn, id, sender, &accounts, message, at)?;
+    let domains = super::outbound::by_domain(remote).len() as u32;
+    let addresses: Vec<Address> = accounts.iter().map(|a| a.address.clone()).chain(remote.iter().cloned()).collect();
+    store_message(t, txn, id, sender, &addresses, accounts.len() as u32 + domains, message, at)?;
+    super::outbound::queue(t, txn, id, envelope, message.size, at, counters)?;
     let mut uids = Vec::with_capacity(accounts.len());
     for mut account in accounts {
         let uid = Uid(account.next_uid);
@@ -76,6 +81,15 @@ pub(crate) fn accept(
     Ok((id, uids))
 }
 
+/// Who sent a message and who it is for: mailboxes here, and recipients in peer
+/// operators' domains.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Envelope<'a> {
+    pub sender: &'a Address,
+    pub recipients: &'a [AccountId],
+    pub remote: &'a [Address],
+}
+
 /// Counts the message's footprint against the map's and the disk's room, or refuses it.
 fn take_room(size: u64, counters: &mut Counters) -> Result<(), StoreError> {
     let footprint = message_footprint(size);
@@ -88,18 +102,20 @@ fn take_room(size: u64, counters: &mut Counters) -> Result<(), StoreError> {
 }
 
 /// Writes the message's record, its sealed bytes and its trail.
+#[allow(clippy::too_many_arguments)] // one record's fields, each from the accepting write
 fn store_message(
     t: &Tables,
     txn: &mut RwTxn,
     id: MessageId,
     sender: &Address,
-    recipients: &[Account],
+    recipients: &[Address],
+    references: u32,
     message: &SealedMessage,
     at: Millis,
 ) -> Result<(), StoreError> {
     let record = MessageRecord {
         size: message.size,
-        references: recipients.len() as u32,
+        references,
         wrapped_key: message.wrapped_key.clone(),
         accepted_at: at,
         sender: sender.clone(),
@@ -114,7 +130,7 @@ fn store_message(
         size: message.size,
         recipients: recipients
             .iter()
-            .map(|a| RecipientTrail { address: a.address.clone(), collected_at: None })
+            .map(|address| RecipientTrail { address: address.clone(), collected_at: None })
             .collect(),
         erased_at: None,
     };
@@ -159,24 +175,48 @@ pub(crate) fn remove_entries(
         t.mailbox.delete(txn, &key)?;
         record.used_bytes -= entry.size;
         record.message_count -= 1;
-        let message_key = message_key(entry.message);
-        let Some(mut message) = super::get::<MessageRecord>(t.messages, txn, &message_key)? else {
-            return Err(StoreError::Corrupt(format!("mailbox entry points to missing message {}", entry.message.0)));
-        };
-        message.references -= 1;
+        let (message, erased_now) = drop_reference(t, txn, entry.message, counters)?;
         accepted_at.push(message.accepted_at);
-        let erased_now = message.references == 0;
         let collected_by = collected.then_some(&record.address);
         super::trails::copy_removed(t, txn, entry.message, collected_by, erased_now, at)?;
-        if erased_now {
-            counters.message_pages_bytes = counters.message_pages_bytes.saturating_sub(message_footprint(message.size));
-            // Crypto-shredding: the wrapped key and the sealed bytes go in this commit.
-            t.messages.delete(txn, &message_key)?;
-            t.blobs.delete(txn, &message_key)?;
-            erased += 1;
-        } else {
-            super::put(t.messages, txn, &message_key, &message)?;
-        }
+        erased += u32::from(erased_now);
     }
     Ok((erased, accepted_at))
+}
+
+/// Releases the reference an outbound record held; the trail records the erasure when it
+/// was the last. Returns whether the message was erased.
+pub(crate) fn release(
+    t: &Tables,
+    txn: &mut RwTxn,
+    id: MessageId,
+    at: Millis,
+    counters: &mut Counters,
+) -> Result<bool, StoreError> {
+    let (_, erased) = drop_reference(t, txn, id, counters)?;
+    super::trails::copy_removed(t, txn, id, None, erased, at)?;
+    Ok(erased)
+}
+
+/// Drops one reference to a stored message, erasing it with its key (crypto-shredding: the
+/// wrapped key and the sealed bytes go in this commit) when it was the last.
+fn drop_reference(
+    t: &Tables,
+    txn: &mut RwTxn,
+    id: MessageId,
+    counters: &mut Counters,
+) -> Result<(MessageRecord, bool), StoreError> {
+    let key = message_key(id);
+    let Some(mut message) = super::get::<MessageRecord>(t.messages, txn, &key)? else {
+        return Err(StoreError::Corrupt(format!("a reference to missing message {}", id.0)));
+    };
+    message.references -= 1;
+    if message.references > 0 {
+        super::put(t.messages, txn, &key, &message)?;
+        return Ok((message, false));
+    }
+    counters.message_pages_bytes = counters.message_pages_bytes.saturating_sub(message_footprint(message.size));
+    t.messages.delete(txn, &key)?;
+    t.blobs.delete(txn, &key)?;
+    Ok((message, true))
 }

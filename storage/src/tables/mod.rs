@@ -14,6 +14,7 @@ pub(crate) mod directory;
 pub(crate) mod messages;
 pub(crate) mod monitor;
 pub(crate) mod notices;
+pub(crate) mod outbound;
 pub(crate) mod portal;
 pub(crate) mod retention;
 pub(crate) mod trails;

@@ -50,6 +50,25 @@ pub(crate) fn copy_removed(
     super::put(t.trails, txn, &key, &trail)
 }
 
+/// Records that `address`, a recipient in another operator's domain, was handed over:
+/// for the trail, its copy left this relay.
+pub(crate) fn mark_collected(
+    t: &Tables,
+    txn: &mut RwTxn,
+    message: MessageId,
+    address: &Address,
+    at: Millis,
+) -> Result<(), StoreError> {
+    let key = message_key(message);
+    let Some(mut trail) = super::get::<MessageTrail>(t.trails, txn, &key)? else {
+        return Ok(());
+    };
+    for copy in trail.recipients.iter_mut().filter(|r| r.address == *address) {
+        copy.collected_at.get_or_insert(at);
+    }
+    super::put(t.trails, txn, &key, &trail)
+}
+
 /// Removes the trails of erased messages accepted before `before`; returns how many.
 pub(crate) fn purge_before(t: &Tables, txn: &mut RwTxn, before: Millis) -> Result<u64, StoreError> {
     let mut doomed = Vec::new();
@@ -66,6 +85,8 @@ pub(crate) fn purge_before(t: &Tables, txn: &mut RwTxn, before: Millis) -> Resul
     }
     for key in &doomed {
         t.trails.delete(txn, key)?;
+        // What federation added to the trail goes with it.
+        t.federation_trails.delete(txn, key)?;
     }
     Ok(doomed.len() as u64)
 }

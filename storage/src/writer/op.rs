@@ -7,7 +7,9 @@ use crate::counters::Counters;
 use crate::schema::Tables;
 use crate::tables::accounts::{self, AccountEdit};
 use crate::tables::retention::{self, Purge, Purged};
-use crate::tables::{alerts, audit, certificates, connections, directory, messages, monitor, notices, portal, trust};
+use crate::tables::{
+    alerts, audit, certificates, connections, directory, messages, monitor, notices, outbound, portal, trust,
+};
 use crate::types::*;
 use crate::{DirectoryEntry, StoreError};
 
@@ -18,6 +20,10 @@ pub(crate) enum WriteOp {
     Accept {
         sender: Address,
         recipients: Vec<AccountId>,
+        /// Recipients in peer operators' domains: queued for the outbound delivery.
+        remote: Vec<Address>,
+        /// The subject of the peer operator's certificate, for a message it handed over.
+        received_from: Option<String>,
         message: SealedMessage,
         at: Millis,
     },
@@ -137,6 +143,21 @@ pub(crate) enum WriteOp {
     },
     /// Retention: removes what is older than each limit (see [`Purge`]).
     Purge(Purge),
+    /// An outbound record after an attempt, or changed by the administrator (held,
+    /// released, due now): written back, or gone with its reference once finished.
+    UpdateOutbound {
+        seq: u64,
+        record: Box<OutboundRecord>,
+        audit: Option<AuditDraft>,
+    },
+    /// Removes an outbound record, its waiting recipients given up with `reason`, with its
+    /// audit entry.
+    DeleteOutbound {
+        seq: u64,
+        reason: String,
+        at: Millis,
+        audit: AuditDraft,
+    },
 }
 
 /// What a write produced.
@@ -156,6 +177,8 @@ pub(crate) enum WriteOutcome {
     Purged(Purged),
     /// Whether a compare-and-set wrote.
     Swapped(bool),
+    /// The outbound record a delete removed.
+    OutboundDeleted(Box<OutboundRecord>),
     Done,
 }
 
@@ -191,9 +214,13 @@ fn done(_: ()) -> WriteOutcome {
 pub(crate) fn apply(t: &Tables, txn: &mut RwTxn, op: &WriteOp, c: &mut Counters) -> Result<WriteOutcome, StoreError> {
     match op {
         WriteOp::CreateAccount(new) => accounts::create(t, txn, new, c).map(WriteOutcome::AccountCreated),
-        WriteOp::Accept { sender, recipients, message, at } => {
-            messages::accept(t, txn, sender, recipients, message, *at, c)
-                .map(|(message, uids)| WriteOutcome::Accepted { message, uids })
+        WriteOp::Accept { sender, recipients, remote, received_from, message, at } => {
+            let envelope = messages::Envelope { sender, recipients, remote };
+            let (message, uids) = messages::accept(t, txn, &envelope, message, *at, c)?;
+            if let Some(operator) = received_from {
+                outbound::record_received_from(t, txn, message, operator)?;
+            }
+            Ok(WriteOutcome::Accepted { message, uids })
         }
         WriteOp::RecordCollection { account, at } => monitor::record_collection(t, txn, *account, *at).map(done),
         WriteOp::Expunge { account, uids, at } => messages::expunge(t, txn, *account, uids, *at, c)
@@ -233,5 +260,17 @@ pub(crate) fn apply(t: &Tables, txn: &mut RwTxn, op: &WriteOp, c: &mut Counters)
         WriteOp::PutCertificate { record, audit } => certificates::put(t, txn, record, audit).map(done),
         WriteOp::SetTrustList { record, audit } => trust::set(t, txn, record, audit).map(done),
         WriteOp::Purge(purge) => retention::purge(t, txn, purge).map(WriteOutcome::Purged),
+        WriteOp::UpdateOutbound { seq, record, audit } => {
+            outbound::update(t, txn, *seq, record, c)?;
+            if let Some(draft) = audit {
+                audit::append(t, txn, draft)?;
+            }
+            Ok(WriteOutcome::Done)
+        }
+        WriteOp::DeleteOutbound { seq, reason, at, audit } => {
+            let record = outbound::delete(t, txn, *seq, reason, *at, c)?;
+            audit::append(t, txn, audit)?;
+            Ok(WriteOutcome::OutboundDeleted(Box::new(record)))
+        }
     }
 }

@@ -16,6 +16,7 @@ pub struct Words;
 impl Vocabulary for Words {
     type Address = String;
     type Account = u64;
+    type Recipient = u64;
     type Message = u64;
     type Uid = u32;
 

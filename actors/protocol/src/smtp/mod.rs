@@ -95,7 +95,7 @@ pub enum Effect<V: Vocabulary> {
 #[derive(Debug, PartialEq)]
 pub struct Delivery<V: Vocabulary> {
     pub sender: V::Address,
-    pub recipients: Vec<(V::Account, V::Address)>,
+    pub recipients: Vec<(V::Recipient, V::Address)>,
     /// The message exactly as received (dot-unstuffed), without a trace header.
     pub body: Vec<u8>,
     pub content: EncryptedContent,
@@ -106,8 +106,11 @@ pub struct Delivery<V: Vocabulary> {
 /// The answer to [`Effect::CheckRecipient`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecipientVerdict<V: Vocabulary> {
-    Accept(V::Account),
+    Accept(V::Recipient),
     Unknown,
+    /// In another domain that this relay cannot deliver to (the reason says why: not in
+    /// the trust list, or no relaying from this door).
+    Unreachable(String),
     /// Reception is disabled; the reason is told to the sender.
     Disabled(ReceptionDisabled),
     OverQuota,
@@ -218,7 +221,7 @@ enum Refusal {
 struct Transaction<V: Vocabulary> {
     sender: V::Address,
     declared_bytes: Option<u64>,
-    recipients: Vec<(V::Account, V::Address)>,
+    recipients: Vec<(V::Recipient, V::Address)>,
     pending_recipient: Option<V::Address>,
     body: Vec<u8>,
     /// The body's share of the relay-wide budget, grown as content arrives.
@@ -605,6 +608,7 @@ impl<V: Vocabulary> SmtpServer<V> {
             RecipientVerdict::Unknown => {
                 self.reply(550, "5.1.1", &format!("<{address}>: no such mailbox on this relay"))
             }
+            RecipientVerdict::Unreachable(why) => self.reply(550, "5.1.2", &format!("<{address}>: {why}")),
             RecipientVerdict::Disabled(reason) => {
                 self.reply(550, "5.2.1", &format!("<{address}>: reception is disabled: {reason}"))
             }

@@ -21,6 +21,7 @@ pub type Address = String;
 impl Vocabulary for Words {
     type Address = Address;
     type Account = AccountId;
+    type Recipient = AccountId;
     type Message = MessageId;
     type Uid = Uid;
 

@@ -1,0 +1,476 @@
+//! The outbound queue's delivery: practices' mail for recipients in peer operators'
+//! domains leaves from here, to the operator the trust list binds to each domain.
+//!
+//! A message is queued in the commit that accepts it (one record per destination domain;
+//! `250` means "on disk, queued"). The [`Deliverer`] looks at the queue every
+//! `[federation] every_secs` and whenever a message was just queued. For each record due,
+//! it finds the next hop (`[federation.routes]`, else the domain's DNS MX, else the domain
+//! itself), speaks SMTP with STARTTLS required, presents this operator's certificate, and
+//! accepts the peer only when its certificate is of the trust space's authority, valid for
+//! the host name, and its subject bound to that domain in the trust list. Each recipient
+//! is tracked on its own: a `250` at `RCPT` and after the data delivers it, a `5xx` fails
+//! it for good, anything else (a `4xx`, no connection, a TLS or trust failure) waits for
+//! the next attempt — 1, 2, 4 … minutes, up to `retry_max_minutes` — until
+//! `expire_after_hours`, when it fails. A failed recipient's sender gets a delivery status
+//! notification (RFC 3464) in its mailbox, signed by the relay. The stored copy is erased
+//! once every recipient, here or at a peer, has been served.
+//!
+//! Delivery is at least once: a peer's `250` whose outcome the relay could not commit
+//! (a crash between the two) is delivered again at the next attempt.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use caducee_actors::clock::Clock;
+use caducee_actors::monitor::{failure_notification, Failure};
+use caducee_actors::relay_key::RelayKey;
+use caducee_actors::session::Peers;
+use caducee_storage::{Address, Millis, OutboundRecord, RelayOutcome, Store};
+use mail_send::smtp::message::Parameters;
+use mail_send::SmtpClientBuilder;
+use rustls::pki_types::CertificateDer;
+use rustls::sign::CertifiedKey;
+
+use super::inbound::{subject, TrustSpace};
+use super::trust::Unbound;
+
+/// Longest one conversation with a peer may take.
+const PEER_TIMEOUT: Duration = Duration::from_secs(120);
+/// The port of a next hop found by MX (or named without one in a route).
+const SMTP_PORT: u16 = 25;
+
+/// How the queue delivers.
+#[derive(Debug, Clone)]
+pub struct OutboundConfig {
+    /// The name this relay gives in `EHLO`.
+    pub hostname: String,
+    /// The relay's own domain (the notifications' sender).
+    pub domain: String,
+    /// Next hops that override DNS: domain → (host, port).
+    pub routes: BTreeMap<String, (String, u16)>,
+    pub retry_max: Duration,
+    pub expire_after: Duration,
+    /// Time between looks at the queue.
+    pub every: Duration,
+}
+
+/// The queue's deliverer: the only sender of the outbound queue.
+pub struct Deliverer {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    space: Arc<TrustSpace>,
+    tls: tokio_rustls::TlsConnector,
+    relay_key: Arc<RelayKey>,
+    config: OutboundConfig,
+    busy: bool,
+    /// A look was asked for while one ran: look again when it ends.
+    again: bool,
+}
+
+impl std::fmt::Debug for Deliverer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deliverer").field("routes", &self.config.routes).finish_non_exhaustive()
+    }
+}
+
+/// Looks at the queue now rather than at the next interval.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Flush;
+
+impl Actor for Deliverer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(self.config.every, |_, ctx| ctx.notify(Flush));
+        ctx.notify(Flush);
+    }
+}
+
+/// Starts the deliverer. `identity`: this operator's certificate from the trust space's
+/// authority and its key, presented to every peer.
+pub fn start(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    space: Arc<TrustSpace>,
+    identity: Arc<CertifiedKey>,
+    relay_key: Arc<RelayKey>,
+    config: OutboundConfig,
+) -> anyhow::Result<Addr<Deliverer>> {
+    let tls = client_tls(&space, identity)?;
+    Ok(Deliverer { store, clock, space, tls, relay_key, config, busy: false, again: false }.start())
+}
+
+/// The practices' side of the queue for the mail sessions: which domains mail can leave
+/// for, and a nudge when a message was queued.
+#[derive(Debug)]
+pub struct QueueDoor {
+    pub space: Arc<TrustSpace>,
+    pub deliverer: Addr<Deliverer>,
+}
+
+impl Peers for QueueDoor {
+    fn relays_to(&self, domain: &str) -> Result<(), String> {
+        match self.space.list() {
+            Ok(Some(list)) if list.domain(domain).is_some() => Ok(()),
+            Ok(Some(_)) => Err(format!(
+                "{domain} is not in the trust list of health-messaging operators; this relay delivers only to its \
+                 own mailboxes and to the operators of that list"
+            )),
+            Ok(None) => Err(format!("{domain} is not a domain of this relay, and it has no trust list yet")),
+            Err(error) => {
+                tracing::error!(%error, "reading the trust list");
+                Err("the trust list cannot be read now; try again later".into())
+            }
+        }
+    }
+
+    fn queued(&self) {
+        // Full or closed (stopping): the interval's look delivers it.
+        let _ = self.deliverer.try_send(Flush);
+    }
+}
+
+impl Handler<Flush> for Deliverer {
+    type Result = ResponseActFuture<Self, ()>;
+    fn handle(&mut self, _: Flush, _: &mut Context<Self>) -> Self::Result {
+        if self.busy {
+            self.again = true;
+            return Box::pin(fut::ready(()));
+        }
+        self.busy = true;
+        let round = Round {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            space: self.space.clone(),
+            tls: self.tls.clone(),
+            relay_key: self.relay_key.clone(),
+            config: self.config.clone(),
+        };
+        Box::pin(round.run().into_actor(self).map(|(), actor, ctx| {
+            actor.busy = false;
+            if std::mem::take(&mut actor.again) {
+                ctx.notify(Flush);
+            }
+        }))
+    }
+}
+
+/// One look at the queue: every record due, one after the other.
+struct Round {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    space: Arc<TrustSpace>,
+    tls: tokio_rustls::TlsConnector,
+    relay_key: Arc<RelayKey>,
+    config: OutboundConfig,
+}
+
+impl Round {
+    async fn run(self) {
+        let now = self.clock.now();
+        let due = match self.store.outbound() {
+            Ok(queue) => queue.into_iter().filter(|(_, r)| !r.held && r.next_attempt_at <= now),
+            Err(error) => {
+                tracing::error!(%error, "reading the outbound queue failed");
+                return;
+            }
+        };
+        for (seq, record) in due {
+            self.attempt(seq, record).await;
+        }
+    }
+
+    /// One attempt at one record, its outcome committed, its failures notified.
+    async fn attempt(&self, seq: u64, mut record: OutboundRecord) {
+        let attempt = self.deliver(&record).await;
+        let now = self.clock.now();
+        let mut failed = Vec::new();
+        for recipient in record.recipients.iter_mut().filter(|r| r.outcome.is_none()) {
+            let outcome = match attempt.answers.get(&recipient.address) {
+                Some(Answer::Delivered(reply)) => Some((true, reply.clone())),
+                Some(Answer::Refused(reply)) => Some((false, reply.clone())),
+                None if now.0.saturating_sub(record.queued_at.0) >= self.config.expire_after.as_millis() as u64 => {
+                    let hours = self.config.expire_after.as_secs() / 3600;
+                    let last = attempt.error.as_deref().or(record.last_error.as_deref()).unwrap_or("no attempt yet");
+                    Some((false, format!("{EXPIRED} {hours} hours; last: {last}")))
+                }
+                None => None,
+            };
+            if let Some((delivered, reply)) = outcome {
+                let operator = attempt.operator.clone();
+                recipient.outcome = Some(RelayOutcome { at: now, delivered, reply: reply.clone(), operator });
+                if !delivered {
+                    failed.push((recipient.address.clone(), reply));
+                }
+            }
+        }
+        record.attempts += 1;
+        record.last_error = attempt.error.clone();
+        let delay = (60_000u64 << (record.attempts - 1).min(20)).min(self.config.retry_max.as_millis() as u64);
+        record.next_attempt_at = Millis(now.0 + delay);
+        match &attempt.error {
+            Some(error) => tracing::warn!(
+                domain = %record.domain, %error, attempts = record.attempts, retry_in_secs = delay / 1000,
+                "outbound delivery deferred"
+            ),
+            None => tracing::info!(domain = %record.domain, operator = ?attempt.operator, "outbound delivery done"),
+        }
+        if let Err(error) = self.store.update_outbound(seq, record.clone(), None).await {
+            tracing::error!(%error, "recording an outbound attempt failed");
+            return;
+        }
+        for (recipient, reply) in failed {
+            self.notify_sender(&record.sender, &recipient, &reply, now).await;
+        }
+    }
+
+    /// The sender hears, in its mailbox, of a recipient that will not get its message.
+    async fn notify_sender(&self, sender: &Address, recipient: &Address, reply: &str, at: Millis) {
+        let Ok(Some(account)) = self.store.account_by_address(sender) else {
+            tracing::warn!(%sender, %recipient, %reply, "undelivered, and its sender has no mailbox here to tell");
+            return;
+        };
+        let status = reply_status(reply);
+        let diagnostic = format!("smtp; {reply}");
+        let failure = Failure { sender, recipient, reason: reply, status: &status, diagnostic: &diagnostic };
+        let report = match failure_notification(&self.config.domain, &failure, Some(&self.relay_key), at) {
+            Ok(report) => report,
+            Err(error) => {
+                tracing::warn!(%error, %sender, "the delivery status notification was not signed");
+                return;
+            }
+        };
+        let postmaster = Address::parse(&format!("postmaster@{}", self.config.domain));
+        let stored = match (postmaster, self.store.seal(report)) {
+            (Ok(postmaster), Ok(sealed)) => self.store.accept(postmaster, vec![account.id], sealed, at).await.map(drop),
+            (Err(_), _) => Ok(()),
+            (_, Err(error)) => Err(error),
+        };
+        if let Err(error) = stored {
+            tracing::warn!(%error, %sender, "the delivery status notification was not stored");
+        }
+    }
+
+    /// One conversation with the domain's operator.
+    async fn deliver(&self, record: &OutboundRecord) -> Attempt {
+        let mut attempt = Attempt::default();
+        let message = match self.store.read_message(record.message) {
+            Ok(message) => message,
+            Err(error) => {
+                attempt.error = Some(format!("reading the stored message: {error}"));
+                return attempt;
+            }
+        };
+        let (host, port) = match self.next_hop(&record.domain).await {
+            Ok(hop) => hop,
+            Err(error) => {
+                attempt.error = Some(error);
+                return attempt;
+            }
+        };
+        if let Err(error) = self.converse(record, &host, port, &message, &mut attempt).await {
+            attempt.error = Some(format!("{host}:{port}: {error}"));
+        }
+        attempt
+    }
+
+    async fn converse(
+        &self,
+        record: &OutboundRecord,
+        host: &str,
+        port: u16,
+        message: &[u8],
+        attempt: &mut Attempt,
+    ) -> Result<(), String> {
+        let mut builder = SmtpClientBuilder::new(host.to_owned(), port)
+            .map_err(|error| format!("not a host name: {error}"))?
+            .implicit_tls(false)
+            .helo_host(self.config.hostname.clone())
+            .timeout(PEER_TIMEOUT);
+        builder.tls_connector = self.tls.clone();
+        let mut client = builder.connect().await.map_err(|error| describe(&error))?;
+        let certificates = client.tls_connection().peer_certificates().unwrap_or_default().to_vec();
+        let operator = self.check_peer(&record.domain, &certificates)?;
+        attempt.operator = Some(operator);
+        client.mail_from(record.sender.as_str(), &Parameters::default()).await.map_err(|error| describe(&error))?;
+        let mut accepted = Vec::new();
+        for address in record.pending() {
+            match client.rcpt_to(address.as_str(), &Parameters::default()).await {
+                Ok(()) => accepted.push(address.clone()),
+                Err(mail_send::Error::UnexpectedReply(reply)) if reply.code >= 500 => {
+                    attempt.answers.insert(address.clone(), Answer::Refused(reply_text(&reply)));
+                }
+                Err(mail_send::Error::UnexpectedReply(reply)) => {
+                    attempt.error = Some(format!("{host}:{port}: {}", reply_text(&reply)));
+                }
+                Err(error) => return Err(describe(&error)),
+            }
+        }
+        if accepted.is_empty() {
+            let _ = client.quit().await;
+            return Ok(());
+        }
+        // mail-send ends the data with CRLF . CRLF itself: the stored message's last line
+        // break is that CRLF.
+        let body = message.strip_suffix(b"\r\n").unwrap_or(message);
+        match client.data(body).await {
+            Ok(()) => {
+                for address in accepted {
+                    attempt.answers.insert(address, Answer::Delivered("250 accepted".into()));
+                }
+            }
+            Err(mail_send::Error::UnexpectedReply(reply)) if reply.code >= 500 => {
+                for address in accepted {
+                    attempt.answers.insert(address, Answer::Refused(reply_text(&reply)));
+                }
+            }
+            Err(error) => return Err(describe(&error)),
+        }
+        let _ = client.quit().await;
+        Ok(())
+    }
+
+    /// The peer's certificate chain was verified by the handshake (trust space's authority,
+    /// host name); its subject must be bound to `domain` in the trust list.
+    fn check_peer(&self, domain: &str, certificates: &[CertificateDer<'static>]) -> Result<String, String> {
+        let name = certificates
+            .first()
+            .and_then(subject)
+            .ok_or_else(|| "the peer's certificate has no readable subject".to_owned())?;
+        let list = match self.space.list() {
+            Ok(Some(list)) => list,
+            Ok(None) => return Err("no trust list is in force".into()),
+            Err(error) => return Err(format!("the trust list cannot be read: {error}")),
+        };
+        match list.check(domain, &name) {
+            Ok(()) => Ok(name.to_string()),
+            Err(Unbound::DomainNotListed) => Err(format!("{domain} is no longer in the trust list")),
+            Err(Unbound::SubjectNotBound) => {
+                Err(format!("the peer's certificate subject ({name}) is not bound to {domain} in the trust list"))
+            }
+        }
+    }
+
+    /// The route configured for `domain`, else its best MX, else the domain itself.
+    async fn next_hop(&self, domain: &str) -> Result<(String, u16), String> {
+        if let Some(route) = self.config.routes.get(domain) {
+            return Ok(route.clone());
+        }
+        let resolver = hickory_resolver::TokioResolver::builder_tokio()
+            .and_then(hickory_resolver::ResolverBuilder::build)
+            .map_err(|error| format!("no DNS resolver: {error}"))?;
+        match resolver.mx_lookup(format!("{domain}.")).await {
+            Ok(lookup) => {
+                let mut hosts: Vec<(u16, String)> = lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|record| match &record.data {
+                        hickory_resolver::proto::rr::RData::MX(mx) => Some((mx.preference, mx.exchange.to_utf8())),
+                        _ => None,
+                    })
+                    .collect();
+                hosts.sort();
+                let (_, host) = hosts.into_iter().next().ok_or_else(|| format!("{domain} has no MX record"))?;
+                Ok((host.trim_end_matches('.').to_owned(), SMTP_PORT))
+            }
+            Err(error) if error.is_no_records_found() => Ok((domain.to_owned(), SMTP_PORT)),
+            Err(error) => Err(format!("looking up the MX of {domain}: {error}")),
+        }
+    }
+}
+
+/// What one attempt learnt.
+#[derive(Debug, Default)]
+struct Attempt {
+    /// Per recipient: what the peer answered for good.
+    answers: BTreeMap<Address, Answer>,
+    /// Why the attempt left recipients waiting (no connection, TLS, a `4xx`).
+    error: Option<String>,
+    /// The peer operator's certificate subject, once verified.
+    operator: Option<String>,
+}
+
+#[derive(Debug)]
+enum Answer {
+    Delivered(String),
+    Refused(String),
+}
+
+/// A reply as one line: code, enhanced code, text.
+fn reply_text(reply: &smtp_proto::Response<String>) -> String {
+    let [a, b, c] = reply.esc;
+    let text = reply.message.replace(['\r', '\n'], " ");
+    if a == 0 {
+        format!("{} {text}", reply.code)
+    } else {
+        format!("{} {a}.{b}.{c} {text}", reply.code)
+    }
+}
+
+/// How an expired recipient's outcome begins.
+const EXPIRED: &str = "not delivered within";
+
+/// The enhanced status of a reply line (`550 5.1.1 …` → `5.1.1`, a `4.x.y` made final as
+/// `5.x.y`), `5.4.7` for an expiry (RFC 3463: delivery time expired), else `5.0.0`.
+fn reply_status(reply: &str) -> String {
+    if reply.starts_with(EXPIRED) {
+        return "5.4.7".into();
+    }
+    reply
+        .split_whitespace()
+        .nth(1)
+        .filter(|code| code.split('.').count() == 3 && code.starts_with(['4', '5']))
+        .map_or_else(|| "5.0.0".to_owned(), |code| code.replacen('4', "5", 1))
+}
+
+/// mail-send's errors in words for the queue's listing.
+fn describe(error: &mail_send::Error) -> String {
+    match error {
+        mail_send::Error::UnexpectedReply(reply) => reply_text(reply),
+        mail_send::Error::MissingStartTls => "the peer does not offer STARTTLS".into(),
+        mail_send::Error::Tls(error) => format!("TLS: {error}"),
+        mail_send::Error::Timeout => "no answer in time".into(),
+        other => other.to_string(),
+    }
+}
+
+/// TLS to peers: their certificate verified against the trust space's authority, ours
+/// presented.
+fn client_tls(space: &TrustSpace, identity: Arc<CertifiedKey>) -> anyhow::Result<tokio_rustls::TlsConnector> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_root_certificates(space.roots())
+        .with_client_cert_resolver(Arc::new(Identity(identity)));
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// Always this operator's certificate, whatever the peer asks.
+#[derive(Debug)]
+struct Identity(Arc<CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for Identity {
+    fn resolve(&self, _: &[&[u8]], _: &[rustls::SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_temporary_refusal_becomes_permanent_in_its_notification() {
+        assert_eq!(reply_status("550 5.1.1 no such user"), "5.1.1");
+        assert_eq!(reply_status("452 4.2.2 mailbox full; not delivered within 120 hours"), "5.2.2");
+        assert_eq!(reply_status("not delivered within 120 hours; last: refused"), "5.4.7");
+        assert_eq!(reply_status("the peer said no"), "5.0.0");
+    }
+}
