@@ -426,3 +426,79 @@ fn two_operators_exchange_a_document_through_their_relay_ports() {
     let text = String::from_utf8_lossy(&received[0]);
     assert!(text.contains("(operator C=FR, O=OPERATEUR B, CN=mx.b.test)"), "A names operator B: {text}");
 }
+
+/// A loopback port nothing listens on (bound, then let go): a peer that is away.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address").port()
+}
+
+/// The outbound queue as `caducee queue list --json` shows it, once `ready` holds of it
+/// (the deliverer works on its own), after a bounded number of looks.
+fn queue_when(relay: &Relay, ready: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..1000 {
+        let queue = ok_json(&relay.cli(&["queue", "list", "--json"]));
+        if ready(&queue) {
+            return queue;
+        }
+    }
+    panic!("the queue never got there: {}", ok_json(&relay.cli(&["queue", "list", "--json"])));
+}
+
+#[test]
+fn a_message_waits_in_the_queue_while_its_peer_is_away_and_the_administrator_acts_on_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let space = dir.path().join("space");
+    std::fs::create_dir(&space).expect("space");
+    let authority = Authority::new(&space, "ca");
+    authority.issue("a", "/C=FR/O=OPERATEUR A/CN=mx.relay.test", "DNS:mx.relay.test,IP:127.0.0.1");
+    authority.issue("b", "/C=FR/O=OPERATEUR B/CN=mx.b.test", "DNS:mx.b.test,IP:127.0.0.1");
+    let b = operator(dir.path(), "data-b", "b.test", &space, "b", "");
+    let away = format!("\"b.test\" = \"127.0.0.1:{}\"", closed_port());
+    let a = operator(dir.path(), "data-a", "relay.test", &space, "a", &away);
+    let (alice, alice_pw) = a.add_user("alice", None);
+    let bob = "bob@b.test";
+    let bob_pw = practice(&b, bob);
+
+    // Two documents for bob while B cannot be reached: both 250 (on disk, queued).
+    for subject in ["Premier", "Second"] {
+        let message = compose(dir.path(), &[&alice, bob], subject);
+        assert_eq!(code(&a.send(&alice, &alice_pw, bob, &message)["data"]), 250);
+    }
+    let queue = queue_when(&a, |q| {
+        q["entries"].as_array().is_some_and(|e| e.len() == 2 && e.iter().all(|e| e["attempts"].as_u64() >= Some(1)))
+    });
+    let entries = queue["entries"].as_array().expect("entries");
+    let (first, second) = (entries[0]["id"].as_u64().expect("id"), entries[1]["id"].as_u64().expect("id"));
+    assert_eq!(entries[0]["domain"], "b.test");
+    assert_eq!(entries[0]["recipients"][0]["state"], "waiting");
+    assert!(entries[0]["last_error"].as_str().is_some_and(|e| e.contains("127.0.0.1")), "{queue}");
+    let listing = String::from_utf8_lossy(&a.cli(&["queue", "list"]).stdout).into_owned();
+    assert!(listing.contains("b.test") && listing.contains("last error"), "{listing}");
+
+    // Held, then released; the second deleted: alice is told it will not be delivered.
+    assert!(a.cli(&["queue", "hold", &first.to_string()]).status.success());
+    assert_eq!(ok_json(&a.cli(&["queue", "show", &first.to_string(), "--json"]))["held"], true);
+    assert!(a.cli(&["queue", "release", &first.to_string()]).status.success());
+    assert_eq!(ok_json(&a.cli(&["queue", "show", &first.to_string(), "--json"]))["held"], false);
+    let deleted = a.cli(&["queue", "delete", &second.to_string()]);
+    assert!(String::from_utf8_lossy(&deleted.stdout).contains("1 entry deleted"), "{deleted:?}");
+    let report = a.fetch(&alice, &alice_pw, true);
+    assert_eq!(report.len(), 1, "one report, for the deleted message");
+    let report = String::from_utf8_lossy(&report[0]);
+    assert!(report.contains("Final-Recipient: rfc822; bob@b.test") && report.contains("deleted"), "{report}");
+    let audit = a.cli(&["audit", "export", "--from", "2000-01-01", "--to", "2999-12-31"]);
+    assert!(String::from_utf8_lossy(&audit.stdout).contains("deleted from the outbound queue"), "audited");
+
+    // The queue is on disk: A restarted with the right route delivers the first one.
+    assert!(a.stop().success());
+    let route = format!("\"b.test\" = \"127.0.0.1:{}\"", b.port("relay"));
+    let a = operator(dir.path(), "data-a", "relay.test", &space, "a", &route);
+    let retried = a.cli(&["queue", "retry", "--all"]);
+    assert!(String::from_utf8_lossy(&retried.stdout).contains("1 entry to be tried now"), "{retried:?}");
+    let received = collect_when_arrived(&b, bob, &bob_pw, 1);
+    assert_eq!(received.len(), 1, "the deleted one never left");
+    assert!(String::from_utf8_lossy(&received[0]).contains("OPERATEUR A"));
+    queue_when(&a, |q| q["entries"].as_array().is_some_and(Vec::is_empty));
+    assert_eq!(a.status()["stored_messages"], 0);
+}

@@ -53,3 +53,74 @@ pub struct TrustDomainView {
     /// `DateMAJ` as written.
     pub updated: String,
 }
+
+/// `queue-list`: the outbound queue, oldest first.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QueueListing {}
+
+/// `queue-show`: one entry of the outbound queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueueShow {
+    pub id: u64,
+}
+
+/// `queue-act`: an administrator's action on one entry of the outbound queue, or on all.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueueAct {
+    /// `None`: every entry (retry, hold and release only).
+    pub id: Option<u64>,
+    pub action: QueueAction,
+}
+
+/// What `queue-act` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueueAction {
+    /// Try now rather than at the next scheduled attempt (a held entry stays held).
+    Retry,
+    /// No attempt until released.
+    Hold,
+    /// Attempts resume, the next one now.
+    Release,
+    /// Out of the queue: its waiting recipients are given up (their senders are told), and
+    /// the message is erased once nothing else holds it.
+    Delete,
+}
+
+/// The reply to `queue-act`: how many entries it changed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueueActed {
+    pub entries: u32,
+}
+
+/// The outbound queue.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QueueView {
+    pub entries: Vec<QueueEntryView>,
+}
+
+/// One entry: a message waiting for the operator of one domain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueueEntryView {
+    pub id: u64,
+    pub message: u64,
+    pub sender: String,
+    pub domain: String,
+    pub size: u64,
+    pub queued_at: Millis,
+    pub next_attempt_at: Millis,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub held: bool,
+    pub recipients: Vec<QueueRecipientView>,
+}
+
+/// One recipient of an entry, with what became of it so far.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueueRecipientView {
+    pub address: String,
+    /// `waiting`, `delivered` or `failed`.
+    pub state: String,
+    pub reply: Option<String>,
+    pub at: Option<Millis>,
+}

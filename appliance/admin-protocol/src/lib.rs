@@ -180,6 +180,12 @@ requests! {
     TrustListing(TrustListing) -> TrustListView;
     /// One domain of the trust list in force.
     TrustShow(TrustShow) -> TrustDomainView;
+    /// The outbound queue to peer operators.
+    QueueListing(QueueListing) -> QueueView;
+    /// One entry of the outbound queue.
+    QueueShow(QueueShow) -> QueueEntryView;
+    /// Retry, hold, release or delete entries of the outbound queue.
+    QueueAct(QueueAct) -> QueueActed;
 }
 
 #[cfg(test)]

@@ -36,6 +36,11 @@ pub(super) fn of(request: &Request) -> Option<(AuditAction, String, String)> {
             format!("announcement {subject:?} to every contact e-mail"),
         )),
         Request::RightsRequests(_) => Some((AuditAction::Read, "data-protection requests".into(), String::new())),
+        // Senders' and recipients' addresses: personal data.
+        Request::QueueListing(_) => Some((AuditAction::Read, "outbound queue".into(), String::new())),
+        Request::QueueShow(p::QueueShow { id }) => {
+            Some((AuditAction::Read, "outbound queue".into(), format!("entry {id}")))
+        }
         Request::DirectoryExport(p::DirectoryExport { format }) => {
             Some((AuditAction::Export, "directory".into(), format!("{format:?}").to_lowercase()))
         }
@@ -49,6 +54,7 @@ pub(super) fn of(request: &Request) -> Option<(AuditAction, String, String)> {
         | Request::TrustImport(_)
         | Request::TrustListing(_)
         | Request::TrustShow(_)
+        | Request::QueueAct(_)
         | Request::RightsRequestClose(_)
         | Request::Alerts(_)
         | Request::AlertAcknowledge(_)

@@ -13,6 +13,7 @@ mod audit;
 mod backup;
 pub mod keys;
 mod notices;
+mod queue;
 pub mod socket;
 mod status;
 mod trust;
@@ -66,6 +67,9 @@ pub struct Admin {
     pub clock: Arc<dyn Clock>,
     /// The restore drill run for the console, one at a time.
     pub drill: crate::backup::drill::DrillWatch,
+    /// The outbound queue's deliverer, nudged after a retry or a release (absent with the
+    /// relay stopped, or without federation).
+    pub peers: Option<Arc<dyn caducee_actors::session::Peers>>,
 }
 
 impl Admin {
@@ -128,6 +132,9 @@ impl Admin {
             Request::TrustImport(r) => answer::<p::TrustImport>(self.trust_import(&r.xml, &r.source, caller).await),
             Request::TrustListing(_) => answer::<p::TrustListing>(self.trust_listing()),
             Request::TrustShow(r) => answer::<p::TrustShow>(self.trust_show(&r.domain)),
+            Request::QueueListing(_) => answer::<p::QueueListing>(self.queue_listing()),
+            Request::QueueShow(r) => answer::<p::QueueShow>(self.queue_show(r.id)),
+            Request::QueueAct(r) => answer::<p::QueueAct>(self.queue_act(r.id, r.action, caller).await),
         }
     }
 

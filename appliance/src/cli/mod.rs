@@ -9,6 +9,7 @@ mod directory;
 mod keys;
 mod notices;
 mod print;
+mod queue;
 mod status;
 pub mod transport;
 mod trust;
@@ -69,6 +70,9 @@ enum Command {
     /// receive for which domain.
     #[command(subcommand)]
     Trust(trust::TrustCommand),
+    /// The outbound queue to peer operators: list, show, retry, hold, release, delete.
+    #[command(subcommand)]
+    Queue(queue::QueueCommand),
     /// Data-protection requests filed by users from their personal space.
     Requests(notices::RequestsArgs),
     /// Alerts for the administrator (blocks, full mailboxes, disabled reception, failed
@@ -153,6 +157,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Trail { message_id, json } => status::trail(&data_dir, message_id, json),
         Command::Terms(command) => notices::terms(&data_dir, command),
         Command::Trust(command) => trust::trust(&data_dir, command),
+        Command::Queue(command) => queue::queue(&data_dir, command),
         Command::Requests(args) => notices::requests(&data_dir, args),
         Command::Alerts(args) => notices::alerts(&data_dir, args),
         Command::Announce { subject, file } => notices::announce(&data_dir, subject, &file),

@@ -223,34 +223,7 @@ impl Round {
             return;
         }
         for (recipient, reply) in failed {
-            self.notify_sender(&record.sender, &recipient, &reply, now).await;
-        }
-    }
-
-    /// The sender hears, in its mailbox, of a recipient that will not get its message.
-    async fn notify_sender(&self, sender: &Address, recipient: &Address, reply: &str, at: Millis) {
-        let Ok(Some(account)) = self.store.account_by_address(sender) else {
-            tracing::warn!(%sender, %recipient, %reply, "undelivered, and its sender has no mailbox here to tell");
-            return;
-        };
-        let status = reply_status(reply);
-        let diagnostic = format!("smtp; {reply}");
-        let failure = Failure { sender, recipient, reason: reply, status: &status, diagnostic: &diagnostic };
-        let report = match failure_notification(&self.config.domain, &failure, Some(&self.relay_key), at) {
-            Ok(report) => report,
-            Err(error) => {
-                tracing::warn!(%error, %sender, "the delivery status notification was not signed");
-                return;
-            }
-        };
-        let postmaster = Address::parse(&format!("postmaster@{}", self.config.domain));
-        let stored = match (postmaster, self.store.seal(report)) {
-            (Ok(postmaster), Ok(sealed)) => self.store.accept(postmaster, vec![account.id], sealed, at).await.map(drop),
-            (Err(_), _) => Ok(()),
-            (_, Err(error)) => Err(error),
-        };
-        if let Err(error) = stored {
-            tracing::warn!(%error, %sender, "the delivery status notification was not stored");
+            notify_sender(&self.store, Some(&self.relay_key), &record.sender, &recipient, &reply, now).await;
         }
     }
 
@@ -379,6 +352,43 @@ impl Round {
             Err(error) if error.is_no_records_found() => Ok((domain.to_owned(), SMTP_PORT)),
             Err(error) => Err(format!("looking up the MX of {domain}: {error}")),
         }
+    }
+}
+
+/// The sender hears, in its mailbox, of a recipient that will not get its message: a
+/// delivery status notification signed with the relay's key.
+pub async fn notify_sender(
+    store: &Store,
+    relay_key: Option<&RelayKey>,
+    sender: &Address,
+    recipient: &Address,
+    reply: &str,
+    at: Millis,
+) {
+    let Ok(Some(account)) = store.account_by_address(sender) else {
+        tracing::warn!(%sender, %recipient, %reply, "undelivered, and its sender has no mailbox here to tell");
+        return;
+    };
+    let status = reply_status(reply);
+    let diagnostic = format!("smtp; {reply}");
+    let failure = Failure { sender, recipient, reason: reply, status: &status, diagnostic: &diagnostic };
+    // The sender is a practice of this relay: its domain is the relay's.
+    let domain = sender.domain();
+    let report = match failure_notification(domain, &failure, relay_key, at) {
+        Ok(report) => report,
+        Err(error) => {
+            tracing::warn!(%error, %sender, "the delivery status notification was not signed");
+            return;
+        }
+    };
+    let postmaster = Address::parse(&format!("postmaster@{domain}"));
+    let stored = match (postmaster, store.seal(report)) {
+        (Ok(postmaster), Ok(sealed)) => store.accept(postmaster, vec![account.id], sealed, at).await.map(drop),
+        (Err(_), _) => Ok(()),
+        (_, Err(error)) => Err(error),
+    };
+    if let Err(error) = stored {
+        tracing::warn!(%error, %sender, "the delivery status notification was not stored");
     }
 }
 

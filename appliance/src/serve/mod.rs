@@ -71,11 +71,11 @@ async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: Pa
     );
     let ca_pem = std::fs::read_to_string(data_dir.join("tls/ca.pem")).context("reading the relay's CA")?;
     let relay_key = relay_key(&config, &store, &data_dir, clock.now()).await?;
-    let actors = Actors::start(&config, &store, &clock, endpoints.clone(), ca_pem, relay_key)?;
+    let mut actors = Actors::start(&config, &store, &clock, endpoints.clone(), ca_pem, relay_key)?;
     let (stop, shutdown) = watch::channel(false);
     let federation = Federation::start(&config, &store, &clock, &data_dir, &actors.relay_key)?;
-    let mut context = session_context(&config, &store, &tls, &actors, &clock, shutdown.clone());
-    context.peers = federation.peers();
+    actors.peers = federation.peers();
+    let context = session_context(&config, &store, &tls, &actors, &clock, shutdown.clone());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers: Vec<Arbiter> = (0..cores.min(8)).map(|_| Arbiter::new()).collect();
     let (alive, mut all_done) = mpsc::channel::<()>(1);
@@ -232,6 +232,8 @@ struct Actors {
     notifier: Addr<Notifier>,
     /// The relay's own OpenPGP key: certifies issued keys, signs what the relay writes.
     relay_key: Arc<RelayKey>,
+    /// The outbound queue to peer operators, with federation (set once it has started).
+    peers: Option<Arc<dyn caducee_actors::session::Peers>>,
 }
 
 impl Actors {
@@ -249,7 +251,7 @@ impl Actors {
         let breaker = Arc::new(Breaker::new(&rules));
         let monitor = caducee_actors::monitor::start(store.clone(), clock.clone(), rules, breaker.clone());
         let notifier = caducee_actors::notices::start(store.clone(), clock.clone(), config.notices_config()?);
-        Ok(Actors { mailboxes, breaker, monitor, notifier, relay_key })
+        Ok(Actors { mailboxes, breaker, monitor, notifier, relay_key, peers: None })
     }
 }
 
@@ -371,7 +373,7 @@ fn session_context(
         in_flight: InFlight::new(config.limits.in_flight_mib.saturating_mul(1 << 20)),
         operators: None,
         domain: config.domain.clone(),
-        peers: None,
+        peers: actors.peers.clone(),
     }
 }
 
@@ -431,6 +433,7 @@ fn start_admin(
         },
         clock,
         drill: crate::backup::drill::DrillWatch::default(),
+        peers: actors.peers.clone(),
     };
     let socket = admin::socket_path(data_dir);
     let listener = admin::bind_socket(&socket)?;
