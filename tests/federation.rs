@@ -320,11 +320,24 @@ const TWO_OPERATORS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 /// An operator's relay: `domain`, a relay port, its certificate `name` of the trust space
 /// in `space`, the routes given (`domain = "host:port"` lines) and the two-operator list.
 fn operator(dir: &Path, data: &str, domain: &str, space: &Path, name: &str, routes: &str) -> Relay {
+    operator_with(dir, data, domain, space, name, routes, "")
+}
+
+/// As [`operator`], with more `[federation]` settings (`settings`: TOML lines).
+fn operator_with(
+    dir: &Path,
+    data: &str,
+    domain: &str,
+    space: &Path,
+    name: &str,
+    routes: &str,
+    settings: &str,
+) -> Relay {
     let data = dir.join(data);
     std::fs::create_dir_all(&data).expect("data");
     let config = format!(
         "domain = \"{domain}\"\n[federation]\nca_bundle = \"{ca}\"\ncertificate = \"{cert}\"\nkey = \"{key}\"\n\
-         [federation.routes]\n{routes}\n[keys]\nauto_renew = false\n[listen]\n\
+         {settings}\n[federation.routes]\n{routes}\n[keys]\nauto_renew = false\n[listen]\n\
          submission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n\
          https = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\nldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n\
          relay = \"127.0.0.1:0\"\n",
@@ -427,6 +440,17 @@ fn two_operators_exchange_a_document_through_their_relay_ports() {
     assert!(text.contains("(operator C=FR, O=OPERATEUR B, CN=mx.b.test)"), "A names operator B: {text}");
 }
 
+/// The relay's `/metrics`.
+fn scrape(relay: &Relay) -> String {
+    let output = Command::new("python3")
+        .args(["-c", "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())"])
+        .arg(format!("http://127.0.0.1:{}/metrics", relay.port("metrics")))
+        .output()
+        .expect("python3");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
 /// A loopback port nothing listens on (bound, then let go): a peer that is away.
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -455,7 +479,8 @@ fn a_message_waits_in_the_queue_while_its_peer_is_away_and_the_administrator_act
     authority.issue("b", "/C=FR/O=OPERATEUR B/CN=mx.b.test", "DNS:mx.b.test,IP:127.0.0.1");
     let b = operator(dir.path(), "data-b", "b.test", &space, "b", "");
     let away = format!("\"b.test\" = \"127.0.0.1:{}\"", closed_port());
-    let a = operator(dir.path(), "data-a", "relay.test", &space, "a", &away);
+    // An alert as soon as anything waits.
+    let a = operator_with(dir.path(), "data-a", "relay.test", &space, "a", &away, "queue_alert_minutes = 0");
     let (alice, alice_pw) = a.add_user("alice", None);
     let bob = "bob@b.test";
     let bob_pw = practice(&b, bob);
@@ -475,6 +500,17 @@ fn a_message_waits_in_the_queue_while_its_peer_is_away_and_the_administrator_act
     assert!(entries[0]["last_error"].as_str().is_some_and(|e| e.contains("127.0.0.1")), "{queue}");
     let listing = String::from_utf8_lossy(&a.cli(&["queue", "list"]).stdout).into_owned();
     assert!(listing.contains("b.test") && listing.contains("last error"), "{listing}");
+    // Raised at the end of the deliverer's look: looked for until it is there.
+    let stuck = (0..1000).find_map(|_| {
+        let alerts = ok_json(&a.cli(&["alerts", "--open", "--json"]));
+        alerts.as_array().expect("alerts").iter().find(|a| a["kind"] == "outbound-queue").cloned()
+    });
+    let stuck = stuck.expect("an outbound-queue alert");
+    assert!(stuck["text"].as_str().is_some_and(|t| t.contains("mail for b.test has waited")), "{stuck}");
+    let metrics = scrape(&a);
+    assert!(metrics.contains("caducee_outbound_queue_entries 2"), "{metrics}");
+    assert!(metrics.contains("caducee_outbound_deliveries_total{outcome=\"deferred\"}"), "{metrics}");
+    assert!(metrics.contains("caducee_outbound_queue_oldest_age_seconds"), "{metrics}");
 
     // Held, then released; the second deleted: alice is told it will not be delivered.
     assert!(a.cli(&["queue", "hold", &first.to_string()]).status.success());

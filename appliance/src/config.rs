@@ -53,7 +53,8 @@ pub struct FederationSection {
     pub expire_after_hours: u64,
     /// Time between two looks at the outbound queue (a new message is tried at once).
     pub queue_interval_secs: u64,
-    /// The oldest message in the queue older than this many minutes raises an alert.
+    /// The oldest message in the queue older than this many minutes raises an alert (0:
+    /// as soon as a delivery is deferred).
     pub queue_alert_minutes: u64,
 }
 
@@ -460,6 +461,7 @@ impl Config {
             retry_max: std::time::Duration::from_secs(f.retry_max_minutes.max(1) * 60),
             expire_after: std::time::Duration::from_secs(f.expire_after_hours.max(1) * 3600),
             every: std::time::Duration::from_secs(f.queue_interval_secs.max(1)),
+            alert_after: std::time::Duration::from_secs(f.queue_alert_minutes * 60),
         })
     }
 

@@ -592,6 +592,9 @@ pub enum AlertKind {
     /// A trust list was refused (not well-formed, or an entry that makes no sense): the
     /// last good list stays in force.
     TrustList,
+    /// The oldest message of the outbound queue waits longer than the configured
+    /// threshold: a peer operator is unreachable, or refuses our certificate.
+    OutboundQueue,
 }
 
 impl AlertKind {
@@ -605,6 +608,7 @@ impl AlertKind {
             AlertKind::DrillFailed => "drill-failed",
             AlertKind::Certificate => "certificate",
             AlertKind::TrustList => "trust-list",
+            AlertKind::OutboundQueue => "outbound-queue",
         }
     }
 }

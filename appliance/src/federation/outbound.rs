@@ -27,9 +27,14 @@ use caducee_actors::clock::Clock;
 use caducee_actors::monitor::{failure_notification, Failure};
 use caducee_actors::relay_key::RelayKey;
 use caducee_actors::session::Peers;
-use caducee_storage::{Address, Millis, OutboundRecord, RelayOutcome, Store};
+use caducee_storage::{Address, Alert, AlertKind, Millis, OutboundRecord, RelayOutcome, Store};
 use mail_send::smtp::message::Parameters;
 use mail_send::SmtpClientBuilder;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use rustls::pki_types::CertificateDer;
 use rustls::sign::CertifiedKey;
 
@@ -54,6 +59,68 @@ pub struct OutboundConfig {
     pub expire_after: Duration,
     /// Time between looks at the queue.
     pub every: Duration,
+    /// The oldest entry waiting longer than this raises an alert.
+    pub alert_after: Duration,
+}
+
+/// What the deliverer counts, for `/metrics`: every recipient's outcome, and the TLS
+/// failures per peer (an expired certificate, another authority's, a wrong name).
+#[derive(Debug, Clone, Default)]
+pub struct Metrics {
+    deliveries: Family<Outcome, Counter>,
+    tls_failures: Family<Peer, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Peer {
+    peer: String,
+}
+
+impl Metrics {
+    fn count(&self, outcome: &str, recipients: usize) {
+        self.deliveries.get_or_create(&Outcome { outcome: outcome.into() }).inc_by(recipients as u64);
+    }
+
+    /// The queue's gauges (read from the store now) and the deliverer's counters, in the
+    /// OpenMetrics text format, without its `# EOF`.
+    pub fn render(&self, store: &Store, now: Millis) -> String {
+        let queue = store.outbound().unwrap_or_default();
+        let entries = Gauge::<i64>::default();
+        entries.set(queue.len() as i64);
+        let waiting = Gauge::<i64>::default();
+        waiting.set(queue.iter().map(|(_, r)| r.pending().count()).sum::<usize>() as i64);
+        let oldest = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        let oldest_at = queue.iter().map(|(_, r)| r.queued_at.0).min();
+        oldest.set(oldest_at.map_or(0.0, |at| now.0.saturating_sub(at) as f64 / 1000.0));
+        let mut registry = Registry::default();
+        registry.register("caducee_outbound_queue_entries", "Messages waiting per peer domain", entries);
+        registry.register("caducee_outbound_queue_recipients", "Recipients waiting in the outbound queue", waiting);
+        registry.register(
+            "caducee_outbound_queue_oldest_age_seconds",
+            "How long the oldest entry of the outbound queue has waited",
+            oldest,
+        );
+        registry.register(
+            "caducee_outbound_deliveries",
+            "Outbound recipients by outcome: delivered, failed (for good), deferred (an attempt to try again)",
+            self.deliveries.clone(),
+        );
+        registry.register(
+            "caducee_outbound_tls_failures",
+            "Outbound connections whose TLS failed, by peer host:port",
+            self.tls_failures.clone(),
+        );
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
+            return String::new();
+        }
+        text.replace("# EOF\n", "")
+    }
 }
 
 /// The queue's deliverer: the only sender of the outbound queue.
@@ -64,6 +131,7 @@ pub struct Deliverer {
     tls: tokio_rustls::TlsConnector,
     relay_key: Arc<RelayKey>,
     config: OutboundConfig,
+    metrics: Metrics,
     busy: bool,
     /// A look was asked for while one ran: look again when it ends.
     again: bool,
@@ -98,9 +166,10 @@ pub fn start(
     identity: Arc<CertifiedKey>,
     relay_key: Arc<RelayKey>,
     config: OutboundConfig,
+    metrics: Metrics,
 ) -> anyhow::Result<Addr<Deliverer>> {
     let tls = client_tls(&space, identity)?;
-    Ok(Deliverer { store, clock, space, tls, relay_key, config, busy: false, again: false }.start())
+    Ok(Deliverer { store, clock, space, tls, relay_key, config, metrics, busy: false, again: false }.start())
 }
 
 /// The practices' side of the queue for the mail sessions: which domains mail can leave
@@ -148,6 +217,7 @@ impl Handler<Flush> for Deliverer {
             tls: self.tls.clone(),
             relay_key: self.relay_key.clone(),
             config: self.config.clone(),
+            metrics: self.metrics.clone(),
         };
         Box::pin(round.run().into_actor(self).map(|(), actor, ctx| {
             actor.busy = false;
@@ -166,20 +236,53 @@ struct Round {
     tls: tokio_rustls::TlsConnector,
     relay_key: Arc<RelayKey>,
     config: OutboundConfig,
+    metrics: Metrics,
 }
 
 impl Round {
     async fn run(self) {
         let now = self.clock.now();
-        let due = match self.store.outbound() {
-            Ok(queue) => queue.into_iter().filter(|(_, r)| !r.held && r.next_attempt_at <= now),
+        let queue = match self.store.outbound() {
+            Ok(queue) => queue,
             Err(error) => {
                 tracing::error!(%error, "reading the outbound queue failed");
                 return;
             }
         };
+        let due = queue.into_iter().filter(|(_, r)| !r.held && r.next_attempt_at <= now);
         for (seq, record) in due {
             self.attempt(seq, record).await;
+        }
+        // Judged on the queue as the attempts left it.
+        match self.store.outbound() {
+            Ok(queue) => self.alert_if_stuck(&queue, self.clock.now()).await,
+            Err(error) => tracing::error!(%error, "reading the outbound queue failed"),
+        }
+    }
+
+    /// An alert when the oldest entry already tried has waited past the threshold (one
+    /// open alert per domain, its repeats counted).
+    async fn alert_if_stuck(&self, queue: &[(u64, OutboundRecord)], now: Millis) {
+        let threshold = self.config.alert_after.as_millis() as u64;
+        let tried = queue.iter().filter(|(_, r)| r.attempts > 0);
+        let Some((_, oldest)) = tried.min_by_key(|(_, r)| r.queued_at) else {
+            return;
+        };
+        let waited = now.0.saturating_sub(oldest.queued_at.0);
+        if waited < threshold {
+            return;
+        }
+        let last = oldest.last_error.as_deref().unwrap_or("no attempt yet");
+        let text = format!(
+            "mail for {} has waited {} minutes in the outbound queue ({} attempts; last: {last})",
+            oldest.domain,
+            waited / 60_000,
+            oldest.attempts
+        );
+        if let Err(error) =
+            self.store.raise_alert(Alert::new(AlertKind::OutboundQueue, &oldest.domain, &text, now)).await
+        {
+            tracing::error!(%error, "raising the outbound queue's alert failed");
         }
     }
 
@@ -206,6 +309,13 @@ impl Round {
                     failed.push((recipient.address.clone(), reply));
                 }
             }
+        }
+        let delivered = attempt.answers.values().filter(|a| matches!(a, Answer::Delivered(_))).count();
+        self.metrics.count("delivered", delivered);
+        self.metrics.count("failed", failed.len());
+        self.metrics.count("deferred", record.pending().count());
+        if let Some(peer) = &attempt.tls_failure {
+            self.metrics.tls_failures.get_or_create(&Peer { peer: peer.clone() }).inc();
         }
         record.attempts += 1;
         record.last_error = attempt.error.clone();
@@ -245,6 +355,9 @@ impl Round {
             }
         };
         if let Err(error) = self.converse(record, &host, port, &message, &mut attempt).await {
+            if error.starts_with("TLS") || error.contains("STARTTLS") || error.contains("certificate") {
+                attempt.tls_failure = Some(format!("{host}:{port}"));
+            }
             attempt.error = Some(format!("{host}:{port}: {error}"));
         }
         attempt
@@ -401,6 +514,8 @@ struct Attempt {
     error: Option<String>,
     /// The peer operator's certificate subject, once verified.
     operator: Option<String>,
+    /// The peer (`host:port`) whose TLS failed, if it did.
+    tls_failure: Option<String>,
 }
 
 #[derive(Debug)]

@@ -2,7 +2,16 @@
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use anyhow::Context as _;
+use caducee_actors::clock::Clock;
+use caducee_storage::Store;
+
+use crate::federation::outbound::Metrics;
+
+/// The outbound queue's metrics and where its gauges are read.
+pub(super) type Outbound = (Metrics, Store, Arc<dyn Clock>);
 
 /// `GET /metrics` (Prometheus/OpenMetrics text) on its own plain-HTTP listener, meant for
 /// loopback or a management network: it carries counts and timings, never personal data.
@@ -10,24 +19,29 @@ pub(super) fn metrics_server(
     address: std::net::SocketAddr,
     monitor: actix::Addr<caducee_actors::monitor::Monitor>,
     data_dir: PathBuf,
+    outbound: Option<Outbound>,
 ) -> anyhow::Result<actix_web::dev::ServerHandle> {
     use actix_web::{web, App, HttpResponse, HttpServer};
 
-    type Sources = (actix::Addr<caducee_actors::monitor::Monitor>, PathBuf);
+    type Sources = (actix::Addr<caducee_actors::monitor::Monitor>, PathBuf, Option<Outbound>);
 
     async fn metrics(sources: web::Data<Sources>) -> HttpResponse {
-        let (monitor, data_dir) = sources.get_ref();
+        let (monitor, data_dir, outbound) = sources.get_ref();
         match monitor.send(caducee_actors::monitor::RenderMetrics).await {
-            Ok(text) => HttpResponse::Ok()
-                .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-                .body(with_drill(text, crate::backup::drill::last_report(data_dir))),
+            Ok(text) => {
+                let mut text = with_drill(text, crate::backup::drill::last_report(data_dir));
+                if let Some((metrics, store, clock)) = outbound {
+                    insert_before_eof(&mut text, &metrics.render(store, clock.now()));
+                }
+                HttpResponse::Ok().content_type("application/openmetrics-text; version=1.0.0; charset=utf-8").body(text)
+            }
             Err(_) => HttpResponse::ServiceUnavailable().body("the monitor is stopping\n"),
         }
     }
 
     let listener = std::net::TcpListener::bind(address).with_context(|| format!("binding metrics on {address}"))?;
     let bound = listener.local_addr()?;
-    let data = web::Data::new((monitor, data_dir));
+    let data = web::Data::new((monitor, data_dir, outbound));
     let server = HttpServer::new(move || App::new().app_data(data.clone()).route("/metrics", web::get().to(metrics)))
         .workers(1)
         .disable_signals()
@@ -67,9 +81,14 @@ fn with_drill(mut text: String, report: Option<serde_json::Value>) -> String {
     if let Some(at) = report["started_at"].as_f64() {
         gauge("caducee_restore_drill_timestamp_seconds", "When the last restore drill started.", at / 1000.0);
     }
-    match text.rfind("# EOF") {
-        Some(at) => text.insert_str(at, &lines),
-        None => text.push_str(&lines),
-    }
+    insert_before_eof(&mut text, &lines);
     text
+}
+
+/// Adds `lines` to an exposition, before its closing `# EOF`.
+fn insert_before_eof(text: &mut String, lines: &str) {
+    match text.rfind("# EOF") {
+        Some(at) => text.insert_str(at, lines),
+        None => text.push_str(lines),
+    }
 }

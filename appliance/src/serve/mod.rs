@@ -114,7 +114,10 @@ async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: Pa
     };
     let https = start_https(https_listener, &tls, &store, &actors.relay_key, directory, portal, &config)?;
     let metrics = match config.listen.metrics {
-        Some(address) => Some(metrics::metrics_server(address, actors.monitor.addr().clone(), data_dir.clone())?),
+        Some(address) => {
+            let outbound = federation.metrics.clone().map(|m| (m, store.clone(), clock.clone()));
+            Some(metrics::metrics_server(address, actors.monitor.addr().clone(), data_dir.clone(), outbound)?)
+        }
         None => None,
     };
     start_admin(&config, &store, &data_dir, &actors, endpoints, clock, shutdown)?;
@@ -262,6 +265,8 @@ struct Federation {
     space: Option<Arc<TrustSpace>>,
     identity: Option<Arc<rustls::sign::CertifiedKey>>,
     deliverer: Option<Addr<outbound::Deliverer>>,
+    /// The deliverer's counters, for `/metrics`.
+    metrics: Option<outbound::Metrics>,
 }
 
 impl Federation {
@@ -278,7 +283,7 @@ impl Federation {
                 f.certificate.is_none(),
                 "[federation] certificate needs the trust space's CA bundle: set [federation] ca_bundle"
             );
-            return Ok(Federation { space: None, identity: None, deliverer: None });
+            return Ok(Federation { space: None, identity: None, deliverer: None, metrics: None });
         };
         let bundle = data_dir.join(bundle);
         let pem = std::fs::read(&bundle)
@@ -291,18 +296,20 @@ impl Federation {
             (None, None) => None,
             _ => anyhow::bail!("[federation] certificate and key go together: set both, or neither"),
         };
-        let deliverer = match &identity {
-            Some(identity) => Some(outbound::start(
+        let metrics = identity.as_ref().map(|_| outbound::Metrics::default());
+        let deliverer = match (&identity, &metrics) {
+            (Some(identity), Some(metrics)) => Some(outbound::start(
                 store.clone(),
                 clock.clone(),
                 space.clone(),
                 identity.clone(),
                 relay_key.clone(),
                 config.outbound_config()?,
+                metrics.clone(),
             )?),
-            None => None,
+            _ => None,
         };
-        Ok(Federation { space: Some(space), identity, deliverer })
+        Ok(Federation { space: Some(space), identity, deliverer, metrics })
     }
 
     /// Where practices' mail for other domains can go: `None` without the outbound queue.
