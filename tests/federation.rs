@@ -90,7 +90,7 @@ impl<'a> Authority<'a> {
                 &["req", "-x509"][..],
                 &NEW_KEY,
                 &[&format!("{name}.key"), "-out", &format!("{name}.pem")],
-                &["-days", "3650", "-subj", &subject],
+                &["-days", CERTIFICATE_DAYS, "-subj", &subject],
             ]
             .concat(),
         );
@@ -125,7 +125,7 @@ impl<'a> Authority<'a> {
                 "-out",
                 &format!("{file}.pem"),
                 "-days",
-                "365",
+                CERTIFICATE_DAYS,
                 "-extfile",
                 &ext,
             ],
@@ -135,8 +135,19 @@ impl<'a> Authority<'a> {
 
 const NEW_KEY: [&str; 6] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout"];
 
+/// The test authority's certificates are made at this instant and last 50 years: valid
+/// whatever the day the suite runs, on the calendar check's moved clocks and on the real
+/// clock of a Postfix (which keeps its daemons' environment to itself).
+const CERTIFICATES_MADE_AT: &str = "2020-01-01 00:00:00";
+const CERTIFICATE_DAYS: &str = "18250";
+
 fn openssl(dir: &Path, args: &[&str]) {
-    let output = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
+    let output = own_clock_lock(&mut Command::new("openssl"))
+        .envs(clock_at(CERTIFICATES_MADE_AT))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
     assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
 }
 
@@ -374,9 +385,9 @@ fn practice(relay: &Relay, address: &str) -> String {
 }
 
 /// Collects `user`'s mailbox at `relay` once the relay stores `count` messages (the outbound
-/// queue delivers asynchronously), after a bounded number of looks at its status.
+/// queue delivers asynchronously).
 fn collect_when_arrived(relay: &Relay, user: &str, password: &str, count: u64) -> Vec<Vec<u8>> {
-    let arrived = (0..1000).any(|_| relay.status()["stored_messages"].as_u64() >= Some(count));
+    let arrived = eventually(|| (relay.status()["stored_messages"].as_u64() >= Some(count)).then_some(())).is_some();
     assert!(arrived, "{user} never got {count} messages: {}", relay.status());
     relay.fetch(user, password, true)
 }
@@ -458,15 +469,13 @@ fn closed_port() -> u16 {
 }
 
 /// The outbound queue as `caducee queue list --json` shows it, once `ready` holds of it
-/// (the deliverer works on its own), after a bounded number of looks.
+/// (the deliverer works on its own).
 fn queue_when(relay: &Relay, ready: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..1000 {
+    let queue = eventually(|| {
         let queue = ok_json(&relay.cli(&["queue", "list", "--json"]));
-        if ready(&queue) {
-            return queue;
-        }
-    }
-    panic!("the queue never got there: {}", ok_json(&relay.cli(&["queue", "list", "--json"])));
+        ready(&queue).then_some(queue)
+    });
+    queue.unwrap_or_else(|| panic!("the queue never got there: {}", ok_json(&relay.cli(&["queue", "list", "--json"]))))
 }
 
 #[test]
@@ -501,7 +510,7 @@ fn a_message_waits_in_the_queue_while_its_peer_is_away_and_the_administrator_act
     let listing = String::from_utf8_lossy(&a.cli(&["queue", "list"]).stdout).into_owned();
     assert!(listing.contains("b.test") && listing.contains("last error"), "{listing}");
     // Raised at the end of the deliverer's look: looked for until it is there.
-    let stuck = (0..1000).find_map(|_| {
+    let stuck = eventually(|| {
         let alerts = ok_json(&a.cli(&["alerts", "--open", "--json"]));
         alerts.as_array().expect("alerts").iter().find(|a| a["kind"] == "outbound-queue").cloned()
     });
@@ -537,4 +546,241 @@ fn a_message_waits_in_the_queue_while_its_peer_is_away_and_the_administrator_act
     assert!(String::from_utf8_lossy(&received[0]).contains("OPERATEUR A"));
     queue_when(&a, |q| q["entries"].as_array().is_some_and(Vec::is_empty));
     assert_eq!(a.status()["stored_messages"], 0);
+}
+
+/// Operators A (Caducée, `relay.test`) and P (Postfix, `p.test`).
+const WITH_POSTFIX: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListeBlanche>
+  <Domaine><Nom>relay.test</Nom><Description>Operateur A</Description>
+    <DNCertificatOperateur>CN=mx.relay.test, O=OPERATEUR A, C=FR</DNCertificatOperateur>
+    <ResponsableContact>rssi@relay.test</ResponsableContact><SupportContact>support@relay.test</SupportContact>
+    <DateMAJ>2026-01-01</DateMAJ></Domaine>
+  <Domaine><Nom>p.test</Nom><Description>Operateur P, sous Postfix</Description>
+    <DNCertificatOperateur>CN=mx.p.test, O=OPERATEUR P, C=FR</DNCertificatOperateur>
+    <ResponsableContact>rssi@p.test</ResponsableContact><SupportContact>support@p.test</SupportContact>
+    <DateMAJ>2026-01-01</DateMAJ></Domaine>
+</ListeBlanche>
+"#;
+
+/// What `look` finds, looked for every 20 ms for up to a minute: the deliverer and Postfix
+/// work on their own, with nothing the test could wait on.
+fn eventually<T>(mut look: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(found) = look() {
+            return Some(found);
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Postfix's daemons, as Debian's master.cf has them, none chrooted (the instance lives
+/// in the test's folder) and the SMTP server on the test's port.
+const POSTFIX_MASTER: &str = "\
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+";
+
+/// A Postfix instance of its own (Debian package `postfix`, run as root as CI runs): the
+/// operator of `p.test`, its mail in one mbox, its log in a file.
+struct Postfix {
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+impl Postfix {
+    /// Postfix with the certificate `cert` of `space` (none: `None`) for its deliveries,
+    /// relaying `relay.test` to `relay_port`; its SMTP server asks for client certificates
+    /// and takes mail only from verified ones (`permit_tls_all_clientcerts`).
+    fn start(dir: &Path, space: &Path, cert: Option<&str>, relay_port: &str) -> Postfix {
+        assert!(
+            Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0")),
+            "the Postfix test runs Postfix as root, as CI does"
+        );
+        let dir = dir.join("postfix");
+        for folder in ["conf", "queue", "data", "mail"] {
+            std::fs::create_dir_all(dir.join(folder)).expect("postfix folder");
+        }
+        for folder in ["data", "mail"] {
+            assert!(Command::new("chown").arg("postfix").arg(dir.join(folder)).status().expect("chown").success());
+        }
+        let port = closed_port();
+        let id = |flag: &str| {
+            let out = Command::new("id").args([flag, "postfix"]).output().expect("id");
+            String::from_utf8(out.stdout).expect("id").trim().to_owned()
+        };
+        let client = cert.map_or(String::new(), |c| {
+            format!("smtp_tls_cert_file = {}\nsmtp_tls_key_file = {}\n", path(&space.join(format!("{c}.pem"))), {
+                path(&space.join(format!("{c}.key")))
+            })
+        });
+        let main = format!(
+            "compatibility_level = 3.6\nmyhostname = mx.p.test\nmydomain = p.test\nmyorigin = p.test\nmydestination =\n\
+             inet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nqueue_directory = {d}/queue\ndata_directory = {d}/data\n\
+             mail_owner = postfix\nsetgid_group = postdrop\nmaillog_file_prefixes = {d}\nmaillog_file = {d}/maillog\n\
+             alias_maps =\nalias_database =\nsmtputf8_enable = no\n\
+             virtual_mailbox_domains = p.test\nvirtual_mailbox_base = {d}/mail\nvirtual_mailbox_maps = static:mailbox\n\
+             virtual_uid_maps = static:{uid}\nvirtual_gid_maps = static:{gid}\n\
+             smtpd_tls_cert_file = {space}/p.pem\nsmtpd_tls_key_file = {space}/p.key\nsmtpd_tls_CAfile = {space}/ca.pem\n\
+             smtpd_tls_security_level = may\nsmtpd_tls_ask_ccert = yes\nsmtpd_tls_loglevel = 1\n\
+             smtpd_recipient_restrictions = permit_tls_all_clientcerts, reject\n\
+             smtp_tls_security_level = encrypt\nsmtp_tls_loglevel = 1\n{client}\
+             transport_maps = inline:{{relay.test=smtp:[127.0.0.1]:{relay_port}}}\n\
+             bounce_queue_lifetime = 0\nmaximal_queue_lifetime = 0\n",
+            d = path(&dir),
+            space = path(space),
+            uid = id("-u"),
+            gid = id("-g"),
+        );
+        std::fs::write(dir.join("conf/main.cf"), main).expect("main.cf");
+        let master = format!("127.0.0.1:{port} inet n - n - - smtpd\n{POSTFIX_MASTER}");
+        std::fs::write(dir.join("conf/master.cf"), master).expect("master.cf");
+        let postfix = Postfix { dir, port };
+        postfix.command(&["check"]);
+        postfix.command(&["start"]);
+        // Ready once its SMTP server answers.
+        let up = (0..2000).any(|_| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        assert!(up, "Postfix listens on {port}: {}", postfix.log());
+        postfix
+    }
+
+    fn command(&self, args: &[&str]) {
+        let output = own_clock_lock(&mut Command::new("postfix"))
+            .arg("-c")
+            .arg(self.dir.join("conf"))
+            .args(args)
+            .output()
+            .expect("postfix");
+        assert!(output.status.success(), "postfix {args:?}: {}{}", String::from_utf8_lossy(&output.stderr), self.log());
+    }
+
+    /// Changes one setting of `main.cf` (`name = value`); `postfix reload` applies it.
+    fn postconf(&self, setting: &str) {
+        let output = Command::new("postconf").arg("-c").arg(self.dir.join("conf")).args(["-e", setting]).output();
+        assert!(output.expect("postconf").status.success(), "postconf -e {setting}");
+    }
+
+    /// Hands a message to Postfix as a local program does (`sendmail`).
+    fn sendmail(&self, sender: &str, recipient: &str, message: &Path) {
+        let status = own_clock_lock(&mut Command::new("sendmail"))
+            .arg("-C")
+            .arg(self.dir.join("conf"))
+            .args(["-f", sender, recipient])
+            .stdin(std::fs::File::open(message).expect("message"))
+            .status()
+            .expect("sendmail");
+        assert!(status.success());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("maillog")).unwrap_or_default()
+    }
+
+    /// Postfix's log once it holds `text`.
+    fn log_when(&self, text: &str) -> String {
+        let found = eventually(|| {
+            let log = self.log();
+            log.contains(text).then_some(log)
+        });
+        found.unwrap_or_else(|| panic!("Postfix never logged {text:?}: {}", self.log()))
+    }
+
+    /// The mbox of `p.test`, once it holds `text`.
+    fn mailbox_when(&self, text: &str) -> String {
+        let file = self.dir.join("mail/mailbox");
+        let found = eventually(|| {
+            let mbox = std::fs::read_to_string(&file).unwrap_or_default();
+            mbox.contains(text).then_some(mbox)
+        });
+        found.unwrap_or_else(|| panic!("p.test's mailbox never got {text:?}: {}", self.log()))
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let _ = own_clock_lock(&mut Command::new("postfix")).arg("-c").arg(self.dir.join("conf")).arg("stop").output();
+    }
+}
+
+#[test]
+fn postfix_as_a_third_operator_relays_both_ways_and_is_refused_without_its_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let space = dir.path().join("space");
+    std::fs::create_dir(&space).expect("space");
+    let authority = Authority::new(&space, "ca");
+    authority.issue("a", "/C=FR/O=OPERATEUR A/CN=mx.relay.test", "DNS:mx.relay.test,IP:127.0.0.1");
+    authority.issue("p", "/C=FR/O=OPERATEUR P/CN=mx.p.test", "DNS:mx.p.test,IP:127.0.0.1");
+    Authority::new(&space, "rogue").issue("impostor", "/C=FR/O=OPERATEUR P/CN=mx.p.test", "DNS:mx.p.test");
+
+    // Postfix's port is chosen before it starts, A's relay port once A runs: Postfix is told
+    // it then.
+    let postfix = Postfix::start(dir.path(), &space, Some("p"), "25");
+    let route = format!("\"p.test\" = \"127.0.0.1:{}\"", postfix.port);
+    let a = operator(dir.path(), "data-a", "relay.test", &space, "a", &route);
+    postfix.postconf(&format!("transport_maps = inline:{{relay.test=smtp:[127.0.0.1]:{}}}", a.port("relay")));
+    postfix.command(&["reload"]);
+    let list = dir.path().join("with-postfix.xml");
+    std::fs::write(&list, WITH_POSTFIX).expect("list");
+    assert!(a.cli(&["trust", "import", path(&list)]).status.success());
+    let (alice, alice_pw) = a.add_user("alice", None);
+
+    // Caducée → Postfix: Postfix takes it from A's verified certificate.
+    let document = compose(dir.path(), &[&alice, "carol@p.test"], "Vers Postfix");
+    assert_eq!(code(&a.send(&alice, &alice_pw, "carol@p.test", &document)["data"]), 250);
+    let mbox = postfix.mailbox_when("-----BEGIN PGP MESSAGE-----");
+    assert!(mbox.contains("Subject: Vers Postfix") || mbox.contains("From alice@relay.test"), "{mbox}");
+    let log = postfix.log_when("relay=virtual");
+    assert!(log.contains("Trusted TLS connection established from"), "A's certificate verified: {log}");
+    queue_when(&a, |q| q["entries"].as_array().is_some_and(Vec::is_empty));
+
+    // Postfix → Caducée: relayed into A's relay port with P's certificate.
+    let reply = compose(dir.path(), &["dr.durand@p.test", &alice], "Depuis Postfix");
+    postfix.sendmail("dr.durand@p.test", &alice, &reply);
+    let log = postfix.log_when(&format!("to=<{alice}>"));
+    let line = log.lines().find(|l| l.contains(&format!("to=<{alice}>"))).unwrap_or_default();
+    assert!(line.contains("status=sent"), "Postfix relayed it: {log}");
+    let received = collect_when_arrived(&a, &alice, &alice_pw, 1);
+    let text = String::from_utf8_lossy(&received[0]);
+    assert!(text.contains("(operator C=FR, O=OPERATEUR P, CN=mx.p.test)"), "{text}");
+
+    // Without its certificate, then with another authority's: refused, in words.
+    for (cert, why) in [
+        ("", "no client certificate was presented"),
+        ("impostor", "the certificate presented is not one of the trust space's authority"),
+    ] {
+        let (pem, key) = if cert.is_empty() {
+            (String::new(), String::new())
+        } else {
+            (path(&space.join(format!("{cert}.pem"))).to_owned(), path(&space.join(format!("{cert}.key"))).to_owned())
+        };
+        postfix.postconf(&format!("smtp_tls_cert_file = {pem}"));
+        postfix.postconf(&format!("smtp_tls_key_file = {key}"));
+        postfix.command(&["reload"]);
+        postfix.sendmail("dr.durand@p.test", &alice, &reply);
+        postfix.log_when(why);
+    }
+    assert_eq!(a.status()["stored_messages"], 0, "nothing refused was stored");
 }
