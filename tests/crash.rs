@@ -10,6 +10,10 @@
 //! were not durable are lost, except a seeded share that the disk wrote back on its own,
 //! and the last one is torn at a sector boundary — and the same ledger checks apply.
 //!
+//! And once more on the outbound path: the relay is killed while its queue delivers to a
+//! peer operator (a second relay, up throughout); every message answered `250` reaches the
+//! peer at least once, and the copies delivered twice are counted.
+//!
 //! `CADUCEE_CRASH_CYCLES` (default 20) and `CADUCEE_CRASH_SEED` set the run; a failure
 //! prints its seed so that the same kill points and the same power cuts replay.
 
@@ -385,4 +389,118 @@ fn crash_loop(lossy: bool) {
     }
     let fsck = caducee(&data, &["fsck"]);
     assert!(fsck.status.success(), "seed {seed:#x}: {}", String::from_utf8_lossy(&fsck.stdout));
+}
+
+/// The kill -9 loop on the outbound path: operator A is killed at varied points while a
+/// practice submits to a recipient at operator B and A's queue delivers to B; B stays up.
+/// Every message A answered `250` for reaches B at least once; a copy arrives twice only
+/// when A died between B's `250` and recording it (at most one delivery is in flight at a
+/// kill), and the ledger counts those.
+#[test]
+fn kill_9_while_delivering_to_a_peer_loses_nothing_accepted() {
+    use common::operators::*;
+
+    let cycles = env_or("CADUCEE_CRASH_CYCLES", 20);
+    let seed = env_or("CADUCEE_CRASH_SEED", 0x0C4D_0CEE);
+    let mut random = Seeded(seed ^ 0xFEDE);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let space = dir.path().join("space");
+    std::fs::create_dir(&space).expect("space");
+    let authority = Authority::new(&space, "ca");
+    authority.issue("a", "/C=FR/O=OPERATEUR A/CN=mx.relay.test", "DNS:mx.relay.test,IP:127.0.0.1");
+    authority.issue("b", "/C=FR/O=OPERATEUR B/CN=mx.b.test", "DNS:mx.b.test,IP:127.0.0.1");
+    let b = operator(dir.path(), "data-b", "b.test", &space, "b", "");
+    let route = format!("\"b.test\" = \"127.0.0.1:{}\"", b.port("relay"));
+    let start_a = || operator(dir.path(), "data-a", "relay.test", &space, "a", &route);
+    let a = start_a();
+    let (alice, alice_pw) = a.add_user("alice", None);
+    let bob = "bob@b.test";
+    let bob_pw = practice(&b, bob);
+    let message = compose(dir.path(), &[&alice, bob], "load");
+    let message = message.to_str().expect("utf-8 path").to_owned();
+
+    let mut accepted: HashSet<String> = HashSet::new();
+    let mut last_accepted: HashMap<String, u64> = HashMap::new();
+    let mut a = Some(a);
+    for cycle in 0..cycles {
+        let current = a.take().unwrap_or_else(start_a);
+        let tag = format!("c{cycle}-");
+        let mut load = spawn_python(&[
+            "load",
+            "--port",
+            &current.port("submission"),
+            "--tls",
+            "starttls",
+            "--ca",
+            &current.ca(),
+            "--user",
+            &alice,
+            "--password",
+            &alice_pw,
+            "--sender",
+            &alice,
+            "--to",
+            bob,
+            "--file",
+            &message,
+            "--senders",
+            "2",
+            "--count",
+            "100000",
+            "--tag",
+            &tag,
+        ]);
+        let kill_after = random.below(30) as usize;
+        let mut lines = BufReader::new(load.stdout.take().expect("piped stdout")).lines();
+        let mut load_lines = Vec::new();
+        while load_lines.iter().filter(|v: &&Value| v["accepted"].is_string()).count() < kill_after {
+            let Some(Ok(line)) = lines.next() else { break };
+            load_lines.push(serde_json::from_str(&line).expect("JSON line"));
+        }
+        current.kill_9();
+        load_lines.extend(lines.map_while(Result::ok).filter_map(|l| serde_json::from_str(&l).ok()));
+        let _ = load.wait();
+        for subject in load_lines.iter().filter_map(|l| l["accepted"].as_str()) {
+            accepted.insert(subject.to_owned());
+            let (stream, n) = split_subject(subject);
+            let last = last_accepted.entry(stream).or_default();
+            *last = (*last).max(n + 1);
+        }
+    }
+
+    // A once more: what it still holds leaves (at once, not at its backoff's time), and B
+    // collects everything.
+    let a = start_a();
+    let fsck = a.cli(&["fsck"]);
+    assert!(fsck.status.success(), "seed {seed:#x}: {}", String::from_utf8_lossy(&fsck.stdout));
+    assert!(a.cli(&["queue", "retry", "--all"]).status.success());
+    queue_when(&a, |q| q["entries"].as_array().is_some_and(Vec::is_empty));
+    let mut collect = start_collector(&b, bob, &bob_pw);
+    let collected = drain(&mut collect);
+    eventually(|| (b.status()["stored_messages"] == 0).then_some(())).expect("B's mailbox empties");
+    assert!(b.stop().success());
+    let _ = collect.wait();
+    let mut copies: HashMap<String, u32> = HashMap::new();
+    for subject in collected.join().expect("collector").iter().filter_map(|l| l["retrieved"].as_str()) {
+        *copies.entry(subject.to_owned()).or_default() += 1;
+    }
+    let duplicates = copies.values().filter(|n| **n > 1).count();
+    eprintln!(
+        "outbound crash loop: seed {seed:#x}, {cycles} kills, {} messages acknowledged, {} reached B, {duplicates} \
+         delivered twice (B's 250 in, A's record not)",
+        accepted.len(),
+        copies.len()
+    );
+    assert!(accepted.len() > 20, "seed {seed:#x}: the load did run ({} accepted)", accepted.len());
+    for subject in &accepted {
+        assert!(copies.contains_key(subject), "seed {seed:#x}: {subject} was accepted by A but never reached B");
+    }
+    assert!(duplicates as u64 <= cycles, "seed {seed:#x}: at most one delivery is in flight at each kill");
+    for subject in copies.keys().filter(|s| !accepted.contains(*s)) {
+        // Committed at A but killed before its 250 reached the sender: only the message
+        // right after a stream's last acknowledged one.
+        let (stream, n) = split_subject(subject);
+        assert_eq!(n, last_accepted.get(&stream).copied().unwrap_or(0), "seed {seed:#x}: {subject} never submitted");
+    }
+    assert!(a.cli(&["fsck"]).status.success());
 }

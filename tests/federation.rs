@@ -1,7 +1,9 @@
 //! Federation with the other operators of the trust space, end to end: the trust list
 //! imported from a file and from an HTTPS server (openssl s_server with a certificate from a
-//! test authority made here), listed and shown; a malformed copy refused whole, with an
-//! alert, the last good list staying in force.
+//! test authority made here), listed and shown, a malformed copy refused whole; a peer
+//! relaying into the relay port; two Caducée operators exchanging documents both ways
+//! through their outbound queues, the queue administered while a peer is away; Postfix as a
+//! third operator.
 
 mod common;
 
@@ -9,21 +11,13 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+use common::operators::*;
 use common::*;
 use serde_json::Value;
 
 /// A list as published, with the spellings real copies have (shared with the unit tests of
 /// `appliance/src/federation/trust.rs`).
 const LIST: &str = include_str!("fixtures/listeblanchemssante.xml");
-
-fn ok_json(output: &std::process::Output) -> Value {
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).expect("JSON")
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 #[test]
 fn a_trust_list_is_put_in_force_whole_or_not_at_all() {
@@ -72,83 +66,6 @@ fn a_trust_list_is_put_in_force_whole_or_not_at_all() {
     assert!(relay.stop().success());
     let offline = ok_json(&caducee(&dir.path().join("data"), &["trust", "list", "--json"]));
     assert_eq!(offline["domains"].as_array().map(Vec::len), Some(2));
-}
-
-/// A test authority made with openssl in its own folder, and the certificates it issues.
-struct Authority<'a> {
-    dir: &'a Path,
-    name: &'a str,
-}
-
-impl<'a> Authority<'a> {
-    /// A new authority `name` (its files `name.pem`, `name.key` in `dir`).
-    fn new(dir: &'a Path, name: &'a str) -> Authority<'a> {
-        let subject = format!("/CN=Autorite de test {name}");
-        openssl(
-            dir,
-            &[
-                &["req", "-x509"][..],
-                &NEW_KEY,
-                &[&format!("{name}.key"), "-out", &format!("{name}.pem")],
-                &["-days", CERTIFICATE_DAYS, "-subj", &subject],
-            ]
-            .concat(),
-        );
-        Authority { dir, name }
-    }
-
-    /// A certificate for `subject` (`file.pem`, `file.key`), a server's and a client's, with
-    /// the given subjectAltName.
-    fn issue(&self, file: &str, subject: &str, alt_name: &str) {
-        let csr = format!("{file}.csr");
-        openssl(
-            self.dir,
-            &[&["req"][..], &NEW_KEY, &[&format!("{file}.key"), "-out", &csr, "-subj", subject]].concat(),
-        );
-        let ext = format!("{file}.cnf");
-        let text =
-            format!("subjectAltName={alt_name}\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n");
-        std::fs::write(self.dir.join(&ext), text).expect("ext");
-        let (ca, ca_key) = (format!("{}.pem", self.name), format!("{}.key", self.name));
-        openssl(
-            self.dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                &ca,
-                "-CAkey",
-                &ca_key,
-                "-CAcreateserial",
-                "-out",
-                &format!("{file}.pem"),
-                "-days",
-                CERTIFICATE_DAYS,
-                "-extfile",
-                &ext,
-            ],
-        );
-    }
-}
-
-const NEW_KEY: [&str; 6] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout"];
-
-/// The test authority's certificates are made at this instant and last 50 years: valid
-/// whatever the day the suite runs, on the calendar check's moved clocks and on the real
-/// clock of a Postfix (which keeps its daemons' environment to itself).
-const CERTIFICATES_MADE_AT: &str = "2020-01-01 00:00:00";
-const CERTIFICATE_DAYS: &str = "18250";
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let output = own_clock_lock(&mut Command::new("openssl"))
-        .envs(clock_at(CERTIFICATES_MADE_AT))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
 }
 
 /// `openssl s_server -WWW` serving `dir` over HTTPS on a free loopback port.
@@ -289,7 +206,7 @@ fn a_peer_operator_relays_into_the_relay_port_with_its_certificate_and_is_told_e
     // Each refusal says why.
     let refusal = |cert: Option<&str>, sender: &str, to: &str| {
         let sent = relay_send(&relay, &space, cert, sender, to, &message);
-        (code(&sent["mail"]), text_of(&sent["mail"]).to_owned(), sent)
+        (code(&sent["mail"]), text(&sent["mail"]).to_owned(), sent)
     };
     let (code_, text, sent) = refusal(None, "secretariat@peer.test", &alice);
     assert!(code_ == 550 && text.contains("no client certificate"), "{sent}");
@@ -304,92 +221,6 @@ fn a_peer_operator_relays_into_the_relay_port_with_its_certificate_and_is_told_e
     let sent = relay_send(&relay, &space, Some("peer"), "secretariat@peer.test", "personne@relay.test", &message);
     assert_eq!(code(&sent["rcpt"][0]), 550, "only local recipients: {sent}");
     assert!(relay.fetch(&alice, &alice_pw, true).is_empty(), "nothing refused was stored");
-}
-
-fn code(v: &Value) -> i64 {
-    v["code"].as_i64().unwrap_or_default()
-}
-
-fn text_of(v: &Value) -> &str {
-    v["text"].as_str().unwrap_or_default()
-}
-
-/// A trust list of two operators: `relay.test` is operator A's, `b.test` operator B's.
-const TWO_OPERATORS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<ListeBlanche>
-  <Domaine><Nom>relay.test</Nom><Description>Operateur A</Description>
-    <DNCertificatOperateur>CN=mx.relay.test, O=OPERATEUR A, C=FR</DNCertificatOperateur>
-    <ResponsableContact>rssi@relay.test</ResponsableContact><SupportContact>support@relay.test</SupportContact>
-    <DateMAJ>2026-01-01</DateMAJ></Domaine>
-  <Domaine><Nom>b.test</Nom><Description>Operateur B</Description>
-    <DNCertificatOperateur>CN=mx.b.test, O=OPERATEUR B, C=FR</DNCertificatOperateur>
-    <ResponsableContact>rssi@b.test</ResponsableContact><SupportContact>support@b.test</SupportContact>
-    <DateMAJ>2026-01-01</DateMAJ></Domaine>
-</ListeBlanche>
-"#;
-
-/// An operator's relay: `domain`, a relay port, its certificate `name` of the trust space
-/// in `space`, the routes given (`domain = "host:port"` lines) and the two-operator list.
-fn operator(dir: &Path, data: &str, domain: &str, space: &Path, name: &str, routes: &str) -> Relay {
-    operator_with(dir, data, domain, space, name, routes, "")
-}
-
-/// As [`operator`], with more `[federation]` settings (`settings`: TOML lines).
-fn operator_with(
-    dir: &Path,
-    data: &str,
-    domain: &str,
-    space: &Path,
-    name: &str,
-    routes: &str,
-    settings: &str,
-) -> Relay {
-    let data = dir.join(data);
-    std::fs::create_dir_all(&data).expect("data");
-    let config = format!(
-        "domain = \"{domain}\"\n[federation]\nca_bundle = \"{ca}\"\ncertificate = \"{cert}\"\nkey = \"{key}\"\n\
-         {settings}\n[federation.routes]\n{routes}\n[keys]\nauto_renew = false\n[listen]\n\
-         submission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n\
-         https = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\nldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n\
-         relay = \"127.0.0.1:0\"\n",
-        ca = path(&space.join("ca.pem")),
-        cert = path(&space.join(format!("{name}.pem"))),
-        key = path(&space.join(format!("{name}.key"))),
-    );
-    std::fs::write(data.join("caducee.toml"), config).expect("config");
-    let relay = Relay::start(&data, "");
-    let list = dir.join("operators.xml");
-    std::fs::write(&list, TWO_OPERATORS).expect("list");
-    assert!(relay.cli(&["trust", "import", path(&list)]).status.success());
-    relay
-}
-
-/// A practice of `relay` at `address` (any domain of it), its keys in the tests' keyring.
-fn practice(relay: &Relay, address: &str) -> String {
-    let output = relay.cli(&[
-        "user",
-        "add",
-        "--address",
-        address,
-        "--first-name",
-        "Paul",
-        "--last-name",
-        "Durand",
-        "--contact-email",
-        "contact@example.org",
-        "--json",
-    ]);
-    let created = ok_json(&output);
-    relay.import_bundle(address, &created);
-    created["password"].as_str().expect("password").to_owned()
-}
-
-/// Collects `user`'s mailbox at `relay` once the relay stores `count` messages (the outbound
-/// queue delivers asynchronously).
-fn collect_when_arrived(relay: &Relay, user: &str, password: &str, count: u64) -> Vec<Vec<u8>> {
-    let arrived = eventually(|| (relay.status()["stored_messages"].as_u64() >= Some(count)).then_some(())).is_some();
-    assert!(arrived, "{user} never got {count} messages: {}", relay.status());
-    relay.fetch(user, password, true)
 }
 
 #[test]
@@ -426,7 +257,7 @@ fn two_operators_exchange_a_document_through_their_relay_ports() {
     // A domain outside the trust list is refused at RCPT, in words.
     let sent = a.send(&alice, &alice_pw, "quelquun@ailleurs.test", &message);
     assert_eq!(code(&sent["rcpt"][0]), 550, "{sent}");
-    assert!(text_of(&sent["rcpt"][0]).contains("not in the trust list"), "{sent}");
+    assert!(common::text(&sent["rcpt"][0]).contains("not in the trust list"), "{sent}");
 
     // A recipient B does not have: B refuses it at RCPT, and alice gets a signed report.
     let ghost = compose(dir.path(), &[&alice, bob], "Pour personne");
@@ -460,22 +291,6 @@ fn scrape(relay: &Relay) -> String {
         .expect("python3");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).expect("utf-8")
-}
-
-/// A loopback port nothing listens on (bound, then let go): a peer that is away.
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("address").port()
-}
-
-/// The outbound queue as `caducee queue list --json` shows it, once `ready` holds of it
-/// (the deliverer works on its own).
-fn queue_when(relay: &Relay, ready: impl Fn(&Value) -> bool) -> Value {
-    let queue = eventually(|| {
-        let queue = ok_json(&relay.cli(&["queue", "list", "--json"]));
-        ready(&queue).then_some(queue)
-    });
-    queue.unwrap_or_else(|| panic!("the queue never got there: {}", ok_json(&relay.cli(&["queue", "list", "--json"]))))
 }
 
 #[test]
@@ -561,21 +376,6 @@ const WITH_POSTFIX: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
     <DateMAJ>2026-01-01</DateMAJ></Domaine>
 </ListeBlanche>
 "#;
-
-/// What `look` finds, looked for every 20 ms for up to a minute: the deliverer and Postfix
-/// work on their own, with nothing the test could wait on.
-fn eventually<T>(mut look: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        if let Some(found) = look() {
-            return Some(found);
-        }
-        if std::time::Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
 
 /// Postfix's daemons, as Debian's master.cf has them, none chrooted (the instance lives
 /// in the test's folder) and the SMTP server on the test's port.

@@ -9,6 +9,8 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 
 use serde_json::Value;
 
+pub mod operators;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_caducee");
 
 pub fn client_script() -> PathBuf {

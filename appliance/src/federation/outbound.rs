@@ -45,6 +45,8 @@ use super::trust::Unbound;
 const PEER_TIMEOUT: Duration = Duration::from_secs(120);
 /// The port of a next hop found by MX (or named without one in a route).
 const SMTP_PORT: u16 = 25;
+/// Messages sent on one connection before it is closed and another opened.
+const MESSAGES_PER_CONNECTION: usize = 100;
 
 /// How the queue delivers.
 #[derive(Debug, Clone)]
@@ -249,9 +251,14 @@ impl Round {
                 return;
             }
         };
-        let due = queue.into_iter().filter(|(_, r)| !r.held && r.next_attempt_at <= now);
-        for (seq, record) in due {
-            self.attempt(seq, record).await;
+        let mut by_domain: BTreeMap<String, Vec<(u64, OutboundRecord)>> = BTreeMap::new();
+        for (seq, record) in queue.into_iter().filter(|(_, r)| !r.held && r.next_attempt_at <= now) {
+            by_domain.entry(record.domain.clone()).or_default().push((seq, record));
+        }
+        for (domain, entries) in by_domain {
+            for batch in entries.chunks(MESSAGES_PER_CONNECTION) {
+                self.deliver_batch(&domain, batch).await;
+            }
         }
         // Judged on the queue as the attempts left it.
         match self.store.outbound() {
@@ -286,9 +293,37 @@ impl Round {
         }
     }
 
-    /// One attempt at one record, its outcome committed, its failures notified.
-    async fn attempt(&self, seq: u64, mut record: OutboundRecord) {
-        let attempt = self.deliver(&record).await;
+    /// One connection to `domain`'s operator for a batch of its entries, one transaction
+    /// each; every entry's outcome committed as it comes, its failures notified.
+    async fn deliver_batch(&self, domain: &str, batch: &[(u64, OutboundRecord)]) {
+        let mut connection = match self.connect(domain).await {
+            Ok(connection) => Some(connection),
+            Err(failure) => {
+                for (seq, record) in batch {
+                    self.record_attempt(*seq, record.clone(), failure.clone()).await;
+                }
+                None
+            }
+        };
+        for (seq, record) in batch {
+            let Some(peer) = connection.as_mut() else {
+                break;
+            };
+            let attempt = self.transaction(peer, record).await;
+            // A broken conversation defers the rest of the batch to the next look.
+            let broken = attempt.broken;
+            self.record_attempt(*seq, record.clone(), attempt).await;
+            if broken {
+                connection = None;
+            }
+        }
+        if let Some(peer) = connection {
+            let _ = peer.client.quit().await;
+        }
+    }
+
+    /// One attempt's outcome for one record, committed; its failures notified.
+    async fn record_attempt(&self, seq: u64, mut record: OutboundRecord, attempt: Attempt) {
         let now = self.clock.now();
         let mut failed = Vec::new();
         for recipient in record.recipients.iter_mut().filter(|r| r.outcome.is_none()) {
@@ -337,9 +372,33 @@ impl Round {
         }
     }
 
-    /// One conversation with the domain's operator.
-    async fn deliver(&self, record: &OutboundRecord) -> Attempt {
-        let mut attempt = Attempt::default();
+    /// A connection to `domain`'s operator: next hop, STARTTLS, our certificate presented,
+    /// the peer's verified and its subject bound to `domain` in the trust list. On failure,
+    /// the attempt every entry of the batch records.
+    async fn connect(&self, domain: &str) -> Result<PeerConnection, Attempt> {
+        let failed =
+            |error: String, tls: Option<String>| Attempt { error: Some(error), tls_failure: tls, ..Attempt::default() };
+        let (host, port) = self.next_hop(domain).await.map_err(|error| failed(error, None))?;
+        let at = format!("{host}:{port}");
+        let mut builder = SmtpClientBuilder::new(host.clone(), port)
+            .map_err(|error| failed(format!("{at}: not a host name: {error}"), None))?
+            .implicit_tls(false)
+            .helo_host(self.config.hostname.clone())
+            .timeout(PEER_TIMEOUT);
+        builder.tls_connector = self.tls.clone();
+        let client = builder.connect().await.map_err(|error| {
+            let tls = matches!(error, mail_send::Error::Tls(_) | mail_send::Error::MissingStartTls);
+            failed(format!("{at}: {}", describe(&error)), tls.then(|| at.clone()))
+        })?;
+        let certificates = client.tls_connection().peer_certificates().unwrap_or_default().to_vec();
+        let operator =
+            self.check_peer(domain, &certificates).map_err(|why| failed(format!("{at}: {why}"), Some(at.clone())))?;
+        Ok(PeerConnection { client, at, operator })
+    }
+
+    /// One message's transaction on an open connection.
+    async fn transaction(&self, peer: &mut PeerConnection, record: &OutboundRecord) -> Attempt {
+        let mut attempt = Attempt { operator: Some(peer.operator.clone()), ..Attempt::default() };
         let message = match self.store.read_message(record.message) {
             Ok(message) => message,
             Err(error) => {
@@ -347,76 +406,15 @@ impl Round {
                 return attempt;
             }
         };
-        let (host, port) = match self.next_hop(&record.domain).await {
-            Ok(hop) => hop,
-            Err(error) => {
-                attempt.error = Some(error);
-                return attempt;
-            }
-        };
-        if let Err(error) = self.converse(record, &host, port, &message, &mut attempt).await {
-            if error.starts_with("TLS") || error.contains("STARTTLS") || error.contains("certificate") {
-                attempt.tls_failure = Some(format!("{host}:{port}"));
-            }
-            attempt.error = Some(format!("{host}:{port}: {error}"));
+        if let Err(error) = converse(&mut peer.client, record, &message, &mut attempt).await {
+            attempt.error = Some(format!("{}: {error}", peer.at));
+            attempt.broken = true;
+        }
+        // The next transaction on this connection starts clean.
+        if !attempt.broken && peer.client.rset().await.is_err() {
+            attempt.broken = true;
         }
         attempt
-    }
-
-    async fn converse(
-        &self,
-        record: &OutboundRecord,
-        host: &str,
-        port: u16,
-        message: &[u8],
-        attempt: &mut Attempt,
-    ) -> Result<(), String> {
-        let mut builder = SmtpClientBuilder::new(host.to_owned(), port)
-            .map_err(|error| format!("not a host name: {error}"))?
-            .implicit_tls(false)
-            .helo_host(self.config.hostname.clone())
-            .timeout(PEER_TIMEOUT);
-        builder.tls_connector = self.tls.clone();
-        let mut client = builder.connect().await.map_err(|error| describe(&error))?;
-        let certificates = client.tls_connection().peer_certificates().unwrap_or_default().to_vec();
-        let operator = self.check_peer(&record.domain, &certificates)?;
-        attempt.operator = Some(operator);
-        client.mail_from(record.sender.as_str(), &Parameters::default()).await.map_err(|error| describe(&error))?;
-        let mut accepted = Vec::new();
-        for address in record.pending() {
-            match client.rcpt_to(address.as_str(), &Parameters::default()).await {
-                Ok(()) => accepted.push(address.clone()),
-                Err(mail_send::Error::UnexpectedReply(reply)) if reply.code >= 500 => {
-                    attempt.answers.insert(address.clone(), Answer::Refused(reply_text(&reply)));
-                }
-                Err(mail_send::Error::UnexpectedReply(reply)) => {
-                    attempt.error = Some(format!("{host}:{port}: {}", reply_text(&reply)));
-                }
-                Err(error) => return Err(describe(&error)),
-            }
-        }
-        if accepted.is_empty() {
-            let _ = client.quit().await;
-            return Ok(());
-        }
-        // mail-send ends the data with CRLF . CRLF itself: the stored message's last line
-        // break is that CRLF.
-        let body = message.strip_suffix(b"\r\n").unwrap_or(message);
-        match client.data(body).await {
-            Ok(()) => {
-                for address in accepted {
-                    attempt.answers.insert(address, Answer::Delivered("250 accepted".into()));
-                }
-            }
-            Err(mail_send::Error::UnexpectedReply(reply)) if reply.code >= 500 => {
-                for address in accepted {
-                    attempt.answers.insert(address, Answer::Refused(reply_text(&reply)));
-                }
-            }
-            Err(error) => return Err(describe(&error)),
-        }
-        let _ = client.quit().await;
-        Ok(())
     }
 
     /// The peer's certificate chain was verified by the handshake (trust space's authority,
@@ -505,8 +503,73 @@ pub async fn notify_sender(
     }
 }
 
+/// An open conversation with a peer operator.
+struct PeerConnection {
+    client: mail_send::SmtpClient<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+    /// `host:port`, for the errors.
+    at: String,
+    /// The peer's certificate subject, verified.
+    operator: String,
+}
+
+/// `MAIL`, each waiting recipient's `RCPT`, the data. A reply is recorded per recipient;
+/// `Err` when the conversation broke (the connection is then of no further use).
+async fn converse(
+    client: &mut mail_send::SmtpClient<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+    record: &OutboundRecord,
+    message: &[u8],
+    attempt: &mut Attempt,
+) -> Result<(), String> {
+    match client.mail_from(record.sender.as_str(), &Parameters::default()).await {
+        Ok(()) => {}
+        Err(mail_send::Error::UnexpectedReply(reply)) if reply.code >= 500 => {
+            for address in record.pending() {
+                attempt.answers.insert(address.clone(), Answer::Refused(reply_text(&reply)));
+            }
+            return Ok(());
+        }
+        Err(mail_send::Error::UnexpectedReply(reply)) => {
+            attempt.error = Some(reply_text(&reply));
+            return Ok(());
+        }
+        Err(error) => return Err(describe(&error)),
+    }
+    let mut accepted = Vec::new();
+    for address in record.pending() {
+        match client.rcpt_to(address.as_str(), &Parameters::default()).await {
+            Ok(()) => accepted.push(address.clone()),
+            Err(mail_send::Error::UnexpectedReply(reply)) if reply.code >= 500 => {
+                attempt.answers.insert(address.clone(), Answer::Refused(reply_text(&reply)));
+            }
+            Err(mail_send::Error::UnexpectedReply(reply)) => attempt.error = Some(reply_text(&reply)),
+            Err(error) => return Err(describe(&error)),
+        }
+    }
+    if accepted.is_empty() {
+        return Ok(());
+    }
+    // mail-send ends the data with CRLF . CRLF itself: the stored message's last line
+    // break is that CRLF.
+    let body = message.strip_suffix(b"\r\n").unwrap_or(message);
+    match client.data(body).await {
+        Ok(()) => {
+            for address in accepted {
+                attempt.answers.insert(address, Answer::Delivered("250 accepted".into()));
+            }
+        }
+        Err(mail_send::Error::UnexpectedReply(reply)) if reply.code >= 500 => {
+            for address in accepted {
+                attempt.answers.insert(address, Answer::Refused(reply_text(&reply)));
+            }
+        }
+        Err(mail_send::Error::UnexpectedReply(reply)) => attempt.error = Some(reply_text(&reply)),
+        Err(error) => return Err(describe(&error)),
+    }
+    Ok(())
+}
+
 /// What one attempt learnt.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Attempt {
     /// Per recipient: what the peer answered for good.
     answers: BTreeMap<Address, Answer>,
@@ -516,9 +579,11 @@ struct Attempt {
     operator: Option<String>,
     /// The peer (`host:port`) whose TLS failed, if it did.
     tls_failure: Option<String>,
+    /// The conversation broke: the connection is of no further use.
+    broken: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Answer {
     Delivered(String),
     Refused(String),
