@@ -308,7 +308,7 @@ def phase_console(args):
     wait_until(args, "the console running as %s on tty1" % CONSOLE_USER,
                lambda: re.search(r"^\s*tty1\s+/usr/bin/caducee console\s*$", console_processes(args), re.MULTILINE))
     wait_until(args, "the console's screens on tty1",
-               lambda: all(word in tty1_screen(args) for word in ("Dash", "Audit", "Alerts")))
+               lambda: all(word in tty1_screen(args) for word in ("Dash", "Audit", "Alert")))
     if failed_logins(args):
         fail("the failure was still counted after a good login: %r" % failed_logins(args))
     # The console's requests are the console account's in the audit trail.

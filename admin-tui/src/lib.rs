@@ -32,7 +32,7 @@ pub use screens::Screen;
 pub use shown::shown;
 pub use terminal::run;
 
-use screens::{alerts, audit, backups, dashboard, keys, mailboxes, requests};
+use screens::{alerts, audit, backups, dashboard, keys, mailboxes, peers, requests};
 
 /// Everything the console shows.
 #[derive(Debug)]
@@ -47,6 +47,7 @@ pub struct App {
     pub backups: backups::BackupsScreen,
     pub audit: audit::AuditScreen,
     pub alerts: alerts::AlertsScreen,
+    pub peers: peers::PeersScreen,
     /// Set while the relay does not answer.
     pub connection_lost: Option<String>,
     pub selected: usize,
@@ -70,6 +71,7 @@ impl App {
             backups: backups::BackupsScreen::default(),
             audit: audit::AuditScreen::default(),
             alerts: alerts::AlertsScreen::default(),
+            peers: peers::PeersScreen::default(),
             connection_lost: None,
             selected: 0,
             search: String::new(),
@@ -123,6 +125,7 @@ impl App {
             Screen::Backups => backups::key(self, key.code),
             Screen::Audit => {}
             Screen::Alerts => alerts::key(self, key.code, api),
+            Screen::Peers => peers::key(self, key.code, api),
         }
     }
 
@@ -135,7 +138,7 @@ impl App {
             KeyCode::Char('?') => self.modal = Some(Modal::Help),
             KeyCode::Tab => self.show(Screen::ALL[(self.screen.index() + 1) % count], api),
             KeyCode::BackTab => self.show(Screen::ALL[(self.screen.index() + count - 1) % count], api),
-            KeyCode::Char(c @ '1'..='7') => self.show(Screen::ALL[usize::from(c as u8 - b'1')], api),
+            KeyCode::Char(c @ '1'..='8') => self.show(Screen::ALL[usize::from(c as u8 - b'1')], api),
             KeyCode::Char('/') => {
                 if self.screen == Screen::Dashboard {
                     self.screen = Screen::Mailboxes;
@@ -160,6 +163,7 @@ impl App {
         match self.screen {
             Screen::Requests => self.open_requests().len(),
             Screen::Alerts => self.alert_list().len(),
+            Screen::Peers => self.queue_entries().len(),
             _ => self.mailboxes().len(),
         }
     }
@@ -182,6 +186,7 @@ impl App {
             Screen::Keys => keys::load(self, api),
             Screen::Requests => requests::load(self, api),
             Screen::Alerts => alerts::load(self, api),
+            Screen::Peers => peers::load(self, api),
             Screen::Backups => backups::load(self, api),
             Screen::Dashboard | Screen::Mailboxes => {}
         }
@@ -211,6 +216,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
         Screen::Backups => backups::render(app, frame, body),
         Screen::Audit => audit::render(app, frame, body),
         Screen::Alerts => alerts::render(app, frame, body),
+        Screen::Peers => peers::render(app, frame, body),
     }
     let keys = app
         .modal
@@ -256,8 +262,7 @@ fn banner_line(app: &App, width: u16) -> Line<'static> {
     if title.chars().count() + 9 > usize::from(width) {
         title = tabs(Screen::short_name);
     }
-    Line::from(vec![
-        Span::styled(" Caducée ", app.style(Style::default().add_modifier(Modifier::BOLD))),
-        Span::raw(title),
-    ])
+    // At 80 columns the short tabs take the line: the name gives way to them.
+    let brand = if title.chars().count() + 9 > usize::from(width) { " " } else { " Caducée " };
+    Line::from(vec![Span::styled(brand, app.style(Style::default().add_modifier(Modifier::BOLD))), Span::raw(title)])
 }

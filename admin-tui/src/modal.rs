@@ -70,6 +70,7 @@ fn send_confirmed(api: &mut dyn Transport, request: Request) -> Result<Confirmed
         Request::RightsRequestClose(request) => call(api, request).map(|_| Confirmed::Done)?,
         Request::TermsPublish(request) => call(api, request).map(|_| Confirmed::Done)?,
         Request::Announce(request) => call(api, request).map(|_| Confirmed::Done)?,
+        Request::QueueAct(request) => call(api, request).map(|_| Confirmed::Done)?,
         // The console asks for no other confirmation; such a request is not sent.
         _ => return Err("not a request the console sends after a confirmation".into()),
     })
@@ -181,7 +182,7 @@ impl App {
             Err(why) => self.message = Some(format!("{action} {address} failed: {why}")),
         }
         self.refresh(api);
-        if matches!(self.screen, Screen::Requests | Screen::Backups | Screen::Alerts) {
+        if matches!(self.screen, Screen::Requests | Screen::Backups | Screen::Alerts | Screen::Peers) {
             self.load_screen(api);
         }
     }
@@ -396,7 +397,7 @@ fn form_text(labels: &[&str], values: &[String], field: usize) -> String {
         .collect()
 }
 
-const HELP: &str = "Tab, 1…7    switch screens\n\
+const HELP: &str = "Tab, 1…8    switch screens\n\
 ↑ ↓ j k     move in the list\n\
 /           search mailboxes by address\n\
 a E         add an account, edit its names and contact (Mailboxes)\n\
@@ -407,8 +408,8 @@ T A         publish terms of use, send an announcement\n\
 b d         back up now, run a restore drill (Backups)\n\
 n x         renew, revoke the keys (Keys)\n\
 a           acknowledge the selected alert (Alerts)\n\
-r           refresh now (every second anyway)\n\
-q, Esc      quit\n\n\
+t h u d     try, hold, release, delete queued mail (Peers)\n\
+r · q, Esc  refresh now (every second anyway) · quit\n\n\
 Every change asks first, and is audited.";
 
 fn popup(app: &App, frame: &mut Frame<'_>, area: Rect, title: &str, text: &str) {

@@ -3,12 +3,12 @@
 
 mod fixtures;
 
-use caducee_admin_protocol::{AlertAcknowledged, KeysAction, Request, TermsPublished, Transport};
+use caducee_admin_protocol::{AlertAcknowledged, KeysAction, QueueActed, Request, TermsPublished, Transport};
 use caducee_console::{render, App, Modal, Screen};
 use caducee_storage::Millis;
 use fixtures::{
     audit_entries, backup_done, backup_listing, drill_done, drill_finished, drill_running, every_alert, keys_report,
-    rights_requests, status, user_created,
+    outbound_queue, rights_requests, status, trust_list, user_created,
 };
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
@@ -54,6 +54,37 @@ fn alerts_are_listed_and_acknowledged_with_who_did_it() {
     app.key(KeyEvent::from(KeyCode::Char('a')), &mut api);
     assert!(sent.borrow().iter().any(|r| *r == json!({ "command": "alert-acknowledge", "seq": 7 })));
     assert_eq!(app.message.as_deref(), Some("alert 7 acknowledged"));
+}
+
+#[test]
+fn the_peers_screen_shows_the_queue_and_the_trust_list_and_acts_on_an_entry() {
+    let mut app = app();
+    let sent = std::cell::RefCell::new(Vec::<Value>::new());
+    let mut api = |request: Request| -> Result<Value, String> {
+        sent.borrow_mut().push(wire(&request));
+        match request {
+            Request::Status(_) => reply(status(5000)),
+            Request::QueueListing(_) => reply(outbound_queue()),
+            Request::TrustListing(_) => reply(trust_list()),
+            Request::QueueAct(_) => reply(QueueActed { entries: 1 }),
+            _ => Err("unexpected".into()),
+        }
+    };
+    app.key(KeyEvent::from(KeyCode::Char('8')), &mut api);
+    assert_eq!(app.screen, Screen::Peers);
+    insta::assert_snapshot!("peers_80x24", draw(&app, 80, 24));
+    insta::assert_snapshot!("peers_120x40", draw(&app, 120, 40));
+
+    // The second entry released, then the first deleted after its confirmation.
+    app.key(KeyEvent::from(KeyCode::Char('j')), &mut api);
+    app.key(KeyEvent::from(KeyCode::Char('u')), &mut api);
+    assert!(sent.borrow().iter().any(|r| *r == json!({ "command": "queue-act", "id": 42, "action": "release" })));
+    app.key(KeyEvent::from(KeyCode::Char('k')), &mut api);
+    app.key(KeyEvent::from(KeyCode::Char('d')), &mut api);
+    assert!(matches!(app.modal, Some(Modal::Confirm(_))), "a deletion asks first");
+    assert!(sent.borrow().iter().all(|r| r["action"] != "delete"));
+    app.key(KeyEvent::from(KeyCode::Char('y')), &mut api);
+    assert!(sent.borrow().iter().any(|r| *r == json!({ "command": "queue-act", "id": 41, "action": "delete" })));
 }
 
 #[test]

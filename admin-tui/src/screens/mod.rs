@@ -8,6 +8,7 @@ pub mod backups;
 pub mod dashboard;
 pub mod keys;
 pub mod mailboxes;
+pub mod peers;
 pub mod requests;
 
 use caducee_admin_protocol::DrillOutcome;
@@ -26,10 +27,11 @@ pub enum Screen {
     Backups,
     Audit,
     Alerts,
+    Peers,
 }
 
 impl Screen {
-    pub(crate) const ALL: [Screen; 7] = [
+    pub(crate) const ALL: [Screen; 8] = [
         Screen::Dashboard,
         Screen::Mailboxes,
         Screen::Keys,
@@ -37,6 +39,7 @@ impl Screen {
         Screen::Backups,
         Screen::Audit,
         Screen::Alerts,
+        Screen::Peers,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -48,6 +51,7 @@ impl Screen {
             Screen::Backups => "Backups",
             Screen::Audit => "Audit",
             Screen::Alerts => "Alerts",
+            Screen::Peers => "Peers",
         }
     }
 
@@ -55,12 +59,13 @@ impl Screen {
     pub(crate) fn short_name(self) -> &'static str {
         match self {
             Screen::Dashboard => "Dash",
-            Screen::Mailboxes => "Boxes",
+            Screen::Mailboxes => "Box",
             Screen::Keys => "Keys",
             Screen::Requests => "Reqs",
-            Screen::Backups => "Backup",
+            Screen::Backups => "Bkup",
             Screen::Audit => "Audit",
-            Screen::Alerts => "Alerts",
+            Screen::Alerts => "Alert",
+            Screen::Peers => "Peer",
         }
     }
 
@@ -78,6 +83,7 @@ impl Screen {
             Screen::Backups => " b back up now · d restore drill · r reload · ? help · q quit",
             Screen::Audit => " / filter by actor, action or object · r reload · ? help · q quit",
             Screen::Alerts => " ↑↓ move · a acknowledge · r reload · ? help · q quit",
+            Screen::Peers => " ↑↓ move · t try now · h hold · u release · d delete · r reload · ? · q",
         }
     }
 }
