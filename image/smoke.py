@@ -236,11 +236,25 @@ def phase_first(args):
     if "Compte rendu: first boot" not in opened:
         fail("bob's copy does not decrypt to the document: %r" % opened)
 
+    # Port 25, the relay port between operators: through the firewall, STARTTLS first, and
+    # (no trust space joined yet) every sender refused in words.
+    relay = smtplib.SMTP("127.0.0.1", args.relay, timeout=120)
+    relay.ehlo("mx.operateur.test")
+    code, text = relay.mail("secretariat@operateur.test")
+    if code != 530:
+        fail("the relay port took MAIL before STARTTLS: %d %s" % (code, text))
+    relay.starttls(context=ctx)
+    relay.ehlo("mx.operateur.test")
+    code, text = relay.mail("secretariat@operateur.test")
+    relay.quit()
+    if code != 550 or b"has not joined the operators' trust space" not in text:
+        fail("the relay port without a trust space: %d %s" % (code, text))
+
     # One more left waiting, to be found after the reboot.
     submit(args, ctx, state, "waiting across a reboot", "Compte rendu: kept\n")
     with open(os.path.join(args.work, "smoke.json"), "w") as f:
         json.dump(state, f)
-    print("first boot: accounts, CA, data partition %s%s, HKP, directory page, LDAP, 587 -> 995 all passed"
+    print("first boot: accounts, CA, data partition %s%s, HKP, directory page, LDAP, 587 -> 995, port 25 all passed"
           % (size.group(1), size.group(2)))
 
 
@@ -409,7 +423,7 @@ def main():
     parser.add_argument("--serial", required=True)
     parser.add_argument("--monitor", help="the QEMU monitor's socket (phase console)")
     parser.add_argument("--console-password", help="the console's password the seed gave (phase console)")
-    for name in ("ssh", "submission", "pop3s", "https", "ldap"):
+    for name in ("ssh", "submission", "pop3s", "https", "ldap", "relay"):
         parser.add_argument("--" + name, type=int, required=True)
     args = parser.parse_args()
     {"first": phase_first, "console": phase_console, "second": phase_second, "before-power-cut": phase_before_power_cut,

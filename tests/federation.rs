@@ -162,6 +162,25 @@ fn relay_with_port(dir: &Path, space: &Path) -> Relay {
     relay
 }
 
+#[test]
+fn a_relay_port_before_the_trust_space_is_joined_refuses_every_sender_saying_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data");
+    // As the appliance starts: port 25 open, no [federation] yet.
+    let config = "domain = \"relay.test\"\n[keys]\nauto_renew = false\n[listen]\n\
+         submission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n\
+         https = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\nldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n\
+         relay = \"127.0.0.1:0\"\n";
+    std::fs::write(data.join("caducee.toml"), config).expect("config");
+    let relay = Relay::start(&data, "");
+    let (alice, _) = relay.add_user("alice", None);
+    let message = compose(dir.path(), &["secretariat@peer.test", &alice], "Compte rendu");
+    let sent = relay_send(&relay, dir.path(), None, "secretariat@peer.test", &alice, &message);
+    assert_eq!(code(&sent["mail"]), 550, "{sent}");
+    assert!(common::text(&sent["mail"]).contains("has not joined the operators' trust space"), "{sent}");
+}
+
 /// One relayed submission on the relay port: STARTTLS, the client certificate `cert` if any,
 /// no AUTH; the reply to each step.
 fn relay_send(relay: &Relay, space: &Path, cert: Option<&str>, sender: &str, to: &str, message: &Path) -> Value {

@@ -150,7 +150,8 @@ pub struct Listen {
     /// management network. Absent: no metrics listener.
     pub metrics: Option<SocketAddr>,
     /// The relay port between operators of the trust space (25 on the appliance): SMTP
-    /// with STARTTLS and a client certificate, no AUTH. Needs `[federation] ca_bundle`.
+    /// with STARTTLS and a client certificate, no AUTH. Without `[federation] ca_bundle` it
+    /// refuses every sender, saying the relay has not joined the trust space yet.
     /// Absent: no relay port.
     pub relay: Option<SocketAddr>,
 }

@@ -107,8 +107,10 @@ fn config_text(request: &SetupRequest) -> String {
         let _ = write!(
             text,
             r#"
-# The standard ports on every address; port 25 is left to the operator's MTA.
+# The standard ports on every address; 25 is the relay port between the operators of the
+# trust space (it refuses every sender until [federation] below is filled in).
 [listen]
+relay = "0.0.0.0:25"
 submission = "0.0.0.0:587"
 submissions = "0.0.0.0:465"
 pop3 = "0.0.0.0:110"
@@ -126,6 +128,14 @@ public_host = {public_host:?}
 [backup]
 # The appliance's backup disk (labelled caducee-backup), written nightly by its timer.
 folder = "/var/backups/caducee"
+
+# Joining the health-messaging trust space (docs/operations/federation.md): the trust
+# space's CA bundle, this operator's certificate from it and its key; then
+# `caducee trust import URL` puts the trust list in force.
+# [federation]
+# ca_bundle = "/var/lib/caducee/federation/ca.pem"
+# certificate = "/var/lib/caducee/federation/operator.pem"
+# key = "/var/lib/caducee/federation/operator.key"
 "#
         );
     }
@@ -162,6 +172,7 @@ mod tests {
         assert_eq!(config.listen.pop3s.to_string(), "0.0.0.0:995");
         assert_eq!(config.listen.https.to_string(), "0.0.0.0:443");
         assert_eq!(config.listen.ldaps.to_string(), "0.0.0.0:636");
+        assert_eq!(config.listen.relay.map(|a| a.to_string()).as_deref(), Some("0.0.0.0:25"));
         assert!(config.listen.metrics.expect("a metrics listener").ip().is_loopback());
         assert_eq!(config.configured_endpoints().host, "relay.caducee.example.org");
     }

@@ -41,7 +41,9 @@ impl Submission {
     /// Asks the relay whether the presented certificates may send for `sender`'s domain.
     fn check_operator(&mut self, sender: &Address, record: &mut ConnectionRecord) -> OperatorVerdict {
         let Some(operators) = &self.context.operators else {
-            return OperatorVerdict::Refused("this port takes no mail from other operators".into());
+            return OperatorVerdict::Refused(
+                "this relay has not joined the operators' trust space yet (no CA bundle is configured)".into(),
+            );
         };
         match operators.check(&self.peer_certificates, sender) {
             OperatorCheck::Bound { operator } => {

@@ -333,10 +333,12 @@ fn relay_context(
     if config.listen.relay.is_none() {
         return Ok(None);
     }
-    let space = federation
-        .space
-        .as_ref()
-        .context("the relay port ([listen] relay) needs the trust space's CA bundle: set [federation] ca_bundle")?;
+    let Some(space) = federation.space.as_ref() else {
+        // The appliance opens port 25 before its operator has joined the trust space: the
+        // port answers, and refuses every sender saying so.
+        tracing::warn!("the relay port refuses every operator until [federation] ca_bundle is set");
+        return Ok(Some(context.clone()));
+    };
     let relay_tls = space.server_config(tls, federation.identity.clone())?;
     Ok(Some(SessionContext {
         tls: tokio_rustls::TlsAcceptor::from(relay_tls),
