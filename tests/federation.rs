@@ -423,6 +423,14 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 ";
 
+/// Postfix's routes: `relay.test` to Caducée's relay port; `gone@p.test` a mailbox Postfix
+/// accepts, then cannot deliver (a next hop where nothing listens, with no queue lifetime:
+/// it bounces at the first failure), so that its delivery status notification goes back to
+/// Caducée from the null sender.
+fn postfix_transport(relay_port: &str) -> String {
+    format!("inline:{{relay.test=smtp:[127.0.0.1]:{relay_port}, gone@p.test=smtp:[127.0.0.1]:9}}")
+}
+
 /// A Postfix instance of its own (Debian package `postfix`, run as root as CI runs): the
 /// operator of `p.test`, its mail in one mbox, its log in a file.
 struct Postfix {
@@ -467,12 +475,13 @@ impl Postfix {
              smtpd_tls_security_level = may\nsmtpd_tls_ask_ccert = yes\nsmtpd_tls_loglevel = 1\n\
              smtpd_recipient_restrictions = permit_tls_all_clientcerts, reject\n\
              smtp_tls_security_level = encrypt\nsmtp_tls_loglevel = 1\n{client}\
-             transport_maps = inline:{{relay.test=smtp:[127.0.0.1]:{relay_port}}}\n\
+             transport_maps = {transport}\n\
              bounce_queue_lifetime = 0\nmaximal_queue_lifetime = 0\n",
             d = path(&dir),
             space = path(space),
             uid = id("-u"),
             gid = id("-g"),
+            transport = postfix_transport(relay_port),
         );
         std::fs::write(dir.join("conf/main.cf"), main).expect("main.cf");
         let master = format!("127.0.0.1:{port} inet n - n - - smtpd\n{POSTFIX_MASTER}");
@@ -559,7 +568,7 @@ fn postfix_as_a_third_operator_relays_both_ways_and_is_refused_without_its_certi
     let postfix = Postfix::start(dir.path(), &space, Some("p"), "25");
     let route = format!("\"p.test\" = \"127.0.0.1:{}\"", postfix.port);
     let a = operator(dir.path(), "data-a", "relay.test", &space, "a", &route);
-    postfix.postconf(&format!("transport_maps = inline:{{relay.test=smtp:[127.0.0.1]:{}}}", a.port("relay")));
+    postfix.postconf(&format!("transport_maps = {}", postfix_transport(&a.port("relay"))));
     postfix.command(&["reload"]);
     let list = dir.path().join("with-postfix.xml");
     std::fs::write(&list, WITH_POSTFIX).expect("list");
@@ -584,6 +593,19 @@ fn postfix_as_a_third_operator_relays_both_ways_and_is_refused_without_its_certi
     let received = collect_when_arrived(&a, &alice, &alice_pw, 1);
     let text = String::from_utf8_lossy(&received[0]);
     assert!(text.contains("(operator C=FR, O=OPERATEUR P, CN=mx.p.test)"), "{text}");
+
+    // A recipient Postfix takes, then bounces: its report comes back from the null sender,
+    // with the encrypted original, and alice collects it.
+    let gone = compose(dir.path(), &[&alice, "gone@p.test"], "Pour une boite fermee");
+    assert_eq!(code(&a.send(&alice, &alice_pw, "gone@p.test", &gone)["data"]), 250);
+    let report = collect_when_arrived(&a, &alice, &alice_pw, 1);
+    let report = String::from_utf8_lossy(&report[0]);
+    assert!(report.contains("report-type=delivery-status") && report.contains("Action: failed"), "{report}");
+    assert!(report.contains("Final-Recipient: rfc822; gone@p.test"), "{report}");
+    assert!(report.contains("(operator C=FR, O=OPERATEUR P, CN=mx.p.test)"), "{report}");
+    // Deferred once, and returned at once: its queue lifetime is zero.
+    let log = postfix.log_when("sender non-delivery notification");
+    assert!(log.contains("to=<gone@p.test>, relay=none"), "{log}");
 
     // Without its certificate, then with another authority's: refused, in words.
     for (cert, why) in [

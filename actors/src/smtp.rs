@@ -2,8 +2,9 @@
 //! store's types ([`StoreVocabulary`]). The session driving it is [`crate::session`].
 
 pub use caducee_protocol::smtp::{
-    received_header, Door, InFlight, OperatorVerdict, ReceptionDisabled, SmtpConfig, SMTP_AUTH_FAILURES_MAX,
-    SMTP_AUTH_LINE_BYTES_MAX, SMTP_COMMAND_LINE_BYTES_MAX, SMTP_ERRORS_MAX, SMTP_RECIPIENTS_MAX,
+    received_header, with_protocol, Door, InFlight, OperatorVerdict, ReceptionDisabled, SmtpConfig,
+    SMTP_AUTH_FAILURES_MAX, SMTP_AUTH_LINE_BYTES_MAX, SMTP_COMMAND_LINE_BYTES_MAX, SMTP_ERRORS_MAX,
+    SMTP_RECIPIENTS_MAX,
 };
 
 use crate::vocabulary::StoreVocabulary;

@@ -100,6 +100,64 @@ pub enum ContentError {
     /// Deeper than [`MIME_DEPTH_MAX`].
     #[error("the MIME structure is nested too deeply")]
     TooDeep,
+    /// A null sender's message that is not a delivery status notification of the accepted
+    /// shape (see [`check_delivery_report`]).
+    #[error("a message from the null sender must be a delivery status notification: {0}")]
+    NotAReport(&'static str),
+}
+
+/// Longest human-readable part, delivery-status part or returned header block of a
+/// delivery status notification.
+pub const REPORT_PART_BYTES_MAX: usize = 16 * 1024;
+
+/// Checks what a peer operator sends from the null sender (`MAIL FROM:<>`): a delivery
+/// status notification (RFC 3464) — a `multipart/report` of report-type `delivery-status`
+/// holding a short human-readable `text/plain` part, the `message/delivery-status` part,
+/// and at most one returned copy: the original's headers (`text/rfc822-headers`) or the
+/// original message (`message/rfc822`), which must itself pass
+/// [`check_encrypted_message`]. A report is metadata about a delivery; no document travels
+/// in clear with it. Its recipients' keys are not asked for (it is addressed to no key).
+pub fn check_delivery_report(raw: &[u8]) -> Result<EncryptedContent, ContentError> {
+    let message = MessageParser::default().parse(raw).ok_or(ContentError::NotMime)?;
+    let root = message.part(0).ok_or(ContentError::NotMime)?;
+    let is_report = media_type(root) == ("multipart".into(), Some("report".into()))
+        && root
+            .content_type()
+            .and_then(|ct| ct.attribute("report-type"))
+            .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"));
+    let PartType::Multipart(children) = &root.body else {
+        return Err(ContentError::NotAReport("it is not a multipart/report"));
+    };
+    if !is_report {
+        return Err(ContentError::NotAReport("it is not a multipart/report of report-type delivery-status"));
+    }
+    let mut content = EncryptedContent { recipients: Vec::new(), encrypted_parts: 0 };
+    let (mut text, mut status, mut returned) = (0, 0, 0);
+    for child in children {
+        let part = message.part(*child).ok_or(ContentError::NotMime)?;
+        let (kind, subtype) = media_type(part);
+        match (kind.as_str(), subtype.as_deref(), &part.body) {
+            ("text", Some("plain"), _) if text == 0 && status == 0 => text += 1,
+            ("message", Some("delivery-status") | Some("global-delivery-status"), _) if status == 0 => status += 1,
+            ("text", Some("rfc822-headers"), _) if returned == 0 => returned += 1,
+            ("message", Some("rfc822"), PartType::Message(original)) if returned == 0 => {
+                let checked = check_encrypted_message(original.raw_message())
+                    .map_err(|_| ContentError::NotAReport("the returned message is not OpenPGP-encrypted"))?;
+                content.recipients.extend(checked.recipients);
+                content.encrypted_parts += checked.encrypted_parts;
+                returned += 1;
+                continue;
+            }
+            _ => return Err(ContentError::NotAReport("a part is neither its text, its status nor a returned copy")),
+        }
+        if part.contents().len() > REPORT_PART_BYTES_MAX {
+            return Err(ContentError::NotAReport("a part is longer than a report's"));
+        }
+    }
+    if status == 0 {
+        return Err(ContentError::NotAReport("it has no message/delivery-status part"));
+    }
+    Ok(content)
 }
 
 /// Checks a whole RFC 5322 message.

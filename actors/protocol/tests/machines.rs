@@ -112,6 +112,7 @@ fn smtp_dialogue(input: &[u8], chunk: usize) -> (String, Vec<String>) {
                     machine.delivered(DeliveryVerdict::Stored("1.x".into()));
                 }
                 smtp::Effect::CheckOperator { sender } => {
+                    let sender = sender.unwrap_or_default();
                     effects.push(format!("operator {sender}"));
                     let verdict = if sender.ends_with("@peer.test") {
                         smtp::OperatorVerdict::Bound

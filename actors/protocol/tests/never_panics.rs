@@ -95,10 +95,10 @@ fn smtp_session(input: &[u8], sizes: &[usize], operators: bool) {
                 smtp::Effect::CheckRecipient { .. } => {
                     machine.recipient_checked(smtp::RecipientVerdict::Accept(AccountId(2)))
                 }
-                smtp::Effect::CheckOperator { sender } => machine.operator_checked(if sender.len() % 2 == 0 {
-                    smtp::OperatorVerdict::Bound
-                } else {
-                    smtp::OperatorVerdict::Refused("not bound".into())
+                smtp::Effect::CheckOperator { sender } => machine.operator_checked(match sender {
+                    None => smtp::OperatorVerdict::BoundNull("mailer-daemon@peer.test".into()),
+                    Some(sender) if sender.len() % 2 == 0 => smtp::OperatorVerdict::Bound,
+                    Some(_) => smtp::OperatorVerdict::Refused("not bound".into()),
                 }),
                 smtp::Effect::Deliver(_) => machine.delivered(smtp::DeliveryVerdict::Stored("1.x".into())),
                 smtp::Effect::StartTls => {

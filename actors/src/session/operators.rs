@@ -9,16 +9,19 @@ use rustls::pki_types::CertificateDer;
 /// Decides whether a peer operator may send for a sender's domain.
 pub trait Operators: Send + Sync {
     /// `certificates`: what the client presented in the handshake, end entity first (empty:
-    /// none). The refusal's text is for a peer operator's postmaster.
-    fn check(&self, certificates: &[CertificateDer<'static>], sender: &Address) -> OperatorCheck;
+    /// none); `sender`: `None` for the null sender (a delivery status notification), which
+    /// any operator of the list may send. The refusal's text is for a peer operator's
+    /// postmaster.
+    fn check(&self, certificates: &[CertificateDer<'static>], sender: Option<&Address>) -> OperatorCheck;
 }
 
 /// The relay's answer about one sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OperatorCheck {
     /// Bound by the trust list; `operator` names it (its certificate's subject) in the trace
-    /// field and the connection log.
-    Bound { operator: String },
+    /// field and the connection log; `domain` is the sender's domain, or for the null
+    /// sender a domain the list binds to that operator.
+    Bound { operator: String, domain: String },
     /// Why not: no certificate, an unknown authority, a subject not bound to that domain, a
     /// domain not in the list, no list at all.
     Refused(String),

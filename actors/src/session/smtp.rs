@@ -39,19 +39,23 @@ impl Submission {
     }
 
     /// Asks the relay whether the presented certificates may send for `sender`'s domain.
-    fn check_operator(&mut self, sender: &Address, record: &mut ConnectionRecord) -> OperatorVerdict {
+    fn check_operator(&mut self, sender: Option<&Address>, record: &mut ConnectionRecord) -> OperatorVerdict {
         let Some(operators) = &self.context.operators else {
             return OperatorVerdict::Refused(
                 "this relay has not joined the operators' trust space yet (no CA bundle is configured)".into(),
             );
         };
         match operators.check(&self.peer_certificates, sender) {
-            OperatorCheck::Bound { operator } => {
+            OperatorCheck::Bound { operator, domain } => {
                 record.account = Some(format!("operator {operator}"));
                 self.operator = Some(operator);
-                OperatorVerdict::Bound
+                match sender {
+                    Some(_) => OperatorVerdict::Bound,
+                    None => OperatorVerdict::BoundNull(format!("mailer-daemon@{domain}")),
+                }
             }
             OperatorCheck::Refused(why) => {
+                let sender = sender.map(ToString::to_string).unwrap_or_else(|| "<>".into());
                 tracing::warn!(%sender, %why, "relayed mail refused");
                 self.context.monitor.record(Refused { reason: "operator" });
                 OperatorVerdict::Refused(why)
@@ -103,7 +107,7 @@ impl Protocol for Submission {
                 self.context.monitor.record(Refused { reason: machine.content_refusal() });
             }
             smtp::Effect::CheckOperator { sender } => {
-                let verdict = self.check_operator(&sender, record);
+                let verdict = self.check_operator(sender.as_ref(), record);
                 machine.operator_checked(verdict);
             }
             smtp::Effect::StartTls => return Flow::StartTls,
@@ -209,9 +213,10 @@ impl Submission {
         let trace_id = format!("{:x}", now.0 ^ NEXT_SESSION.fetch_add(1, Ordering::Relaxed).rotate_left(40));
         let date = httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_millis(now.0));
         let hostname = &self.context.hostname;
-        let header = smtp::received_header(peer, machine.helo(), hostname, machine.is_tls(), &trace_id, &who, &date);
+        let with = smtp::with_protocol(machine.is_tls(), self.sender.is_some());
+        let header = smtp::received_header(peer, machine.helo(), hostname, with, &trace_id, &who, &date);
         // The body's share of the in-flight budget is held until the commit answered.
-        let smtp::Delivery { sender, recipients, body, content: _, reservation } = delivery;
+        let smtp::Delivery { sender, recipients, body, content: _, report: _, reservation } = delivery;
         let Some(sealed) = self.seal(header, body).await else {
             return DeliveryVerdict::Failed;
         };
@@ -323,6 +328,9 @@ impl Submission {
     /// SPEC R-MSG-3: a recipient with a current certificate gets only what is encrypted to
     /// it. Read per message: a revocation counts from the next submission on.
     fn check_recipient_keys(&self, delivery: &smtp::Delivery, now: Millis) -> Result<(), DeliveryVerdict> {
+        if delivery.report {
+            return Ok(()); // a peer's delivery status notification is encrypted to no one
+        }
         // A recipient in a peer operator's domain has its keys there: its operator checks.
         let local = delivery.recipients.iter().filter_map(|(destination, address)| match destination {
             Destination::Mailbox(id) => Some((id, address)),

@@ -91,7 +91,7 @@ impl TrustSpace {
 }
 
 impl Operators for TrustSpace {
-    fn check(&self, certificates: &[CertificateDer<'static>], sender: &Address) -> OperatorCheck {
+    fn check(&self, certificates: &[CertificateDer<'static>], sender: Option<&Address>) -> OperatorCheck {
         let Some((end_entity, intermediates)) = certificates.split_first() else {
             return OperatorCheck::Refused(
                 "no client certificate was presented: operators relay with their certificate from the trust \
@@ -116,9 +116,18 @@ impl Operators for TrustSpace {
                 return OperatorCheck::TryLater;
             }
         };
+        let Some(sender) = sender else {
+            // The null sender: a delivery status notification, from any operator of the list.
+            return match list.domains().find(|d| d.admits(&subject)) {
+                Some(bound) => OperatorCheck::Bound { operator: subject.to_string(), domain: bound.name.clone() },
+                None => OperatorCheck::Refused(format!(
+                    "the certificate's subject ({subject}) is bound to no domain of the trust list"
+                )),
+            };
+        };
         let domain = sender.domain();
         match list.check(domain, &subject) {
-            Ok(()) => OperatorCheck::Bound { operator: subject.to_string() },
+            Ok(()) => OperatorCheck::Bound { operator: subject.to_string(), domain: domain.to_owned() },
             Err(Unbound::DomainNotListed) => OperatorCheck::Refused(format!("{domain} is not in the trust list")),
             Err(Unbound::SubjectNotBound) => OperatorCheck::Refused(format!(
                 "the certificate's subject ({subject}) is not bound to {domain} in the trust list"

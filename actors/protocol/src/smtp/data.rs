@@ -5,7 +5,7 @@ use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, DummyDataReceive
 
 use super::sender::{check_relayed_header, check_submitted_header};
 use super::{Awaiting, Delivery, DeliveryVerdict, Door, Effect, Mode, Refusal, SmtpServer, Transaction, NO_ROOM};
-use crate::content::check_encrypted_message;
+use crate::content::{check_delivery_report, check_encrypted_message};
 use crate::Vocabulary;
 
 impl<V: Vocabulary> Transaction<V> {
@@ -178,16 +178,23 @@ impl<V: Vocabulary> SmtpServer<V> {
             self.reply(550, "5.7.1", &format!("Message refused: {why}"));
             return Some(Effect::ContentRefused);
         }
-        match check_encrypted_message(&tx.body) {
+        let checked = if tx.report { check_delivery_report(&tx.body) } else { check_encrypted_message(&tx.body) };
+        match checked {
             Ok(content) => {
                 let delivery = Delivery {
                     sender: tx.sender,
                     recipients: tx.recipients,
                     body: tx.body,
                     content,
+                    report: tx.report,
                     reservation: tx.reservation,
                 };
                 self.await_effect(Awaiting::Delivery, Effect::Deliver(delivery))
+            }
+            Err(why) if tx.report => {
+                self.content_refusal = "not-a-report";
+                self.reply(554, "5.7.1", &format!("Message refused: {why}"));
+                Some(Effect::ContentRefused)
             }
             Err(why) => {
                 self.content_refusal = "not-encrypted";

@@ -32,7 +32,7 @@ use crate::{Closing, Machine, Vocabulary};
 
 pub use budget::{InFlight, Reservation};
 pub use operator::{Door, OperatorVerdict};
-pub use reply::received_header;
+pub use reply::{received_header, with_protocol};
 pub use sender::{check_relayed_header, check_submitted_header, may_send_as, HeaderRefusal, CONTROL_HEADER_PREFIX};
 
 /// RFC 5321 4.5.3.1.8: servers must accept at least 100 recipients.
@@ -78,7 +78,7 @@ pub enum Effect<V: Vocabulary> {
     CheckRecipient { address: V::Address, declared_bytes: Option<u64>, accepted: Vec<V::Address>, refused_before: bool },
     /// On the relay port: is the operator whose certificate this session presented bound to
     /// `sender`'s domain in the trust list? Answer with [`SmtpServer::operator_checked`].
-    CheckOperator { sender: V::Address },
+    CheckOperator { sender: Option<V::Address> },
     /// Store the message durably; answer with [`SmtpServer::delivered`].
     Deliver(Delivery<V>),
     /// Write out the output, drop any input already buffered (RFC 3207 §6), start TLS,
@@ -99,6 +99,9 @@ pub struct Delivery<V: Vocabulary> {
     /// The message exactly as received (dot-unstuffed), without a trace header.
     pub body: Vec<u8>,
     pub content: EncryptedContent,
+    /// A peer's delivery status notification (null sender): addressed to no key, so its
+    /// recipients' keys are not checked.
+    pub report: bool,
     /// The body's bytes in the relay-wide budget: keep it until the message is committed.
     pub reservation: Reservation,
 }
@@ -232,6 +235,9 @@ struct Transaction<V: Vocabulary> {
     chunking: bool,
     /// A sending limit refused a recipient of this transaction.
     limited: bool,
+    /// From the null sender on the relay port: a delivery status notification, checked as
+    /// one ([`crate::content::check_delivery_report`]).
+    report: bool,
 }
 
 /// The SMTP server side of one connection.
@@ -246,7 +252,7 @@ pub struct SmtpServer<V: Vocabulary> {
     /// On the relay port: a sender's domain was bound to this session's operator.
     operator_bound: bool,
     /// On the relay port: MAIL FROM's sender and declared size, while the trust list is asked.
-    pending_sender: Option<(V::Address, usize)>,
+    pending_sender: Option<(Option<V::Address>, usize)>,
     transaction: Option<Transaction<V>>,
     mode: Mode,
     requests: RequestReceiver,
@@ -559,6 +565,7 @@ impl<V: Vocabulary> SmtpServer<V> {
             refused: None,
             chunking: false,
             limited: false,
+            report: false,
         });
         self.reply(250, "2.1.0", "Sender OK");
         None

@@ -22,6 +22,9 @@ pub enum Door {
 pub enum OperatorVerdict {
     /// The trust list binds the sender's domain to the presented certificate.
     Bound,
+    /// A null sender from an operator of the list, recorded (in the trail, the connection
+    /// log) as this address: the operator's `mailer-daemon` in a domain bound to it.
+    BoundNull(String),
     /// Why not, in words a peer operator's postmaster acts on (no certificate, an unknown
     /// authority, a subject not bound to that domain, a domain not in the list).
     Refused(String),
@@ -53,8 +56,14 @@ impl<V: Vocabulary> SmtpServer<V> {
         if self.transaction.is_some() {
             return self.error_reply(503, "5.5.1", "Nested MAIL command");
         }
-        let Some(sender) = V::parse_address(&from.address) else {
-            return self.error_reply(553, "5.1.7", "The sender address is not valid");
+        // `MAIL FROM:<>`: a peer's delivery status notification (RFC 5321 4.5.5).
+        let sender = if from.address.is_empty() {
+            None
+        } else {
+            let Some(sender) = V::parse_address(&from.address) else {
+                return self.error_reply(553, "5.1.7", "The sender address is not valid");
+            };
+            Some(sender)
         };
         self.pending_sender = Some((sender.clone(), from.size));
         self.mode = super::Mode::Waiting(Awaiting::Operator);
@@ -70,15 +79,31 @@ impl<V: Vocabulary> SmtpServer<V> {
         let Some((sender, size)) = self.pending_sender.take() else {
             return;
         };
-        match verdict {
-            OperatorVerdict::Bound => {
+        let shown = sender.as_ref().map(ToString::to_string).unwrap_or_default();
+        match (verdict, sender) {
+            (OperatorVerdict::Bound, Some(sender)) => {
                 self.operator_bound = true;
                 self.open_transaction(sender, size);
             }
-            OperatorVerdict::Refused(why) => {
-                self.error_reply(550, "5.7.1", &format!("<{sender}>: {why}"));
+            (OperatorVerdict::BoundNull(recorded_as), None) => match V::parse_address(&recorded_as) {
+                Some(recorded_as) => {
+                    self.operator_bound = true;
+                    self.open_transaction(recorded_as, size);
+                    if let Some(tx) = &mut self.transaction {
+                        tx.report = true;
+                    }
+                }
+                None => {
+                    self.reply(451, "4.3.0", "The null sender cannot be recorded now; try again later");
+                }
+            },
+            (OperatorVerdict::Bound | OperatorVerdict::BoundNull(_), _) => {
+                self.reply(451, "4.3.0", "The sender could not be checked now; try again later");
             }
-            OperatorVerdict::TryLater => {
+            (OperatorVerdict::Refused(why), _) => {
+                self.error_reply(550, "5.7.1", &format!("<{shown}>: {why}"));
+            }
+            (OperatorVerdict::TryLater, _) => {
                 self.reply(451, "4.3.0", "The trust list cannot be read now; try again later");
             }
         }

@@ -47,6 +47,18 @@ impl<V: Vocabulary> SmtpServer<V> {
     }
 }
 
+/// The `with` protocol of a Received field (RFC 3848): ESMTP, over TLS (`S`), after AUTH
+/// (`A`). A practice's submission is authenticated; an operator on the relay port is known by
+/// its certificate, not by AUTH.
+pub fn with_protocol(tls: bool, authenticated: bool) -> &'static str {
+    match (tls, authenticated) {
+        (true, true) => "ESMTPSA",
+        (true, false) => "ESMTPS",
+        (false, true) => "ESMTPA",
+        (false, false) => "ESMTP",
+    }
+}
+
 /// The Received trace field added in front of every stored message (RFC 5321 4.4), naming
 /// who handed it over: `authenticated as <account>` on submission, `operator <subject>` on
 /// the relay port. Kept to US-ASCII (RFC 5322 header fields).
@@ -54,12 +66,11 @@ pub fn received_header(
     peer: &str,
     helo: &str,
     hostname: &str,
-    tls: bool,
+    with: &str,
     id: &str,
     who: &str,
     date_rfc2822: &str,
 ) -> String {
-    let with = if tls { "ESMTPSA" } else { "ESMTPA" };
     let who: String = who.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
     format!(
         "Received: from {helo} ([{peer}])\r\n\t({who})\r\n\tby {hostname} (Caducee) \
