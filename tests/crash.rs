@@ -394,8 +394,8 @@ fn crash_loop(lossy: bool) {
 /// The kill -9 loop on the outbound path: operator A is killed at varied points while a
 /// practice submits to a recipient at operator B and A's queue delivers to B; B stays up.
 /// Every message A answered `250` for reaches B at least once; a copy arrives twice only
-/// when A died between B's `250` and recording it (at most one delivery is in flight at a
-/// kill), and the ledger counts those.
+/// when A died between B's `250` and recording it (one delivery in flight per connection at
+/// a kill), and the ledger counts those.
 #[test]
 fn kill_9_while_delivering_to_a_peer_loses_nothing_accepted() {
     use common::operators::*;
@@ -495,7 +495,9 @@ fn kill_9_while_delivering_to_a_peer_loses_nothing_accepted() {
     for subject in &accepted {
         assert!(copies.contains_key(subject), "seed {seed:#x}: {subject} was accepted by A but never reached B");
     }
-    assert!(duplicates as u64 <= cycles, "seed {seed:#x}: at most one delivery is in flight at each kill");
+    // One delivery in flight per connection at a kill, and the queue opens at most four
+    // connections to a domain.
+    assert!(duplicates as u64 <= cycles * 4, "seed {seed:#x}: at most four deliveries are in flight at each kill");
     for subject in copies.keys().filter(|s| !accepted.contains(*s)) {
         // Committed at A but killed before its 250 reached the sender: only the message
         // right after a stream's last acknowledged one.

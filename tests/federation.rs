@@ -272,6 +272,13 @@ fn two_operators_exchange_a_document_through_their_relay_ports() {
     assert!(text.contains("(operator C=FR, O=OPERATEUR A, CN=mx.relay.test)"), "B names operator A: {text}");
     assert!(text.contains("-----BEGIN PGP MESSAGE-----"), "{text}");
     assert_eq!(a.status()["stored_messages"], 0, "A erased its copy once B accepted it");
+    // A's trail says which operator took it, and when.
+    let id = common::text(&sent["data"]).rsplit("stored as ").next().and_then(|s| s.split('.').next());
+    let trail = a.cli(&["trail", "--message-id", id.expect("the message's number")]);
+    let trail = String::from_utf8_lossy(&trail.stdout).into_owned();
+    assert!(trail.contains("to bob@b.test") && trail.contains("relayed"), "{trail}");
+    assert!(trail.contains("by operator C=FR, O=OPERATEUR B, CN=mx.b.test: 250 accepted"), "{trail}");
+    assert!(trail.contains("erased"), "{trail}");
 
     // A domain outside the trust list is refused at RCPT, in words.
     let sent = a.send(&alice, &alice_pw, "quelquun@ailleurs.test", &message);

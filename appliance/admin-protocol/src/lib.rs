@@ -140,7 +140,7 @@ requests! {
     /// A new random password for an account (shown once; the old one stops working).
     UserResetPassword(UserResetPassword) -> PasswordReset;
     /// A message's trail (metadata only).
-    Trail(Trail) -> caducee_storage::MessageTrail;
+    Trail(Trail) -> TrailView;
     /// Walks the audit chain.
     AuditVerify(AuditVerify) -> AuditVerified;
     /// Audit entries made in `[from, to)`.

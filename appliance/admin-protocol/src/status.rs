@@ -90,6 +90,16 @@ pub struct Trail {
     pub message: u64,
 }
 
+/// The reply to `trail`: the message's trail, and what federation added to it (the
+/// operator it came from, what became of its recipients in other domains).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrailView {
+    #[serde(flatten)]
+    pub trail: caducee_storage::MessageTrail,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federation: Option<caducee_storage::FederationTrail>,
+}
+
 /// `audit-verify`: walks the audit chain.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AuditVerify {}

@@ -3,8 +3,8 @@
 
 use anyhow::Context as _;
 use caducee_actors::monitor;
-use caducee_admin_protocol::{AuditVerified, StatusReport, SweepReport};
-use caducee_storage::{MessageId, MessageTrail, Millis};
+use caducee_admin_protocol::{AuditVerified, StatusReport, SweepReport, TrailView};
+use caducee_storage::{MessageId, Millis};
 
 use crate::admin::Admin;
 
@@ -56,10 +56,12 @@ impl Admin {
         Ok(report)
     }
 
-    pub(crate) fn trail(&self, message: u64) -> anyhow::Result<MessageTrail> {
-        self.store
+    pub(crate) fn trail(&self, message: u64) -> anyhow::Result<TrailView> {
+        let trail = self
+            .store
             .trail(MessageId(message))?
-            .with_context(|| format!("no trail for message {message} (unknown, or past retention)"))
+            .with_context(|| format!("no trail for message {message} (unknown, or past retention)"))?;
+        Ok(TrailView { trail, federation: self.store.federation_trail(MessageId(message))? })
     }
 
     pub(crate) fn audit_verify(&self) -> anyhow::Result<AuditVerified> {

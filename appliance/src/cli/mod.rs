@@ -87,7 +87,8 @@ enum Command {
     /// A user's OpenPGP keys: show, renew (next year's), revoke (loss or theft).
     #[command(subcommand)]
     Keys(keys::KeysCommand),
-    /// A message's trail: accepted, size, recipients, collected when, erased when.
+    /// A message's trail: accepted, size, recipients, collected (or relayed to which
+    /// operator) when, erased when.
     Trail {
         /// The number before the dot in "stored as N.xxxx".
         #[arg(long)]

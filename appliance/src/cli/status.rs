@@ -3,12 +3,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use caducee_admin_protocol::{Fsck, MonitorRun, QualityReport, Status, StatusReport, Trail};
+use caducee_admin_protocol::{Fsck, MonitorRun, QualityReport, Status, StatusReport, Trail, TrailView};
 use caducee_storage::{AccountState, Millis, DAY_MILLIS};
 use clap::Subcommand;
 
 use super::backup::print_drill;
-use super::print::{day_start, json_number, print_json, wire_name};
+use super::print::{day_start, json_number, print_json, wire_name, Shown};
 use super::transport::call;
 
 #[derive(Debug, Subcommand)]
@@ -73,10 +73,26 @@ pub(super) fn trail(data_dir: &Path, message_id: u64, json: bool) -> anyhow::Res
         return Ok(ExitCode::SUCCESS);
     }
     let when = |at: Option<Millis>| at.map_or("—".to_owned(), crate::backup::stamp);
+    let TrailView { trail, federation } = trail;
+    let federation = federation.unwrap_or_default();
     println!("message {message_id} from {}", trail.sender);
+    if let Some(operator) = &federation.received_from {
+        println!("  received from operator {}", Shown(operator));
+    }
     println!("  accepted {}, {} bytes", when(Some(trail.accepted_at)), trail.size);
     for copy in &trail.recipients {
-        println!("  to {:<40} collected {}", copy.address.as_str(), when(copy.collected_at));
+        let relayed = federation.relayed.iter().find(|r| r.address == copy.address);
+        match relayed {
+            Some(r) => println!(
+                "  to {:<40} {} {} by operator {}: {}",
+                copy.address.as_str(),
+                if r.outcome.delivered { "relayed" } else { "failed" },
+                when(Some(r.outcome.at)),
+                Shown(r.outcome.operator.as_deref().unwrap_or("—")),
+                Shown(&r.outcome.reply)
+            ),
+            None => println!("  to {:<40} collected {}", copy.address.as_str(), when(copy.collected_at)),
+        }
     }
     println!("  erased {}", when(trail.erased_at));
     Ok(ExitCode::SUCCESS)

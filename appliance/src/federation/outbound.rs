@@ -47,6 +47,12 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(120);
 const SMTP_PORT: u16 = 25;
 /// Messages sent on one connection before it is closed and another opened.
 const MESSAGES_PER_CONNECTION: usize = 100;
+/// Connections open at once to one peer domain, at most: one more for every
+/// [`MESSAGES_PER_LANE`] messages due (Postfix's default destination concurrency is 20; a
+/// peer's connection rate per address is the bound that matters).
+const CONNECTIONS_PER_DOMAIN: usize = 4;
+/// Messages due that make another connection worth opening.
+const MESSAGES_PER_LANE: usize = 50;
 
 /// How the queue delivers.
 #[derive(Debug, Clone)]
@@ -230,7 +236,7 @@ impl Handler<Flush> for Deliverer {
     }
 }
 
-/// One look at the queue: every record due, one after the other.
+/// One look at the queue: every record due, each peer domain over a few connections at once.
 struct Round {
     store: Store,
     clock: Arc<dyn Clock>,
@@ -255,11 +261,21 @@ impl Round {
         for (seq, record) in queue.into_iter().filter(|(_, r)| !r.held && r.next_attempt_at <= now) {
             by_domain.entry(record.domain.clone()).or_default().push((seq, record));
         }
-        for (domain, entries) in by_domain {
-            for batch in entries.chunks(MESSAGES_PER_CONNECTION) {
-                self.deliver_batch(&domain, batch).await;
+        // Every domain at once, each over one connection per MESSAGES_PER_LANE entries due (up
+        // to CONNECTIONS_PER_DOMAIN), each its share, MESSAGES_PER_CONNECTION at a time.
+        let round = &self;
+        let mut deliveries = Vec::new();
+        for (domain, entries) in &by_domain {
+            let lanes = entries.len().div_ceil(MESSAGES_PER_LANE).clamp(1, CONNECTIONS_PER_DOMAIN);
+            for lane in entries.chunks(entries.len().div_ceil(lanes)) {
+                deliveries.push(async move {
+                    for batch in lane.chunks(MESSAGES_PER_CONNECTION) {
+                        round.deliver_batch(domain, batch).await;
+                    }
+                });
             }
         }
+        futures_util::future::join_all(deliveries).await;
         // Judged on the queue as the attempts left it.
         match self.store.outbound() {
             Ok(queue) => self.alert_if_stuck(&queue, self.clock.now()).await,

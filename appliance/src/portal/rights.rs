@@ -78,7 +78,15 @@ fn personal_data(portal: &Portal, account: &Account) -> Result<serde_json::Value
         "data_protection_requests": requests,
         "connections": store.connections_of(account.address.as_str(), account.created_at, 1000)?,
         // What became of the messages sent and received: metadata only, never content.
-        "message_trails": store.trails_involving(account.address.as_str(), account.created_at, 1000)?,
+        // Recipients in other operators' domains: which operator took each, when, its reply.
+        "message_trails": store
+            .trails_involving(account.address.as_str(), account.created_at, 1000)?
+            .into_iter()
+            .map(|trail| {
+                let federation = store.federation_trail(trail.message)?;
+                Ok(caducee_admin_protocol::TrailView { trail, federation })
+            })
+            .collect::<Result<Vec<_>, caducee_storage::StoreError>>()?,
     }))
 }
 

@@ -24,6 +24,25 @@ pub(crate) struct Target {
     _scratch: Option<tempfile::TempDir>,
 }
 
+/// Accounts from a file, one "address password [certificate file]" per line.
+pub(crate) fn read_accounts(path: &std::path::Path) -> anyhow::Result<Vec<Practice>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let mut words = line.split_whitespace();
+            let (Some(address), Some(password)) = (words.next(), words.next()) else {
+                bail!("each line: address password [certificate file]");
+            };
+            let certificate = match words.next() {
+                Some(file) => Some(std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?),
+                None => None,
+            };
+            Ok(Practice { address: address.to_owned(), password: password.to_owned(), certificate })
+        })
+        .collect()
+}
+
 impl Target {
     pub(crate) fn scratch(args: &Args) -> anyhow::Result<Target> {
         let relay_bin = match &args.relay_bin {
@@ -64,23 +83,7 @@ impl Target {
         if args.backup_during.is_some() {
             bail!("--backup-during needs a scratch relay");
         }
-        let path = args.target_accounts.as_ref().context("--target-accounts")?;
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let accounts: Vec<Practice> = text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|line| {
-                let mut words = line.split_whitespace();
-                let (Some(address), Some(password)) = (words.next(), words.next()) else {
-                    bail!("each line: address password [certificate file]");
-                };
-                let certificate = match words.next() {
-                    Some(file) => Some(std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?),
-                    None => None,
-                };
-                Ok(Practice { address: address.to_owned(), password: password.to_owned(), certificate })
-            })
-            .collect::<anyhow::Result<_>>()?;
+        let accounts = read_accounts(args.target_accounts.as_ref().context("--target-accounts")?)?;
         if accounts.len() < args.sessions {
             bail!("{} accounts for {} sessions: give one account per session", accounts.len(), args.sessions);
         }

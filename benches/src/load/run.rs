@@ -27,8 +27,19 @@ type Pacer = (Sender<Instant>, f64);
 
 pub(crate) fn run_load(args: &Args, target: &Target) -> anyhow::Result<Report> {
     let practices = target.practices(args.sessions)?;
-    let documents = encrypt_documents(args.size, &practices)?;
+    let peer = match &args.peer_accounts {
+        Some(path) => Some(crate::relay::read_accounts(path)?),
+        None => None,
+    };
+    // Who receives: a peer's accounts, or the practices themselves (each the next one's).
+    let recipients = peer.clone().unwrap_or_else(|| practices.clone());
+    anyhow::ensure!(!recipients.is_empty(), "no recipient accounts");
+    let documents = encrypt_documents(args.size, &recipients)?;
     let tls = probe::tls_trusting(&target.ca)?;
+    let collect_at = match (&peer, args.peer_pop3s_port, &args.peer_ca) {
+        (Some(_), Some(port), Some(ca)) => (port, probe::tls_trusting(ca)?),
+        _ => (target.pop3s_port, tls.clone()),
+    };
     let before = target.status()?;
     let cpu_before = target.pid.map(cpu_seconds).transpose()?.unwrap_or(0.0);
 
@@ -36,7 +47,18 @@ pub(crate) fn run_load(args: &Args, target: &Target) -> anyhow::Result<Report> {
     let (schedule, schedule_receiver) = open_loop_schedule(args.rate)?;
     let shared = Arc::new(Shared::new(args.messages, schedule_receiver));
     let started = Instant::now();
-    let run = Run { args, target, practices: &practices, documents: &documents, tls, shared: shared.clone(), started };
+    let run = Run {
+        args,
+        target,
+        practices: &practices,
+        recipients: &recipients,
+        to_peer: peer.is_some(),
+        documents: &documents,
+        tls,
+        collect_at,
+        shared: shared.clone(),
+        started,
+    };
     let (backup, senders_elapsed) = runtime.block_on(run.drive(schedule));
     let elapsed = started.elapsed();
     let submit_elapsed = senders_elapsed.unwrap_or(elapsed);
@@ -51,7 +73,7 @@ pub(crate) fn run_load(args: &Args, target: &Target) -> anyhow::Result<Report> {
         sessions: args.sessions,
         reconnect: args.reconnect,
         document_bytes: args.size,
-        message_bytes: probe::pgp_mime(&practices[0].address, &practices[0].address, "Compte rendu", &documents[0])
+        message_bytes: probe::pgp_mime(&practices[0].address, &recipients[0].address, "Compte rendu", &documents[0])
             .len(),
         accepted: shared.accepted.load(Ordering::Relaxed),
         errors,
@@ -76,7 +98,7 @@ pub(crate) fn run_load(args: &Args, target: &Target) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// One document per practice, encrypted to its certificate as the relay requires (or to a
+/// One document per recipient, encrypted to its certificate as the relay requires (or to a
 /// throwaway certificate for a peer that holds no keys).
 fn encrypt_documents(size: usize, practices: &[Practice]) -> anyhow::Result<Vec<String>> {
     eprintln!("encrypting a {size}-byte document to each practice");
@@ -126,8 +148,14 @@ struct Run<'a> {
     args: &'a Args,
     target: &'a Target,
     practices: &'a [Practice],
+    /// Who the documents go to: the practices themselves, or a peer's accounts.
+    recipients: &'a [Practice],
+    to_peer: bool,
+    /// One document per recipient, encrypted to it.
     documents: &'a [String],
     tls: TlsConnector,
+    /// Where the collectors collect: the target's POP3 port, or the peer's.
+    collect_at: (u16, TlsConnector),
     shared: Arc<Shared>,
     started: Instant,
 }
@@ -189,21 +217,23 @@ impl Run<'_> {
         })
     }
 
-    /// The POP3 collectors, each with every `collectors`-th mailbox.
+    /// The POP3 collectors, each with every `collectors`-th recipient's mailbox (at the
+    /// peer, with one).
     fn spawn_collectors(&self) -> Vec<JoinHandle<()>> {
         let collectors = self.args.collectors;
         (0..collectors)
             .map(|k| {
                 let mailboxes: Vec<Practice> = self
-                    .practices
+                    .recipients
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| i % collectors == k)
                     .map(|(_, p)| p.clone())
                     .collect();
                 let collector = Collector {
-                    port: self.target.pop3s_port,
-                    tls: self.tls.clone(),
+                    every: Duration::from_millis(self.args.collect_every_ms),
+                    port: self.collect_at.0,
+                    tls: self.collect_at.1.clone(),
                     mailboxes,
                     shared: self.shared.clone(),
                 };
@@ -212,15 +242,16 @@ impl Run<'_> {
             .collect()
     }
 
-    /// One submitter per practice, each sending to the next practice.
+    /// One submitter per practice, each sending to the next practice (or to a peer's
+    /// account, in turn).
     fn spawn_submitters(&self) -> Vec<JoinHandle<()>> {
         let practices = self.practices;
         practices
             .iter()
             .enumerate()
             .map(|(i, practice)| {
-                let next = (i + 1) % practices.len();
-                let recipient = &practices[next].address;
+                let next = if self.to_peer { i % self.recipients.len() } else { (i + 1) % practices.len() };
+                let recipient = &self.recipients[next].address;
                 let message =
                     Arc::new(probe::pgp_mime(&practice.address, recipient, "Compte rendu", &self.documents[next]));
                 let session = Submitter {

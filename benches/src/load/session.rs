@@ -111,6 +111,8 @@ pub(crate) async fn pace(
 /// everything, quits; until the senders are done and everything accepted is collected.
 pub(crate) struct Collector {
     pub(crate) port: u16,
+    /// The wait after a round that found nothing.
+    pub(crate) every: Duration,
     pub(crate) tls: TlsConnector,
     pub(crate) mailboxes: Vec<Practice>,
     pub(crate) shared: Arc<Shared>,
@@ -137,7 +139,7 @@ impl Collector {
             }
             if collected == 0 {
                 // Nothing this round: poll again shortly, as practice software does.
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::time::sleep(self.every).await;
             }
         }
     }
