@@ -112,4 +112,14 @@ accounts b b-accounts.txt
     --target-ca a-data/tls/ca.pem --target-accounts a-accounts.txt --target-pid "$(cat a.pid)" \
     --peer-accounts b-accounts.txt --peer-pop3s-port "$(port_of b pop3s)" --peer-ca b-data/tls/ca.pem \
     --json "${FEDERATION_JSON:-/dev/null}"
-echo "B's relay CPU: $(awk '{print ($14 + $15) / 100 " s"}' "/proc/$(cat b.pid)/stat")"
+# What A still holds leaves for B: the time from the end of the load until A's queue is
+# empty says how fast the relay port carries it (without collectors, B only stores).
+started=$(date +%s.%N)
+until [[ $("$bin/caducee" --data-dir a-data queue list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["entries"]))') == 0 ]]; do
+    sleep 0.2
+done
+echo "A's queue empty $(python3 -c "import sys; print(round($(date +%s.%N) - $started, 2))") s after the load ended"
+echo "B stores $("$bin/caducee" --data-dir b-data status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["stored_messages"])') messages"
+for op in a b; do
+    echo "$op's relay CPU: $(awk '{print ($14 + $15) / 100 " s"}' "/proc/$(cat $op.pid)/stat")"
+done

@@ -406,6 +406,9 @@ impl Round {
             let tls = matches!(error, mail_send::Error::Tls(_) | mail_send::Error::MissingStartTls);
             failed(format!("{at}: {}", describe(&error)), tls.then(|| at.clone()))
         })?;
+        // Commands and the data go out as they are written: Nagle's algorithm would hold the
+        // end of the data until the peer's delayed ACK, 40 ms a message.
+        let _ = client.stream.get_ref().0.set_nodelay(true);
         let certificates = client.tls_connection().peer_certificates().unwrap_or_default().to_vec();
         let operator =
             self.check_peer(domain, &certificates).map_err(|why| failed(format!("{at}: {why}"), Some(at.clone())))?;
