@@ -410,3 +410,86 @@ fn next_years_keys_arrive_in_the_mailbox_and_the_client_installs_them() {
     assert!(relay.cli(&["audit", "verify"]).status.success());
     assert!(relay.stop().success());
 }
+
+/// `POST /keys/submit` as practice software would send it: Basic credentials, a public
+/// certificate; the status and the JSON answer.
+fn submit(relay: &Relay, address: &str, password: &str, certificate: &[u8]) -> (u16, Value) {
+    let ca = std::fs::read(relay.ca()).expect("CA");
+    let agent = ureq::AgentBuilder::new().tls_config(caducee_actors::probe::client_config(&ca).expect("TLS")).build();
+    let url = format!("https://localhost:{}/keys/submit", relay.port("https"));
+    let credentials =
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("{address}:{password}"));
+    let response = agent.post(&url).set("Authorization", &format!("Basic {credentials}")).send_bytes(certificate);
+    let (status, response) = match response {
+        Ok(response) => (response.status(), response),
+        Err(ureq::Error::Status(status, response)) => (status, response),
+        Err(error) => panic!("{url}: {error}"),
+    };
+    (status, serde_json::from_str(&response.into_string().expect("body")).expect("JSON"))
+}
+
+#[test]
+fn a_practice_makes_its_own_keys_and_the_relay_certifies_and_publishes_them() {
+    use sequoia_openpgp::parse::Parse as _;
+    use sequoia_openpgp::serialize::SerializeInto as _;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "");
+    let frank = subscribe(&relay, dir.path(), "frank");
+    let dana = subscribe(&relay, dir.path(), "dana");
+
+    // The practice makes its keys; only the public certificate leaves its machine.
+    let made = ok(
+        client(&["client", "keygen", "--profile", frank.profile.to_str().expect("utf-8"), "--name", "Frank Martin"]),
+        "client keygen",
+    );
+    assert!(made.contains("edition 2") && made.contains("certified and published by the relay"), "{made}");
+    let shown = relay.cli(&["keys", "show", "--address", &frank.address, "--json"]);
+    let shown: Value = serde_json::from_slice(&shown.stdout).expect("JSON");
+    let fingerprint = shown["certificates"][1]["fingerprint"].as_str().expect("edition 2").to_owned();
+    assert!(made.contains(&fingerprint), "{made} {shown}");
+    let secret = std::fs::read(frank.profile.join("keys").join(format!("{fingerprint}.pgp"))).expect("keys");
+    let secret = sequoia_openpgp::Cert::from_bytes(&secret).expect("certificate");
+    assert!(secret.is_tsk(), "the secret keys are on the practice's machine");
+    let bundles = std::fs::read_dir(dir.path().join("data/bundles")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(bundles, 2, "no bundle was made for the practice's own keys (one each from user add)");
+
+    // Published: a correspondent's client finds and uses them; frank reads the document.
+    let document = dir.path().join("document.txt");
+    std::fs::write(&document, "Compte rendu: glycemie 5,1 mmol/L\n").expect("document");
+    ok(send(&dana, &[&frank.address], &document), "client send");
+    let fetched = fetch(&frank, &dir.path().join("inbox"));
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched[0].1["signature"], "valid", "{}", fetched[0].1);
+
+    // What the relay refuses, in words: another address in the user ID; secret keys; a wrong
+    // password.
+    let (other, _) = sequoia_openpgp::cert::CertBuilder::general_purpose(Some("<mallory@relay.test>"))
+        .generate()
+        .expect("certificate");
+    let public = other.clone().strip_secret_key_material().armored().to_vec().expect("armour");
+    let (status, answer) = submit(&relay, &frank.address, &frank.password, &public);
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer["error"].as_str().is_some_and(|e| e.contains("must be the account's address")), "{answer}");
+    let (status, answer) =
+        submit(&relay, &frank.address, &frank.password, &other.as_tsk().armored().to_vec().expect("armour"));
+    assert!(status == 422 && answer["error"].as_str().is_some_and(|e| e.contains("secret keys")), "{answer}");
+    let (status, _) = submit(&relay, &frank.address, "not-the-password", &public);
+    assert_eq!(status, 401);
+    let audit = relay.cli(&["audit", "export", "--from", "2000-01-01", "--to", "2999-12-31"]);
+    assert!(String::from_utf8_lossy(&audit.stdout).contains("submitted by the practice"), "audited");
+
+    // Revoked: the relay withdraws its certification of the practice's keys (it never held
+    // their secret key to revoke them with) and stops carrying mail encrypted to them.
+    let revoked = relay.cli(&["keys", "revoke", "--address", &frank.address, "--reason", "compromised", "--json"]);
+    let revoked: Value = serde_json::from_slice(&revoked.stdout).unwrap_or_else(|_| panic!("{revoked:?}"));
+    assert!(revoked["revoked"].as_array().is_some_and(|r| r.iter().any(|f| f == fingerprint.as_str())), "{revoked}");
+    let published = relay.cli(&["keys", "show", "--address", &frank.address, "--json"]);
+    let published: Value = serde_json::from_slice(&published.stdout).expect("JSON");
+    let edition = published["certificates"]
+        .as_array()
+        .expect("editions")
+        .iter()
+        .find(|c| c["fingerprint"] == fingerprint.as_str());
+    assert_eq!(edition.expect("edition 2")["status"], "revoked", "{published}");
+}

@@ -301,9 +301,118 @@ pub fn issue_certified(request: &IssueRequest, relay: Option<&RelayKey>) -> Resu
     Ok(Issued { record, bundle, code })
 }
 
+/// What the relay knows when a practice submits a certificate it made itself.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub account: AccountId,
+    pub address: Address,
+    /// The edition number the certificate will have.
+    pub edition: u32,
+    pub at: Millis,
+    /// The latest expiry the relay accepts now (its yearly policy, [`first_expiry`]).
+    pub expires_at_max: Millis,
+}
+
+/// Largest certificate a practice may submit.
+pub const SUBMITTED_CERTIFICATE_BYTES_MAX: usize = 64 * 1024;
+
+/// A certificate a practice generated itself (its secret keys never left the practice),
+/// checked and certified by the relay's key: public material only; every user ID the
+/// account's address; alive now, expiring no later than the yearly policy allows; a
+/// signing key and an encryption key alive. The relay holds no secret key of it, so no
+/// revocation is prepared: revoking it withdraws the relay's certification.
+pub fn certify_submitted(
+    bytes: &[u8],
+    submitted: &Submitted,
+    relay: &RelayKey,
+) -> Result<CertificateRecord, KeyVaultError> {
+    let refused = |why: &str| KeyVaultError::Refused(why.to_owned());
+    if bytes.len() > SUBMITTED_CERTIFICATE_BYTES_MAX {
+        return Err(refused("the certificate is larger than 64 KiB"));
+    }
+    let cert =
+        Cert::from_bytes(bytes).map_err(|e| KeyVaultError::Refused(format!("not an OpenPGP certificate: {e}")))?;
+    if cert.is_tsk() {
+        return Err(refused("the certificate carries secret keys: send the public certificate only"));
+    }
+    let address = submitted.address.as_str();
+    let mut userids = cert.userids().peekable();
+    if userids.peek().is_none() {
+        return Err(refused("the certificate has no user ID"));
+    }
+    for uid in userids {
+        let email = uid.userid().email().ok().flatten().map(str::to_ascii_lowercase);
+        if email.as_deref() != Some(address) {
+            return Err(KeyVaultError::Refused(format!(
+                "every user ID must be the account's address <{address}>; found {:?}",
+                String::from_utf8_lossy(uid.userid().value())
+            )));
+        }
+    }
+    let policy = StandardPolicy::new();
+    let now = system_time(submitted.at);
+    let valid = cert
+        .with_policy(&policy, now)
+        .map_err(|e| KeyVaultError::Refused(format!("the certificate is not valid now: {e}")))?;
+    let expires = valid
+        .primary_key()
+        .key_expiration_time()
+        .ok_or_else(|| refused("the certificate must expire: keys are issued for one year at a time"))?;
+    let expires_at = Millis(expires.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() * 1000));
+    if expires_at > submitted.expires_at_max {
+        return Err(KeyVaultError::Refused(format!(
+            "the certificate expires after {}, the latest this relay certifies now",
+            iso_date(submitted.expires_at_max)
+        )));
+    }
+    if valid.keys().alive().revoked(false).for_signing().next().is_none() {
+        return Err(refused("the certificate has no signing key valid now"));
+    }
+    if valid.keys().alive().revoked(false).for_transport_encryption().next().is_none() {
+        return Err(refused("the certificate has no encryption key valid now"));
+    }
+    let created = cert.primary_key().key().creation_time();
+    let created_at = Millis(created.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() * 1000));
+    let certified = relay.certify(cert, now)?;
+    Ok(CertificateRecord {
+        account: submitted.account,
+        edition: submitted.edition,
+        fingerprint: Fingerprint::from_bytes(certified.fingerprint().as_bytes()),
+        created_at,
+        expires_at,
+        revoked: None,
+        encryption_keys: encryption_fingerprints(&certified),
+        public: certified.to_vec().map_err(pgp)?,
+        prepared_revocations: Vec::new(),
+    })
+}
+
+/// Keys a practice makes for itself (`caducee client keygen`), as the relay would issue
+/// them: the same algorithms and shape, user ID `Name <address>` when a name is given.
+pub fn generate_for_practice(
+    address: &Address,
+    name: Option<&str>,
+    at: Millis,
+    expires_at: Millis,
+) -> Result<Cert, KeyVaultError> {
+    if expires_at.0 / 1000 <= at.0 / 1000 {
+        return Err(KeyVaultError::Refused("the expiry must come after the creation time".into()));
+    }
+    let validity = Duration::from_secs(expires_at.0 / 1000 - at.0 / 1000);
+    let userid = match name {
+        Some(name) => format!("{name} <{address}>"),
+        None => format!("<{address}>"),
+    };
+    build(userid, system_time(at), validity)
+}
+
 /// A new certificate with its secret keys: a certification-only primary key, a signing
 /// subkey and an encryption subkey, user ID `<address>`, valid from `created` for `validity`.
 fn generate(address: &Address, created: SystemTime, validity: Duration) -> Result<Cert, KeyVaultError> {
+    build(format!("<{address}>"), created, validity)
+}
+
+fn build(userid: String, created: SystemTime, validity: Duration) -> Result<Cert, KeyVaultError> {
     let (cert, _unspecified) = CertBuilder::new()
         .set_profile(Profile::RFC4880)
         .map_err(pgp)?
@@ -315,7 +424,7 @@ fn generate(address: &Address, created: SystemTime, validity: Duration) -> Resul
         .set_creation_time(created)
         .set_validity_period(validity)
         .set_primary_key_flags(KeyFlags::empty().set_certification())
-        .add_userid(format!("<{address}>"))
+        .add_userid(userid)
         .add_signing_subkey()
         .add_subkey(KeyFlags::empty().set_transport_encryption().set_storage_encryption(), None, None)
         .generate()
@@ -484,9 +593,23 @@ pub fn revoke(
     record: &CertificateRecord,
     reason: RevocationReason,
     at: Millis,
+    relay: Option<&RelayKey>,
 ) -> Result<CertificateRecord, KeyVaultError> {
     if record.revoked.is_some() {
         return Err(KeyVaultError::Refused(format!("certificate {} is already revoked", record.fingerprint)));
+    }
+    if record.prepared_revocations.is_empty() {
+        // Keys the practice made itself: the relay holds no secret key to revoke them with,
+        // and withdraws its certification instead; it publishes them no more as current.
+        let relay = relay.ok_or_else(|| {
+            KeyVaultError::Refused("keys a practice made are revoked with the relay's key, which is absent".into())
+        })?;
+        let cert = Cert::from_bytes(&record.public).map_err(pgp)?;
+        let cert = relay.withdraw_certification(cert, system_time(at), reason.as_str())?;
+        let mut revoked = record.clone();
+        revoked.public = cert.to_vec().map_err(pgp)?;
+        revoked.revoked = Some(Revocation { at, reason });
+        return Ok(revoked);
     }
     let prepared = record
         .prepared_revocations

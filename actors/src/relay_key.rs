@@ -263,6 +263,27 @@ impl RelayKey {
         Ok(user.insert_packets(certifications).map_err(pgp)?.0)
     }
 
+    /// `user` with this key's certification of each user ID withdrawn at `at` (a
+    /// certification revocation, RFC 9580 §5.2.1.15): how the relay revokes keys a practice
+    /// made itself, whose secret keys it never held.
+    pub fn withdraw_certification(&self, user: Cert, at: SystemTime, why: &str) -> Result<Cert, KeyVaultError> {
+        let mut signer = self.primary_signer()?;
+        let at = at.max(self.created());
+        let mut withdrawals: Vec<Packet> = Vec::new();
+        for uid in user.userids() {
+            let signature = SignatureBuilder::new(SignatureType::CertificationRevocation)
+                .set_signature_creation_time(at)
+                .map_err(pgp)?
+                .set_reason_for_revocation(ReasonForRevocation::Unspecified, why.as_bytes())
+                .map_err(pgp)?
+                .set_hash_algo(SIGNATURE_HASH)
+                .sign_userid_binding(&mut signer, user.primary_key().key(), uid.userid())
+                .map_err(pgp)?;
+            withdrawals.push(signature.into());
+        }
+        Ok(user.insert_packets(withdrawals).map_err(pgp)?.0)
+    }
+
     /// Whether every user ID of a stored edition carries a certification by this key.
     fn has_certified(&self, record: &CertificateRecord) -> Result<bool, KeyVaultError> {
         let cert = Cert::from_bytes(&record.public).map_err(pgp)?;

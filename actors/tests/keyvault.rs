@@ -113,11 +113,11 @@ fn revocation_is_published_and_messages_to_the_revoked_key_are_refused() {
     assert_eq!(keyvault::check_recipient_keys(std::slice::from_ref(&first), &to_first, at), Ok(()));
 
     let later = Millis(at.0 + DAY_MILLIS);
-    let revoked = keyvault::revoke(&first, RevocationReason::Compromised, later).expect("revoke");
+    let revoked = keyvault::revoke(&first, RevocationReason::Compromised, later, None).expect("revoke");
     assert_eq!(revoked.status(later), CertificateStatus::Revoked);
     let published = Cert::from_bytes(&revoked.public).expect("parse");
     assert!(matches!(published.revocation_status(&StandardPolicy::new(), None), RevocationStatus::Revoked(_)));
-    assert!(keyvault::revoke(&revoked, RevocationReason::Lost, later).is_err(), "revoked once only");
+    assert!(keyvault::revoke(&revoked, RevocationReason::Lost, later, None).is_err(), "revoked once only");
 
     let second = issue(2, later, keyvault::end_of_year(later)).record;
     let editions = vec![revoked.clone(), second.clone()];

@@ -120,7 +120,7 @@ impl Admin {
                 }
                 let replaced_until = current.iter().map(|c| c.expires_at).max();
                 for record in current {
-                    let record = keyvault::revoke(&record, reason, now)?;
+                    let record = keyvault::revoke(&record, reason, now, self.keys.relay_key.as_deref())?;
                     let fingerprint = record.fingerprint.to_string();
                     let detail = format!("edition {}, {fingerprint}, reason {}", record.edition, reason.as_str());
                     let audit = caller.draft(now, AuditAction::Revoke, format!("keys of {}", account.address), detail);

@@ -7,6 +7,8 @@
 //!   sender's certificates from HKP, writes each document and its result into an
 //!   integration folder, then deletes it from the relay.
 //! - `lint-hprim`: says what is wrong with an HPRIM header.
+//! - `keygen`: makes the next keys on the practice's machine; the relay certifies and
+//!   publishes the public certificate (`keygen.rs`).
 //!
 //! A profile folder (mode 0700) holds `profile.json` (address, endpoints, installed
 //! editions), `ca.pem`, `relay.pgp` (the relay's own OpenPGP certificate, from the bundle),
@@ -18,6 +20,7 @@
 //! anything else that looks like a renewal is kept as received and flagged.
 
 pub mod hprim;
+mod keygen;
 mod pgp;
 
 use std::io::Write as _;
@@ -86,6 +89,15 @@ pub enum ClientCommand {
     },
     /// Check the HPRIM header of a document and say precisely what is wrong.
     LintHprim { file: PathBuf },
+    /// Make the next keys here (their secret parts never leave this machine): the relay
+    /// certifies and publishes the public certificate, and this profile uses them.
+    Keygen {
+        #[arg(long)]
+        profile: PathBuf,
+        /// The name shown with the address in the keys' user ID (as "Anne Durand").
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 /// What `profile.json` holds.
@@ -119,6 +131,7 @@ pub fn run(command: ClientCommand) -> anyhow::Result<ExitCode> {
             send(&profile, &to, patient, &file)
         }
         ClientCommand::Fetch { profile, out } => fetch(&profile, &out),
+        ClientCommand::Keygen { profile, name } => keygen::keygen(&profile, name.as_deref()),
         ClientCommand::LintHprim { file } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let problems = hprim::lint(&text);

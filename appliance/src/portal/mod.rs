@@ -16,6 +16,7 @@
 //! `login`, `second_factor`, `account`, `rights`, `quality`, `terms`.
 
 mod account;
+pub mod keys;
 mod login;
 mod quality;
 mod rights;
@@ -60,6 +61,8 @@ pub struct Portal {
     pub monitor: Option<actix::Addr<caducee_actors::monitor::Monitor>>,
     pub logins: Arc<LoginThrottle>,
     pub password_checks: Arc<tokio::sync::Semaphore>,
+    /// Certifying the keys practices make themselves (`POST /keys/submit`); `None`: refused.
+    pub keys: Option<keys::SubmittedKeys>,
 }
 
 pub fn routes(config: &mut web::ServiceConfig) {
@@ -78,7 +81,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/account/data.json", web::get().to(rights::data_json))
         .route("/account/certificate/{file}", web::get().to(account::certificate))
         .route("/terms", web::get().to(terms::terms_page))
-        .route("/terms/accept", web::post().to(terms::accept_terms));
+        .route("/terms/accept", web::post().to(terms::accept_terms))
+        .route("/keys/submit", web::post().to(keys::submit_certificate));
 }
 
 // ---- helpers ----

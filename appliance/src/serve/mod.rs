@@ -111,6 +111,10 @@ async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: Pa
         monitor: Some(actors.monitor.addr().clone()),
         logins: context.logins.clone(),
         password_checks: context.password_checks.clone(),
+        keys: Some(crate::portal::keys::SubmittedKeys {
+            relay_key: actors.relay_key.clone(),
+            next_year_within_days: config.keys.next_year_within_days,
+        }),
     };
     let https = start_https(https_listener, &tls, &store, &actors.relay_key, directory, portal, &config)?;
     let metrics = match config.listen.metrics {
