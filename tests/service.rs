@@ -87,3 +87,21 @@ fn setup_names_a_relay_once_and_refuses_bad_names() {
     let config = std::fs::read_to_string(data.join("caducee.toml")).expect("caducee.toml written");
     assert!(config.contains("hostname = \"relay.caducee.example.org\""), "{config}");
 }
+
+#[test]
+fn a_command_whose_reader_stops_reading_ends_quietly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let relay = Relay::start(&data, "");
+    for local in ["a", "b", "c"] {
+        relay.add_user(local, None);
+    }
+    // `true` reads nothing and exits: every write after it meets a closed pipe.
+    for args in ["status", "user list", "audit export --from 2000-01-01 --to 2999-12-31"] {
+        let script = format!("{} --data-dir {} {args} | true; exit ${{PIPESTATUS[0]}}", common::BIN, data.display());
+        let output = std::process::Command::new("bash").args(["-c", &script]).output().expect("bash");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{args}: {stderr}");
+        assert!(matches!(output.status.code(), Some(0 | 141)), "{args}: {:?} {stderr}", output.status);
+    }
+}

@@ -25,7 +25,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-    match cli::run(cli::Cli::parse()) {
+    let command = cli::Cli::parse();
+    if command.is_a_report() {
+        // Rust ignores SIGPIPE, and `println!` then panics on a closed pipe (exit 101).
+        sigpipe::reset();
+    }
+    match cli::run(command) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("caducee: {error:#}");

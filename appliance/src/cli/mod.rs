@@ -34,6 +34,16 @@ pub struct Cli {
     command: Command,
 }
 
+impl Cli {
+    /// Whether the command prints a report and ends, like any command-line tool: then a
+    /// reader that stops reading (`caducee status | head -3`) ends it quietly, as SIGPIPE
+    /// ends `ls`. The relay and the console keep SIGPIPE ignored: a peer that goes away is
+    /// an error they handle, not their end.
+    pub fn is_a_report(&self) -> bool {
+        !matches!(self.command, Command::Serve | Command::Console)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the relay in the foreground (SMTP submission, POP3) until SIGTERM or SIGINT.
