@@ -83,9 +83,10 @@ impl App {
     }
 
     /// Asks the relay for its status; on failure keeps the last one and raises the banner.
-    /// A restore drill that runs is polled too.
+    /// A restore drill that runs is polled too. Once a status is shown, the next ones are
+    /// refreshes: the relay audits the administrator's reading once, not every second.
     pub fn refresh(&mut self, api: &mut dyn Transport) {
-        match call(api, Status {}) {
+        match call(api, Status { refresh: self.status.is_some() }) {
             Ok(status) => {
                 self.connection_lost = None;
                 self.take_status(status);

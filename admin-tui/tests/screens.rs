@@ -57,6 +57,19 @@ fn alerts_are_listed_and_acknowledged_with_who_did_it() {
 }
 
 #[test]
+fn the_status_is_read_once_then_refreshed_without_a_new_audit_entry() {
+    let mut app = App::new(false);
+    let sent = std::cell::RefCell::new(Vec::<Value>::new());
+    let mut api = |request: Request| -> Result<Value, String> {
+        sent.borrow_mut().push(wire(&request));
+        reply(status(5000))
+    };
+    app.refresh(&mut api);
+    app.refresh(&mut api);
+    assert_eq!(*sent.borrow(), [json!({ "command": "status" }), json!({ "command": "status", "refresh": true })]);
+}
+
+#[test]
 fn the_peers_screen_shows_the_queue_and_the_trust_list_and_acts_on_an_entry() {
     let mut app = app();
     let sent = std::cell::RefCell::new(Vec::<Value>::new());

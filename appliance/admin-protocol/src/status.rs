@@ -5,9 +5,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::{DrillOutcome, UserView};
 
-/// `status`: the relay at a glance.
+/// `status`: the relay at a glance (the account list among it: a read of personal data,
+/// audited).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Status {}
+pub struct Status {
+    /// The console's periodic refresh of a status it has shown already: the person asked
+    /// once, so the read is audited once, not every second.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refresh: bool,
+}
 
 /// The reply to `status`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

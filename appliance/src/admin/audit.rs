@@ -14,7 +14,11 @@ pub(super) fn of(request: &Request) -> Option<(AuditAction, String, String)> {
             format!("names, contact e-mail, quota {} MB", add.quota_mb.unwrap_or(DEFAULT_QUOTA_BYTES / 1_000_000)),
         )),
         Request::UserList(_) => Some((AuditAction::Read, "account list".into(), String::new())),
-        Request::Status(_) => Some((AuditAction::Read, "account list".into(), "status".into())),
+        Request::Status(p::Status { refresh: false }) => {
+            Some((AuditAction::Read, "account list".into(), "status".into()))
+        }
+        // The console's refresh of what it shows already (read, and audited, when it opened).
+        Request::Status(p::Status { refresh: true }) => None,
         Request::UserState(p::UserState { address, action }) => {
             Some((AuditAction::Update, format!("account {address}"), format!("{action:?}").to_lowercase()))
         }
@@ -64,5 +68,18 @@ pub(super) fn of(request: &Request) -> Option<(AuditAction, String, String)> {
         | Request::UserQuota(_)
         | Request::UserResetPassword(_)
         | Request::UserEdit(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_consoles_refresh_is_not_audited_again_but_the_first_reading_is() {
+        let first: Request = serde_json::from_str(r#"{"command":"status"}"#).expect("a status request");
+        assert!(matches!(of(&first), Some((AuditAction::Read, object, _)) if object == "account list"));
+        let refresh: Request = serde_json::from_str(r#"{"command":"status","refresh":true}"#).expect("a refresh");
+        assert_eq!(of(&refresh), None);
     }
 }

@@ -187,7 +187,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn console(data_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     use caducee_admin_protocol::{exchange_on_socket, socket_path, Request, SocketTransport, Status};
     let socket = socket_path(data_dir);
-    if exchange_on_socket(&socket, &Request::Status(Status {}))?.is_none() {
+    if exchange_on_socket(&socket, &Request::Status(Status::default()))?.is_none() {
         anyhow::bail!("no relay answers on {}: start it (caducee serve) first", socket.display());
     }
     caducee_console::run(SocketTransport { path: socket })?;

@@ -24,7 +24,7 @@ pub(super) enum MonitorCommand {
 }
 
 pub(super) fn status(data_dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let status = call(data_dir, Status {})?;
+    let status = call(data_dir, Status::default())?;
     if json {
         print_json(&status)?;
     } else {
