@@ -133,11 +133,22 @@ fn damaged_or_foreign_backups_are_refused_and_nothing_is_replaced() {
     json(&relay.cli(&["backup", "--to", path(&backup), "--json"]));
     let again = failure(&relay.cli(&["backup", "--to", path(&backup)]));
     assert!(again.contains("exists already"), "a backup never overwrites a file: {again}");
-    // A failed backup is an alert for the administrator (scheduled ones run unattended).
+    let nowhere = failure(&relay.cli(&["backup"]));
+    assert!(nowhere.contains("set [backup] folder"), "{nowhere}");
+    // Usage mistakes are answered, not alerted on.
+    assert_eq!(relay.status()["open_alerts"].as_array().map(Vec::len), Some(0), "no alert for a usage mistake");
+    // A backup that fails is an alert for the administrator (scheduled ones run unattended):
+    // a backup folder that cannot be made.
+    let config = data.join("caducee.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, format!("{text}\n[backup]\nfolder = \"/proc/caducee-backups\"\n")).expect("config");
+    let failed = failure(&relay.cli(&["backup"]));
+    assert!(failed.contains("/proc/caducee-backups"), "{failed}");
+    std::fs::write(&config, text).expect("config");
     let status = relay.status();
     let alert = status["open_alerts"].as_array().and_then(|a| a.first()).expect("an open alert");
     assert_eq!(alert["kind"], "backup-failed", "{status}");
-    assert!(alert["text"].as_str().is_some_and(|t| t.contains("exists already")), "{alert}");
+    assert!(alert["text"].as_str().is_some_and(|t| t.contains("/proc/caducee-backups")), "{alert}");
     assert!(relay.stop().success());
     let key = dir.path().join("key");
     assert!(caducee(&data, &["backup", "key", "--export", path(&key)]).status.success());

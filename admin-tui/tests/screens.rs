@@ -57,6 +57,25 @@ fn alerts_are_listed_and_acknowledged_with_who_did_it() {
 }
 
 #[test]
+fn without_a_backup_folder_b_says_so_and_asks_nothing() {
+    let mut app = app();
+    let mut listing = backup_listing();
+    listing.folder = None;
+    let mut api = |request: Request| -> Result<Value, String> {
+        match request {
+            Request::Status(_) => reply(status(5000)),
+            Request::BackupList(_) => reply(&listing),
+            Request::DrillStatus(_) => reply(drill_finished(None)),
+            _ => Err("unexpected".into()),
+        }
+    };
+    app.key(KeyEvent::from(KeyCode::Char('5')), &mut api);
+    app.key(KeyEvent::from(KeyCode::Char('b')), &mut api);
+    assert!(app.modal.is_none(), "no confirmation for a backup with nowhere to go");
+    assert!(app.message.as_deref().is_some_and(|m| m.contains("set [backup] folder")), "{:?}", app.message);
+}
+
+#[test]
 fn the_status_is_read_once_then_refreshed_without_a_new_audit_entry() {
     let mut app = App::new(false);
     let sent = std::cell::RefCell::new(Vec::<Value>::new());

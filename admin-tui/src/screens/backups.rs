@@ -81,12 +81,17 @@ pub(crate) fn key(app: &mut App, code: KeyCode) {
             let action = "run a restore drill (scratch relay on spare local ports) from";
             app.confirm(action, newest, DrillStart::default());
         }
-        KeyCode::Char('b') => {
-            let folder = list
-                .and_then(|b| b.folder.as_ref())
-                .map_or("the backup folder".to_owned(), |folder| folder.display().to_string());
-            app.confirm("take a backup into", folder, BackupRequest::default());
-        }
+        KeyCode::Char('b') => match list.map(|b| b.folder.as_ref()) {
+            Some(Some(folder)) => {
+                let folder = folder.display().to_string();
+                app.confirm("take a backup into", folder, BackupRequest::default());
+            }
+            // Said here rather than tried: a backup with nowhere to go is no failure to alert on.
+            Some(None) => {
+                app.message = Some("no backup folder: set [backup] folder in caducee.toml, then b".into());
+            }
+            None => app.message = Some("the backup folder is not read yet; r to reload".into()),
+        },
         _ => {}
     }
 }

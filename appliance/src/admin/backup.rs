@@ -14,6 +14,15 @@ impl Admin {
     /// Writes a backup on a blocking thread (the copy streams the whole store); a failure
     /// raises an alert, since scheduled backups run unattended.
     pub(crate) async fn backup_alerting(&self, request: BackupRequest) -> anyhow::Result<BackupDone> {
+        // A request that cannot be carried out as asked is answered, not alerted on: the
+        // alert is for backups that fail.
+        let config = crate::config::Config::load(&self.data_dir)?;
+        if request.to.is_none() && config.backup.folder.is_none() {
+            bail!("give --to FILE, or set [backup] folder in caducee.toml for scheduled backups");
+        }
+        if let Some(to) = request.to.as_ref().filter(|to| to.exists()) {
+            bail!("{} exists already: a backup never overwrites a file", to.display());
+        }
         let admin = self.clone();
         let done = match tokio::task::spawn_blocking(move || admin.backup(request)).await {
             Ok(done) => done,
