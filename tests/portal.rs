@@ -137,6 +137,15 @@ fn a_doctor_logs_in_with_a_second_factor_and_manages_the_account() {
     assert!(!search("alice").contains(&alice), "still red-listed");
     browser.post("/account/preferences", "/account", &[]);
     assert!(search("alice").contains(&alice));
+    // A refused password change says which mistake it was.
+    let short = format!("current={alice_password}");
+    let refused = browser.post("/account/password", "/account", &[short.as_str(), "new=court"]);
+    assert_eq!(refused["location"], "/account?done=password-short", "{refused}");
+    assert!(body(&browser.get("/account?done=password-short")).contains("trop court : 12 caractères au moins"));
+    let refused =
+        browser.post("/account/password", "/account", &["current=pas-le-bon", "new=un-mot-de-passe-assez-long"]);
+    assert_eq!(refused["location"], "/account?done=password-wrong", "{refused}");
+    assert!(body(&browser.get("/account?done=password-wrong")).contains("mot de passe actuel saisi est incorrect"));
 
     // Data rights: the export holds the account; a request reaches the administrator.
     let export = browser.get("/account/data.json");

@@ -139,7 +139,12 @@ pub(super) async fn account_page(
             Some("request") => t.request_filed,
             _ => "",
         };
-        let error = if query.done.as_deref() == Some("password-refused") { t.password_refused } else { "" };
+        let error = match query.done.as_deref() {
+            Some("password-wrong") => t.password_wrong,
+            Some("password-short") => t.password_short,
+            Some("password-locked") => t.password_locked,
+            _ => "",
+        };
         let html = AccountPage { t, logged_in: true, csrf: &user.session.csrf, notice, error, view }.render()?;
         Ok(page(actix_web::http::StatusCode::OK, html, &request))
     }
@@ -202,15 +207,16 @@ pub(super) async fn change_password(
         let now = portal.now();
         let from = source(&request);
         let address = user.account.address.to_string();
+        // Each refusal says which: the user acts on it.
         if portal.logins.is_locked(&from, &address, now) {
-            return Ok(redirect("/account?done=password-refused"));
+            return Ok(redirect("/account?done=password-locked"));
         }
-        let verified = portal.check_password(Some(user.account.password_hash.clone()), form.current.clone()).await;
-        if !verified || form.new.chars().count() < PASSWORD_CHARS_MIN {
-            if !verified {
-                portal.logins.failed(&from, &address, now);
-            }
-            return Ok(redirect("/account?done=password-refused"));
+        if form.new.chars().count() < PASSWORD_CHARS_MIN {
+            return Ok(redirect("/account?done=password-short"));
+        }
+        if !portal.check_password(Some(user.account.password_hash.clone()), form.current.clone()).await {
+            portal.logins.failed(&from, &address, now);
+            return Ok(redirect("/account?done=password-wrong"));
         }
         let new = form.new.clone();
         let hash = tokio::task::spawn_blocking(move || caducee_storage::hash_password(&new))
