@@ -168,6 +168,24 @@ fn quota_warnings_at_80_and_95_percent_then_refusal_with_an_alert() {
 }
 
 #[test]
+fn a_message_larger_than_the_whole_quota_is_refused_as_such_and_changes_no_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "");
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let (carol, _) = relay.add_user("carol", Some(1)); // 1 MB, empty
+    let message = compose_padded(dir.path(), &[&alice, &carol], "Imagerie", 1_200_000);
+    let sent = relay.send(&alice, &alice_pw, &carol, &message);
+    assert_eq!(code(&sent["data"]), 552, "{sent}");
+    let text = text_of(&sent["data"]);
+    assert!(text.starts_with("5.3.4") && text.contains("larger than this mailbox's whole quota (1 MB)"), "{sent}");
+    // The mailbox is not full: no warning, no alert, no notice.
+    let status = relay.status();
+    assert_eq!(state_of(&status, &carol)["quota_warned_percent"], 0, "{status}");
+    assert_eq!(status["open_alerts"].as_array().map(Vec::len), Some(0), "{status}");
+    assert_eq!(status["notices_waiting"].as_array().map(Vec::len), Some(0), "{status}");
+}
+
+#[test]
 fn a_mass_mailer_is_throttled_then_blocked_and_unblocking_restores_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     // No smarthost: the notices wait in the spool, where the status shows them.

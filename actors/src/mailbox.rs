@@ -131,6 +131,8 @@ impl Handler<CheckRecipient> for Mailbox {
                         }
                         DisabledReason::Suspended => ReceptionDisabled::Suspended,
                     })
+                } else if incoming > account.quota_bytes {
+                    RecipientVerdict::LargerThanQuota(account.quota_bytes)
                 } else if account.used_bytes.saturating_add(incoming) > account.quota_bytes {
                     RecipientVerdict::OverQuota
                 } else {

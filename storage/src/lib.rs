@@ -88,4 +88,8 @@ pub enum StoreError {
     /// Accepting the message would take this mailbox past its quota.
     #[error("the mailbox of {0} is full")]
     QuotaExceeded(Address),
+    /// The message is larger than this mailbox's whole quota (bytes): no collection would
+    /// make room for it.
+    #[error("the message is larger than the whole quota of {0} ({1} bytes)")]
+    LargerThanQuota(Address, u64),
 }

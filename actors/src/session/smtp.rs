@@ -164,6 +164,9 @@ impl Submission {
             | RecipientVerdict::Throttled(_)
             | RecipientVerdict::Blocked(_)
             | RecipientVerdict::TooManyRecipients(_) => {}
+            RecipientVerdict::LargerThanQuota(_) => {
+                self.context.monitor.record(Refused { reason: "larger-than-quota" })
+            }
         }
         verdict
     }
@@ -240,6 +243,8 @@ impl Submission {
                 self.context.monitor.tell(Delivered { recipients: local, processing: started.elapsed() }).await;
                 DeliveryVerdict::Stored(format!("{}.{trace_id}", message.0))
             }
+            // Not a full mailbox: no monitor state, alert or notice changes for it.
+            Err(StoreError::LargerThanQuota(address, quota)) => DeliveryVerdict::LargerThanQuota(address, quota),
             Err(StoreError::QuotaExceeded(address)) => {
                 self.context.monitor.tell(QuotaRefused { recipient: address.clone() }).await;
                 DeliveryVerdict::QuotaExceeded(address)

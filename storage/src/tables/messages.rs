@@ -55,6 +55,9 @@ pub(crate) fn accept(
     let mut accounts = Vec::with_capacity(recipients.len());
     for id in recipients {
         let account = accounts::existing(t, txn, *id)?;
+        if message.size > account.quota_bytes {
+            return Err(StoreError::LargerThanQuota(account.address, account.quota_bytes));
+        }
         if account.used_bytes.saturating_add(message.size) > account.quota_bytes {
             return Err(StoreError::QuotaExceeded(account.address));
         }

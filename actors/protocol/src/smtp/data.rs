@@ -222,6 +222,9 @@ impl<V: Vocabulary> SmtpServer<V> {
                 self.reply(250, "2.0.0", &format!("Message accepted and stored as {id}"));
             }
             DeliveryVerdict::QuotaExceeded(address) => self.reply(552, "5.2.2", &format!("<{address}>: mailbox full")),
+            DeliveryVerdict::LargerThanQuota(address, quota) => {
+                self.reply(552, "5.3.4", &super::larger_than_quota(&address, quota));
+            }
             DeliveryVerdict::StoreFull => self.reply(452, "4.3.1", "Insufficient system storage; try again later"),
             DeliveryVerdict::Failed => self.reply(451, "4.3.0", "Local error while storing; try again later"),
             DeliveryVerdict::Throttled(why) => {

@@ -117,6 +117,9 @@ pub enum RecipientVerdict<V: Vocabulary> {
     /// Reception is disabled; the reason is told to the sender.
     Disabled(ReceptionDisabled),
     OverQuota,
+    /// The declared size is larger than the mailbox's whole quota (bytes): refused for good,
+    /// and the mailbox is not full.
+    LargerThanQuota(u64),
     /// The mailbox could not be checked now (store error, shutdown): try again later.
     TryLater,
     /// The sender is over a mass-mailing limit with this recipient (the reason says which).
@@ -133,6 +136,8 @@ pub enum DeliveryVerdict<V: Vocabulary> {
     /// On disk for every recipient; carries the message's queue id for the reply.
     Stored(String),
     QuotaExceeded(V::Address),
+    /// Larger than the recipient's whole quota (bytes).
+    LargerThanQuota(V::Address, u64),
     /// No room left on disk.
     StoreFull,
     /// Anything else: the sender should retry later.
@@ -620,6 +625,7 @@ impl<V: Vocabulary> SmtpServer<V> {
                 self.reply(550, "5.2.1", &format!("<{address}>: reception is disabled: {reason}"))
             }
             RecipientVerdict::OverQuota => self.reply(552, "5.2.2", &format!("<{address}>: mailbox full")),
+            RecipientVerdict::LargerThanQuota(quota) => self.reply(552, "5.3.4", &larger_than_quota(&address, quota)),
             RecipientVerdict::TryLater => {
                 self.reply(451, "4.3.0", &format!("<{address}>: mailbox temporarily unavailable; try again later"))
             }
@@ -698,4 +704,14 @@ impl<V: Vocabulary> Machine for SmtpServer<V> {
     fn tls_started(&mut self) {
         SmtpServer::tls_started(self)
     }
+}
+
+/// Why a message larger than a mailbox's whole quota is refused, in the numbers a practice
+/// acts on (decimal megabytes, as quotas are given).
+fn larger_than_quota(address: &impl std::fmt::Display, quota: u64) -> String {
+    format!(
+        "<{address}>: the message is larger than this mailbox's whole quota ({} MB); send the document in parts \
+         or ask the recipient to have the quota raised",
+        quota / 1_000_000
+    )
 }
