@@ -222,7 +222,7 @@ fn a_confirmed_action_is_sent_to_the_relay_and_the_screen_refreshes() {
     app.key(KeyEvent::from(KeyCode::Char('y')), &mut api);
     let sent = sent.borrow().clone();
     assert_eq!(sent[0], json!({ "command": "user-state", "address": "labo.durand@relay.test", "action": "unblock" }));
-    assert_eq!(sent[1], json!({ "command": "status" }));
+    assert_eq!(sent[1], json!({ "command": "status", "refresh": true }));
     assert_eq!(app.message.as_deref(), Some("unblock labo.durand@relay.test: done"));
     app.key(KeyEvent::from(KeyCode::Char('q')), &mut api);
     assert!(app.quit);

@@ -56,13 +56,19 @@ async fn quota_refuses_the_whole_message_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
     let roomy = store.create_account(new_account("roomy@relay.test", 1000)).await.expect("create");
-    let tight = store.create_account(new_account("tight@relay.test", 10)).await.expect("create");
+    let tight = store.create_account(new_account("tight@relay.test", 20)).await.expect("create");
     let sender = Address::parse("roomy@relay.test").expect("address");
+    let first = store.seal(vec![b'x'; 15]).expect("seal");
+    store.accept(sender.clone(), vec![tight], first, Millis(1)).await.expect("15 of 20 bytes");
     let sealed = store.seal(vec![b'x'; 11]).expect("seal");
-    let refused = store.accept(sender, vec![roomy, tight], sealed, Millis(1)).await;
+    let refused = store.accept(sender.clone(), vec![roomy, tight], sealed, Millis(1)).await;
     assert!(matches!(refused, Err(StoreError::QuotaExceeded(ref a)) if a.as_str() == "tight@relay.test"));
-    assert_eq!(store.stats().expect("stats").messages, 0);
+    assert_eq!(store.stats().expect("stats").messages, 1);
     assert_eq!(store.account(roomy).expect("read").expect("exists").used_bytes, 0);
+    // Larger than the whole quota: said as such, not as a full mailbox.
+    let sealed = store.seal(vec![b'x'; 21]).expect("seal");
+    let refused = store.accept(sender, vec![tight], sealed, Millis(1)).await;
+    assert!(matches!(refused, Err(StoreError::LargerThanQuota(ref a, 20)) if a.as_str() == "tight@relay.test"));
     assert!(store.fsck().expect("fsck").is_empty());
 }
 

@@ -5,7 +5,7 @@
 
 use anyhow::{bail, Context as _};
 use caducee_admin_protocol::{QueueActed, QueueAction, QueueEntryView, QueueRecipientView, QueueView};
-use caducee_storage::{AuditAction, OutboundRecord};
+use caducee_storage::{AuditAction, OutboundRecord, StoreError};
 
 use crate::admin::{Admin, Caller};
 use crate::federation::outbound::notify_sender;
@@ -30,6 +30,7 @@ impl Admin {
         action: QueueAction,
         caller: &Caller,
     ) -> anyhow::Result<QueueActed> {
+        let all = id.is_none();
         let targets = match id {
             Some(id) => vec![(id, self.store.outbound_entry(id)?.with_context(|| no_entry(id))?)],
             None if action == QueueAction::Delete => {
@@ -39,7 +40,7 @@ impl Admin {
         };
         let now = self.clock.now();
         let mut changed = 0;
-        for (id, mut record) in targets {
+        for (id, record) in targets {
             let object = format!("outbound message {} to {}", record.message.0, record.domain);
             if action == QueueAction::Delete {
                 let detail = format!("deleted from the outbound queue (entry {id})");
@@ -55,20 +56,23 @@ impl Admin {
                 continue;
             }
             let (held, next) = match action {
-                QueueAction::Retry => (record.held, now),
-                QueueAction::Hold => (true, record.next_attempt_at),
-                QueueAction::Release => (false, now),
+                QueueAction::Retry => (None, Some(now)),
+                QueueAction::Hold => (Some(true), None),
+                QueueAction::Release => (Some(false), Some(now)),
                 QueueAction::Delete => unreachable!("handled above"),
             };
-            if held == record.held && next == record.next_attempt_at {
+            if held.is_none_or(|h| h == record.held) && next.is_none_or(|n| n == record.next_attempt_at) {
                 continue;
             }
-            record.held = held;
-            record.next_attempt_at = next;
             let detail = format!("{} (entry {id})", action_word(action));
             let audit = caller.draft(now, AuditAction::Update, object, detail);
-            self.store.update_outbound(id, record, Some(audit)).await?;
-            changed += 1;
+            match self.store.schedule_outbound(id, held, next, audit).await {
+                Ok(()) => changed += 1,
+                // Delivered (or given up) since it was listed: nothing left to act on.
+                Err(StoreError::NotFound(_)) if all => {}
+                Err(StoreError::NotFound(_)) => bail!("{}", no_entry(id)),
+                Err(error) => return Err(error.into()),
+            }
         }
         if changed > 0 && matches!(action, QueueAction::Retry | QueueAction::Release) {
             if let Some(peers) = &self.peers {

@@ -65,6 +65,18 @@ impl Store {
         self.write(WriteOp::UpdateOutbound { seq, record: Box::new(record), audit }).await.map(drop)
     }
 
+    /// Holds, releases or moves the next attempt of an outbound record as it stands now, with
+    /// the administrator's audit entry; `NotFound` once it has left the queue.
+    pub async fn schedule_outbound(
+        &self,
+        seq: u64,
+        held: Option<bool>,
+        next_attempt_at: Option<Millis>,
+        audit: AuditDraft,
+    ) -> Result<(), StoreError> {
+        self.write(WriteOp::ScheduleOutbound { seq, held, next_attempt_at, audit }).await.map(drop)
+    }
+
     /// Removes an outbound record, its waiting recipients given up with `reason`; returns it.
     pub async fn delete_outbound(
         &self,

@@ -83,6 +83,10 @@ pub(crate) fn update(
     let Some(before) = get(t, txn, seq)? else {
         return Err(StoreError::NotFound(format!("outbound queue entry {seq}")));
     };
+    // A hold the administrator set while an attempt ran stays.
+    let mut record = record.clone();
+    record.held = before.held;
+    let record = &record;
     let newly: Vec<RelayedRecipient> = record
         .recipients
         .iter()
@@ -102,6 +106,28 @@ pub(crate) fn update(
     t.outbound.delete(txn, &key)?;
     let at = newly.iter().map(|r| r.outcome.at).max().unwrap_or(record.queued_at);
     messages::release(t, txn, record.message, at, counters)
+}
+
+/// The administrator's change of when a record is tried (`next_attempt_at`) and whether it
+/// is held, made on the record as it stands in this transaction (an attempt may have moved
+/// it since it was listed).
+pub(crate) fn schedule(
+    t: &Tables,
+    txn: &mut RwTxn,
+    seq: u64,
+    held: Option<bool>,
+    next_attempt_at: Option<Millis>,
+) -> Result<(), StoreError> {
+    let Some(mut record) = get(t, txn, seq)? else {
+        return Err(StoreError::NotFound(format!("outbound queue entry {seq}")));
+    };
+    if let Some(held) = held {
+        record.held = held;
+    }
+    if let Some(at) = next_attempt_at {
+        record.next_attempt_at = at;
+    }
+    super::put(t.outbound, txn, &seq_key(seq), &record)
 }
 
 /// Removes a record whatever its recipients' state (the administrator's delete): those

@@ -150,6 +150,14 @@ pub(crate) enum WriteOp {
         record: Box<OutboundRecord>,
         audit: Option<AuditDraft>,
     },
+    /// The administrator's hold, release or retry of an outbound record, made on the record
+    /// as it stands, with its audit entry.
+    ScheduleOutbound {
+        seq: u64,
+        held: Option<bool>,
+        next_attempt_at: Option<Millis>,
+        audit: AuditDraft,
+    },
     /// Removes an outbound record, its waiting recipients given up with `reason`, with its
     /// audit entry.
     DeleteOutbound {
@@ -265,6 +273,11 @@ pub(crate) fn apply(t: &Tables, txn: &mut RwTxn, op: &WriteOp, c: &mut Counters)
             if let Some(draft) = audit {
                 audit::append(t, txn, draft)?;
             }
+            Ok(WriteOutcome::Done)
+        }
+        WriteOp::ScheduleOutbound { seq, held, next_attempt_at, audit } => {
+            outbound::schedule(t, txn, *seq, *held, *next_attempt_at)?;
+            audit::append(t, txn, audit)?;
             Ok(WriteOutcome::Done)
         }
         WriteOp::DeleteOutbound { seq, reason, at, audit } => {
