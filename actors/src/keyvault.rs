@@ -90,6 +90,9 @@ pub struct Endpoints {
 pub struct IssueRequest {
     pub account: AccountId,
     pub address: Address,
+    /// The name shown with the address in the user ID (`Anne Durand <address>`), so that
+    /// mail programs show correspondents by name; `None`: the address alone.
+    pub name: Option<String>,
     pub edition: u32,
     pub at: Millis,
     pub expires_at: Millis,
@@ -261,7 +264,7 @@ pub fn issue_certified(request: &IssueRequest, relay: Option<&RelayKey>) -> Resu
     }
     let created = system_time(request.at);
     let validity = Duration::from_secs(request.expires_at.0 / 1000 - request.at.0 / 1000);
-    let cert = generate(&request.address, created, validity)?;
+    let cert = build(userid(&request.address, request.name.as_deref()), created, validity)?;
     let cert = match relay {
         Some(relay) => relay.certify(cert, created)?,
         None => cert,
@@ -399,19 +402,29 @@ pub fn generate_for_practice(
         return Err(KeyVaultError::Refused("the expiry must come after the creation time".into()));
     }
     let validity = Duration::from_secs(expires_at.0 / 1000 - at.0 / 1000);
-    let userid = match name {
-        Some(name) => format!("{name} <{address}>"),
-        None => format!("<{address}>"),
-    };
-    build(userid, system_time(at), validity)
+    build(userid(address, name), system_time(at), validity)
+}
+
+/// The user ID of keys for `address`: `Name <address>`, the name kept to what a user ID's
+/// name may hold (no angle brackets, no control characters), or `<address>` alone.
+pub fn userid(address: &Address, name: Option<&str>) -> String {
+    let name: String = name
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '<' | '>' | '"'))
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if name.is_empty() {
+        format!("<{address}>")
+    } else {
+        format!("{name} <{address}>")
+    }
 }
 
 /// A new certificate with its secret keys: a certification-only primary key, a signing
-/// subkey and an encryption subkey, user ID `<address>`, valid from `created` for `validity`.
-fn generate(address: &Address, created: SystemTime, validity: Duration) -> Result<Cert, KeyVaultError> {
-    build(format!("<{address}>"), created, validity)
-}
-
+/// subkey and an encryption subkey, user ID `userid`, valid from `created` for `validity`.
 fn build(userid: String, created: SystemTime, validity: Duration) -> Result<Cert, KeyVaultError> {
     let (cert, _unspecified) = CertBuilder::new()
         .set_profile(Profile::RFC4880)

@@ -19,6 +19,7 @@ fn issue(edition: u32, at: Millis, expires_at: Millis) -> Issued {
     keyvault::issue(&IssueRequest {
         account: AccountId(7),
         address: Address::parse("dr.martin@relay.test").expect("address"),
+        name: None,
         edition,
         at,
         expires_at,
@@ -168,4 +169,27 @@ fn at_the_year_change_the_renewed_keys_take_over() {
     let old = Cert::from_bytes(&this_year.public).expect("parse");
     assert!(old.with_policy(&policy, system_time(last_second)).expect("valid").alive().is_ok());
     assert!(old.with_policy(&policy, system_time(new_year)).expect("valid").alive().is_err());
+}
+
+#[test]
+fn user_ids_carry_the_name_with_the_address_and_nothing_that_breaks_them() {
+    let address = Address::parse("dr.durand@relay.test").expect("address");
+    assert_eq!(keyvault::userid(&address, Some("Anne  Durand")), "Anne Durand <dr.durand@relay.test>");
+    assert_eq!(keyvault::userid(&address, Some("Eve <eve@evil.test>\n")), "Eve eve@evil.test <dr.durand@relay.test>");
+    assert_eq!(keyvault::userid(&address, Some("  ")), "<dr.durand@relay.test>");
+    assert_eq!(keyvault::userid(&address, None), "<dr.durand@relay.test>");
+    let issued = keyvault::issue(&IssueRequest {
+        account: AccountId(7),
+        address: address.clone(),
+        name: Some("Anne Durand".into()),
+        edition: 1,
+        at: NOVEMBER_2026,
+        expires_at: keyvault::end_of_year(NOVEMBER_2026),
+        endpoints: Endpoints { host: "relay.test".into(), submissions_port: 1, pop3s_port: 2, https_port: 3 },
+        ca_pem: FAKE_CA.into(),
+    })
+    .expect("issue");
+    let cert = Cert::from_bytes(&issued.record.public).expect("certificate");
+    let uids: Vec<String> = cert.userids().map(|u| String::from_utf8_lossy(u.userid().value()).into_owned()).collect();
+    assert_eq!(uids, ["Anne Durand <dr.durand@relay.test>"]);
 }

@@ -221,6 +221,7 @@ fn key_vault(c: &mut Criterion) {
     let request = IssueRequest {
         account: AccountId(1),
         address: Address::parse("dr.martin@relay.test").expect("address"),
+        name: None,
         edition: 1,
         at,
         expires_at: keyvault::end_of_year(at),

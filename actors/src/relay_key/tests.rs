@@ -10,6 +10,7 @@ fn request(address: &str) -> IssueRequest {
     IssueRequest {
         account: AccountId(1),
         address: Address::parse(address).expect("address"),
+        name: None,
         edition: 1,
         at: NOW,
         expires_at: keyvault::end_of_year(NOW),

@@ -40,6 +40,7 @@ impl Admin {
         let request = IssueRequest {
             account: account.id,
             address: account.address.clone(),
+            name: Some(format!("{} {}", account.first_name, account.last_name)),
             edition,
             at: self.clock.now(),
             expires_at,

@@ -228,6 +228,7 @@ mod tests {
         let issued = keyvault::issue(&IssueRequest {
             account: AccountId(1),
             address: Address::parse(address).expect("address"),
+            name: None,
             edition: 1,
             at: ISSUED,
             expires_at: keyvault::end_of_year(ISSUED),
