@@ -291,3 +291,23 @@ fn automatic_renewal_leaves_keys_issued_in_december_until_the_next_december() {
     assert_eq!(expiries, [END_2027, END_2028], "{shown}");
     assert!(relay.stop().success());
 }
+
+/// The user IDs of an armoured certificate.
+fn userids(armoured: &str) -> Vec<String> {
+    use sequoia_openpgp::parse::Parse as _;
+    let cert = sequoia_openpgp::Cert::from_bytes(armoured.as_bytes()).expect("a certificate");
+    cert.userids().map(|u| String::from_utf8_lossy(u.userid().value()).into_owned()).collect()
+}
+
+#[test]
+fn keys_name_their_holder_unless_the_holder_is_on_the_red_list() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "");
+    let created = relay.add_user_full("anne", None);
+    assert_eq!(userids(created["certificate"].as_str().expect("certificate")), ["Claire Martin <anne@relay.test>"]);
+    let red = relay.cli(&["directory", "set", "--address", "anne@relay.test", "--red-list", "on"]);
+    assert!(red.status.success(), "{}", String::from_utf8_lossy(&red.stderr));
+    let renewed = relay.cli(&["keys", "renew", "--address", "anne@relay.test", "--json"]);
+    let renewed: serde_json::Value = serde_json::from_slice(&renewed.stdout).expect("JSON");
+    assert_eq!(userids(renewed["issued"]["certificate"].as_str().expect("certificate")), ["<anne@relay.test>"]);
+}

@@ -405,6 +405,12 @@ pub fn generate_for_practice(
     build(userid(address, name), system_time(at), validity)
 }
 
+/// The name to put in an account's keys: its holder's, unless the account is on the red
+/// list (the key servers answer anyone, and a red-listed user is named nowhere public).
+pub fn published_name(account: &caducee_storage::Account, red_listed: bool) -> Option<String> {
+    (!red_listed).then(|| format!("{} {}", account.first_name, account.last_name))
+}
+
 /// The user ID of keys for `address`: `Name <address>`, the name kept to what a user ID's
 /// name may hold (no angle brackets, no control characters), or `<address>` alone.
 pub fn userid(address: &Address, name: Option<&str>) -> String {

@@ -176,7 +176,7 @@ async fn renew_if_due(
     let request = keyvault::IssueRequest {
         account: account.id,
         address: account.address.clone(),
-        name: Some(format!("{} {}", account.first_name, account.last_name)),
+        name: keyvault::published_name(account, store.directory_entry(account.id)?.red_list.value),
         edition: editions.iter().map(|c| c.edition).max().unwrap_or(0) + 1,
         at: as_of,
         expires_at: keyvault::next_edition_expiry(year_end),

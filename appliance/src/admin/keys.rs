@@ -40,7 +40,7 @@ impl Admin {
         let request = IssueRequest {
             account: account.id,
             address: account.address.clone(),
-            name: Some(format!("{} {}", account.first_name, account.last_name)),
+            name: keyvault::published_name(account, self.store.directory_entry(account.id)?.red_list.value),
             edition,
             at: self.clock.now(),
             expires_at,
