@@ -193,10 +193,12 @@ fn the_relay_refuses_what_it_must_and_says_why() {
     assert_eq!(code(&sent["mail"]), 553, "{sent}");
     assert!(text(&sent["mail"]).starts_with("5.7.1"), "{sent}");
 
-    // Quota reached: 552 5.2.2.
+    // A mailbox with no room at all (quota 0): larger than its whole quota, 552 5.3.4 (a
+    // mailbox filled up is 552 5.2.2: tests/monitor.rs).
     let sent = send(&full, &alice, message);
     assert_eq!(code(&sent["rcpt"][0]), 552, "{sent}");
-    assert!(text(&sent["rcpt"][0]).starts_with("5.2.2"), "{sent}");
+    assert!(text(&sent["rcpt"][0]).starts_with("5.3.4"), "{sent}");
+    assert!(text(&sent["rcpt"][0]).contains("larger than this mailbox's whole quota (0 MB)"), "{sent}");
 
     // Oversized message: refused after the data, session still usable.
     let big = dir.path().join("big.eml");
