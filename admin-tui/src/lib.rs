@@ -125,7 +125,7 @@ impl App {
             Screen::Requests => requests::key(self, key.code),
             Screen::Backups => backups::key(self, key.code),
             Screen::Audit => {}
-            Screen::Alerts => alerts::key(self, key.code, api),
+            Screen::Alerts => alerts::key(self, key.code),
             Screen::Peers => peers::key(self, key.code, api),
         }
     }
@@ -172,6 +172,11 @@ impl App {
     pub(crate) fn show(&mut self, screen: Screen, api: &mut dyn Transport) {
         if screen == Screen::Keys && self.keys.address.is_none() {
             self.keys.address = self.selected_address();
+        }
+        // A filter belongs to the screen it was typed on (the mailboxes' search is no filter
+        // of the audit trail).
+        if screen != self.screen {
+            self.search.clear();
         }
         self.screen = screen;
         if screen != Screen::Mailboxes {

@@ -71,6 +71,7 @@ fn send_confirmed(api: &mut dyn Transport, request: Request) -> Result<Confirmed
         Request::TermsPublish(request) => call(api, request).map(|_| Confirmed::Done)?,
         Request::Announce(request) => call(api, request).map(|_| Confirmed::Done)?,
         Request::QueueAct(request) => call(api, request).map(|_| Confirmed::Done)?,
+        Request::AlertAcknowledge(request) => call(api, request).map(|_| Confirmed::Done)?,
         // The console asks for no other confirmation; such a request is not sent.
         _ => return Err("not a request the console sends after a confirmation".into()),
     })
@@ -400,17 +401,18 @@ fn form_text(labels: &[&str], values: &[String], field: usize) -> String {
 const HELP: &str = "Tab, 1…8    switch screens\n\
 ↑ ↓ j k     move in the list\n\
 /           search mailboxes by address\n\
-a E         add an account, edit its names and contact (Mailboxes)\n\
+a E         add an account, edit one (Mailboxes)\n\
 Enter       the selected account's keys\n\
 u s e       unblock, suspend, enable the selected mailbox\n\
 Q P         set the quota, reset the password\n\
 T A         publish terms of use, send an announcement\n\
+c           close a data-protection request (Requests)\n\
 b d         back up now, run a restore drill (Backups)\n\
 n x         renew, revoke the keys (Keys)\n\
 a           acknowledge the selected alert (Alerts)\n\
 t h u d     try, hold, release, delete queued mail (Peers)\n\
 r · q, Esc  refresh now (every second anyway) · quit\n\n\
-Every change asks first, and is audited.";
+Changes ask first (but try, hold, release); all are audited.";
 
 fn popup(app: &App, frame: &mut Frame<'_>, area: Rect, title: &str, text: &str) {
     let width = area.width.saturating_sub(4).min(64);

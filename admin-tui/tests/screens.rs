@@ -52,8 +52,11 @@ fn alerts_are_listed_and_acknowledged_with_who_did_it() {
     assert!(app.message.as_deref().is_some_and(|m| m.contains("acknowledged already")));
     app.key(KeyEvent::from(KeyCode::Char('k')), &mut api);
     app.key(KeyEvent::from(KeyCode::Char('a')), &mut api);
+    assert!(matches!(app.modal, Some(Modal::Confirm(_))), "asked first, as every change");
+    assert!(sent.borrow().iter().all(|r| r["command"] != "alert-acknowledge"));
+    app.key(KeyEvent::from(KeyCode::Char('y')), &mut api);
     assert!(sent.borrow().iter().any(|r| *r == json!({ "command": "alert-acknowledge", "seq": 7 })));
-    assert_eq!(app.message.as_deref(), Some("alert 7 acknowledged"));
+    assert_eq!(app.message.as_deref(), Some("acknowledge alert 7: done"));
 }
 
 #[test]
@@ -191,6 +194,12 @@ fn search_confirmation_help_and_a_lost_connection() {
         app.key(KeyEvent::from(key), &mut api);
     }
     assert_eq!(app.mailboxes().len(), 1, "search narrows the list");
+    let mut elsewhere = self::app();
+    for key in [KeyCode::Char('/'), KeyCode::Char('l'), KeyCode::Char('a'), KeyCode::Enter, KeyCode::Char('6')] {
+        elsewhere.key(KeyEvent::from(key), &mut api);
+    }
+    assert_eq!(elsewhere.screen, Screen::Audit);
+    assert!(elsewhere.search.is_empty(), "the mailboxes' search is no filter of the audit trail");
     insta::assert_snapshot!("search_80x24", draw(&app, 80, 24));
     app.key(KeyEvent::from(KeyCode::Char('u')), &mut api);
     insta::assert_snapshot!("confirm_80x24", draw(&app, 80, 24));

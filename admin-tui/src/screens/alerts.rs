@@ -32,9 +32,8 @@ pub(crate) fn load(app: &mut App, api: &mut dyn Transport) {
     }
 }
 
-/// The screen's key: `a` acknowledges the selected alert at once (it changes nothing but
-/// the alert, so it does not ask).
-pub(crate) fn key(app: &mut App, code: KeyCode, api: &mut dyn Transport) {
+/// The screen's key: `a` acknowledges the selected alert, after a `y` as every change.
+pub(crate) fn key(app: &mut App, code: KeyCode) {
     if code != KeyCode::Char('a') {
         return;
     }
@@ -46,12 +45,7 @@ pub(crate) fn key(app: &mut App, code: KeyCode, api: &mut dyn Transport) {
         app.message = Some(format!("alert {seq} is acknowledged already"));
         return;
     }
-    app.message = Some(match call(api, AlertAcknowledge { seq }) {
-        Ok(_) => format!("alert {seq} acknowledged"),
-        Err(why) => format!("alert {seq} not acknowledged: {why}"),
-    });
-    app.refresh(api);
-    app.load_screen(api);
+    app.confirm("acknowledge", format!("alert {seq}"), AlertAcknowledge { seq });
 }
 
 pub(crate) fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
