@@ -54,6 +54,11 @@ fn a_backup_taken_while_serving_restores_into_a_relay_that_delivers_what_it_held
         assert!(names.contains(&name), "{name} in {names:?}");
     }
     assert!(!names.iter().any(|n| n.contains("backup.key")), "the backup key never travels with a backup");
+    // The first backup made the key, and says where and what to do with it; later ones do not.
+    assert!(done["key_created"].as_str().is_some_and(|k| k.ends_with("keys/backup.key")), "{done}");
+    let tuesday = dir.path().join("backups").join("tuesday.cbk");
+    let said = relay.cli(&["backup", "--to", path(&tuesday)]);
+    assert!(!String::from_utf8_lossy(&said.stdout).contains("new backup key"), "{said:?}");
     let raw = std::fs::read(&backup).expect("backup file");
     assert!(raw.starts_with(b"CADUCEE-BACKUP\n"));
     assert!(!raw.windows(alice.len()).any(|w| w == alice.as_bytes()), "nothing readable in the backup file");

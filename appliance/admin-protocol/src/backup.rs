@@ -26,6 +26,10 @@ pub struct BackupDone {
     pub manifest: Manifest,
     /// Older scheduled backups removed by rotation.
     pub rotated_out: Vec<PathBuf>,
+    /// The backup key, when this backup made it (the first one): it must be exported and
+    /// kept offline, for no backup restores without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_created: Option<PathBuf>,
 }
 
 /// What a backup holds, written inside it (after the files it describes).

@@ -41,10 +41,15 @@ impl Admin {
     /// Runs on a blocking thread: the copy streams the whole store.
     fn backup(&self, request: BackupRequest) -> anyhow::Result<BackupDone> {
         let config = crate::config::Config::load(&self.data_dir)?;
+        let key_path = BackupKey::path_in(&self.data_dir);
+        let key_created = (request.key_file.is_none() && !key_path.exists()).then_some(key_path);
         let key = match &request.key_file {
             Some(path) => BackupKey::load(path)?,
             None => BackupKey::load_or_create(&self.data_dir)?,
         };
+        if let Some(path) = &key_created {
+            tracing::warn!(key = %path.display(), "a backup key was made: export it (caducee backup key --export FILE) and keep it offline");
+        }
         let now = self.clock.now();
         let (file, folder) = match (&request.to, &config.backup.folder) {
             (Some(to), _) => (to.clone(), None),
@@ -67,7 +72,7 @@ impl Admin {
         };
         let file_bytes = std::fs::metadata(&file)?.len();
         tracing::info!(file = %file.display(), file_bytes, seconds, "backup written");
-        Ok(BackupDone { file, file_bytes, seconds, manifest, rotated_out })
+        Ok(BackupDone { file, file_bytes, seconds, manifest, rotated_out, key_created })
     }
 
     pub(crate) fn backup_list(&self) -> anyhow::Result<BackupListing> {

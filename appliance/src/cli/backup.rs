@@ -127,6 +127,13 @@ fn print_backup(done: &BackupDone) {
     for old in &done.rotated_out {
         println!("rotated out: {}", old.display());
     }
+    if let Some(key) = &done.key_created {
+        println!(
+            "a new backup key was made at {}: export it now (caducee backup key --export FILE) and keep it \
+             offline, apart from the backups — no backup can be restored without it",
+            key.display()
+        );
+    }
 }
 
 pub(super) fn drill(data_dir: &Path, args: DrillArgs) -> anyhow::Result<ExitCode> {
