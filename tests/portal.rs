@@ -134,6 +134,19 @@ fn a_doctor_logs_in_with_a_second_factor_and_manages_the_account() {
     // A forged form (no valid token) is refused and changes nothing.
     let forged = browser.post("/account/preferences", "/account", &["csrf=forged", "publish_phone=on"]);
     assert_eq!(forged["status"], 403, "{forged}");
+    // A form without its token, and an address the relay does not serve: pages in the
+    // user's language, no parser's words, no empty body.
+    let url = format!("https://localhost:{}/account/preferences", relay.port("https"));
+    let bare = std::process::Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "--cacert", &relay.ca(), "-d", "publish_phone=on", &url])
+        .output()
+        .expect("curl");
+    let bare = String::from_utf8_lossy(&bare.stdout);
+    assert!(bare.ends_with("\n400") && bare.contains("Ce formulaire a expiré"), "{bare}");
+    assert!(!bare.contains("Parse error") && !bare.contains("missing field"), "{bare}");
+    let nowhere = browser.get("/nulle-part");
+    assert_eq!(nowhere["status"], 404, "{nowhere}");
+    assert!(body(&nowhere).contains("Cette page n&#39;existe pas."), "{nowhere}");
     assert!(!search("alice").contains(&alice), "still red-listed");
     browser.post("/account/preferences", "/account", &[]);
     assert!(search("alice").contains(&alice));

@@ -205,6 +205,20 @@ fn message(
     page(status, html, request)
 }
 
+/// A form that does not read (a field missing, its anti-forgery token above all): the page
+/// that says so in the user's language, never the parser's words.
+pub fn form_error(error: actix_web::error::UrlencodedError, request: &HttpRequest) -> actix_web::Error {
+    let t = texts(request);
+    let response = message(request, actix_web::http::StatusCode::BAD_REQUEST, t.error_title, t.forged, "/account");
+    actix_web::error::InternalError::from_response(error, response).into()
+}
+
+/// Any address the relay does not serve: a page in the user's language.
+pub async fn not_found_page(request: HttpRequest) -> HttpResponse {
+    let t = texts(&request);
+    message(&request, actix_web::http::StatusCode::NOT_FOUND, t.error_title, t.not_found, "/account")
+}
+
 fn answer(request: &HttpRequest, result: Result<HttpResponse, PortalError>) -> HttpResponse {
     use actix_web::http::StatusCode;
     let t = texts(request);

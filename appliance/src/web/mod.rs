@@ -103,7 +103,7 @@ pub fn start(
             .app_data(rate.clone())
             .app_data(portal.clone())
             // Forms are small; anything larger is refused before it is read.
-            .app_data(web::FormConfig::default().limit(16 * 1024))
+            .app_data(web::FormConfig::default().limit(16 * 1024).error_handler(crate::portal::form_error))
             .configure(crate::portal::routes)
             .route(
                 "/",
@@ -115,6 +115,7 @@ pub fn start(
                     .add(("X-Content-Type-Options", "nosniff")),
             )
             .configure(anonymous_routes)
+            .default_service(web::to(crate::portal::not_found_page))
     })
     .workers(WORKERS)
     // Both caps are per worker.
