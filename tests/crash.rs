@@ -404,11 +404,7 @@ fn kill_9_while_delivering_to_a_peer_loses_nothing_accepted() {
     let seed = env_or("CADUCEE_CRASH_SEED", 0x0C4D_0CEE);
     let mut random = Seeded(seed ^ 0xFEDE);
     let dir = tempfile::tempdir().expect("tempdir");
-    let space = dir.path().join("space");
-    std::fs::create_dir(&space).expect("space");
-    let authority = Authority::new(&space, "ca");
-    authority.issue("a", "/C=FR/O=OPERATEUR A/CN=mx.relay.test", "DNS:mx.relay.test,IP:127.0.0.1");
-    authority.issue("b", "/C=FR/O=OPERATEUR B/CN=mx.b.test", "DNS:mx.b.test,IP:127.0.0.1");
+    let space = two_operator_space(dir.path());
     let b = operator(dir.path(), "data-b", "b.test", &space, "b", "");
     let route = format!("\"b.test\" = \"127.0.0.1:{}\"", b.port("relay"));
     let start_a = || operator(dir.path(), "data-a", "relay.test", &space, "a", &route);

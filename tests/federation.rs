@@ -245,11 +245,7 @@ fn a_peer_operator_relays_into_the_relay_port_with_its_certificate_and_is_told_e
 #[test]
 fn two_operators_exchange_a_document_through_their_relay_ports() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let space = dir.path().join("space");
-    std::fs::create_dir(&space).expect("space");
-    let authority = Authority::new(&space, "ca");
-    authority.issue("a", "/C=FR/O=OPERATEUR A/CN=mx.relay.test", "DNS:mx.relay.test,IP:127.0.0.1");
-    authority.issue("b", "/C=FR/O=OPERATEUR B/CN=mx.b.test", "DNS:mx.b.test,IP:127.0.0.1");
+    let space = two_operator_space(dir.path());
     let b = operator(dir.path(), "data-b", "b.test", &space, "b", "");
     let a = operator(
         dir.path(),
@@ -322,11 +318,7 @@ fn scrape(relay: &Relay) -> String {
 #[test]
 fn a_message_waits_in_the_queue_while_its_peer_is_away_and_the_administrator_acts_on_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let space = dir.path().join("space");
-    std::fs::create_dir(&space).expect("space");
-    let authority = Authority::new(&space, "ca");
-    authority.issue("a", "/C=FR/O=OPERATEUR A/CN=mx.relay.test", "DNS:mx.relay.test,IP:127.0.0.1");
-    authority.issue("b", "/C=FR/O=OPERATEUR B/CN=mx.b.test", "DNS:mx.b.test,IP:127.0.0.1");
+    let space = two_operator_space(dir.path());
     let b = operator(dir.path(), "data-b", "b.test", &space, "b", "");
     let away = format!("\"b.test\" = \"127.0.0.1:{}\"", closed_port());
     // An alert as soon as anything waits.
@@ -534,9 +526,16 @@ impl Postfix {
         std::fs::read_to_string(self.dir.join("maillog")).unwrap_or_default()
     }
 
+    /// Asks Postfix for its queue (`postqueue -p`): each look at what Postfix did waits on
+    /// Postfix itself, not on a timer.
+    fn ask_queue(&self) {
+        let _ = Command::new("postqueue").arg("-c").arg(self.dir.join("conf")).arg("-p").output();
+    }
+
     /// Postfix's log once it holds `text`.
     fn log_when(&self, text: &str) -> String {
         let found = eventually(|| {
+            self.ask_queue();
             let log = self.log();
             log.contains(text).then_some(log)
         });
@@ -547,6 +546,7 @@ impl Postfix {
     fn mailbox_when(&self, text: &str) -> String {
         let file = self.dir.join("mail/mailbox");
         let found = eventually(|| {
+            self.ask_queue();
             let mbox = std::fs::read_to_string(&file).unwrap_or_default();
             mbox.contains(text).then_some(mbox)
         });

@@ -195,17 +195,24 @@ pub fn queue_when(relay: &Relay, ready: impl Fn(&Value) -> bool) -> Value {
     })
 }
 
-/// What `look` finds, looked for every 20 ms for up to a minute: the deliverer and Postfix
-/// work on their own, with nothing the test could wait on.
+/// Looks allowed for something the deliverer or Postfix does on its own: each look runs a
+/// process (a `caducee` command, `postqueue`), so a few thousand take about a minute, and no
+/// look depends on the clock.
+pub const LOOKS: usize = 4000;
+
+/// What `look` finds within [`LOOKS`] looks. Each look must itself ask a process (the relay,
+/// Postfix), never only reread a file, so that the looks take real time.
 pub fn eventually<T>(mut look: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        if let Some(found) = look() {
-            return Some(found);
-        }
-        if std::time::Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    (0..LOOKS).find_map(|_| look())
+}
+
+/// A trust space in `dir/space`: its authority `ca`, operator A's certificate `a` (for
+/// `relay.test`) and operator B's `b` (for `b.test`), both valid for 127.0.0.1.
+pub fn two_operator_space(dir: &Path) -> std::path::PathBuf {
+    let space = dir.join("space");
+    std::fs::create_dir(&space).expect("space");
+    let authority = Authority::new(&space, "ca");
+    authority.issue("a", "/C=FR/O=OPERATEUR A/CN=mx.relay.test", "DNS:mx.relay.test,IP:127.0.0.1");
+    authority.issue("b", "/C=FR/O=OPERATEUR B/CN=mx.b.test", "DNS:mx.b.test,IP:127.0.0.1");
+    space
 }
