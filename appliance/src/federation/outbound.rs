@@ -140,6 +140,9 @@ pub struct Deliverer {
     relay_key: Arc<RelayKey>,
     config: OutboundConfig,
     metrics: Metrics,
+    /// The system's DNS resolver, made once (it reads resolv.conf); the reason when it could
+    /// not be made, said at each attempt that needs it.
+    resolver: Result<Arc<hickory_resolver::TokioResolver>, String>,
     busy: bool,
     /// A look was asked for while one ran: look again when it ends.
     again: bool,
@@ -177,7 +180,11 @@ pub fn start(
     metrics: Metrics,
 ) -> anyhow::Result<Addr<Deliverer>> {
     let tls = client_tls(&space, identity)?;
-    Ok(Deliverer { store, clock, space, tls, relay_key, config, metrics, busy: false, again: false }.start())
+    let resolver = hickory_resolver::TokioResolver::builder_tokio()
+        .and_then(hickory_resolver::ResolverBuilder::build)
+        .map(Arc::new)
+        .map_err(|error| format!("no DNS resolver: {error}"));
+    Ok(Deliverer { store, clock, space, tls, relay_key, config, metrics, resolver, busy: false, again: false }.start())
 }
 
 /// The practices' side of the queue for the mail sessions: which domains mail can leave
@@ -226,6 +233,7 @@ impl Handler<Flush> for Deliverer {
             relay_key: self.relay_key.clone(),
             config: self.config.clone(),
             metrics: self.metrics.clone(),
+            resolver: self.resolver.clone(),
         };
         Box::pin(round.run().into_actor(self).map(|(), actor, ctx| {
             actor.busy = false;
@@ -245,6 +253,7 @@ struct Round {
     relay_key: Arc<RelayKey>,
     config: OutboundConfig,
     metrics: Metrics,
+    resolver: Result<Arc<hickory_resolver::TokioResolver>, String>,
 }
 
 impl Round {
@@ -462,9 +471,7 @@ impl Round {
         if let Some(route) = self.config.routes.get(domain) {
             return Ok(route.clone());
         }
-        let resolver = hickory_resolver::TokioResolver::builder_tokio()
-            .and_then(hickory_resolver::ResolverBuilder::build)
-            .map_err(|error| format!("no DNS resolver: {error}"))?;
+        let resolver = self.resolver.as_ref().map_err(Clone::clone)?;
         match resolver.mx_lookup(format!("{domain}.")).await {
             Ok(lookup) => {
                 let mut hosts: Vec<(u16, String)> = lookup
