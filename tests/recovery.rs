@@ -398,7 +398,7 @@ fn the_restore_drill_sends_no_notice_that_was_waiting_at_backup_time() {
     let data = dir.path().join("data");
     let backup = dir.path().join("b.cbk");
     // A smarthost that is down: the notices wait in the spool, and are in the backup.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("port").port();
+    let port = unclaimed_port();
     let config = format!("[notices]\nsmarthost = \"127.0.0.1:{port}\"\nstarttls = false\nflush_interval_secs = 1\n");
     let relay = Relay::start_at(&data, &config, "2026-03-02 09:00:00");
     relay.add_user("alice", None);

@@ -363,6 +363,24 @@ pub fn compose_with(dir: &Path, addresses: &[&str], subject: &str, text: &str, p
     out
 }
 
+/// A loopback port no process holds, taken below the kernel's ephemeral range (32768 and
+/// up on Linux): a `bind(0)` or an outgoing connection of another test never lands on it
+/// between the moment a test chooses it and the moment it uses it (to start a server there
+/// later, or to stand for a peer that is away). Tests choosing at the same time start from
+/// different places (the process and a counter), and a port found taken is skipped.
+pub fn unclaimed_port() -> u16 {
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static CHOSEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let turn = CHOSEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let start = std::process::id().wrapping_mul(7_919).wrapping_add(turn.wrapping_mul(613)) % SPAN;
+    (0..SPAN)
+        .map(|step| FIRST + (start + step) % SPAN)
+        .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok())
+        .map(|port| port as u16)
+        .expect("a free loopback port below the ephemeral range")
+}
+
 /// A plain SMTP sink standing in for the smarthost (tests/clients/mailclient.py sink).
 pub struct Sink {
     child: Child,

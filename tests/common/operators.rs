@@ -173,10 +173,9 @@ pub fn collect_when_arrived(relay: &Relay, user: &str, password: &str, count: u6
     relay.fetch(user, password, true)
 }
 
-/// A loopback port nothing listens on (bound, then let go): a peer that is away.
+/// A loopback port nothing listens on: a peer that is away.
 pub fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("address").port()
+    unclaimed_port()
 }
 
 /// The outbound queue as `caducee queue list --json` shows it, once `ready` holds of it
