@@ -94,7 +94,7 @@ def add_user(args, local, first, last):
     with open(path, "wb") as f:
         f.write(bundle)
     return {"address": address, "password": out["password"], "code": out["installation_code"],
-            "fingerprint": out["fingerprint"], "bundle": path}
+            "fingerprint": out["fingerprint"], "bundle": path, "remote_bundle": out["bundle"]}
 
 
 def import_bundle(home, user):
@@ -200,6 +200,21 @@ def phase_first(args):
 
     state["alice"] = add_user(args, "alice", "Alice", "Martin")
     state["bob"] = add_user(args, "bob", "Bob", "Durand")
+    # Users' keys are made by the key issuer, its own user in its own sandbox: the bundle is
+    # in its folder, and the relay's user cannot read it.
+    issuer = ssh(args, "systemctl show caducee-issuer.service -p ActiveState -p User -p PrivateNetwork "
+                       "-p NoNewPrivileges").decode()
+    for expected in ["ActiveState=active", "User=caducee-issuer", "PrivateNetwork=yes", "NoNewPrivileges=yes"]:
+        if expected not in issuer:
+            fail("caducee-issuer.service: %s not in\n%s" % (expected, issuer))
+    bundle = state["alice"]["remote_bundle"]
+    if not bundle.startswith("/var/lib/caducee-issuer/bundles/"):
+        fail("alice's bundle was not written by the key issuer: %s" % bundle)
+    owner = ssh(args, "stat -c '%%U:%%a' %s" % bundle).decode().strip()
+    if owner != "caducee-issuer:600":
+        fail("alice's bundle: %s" % owner)
+    if ssh_run(args, "runuser -u caducee -- cat %s" % bundle).returncode == 0:
+        fail("the relay's user could read a bundle")
     state["gnupghome"] = tempfile.mkdtemp(prefix="gnupg-", dir=args.work)
     import_bundle(state["gnupghome"], state["alice"])
     import_bundle(state["gnupghome"], state["bob"])

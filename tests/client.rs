@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{caducee_plain, compose_with, python, Relay};
+use common::{caducee_plain, compose_with, python, Issuer, Relay};
 use serde_json::Value;
 
 fn client(args: &[&str]) -> Output {
@@ -492,4 +492,74 @@ fn a_practice_makes_its_own_keys_and_the_relay_certifies_and_publishes_them() {
         .iter()
         .find(|c| c["fingerprint"] == fingerprint.as_str());
     assert_eq!(edition.expect("edition 2")["status"], "revoked", "{published}");
+}
+
+#[test]
+fn with_a_key_issuer_the_relay_process_never_holds_a_users_secret_keys() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let relay = Relay::start(&data, &Issuer::config(dir.path()));
+
+    // The issuer is down: `user add` refuses before creating anything.
+    let refused = relay.cli(&[
+        "user",
+        "add",
+        "--address",
+        "gus@relay.test",
+        "--first-name",
+        "Gus",
+        "--last-name",
+        "Petit",
+        "--contact-email",
+        "gus@example.org",
+    ]);
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(why.contains("no account was created") && why.contains("is it running?"), "{why}");
+    assert!(!String::from_utf8_lossy(&relay.cli(&["user", "list"]).stdout).contains("gus@"), "nothing created");
+
+    // Up: every edition is made there, its bundle in the issuer's folder (mode 0600), none
+    // in the relay's.
+    let issuer = Issuer::start(dir.path(), &data);
+    let erin = subscribe(&relay, dir.path(), "erin");
+    let hugo = subscribe(&relay, dir.path(), "hugo");
+    let issued = std::fs::canonicalize(&issuer.bundles).expect("issuer's folder");
+    for practice in [&erin, &hugo] {
+        let bundle = PathBuf::from(practice.created["bundle"].as_str().expect("bundle"));
+        assert!(bundle.starts_with(&issued), "{} is not in {}", bundle.display(), issued.display());
+        let mode = std::fs::metadata(&bundle).expect("bundle").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", bundle.display());
+    }
+    assert!(!data.join("bundles").exists(), "the relay wrote a bundle of its own");
+
+    // The keys work: a document from erin to hugo, signed and verified.
+    let report = dir.path().join("report.txt");
+    std::fs::write(&report, "Créatinine 80 µmol/L\n").expect("document");
+    ok(send(&erin, &[&hugo.address], &report), "client send");
+    let fetched = fetch(&hugo, &dir.path().join("hugo-inbox"));
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched[0].1["signature"], "valid", "{}", fetched[0].1);
+
+    // December: the monitor's renewal is made by the issuer too, already encrypted to
+    // erin's keys, and her client installs it.
+    let expires_at = erin.created["expires_at"].as_u64().expect("expiry");
+    let day = chrono::DateTime::from_timestamp_millis((expires_at - 21 * 86_400_000) as i64)
+        .expect("date")
+        .format("%Y-%m-%d")
+        .to_string();
+    let swept = relay.cli(&["monitor", "run", "--as-of", &day, "--json"]);
+    let swept: Value = serde_json::from_slice(&swept.stdout).unwrap_or_else(|_| panic!("{swept:?}"));
+    assert_eq!(swept["keys_renewed"], 2, "{swept}");
+    let fetched = fetch(&erin, &dir.path().join("erin-inbox"));
+    let keys: Vec<_> = fetched.iter().filter(|(_, result)| result["kind"] == "keys").collect();
+    assert_eq!(keys.len(), 1, "{fetched:?}");
+    assert!(keys[0].1["installed"].as_str().is_some_and(|i| !i.is_empty()), "{}", keys[0].1);
+    let profile: Value =
+        serde_json::from_slice(&std::fs::read(erin.profile.join("profile.json")).expect("profile")).expect("JSON");
+    assert_eq!(profile["editions"].as_array().map(Vec::len), Some(2), "{profile}");
+    // A renewal leaves no bundle file anywhere: it travelled inside the message.
+    assert_eq!(std::fs::read_dir(&issued).expect("issuer's folder").count(), 2);
+    issuer.stop();
 }

@@ -59,6 +59,10 @@ pub enum KeyVaultError {
     /// The store could not be read or written (certifying published editions).
     #[error(transparent)]
     Store(#[from] caducee_storage::StoreError),
+    /// The key issuer (`[keys] issuer`) could not be reached, or answered what the relay
+    /// does not store; said for the administrator.
+    #[error("{0}")]
+    Issuer(String),
     /// A key file of the relay's could not be read or written.
     #[error("{}: {source}", path.display())]
     File {
@@ -73,7 +77,7 @@ fn pgp(error: impl std::fmt::Display) -> KeyVaultError {
 }
 
 /// Where the practice reaches the relay; written into every bundle.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, bincode::Encode, bincode::Decode)]
 pub struct Endpoints {
     /// The host name the relay's TLS certificate carries.
     pub host: String,
@@ -86,7 +90,7 @@ pub struct Endpoints {
 }
 
 /// What the vault is asked to issue.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, bincode::Encode, bincode::Decode)]
 pub struct IssueRequest {
     pub account: AccountId,
     pub address: Address,
@@ -304,6 +308,32 @@ pub fn issue_certified(request: &IssueRequest, relay: Option<&RelayKey>) -> Resu
     Ok(Issued { record, bundle, code })
 }
 
+/// Writes an installation bundle into `folder` (made if missing), mode 0600, never over an
+/// existing file, and returns its path. The name carries the fingerprint's end, which tells
+/// apart the editions of an address that was closed, removed and subscribed again.
+pub fn write_bundle(
+    folder: &std::path::Path,
+    address: &Address,
+    edition: u32,
+    fingerprint: &Fingerprint,
+    text: &str,
+) -> Result<std::path::PathBuf, KeyVaultError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let failed = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| KeyVaultError::File { path, source }
+    };
+    std::fs::create_dir_all(folder).map_err(failed(folder))?;
+    let fingerprint = fingerprint.as_str();
+    let short = &fingerprint[fingerprint.len().saturating_sub(8)..];
+    let path = folder.join(format!("{address}.{edition}.{short}.caducee-bundle"));
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(failed(&path))?;
+    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(failed(&path))?;
+    Ok(std::fs::canonicalize(&path).unwrap_or(path))
+}
+
 /// What the relay knows when a practice submits a certificate it made itself.
 #[derive(Debug, Clone)]
 pub struct Submitted {
@@ -482,7 +512,7 @@ pub const RENEWAL_TITLE: &str = "Caducée key renewal";
 /// can make. Returned as an RFC 5322 message (PGP/MIME, CRLF lines) ready to be stored in
 /// the user's mailbox.
 pub fn renewal_message(
-    current: &CertificateRecord,
+    current: &[u8],
     issued: &Issued,
     (relay, signed_at): (&RelayKey, Millis),
     from: &str,
@@ -500,7 +530,7 @@ pub fn renewal_message(
          import the block below with the code above.\n\n{}",
         issued.record.edition, issued.record.fingerprint, issued.code, issued.bundle
     );
-    let cert = Cert::from_bytes(&current.public).map_err(pgp)?;
+    let cert = Cert::from_bytes(current).map_err(pgp)?;
     let policy = StandardPolicy::new();
     let recipients =
         cert.keys().with_policy(&policy, system_time(at)).supported().alive().revoked(false).for_transport_encryption();
@@ -752,3 +782,5 @@ pub fn describe(record: &CertificateRecord, at: Millis) -> Result<CertificateVie
 
 #[cfg(test)]
 mod tests;
+
+pub mod issuer;

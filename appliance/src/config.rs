@@ -95,6 +95,10 @@ pub struct KeysSection {
     /// Where `user add` and `keys renew|revoke` write installation bundles (mode 0600):
     /// default `<data>/bundles`. Hand each bundle over, then delete it.
     pub bundle_folder: Option<PathBuf>,
+    /// The socket of the key issuer (`caducee issuer`), a process of its own that makes
+    /// users' keys so that the relay never holds them; it writes the bundles into its own
+    /// folder, and `bundle_folder` is then unused. Unset: the relay makes them itself.
+    pub issuer: Option<PathBuf>,
 }
 
 impl Default for KeysSection {
@@ -105,6 +109,7 @@ impl Default for KeysSection {
             next_year_within_days: 90,
             auto_renew: true,
             bundle_folder: None,
+            issuer: None,
         }
     }
 }
@@ -408,6 +413,7 @@ impl Config {
                 days_before_year_end: self.keys.renew_days_before_year_end,
                 endpoints,
                 ca_pem,
+                issuer: self.key_issuer(),
             }),
             // Loaded by `serve` from the data folder.
             relay_key: None,
@@ -490,6 +496,11 @@ impl Config {
             None => self.hostname().to_owned(),
         };
         caducee_actors::keyvault::Endpoints { host, submissions_port, pop3s_port, https_port }
+    }
+
+    /// The key issuer, when the keys are made outside the relay.
+    pub fn key_issuer(&self) -> Option<caducee_actors::keyvault::issuer::IssuerClient> {
+        self.keys.issuer.clone().map(caducee_actors::keyvault::issuer::IssuerClient::new)
     }
 
     pub fn bundle_folder(&self, data_dir: &Path) -> PathBuf {

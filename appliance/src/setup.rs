@@ -124,6 +124,9 @@ metrics = "127.0.0.1:9464"
 [keys]
 # The name written into installation bundles: practices connect to it.
 public_host = {public_host:?}
+# Users' keys are made by the key issuer (caducee-issuer.service), a process of its own;
+# the relay never holds them. Bundles are in /var/lib/caducee-issuer/bundles.
+issuer = "/run/caducee-issuer/issuer.sock"
 
 [backup]
 # The appliance's backup disk (labelled caducee-backup), written nightly by its timer.
@@ -175,6 +178,7 @@ mod tests {
         assert_eq!(config.listen.relay.map(|a| a.to_string()).as_deref(), Some("0.0.0.0:25"));
         assert!(config.listen.metrics.expect("a metrics listener").ip().is_loopback());
         assert_eq!(config.configured_endpoints().host, "relay.caducee.example.org");
+        assert_eq!(config.keys.issuer.as_deref(), Some(Path::new("/run/caducee-issuer/issuer.sock")));
     }
 
     #[test]
@@ -182,6 +186,7 @@ mod tests {
         let request = SetupRequest { domain: "caducee.example.org".into(), hostname: None, appliance: false };
         let config: Config = toml::from_str(&config_text(&request)).expect("the configuration parses");
         assert!(config.listen.submission.ip().is_loopback());
+        assert!(config.keys.issuer.is_none(), "a development relay makes keys itself");
     }
 
     #[test]

@@ -479,3 +479,52 @@ pub fn browser(relay: &Relay, jar: &Path, args: &[&str]) -> Value {
     assert!(output.status.success(), "portal.py {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).expect("JSON")
 }
+
+/// A key issuer (`caducee issuer`) of its own, in `dir`, holding the relay's key from
+/// `data`: its socket is `dir/issuer.sock`, its bundles go to `dir/issued`.
+pub struct Issuer {
+    child: Child,
+    pub socket: PathBuf,
+    pub bundles: PathBuf,
+}
+
+impl Issuer {
+    /// Started once the relay on `data` has made its key; returns when it listens.
+    pub fn start(dir: &Path, data: &Path) -> Issuer {
+        let socket = dir.join("issuer.sock");
+        let bundles = dir.join("issued");
+        let mut child = own_clock_lock(&mut Command::new(BIN))
+            .arg("--data-dir")
+            .arg(data)
+            .arg("issuer")
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--bundles")
+            .arg(&bundles)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start caducee issuer");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("piped")).read_line(&mut first).expect("the issuer's first line");
+        assert!(first.starts_with("caducee issuer: listening on "), "{first:?}");
+        Issuer { child, socket, bundles }
+    }
+
+    /// Stops it (a key issuer that is down).
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The `[keys]` lines that send a relay's issues to this issuer (before it starts).
+    pub fn config(dir: &Path) -> String {
+        format!("[keys]\nissuer = {:?}\nauto_renew = true\n", dir.join("issuer.sock").to_str().expect("utf-8 path"))
+    }
+}
+
+impl Drop for Issuer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -93,6 +93,9 @@ pub struct Renewal {
     pub endpoints: crate::keyvault::Endpoints,
     /// The relay's CA certificate (PEM), for the bundles.
     pub ca_pem: String,
+    /// The key issuer that makes the keys and the renewal message, so that the relay
+    /// process never holds them (`[keys] issuer`); `None`: made here, on the blocking pool.
+    pub issuer: Option<crate::keyvault::issuer::IssuerClient>,
 }
 
 impl Default for MonitorConfig {

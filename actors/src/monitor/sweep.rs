@@ -183,14 +183,30 @@ async fn renew_if_due(
         endpoints: renewal.endpoints.clone(),
         ca_pem: renewal.ca_pem.clone(),
     };
-    let Some(relay) = config.relay_key.clone() else {
-        return Err(KeyVaultError::Refused("the relay has no key of its own to sign the renewal with".into()).into());
-    };
-    let signer = relay.clone();
-    let issued = tokio::task::spawn_blocking(move || keyvault::issue_certified(&request, Some(&signer))).await??;
     let from = format!("{}@{}", crate::relay_key::RELAY_LOCAL_PART, config.domain);
     let signed_at = Millis(as_of.0.min(now.0));
-    let message = keyvault::renewal_message(newest, &issued, (&relay, signed_at), &from, &account.address, as_of)?;
+    let (record, message) = match &renewal.issuer {
+        Some(issuer) => issuer.renewal(request, newest, from.clone(), signed_at).await?,
+        None => {
+            let Some(relay) = config.relay_key.clone() else {
+                return Err(
+                    KeyVaultError::Refused("the relay has no key of its own to sign the renewal with".into()).into()
+                );
+            };
+            let signer = relay.clone();
+            let issued =
+                tokio::task::spawn_blocking(move || keyvault::issue_certified(&request, Some(&signer))).await??;
+            let message = keyvault::renewal_message(
+                &newest.public,
+                &issued,
+                (&relay, signed_at),
+                &from,
+                &account.address,
+                as_of,
+            )?;
+            (issued.record, message)
+        }
+    };
     let sender = Address::parse(&from)?;
     let sealed = store.seal(message)?;
     store.accept(sender, vec![account.id], sealed, as_of).await.map_err(RenewalError::Delivery)?;
@@ -202,14 +218,14 @@ async fn renew_if_due(
         format!("keys of {}", account.address),
         format!(
             "edition {}, {} (automatic renewal, delivered encrypted to {}), valid until {}",
-            issued.record.edition,
-            issued.record.fingerprint,
+            record.edition,
+            record.fingerprint,
             newest.fingerprint,
-            keyvault::iso_date(issued.record.expires_at)
+            keyvault::iso_date(record.expires_at)
         ),
     );
-    let (edition, fingerprint) = (issued.record.edition, issued.record.fingerprint.clone());
-    store.put_certificate(issued.record, audit).await?;
+    let (edition, fingerprint) = (record.edition, record.fingerprint.clone());
+    store.put_certificate(record, audit).await?;
     tracing::info!(address = %account.address, edition, %fingerprint, "next year's keys issued and delivered");
     Ok(true)
 }

@@ -2,14 +2,12 @@
 //! Key generation itself happens in the key-vault actor (caducee-actors `keyvault`); this
 //! module decides editions and expiries, writes bundles out and publishes the public part.
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
 use caducee_actors::keyvault::{self, Endpoints, IssueRequest, Issued};
 use caducee_admin_protocol::{EditionIssued, KeysAction, KeysReport};
-use caducee_storage::{Account, Address, AuditAction, Millis};
+use caducee_storage::{Account, AuditAction, Millis};
 
 use crate::admin::{Admin, Caller};
 
@@ -18,6 +16,9 @@ use crate::admin::{Admin, Caller};
 pub struct KeysContext {
     pub endpoints: Endpoints,
     pub bundle_folder: PathBuf,
+    /// The key issuer, when users' keys are made outside the relay (`[keys] issuer`): it
+    /// keeps the bundles in its own folder and `bundle_folder` is unused.
+    pub issuer: Option<caducee_actors::keyvault::issuer::IssuerClient>,
     /// A first issue or re-issue with fewer days left in the year runs to the end of the next.
     pub next_year_within_days: u64,
     /// The relay's own key: certifies each edition issued here when the relay is stopped
@@ -47,51 +48,46 @@ impl Admin {
             endpoints: self.keys.endpoints.clone(),
             ca_pem: std::fs::read_to_string(self.data_dir.join("tls/ca.pem")).context("reading the relay's CA")?,
         };
-        let issued: Issued = match &self.key_vault {
-            Some(vault) => vault.send(request).await??,
-            None => {
-                let relay = self.keys.relay_key.clone();
-                tokio::task::spawn_blocking(move || keyvault::issue_certified(&request, relay.as_deref())).await??
+        let (record, installation_code, bundle) = match (&self.keys.issuer, &self.key_vault) {
+            (Some(issuer), _) => issuer.bundle(request).await?,
+            (None, vault) => {
+                let issued: Issued = match vault {
+                    Some(vault) => vault.send(request).await??,
+                    None => {
+                        let relay = self.keys.relay_key.clone();
+                        tokio::task::spawn_blocking(move || keyvault::issue_certified(&request, relay.as_deref()))
+                            .await??
+                    }
+                };
+                let folder = &self.keys.bundle_folder;
+                let bundle = keyvault::write_bundle(folder, &account.address, edition, &issued.record.fingerprint, {
+                    &issued.bundle
+                })?;
+                (issued.record, issued.code, bundle)
             }
         };
-        let bundle =
-            self.write_bundle(&account.address, edition, issued.record.fingerprint.as_str(), &issued.bundle)?;
-        let certificate = keyvault::armored(&issued.record)?;
+        let certificate = keyvault::armored(&record)?;
         let view = EditionIssued {
             edition,
-            fingerprint: issued.record.fingerprint.to_string(),
-            expires_at: issued.record.expires_at,
+            fingerprint: record.fingerprint.to_string(),
+            expires_at: record.expires_at,
             bundle: bundle.clone(),
-            installation_code: issued.code,
+            installation_code,
             certificate,
         };
         let detail =
             format!("edition {edition}, {} ({why}), valid until {}", view.fingerprint, keyvault::iso_date(expires_at));
         let audit = caller.draft(self.clock.now(), AuditAction::Issue, format!("keys of {}", account.address), detail);
-        if let Err(error) = self.store.put_certificate(issued.record, audit).await {
-            let _ = std::fs::remove_file(&bundle);
+        if let Err(error) = self.store.put_certificate(record, audit).await {
+            // The issuer's folder is not the relay's to clean up; its bundle opens keys
+            // nobody published, and the administrator deletes it with the others.
+            if self.keys.issuer.is_none() {
+                let _ = std::fs::remove_file(&bundle);
+            }
             return Err(error.into());
         }
         tracing::info!(address = %account.address, edition, fingerprint = %view.fingerprint, "keys issued");
         Ok(view)
-    }
-
-    fn write_bundle(&self, address: &Address, edition: u32, fingerprint: &str, text: &str) -> anyhow::Result<PathBuf> {
-        let folder = &self.keys.bundle_folder;
-        std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
-        // The fingerprint tells apart the editions of an address that was closed, removed
-        // and subscribed again.
-        let short = &fingerprint[fingerprint.len().saturating_sub(8)..];
-        let path = folder.join(format!("{address}.{edition}.{short}.caducee-bundle"));
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        Ok(std::fs::canonicalize(&path).unwrap_or(path))
     }
 
     /// The expiry of a first issue now.

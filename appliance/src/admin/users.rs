@@ -28,6 +28,10 @@ impl Admin {
             self.clock.now(),
         )
         .map_err(|problems| anyhow::anyhow!("the directory entry is refused: {}", problems.join("; ")))?;
+        if let Some(issuer) = &self.keys.issuer {
+            // Refused now, with nothing created, rather than an account without keys.
+            issuer.reachable().await.context("no account was created")?;
+        }
         let password = generate_password();
         let new = NewAccount {
             address: address.clone(),

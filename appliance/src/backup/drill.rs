@@ -220,6 +220,9 @@ fn move_to_spare_ports(scratch: &Path) -> anyhow::Result<Config> {
     config.listen.relay = config.listen.relay.map(|_| spare);
     config.backup.folder = None;
     config.notices.smarthost = None;
+    // The drill's throwaway account gets keys made by the scratch relay itself, its bundle
+    // left in the scratch folder, rather than one more bundle in the live issuer's folder.
+    config.keys.issuer = None;
     std::fs::write(crate::config::config_path(scratch), toml::to_string(&config)?)?;
     Ok(config)
 }

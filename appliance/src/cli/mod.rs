@@ -128,6 +128,10 @@ enum Command {
     Drill(backup::DrillArgs),
     /// Restore a backup into a data folder (the relay on it must be stopped).
     Restore(backup::RestoreArgs),
+    /// The key issuer: makes users' keys in a process of its own, so that the relay never
+    /// holds them (`[keys] issuer` names its socket; the appliance runs it as
+    /// caducee-issuer.service).
+    Issuer(crate::issuer::IssuerArgs),
 }
 
 /// `--json` alone.
@@ -180,6 +184,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Console => console(&data_dir),
         Command::Drill(args) => backup::drill(&data_dir, args),
         Command::Restore(args) => backup::restore(&data_dir, args),
+        Command::Issuer(args) => crate::issuer::run(&data_dir, &args),
     }
 }
 

@@ -61,6 +61,7 @@ fn offline(data_dir: &Path, request: Request) -> anyhow::Result<Response> {
         keys: admin::keys::KeysContext {
             endpoints: config.configured_endpoints(),
             bundle_folder: config.bundle_folder(data_dir),
+            issuer: config.key_issuer(),
             next_year_within_days: config.keys.next_year_within_days,
             // Editions issued with the relay stopped are certified all the same.
             relay_key: Some(Arc::new(caducee_actors::relay_key::RelayKey::load_or_create(

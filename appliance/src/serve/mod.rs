@@ -437,10 +437,16 @@ fn start_admin(
         mailboxes: Some(actors.mailboxes.clone()),
         monitor: Some(actors.monitor.addr().clone()),
         notifier: Some(actors.notifier.clone()),
-        key_vault: Some(caducee_actors::keyvault::start(Some(actors.relay_key.clone()))),
+        // With a key issuer configured, no user's key is made in this process.
+        key_vault: config
+            .keys
+            .issuer
+            .is_none()
+            .then(|| caducee_actors::keyvault::start(Some(actors.relay_key.clone()))),
         keys: crate::admin::keys::KeysContext {
             endpoints,
             bundle_folder: config.bundle_folder(data_dir),
+            issuer: config.key_issuer(),
             next_year_within_days: config.keys.next_year_within_days,
             relay_key: Some(actors.relay_key.clone()),
         },
