@@ -18,6 +18,7 @@ mod issuer;
 // The connection context holds a TLS acceptor and the store, neither of which has `Debug`.
 #[allow(missing_debug_implementations)]
 pub mod ldap;
+mod pair;
 mod portal;
 mod serve;
 mod setup;

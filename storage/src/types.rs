@@ -595,6 +595,9 @@ pub enum AlertKind {
     /// The oldest message of the outbound queue waits longer than the configured
     /// threshold: a peer operator is unreachable, or refuses our certificate.
     OutboundQueue,
+    /// A pair member's replication is degraded: the peer away, a resynchronisation
+    /// running, or a split brain refused.
+    PairReplication,
 }
 
 impl AlertKind {
@@ -609,6 +612,7 @@ impl AlertKind {
             AlertKind::Certificate => "certificate",
             AlertKind::TrustList => "trust-list",
             AlertKind::OutboundQueue => "outbound-queue",
+            AlertKind::PairReplication => "pair-replication",
         }
     }
 }

@@ -111,9 +111,10 @@ def smtp_connect(args):
     if getattr(args, "client_cert", None):
         # Another operator's relay presents its certificate (the relay port).
         ctx.load_cert_chain(args.client_cert, args.client_key)
+    host = getattr(args, "host", None) or "127.0.0.1"
     if args.tls == "implicit":
-        return smtplib.SMTP_SSL("127.0.0.1", args.port, context=ctx, timeout=30)
-    client = smtplib.SMTP("127.0.0.1", args.port, timeout=30)
+        return smtplib.SMTP_SSL(host, args.port, context=ctx, timeout=30)
+    client = smtplib.SMTP(host, args.port, timeout=30)
     if args.tls == "starttls":
         client.starttls(context=ctx)
     return client
@@ -242,10 +243,11 @@ def cmd_raw(args):
 
 
 def pop_connect(args):
+    host = getattr(args, "host", None) or "127.0.0.1"
     if args.tls == "implicit":
-        client = poplib.POP3_SSL("127.0.0.1", args.port, context=context(args.ca), timeout=30)
+        client = poplib.POP3_SSL(host, args.port, context=context(args.ca), timeout=30)
     else:
-        client = poplib.POP3("127.0.0.1", args.port, timeout=30)
+        client = poplib.POP3(host, args.port, timeout=30)
         if args.tls == "stls":
             client.stls(context=context(args.ca))
     return client

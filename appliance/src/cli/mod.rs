@@ -132,6 +132,10 @@ enum Command {
     /// holds them (`[keys] issuer` names its socket; the appliance runs it as
     /// caducee-issuer.service).
     Issuer(crate::issuer::IssuerArgs),
+    /// The appliance pair (two members, replicated disk, automatic failover): this
+    /// member's role, the replication, the cluster's quorum and where the service runs.
+    #[command(subcommand)]
+    Pair(crate::pair::PairCommand),
 }
 
 /// `--json` alone.
@@ -185,6 +189,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Drill(args) => backup::drill(&data_dir, args),
         Command::Restore(args) => backup::restore(&data_dir, args),
         Command::Issuer(args) => crate::issuer::run(&data_dir, &args),
+        Command::Pair(command) => crate::pair::run(&command),
     }
 }
 

@@ -33,6 +33,7 @@ pub(super) fn metrics_server(
                 if let Some((metrics, store, clock)) = outbound {
                     insert_before_eof(&mut text, &metrics.render(store, clock.now()));
                 }
+                insert_before_eof(&mut text, &crate::pair::metrics());
                 HttpResponse::Ok().content_type("application/openmetrics-text; version=1.0.0; charset=utf-8").body(text)
             }
             Err(_) => HttpResponse::ServiceUnavailable().body("the monitor is stopping\n"),

@@ -124,6 +124,10 @@ async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: Pa
         }
         None => None,
     };
+    if crate::pair::replication().is_some() {
+        // A pair member: the replication watched from the member that serves.
+        actix_rt::spawn(crate::pair::watch(store.clone(), clock.clone(), std::time::Duration::from_secs(60)));
+    }
     start_admin(&config, &store, &data_dir, &actors, endpoints, clock, shutdown)?;
     crate::serve::systemd::ready(&format!("serving {}", config.hostname()));
     crate::serve::systemd::spawn_watchdog(store.clone(), actors.mailboxes.clone());

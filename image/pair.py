@@ -1,0 +1,357 @@
+#!/usr/bin/env python3
+"""The inside of image/test-pair: runs in the network namespace the script made, where a
+bridge joins two appliance VMs (pair members 1 and 2) and the corosync-qnetd arbiter.
+
+Boots both members from their seeds and then, as a hosting provider and its practices see
+the pair through the service address:
+1. the cluster forms, member 1 serves; two practices' accounts are made, and the first
+   synchronisation of the replicated disk is timed;
+2. a load submits to the service address while the primary's power is cut (its QEMU
+   killed): the other member takes over; every message acknowledged with 250 is collected
+   exactly once afterwards, and the store's fsck is clean;
+3. the old primary boots again, rejoins as the standby and resynchronises (timed);
+4. a planned switchover under load loses nothing;
+5. the member that serves is cut from its peer and from the arbiter: never two primaries,
+   the cut member stops serving and the other takes over.
+Figures go to WORK/pair.json.
+"""
+
+import argparse
+import json
+import os
+import poplib
+import smtplib
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "clients"))
+import mailclient  # noqa: E402
+
+DOMAIN = "caducee.test"
+HOSTNAME = "relay.caducee.test"
+ADDRESSES = {1: "10.77.0.11", 2: "10.77.0.12"}
+NAMES = {1: "caducee-1", 2: "caducee-2"}
+# Under software emulation, with two VMs on two host cores.
+BOOT_SECONDS = 1800
+TAKEOVER_SECONDS = 600
+
+
+def fail(message):
+    raise SystemExit("pair test failed: " + message)
+
+
+def step(text):
+    print("\n==> [%s] %s" % (time.strftime("%H:%M:%S"), text), flush=True)
+
+
+class Member:
+    def __init__(self, args, node):
+        self.args, self.node = args, node
+        self.address = ADDRESSES[node]
+        self.process = None
+        self.boots = 0
+
+    def serial(self):
+        return os.path.join(self.args.work, "serial-%d-%d.log" % (self.node, self.boots))
+
+    def boot(self):
+        self.boots += 1
+        work = self.args.work
+        self.process = subprocess.Popen([
+            "qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "2048",
+            "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+            "-drive", "if=pflash,format=raw,unit=1,file=%s/vars-%d.fd" % (work, self.node),
+            "-drive", "file=%s/disk-%d.qcow2,if=virtio,format=qcow2" % (work, self.node),
+            "-drive", "file=%s/seed-%d.img,if=virtio,format=raw,readonly=on" % (work, self.node),
+            "-drive", "file=%s/pair-%d.img,if=none,id=pair,format=raw" % (work, self.node),
+            "-device", "virtio-blk-pci,drive=pair,serial=caducee-pair",
+            "-netdev", "tap,id=net0,ifname=tap%d,script=no,downscript=no" % self.node,
+            "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:77:00:1%d" % self.node,
+            "-device", "virtio-rng-pci", "-display", "none", "-serial", "file:" + self.serial(),
+        ])
+
+    def power_cut(self):
+        self.process.kill()
+        self.process.wait()
+
+    def wait_serial(self, pattern, seconds):
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            try:
+                with open(self.serial(), "rb") as f:
+                    if pattern.encode() in f.read():
+                        return
+            except FileNotFoundError:
+                pass
+            if self.process.poll() is not None:
+                fail("member %d stopped before %r" % (self.node, pattern))
+            time.sleep(1)
+        with open(self.serial(), "rb") as f:
+            tail = f.read()[-4000:].decode(errors="replace")
+        fail("no %r on member %d's serial console within %d s:\n%s" % (pattern, self.node, seconds, tail))
+
+    def ssh(self, command, check=True):
+        done = subprocess.run(
+            ["ssh", "-q", "-i", os.path.join(self.args.work, "id"), "-o", "StrictHostKeyChecking=no",
+             "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "root@" + self.address, command],
+            capture_output=True, check=False, timeout=300)
+        if check and done.returncode != 0:
+            fail("member %d: %s: exit %d: %s" % (self.node, command, done.returncode, done.stderr.decode()))
+        return done.stdout.decode()
+
+    def drbd(self):
+        """/proc/drbd's state line: cs, ro, ds; None when the member does not answer."""
+        try:
+            text = self.ssh("cat /proc/drbd", check=False)
+        except subprocess.TimeoutExpired:
+            return None
+        for line in text.splitlines():
+            if " cs:" in line:
+                return dict(part.split(":", 1) for part in line.split() if ":" in part and not part.endswith(":"))
+        return None
+
+
+def wait(what, seconds, test):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        found = test()
+        if found:
+            return found
+        time.sleep(1)
+    fail("%s: not within %d s" % (what, seconds))
+
+
+def serving(members):
+    """The member that holds the promoted disk, per the cluster, or None."""
+    for member in members.values():
+        try:
+            out = member.ssh("crm_resource --locate --resource service 2>/dev/null", check=False)
+        except subprocess.TimeoutExpired:
+            continue
+        for node, name in NAMES.items():
+            if "running on: %s" % name in out:
+                return members[node]
+    return None
+
+
+class Load:
+    """Senders that keep submitting through outages (reconnecting), each acknowledged subject
+    recorded with the time its 250 came."""
+
+    def __init__(self, args, state, tag, senders=4):
+        self.args, self.state, self.tag = args, state, tag
+        self.accepted = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self.sender, args=(n,)) for n in range(senders)]
+        for thread in self.threads:
+            thread.start()
+
+    def sender(self, worker):
+        n = 0
+        while not self.stopping.is_set():
+            try:
+                client = smtplib.SMTP(HOSTNAME, 587, timeout=30)
+                client.starttls(context=mailclient.context(self.state["ca"]))
+                client.login(self.state["alice"]["address"], self.state["alice"]["password"])
+                while not self.stopping.is_set():
+                    subject = "%s-%d-%d" % (self.tag, worker, n)
+                    body = self.state["template"].replace(b"Subject: load", b"Subject: " + subject.encode(), 1)
+                    n += 1
+                    client.sendmail(self.state["alice"]["address"], [self.state["bob"]["address"]], body)
+                    with self.lock:
+                        self.accepted.append((time.time(), subject))
+                client.quit()
+            except (OSError, smtplib.SMTPException):
+                time.sleep(0.5)
+
+    def count(self):
+        with self.lock:
+            return len(self.accepted)
+
+    def stop(self):
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join()
+        return self.accepted
+
+
+def collect_all(state):
+    """Collects bob's mailbox on the service address until it stays empty: the subjects."""
+    subjects, empty = [], 0
+    while empty < 2:
+        client = poplib.POP3_SSL(HOSTNAME, 995, context=mailclient.context(state["ca"]), timeout=120)
+        client.user(state["bob"]["address"])
+        client.pass_(state["bob"]["password"])
+        count, _ = client.stat()
+        for n in range(1, count + 1):
+            _, lines, _ = client.retr(n)
+            subjects.append(mailclient.subject_of(b"\r\n".join(lines) + b"\r\n"))
+            client.dele(n)
+        client.quit()
+        empty = empty + 1 if count == 0 else 0
+    return subjects
+
+
+def check_ledger(what, accepted, collected):
+    acknowledged = {subject for _, subject in accepted}
+    twice = {s for s in collected if collected.count(s) > 1}
+    if twice:
+        fail("%s: collected twice: %s" % (what, sorted(twice)[:10]))
+    missing = acknowledged - set(collected)
+    if missing:
+        fail("%s: %d acknowledged messages lost, e.g. %s" % (what, len(missing), sorted(missing)[:10]))
+    print("%s: %d acknowledged, all collected once (%d collected)" % (what, len(acknowledged), len(collected)))
+
+
+def add_user(member, local, first, last, args):
+    address = "%s@%s" % (local, DOMAIN)
+    out = json.loads(member.ssh("caducee user add --address %s --first-name %s --last-name %s "
+                                "--contact-email %s@example.org --json" % (address, first, last, local)))
+    path = os.path.join(args.work, local + ".bundle")
+    with open(path, "w") as f:
+        f.write(member.ssh("cat %s" % out["bundle"]))
+    user = {"address": address, "password": out["password"], "code": out["installation_code"], "bundle": path}
+    namespace = argparse.Namespace(home=args.gnupghome, address=address, bundle=path, code=user["code"])
+    with open(os.devnull, "w") as quiet:
+        stdout, sys.stdout = sys.stdout, quiet
+        try:
+            mailclient.cmd_import_bundle(namespace)
+        finally:
+            sys.stdout = stdout
+    return user
+
+
+def failover_under_load(members, primary, state, figures):
+    standby = members[3 - primary.node]
+    load = Load(state.args, state.values, "cut")
+    wait("30 messages acknowledged before the cut", 600, lambda: load.count() >= 30)
+    cut_at = time.time()
+    primary.power_cut()
+    before = load.count()
+    wait("a message acknowledged by member %d" % standby.node, TAKEOVER_SECONDS, lambda: load.count() > before + 20)
+    accepted = load.stop()
+    last_old = max(t for t, _ in accepted if t <= cut_at)
+    first_new = min(t for t, _ in accepted if t > cut_at)
+    figures["failover_seconds"] = round(first_new - last_old, 1)
+    if serving(members) is not standby:
+        fail("member %d does not serve after the power cut" % standby.node)
+    check_ledger("power cut", accepted, collect_all(state.values))
+    standby.ssh("caducee fsck")
+    return standby
+
+
+class State:
+    def __init__(self, args):
+        self.args = args
+        self.values = {}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--work", required=True)
+    args = parser.parse_args()
+    args.gnupghome = os.path.join(args.work, "gnupg")
+    os.makedirs(args.gnupghome, mode=0o700, exist_ok=True)
+    figures = {}
+    members = {node: Member(args, node) for node in (1, 2)}
+
+    step("both members boot from their seeds; the cluster forms")
+    started = time.time()
+    for member in members.values():
+        member.boot()
+    for member in members.values():
+        member.wait_serial("caducee-pair: ", BOOT_SECONDS)
+    members[1].wait_serial("caducee-ready:", BOOT_SECONDS)
+    figures["first_boot_to_serving_seconds"] = round(time.time() - started)
+    primary = wait("the service placed", 300, lambda: serving(members))
+    print("member %d serves" % primary.node)
+
+    step("accounts, and the first synchronisation of the replicated disk")
+    state = State(args)
+    ca = os.path.join(args.work, "ca.pem")
+    with open(ca, "w") as f:
+        f.write(primary.ssh("cat /var/lib/caducee/tls/ca.pem"))
+    state.values = {"ca": ca, "alice": add_user(primary, "alice", "Alice", "Martin", args),
+                    "bob": add_user(primary, "bob", "Bob", "Durand", args)}
+    state.values["template"] = mailclient.pgp_mime(
+        args.gnupghome, state.values["alice"]["address"], [state.values["bob"]["address"]],
+        "Compte rendu sous charge\n", "load")
+    synced = time.time()
+    wait("UpToDate on both members", 1800, lambda: (primary.drbd() or {}).get("ds") == "UpToDate/UpToDate")
+    figures["first_sync_seconds"] = round(time.time() - synced)
+
+    step("power cut on member %d under load" % primary.node)
+    primary = failover_under_load(members, primary, state, figures)
+    print("failover: %.1f s from the last 250 of the old primary to the first of the new" % figures["failover_seconds"])
+
+    step("the old primary boots again, rejoins as standby and resynchronises")
+    old = members[3 - primary.node]
+    old.boot()
+    rejoined = time.time()
+    wait("member %d connected and up to date" % old.node, BOOT_SECONDS,
+         lambda: (primary.drbd() or {}).get("ds") == "UpToDate/UpToDate"
+         and (primary.drbd() or {}).get("cs") == "Connected")
+    figures["rejoin_and_resync_seconds"] = round(time.time() - rejoined)
+    if serving(members) is not primary:
+        fail("the returning member took the service back")
+
+    step("planned switchover to member %d under load" % old.node)
+    load = Load(args, state.values, "switch")
+    wait("messages acknowledged before the switchover", 600, lambda: load.count() >= 20)
+    switched = time.time()
+    primary.ssh("crm_resource --move --resource service --node %s" % NAMES[old.node])
+    wait("member %d serving" % old.node, TAKEOVER_SECONDS, lambda: serving(members) is old)
+    before = load.count()
+    wait("messages acknowledged after the switchover", TAKEOVER_SECONDS, lambda: load.count() > before + 20)
+    accepted = load.stop()
+    figures["switchover_seconds"] = round(time.time() - switched)
+    primary.ssh("crm_resource --clear --resource service")
+    check_ledger("switchover", accepted, collect_all(state.values))
+    primary, standby = old, primary
+
+    step("the serving member %d cut from its peer and the arbiter" % primary.node)
+    wait("up to date before the cut", 600, lambda: (primary.drbd() or {}).get("ds") == "UpToDate/UpToDate")
+    subprocess.run(["nft", "-f", "-"], check=True, input=(
+        "table bridge caducee_cut {\n chain forward {\n  type filter hook forward priority 0; policy accept;\n"
+        "  iifname \"tap%d\" drop\n  oifname \"tap%d\" drop\n }\n"
+        " chain input {\n  type filter hook input priority 0; policy accept;\n"
+        "  iifname \"tap%d\" tcp dport 5403 drop\n }\n}\n" % (primary.node, primary.node, primary.node)).encode())
+    roles = []
+
+    def settled():
+        a, b = primary.drbd() or {}, standby.drbd() or {}
+        roles.append((a.get("ro"), b.get("ro")))
+        if a.get("ro", "").startswith("Primary") and b.get("ro", "").startswith("Primary"):
+            fail("two primaries after the cut: %r" % roles)
+        relay = primary.ssh("systemctl is-active caducee.service", check=False).strip()
+        return b.get("ro", "").startswith("Primary") and relay != "active"
+
+    wait("member %d serving and the cut member stopped" % standby.node, TAKEOVER_SECONDS, settled)
+    subprocess.run(["nft", "delete", "table", "bridge", "caducee_cut"], check=True)
+    client = smtplib.SMTP(HOSTNAME, 587, timeout=60)
+    client.starttls(context=mailclient.context(ca))
+    client.login(state.values["alice"]["address"], state.values["alice"]["password"])
+    body = state.values["template"].replace(b"Subject: load", b"Subject: after-the-cut", 1)
+    client.sendmail(state.values["alice"]["address"], [state.values["bob"]["address"]], body)
+    client.quit()
+    if "after-the-cut" not in collect_all(state.values):
+        fail("the message sent after the cut was not collected")
+    figures["roles_seen_during_the_cut"] = sorted({"%s|%s" % r for r in roles})
+
+    for member in members.values():
+        member.ssh("systemctl poweroff", check=False)
+    for member in members.values():
+        try:
+            member.process.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            member.power_cut()
+    with open(os.path.join(args.work, "pair.json"), "w") as f:
+        json.dump(figures, f, indent=1)
+    print(json.dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main()
