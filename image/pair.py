@@ -60,7 +60,7 @@ class Member:
         self.boots += 1
         work = self.args.work
         self.process = subprocess.Popen([
-            "qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "2048",
+            "qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", "1536",
             "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
             "-drive", "if=pflash,format=raw,unit=1,file=%s/vars-%d.fd" % (work, self.node),
             "-drive", "file=%s/disk-%d.qcow2,if=virtio,format=qcow2" % (work, self.node),
