@@ -178,6 +178,26 @@ fn dashboard() {
 }
 
 #[test]
+fn a_pair_members_dashboard_says_how_the_replication_is() {
+    let mut app = App::new(false);
+    let mut status = status(4000);
+    status.pair = Some(caducee_admin_protocol::PairView {
+        member: Some("caducee-2".into()),
+        connection: "WFConnection".into(),
+        role: "Primary".into(),
+        peer_role: "Unknown".into(),
+        disk: "UpToDate".into(),
+        peer_disk: "DUnknown".into(),
+        sync_percent: None,
+        problem: Some("the peer is away (WFConnection): writes reach one disk only".into()),
+    });
+    app.take_status(status);
+    let screen = draw(&app, 80, 24);
+    assert!(screen.contains("Pair: caducee-2 primary, DEGRADED (WFConnection, peer disk DUnknown)"), "{screen}");
+    insta::assert_snapshot!("dashboard_pair_degraded_80x24", screen);
+}
+
+#[test]
 fn mailboxes() {
     let mut app = app();
     app.screen = Screen::Mailboxes;

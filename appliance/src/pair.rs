@@ -250,6 +250,21 @@ fn print_status(status: &PairStatus) {
     }
 }
 
+/// The replication for `status` and the console; `None` on a single appliance.
+pub fn view() -> Option<caducee_admin_protocol::PairView> {
+    let r = replication()?;
+    Some(caducee_admin_protocol::PairView {
+        member: member_name(),
+        problem: r.problem(),
+        connection: r.connection,
+        role: r.role,
+        peer_role: r.peer_role,
+        disk: r.disk,
+        peer_disk: r.peer_disk,
+        sync_percent: r.sync_percent,
+    })
+}
+
 /// The replication's gauges for `/metrics` (OpenMetrics text), empty on a single appliance.
 pub fn metrics() -> String {
     let Some(r) = replication() else { return String::new() };

@@ -93,7 +93,7 @@ fn relay_figures(status: &StatusReport) -> Vec<Line<'static>> {
         Some(false) => "FAILED — see caducee status".to_owned(),
         None => "never run".to_owned(),
     };
-    vec![
+    let mut lines = vec![
         Line::from(format!(
             " Stored: {} messages, {}    Mailboxes: {}",
             status.stored_messages,
@@ -121,7 +121,17 @@ fn relay_figures(status: &StatusReport) -> Vec<Line<'static>> {
             load(2)
         )),
         Line::from(format!(" Notices waiting: {}    Restore drill: {drill}", status.notices_waiting.len())),
-    ]
+    ];
+    if let Some(pair) = &status.pair {
+        let member = pair.member.as_deref().unwrap_or("this member");
+        let state = match (&pair.problem, pair.sync_percent) {
+            (None, _) => format!("replicated ({}, disks {}/{})", pair.connection, pair.disk, pair.peer_disk),
+            (Some(_), Some(percent)) => format!("RESYNCING {percent:.1} %"),
+            (Some(_), None) => format!("DEGRADED ({}, peer disk {})", pair.connection, pair.peer_disk),
+        };
+        lines.push(Line::from(format!(" Pair: {member} {}, {state}", pair.role.to_lowercase())));
+    }
+    lines
 }
 
 /// The two sparklines: accepted per second, and the p99 of processing.

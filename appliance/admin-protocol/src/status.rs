@@ -35,6 +35,25 @@ pub struct StatusReport {
     /// Alerts not yet acknowledged, newest first.
     pub open_alerts: Vec<Alert>,
     pub mailboxes: Vec<UserView>,
+    /// On a pair member, the replicated disk as the serving member sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<PairView>,
+}
+
+/// A pair member's replication (docs/operations/pair.md), from the member that serves.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PairView {
+    /// This member's name (`caducee-1`, `caducee-2`).
+    pub member: Option<String>,
+    /// DRBD's connection state: `Connected`, `WFConnection` (peer away), `SyncSource`…
+    pub connection: String,
+    pub role: String,
+    pub peer_role: String,
+    pub disk: String,
+    pub peer_disk: String,
+    pub sync_percent: Option<f64>,
+    /// What is wrong, in words; `None` when both disks are up to date and connected.
+    pub problem: Option<String>,
 }
 
 /// Quality of service, as `status` and the portal show it.

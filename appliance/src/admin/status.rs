@@ -28,6 +28,7 @@ impl Admin {
             notices_waiting: self.store.notices()?.into_iter().map(|(_, n)| n).collect(),
             open_alerts: self.store.alerts()?.into_iter().rev().filter(|a| a.acknowledged_at.is_none()).collect(),
             mailboxes: self.user_list()?,
+            pair: crate::pair::view(),
         })
     }
 
