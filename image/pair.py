@@ -326,6 +326,9 @@ def main():
     primary.ssh("runuser -u caducee -- sh -c \"printf '[monitor]\\nmessages_per_minute = 1000000\\n"
                 "strikes_to_block = 1000000\\n' >> /var/lib/caducee/caducee.toml\" "
                 "&& crm_resource --restart --resource relay --timeout 300s")
+    # The group's members after the relay (its key issuer) start again after it.
+    wait("the key issuer running again", 300,
+         lambda: primary.ssh("systemctl is-active caducee-issuer", check=False).strip() == "active")
     state = State(args)
     ca = os.path.join(args.work, "ca.pem")
     with open(ca, "w") as f:

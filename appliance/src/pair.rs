@@ -152,13 +152,14 @@ pub fn parse_crm_mon(xml: &str) -> anyhow::Result<Cluster> {
         let relay =
             history.children().filter(|c| c.has_tag_name("resource_history") && c.attribute("id") == Some("relay"));
         for operation in relay.flat_map(|r| r.children().filter(|c| c.has_tag_name("operation_history"))) {
-            if operation.attribute("task") != Some("start") {
+            // A start that completed (one under way is listed with rc 193, "pending").
+            if operation.attribute("task") != Some("start") || operation.attribute("rc") != Some("0") {
                 continue;
             }
             let when = operation.attribute("last-rc-change").unwrap_or_default().to_owned();
             let took =
                 operation.attribute("exec-time").and_then(|t| t.trim_end_matches("ms").parse().ok()).unwrap_or(0);
-            if cluster.last_start.as_ref().is_none_or(|(_, last, _)| when > *last) {
+            if cluster.last_start.as_ref().is_none_or(|(_, last, _)| instant(&when) > instant(last)) {
                 cluster.last_start = Some((member.to_owned(), when, took));
             }
         }
@@ -174,6 +175,12 @@ pub fn parse_crm_mon(xml: &str) -> anyhow::Result<Cluster> {
         ));
     }
     Ok(cluster)
+}
+
+/// Pacemaker's `last-rc-change` (`Mon Nov 30 11:39:13 2026`, the member's local time), as
+/// something that sorts by time.
+fn instant(text: &str) -> Option<chrono::NaiveDateTime> {
+    chrono::NaiveDateTime::parse_from_str(text.trim(), "%a %b %e %H:%M:%S %Y").ok()
 }
 
 #[derive(Debug, Serialize)]
@@ -345,8 +352,14 @@ mod tests {
   <node_history>
     <node name="caducee-1">
       <resource_history id="relay" orphan="false" migration-threshold="1000000">
-        <operation_history call="12" task="start" rc="0" rc_text="ok" last-rc-change="2026-11-30 11:02:03 +00:00" exec-time="4210ms" queue-time="0ms"/>
-        <operation_history call="13" task="monitor" rc="0" rc_text="ok" interval="10000ms" last-rc-change="2026-11-30 11:02:07 +00:00" exec-time="2ms" queue-time="0ms"/>
+        <operation_history call="12" task="start" rc="0" rc_text="ok" last-rc-change="Mon Nov 30 09:58:03 2026" exec-time="4210ms" queue-time="0ms"/>
+        <operation_history call="13" task="monitor" rc="0" rc_text="ok" interval="10000ms" last-rc-change="Mon Nov 30 09:58:07 2026" exec-time="2ms" queue-time="0ms"/>
+      </resource_history>
+    </node>
+    <node name="caducee-2">
+      <resource_history id="relay" orphan="false" migration-threshold="1000000">
+        <operation_history call="7" task="start" rc="0" rc_text="ok" last-rc-change="Sat Nov 28 23:10:00 2026" exec-time="3900ms" queue-time="0ms"/>
+        <operation_history call="-1" task="start" rc="193" rc_text="unknown" last-rc-change="Mon Nov 30 11:39:13 2026" exec-time="0ms" queue-time="0ms"/>
       </resource_history>
     </node>
   </node_history>
@@ -356,7 +369,8 @@ mod tests {
         assert!(cluster.quorate);
         assert_eq!(cluster.members, [("caducee-1".to_owned(), true), ("caducee-2".to_owned(), false)]);
         assert_eq!(cluster.serving.as_deref(), Some("caducee-1"));
-        assert_eq!(cluster.last_start, Some(("caducee-1".into(), "2026-11-30 11:02:03 +00:00".into(), 4210)));
+        // The latest completed start: not the one under way, and by date, not by weekday.
+        assert_eq!(cluster.last_start, Some(("caducee-1".into(), "Mon Nov 30 09:58:03 2026".into(), 4210)));
         assert!(parse_crm_mon("<not xml").is_err());
     }
 }
