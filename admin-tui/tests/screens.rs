@@ -152,6 +152,25 @@ fn user_texts_show_their_control_and_bidi_characters() {
     }
 }
 
+#[test]
+fn the_requests_table_shows_a_long_address_whole() {
+    let long = "secretariat.cabinet.medical.durand@relay.test";
+    let mut requests = rights_requests();
+    requests[0].address = long.to_owned();
+    let mut app = app();
+    let mut api = |request: Request| -> Result<Value, String> {
+        match request {
+            Request::Status(_) => reply(status(5000)),
+            Request::RightsRequests(_) => reply(&requests),
+            _ => Err("unexpected".into()),
+        }
+    };
+    app.key(KeyEvent::from(KeyCode::Char('4')), &mut api);
+    let drawn = draw(&app, 120, 40);
+    assert!(drawn.contains(long), "the address is cut:\n{drawn}");
+    assert!(drawn.contains("Merci d'effacer mon compte."), "the text keeps a column:\n{drawn}");
+}
+
 fn app() -> App {
     let mut app = App::new(false);
     for accepted in [4000, 4012, 4030, 4031, 4060] {

@@ -61,11 +61,15 @@ pub(crate) fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
             ])
         })
         .collect();
+    // The whole address, however long (up to what leaves the text a column of its own):
+    // an administrator answers a request by who filed it.
+    let widest = open.iter().map(|r| shown(&r.address).chars().count()).max().unwrap_or(0);
+    let address_width = u16::try_from(widest).unwrap_or(u16::MAX).clamp(4, area.width.saturating_sub(52).max(24));
     let widths = [
         Constraint::Length(5),
         Constraint::Length(16),
         Constraint::Length(13),
-        Constraint::Length(24),
+        Constraint::Length(address_width),
         Constraint::Min(10),
     ];
     let table = Table::new(rows, widths)
