@@ -270,6 +270,25 @@ def measure(args, state, tag, seconds=60):
     return {"accepted_per_second": round(count / elapsed, 2), "p50_ms": pick(0.5), "p99_ms": pick(0.99)}
 
 
+def move_service(member, target):
+    """The administrator's switchover. Refused while the cluster still settles a member that
+    just joined (its first probes may find a unit of the group running there, which the
+    cluster then stops): asked again until it takes."""
+    command = "crm_resource --move --resource service --node %s" % NAMES[target.node]
+    deadline = time.time() + 300
+    while True:
+        done = subprocess.run(
+            ["ssh", "-q", "-i", os.path.join(member.args.work, "id"), "-o", "StrictHostKeyChecking=no",
+             "-o", "UserKnownHostsFile=/dev/null", "root@" + member.address, command],
+            capture_output=True, check=False, timeout=300)
+        if done.returncode == 0:
+            return
+        if time.time() > deadline:
+            fail("%s: %s\n%s" % (command, done.stderr.decode(), member.ssh("crm_mon -1rf", check=False)))
+        print("switchover refused for now (%s); asking again" % done.stderr.decode().strip())
+        time.sleep(5)
+
+
 def wait_rejoined(primary, standby):
     """Until the standby is back in the cluster and both disks are up to date."""
     wait("member %d connected and up to date" % standby.node, BOOT_SECONDS,
@@ -362,7 +381,7 @@ def main():
     new_os(old, args)
     wait_rejoined(primary, old)
     switched = time.time()
-    primary.ssh("crm_resource --move --resource service --node %s" % NAMES[old.node])
+    move_service(primary, old)
     wait("member %d serving" % old.node, TAKEOVER_SECONDS, lambda: serving(members) is old)
     before = load.count()
     wait("messages acknowledged after the switchover", TAKEOVER_SECONDS, lambda: load.count() > before + 20, load.last_refusals)
