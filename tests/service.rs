@@ -96,12 +96,26 @@ fn a_command_whose_reader_stops_reading_ends_quietly() {
     for local in ["a", "b", "c"] {
         relay.add_user(local, None);
     }
-    // `true` reads nothing and exits: every write after it meets a closed pipe.
-    for args in ["status", "user list", "audit export --from 2000-01-01 --to 2999-12-31"] {
-        let script = format!("{} --data-dir {} {args} | true; exit ${{PIPESTATUS[0]}}", common::BIN, data.display());
-        let output = std::process::Command::new("bash").args(["-c", &script]).output().expect("bash");
+    // The reading end is closed before the command writes: every write meets a closed pipe,
+    // as after `| head -3`. (The pipe is made here rather than by a shell: a shell's forked
+    // side of a pipeline ending first would take the faked clock's shared lock with it
+    // when the calendar check runs this test under libfaketime.)
+    for args in [&["status"][..], &["user", "list"], &["audit", "export", "--from", "2000-01-01", "--to", "2999-12-31"]]
+    {
+        let mut child = std::process::Command::new(common::BIN)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("caducee");
+        drop(child.stdout.take());
+        let output = child.wait_with_output().expect("caducee ends");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{args}: {stderr}");
-        assert!(matches!(output.status.code(), Some(0 | 141)), "{args}: {:?} {stderr}", output.status);
+        assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+        let quiet = output.status.code() == Some(0)
+            || std::os::unix::process::ExitStatusExt::signal(&output.status) == Some(13);
+        assert!(quiet, "{args:?}: {:?} {stderr}", output.status);
     }
 }
