@@ -31,6 +31,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "clients"))
 import mailclient  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import smoke  # noqa: E402  (the image test's host side: importing a bundle into gpg)
+
 DOMAIN = "caducee.test"
 HOSTNAME = "relay.caducee.test"
 ADDRESSES = {1: "10.77.0.11", 2: "10.77.0.12"}
@@ -94,11 +97,15 @@ class Member:
             tail = f.read()[-4000:].decode(errors="replace")
         fail("no %r on member %d's serial console within %d s:\n%s" % (pattern, self.node, seconds, tail))
 
-    def ssh(self, command, check=True):
-        done = subprocess.run(
+    def run(self, command):
+        """`command` as root over SSH: the completed process, whatever its exit."""
+        return subprocess.run(
             ["ssh", "-q", "-i", os.path.join(self.args.work, "id"), "-o", "StrictHostKeyChecking=no",
              "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "root@" + self.address, command],
             capture_output=True, check=False, timeout=300)
+
+    def ssh(self, command, check=True):
+        done = self.run(command)
         if check and done.returncode != 0:
             fail("member %d: %s: exit %d: %s" % (self.node, command, done.returncode, done.stderr.decode()))
         return done.stdout.decode()
@@ -226,13 +233,7 @@ def add_user(member, local, first, last, args):
     with open(path, "w") as f:
         f.write(member.ssh("cat %s" % out["bundle"]))
     user = {"address": address, "password": out["password"], "code": out["installation_code"], "bundle": path}
-    namespace = argparse.Namespace(home=args.gnupghome, address=address, bundle=path, code=user["code"])
-    with open(os.devnull, "w") as quiet:
-        stdout, sys.stdout = sys.stdout, quiet
-        try:
-            mailclient.cmd_import_bundle(namespace)
-        finally:
-            sys.stdout = stdout
+    smoke.import_bundle(args.gnupghome, user)
     return user
 
 
@@ -277,10 +278,7 @@ def move_service(member, target):
     command = "crm_resource --move --resource service --node %s" % NAMES[target.node]
     deadline = time.time() + 300
     while True:
-        done = subprocess.run(
-            ["ssh", "-q", "-i", os.path.join(member.args.work, "id"), "-o", "StrictHostKeyChecking=no",
-             "-o", "UserKnownHostsFile=/dev/null", "root@" + member.address, command],
-            capture_output=True, check=False, timeout=300)
+        done = member.run(command)
         if done.returncode == 0:
             return
         if time.time() > deadline:
