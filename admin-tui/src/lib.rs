@@ -32,7 +32,7 @@ pub use screens::Screen;
 pub use shown::shown;
 pub use terminal::run;
 
-use screens::{alerts, audit, backups, dashboard, keys, mailboxes, peers, requests};
+use screens::{alerts, audit, backups, dashboard, keys, mailboxes, pair, peers, requests};
 
 /// Everything the console shows.
 #[derive(Debug)]
@@ -124,7 +124,7 @@ impl App {
             Screen::Keys => keys::key(self, key.code),
             Screen::Requests => requests::key(self, key.code),
             Screen::Backups => backups::key(self, key.code),
-            Screen::Audit => {}
+            Screen::Audit | Screen::Pair => {}
             Screen::Alerts => alerts::key(self, key.code),
             Screen::Peers => peers::key(self, key.code, api),
         }
@@ -133,13 +133,20 @@ impl App {
     /// The keys every screen shares: quit, help, switching screens, search, moving in the
     /// list, reloading. Whether the key was one of them.
     fn shared_key(&mut self, code: KeyCode, api: &mut dyn Transport) -> bool {
-        let count = Screen::ALL.len();
+        let screens = self.screens();
+        let count = screens.len();
+        let at = screens.iter().position(|s| *s == self.screen).unwrap_or(0);
         match code {
             KeyCode::Char('q') | KeyCode::Esc => self.quit = true,
             KeyCode::Char('?') => self.modal = Some(Modal::Help),
-            KeyCode::Tab => self.show(Screen::ALL[(self.screen.index() + 1) % count], api),
-            KeyCode::BackTab => self.show(Screen::ALL[(self.screen.index() + count - 1) % count], api),
-            KeyCode::Char(c @ '1'..='8') => self.show(Screen::ALL[usize::from(c as u8 - b'1')], api),
+            KeyCode::Tab => self.show(screens[(at + 1) % count], api),
+            KeyCode::BackTab => self.show(screens[(at + count - 1) % count], api),
+            KeyCode::Char(c @ '1'..='9') => {
+                let wanted = Screen::ALL[usize::from(c as u8 - b'1')];
+                if screens.contains(&wanted) {
+                    self.show(wanted, api);
+                }
+            }
             KeyCode::Char('/') => {
                 if self.screen == Screen::Dashboard {
                     self.screen = Screen::Mailboxes;
@@ -157,6 +164,12 @@ impl App {
             _ => return false,
         }
         true
+    }
+
+    /// The screens this relay has: the Pair screen on a pair member only.
+    pub fn screens(&self) -> Vec<Screen> {
+        let pair = self.status.as_ref().is_some_and(|s| s.pair.is_some());
+        Screen::ALL.into_iter().filter(|s| *s != Screen::Pair || pair).collect()
     }
 
     /// The rows of the list the selection moves in.
@@ -194,7 +207,7 @@ impl App {
             Screen::Alerts => alerts::load(self, api),
             Screen::Peers => peers::load(self, api),
             Screen::Backups => backups::load(self, api),
-            Screen::Dashboard | Screen::Mailboxes => {}
+            Screen::Dashboard | Screen::Mailboxes | Screen::Pair => {}
         }
     }
 
@@ -223,6 +236,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
         Screen::Audit => audit::render(app, frame, body),
         Screen::Alerts => alerts::render(app, frame, body),
         Screen::Peers => peers::render(app, frame, body),
+        Screen::Pair => pair::render(app, frame, body),
     }
     let keys = app
         .modal
@@ -246,15 +260,19 @@ fn banner_line(app: &App, width: u16) -> Line<'static> {
         ));
     }
     let open_alerts = app.status.as_ref().map_or(0, |s| s.open_alerts.len());
-    let tabs = |name: fn(Screen) -> &'static str| -> String {
-        Screen::ALL
+    let screens = app.screens();
+    let tabs = |name: &dyn Fn(Screen) -> &'static str| -> String {
+        screens
             .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let label = match *s {
-                    Screen::Alerts if open_alerts > 0 => format!("{} {} {open_alerts}!", i + 1, name(*s)),
-                    _ => format!("{} {}", i + 1, name(*s)),
+            .map(|s| {
+                let number = s.index() + 1;
+                let mut label = match name(*s) {
+                    "" => number.to_string(),
+                    name => format!("{number} {name}"),
                 };
+                if *s == Screen::Alerts && open_alerts > 0 {
+                    label = format!("{label} {open_alerts}!");
+                }
                 if *s == app.screen {
                     format!(" {label} ")
                 } else {
@@ -264,9 +282,13 @@ fn banner_line(app: &App, width: u16) -> Line<'static> {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let mut title = tabs(Screen::name);
+    let mut title = tabs(&Screen::name);
     if title.chars().count() + 9 > usize::from(width) {
-        title = tabs(Screen::short_name);
+        title = tabs(&Screen::short_name);
+    }
+    // Nine screens at 80 columns: the others by their number alone.
+    if title.chars().count() + 1 > usize::from(width) {
+        title = tabs(&|s| if s == app.screen { s.short_name() } else { "" });
     }
     // At 80 columns the short tabs take the line: the name gives way to them.
     let brand = if title.chars().count() + 9 > usize::from(width) { " " } else { " Caducée " };

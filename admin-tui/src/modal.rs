@@ -398,7 +398,7 @@ fn form_text(labels: &[&str], values: &[String], field: usize) -> String {
         .collect()
 }
 
-const HELP: &str = "Tab, 1…8    switch screens\n\
+const HELP: &str = "Tab, 1…9    switch screens (9 Pair: on a pair member)\n\
 ↑ ↓ j k     move in the list\n\
 /           search mailboxes by address\n\
 a E         add an account, edit one (Mailboxes)\n\

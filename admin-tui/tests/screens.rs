@@ -200,8 +200,19 @@ fn dashboard() {
 fn a_pair_members_dashboard_says_how_the_replication_is() {
     let mut app = App::new(false);
     let mut status = status(4000);
-    status.pair = Some(caducee_admin_protocol::PairView {
+    status.pair = Some(degraded_pair());
+    app.take_status(status);
+    let screen = draw(&app, 80, 24);
+    assert!(screen.contains("Pair: caducee-2 primary, DEGRADED (WFConnection, peer disk DUnknown)"), "{screen}");
+    insta::assert_snapshot!("dashboard_pair_degraded_80x24", screen);
+}
+
+/// Member 2 serving after member 1's power cut: the peer away, the cluster with quorum
+/// from the arbiter.
+fn degraded_pair() -> caducee_admin_protocol::PairView {
+    caducee_admin_protocol::PairView {
         member: Some("caducee-2".into()),
+        service_address: Some("10.77.0.10/24".into()),
         connection: "WFConnection".into(),
         role: "Primary".into(),
         peer_role: "Unknown".into(),
@@ -209,11 +220,63 @@ fn a_pair_members_dashboard_says_how_the_replication_is() {
         peer_disk: "DUnknown".into(),
         sync_percent: None,
         problem: Some("the peer is away (WFConnection): writes reach one disk only".into()),
-    });
-    app.take_status(status);
-    let screen = draw(&app, 80, 24);
-    assert!(screen.contains("Pair: caducee-2 primary, DEGRADED (WFConnection, peer disk DUnknown)"), "{screen}");
-    insta::assert_snapshot!("dashboard_pair_degraded_80x24", screen);
+        cluster: Some(caducee_admin_protocol::PairCluster {
+            quorate: true,
+            designated_controller: Some("caducee-2".into()),
+            members: vec![("caducee-1".into(), false), ("caducee-2".into(), true)],
+            serving: Some("caducee-2".into()),
+            last_start: Some(("caducee-2".into(), "Mon Nov 30 11:39:13 2026".into(), 4210)),
+            failures: vec![],
+        }),
+    }
+}
+
+#[test]
+fn a_pair_member_has_a_pair_screen_and_a_single_appliance_has_none() {
+    let mut api = |request: Request| -> Result<Value, String> {
+        match request {
+            Request::Status(_) => reply(status(5000)),
+            _ => Err("unexpected".into()),
+        }
+    };
+    let mut single = app();
+    single.key(KeyEvent::from(KeyCode::Char('9')), &mut api);
+    assert_eq!(single.screen, Screen::Dashboard, "no pair, no ninth screen");
+    single.key(KeyEvent::from(KeyCode::Char('8')), &mut api);
+    single.key(KeyEvent::from(KeyCode::Tab), &mut api);
+    assert_eq!(single.screen, Screen::Dashboard, "Tab from the last screen comes round");
+    assert!(!draw(&single, 120, 40).contains("Pair"));
+
+    let mut member = App::new(false);
+    let mut report = status(4000);
+    report.pair = Some(degraded_pair());
+    member.take_status(report);
+    member.key(KeyEvent::from(KeyCode::Char('9')), &mut api);
+    assert_eq!(member.screen, Screen::Pair);
+    let screen = draw(&member, 80, 24);
+    for shown in [
+        "caducee-2 (Primary; peer Unknown)",
+        "DEGRADED",
+        "the peer is away (WFConnection): writes reach one disk only",
+        "Quorum           yes",
+        "caducee-1 OFFLINE, caducee-2 online",
+        "caducee-2 holds 10.77.0.10/24 and runs the relay",
+        "the relay on caducee-2 at Mon Nov 30 11:39:13 2026, in 4.2 s",
+    ] {
+        assert!(screen.contains(shown), "{shown:?} not on\n{screen}");
+    }
+    // Nine tabs at 80 columns: the others by number, the one shown by name.
+    assert!(screen.lines().next().is_some_and(|tabs| tabs.contains(" 9 Pair ") && tabs.contains("[8]")), "{screen}");
+    insta::assert_snapshot!("pair_80x24", screen);
+    insta::assert_snapshot!("pair_120x40", draw(&member, 120, 40));
+
+    // Without the cluster's published state, the screen says where to look.
+    let mut pair = degraded_pair();
+    pair.cluster = None;
+    let mut report = status(4000);
+    report.pair = Some(pair);
+    member.take_status(report);
+    assert!(draw(&member, 120, 40).contains("not published (is caducee-pair-publish.service running?"));
 }
 
 #[test]

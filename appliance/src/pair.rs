@@ -18,6 +18,11 @@ use serde::Serialize;
 /// Written by the image's pair setup on a pair member; absent on a single appliance.
 pub const PAIR_CONF: &str = "/etc/caducee/pair.conf";
 const PROC_DRBD: &str = "/proc/drbd";
+/// Where `caducee pair publish` (root, on every pair member) keeps the cluster's state for
+/// the relay, whose sandbox cannot ask Pacemaker.
+pub const PUBLISHED: &str = "/run/caducee-pair/cluster.json";
+/// A published state older than this is not shown: the publisher stopped.
+const PUBLISHED_FRESH: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Debug, Subcommand)]
 pub enum PairCommand {
@@ -26,6 +31,14 @@ pub enum PairCommand {
     Status {
         #[arg(long)]
         json: bool,
+    },
+    /// Writes the cluster's state to FILE every few seconds, for the relay's status and
+    /// the console (run as root by caducee-pair-publish.service on a pair member).
+    Publish {
+        #[arg(long, default_value = PUBLISHED)]
+        to: std::path::PathBuf,
+        #[arg(long, default_value_t = 10)]
+        every_seconds: u64,
     },
 }
 
@@ -108,20 +121,8 @@ pub fn replication() -> Option<Replication> {
     std::fs::read_to_string(PROC_DRBD).ok().as_deref().and_then(parse_proc_drbd)
 }
 
-/// The cluster, as `crm_mon --output-as=xml` shows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Cluster {
-    pub quorate: bool,
-    pub designated_controller: Option<String>,
-    /// Each member: (name, online).
-    pub members: Vec<(String, bool)>,
-    /// Where the service group (disk, address, relay) runs.
-    pub serving: Option<String>,
-    /// The relay's last start: (member, when, as Pacemaker wrote it; how long it took, ms).
-    pub last_start: Option<(String, String, u64)>,
-    /// Operations that failed, as Pacemaker lists them.
-    pub failures: Vec<String>,
-}
+/// The cluster, as `crm_mon --output-as=xml` shows it (the type the console receives).
+pub use caducee_admin_protocol::PairCluster as Cluster;
 
 /// Reads `crm_mon --output-as=xml`.
 pub fn parse_crm_mon(xml: &str) -> anyhow::Result<Cluster> {
@@ -191,31 +192,74 @@ struct PairStatus {
     cluster: Option<Cluster>,
 }
 
-fn member_name() -> Option<String> {
+/// A value of the member's pair configuration (`PAIR_NAME`, `PAIR_SERVICE_ADDRESS`…).
+fn configured(key: &str) -> Option<String> {
     let conf = std::fs::read_to_string(PAIR_CONF).ok()?;
-    conf.lines().find_map(|line| line.strip_prefix("PAIR_NAME=")).map(str::to_owned)
+    conf.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix('=')).map(str::to_owned)
 }
 
-pub fn run(command: &PairCommand) -> anyhow::Result<ExitCode> {
-    let PairCommand::Status { json } = command;
-    if !Path::new(PAIR_CONF).exists() {
-        anyhow::bail!("this appliance is not a pair member (no {PAIR_CONF}); see docs/operations/pair.md");
-    }
-    let replication = replication();
-    let cluster = Command::new("crm_mon")
+fn member_name() -> Option<String> {
+    configured("PAIR_NAME")
+}
+
+/// Asks Pacemaker; `None` when the cluster does not run on this member.
+fn crm_mon() -> anyhow::Result<Option<Cluster>> {
+    Command::new("crm_mon")
         .args(["--one-shot", "--output-as=xml", "--include=all"])
         .output()
         .ok()
         .filter(|o| !o.stdout.is_empty())
         .map(|o| parse_crm_mon(&String::from_utf8_lossy(&o.stdout)))
-        .transpose()?;
+        .transpose()
+}
+
+/// The cluster's state as last published, if it is recent (`now` against the file's time).
+pub fn read_published(path: &Path, now: std::time::SystemTime) -> Option<Cluster> {
+    let written = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
+    if now.duration_since(written).unwrap_or_default() > PUBLISHED_FRESH {
+        return None;
+    }
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// Publishes the cluster's state until stopped: written whole each time (a new file
+/// renamed over the old), so the relay never reads half of one.
+fn publish(to: &Path, every: std::time::Duration) -> anyhow::Result<ExitCode> {
+    let folder = to.parent().context("the published file's folder")?;
+    let fresh = folder.join(".cluster.json.new");
+    loop {
+        match crm_mon() {
+            Ok(Some(cluster)) => {
+                std::fs::write(&fresh, serde_json::to_vec(&cluster)?)
+                    .with_context(|| format!("writing {}", fresh.display()))?;
+                std::fs::rename(&fresh, to).with_context(|| format!("renaming onto {}", to.display()))?;
+            }
+            Ok(None) => tracing::debug!("the cluster does not run on this member yet"),
+            Err(error) => tracing::warn!(%error, "crm_mon's answer was not understood"),
+        }
+        std::thread::sleep(every);
+    }
+}
+
+pub fn run(command: &PairCommand) -> anyhow::Result<ExitCode> {
+    if !Path::new(PAIR_CONF).exists() {
+        anyhow::bail!("this appliance is not a pair member (no {PAIR_CONF}); see docs/operations/pair.md");
+    }
+    let json = match command {
+        PairCommand::Status { json } => *json,
+        PairCommand::Publish { to, every_seconds } => {
+            return publish(to, std::time::Duration::from_secs((*every_seconds).max(1)));
+        }
+    };
+    let replication = replication();
+    let cluster = crm_mon()?;
     let status = PairStatus {
         member: member_name(),
         problem: replication.as_ref().and_then(Replication::problem),
         replication,
         cluster,
     };
-    if *json {
+    if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
         print_status(&status);
@@ -262,6 +306,7 @@ pub fn view() -> Option<caducee_admin_protocol::PairView> {
     let r = replication()?;
     Some(caducee_admin_protocol::PairView {
         member: member_name(),
+        service_address: configured("PAIR_SERVICE_ADDRESS"),
         problem: r.problem(),
         connection: r.connection,
         role: r.role,
@@ -269,6 +314,7 @@ pub fn view() -> Option<caducee_admin_protocol::PairView> {
         disk: r.disk,
         peer_disk: r.peer_disk,
         sync_percent: r.sync_percent,
+        cluster: read_published(Path::new(PUBLISHED), std::time::SystemTime::now()),
     })
 }
 
@@ -372,5 +418,26 @@ mod tests {
         // The latest completed start: not the one under way, and by date, not by weekday.
         assert_eq!(cluster.last_start, Some(("caducee-1".into(), "Mon Nov 30 09:58:03 2026".into(), 4210)));
         assert!(parse_crm_mon("<not xml").is_err());
+    }
+
+    #[test]
+    fn the_published_cluster_is_shown_while_it_is_recent() {
+        let folder = tempfile::tempdir().expect("a folder");
+        let file = folder.path().join("cluster.json");
+        let cluster = Cluster {
+            quorate: true,
+            members: vec![("caducee-1".into(), true), ("caducee-2".into(), true)],
+            serving: Some("caducee-2".into()),
+            last_start: Some(("caducee-2".into(), "Mon Nov 30 09:58:03 2026".into(), 4210)),
+            ..Cluster::default()
+        };
+        std::fs::write(&file, serde_json::to_vec(&cluster).expect("json")).expect("written");
+        let written = std::fs::metadata(&file).and_then(|m| m.modified()).expect("a time");
+        let later = |seconds| written + std::time::Duration::from_secs(seconds);
+        assert_eq!(read_published(&file, later(5)), Some(cluster));
+        assert_eq!(read_published(&file, later(61)), None, "the publisher stopped a minute ago");
+        std::fs::write(&file, b"{half").expect("written");
+        assert_eq!(read_published(&file, later(0)), None);
+        assert_eq!(read_published(&folder.path().join("absent.json"), later(0)), None);
     }
 }

@@ -1,4 +1,4 @@
-//! The seven screens. Each file holds what its screen fetches and keeps, what its keys do
+//! The screens (the ninth, Pair, on a pair member only). Each file holds what its screen fetches and keeps, what its keys do
 //! (an action that changes something opens a [`Modal::Confirm`](crate::modal::Modal)
 //! first), and how it is drawn; the [`App`](crate::App) calls into the one shown.
 
@@ -8,6 +8,7 @@ pub mod backups;
 pub mod dashboard;
 pub mod keys;
 pub mod mailboxes;
+pub mod pair;
 pub mod peers;
 pub mod requests;
 
@@ -28,10 +29,11 @@ pub enum Screen {
     Audit,
     Alerts,
     Peers,
+    Pair,
 }
 
 impl Screen {
-    pub(crate) const ALL: [Screen; 8] = [
+    pub(crate) const ALL: [Screen; 9] = [
         Screen::Dashboard,
         Screen::Mailboxes,
         Screen::Keys,
@@ -40,6 +42,7 @@ impl Screen {
         Screen::Audit,
         Screen::Alerts,
         Screen::Peers,
+        Screen::Pair,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -52,6 +55,7 @@ impl Screen {
             Screen::Audit => "Audit",
             Screen::Alerts => "Alerts",
             Screen::Peers => "Peers",
+            Screen::Pair => "Pair",
         }
     }
 
@@ -66,6 +70,7 @@ impl Screen {
             Screen::Audit => "Audit",
             Screen::Alerts => "Alert",
             Screen::Peers => "Peer",
+            Screen::Pair => "Pair",
         }
     }
 
@@ -84,6 +89,7 @@ impl Screen {
             Screen::Audit => " / filter by actor, action or object · r reload · ? help · q quit",
             Screen::Alerts => " ↑↓ move · a acknowledge · r reload · ? help · q quit",
             Screen::Peers => " ↑↓ move · t try now · h hold · u release · d delete · r reload · ? · q",
+            Screen::Pair => " r reload · ? help · q quit (caducee pair status as root says more)",
         }
     }
 }

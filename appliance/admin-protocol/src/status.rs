@@ -45,6 +45,9 @@ pub struct StatusReport {
 pub struct PairView {
     /// This member's name (`caducee-1`, `caducee-2`).
     pub member: Option<String>,
+    /// The floating address practices connect to (`10.77.0.10/24`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_address: Option<String>,
     /// DRBD's connection state: `Connected`, `WFConnection` (peer away), `SyncSource`…
     pub connection: String,
     pub role: String,
@@ -54,6 +57,26 @@ pub struct PairView {
     pub sync_percent: Option<f64>,
     /// What is wrong, in words; `None` when both disks are up to date and connected.
     pub problem: Option<String>,
+    /// The cluster as Pacemaker last showed it (`caducee pair publish`, run as root on
+    /// the member, writes it where the relay reads it); `None` when nothing recent is there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<PairCluster>,
+}
+
+/// The pair's cluster, as `crm_mon --output-as=xml` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairCluster {
+    pub quorate: bool,
+    pub designated_controller: Option<String>,
+    /// Each member: (name, online).
+    pub members: Vec<(String, bool)>,
+    /// Where the service group (disk, service address, relay) runs.
+    pub serving: Option<String>,
+    /// The relay's last start: (member, when, as Pacemaker wrote it; how long it took, ms).
+    /// After a takeover, that is the takeover's start of the relay.
+    pub last_start: Option<(String, String, u64)>,
+    /// Operations that failed, as Pacemaker lists them.
+    pub failures: Vec<String>,
 }
 
 /// Quality of service, as `status` and the portal show it.
