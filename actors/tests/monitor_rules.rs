@@ -117,6 +117,50 @@ fn one_transaction_is_one_strike_however_many_recipients_it_names() {
     for count in 1..=3 {
         assert!(matches!(breaker.judge_recipients(sender, &to[..count], false, now), Admission::Throttle(_)));
     }
-    // The next transaction's refusal is the second strike: blocked.
-    assert!(matches!(breaker.judge_recipients(sender, &to[..1], true, now), Admission::Blocked(_)));
+    // Another transaction refused in the same minute is the same burst: no new strike.
+    assert!(matches!(breaker.judge_recipients(sender, &to[..1], true, now), Admission::Throttle(_)));
+    // A minute later the window reopens; over the limit again, the second strike blocks.
+    let later = Millis(now.0 + 61_000);
+    assert_eq!(breaker.judge(sender, &to[..1], later), Admission::Admit);
+    assert!(matches!(breaker.judge_recipients(sender, &to[..1], true, later), Admission::Blocked(_)));
+}
+
+#[test]
+fn a_laboratory_retrying_at_once_makes_one_strike_and_is_told_when_to_come_back() {
+    let config = MonitorConfig { messages_per_minute: 2, strikes_to_block: 2, ..MonitorConfig::default() };
+    let breaker = Breaker::new(&config);
+    let (sender, start) = (AccountId(9), at(1));
+    let to = addresses(1);
+    let after = |millis: u64| Millis(start.0 + millis);
+    assert_eq!(breaker.judge(sender, &to, start), Admission::Admit);
+    assert_eq!(breaker.judge(sender, &to, after(1_000)), Admission::Admit);
+    // Software retries at once, many times within the minute: refused each time, saying
+    // when the first message leaves the minute — and never blocked for it.
+    for retry in 0..20 {
+        let now = after(1_500 + retry * 100);
+        let Admission::Throttle(why) = breaker.judge_recipients(sender, &to, true, now) else {
+            panic!("retry {retry} is one burst, not a block");
+        };
+        let left = (60_000 - (1_500 + retry * 100)).div_ceil(1000);
+        assert!(why.contains(&format!("at most 2 messages per minute; try again in {left} s")), "{why}");
+    }
+    // Told when, it comes back then: accepted.
+    assert_eq!(breaker.judge(sender, &to, after(60_000)), Admission::Admit);
+}
+
+#[test]
+fn the_daily_recipient_limit_says_when_a_new_recipient_may_be_written_to() {
+    let config = MonitorConfig { distinct_recipients_per_day: 2, ..MonitorConfig::default() };
+    let breaker = Breaker::new(&config);
+    let (sender, start) = (AccountId(3), at(1));
+    let to = addresses(3);
+    assert_eq!(breaker.judge(sender, &to[..1], start), Admission::Admit);
+    assert_eq!(breaker.judge(sender, &to[1..2], Millis(start.0 + 3_600_000)), Admission::Admit);
+    let now = Millis(start.0 + 4 * 3_600_000);
+    let Admission::Throttle(why) = breaker.judge_recipients(sender, &to[2..], true, now) else {
+        panic!("a third recipient in the day");
+    };
+    assert!(why.contains("a new recipient in 20 h 0 min"), "{why}");
+    // Those already written to today are not refused.
+    assert_eq!(breaker.judge(sender, &to[..1], now), Admission::Admit);
 }

@@ -1,5 +1,8 @@
 //! The mass-mailing breaker (SPEC R-MON-3): per-sender sliding windows over a minute and a
-//! day, and the strikes that turn throttling into a block.
+//! day, and the strikes that turn throttling into a block. A refusal says when the window
+//! reopens; refusals within a minute of a strike are one burst (software retrying at once)
+//! and make no new strike, so that only a sender who comes back over the limit again and
+//! again — mass mailing, as the terms of use mean it — is blocked.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -16,7 +19,7 @@ struct SenderWindow {
     minute: VecDeque<Millis>,
     /// Recipients written to in the last 24 hours, with the last time.
     recipients: HashMap<Address, Millis>,
-    /// Refusals of the last 24 hours.
+    /// Strikes of the last 24 hours: the first refusal of each burst.
     strikes: VecDeque<Millis>,
 }
 
@@ -67,7 +70,7 @@ impl Breaker {
         let mut senders = self.senders();
         let window = senders.entry(sender).or_default();
         window.forget_before(now);
-        let Some(why) = self.over_limit(window, recipients) else {
+        let Some(why) = self.over_limit(window, recipients, now) else {
             window.count(recipients, now);
             return Admission::Admit;
         };
@@ -91,15 +94,19 @@ impl Breaker {
         let mut senders = self.senders();
         let window = senders.entry(sender).or_default();
         window.forget_before(now);
-        match self.over_limit(window, recipients) {
+        match self.over_limit(window, recipients, now) {
             None => Admission::Admit,
             Some(why) if first_refusal => self.strike(window, why, now),
             Some(why) => Admission::Throttle(why),
         }
     }
 
-    /// Counts a refusal; enough of them in 24 hours block the sender.
+    /// Counts a refusal as a strike unless it belongs to the burst of the last strike;
+    /// enough strikes in 24 hours block the sender.
     fn strike(&self, window: &mut SenderWindow, why: String, now: Millis) -> Admission {
+        if window.strikes.back().is_some_and(|last| now.0.saturating_sub(last.0) < MINUTE_MILLIS) {
+            return Admission::Throttle(why);
+        }
         window.strikes.push_back(now);
         while window.strikes.front().is_some_and(|t| now.0.saturating_sub(t.0) >= DAY_MILLIS) {
             window.strikes.pop_front();
@@ -121,19 +128,45 @@ impl Breaker {
         format!("at most {} recipients per message", self.recipients_per_message)
     }
 
-    /// Which limit `recipients` would break, the windows left as they are.
-    fn over_limit(&self, window: &SenderWindow, recipients: &[Address]) -> Option<String> {
+    /// Which limit `recipients` would break, and when the window lets a message through
+    /// again, the windows left as they are.
+    fn over_limit(&self, window: &SenderWindow, recipients: &[Address], now: Millis) -> Option<String> {
         if recipients.len() as u32 > self.recipients_per_message {
             return Some(self.recipients_per_message_limit());
         }
         if window.minute.len() as u32 >= self.messages_per_minute {
-            return Some(format!("at most {} messages per minute", self.messages_per_minute));
+            // The oldest message of the minute leaves it first.
+            let reopens = window.minute.front().map_or(now.0, |oldest| oldest.0 + MINUTE_MILLIS);
+            return Some(format!(
+                "at most {} messages per minute; try again in {}",
+                self.messages_per_minute,
+                wait(reopens.saturating_sub(now.0))
+            ));
         }
         let new = recipients.iter().filter(|r| !window.recipients.contains_key(*r)).count();
         if (window.recipients.len() + new) as u32 > self.distinct_recipients_per_day {
-            return Some(format!("at most {} distinct recipients per day", self.distinct_recipients_per_day));
+            // Room for a new recipient once the one written to longest ago leaves the day.
+            let reopens = window.recipients.values().min().map_or(now.0, |oldest| oldest.0 + DAY_MILLIS);
+            return Some(format!(
+                "at most {} distinct recipients per day; a new recipient in {}, those of the last 24 hours at once",
+                self.distinct_recipients_per_day,
+                wait(reopens.saturating_sub(now.0))
+            ));
         }
         None
+    }
+}
+
+/// A wait as a person reads it: `12 s`, `4 min`, `3 h 20 min` (rounded up, at least 1 s).
+fn wait(millis: u64) -> String {
+    let seconds = millis.div_ceil(1000).max(1);
+    match seconds {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s.div_ceil(60)),
+        s => {
+            let minutes = s.div_ceil(60);
+            format!("{} h {} min", minutes / 60, minutes % 60)
+        }
     }
 }
 

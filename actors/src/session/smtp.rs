@@ -292,7 +292,9 @@ impl Submission {
         self.admission(sender_id, sender_address, admission).await.map_err(|refusal| match refusal {
             Refusal::Throttled(why) => DeliveryVerdict::Throttled(why),
             Refusal::Blocked(why) => DeliveryVerdict::Blocked(why),
-            Refusal::TooManyRecipients(why) => DeliveryVerdict::Throttled(why),
+            Refusal::TooManyRecipients(why) => {
+                DeliveryVerdict::Throttled(format!("{why}; send to the others in another message"))
+            }
         })
     }
 

@@ -228,7 +228,7 @@ impl<V: Vocabulary> SmtpServer<V> {
             DeliveryVerdict::StoreFull => self.reply(452, "4.3.1", "Insufficient system storage; try again later"),
             DeliveryVerdict::Failed => self.reply(451, "4.3.0", "Local error while storing; try again later"),
             DeliveryVerdict::Throttled(why) => {
-                self.reply(451, "4.7.1", &format!("Sending limit reached: {why}; try again later"))
+                self.reply(451, "4.7.1", &format!("Sending limit reached: {why}"))
             }
             DeliveryVerdict::WrongKey { recipient, why } => self.reply(
                 554,

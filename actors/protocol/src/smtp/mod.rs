@@ -631,7 +631,7 @@ impl<V: Vocabulary> SmtpServer<V> {
             }
             RecipientVerdict::Throttled(why) => {
                 tx.limited = true;
-                self.reply(451, "4.7.1", &format!("<{address}>: sending limit reached: {why}; try again later"));
+                self.reply(451, "4.7.1", &format!("<{address}>: sending limit reached: {why}"));
             }
             RecipientVerdict::TooManyRecipients(why) => {
                 self.reply(452, "4.5.3", &format!("<{address}>: {why}; send to the others in another message"))
