@@ -211,6 +211,8 @@ fn the_relay_refuses_what_it_must_and_says_why() {
     let sent = send(&bob, &alice, big.to_str().expect("utf-8 path"));
     assert_eq!(code(&sent["data"]), 552, "{sent}");
     assert!(text(&sent["data"]).starts_with("5.3.4"), "{sent}");
+    // The limit in terms of the document a practice sends.
+    assert!(text(&sent["data"]).contains("of document once encrypted; send larger documents in parts"), "{sent}");
 
     // AUTH before TLS is refused; so is an over-long command line, without hanging.
     let raw = python(&[
@@ -404,6 +406,8 @@ fn repeated_failed_logins_are_throttled_across_sessions_for_smtp_and_pop3() {
     let refused = relay.send(&alice, &alice_pw, &bob, &message);
     assert_eq!(code(&refused["auth"]), 454, "{refused}");
     assert!(text(&refused["auth"]).starts_with("4.7.0"), "{refused}");
+    // …saying how long: within the throttle's window (an hour here).
+    assert!(text(&refused["auth"]).ends_with("try again in 60 minutes"), "{refused}");
     // …over POP3 too, with RFC 2449's LOGIN-DELAY…
     let (port, ca) = (relay.port("pop3s"), relay.ca());
     let pop = python(&[
@@ -419,7 +423,10 @@ fn repeated_failed_logins_are_throttled_across_sessions_for_smtp_and_pop3() {
         "--password",
         &alice_pw,
     ]);
-    assert!(pop["login_error"].as_str().is_some_and(|e| e.contains("LOGIN-DELAY")), "{pop}");
+    assert!(
+        pop["login_error"].as_str().is_some_and(|e| e.contains("LOGIN-DELAY") && e.contains("60 minutes")),
+        "{pop}"
+    );
     // …while another practice behind the same address goes on.
     assert!(relay.fetch(&bob, &bob_pw, false).is_empty());
     let status = relay.status();

@@ -222,7 +222,11 @@ fn a_doctor_logs_in_with_a_second_factor_and_manages_the_account() {
     }
     let locked = other.login(&bob, &bob_password, &[]);
     assert_eq!(locked["password"]["status"], 429, "{locked}");
-    assert!(locked["password"]["body"].as_str().expect("body").contains("Trop de tentatives"));
+    // The page says how long, from the throttle's window (15 minutes by default).
+    assert!(locked["password"]["body"]
+        .as_str()
+        .expect("body")
+        .contains("Trop de tentatives : réessayez dans 15 minutes"));
 
     // Every access and change is in the audit trail, under the user's name.
     let created = relay.created_day(&alice);

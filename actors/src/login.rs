@@ -61,8 +61,8 @@ pub enum Login {
     /// neither).
     Failed,
     /// Refused without checking: too many recent failures from this source, for the
-    /// account or for all.
-    Throttled,
+    /// account or for all. The lock lifts within this many minutes (the throttle's window).
+    Throttled { retry_minutes: u64 },
 }
 
 impl Login {
@@ -70,7 +70,7 @@ impl Login {
     pub fn account(self) -> Option<Account> {
         match self {
             Login::Ok(account) => Some(account),
-            Login::Failed | Login::Throttled => None,
+            Login::Failed | Login::Throttled { .. } => None,
         }
     }
 }
@@ -93,7 +93,7 @@ impl DoorLogin<'_> {
         match self.throttle.verdict(source, username, now) {
             Verdict::Locked => {
                 tracing::warn!(peer = %source, "login refused: too many recent failures");
-                return Login::Throttled;
+                return Login::Throttled { retry_minutes: self.throttle.window_minutes() };
             }
             Verdict::Check { delay } if !delay.is_zero() => {
                 tracing::warn!(peer = %source, ?delay, "login slowed: the account failed often from elsewhere");

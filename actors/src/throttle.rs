@@ -102,6 +102,11 @@ impl LoginThrottle {
         Verdict::Check { delay: self.delay_after(failures) }
     }
 
+    /// The window, in whole minutes: a lock lifts within it, as the failures age out.
+    pub fn window_minutes(&self) -> u64 {
+        self.window_millis.div_ceil(60_000).max(1)
+    }
+
     /// True while `source` may not try `name` (see [`LoginThrottle::verdict`]).
     pub fn is_locked(&self, source: &str, name: &str, now: Millis) -> bool {
         self.verdict(source, name, now) == Verdict::Locked

@@ -206,7 +206,10 @@ fn an_oversized_message_is_refused_however_it_is_cut() {
         let (output, effects) = smtp_dialogue(input.as_bytes(), chunk);
         assert!(output.contains("552 5.3.4 Message too big"), "chunk {chunk}: {output}");
         assert!(
-            output.ends_with("552 5.3.4 Message too big: this relay accepts at most 100000 bytes\r\n250 2.0.0 OK\r\n"),
+            output.ends_with(
+                "552 5.3.4 Message too big: this relay accepts messages of at most 0.1 MB (100000 bytes), about 0.1 MB \
+                 of document once encrypted; send larger documents in parts\r\n250 2.0.0 OK\r\n"
+            ),
             "the session goes on: {output}"
         );
         assert!(!effects.iter().any(|e| e.starts_with("deliver")), "chunk {chunk}: nothing delivered");

@@ -54,7 +54,7 @@ impl Protocol for Collection {
         match effect {
             pop3::Effect::Authenticate { username, password } => {
                 match self.context.log_in(&record.peer, &username, password).await {
-                    Login::Throttled => machine.login_throttled(),
+                    Login::Throttled { retry_minutes } => machine.login_throttled(retry_minutes),
                     login => {
                         self.user = login.account();
                         record.account = self.user.as_ref().map(|a| a.address.to_string());

@@ -77,7 +77,7 @@ impl Protocol for Submission {
         match effect {
             smtp::Effect::Authenticate { username, password } => {
                 match self.context.log_in(&record.peer, &username, password).await {
-                    Login::Throttled => machine.login_throttled(),
+                    Login::Throttled { retry_minutes } => machine.login_throttled(retry_minutes),
                     login => {
                         let account = login.account();
                         record.account = account.as_ref().map(|a| a.address.to_string());

@@ -316,9 +316,9 @@ impl Session {
                 self.bound_account = Some(account.id);
                 reply(LdapResultCode::Success, "")
             }
-            Login::Throttled => {
+            Login::Throttled { retry_minutes } => {
                 self.failed_binds += 1;
-                reply(LdapResultCode::Busy, "too many failed logins: try again later")
+                reply(LdapResultCode::Busy, &format!("too many failed logins: try again in {retry_minutes} minutes"))
             }
             Login::Failed => {
                 self.failed_binds += 1;

@@ -48,7 +48,12 @@ pub(super) async fn submit_certificate(
     let now = portal.now();
     let account = match portal.door().log_in(&source(&request), &address, password, now).await {
         Login::Ok(account) => account,
-        Login::Throttled => return refusal(StatusCode::TOO_MANY_REQUESTS, "too many failed logins; try again later"),
+        Login::Throttled { retry_minutes } => {
+            return refusal(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("too many failed logins; try again in {retry_minutes} minutes"),
+            )
+        }
         Login::Failed => return refusal(StatusCode::UNAUTHORIZED, "wrong address or password"),
     };
     match publish(&portal, keys, &account, &request, &body, now).await {

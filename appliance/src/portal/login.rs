@@ -63,7 +63,10 @@ pub(super) async fn login(portal: web::Data<Portal>, request: HttpRequest, form:
         };
         let account = match portal.door().log_in(&from, &form.address, form.password.clone(), now).await {
             Login::Ok(account) => account,
-            Login::Throttled => return refuse(t.throttled, actix_web::http::StatusCode::TOO_MANY_REQUESTS),
+            Login::Throttled { retry_minutes } => {
+                let error = t.throttled.replace("{minutes}", &retry_minutes.to_string());
+                return refuse(&error, actix_web::http::StatusCode::TOO_MANY_REQUESTS);
+            }
             Login::Failed => return refuse(t.bad_login, actix_web::http::StatusCode::UNAUTHORIZED),
         };
         let token = random_token()?;

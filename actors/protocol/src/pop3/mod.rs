@@ -199,10 +199,12 @@ impl<V: Vocabulary> Pop3Server<V> {
 
     /// The answer to [`Effect::Authenticate`] when logins from this client or for this
     /// account are throttled (RFC 2449 LOGIN-DELAY).
-    pub fn login_throttled(&mut self) {
+    pub fn login_throttled(&mut self, retry_minutes: u64) {
         if self.state == State::Waiting(Awaiting::Auth) {
             self.state = State::Authorization { user: None };
-            self.err("[LOGIN-DELAY] Too many failed logins from this address or for this account; try again later");
+            self.err(&format!(
+                "[LOGIN-DELAY] Too many failed logins from this address or for this account; try again in {retry_minutes} minutes"
+            ));
         }
     }
 

@@ -129,9 +129,15 @@ impl<V: Vocabulary> SmtpServer<V> {
 
     /// The answer to [`Effect::Authenticate`] when logins from this client or for this
     /// account are throttled: refused for now, without counting as this session's failure.
-    pub fn login_throttled(&mut self) {
+    pub fn login_throttled(&mut self, retry_minutes: u64) {
         if self.resume(Awaiting::Auth) {
-            self.reply(454, "4.7.0", "Too many failed logins from this address or for this account; try again later");
+            self.reply(
+                454,
+                "4.7.0",
+                &format!(
+                    "Too many failed logins from this address or for this account; try again in {retry_minutes} minutes"
+                ),
+            );
         }
     }
 }

@@ -103,7 +103,7 @@ impl<V: Vocabulary> SmtpServer<V> {
         match refusal {
             Refusal::TooBig => {
                 let max = self.config.message_bytes_max;
-                self.reply(552, "5.3.4", &format!("Message too big: this relay accepts at most {max} bytes"));
+                self.reply(552, "5.3.4", &super::too_big(max));
             }
             Refusal::NoRoom => self.reply(452, "4.3.1", NO_ROOM),
         }
@@ -227,9 +227,7 @@ impl<V: Vocabulary> SmtpServer<V> {
             }
             DeliveryVerdict::StoreFull => self.reply(452, "4.3.1", "Insufficient system storage; try again later"),
             DeliveryVerdict::Failed => self.reply(451, "4.3.0", "Local error while storing; try again later"),
-            DeliveryVerdict::Throttled(why) => {
-                self.reply(451, "4.7.1", &format!("Sending limit reached: {why}"))
-            }
+            DeliveryVerdict::Throttled(why) => self.reply(451, "4.7.1", &format!("Sending limit reached: {why}")),
             DeliveryVerdict::WrongKey { recipient, why } => self.reply(
                 554,
                 "5.7.1",

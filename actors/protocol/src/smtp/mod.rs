@@ -553,7 +553,7 @@ impl<V: Vocabulary> SmtpServer<V> {
     fn open_transaction(&mut self, sender: V::Address, size: usize) -> Option<Effect<V>> {
         if size > self.config.message_bytes_max {
             let max = self.config.message_bytes_max;
-            return self.error_reply(552, "5.3.4", &format!("Message too big: this relay accepts at most {max} bytes"));
+            return self.error_reply(552, "5.3.4", &too_big(max));
         }
         let declared_bytes = (size > 0).then_some(size as u64);
         let Some(reservation) = self.in_flight.reserve(declared_bytes.unwrap_or(0)) else {
@@ -708,6 +708,26 @@ impl<V: Vocabulary> Machine for SmtpServer<V> {
 
 /// Why a message larger than a mailbox's whole quota is refused, in the numbers a practice
 /// acts on (decimal megabytes, as quotas are given).
+/// The size limit as a practice can act on it: the message, and the document it carries.
+/// An encrypted document travels in base64 with line breaks (4 bytes for 3, and a little
+/// more): a document can be about 73 % of the limit.
+fn too_big(max: usize) -> String {
+    let megabytes = |bytes: usize| {
+        let mb = bytes as f64 / 1_000_000.0;
+        if mb >= 10.0 {
+            format!("{mb:.0} MB")
+        } else {
+            format!("{mb:.1} MB")
+        }
+    };
+    format!(
+        "Message too big: this relay accepts messages of at most {} ({max} bytes), about {} of document once \
+         encrypted; send larger documents in parts",
+        megabytes(max),
+        megabytes(max * 73 / 100)
+    )
+}
+
 fn larger_than_quota(address: &impl std::fmt::Display, quota: u64) -> String {
     format!(
         "<{address}>: the message is larger than this mailbox's whole quota ({} MB); send the document in parts \
