@@ -114,6 +114,12 @@ fn a_doctor_logs_in_with_a_second_factor_and_manages_the_account() {
     assert_eq!(headers["referrer-policy"], "no-referrer");
     assert!(headers["strict-transport-security"].as_str().expect("HSTS").contains("max-age="));
     assert_eq!(headers["cache-control"], "no-store");
+    // This login is in "my connections", in words: a stranger's would show there too.
+    assert!(
+        body(&account).contains("Espace personnel") && body(&account).contains("terminée normalement"),
+        "{}",
+        body(&account)
+    );
 
     // A message arrives: the usage shows it.
     let message = compose(dir.path(), &[&bob, &alice], "Compte rendu");
@@ -186,7 +192,10 @@ fn a_doctor_logs_in_with_a_second_factor_and_manages_the_account() {
     let fingerprint = data["certificates"][0]["fingerprint"].as_str().expect("fingerprint");
     let certificate = browser.get(&format!("/account/certificate/{fingerprint}.asc"));
     assert!(body(&certificate).starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
-    assert!(body(&browser.get("/account?lang=en")).contains("My account"));
+    let english = browser.get("/account?lang=en");
+    let english = body(&english);
+    assert!(english.contains("My account") && english.contains("Personal space") && english.contains("ended normally"));
+    assert!(!english.contains("Pop3") && !english.contains("Smtp"), "protocols in words: {english}");
 
     // Log out; the old session is worth nothing.
     assert_eq!(browser.post("/logout", "/account", &[])["location"], "/login");

@@ -197,6 +197,7 @@ pub(crate) fn tally_key(minute: Millis, protocol: Protocol, peer: &str) -> Vec<u
     key.push(match protocol {
         Protocol::Smtp => 0,
         Protocol::Pop3 => 1,
+        Protocol::Web => 2,
     });
     key.extend_from_slice(peer.as_bytes());
     key

@@ -160,12 +160,14 @@ pub struct SealedMessage {
     pub ciphertext: Vec<u8>,
 }
 
-/// The protocol of a logged connection.
+/// The protocol of a logged connection. (Encoded by position: a new one goes last.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Smtp,
     Pop3,
+    /// A login to the personal space.
+    Web,
 }
 
 /// One line of the connection log (SPEC R-AUD-1). Never holds content or secrets.

@@ -97,7 +97,9 @@ fn account_view(portal: &Portal, account: &Account, t: &Texts) -> Result<Account
     let connections = store
         .connections_of(account.address.as_str(), account.created_at, 20)?
         .into_iter()
-        .map(|c| (date_time(c.started_at), format!("{:?}", c.protocol), c.peer, c.outcome))
+        .map(|c| {
+            (date_time(c.started_at), t.protocol_name(c.protocol).to_owned(), c.peer, t.connection_outcome(&c.outcome))
+        })
         .collect();
     Ok(AccountView {
         address: account.address.to_string(),

@@ -33,7 +33,7 @@ use askama::Template;
 use base64::Engine as _;
 use caducee_actors::clock::Clock;
 use caducee_actors::login::{login_allowed, DoorLogin, LoginThrottle};
-use caducee_storage::{Account, AuditAction, AuditDraft, Millis, Store, WebSession};
+use caducee_storage::{Account, AuditAction, AuditDraft, ConnectionRecord, Millis, Protocol, Store, WebSession};
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::portal::text::{Texts, ENGLISH, FRENCH};
@@ -247,6 +247,24 @@ struct User {
 impl Portal {
     fn now(&self) -> Millis {
         self.clock.now()
+    }
+
+    /// A login to the personal space in the connection log, under the account, so that
+    /// the user finds it in "my connections" beside the mail sessions: from the password
+    /// (the session's start) to the second factor's outcome.
+    async fn log_login(&self, session: &WebSession, address: &str, outcome: &str, now: Millis) {
+        let record = ConnectionRecord {
+            started_at: session.created_at,
+            ended_at: now,
+            protocol: Protocol::Web,
+            peer: session.source.clone(),
+            account: Some(address.to_owned()),
+            outcome: outcome.to_owned(),
+            messages: 0,
+        };
+        if let Err(error) = self.store.log_connection(record).await {
+            tracing::warn!(%error, "a login to the personal space was not logged");
+        }
     }
 
     async fn audit(&self, user: &Account, request: &HttpRequest, action: AuditAction, object: &str, detail: String) {

@@ -136,6 +136,8 @@ pub(super) async fn second_factor(
             }
             CodeCheck::Wrong => {
                 portal.logins.failed(&from, &address, now);
+                // The password was right: the user should see this one in "my connections".
+                portal.log_login(&session, &address, "second-factor-failed", now).await;
                 return second_factor_view(&portal, &request, &session, t.bad_code, StatusCode::UNAUTHORIZED).await;
             }
             CodeCheck::Passed(passed) => passed,
@@ -151,6 +153,7 @@ pub(super) async fn second_factor(
             return second_factor_view(&portal, &request, &session, t.bad_code, StatusCode::UNAUTHORIZED).await;
         }
         portal.logins.succeeded(&from, &address);
+        portal.log_login(&session, &address, "ok", now).await;
         let (token, full) = full_session(&portal, old_hash, session, now).await?;
         let mut response = if enrolling {
             let html = RecoveryPage { t, logged_in: true, csrf: &full.csrf, codes: new_codes }.render()?;

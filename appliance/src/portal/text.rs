@@ -286,3 +286,73 @@ pub const ENGLISH: Texts = Texts {
     back: "Back",
     not_found: "This page does not exist.",
 };
+
+impl Texts {
+    fn french(&self) -> bool {
+        self.lang == "fr"
+    }
+
+    /// A logged connection's protocol, as the user reads it in "my connections".
+    pub fn protocol_name(&self, protocol: caducee_storage::Protocol) -> &'static str {
+        use caducee_storage::Protocol;
+        match (protocol, self.french()) {
+            (Protocol::Smtp, true) => "Envoi (SMTP)",
+            (Protocol::Smtp, false) => "Sending (SMTP)",
+            (Protocol::Pop3, true) => "Relève (POP3)",
+            (Protocol::Pop3, false) => "Collection (POP3)",
+            (Protocol::Web, true) => "Espace personnel",
+            (Protocol::Web, false) => "Personal space",
+        }
+    }
+
+    /// How a logged connection ended (the connection log's short code), in words.
+    pub fn connection_outcome(&self, outcome: &str) -> String {
+        let fr = self.french();
+        let words = match outcome {
+            "ok" => {
+                if fr {
+                    "terminée normalement"
+                } else {
+                    "ended normally"
+                }
+            }
+            "closed" => {
+                if fr {
+                    "fermée"
+                } else {
+                    "closed"
+                }
+            }
+            "dropped" => {
+                if fr {
+                    "coupée par le logiciel"
+                } else {
+                    "cut off by the software"
+                }
+            }
+            "write-failed" | "tls-failed" => {
+                if fr {
+                    "coupée (erreur réseau)"
+                } else {
+                    "cut off (network error)"
+                }
+            }
+            "timeout" | "write-timeout" | "login-timeout" | "tls-timeout" => {
+                if fr {
+                    "délai dépassé"
+                } else {
+                    "timed out"
+                }
+            }
+            "second-factor-failed" => {
+                if fr {
+                    "mot de passe juste, second facteur refusé"
+                } else {
+                    "right password, second factor refused"
+                }
+            }
+            other => return if fr { format!("autre ({other})") } else { format!("other ({other})") },
+        };
+        words.to_owned()
+    }
+}
