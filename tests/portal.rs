@@ -107,7 +107,9 @@ fn a_doctor_logs_in_with_a_second_factor_and_manages_the_account() {
     // The account page, with its security headers.
     let account = browser.get("/account");
     assert_eq!(account["status"], 200);
-    assert!(body(&account).contains(&alice) && body(&account).contains("0.00 MB / 50 MB"));
+    // In French: French numbers, the key's state in words, times in Paris time.
+    assert!(body(&account).contains(&alice) && body(&account).contains("0,00 Mo / 50 Mo"), "{}", body(&account));
+    assert!(body(&account).contains("<td>valide</td>") && body(&account).contains(" CET"), "{}", body(&account));
     let headers = &account["headers"];
     assert!(headers["content-security-policy"].as_str().expect("CSP").contains("frame-ancestors 'none'"));
     assert_eq!(headers["x-frame-options"], "DENY");
@@ -195,6 +197,7 @@ fn a_doctor_logs_in_with_a_second_factor_and_manages_the_account() {
     let english = browser.get("/account?lang=en");
     let english = body(&english);
     assert!(english.contains("My account") && english.contains("Personal space") && english.contains("ended normally"));
+    assert!(english.contains("0.00 MB / 50 MB") && english.contains("<td>valid</td>"), "{english}");
     assert!(!english.contains("Pop3") && !english.contains("Smtp"), "protocols in words: {english}");
 
     // Log out; the old session is worth nothing.
@@ -327,7 +330,8 @@ fn the_account_page_warns_when_the_keys_expire_within_thirty_days() {
     assert_eq!(login["second_factor"]["location"], "/account", "{login}");
     let december = browser.get("/account");
     let page = body(&december);
-    assert!(page.contains("Vos clés (édition 1) expirent le 2028-01-01 à 00:00 UTC, dans 22 jour(s)."), "{page}");
+    // Midnight UTC on 1 January is 01:00 in Paris.
+    assert!(page.contains("Vos clés (édition 1) expirent le 01/01/2028 01:00 CET, dans 22 jour(s)."), "{page}");
     assert!(page.contains("Aucune nouvelle édition n"), "{page}");
 
     // Once renewed, the page says which edition takes over.

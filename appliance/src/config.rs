@@ -21,6 +21,8 @@ pub struct Config {
     pub hostname: Option<String>,
     /// Largest message accepted, in bytes.
     pub message_bytes_max: usize,
+    /// The time zone of the times users read (the personal space): an IANA name.
+    pub time_zone: String,
     pub listen: Listen,
     pub limits: Limits,
     pub store: StoreConfig,
@@ -310,6 +312,7 @@ impl Default for Config {
             domain: "caducee.localhost".into(),
             hostname: None,
             message_bytes_max: DEFAULT_MESSAGE_BYTES_MAX,
+            time_zone: "Europe/Paris".into(),
             listen: Listen::default(),
             limits: Limits::default(),
             store: StoreConfig::default(),
@@ -382,7 +385,18 @@ impl Config {
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
         config.keys.check().with_context(|| format!("in {}", path.display()))?;
+        config.zone().with_context(|| format!("in {}", path.display()))?;
         Ok(config)
+    }
+
+    /// The time zone of `time_zone`, or why the name is not one.
+    pub fn zone(&self) -> anyhow::Result<jiff::tz::TimeZone> {
+        jiff::tz::TimeZone::get(&self.time_zone).map_err(|_| {
+            anyhow::anyhow!(
+                "time_zone = {:?} is not a time zone (an IANA name such as \"Europe/Paris\")",
+                self.time_zone
+            )
+        })
     }
 
     /// The monitor's rules; automatic key renewal needs the endpoints the relay is reached
@@ -531,5 +545,13 @@ mod tests {
         assert!(format!("{inside:#}").contains("must be at least renew_days_before_year_end (30)"), "{inside:#}");
         let long = load("[keys]\nnext_year_within_days = 400\n").expect_err("longer than a year");
         assert!(format!("{long:#}").contains("at most 365"), "{long:#}");
+    }
+
+    #[test]
+    fn the_time_zone_is_a_real_one() {
+        assert_eq!(load("").expect("defaults").time_zone, "Europe/Paris");
+        assert!(load("time_zone = \"America/Cayenne\"\n").is_ok());
+        let wrong = load("time_zone = \"Paris\"\n").expect_err("no such zone");
+        assert!(format!("{wrong:#}").contains("time_zone = \"Paris\" is not a time zone"), "{wrong:#}");
     }
 }

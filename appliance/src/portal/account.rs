@@ -57,9 +57,9 @@ fn account_view(portal: &Portal, account: &Account, t: &Texts) -> Result<Account
     let mb = |bytes: u64| bytes as f64 / 1_000_000.0;
     let used_percent = (account.used_bytes.saturating_mul(100) / account.quota_bytes.max(1)).min(100);
     let state_text = match (&state.disabled, &state.blocked, &state.closed_at) {
-        (_, _, Some(_)) => "closed".to_owned(),
-        (Some(reason), _, _) => format!("{reason:?}").to_lowercase(),
-        (_, Some(blocked), _) => blocked.reason.clone(),
+        (_, _, Some(_)) => t.state_closed.to_owned(),
+        (Some((reason, _)), _, _) => t.disabled_reason(reason).to_owned(),
+        (_, Some(blocked), _) => format!("{} ({})", t.state_blocked, blocked.reason),
         _ => t.state_ok.to_owned(),
     };
     let editions = store.certificates(account.id)?;
@@ -69,7 +69,7 @@ fn account_view(portal: &Portal, account: &Account, t: &Texts) -> Result<Account
             let expire = t
                 .keys_expire
                 .replace("{edition}", &w.edition.to_string())
-                .replace("{date}", &keyvault::iso_date(w.expires_at))
+                .replace("{date}", &date_time(portal, t, w.expires_at))
                 .replace("{days}", &w.days_left.to_string());
             let then = match w.successor {
                 Some(next) => t.keys_taken_over.replace("{next}", &next.to_string()),
@@ -84,31 +84,40 @@ fn account_view(portal: &Portal, account: &Account, t: &Texts) -> Result<Account
         .map(|c| KeyRow {
             edition: c.edition,
             fingerprint: c.fingerprint.to_string(),
-            status: format!("{:?}", c.status(now)).to_lowercase(),
-            expires: keyvault::iso_date(c.expires_at),
+            status: t.key_status(c.status(now)).to_owned(),
+            expires: date_time(portal, t, c.expires_at),
         })
         .collect();
     let preferences_set = [entry.red_list.set_at, entry.publish_phone.set_at, entry.dematerialisation.set_at]
         .into_iter()
         .flatten()
         .max()
-        .map(|at| format!("{}: {}", t.preferences_set_at, date_time(at)))
+        .map(|at| format!("{}: {}", t.preferences_set_at, date_time(portal, t, at)))
         .unwrap_or_default();
     let connections = store
         .connections_of(account.address.as_str(), account.created_at, 20)?
         .into_iter()
         .map(|c| {
-            (date_time(c.started_at), t.protocol_name(c.protocol).to_owned(), c.peer, t.connection_outcome(&c.outcome))
+            (
+                date_time(portal, t, c.started_at),
+                t.protocol_name(c.protocol).to_owned(),
+                c.peer,
+                t.connection_outcome(&c.outcome),
+            )
         })
         .collect();
     Ok(AccountView {
         address: account.address.to_string(),
         name: format!("{} {}", account.first_name, account.last_name),
         contact_email: account.contact_email.clone(),
-        used_text: format!("{:.2} MB / {:.0} MB ({used_percent} %)", mb(account.used_bytes), mb(account.quota_bytes)),
+        used_text: format!(
+            "{} / {} ({used_percent} %)",
+            t.megabytes(mb(account.used_bytes), 2),
+            t.megabytes(mb(account.quota_bytes), 0)
+        ),
         used_percent,
         messages: account.message_count,
-        last_collection: account.last_collection.map_or_else(|| t.never.to_owned(), date_time),
+        last_collection: account.last_collection.map_or_else(|| t.never.to_owned(), |at| date_time(portal, t, at)),
         state: state_text,
         keys,
         keys_warnings,

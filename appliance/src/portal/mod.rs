@@ -63,6 +63,8 @@ pub struct Portal {
     pub password_checks: Arc<tokio::sync::Semaphore>,
     /// Certifying the keys practices make themselves (`POST /keys/submit`); `None`: refused.
     pub keys: Option<keys::SubmittedKeys>,
+    /// Where users read times: the relay's `time_zone`.
+    pub time_zone: jiff::tz::TimeZone,
 }
 
 pub fn routes(config: &mut web::ServiceConfig) {
@@ -365,8 +367,14 @@ fn unix_seconds(at: Millis) -> u64 {
     at.0 / 1000
 }
 
-fn date_time(at: Millis) -> String {
-    at.utc().to_string()
+/// A moment as the user reads it: local time in the relay's time zone, in the page's
+/// language (`30/11/2026 15:13 CET`, `2026-11-30 15:13 CET`).
+fn date_time(portal: &Portal, t: &Texts, at: Millis) -> String {
+    let Ok(moment) = jiff::Timestamp::from_millisecond(at.0 as i64) else {
+        return at.utc().to_string();
+    };
+    let local = moment.to_zoned_datetime(portal.time_zone.clone());
+    local.strftime(if t.lang == "fr" { "%d/%m/%Y %H:%M %Z" } else { "%Y-%m-%d %H:%M %Z" }).to_string()
 }
 
 #[cfg(test)]

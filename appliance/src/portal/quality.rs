@@ -60,14 +60,14 @@ pub(super) async fn quality_page(portal: web::Data<Portal>, request: HttpRequest
                 (
                     format!("{} {}", w.minutes, t.last_minutes),
                     w.count,
-                    format!("{:.2}", w.mean),
-                    format!("{:.2}", w.p50),
-                    format!("{:.2}", w.p90),
-                    format!("{:.2}", w.p99),
+                    t.decimal(w.mean, 2),
+                    t.decimal(w.p50, 2),
+                    t.decimal(w.p90, 2),
+                    t.decimal(w.p99, 2),
                 )
             })
             .collect();
-        let load = format!("{:.2} {:.2} {:.2}", report.load_average[0], report.load_average[1], report.load_average[2]);
+        let load = report.load_average.map(|l| t.decimal(l, 2)).join(" ");
         let html = QualityPage {
             t,
             logged_in: true,

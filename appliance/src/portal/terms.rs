@@ -26,14 +26,15 @@ pub(super) async fn terms_page(portal: web::Data<Portal>, request: HttpRequest) 
         let terms = portal.store.terms()?;
         let record = portal.store.portal(user.account.id)?;
         let accepted = terms.as_ref().is_some_and(|t| record.terms_accepted.iter().any(|(v, _)| *v == t.version));
+        let t = texts(&request);
         let html = TermsPage {
-            t: texts(&request),
+            t,
             logged_in: true,
             csrf: &user.session.csrf,
-            published: terms.as_ref().map(|t| date_time(t.published_at)).unwrap_or_default(),
+            published: terms.as_ref().map(|terms| date_time(&portal, t, terms.published_at)).unwrap_or_default(),
             terms,
             accepted,
-            history: record.terms_accepted.iter().map(|(v, at)| (*v, date_time(*at))).collect(),
+            history: record.terms_accepted.iter().map(|(v, at)| (*v, date_time(&portal, t, *at))).collect(),
         }
         .render()?;
         Ok(page(actix_web::http::StatusCode::OK, html, &request))

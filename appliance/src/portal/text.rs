@@ -37,6 +37,9 @@ pub struct Texts {
     pub never: &'static str,
     pub state: &'static str,
     pub state_ok: &'static str,
+    pub state_closed: &'static str,
+    /// Before the mass-mailing block's reason.
+    pub state_blocked: &'static str,
     pub keys: &'static str,
     pub edition: &'static str,
     pub fingerprint: &'static str,
@@ -134,13 +137,15 @@ pub const FRENCH: Texts = Texts {
     never: "jamais",
     state: "État",
     state_ok: "réception active",
+    state_closed: "compte fermé",
+    state_blocked: "envois bloqués pour envoi en masse",
     keys: "Clés",
     edition: "Édition",
     fingerprint: "Empreinte",
     status: "État",
     expires: "Expire le",
     download: "Télécharger le certificat",
-    keys_expire: "Vos clés (édition {edition}) expirent le {date} à 00:00 UTC, dans {days} jour(s).",
+    keys_expire: "Vos clés (édition {edition}) expirent le {date}, dans {days} jour(s).",
     keys_taken_over: "L'édition {next} prend le relais : le logiciel Caducée l'installe à sa prochaine relève ; \
                       avec un autre logiciel, importez le paquet de clés reçu dans votre boîte.",
     keys_not_renewed: "Aucune nouvelle édition n'est émise : demandez à votre administrateur de renouveler vos clés. \
@@ -228,13 +233,15 @@ pub const ENGLISH: Texts = Texts {
     never: "never",
     state: "State",
     state_ok: "receiving",
+    state_closed: "account closed",
+    state_blocked: "sending blocked for mass mailing",
     keys: "Keys",
     edition: "Edition",
     fingerprint: "Fingerprint",
     status: "Status",
     expires: "Expires",
     download: "Download the certificate",
-    keys_expire: "Your keys (edition {edition}) expire on {date} at 00:00 UTC, in {days} day(s).",
+    keys_expire: "Your keys (edition {edition}) expire on {date}, in {days} day(s).",
     keys_taken_over: "Edition {next} takes over: the Caducée client installs it at its next collection; \
                       with other software, import the key bundle delivered to your mailbox.",
     keys_not_renewed: "No newer edition has been issued: ask your administrator to renew your keys. \
@@ -290,6 +297,52 @@ pub const ENGLISH: Texts = Texts {
 impl Texts {
     fn french(&self) -> bool {
         self.lang == "fr"
+    }
+
+    /// A number with `decimals` places, with the page's decimal mark (`1,95`, `1.95`).
+    pub fn decimal(&self, number: f64, decimals: usize) -> String {
+        let text = format!("{number:.decimals$}");
+        if self.french() {
+            text.replace('.', ",")
+        } else {
+            text
+        }
+    }
+
+    /// Megabytes in the page's number format: `0,00 Mo` in French, `0.00 MB` in English.
+    pub fn megabytes(&self, megabytes: f64, decimals: usize) -> String {
+        let number = self.decimal(megabytes, decimals);
+        if self.french() {
+            format!("{number} Mo")
+        } else {
+            format!("{number} MB")
+        }
+    }
+
+    /// An edition's state, in words.
+    pub fn key_status(&self, status: caducee_storage::CertificateStatus) -> &'static str {
+        use caducee_storage::CertificateStatus;
+        match (status, self.french()) {
+            (CertificateStatus::NotYetValid, true) => "pas encore valide",
+            (CertificateStatus::NotYetValid, false) => "not yet valid",
+            (CertificateStatus::Valid, true) => "valide",
+            (CertificateStatus::Valid, false) => "valid",
+            (CertificateStatus::Expired, true) => "expirée",
+            (CertificateStatus::Expired, false) => "expired",
+            (CertificateStatus::Revoked, true) => "révoquée",
+            (CertificateStatus::Revoked, false) => "revoked",
+        }
+    }
+
+    /// Why reception is disabled, in words.
+    pub fn disabled_reason(&self, reason: &caducee_storage::DisabledReason) -> &'static str {
+        use caducee_storage::DisabledReason;
+        match (reason, self.french()) {
+            (DisabledReason::Inactivity, true) => "réception suspendue : boîte non relevée depuis longtemps",
+            (DisabledReason::Inactivity, false) => "reception disabled: the mailbox has not been collected for long",
+            (DisabledReason::Suspended, true) => "réception suspendue par l'administrateur",
+            (DisabledReason::Suspended, false) => "reception suspended by the administrator",
+        }
     }
 
     /// A logged connection's protocol, as the user reads it in "my connections".

@@ -111,6 +111,7 @@ async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: Pa
         monitor: Some(actors.monitor.addr().clone()),
         logins: context.logins.clone(),
         password_checks: context.password_checks.clone(),
+        time_zone: config.zone()?,
         keys: Some(crate::portal::keys::SubmittedKeys {
             relay_key: actors.relay_key.clone(),
             next_year_within_days: config.keys.next_year_within_days,
