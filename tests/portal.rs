@@ -175,7 +175,17 @@ fn a_doctor_logs_in_with_a_second_factor_and_manages_the_account() {
     assert_eq!(data["personal_space"]["terms_accepted"][0][0], 1);
     assert!(data["certificates"][0]["fingerprint"].is_string());
     assert_eq!(data["message_trails"][0]["sender"], bob.as_str(), "the message's metadata");
-    assert!(body(&browser.get("/account/data")).contains(&alice));
+    // The same data as a page a person reads: labelled sections, local times, no raw
+    // paths or millisecond counts.
+    let readable = browser.get("/account/data");
+    let readable = body(&readable);
+    assert!(readable.contains(&alice), "{readable}");
+    for label in ["Mon compte", "Adresse de contact", "Mes clés", "Empreinte", "Mes connexions", "Espace personnel"] {
+        assert!(readable.contains(label), "{label:?} on the data page: {readable}");
+    }
+    assert!(!readable.contains("[1]") && !readable.contains("subkeys[") && readable.contains(" CET"), "{readable}");
+    let digits = readable.as_bytes().windows(13).any(|w| w.iter().all(u8::is_ascii_digit));
+    assert!(!digits, "a time shown as milliseconds: {readable}");
     let filed = browser.post("/account/requests", "/account", &["kind=erasure", "text=Merci d'effacer mon compte."]);
     assert_eq!(filed["location"], "/account?done=request");
     let queue = relay.cli(&["requests", "--json"]);

@@ -8,7 +8,9 @@ use caducee_actors::keyvault;
 use caducee_storage::{Account, AuditAction, RightsRequest};
 use serde::Deserialize;
 
-use super::{answer, check_csrf, page, redirect, texts, Portal, PortalError, REQUEST_TEXT_CHARS_MAX};
+use super::{
+    answer, check_csrf, date_time, page, readable, redirect, texts, Portal, PortalError, REQUEST_TEXT_CHARS_MAX,
+};
 use crate::portal::text::Texts;
 
 #[derive(Debug, Deserialize)]
@@ -111,60 +113,20 @@ struct DataPage<'a> {
     t: &'static Texts,
     logged_in: bool,
     csrf: &'a str,
-    sections: Vec<(String, Vec<(String, String)>)>,
-}
-
-/// The same data, flattened into readable rows.
-fn flatten(prefix: &str, value: &serde_json::Value, rows: &mut Vec<(String, String)>) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (key, value) in map {
-                let name = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
-                flatten(&name, value, rows);
-            }
-        }
-        serde_json::Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                flatten(&format!("{prefix}[{}]", i + 1), item, rows);
-            }
-        }
-        serde_json::Value::Null => {}
-        serde_json::Value::String(text) => rows.push((prefix.to_owned(), text.clone())),
-        other => rows.push((prefix.to_owned(), other.to_string())),
-    }
+    sections: Vec<readable::Section>,
 }
 
 pub(super) async fn data_page(portal: web::Data<Portal>, request: HttpRequest) -> HttpResponse {
     let result = async {
+        let t = texts(&request);
         let user = portal.user(&request, true).await?;
         let data = personal_data(&portal, &user.account)?;
-        let mut sections = Vec::new();
-        if let serde_json::Value::Object(map) = &data {
-            for (name, value) in map {
-                let mut rows = Vec::new();
-                flatten("", value, &mut rows);
-                sections.push((name.replace('_', " "), rows));
-            }
-        }
+        let when = |millis: u64| date_time(&portal, t, caducee_storage::Millis(millis));
+        let sections = readable::sections(t, &data, &when);
         portal.audit(&user.account, &request, AuditAction::Read, "personal data", "page".into()).await;
-        let html = DataPage { t: texts(&request), logged_in: true, csrf: &user.session.csrf, sections }.render()?;
+        let html = DataPage { t, logged_in: true, csrf: &user.session.csrf, sections }.render()?;
         Ok(page(actix_web::http::StatusCode::OK, html, &request))
     }
     .await;
     answer(&request, result)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn personal_data_flattens_into_rows() {
-        let mut rows = Vec::new();
-        flatten("", &serde_json::json!({"a": {"b": 1, "c": ["x", "y"]}, "d": null}), &mut rows);
-        assert_eq!(
-            rows,
-            vec![("a.b".into(), "1".into()), ("a.c[1]".into(), "x".into()), ("a.c[2]".into(), "y".into())]
-        );
-    }
 }
