@@ -74,8 +74,19 @@ fn a_doctor_logs_in_with_a_second_factor_and_manages_the_account() {
     assert!(relay.cli(&["terms", "publish", "--file", terms.to_str().expect("utf-8")]).status.success());
     let browser = Browser { relay: &relay, jar: dir.path().join("alice.cookies") };
 
-    // Not logged in: to the login page.
+    // Not logged in: to the login page, which says what it is and what to do when lost.
     assert_eq!(browser.get("/account")["location"], "/login");
+    let login = browser.get("/login");
+    let login = body(&login);
+    for said in [
+        "Espace personnel — relay.test",
+        "Le mot de passe de votre messagerie",
+        "href=\"/directory?lang=fr\"",
+        "Mot de passe perdu",
+        "codes de secours",
+    ] {
+        assert!(login.contains(said), "{said:?} on the login page: {login}");
+    }
     // A wrong password says so, and no session starts.
     let wrong = browser.login(&alice, "not-the-password", &[]);
     assert_eq!(wrong["password"]["status"], 401, "{wrong}");

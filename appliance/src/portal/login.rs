@@ -22,6 +22,8 @@ struct LoginPage<'a> {
     csrf: &'a str,
     error: &'a str,
     address: &'a str,
+    /// The relay's host name: which service this page belongs to.
+    relay: &'a str,
 }
 
 pub(super) async fn login_page(portal: web::Data<Portal>, request: HttpRequest) -> HttpResponse {
@@ -32,7 +34,15 @@ pub(super) async fn login_page(portal: web::Data<Portal>, request: HttpRequest) 
             }
         }
         let token = random_token()?;
-        let html = LoginPage { t: texts(&request), logged_in: false, csrf: &token, error: "", address: "" }.render()?;
+        let html = LoginPage {
+            t: texts(&request),
+            logged_in: false,
+            csrf: &token,
+            error: "",
+            address: "",
+            relay: &portal.relay_name,
+        }
+        .render()?;
         let mut response = page(actix_web::http::StatusCode::OK, html, &request);
         response.add_cookie(&cookie(LOGIN_COOKIE, token))?;
         Ok(response)
@@ -58,7 +68,15 @@ pub(super) async fn login(portal: web::Data<Portal>, request: HttpRequest, form:
         let now = portal.now();
         let from = source(&request);
         let refuse = |error: &str, status| -> Result<HttpResponse, PortalError> {
-            let html = LoginPage { t, logged_in: false, csrf: &form.csrf, error, address: &form.address }.render()?;
+            let html = LoginPage {
+                t,
+                logged_in: false,
+                csrf: &form.csrf,
+                error,
+                address: &form.address,
+                relay: &portal.relay_name,
+            }
+            .render()?;
             Ok(page(status, html, &request))
         };
         let account = match portal.door().log_in(&from, &form.address, form.password.clone(), now).await {

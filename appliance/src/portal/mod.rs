@@ -66,6 +66,8 @@ pub struct Portal {
     pub keys: Option<keys::SubmittedKeys>,
     /// Where users read times: the relay's `time_zone`.
     pub time_zone: jiff::tz::TimeZone,
+    /// The relay's name as practices know it (its host name), on the login page.
+    pub relay_name: String,
 }
 
 pub fn routes(config: &mut web::ServiceConfig) {

@@ -13,6 +13,13 @@ pub struct Texts {
     pub terms: &'static str,
     pub logout: &'static str,
     pub login_title: &'static str,
+    /// What the page is, `{relay}` the relay's name.
+    pub login_intro: &'static str,
+    pub login_password_hint: &'static str,
+    pub login_directory: &'static str,
+    pub login_lost_title: &'static str,
+    pub login_lost_password: &'static str,
+    pub login_lost_second_factor: &'static str,
     pub address: &'static str,
     pub password: &'static str,
     pub login_button: &'static str,
@@ -114,6 +121,17 @@ pub const FRENCH: Texts = Texts {
     terms: "Conditions d'utilisation",
     logout: "Se déconnecter",
     login_title: "Espace personnel",
+    login_intro: "L'espace personnel de votre messagerie sécurisée de santé {relay} : votre boîte, vos clés, vos \
+                  préférences d'annuaire, vos données et vos connexions.",
+    login_password_hint: "Le mot de passe de votre messagerie, celui que votre logiciel utilise pour envoyer et relever \
+                          vos messages. Un code à six chiffres de votre application d'authentification vous est \
+                          ensuite demandé.",
+    login_directory: "Chercher un correspondant dans l'annuaire, sans se connecter",
+    login_lost_title: "Mot de passe ou téléphone perdu ?",
+    login_lost_password: "Mot de passe perdu : demandez à l'administrateur de votre relais de le réinitialiser ; \
+                          il vous remet un nouveau mot de passe, à saisir aussi dans votre logiciel.",
+    login_lost_second_factor: "Application d'authentification perdue : saisissez l'un de vos codes de secours à la \
+                               place du code ; sans eux, contactez l'administrateur de votre relais.",
     address: "Adresse sécurisée",
     password: "Mot de passe",
     login_button: "Se connecter",
@@ -211,6 +229,16 @@ pub const ENGLISH: Texts = Texts {
     terms: "Terms of use",
     logout: "Log out",
     login_title: "Personal space",
+    login_intro: "The personal space of your secure health messaging at {relay}: your mailbox, your keys, your \
+                  directory preferences, your data and your connections.",
+    login_password_hint: "Your messaging password, the one your software uses to send and collect your messages. \
+                          A six-digit code from your authenticator app is asked next.",
+    login_directory: "Look up a correspondent in the directory, without logging in",
+    login_lost_title: "Lost your password or phone?",
+    login_lost_password: "Lost password: ask your relay's administrator to reset it; you get a new password, to \
+                          enter in your software too.",
+    login_lost_second_factor: "Lost authenticator app: enter one of your recovery codes instead of the code; without \
+                               them, contact your relay's administrator.",
     address: "Secure address",
     password: "Password",
     login_button: "Log in",
