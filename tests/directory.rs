@@ -304,6 +304,13 @@ fn the_directory_is_the_same_on_the_web_in_the_files_and_over_ldap_and_honours_t
     assert!(page.contains("<html lang=\"fr\"") && page.contains("Annuaire des utilisateurs"));
     let (_, english) = https(&relay, "/directory?q=Lille&lang=en");
     assert!(english.contains("<html lang=\"en\"") && english.contains("Directory of users"));
+    // Labelled columns in each language; fingerprints in groups of four.
+    assert!(page.contains("<th scope=\"col\">Ville</th>") && english.contains("<th scope=\"col\">City</th>"));
+    let fingerprint = page.split("<code class=\"fingerprint\">").nth(1).expect("a fingerprint shown");
+    assert!(
+        fingerprint.len() > 10 && fingerprint.as_bytes()[4] == b' ' && fingerprint.as_bytes()[9] == b' ',
+        "{fingerprint}"
+    );
     let (_, api) = https(&relay, "/directory/search?q=cardiologie");
     let api: Value = serde_json::from_str(&api).expect("JSON");
     assert_eq!(api["total"], 1, "{api}"); // claire is red-listed

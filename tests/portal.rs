@@ -297,6 +297,32 @@ fn in_a_real_browser_a_doctor_logs_in_sees_the_mailbox_and_leaves_the_public_dir
     assert!(relay.cli(&["terms", "publish", "--file", terms.to_str().expect("utf-8")]).status.success());
     let message = compose(dir.path(), &[&bob, &alice], "Compte rendu");
     assert_eq!(relay.send(&bob, &bob_password, &alice, &message)["data"]["code"], 250);
+    // A practice the directory shows with everything a page can hold.
+    let added = relay.cli(&[
+        "user",
+        "add",
+        "--address",
+        "dr.claire.petit-lefebvre@relay.test",
+        "--first-name",
+        "Claire",
+        "--last-name",
+        "Petit-Lefebvre",
+        "--contact-email",
+        "claire@example.org",
+        "--civility",
+        "Dr",
+        "--specialty",
+        "Cardiologie",
+        "--city",
+        "Lille",
+        "--postcode",
+        "59000",
+        "--phone",
+        "03 20 00 00 02",
+        "--publish-phone",
+        "on",
+    ]);
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
 
     let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/portal.mjs");
@@ -307,6 +333,7 @@ fn in_a_real_browser_a_doctor_logs_in_sees_the_mailbox_and_leaves_the_public_dir
         .env("PASSWORD", &alice_password)
         .env("SCREENSHOTS", screenshots)
         .env("CHROMIUM", chromium)
+        .env("DIRECTORY_QUERY", "Lille")
         .output()
         .expect("node");
     assert!(output.status.success(), "portal.mjs: {}", String::from_utf8_lossy(&output.stderr));
@@ -323,6 +350,23 @@ fn in_a_real_browser_a_doctor_logs_in_sees_the_mailbox_and_leaves_the_public_dir
     for shot in ["portal-enrolment.png", "portal-terms.png", "portal-account.png"] {
         let png = std::fs::read(screenshots.join(shot)).expect("screenshot");
         assert!(png.starts_with(b"\x89PNG"), "{shot}");
+    }
+    // The pages practices meet, photographed on a desktop and a phone in both languages
+    // (kept in the test target's tmp folder, pages/): each the page asked for, in its
+    // language, the width of its screen, and never wider than it.
+    let pages = found["pages"].as_array().expect("pages");
+    assert_eq!(pages.len(), 16, "{found}");
+    for shot in pages {
+        let file = shot["file"].as_str().expect("file");
+        let png = std::fs::read(screenshots.join("pages").join(file)).expect("screenshot");
+        let width = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
+        let expected = if file.ends_with("-phone.png") { 390 } else { 1280 };
+        assert!(png.starts_with(b"\x89PNG") && width == expected, "{file}: {width} pixels wide");
+        let name = file.split('-').next().expect("page");
+        let path = shot["path"].as_str().expect("path");
+        assert!(path.ends_with(if name == "data" { "/account/data" } else { name }), "{file} shows {path}");
+        assert_eq!(shot["lang"].as_str(), file.split('-').nth(1), "{file}");
+        assert!(shot["overflow"].as_i64().is_some_and(|o| o <= 0), "{file} is wider than its screen: {shot}");
     }
     assert!(relay.stop().success());
 }

@@ -1,13 +1,16 @@
 // The personal space in a real browser: the system's Chromium, headless, driven by
 // playwright-core. Logs in with password and TOTP (computed here from the seed the page
 // shows), accepts the terms, sees the mailbox usage, flips the red list and sees the
-// directory change, downloads the data export. Prints one JSON line of findings; screenshots
-// go to SCREENSHOTS.
+// directory change, downloads the data export. Then photographs the pages a practice meets
+// — login, account, my data, the directory searching DIRECTORY_QUERY — on a desktop
+// (1280×900) and a phone (390×844), in French and English, as SCREENSHOTS/pages/
+// PAGE-LANG-DEVICE.png. Prints one JSON line of findings.
 //
-// Environment: BASE (https://127.0.0.1:port), ADDRESS, PASSWORD, SCREENSHOTS, CHROMIUM.
+// Environment: BASE (https://127.0.0.1:port), ADDRESS, PASSWORD, SCREENSHOTS, CHROMIUM,
+// DIRECTORY_QUERY.
 import { chromium } from "playwright-core";
 import { createHmac } from "node:crypto";
-import { writeFileSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 function totp(base32) {
@@ -23,7 +26,7 @@ function totp(base32) {
   return String(code).padStart(6, "0");
 }
 
-const { BASE, ADDRESS, PASSWORD, SCREENSHOTS, CHROMIUM } = process.env;
+const { BASE, ADDRESS, PASSWORD, SCREENSHOTS, CHROMIUM, DIRECTORY_QUERY } = process.env;
 const found = {};
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
@@ -66,6 +69,39 @@ try {
   const file = join(SCREENSHOTS, "personal-data.json");
   await download.saveAs(file);
   found.export_address = JSON.parse(readFileSync(file, "utf8")).account.address;
+
+  // The pages as practices see them, on both devices and in both languages. The logged-in
+  // session's cookies go to the other viewport; the login page is taken without them.
+  const pages = join(SCREENSHOTS, "pages");
+  mkdirSync(pages, { recursive: true });
+  const cookies = await context.cookies();
+  const devices = { desktop: { width: 1280, height: 900 }, phone: { width: 390, height: 844 } };
+  found.pages = [];
+  for (const [device, viewport] of Object.entries(devices)) {
+    const anonymous = await browser.newContext({ ignoreHTTPSErrors: true, viewport });
+    const signedIn = await browser.newContext({ ignoreHTTPSErrors: true, viewport });
+    await signedIn.addCookies(cookies);
+    for (const lang of ["fr", "en"]) {
+      const shots = [
+        ["login", anonymous, `/login?lang=${lang}`],
+        ["account", signedIn, `/account?lang=${lang}`],
+        ["data", signedIn, `/account/data?lang=${lang}`],
+        ["directory", anonymous, `/directory?lang=${lang}&q=${encodeURIComponent(DIRECTORY_QUERY)}`],
+      ];
+      for (const [name, where, path] of shots) {
+        const tab = await where.newPage();
+        await tab.goto(`${BASE}${path}`);
+        const file = `${name}-${lang}-${device}.png`;
+        await tab.screenshot({ path: join(pages, file), fullPage: true });
+        // Nothing wider than the screen: a phone scrolls down, never sideways.
+        const overflow = await tab.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        found.pages.push({ file, path: new URL(tab.url()).pathname, lang: await tab.getAttribute("html", "lang"), overflow });
+        await tab.close();
+      }
+    }
+    await anonymous.close();
+    await signedIn.close();
+  }
 } finally {
   await browser.close();
 }

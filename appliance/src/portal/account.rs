@@ -15,6 +15,8 @@ use crate::portal::text::Texts;
 struct KeyRow {
     edition: u32,
     fingerprint: String,
+    /// The fingerprint in groups of four, as people compare it.
+    grouped: String,
     status: String,
     expires: String,
 }
@@ -84,6 +86,7 @@ fn account_view(portal: &Portal, account: &Account, t: &Texts) -> Result<Account
         .map(|c| KeyRow {
             edition: c.edition,
             fingerprint: c.fingerprint.to_string(),
+            grouped: super::readable::grouped(&c.fingerprint.to_string()),
             status: t.key_status(c.status(now)).to_owned(),
             expires: date_time(portal, t, c.expires_at),
         })

@@ -31,7 +31,7 @@ pub(super) fn sections(t: &Texts, data: &Value, when: Clock<'_>) -> Vec<Section>
 }
 
 fn section(t: &Texts, key: &str, value: &Value, when: Clock<'_>) -> Section {
-    let title = label(t, key);
+    let title = section_title(t, key);
     match value {
         Value::Object(fields) => {
             Section { title, rows: fields_of(t, fields, when), table: None, empty: fields.is_empty() }
@@ -91,6 +91,22 @@ fn shown(t: &Texts, key: &str, value: &Value, when: Clock<'_>) -> String {
         }
         Value::Number(n) => n.to_string(),
         Value::String(text) if key == "fingerprint" => grouped(text),
+        Value::String(text) if key == "outcome" => t.connection_outcome(text),
+        Value::String(text) if key == "protocol" => match text.as_str() {
+            "smtp" => t.protocol_name(caducee_storage::Protocol::Smtp).to_owned(),
+            "pop3" => t.protocol_name(caducee_storage::Protocol::Pop3).to_owned(),
+            "web" => t.protocol_name(caducee_storage::Protocol::Web).to_owned(),
+            other => other.to_owned(),
+        },
+        Value::String(text) if key == "status" => match text.as_str() {
+            "valid" => t.key_status(caducee_storage::CertificateStatus::Valid).to_owned(),
+            "expired" => t.key_status(caducee_storage::CertificateStatus::Expired).to_owned(),
+            "revoked" => t.key_status(caducee_storage::CertificateStatus::Revoked).to_owned(),
+            "not yet valid" | "not-yet-valid" | "not_yet_valid" | "notyetvalid" => {
+                t.key_status(caducee_storage::CertificateStatus::NotYetValid).to_owned()
+            }
+            other => other.to_owned(),
+        },
         // (version, when) pairs.
         Value::Array(pair) if key == "terms_accepted" && pair.len() == 2 && pair.iter().all(Value::is_u64) => {
             let version = pair[0].as_u64().unwrap_or_default();
@@ -125,12 +141,31 @@ pub(super) fn grouped(fingerprint: &str) -> String {
     characters.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join(" ")
 }
 
-/// A field's or section's name in the page's language; one not listed here in words from
-/// its name (`accepts_dematerialisation` → `Accepts dematerialisation`).
+/// A section's title in the page's language.
+fn section_title(t: &Texts, key: &str) -> String {
+    let titles = match key {
+        "account" => Some(("Mon compte", "My account")),
+        "state" => Some(("État de la boîte", "Mailbox state")),
+        "directory_entry" => Some(("Annuaire", "Directory")),
+        "certificates" => Some(("Mes clés", "My keys")),
+        "personal_space" => Some(("Espace personnel", "Personal space")),
+        "data_protection_requests" => Some(("Mes demandes", "My requests")),
+        "connections" => Some(("Mes connexions", "My connections")),
+        "message_trails" => Some(("Mes messages (sans leur contenu)", "My messages (without their content)")),
+        _ => None,
+    };
+    match titles {
+        Some((fr, en)) => if t.lang == "fr" { fr } else { en }.to_owned(),
+        None => label(t, key),
+    }
+}
+
+/// A field's name in the page's language; one not listed here in words from its name
+/// (`accepts_dematerialisation` → `Accepts dematerialisation`).
 fn label(t: &Texts, key: &str) -> String {
     let french = t.lang == "fr";
     let known = match key {
-        "account" => Some(("Mon compte", "My account")),
+        "account" => Some(("Compte", "Account")),
         "address" => Some(("Adresse", "Address")),
         "first_name" => Some(("Prénom", "First name")),
         "last_name" => Some(("Nom", "Last name")),
@@ -141,27 +176,20 @@ fn label(t: &Texts, key: &str) -> String {
         "messages_waiting" => Some(("Messages en attente", "Messages waiting")),
         "last_collection" => Some(("Dernière relève", "Last collection")),
         "delete_on_retrieve" => Some(("Effacés dès la relève", "Deleted on collection")),
-        "state" => Some(("État de la boîte", "Mailbox state")),
         "disabled" => Some(("Réception suspendue", "Reception disabled")),
         "blocked" => Some(("Envois bloqués", "Sending blocked")),
         "closed_at" => Some(("Fermé le", "Closed")),
-        "directory_entry" => Some(("Annuaire", "Directory")),
-        "certificates" => Some(("Mes clés", "My keys")),
         "edition" => Some(("Édition", "Edition")),
         "fingerprint" => Some(("Empreinte", "Fingerprint")),
         "status" => Some(("État", "State")),
         "expires_at" => Some(("Expire le", "Expires")),
-        "personal_space" => Some(("Espace personnel", "Personal space")),
         "terms_accepted" => Some(("Conditions acceptées (version, date)", "Terms accepted (version, date)")),
-        "data_protection_requests" => Some(("Mes demandes", "My requests")),
-        "connections" => Some(("Mes connexions", "My connections")),
         "started_at" => Some(("Début", "Started")),
         "ended_at" => Some(("Fin", "Ended")),
         "protocol" => Some(("Service", "Service")),
         "peer" => Some(("Depuis", "From")),
         "outcome" => Some(("Résultat", "Outcome")),
         "messages" => Some(("Messages", "Messages")),
-        "message_trails" => Some(("Mes messages (sans leur contenu)", "My messages (without their content)")),
         "message" => Some(("Message", "Message")),
         "sender" => Some(("Expéditeur", "Sender")),
         "accepted_at" => Some(("Reçu par le relais", "Accepted by the relay")),
@@ -171,6 +199,28 @@ fn label(t: &Texts, key: &str) -> String {
         "kind" => Some(("Demande", "Request")),
         "text" => Some(("Texte", "Text")),
         "filed_at" => Some(("Déposée le", "Filed")),
+        "category" => Some(("Catégorie", "Category")),
+        "city" => Some(("Ville", "City")),
+        "civility" => Some(("Civilité", "Title")),
+        "dematerialisation" => Some(("Dématérialisation acceptée", "Accepts dematerialisation")),
+        "description" => Some(("Description", "Description")),
+        "mailbox_type" => Some(("Type de boîte", "Mailbox type")),
+        "phone" => Some(("Téléphone", "Phone")),
+        "postcode" => Some(("Code postal", "Postcode")),
+        "publish_phone" => Some(("Téléphone publié", "Phone published")),
+        "red_list" => Some(("Liste rouge", "Red list")),
+        "responsible_persons" => Some(("Responsables", "Responsible persons")),
+        "specialty" => Some(("Spécialité", "Specialty")),
+        "set_at" => Some(("Choisi le", "Set")),
+        "value" => Some(("Valeur", "Value")),
+        "revoked" => Some(("Révoquée", "Revoked")),
+        "revocation_published" => Some(("Révocation publiée", "Revocation published")),
+        "subkeys" => Some(("Sous-clés", "Subkeys")),
+        "legal_hold" => Some(("Conservation légale", "Legal hold")),
+        "quota_warned_percent" => Some(("Dernier avertissement de quota (%)", "Last quota warning (%)")),
+        "inactivity_noticed_at" => Some(("Avis d'inactivité envoyé le", "Inactivity notice sent")),
+        "totp_enrolled_at" => Some(("Second facteur activé le", "Second factor enrolled")),
+        "practitioner_id" => Some(("Identifiant", "Identifier")),
         _ => None,
     };
     match known {
@@ -212,7 +262,7 @@ mod tests {
             ]
         );
         let keys = page[1].table.as_ref().expect("a table");
-        assert_eq!(keys.headers, ["Édition", "Empreinte", "Subkeys"]);
+        assert_eq!(keys.headers, ["Édition", "Empreinte", "Sous-clés"]);
         assert_eq!(keys.rows, [["1", "0A1B 2C3D 4E5F", "x, 1, y, 2"]]);
         assert!(page[2].empty && page[2].title == "Mes connexions");
         let terms = serde_json::json!({"personal_space": {"terms_accepted": [[1, 5], [2, 7]]}});

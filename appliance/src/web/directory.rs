@@ -34,6 +34,7 @@ struct Texts {
     name: &'static str,
     specialty: &'static str,
     place: &'static str,
+    phone: &'static str,
     address: &'static str,
     identifier: &'static str,
     key: &'static str,
@@ -52,7 +53,8 @@ const FRENCH: Texts = Texts {
     search_button: "Rechercher",
     name: "Nom",
     specialty: "Spécialité",
-    place: "Lieu",
+    place: "Ville",
+    phone: "Tél.",
     address: "Adresse sécurisée",
     identifier: "Identifiant",
     key: "Empreinte de la clé",
@@ -71,7 +73,8 @@ const ENGLISH: Texts = Texts {
     search_button: "Search",
     name: "Name",
     specialty: "Specialty",
-    place: "Place",
+    place: "City",
+    phone: "Tel.",
     address: "Secure address",
     identifier: "Identifier",
     key: "Key fingerprint",
@@ -88,6 +91,16 @@ struct DirectoryPage<'a> {
     summary: String,
     results: Vec<&'a crate::directory::PublicEntry>,
     truncated: bool,
+    /// Whether any entry shown has a practitioner identifier (else no such column).
+    identifiers: bool,
+}
+
+impl DirectoryPage<'_> {
+    /// A key fingerprint as people read and compare it: groups of four.
+    fn grouped(&self, fingerprint: &str) -> String {
+        let characters: Vec<char> = fingerprint.chars().collect();
+        characters.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join(" ")
+    }
 }
 
 async fn search_view(
@@ -130,7 +143,9 @@ pub(super) async fn directory_page(state: web::Data<State>, query: web::Query<Di
         (true, 1) => "1 entry.".to_owned(),
         (true, n) => format!("{n} entries."),
     };
-    let page = DirectoryPage { lang, other_lang, t, q, summary, truncated: total > results.len(), results };
+    let identifiers = results.iter().any(|e| e.practitioner_id.is_some());
+    let page =
+        DirectoryPage { lang, other_lang, t, q, summary, truncated: total > results.len(), results, identifiers };
     match page.render() {
         Ok(html) => HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
