@@ -130,3 +130,129 @@ fn a_guesser_at_one_address_cannot_lock_the_practice_out_from_another() {
         .expect("python3");
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "454");
 }
+
+/// A server of an autoconfig document, as Thunderbird keeps it.
+#[derive(Debug)]
+struct ConfiguredServer {
+    kind: String,
+    hostname: String,
+    port: u16,
+    socket: String,
+    username: String,
+}
+
+/// Reads `config-v1.1.xml` with the rules Thunderbird's reader applies (its
+/// readFromXML): a `clientConfig` of version 1.1, an `emailProvider` for the domain, each
+/// server with a host, a port in range, a socket type and an authentication it knows, a
+/// user name that may use its placeholders; at least one incoming and one outgoing server,
+/// the first of each being what it configures.
+fn read_as_thunderbird(xml: &str, domain: &str) -> (Vec<ConfiguredServer>, Vec<ConfiguredServer>) {
+    let document = roxmltree::Document::parse(xml).expect("well-formed XML");
+    let root = document.root_element();
+    assert!(root.has_tag_name("clientConfig") && root.attribute("version") == Some("1.1"), "{xml}");
+    let provider = root.children().find(|n| n.has_tag_name("emailProvider")).expect("emailProvider");
+    let text = |node: roxmltree::Node, tag: &str| {
+        node.children().find(|c| c.has_tag_name(tag)).and_then(|c| c.text()).unwrap_or_default().trim().to_owned()
+    };
+    assert!(provider.children().any(|d| d.has_tag_name("domain") && d.text() == Some(domain)), "{xml}");
+    let servers = |tag: &str, kinds: &[&str]| -> Vec<ConfiguredServer> {
+        provider
+            .children()
+            .filter(|n| n.has_tag_name(tag))
+            .map(|n| {
+                let server = ConfiguredServer {
+                    kind: n.attribute("type").unwrap_or_default().to_owned(),
+                    hostname: text(n, "hostname"),
+                    port: text(n, "port").parse().expect("a port number"),
+                    socket: text(n, "socketType"),
+                    username: text(n, "username"),
+                };
+                assert!(kinds.contains(&server.kind.as_str()), "{tag} type {server:?}");
+                assert!(!server.hostname.is_empty() && server.port > 0, "{server:?}");
+                assert!(["plain", "SSL", "STARTTLS"].contains(&server.socket.as_str()), "{server:?}");
+                let auth = text(n, "authentication");
+                assert!(
+                    ["password-cleartext", "plain", "password-encrypted", "secure"].contains(&auth.as_str()),
+                    "{auth}"
+                );
+                server
+            })
+            .collect()
+    };
+    let incoming = servers("incomingServer", &["pop3", "imap"]);
+    let outgoing = servers("outgoingServer", &["smtp"]);
+    assert!(!incoming.is_empty() && !outgoing.is_empty(), "{xml}");
+    (incoming, outgoing)
+}
+
+/// A practice's mail client given only its address and password: it fetches the relay's
+/// autoconfig document (both places clients look), takes the first servers offered, and
+/// sends and collects a document with them.
+#[test]
+fn a_mail_client_configures_itself_from_the_relays_autoconfig_and_sends_and_collects() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "");
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let (bob, bob_pw) = relay.add_user("bob", None);
+    let (https, ca) = (relay.port("https"), relay.ca());
+    let mut documents = Vec::new();
+    for path in
+        ["/.well-known/autoconfig/mail/config-v1.1.xml", "/mail/config-v1.1.xml?emailaddress=alice%40relay.test"]
+    {
+        let url = format!("https://127.0.0.1:{https}{path}");
+        let got = python(&["https-get", "--url", &url, "--ca", &ca]);
+        assert_eq!(got["status"], 200, "{path}: {got}");
+        assert!(got["content_type"].as_str().is_some_and(|t| t.starts_with("text/xml")), "{got}");
+        documents.push(got["text"].as_str().expect("the document").to_owned());
+    }
+    assert_eq!(documents[0], documents[1], "one document at both places");
+    let (incoming, outgoing) = read_as_thunderbird(&documents[0], "relay.test");
+    // Implicit TLS first; STARTTLS offered after it; the whole address as the user name.
+    let (collect, send) = (&incoming[0], &outgoing[0]);
+    assert_eq!((collect.kind.as_str(), collect.socket.as_str()), ("pop3", "SSL"), "{incoming:?}");
+    assert_eq!(send.socket, "SSL", "{outgoing:?}");
+    assert!(incoming.iter().any(|s| s.socket == "STARTTLS") && outgoing.iter().any(|s| s.socket == "STARTTLS"));
+    assert_eq!(collect.username, "%EMAILADDRESS%");
+    assert_eq!((send.port.to_string(), collect.port.to_string()), (relay.port("submissions"), relay.port("pop3s")));
+
+    // What the client then does, with what it read.
+    let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
+    let user = send.username.replace("%EMAILADDRESS%", &alice);
+    let sent = python(&[
+        "send",
+        "--port",
+        &send.port.to_string(),
+        "--tls",
+        "implicit",
+        "--ca",
+        &ca,
+        "--user",
+        &user,
+        "--password",
+        &alice_pw,
+        "--sender",
+        &alice,
+        "--to",
+        &bob,
+        "--file",
+        message.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(code(&sent["data"]), 250, "{sent}");
+    let user = collect.username.replace("%EMAILADDRESS%", &bob);
+    let fetched = python(&[
+        "fetch",
+        "--port",
+        &collect.port.to_string(),
+        "--tls",
+        "implicit",
+        "--ca",
+        &ca,
+        "--user",
+        &user,
+        "--password",
+        &bob_pw,
+    ]);
+    assert_eq!(fetched["messages"].as_array().map(Vec::len), Some(1), "{fetched}");
+    assert_eq!(collect.hostname, "127.0.0.1", "the relay's name as its certificate carries it (loopback here)");
+    assert!(relay.stop().success());
+}

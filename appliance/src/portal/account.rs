@@ -86,7 +86,7 @@ fn account_view(portal: &Portal, account: &Account, t: &Texts) -> Result<Account
         .map(|c| KeyRow {
             edition: c.edition,
             fingerprint: c.fingerprint.to_string(),
-            grouped: super::readable::grouped(&c.fingerprint.to_string()),
+            grouped: super::readable::grouped(c.fingerprint.as_ref()),
             status: t.key_status(c.status(now)).to_owned(),
             expires: date_time(portal, t, c.expires_at),
         })

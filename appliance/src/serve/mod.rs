@@ -69,6 +69,7 @@ async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: Pa
         listeners.port(Service::Pop3s),
         listeners.https.local_addr()?.port(),
     );
+    let (submission_port, pop3_port) = (listeners.port(Service::Submission), listeners.port(Service::Pop3));
     let ca_pem = std::fs::read_to_string(data_dir.join("tls/ca.pem")).context("reading the relay's CA")?;
     let relay_key = relay_key(&config, &store, &data_dir, clock.now()).await?;
     let mut actors = Actors::start(&config, &store, &clock, endpoints.clone(), ca_pem, relay_key)?;
@@ -118,7 +119,15 @@ async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: Pa
             next_year_within_days: config.keys.next_year_within_days,
         }),
     };
-    let https = start_https(https_listener, &tls, &store, &actors.relay_key, directory, portal, &config)?;
+    let mail_servers = crate::web::autoconfig::MailServers {
+        domain: config.domain.clone(),
+        host: endpoints.host.clone(),
+        submissions_port: endpoints.submissions_port,
+        submission_port,
+        pop3s_port: endpoints.pop3s_port,
+        pop3_port,
+    };
+    let https = start_https(https_listener, &tls, &actors.relay_key, directory, portal, mail_servers, &config)?;
     let metrics = match config.listen.metrics {
         Some(address) => {
             let outbound = federation.metrics.clone().map(|m| (m, store.clone(), clock.clone()));
@@ -400,10 +409,10 @@ fn session_context(
 fn start_https(
     listener: std::net::TcpListener,
     tls: &Arc<rustls::ServerConfig>,
-    store: &Store,
     relay_key: &RelayKey,
     directory: Arc<crate::directory::DirectoryCache>,
     portal: crate::portal::Portal,
+    mail_servers: crate::web::autoconfig::MailServers,
     config: &Config,
 ) -> anyhow::Result<actix_web::dev::ServerHandle> {
     let bound = listener.local_addr()?;
@@ -413,13 +422,14 @@ fn start_https(
         requests_per_ip_per_minute: config.limits.http_requests_per_ip_per_minute,
     };
     let served = crate::web::Web {
-        store: store.clone(),
+        store: portal.store.clone(),
         clock: portal.clock.clone(),
         directory,
         portal,
         caps,
         // The relay's own published certificates, served beside the users'.
         relay_certificates: Arc::new(vec![relay_key.public()]),
+        mail_servers,
     };
     let https = crate::web::start(listener, tls.clone(), served)?;
     tracing::info!(service = "https", address = %bound, "listening");

@@ -21,6 +21,7 @@
 //! per address, and the rate of anonymous requests per address (key discovery and the
 //! directory; the personal space has its own rules).
 
+pub mod autoconfig;
 mod directory;
 mod hkp;
 mod limits;
@@ -68,6 +69,8 @@ pub struct Web {
     /// user ID `Caducée <keys@DOMAIN>`), served by WKD and HKP beside the users'; public
     /// parts only are ever served. Empty when the relay publishes none.
     pub relay_certificates: Arc<Vec<sequoia_openpgp::Cert>>,
+    /// The mail servers mail clients are configured with (autoconfig).
+    pub mail_servers: autoconfig::MailServers,
 }
 
 impl std::fmt::Debug for Web {
@@ -88,7 +91,8 @@ pub fn start(
     tls: Arc<rustls::ServerConfig>,
     served: Web,
 ) -> anyhow::Result<actix_web::dev::ServerHandle> {
-    let Web { store, clock, directory, portal, caps, relay_certificates } = served;
+    let Web { store, clock, directory, portal, caps, relay_certificates, mail_servers } = served;
+    let autoconfig = web::Data::new(autoconfig::Autoconfig(autoconfig::document(&mail_servers)));
     let per_address = limits::PerAddress::new(caps.per_ip);
     let rate = web::Data::new(limits::RequestRate::new(caps.requests_per_ip_per_minute));
     let relay = Arc::new(relay::RelayKeys::new(&relay_certificates));
@@ -102,6 +106,7 @@ pub fn start(
             .app_data(state.clone())
             .app_data(rate.clone())
             .app_data(portal.clone())
+            .app_data(autoconfig.clone())
             // Forms are small; anything larger is refused before it is read.
             .app_data(web::FormConfig::default().limit(16 * 1024).error_handler(crate::portal::form_error))
             .configure(crate::portal::routes)
@@ -160,6 +165,11 @@ fn anonymous_routes(config: &mut web::ServiceConfig) {
             web::resource("/directory.ldif")
                 .wrap(from_fn(limits::refuse_over_rate))
                 .route(web::get().to(directory::directory_ldif)),
+        )
+        .service(
+            web::resource(["/.well-known/autoconfig/mail/config-v1.1.xml", "/mail/config-v1.1.xml"])
+                .wrap(from_fn(limits::refuse_over_rate))
+                .route(web::get().to(autoconfig::config_v1_1)),
         )
         .service(
             web::scope("/.well-known/openpgpkey")
