@@ -145,7 +145,8 @@ fn lifetimes_follow_the_relays_clock() {
     assert!((ca_from..ca_from + 5).contains(&from));
     assert_eq!(until - from, 397 * DAY_SECS + 3600, "the server certificate lasts 397 days");
 
-    // Its names: the relay's, WKD's advanced host among them; no name a client would refuse.
+    // Its names: the relay's, WKD's advanced host and the mail clients' autoconfig host
+    // among them; no name a client would refuse.
     let names = server.subject_alternative_name().expect("names").expect("a SAN extension");
     let dns: Vec<&str> = names
         .value
@@ -153,7 +154,7 @@ fn lifetimes_follow_the_relays_clock() {
         .iter()
         .filter_map(|n| if let GeneralName::DNSName(name) = n { Some(*name) } else { None })
         .collect();
-    assert_eq!(dns, ["localhost", "openpgpkey.relay.test", "relay.test"]);
+    assert_eq!(dns, ["autoconfig.relay.test", "localhost", "openpgpkey.relay.test", "relay.test"]);
     assert_eq!(served(&relay, "pop3s", None, FIRST_START_SECS + 60), file_leaf(&data));
     assert!(relay.stop().success());
 }

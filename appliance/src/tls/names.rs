@@ -18,7 +18,8 @@ pub struct Names {
 
 impl Names {
     /// Every name practices and their software reach this relay by: its host name, its mail
-    /// domain and `openpgpkey.<domain>` (WKD's advanced method), the public host of
+    /// domain, `openpgpkey.<domain>` (WKD's advanced method) and `autoconfig.<domain>` (mail
+    /// clients' autoconfiguration), the public host of
     /// installation bundles, `localhost`; the loopback address and every address a listener
     /// is bound to (not the wildcard ones).
     pub fn of(config: &Config) -> Names {
@@ -26,6 +27,7 @@ impl Names {
         names.add(config.hostname());
         names.add(&config.domain);
         names.add(&format!("openpgpkey.{}", config.domain));
+        names.add(&format!("autoconfig.{}", config.domain));
         names.add("localhost");
         if let Some(host) = &config.keys.public_host {
             names.add(host);

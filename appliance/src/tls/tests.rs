@@ -55,7 +55,7 @@ fn signed_with_the_ca_key(dir: &Path, names: &[&str]) -> CertificateDer<'static>
 fn the_names_are_the_relays_own() {
     let names = Names::of(&config());
     let dns: Vec<&str> = names.dns.iter().map(String::as_str).collect();
-    assert_eq!(dns, ["localhost", "openpgpkey.relay.test", "relay.test"]);
+    assert_eq!(dns, ["autoconfig.relay.test", "localhost", "openpgpkey.relay.test", "relay.test"]);
     let ips: Vec<String> = names.ips.iter().map(ToString::to_string).collect();
     assert_eq!(ips, ["127.0.0.1", "192.0.2.7"], "the loopback and bound addresses, not the wildcard");
 }
@@ -67,11 +67,11 @@ fn the_ca_vouches_for_the_relays_names_only() {
     assert!(maintain(dir.path(), &names, START).expect("first start").is_empty());
     let (_, ca_certificate) = ca(dir.path());
     let constraints = ca_certificate.constraints.expect("name constraints");
-    assert_eq!(constraints.dns, ["localhost", "openpgpkey.relay.test", "relay.test"]);
+    assert_eq!(constraints.dns, ["autoconfig.relay.test", "localhost", "openpgpkey.relay.test", "relay.test"]);
     assert_eq!(constraints.ips, [(vec![127, 0, 0, 1], vec![255; 4]), (vec![192, 0, 2, 7], vec![255; 4])]);
 
     let leaf = certificates(&dir.path().join("server.pem")).expect("server.pem").remove(0);
-    for name in ["relay.test", "openpgpkey.relay.test", "localhost", "127.0.0.1"] {
+    for name in ["relay.test", "openpgpkey.relay.test", "autoconfig.relay.test", "localhost", "127.0.0.1"] {
         verify(dir.path(), &leaf, name, START).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     let foreign = signed_with_the_ca_key(dir.path(), &["bank.example"]);
