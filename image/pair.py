@@ -4,8 +4,9 @@ bridge joins two appliance VMs (pair members 1 and 2) and the corosync-qnetd arb
 
 Boots both members from their seeds and then, as a hosting provider and its practices see
 the pair through the service address:
-1. the cluster forms, member 1 serves; two practices' accounts are made, and the first
-   synchronisation of the replicated disk is timed;
+1. member 1 is set up by its seed, member 2 by the first-boot questions answered on its
+   tty1 (the same secret, typed); the cluster forms, member 1 serves; two practices'
+   accounts are made, and the first synchronisation of the replicated disk is timed;
 2. a load submits to the service address while the primary's power is cut (its QEMU
    killed): the other member takes over; every message acknowledged with 250 is collected
    exactly once afterwards, and the store's fsck is clean;
@@ -14,7 +15,8 @@ the pair through the service address:
    switchover to it, then the same for the other member; nothing acknowledged is lost and
    the service is away only during the switchover;
 5. the member that serves is cut from its peer and from the arbiter: never two primaries,
-   the cut member stops serving and the other takes over.
+   the cut member's watchdog resets it and the other takes over; the link back, the cut
+   member rejoins as standby.
 Figures go to WORK/pair.json.
 """
 
@@ -22,6 +24,7 @@ import argparse
 import json
 import os
 import poplib
+import re
 import smtplib
 import subprocess
 import sys
@@ -35,6 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import smoke  # noqa: E402  (the image test's host side: importing a bundle into gpg)
 
 DOMAIN = "caducee.test"
+HERE = os.path.dirname(os.path.abspath(__file__))
 HOSTNAME = "relay.caducee.test"
 ADDRESSES = {1: "10.77.0.11", 2: "10.77.0.12"}
 NAMES = {1: "caducee-1", 2: "caducee-2"}
@@ -74,8 +78,32 @@ class Member:
             "-device", "virtio-blk-pci,drive=pair,serial=caducee-pair",
             "-netdev", "tap,id=net0,ifname=tap%d,script=no,downscript=no" % self.node,
             "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:77:00:1%d" % self.node,
+            # The watchdog that resets a member without quorum (sbd), as a hypervisor gives one.
+            "-device", "i6300esb", "-action", "watchdog=reset",
             "-device", "virtio-rng-pci", "-display", "none", "-serial", "file:" + self.serial(),
+            "-monitor", "unix:%s,server=on,wait=off" % self.monitor(),
         ])
+
+    def monitor(self):
+        return os.path.join(self.args.work, "monitor-%d.sock" % self.node)
+
+    def type_on_tty1(self, *lines):
+        """Each line typed on tty1's keyboard and Enter, as at the hypervisor's console."""
+        subprocess.run(["python3", os.path.join(HERE, "type-keys.py"), self.monitor(), *lines], check=True)
+
+    def answer_pair_questions(self):
+        """The first-boot questions of a pair member without a seed, answered on tty1."""
+        self.wait_serial("asking on tty1 whether this machine is a single appliance or a pair member", BOOT_SECONDS)
+        with open(os.path.join(self.args.work, "passphrase")) as f:
+            passphrase = f.read().strip()
+        peer = ADDRESSES[3 - self.node]
+        # single or pair; member; its address; gateway (none); peer; service address;
+        # arbiter; the data disk (Enter: the only one listed); the secret; domain; host name
+        self.type_on_tty1("pair", str(self.node), self.address + "/24", "", peer, "10.77.0.10/24", "10.77.0.1",
+                          "", passphrase, "caducee.test", HOSTNAME)
+        # The first-boot report waits on tty1 for Enter.
+        self.wait_serial("first-boot report shown on tty1", BOOT_SECONDS)
+        self.type_on_tty1("")
 
     def power_cut(self):
         self.process.kill()
@@ -97,11 +125,18 @@ class Member:
             tail = f.read()[-4000:].decode(errors="replace")
         fail("no %r on member %d's serial console within %d s:\n%s" % (pattern, self.node, seconds, tail))
 
+    def kernel_starts(self):
+        """How many times a kernel started in this QEMU (a watchdog reset starts one more)."""
+        with open(self.serial(), "rb") as f:
+            return f.read().count(b"Linux version")
+
     def run(self, command):
         """`command` as root over SSH: the completed process, whatever its exit."""
         return subprocess.run(
             ["ssh", "-q", "-i", os.path.join(self.args.work, "id"), "-o", "StrictHostKeyChecking=no",
-             "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "root@" + self.address, command],
+             "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10",
+             # A member reset under a session (its watchdog) ends the session within 15 s.
+             "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3", "root@" + self.address, command],
             capture_output=True, check=False, timeout=300)
 
     def ssh(self, command, check=True):
@@ -326,10 +361,12 @@ def main():
     figures = {}
     members = {node: Member(args, node) for node in (1, 2)}
 
-    step("both members boot from their seeds; the cluster forms")
+    step("both members boot, member 1 from its seed, member 2 from answers typed on its tty1; the cluster forms")
     started = time.time()
     for member in members.values():
         member.boot()
+    # Member 1 from its seed; member 2's seed has no pair keys, its questions are answered on tty1.
+    members[2].answer_pair_questions()
     for member in members.values():
         member.wait_serial("caducee-pair: ", BOOT_SECONDS)
     primary = wait("the service placed", BOOT_SECONDS, lambda: serving(members))
@@ -357,6 +394,12 @@ def main():
     state.values["template"] = mailclient.pgp_mime(
         args.gnupghome, state.values["alice"]["address"], [state.values["bob"]["address"]],
         "Compte rendu sous charge\n", "load")
+    # The relay's status shows the cluster as the member publishes it (the console's Pair screen).
+    def cluster_in_status():
+        pair = json.loads(primary.ssh("caducee status --json")).get("pair") or {}
+        cluster = pair.get("cluster") or {}
+        return cluster.get("quorate") and cluster.get("serving") == NAMES[primary.node]
+    wait("the cluster in the relay's status", 300, cluster_in_status)
     synced = time.time()
     wait("UpToDate on both members", 1800, lambda: (primary.drbd() or {}).get("ds") == "UpToDate/UpToDate")
     figures["first_sync_seconds"] = round(time.time() - synced)
@@ -421,6 +464,7 @@ def main():
         "  iifname \"tap%d\" drop\n  oifname \"tap%d\" drop\n }\n"
         " chain input {\n  type filter hook input priority 0; policy accept;\n"
         "  iifname \"tap%d\" tcp dport 5403 drop\n }\n}\n" % (primary.node, primary.node, primary.node)).encode())
+    starts = primary.kernel_starts()
     roles = []
 
     def settled():
@@ -428,11 +472,19 @@ def main():
         roles.append((a.get("ro"), b.get("ro")))
         if a.get("ro", "").startswith("Primary") and b.get("ro", "").startswith("Primary"):
             fail("two primaries after the cut: %r" % roles)
-        relay = primary.ssh("systemctl is-active caducee.service", check=False).strip()
+        try:
+            relay = primary.ssh("systemctl is-active caducee.service", check=False).strip()
+        except subprocess.TimeoutExpired:
+            relay = "unreachable"
         return b.get("ro", "").startswith("Primary") and relay != "active"
 
+    cut_at = time.time()
     wait("member %d serving and the cut member stopped" % standby.node, TAKEOVER_SECONDS, settled)
+    figures["takeover_after_the_cut_seconds"] = round(time.time() - cut_at)
+    # Without quorum its watchdog reset it: a second kernel started in the same machine.
+    wait("member %d reset by its watchdog" % primary.node, TAKEOVER_SECONDS, lambda: primary.kernel_starts() > starts)
     subprocess.run(["nft", "delete", "table", "bridge", "caducee_cut"], check=True)
+    wait_rejoined(standby, primary)
     client = smtplib.SMTP(HOSTNAME, 587, timeout=60)
     client.starttls(context=mailclient.context(ca))
     client.login(state.values["alice"]["address"], state.values["alice"]["password"])
@@ -446,7 +498,20 @@ def main():
     finish(args, members, figures)
 
 
+def resyncs(args):
+    """Every resynchronisation the members' kernels reported: (member, seconds, KiB/s)."""
+    done = []
+    for name in sorted(os.listdir(args.work)):
+        if name.startswith("serial-"):
+            with open(os.path.join(args.work, name), "rb") as f:
+                text = f.read().decode(errors="replace")
+            for m in re.finditer(r"Resync done \(total (\d+) sec; paused \d+ sec; (\d+) K/sec\)", text):
+                done.append((name.split("-")[1], int(m.group(1)), int(m.group(2))))
+    return done
+
+
 def finish(args, members, figures):
+    figures["resyncs_member_seconds_kib_per_second"] = resyncs(args)
     for member in members.values():
         member.ssh("systemctl poweroff", check=False)
     for member in members.values():
