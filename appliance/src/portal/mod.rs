@@ -19,7 +19,7 @@ mod account;
 pub mod keys;
 mod login;
 mod quality;
-mod readable;
+pub(crate) mod readable;
 mod rights;
 mod second_factor;
 mod terms;

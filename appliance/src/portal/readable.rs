@@ -135,8 +135,9 @@ fn is_time(key: &str) -> bool {
     key.ends_with("_at") || matches!(key, "last_collection" | "at" | "since" | "expires" | "created" | "last_seen")
 }
 
-/// `0A1B 2C3D …`: a fingerprint read and compared by groups of four.
-pub(super) fn grouped(fingerprint: &str) -> String {
+/// `0A1B 2C3D …`: a fingerprint read and compared by groups of four (the personal space
+/// and the directory page).
+pub(crate) fn grouped(fingerprint: &str) -> String {
     let characters: Vec<char> = fingerprint.chars().collect();
     characters.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join(" ")
 }
@@ -220,6 +221,7 @@ fn label(t: &Texts, key: &str) -> String {
         "quota_warned_percent" => Some(("Dernier avertissement de quota (%)", "Last quota warning (%)")),
         "inactivity_noticed_at" => Some(("Avis d'inactivité envoyé le", "Inactivity notice sent")),
         "totp_enrolled_at" => Some(("Second facteur activé le", "Second factor enrolled")),
+        "password_changed_at" => Some(("Mot de passe changé le", "Password changed")),
         "practitioner_id" => Some(("Identifiant", "Identifier")),
         _ => None,
     };

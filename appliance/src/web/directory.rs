@@ -98,8 +98,7 @@ struct DirectoryPage<'a> {
 impl DirectoryPage<'_> {
     /// A key fingerprint as people read and compare it: groups of four.
     fn grouped(&self, fingerprint: &str) -> String {
-        let characters: Vec<char> = fingerprint.chars().collect();
-        characters.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join(" ")
+        crate::portal::readable::grouped(fingerprint)
     }
 }
 
