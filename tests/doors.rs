@@ -218,41 +218,11 @@ fn a_mail_client_configures_itself_from_the_relays_autoconfig_and_sends_and_coll
     // What the client then does, with what it read.
     let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
     let user = send.username.replace("%EMAILADDRESS%", &alice);
-    let sent = python(&[
-        "send",
-        "--port",
-        &send.port.to_string(),
-        "--tls",
-        "implicit",
-        "--ca",
-        &ca,
-        "--user",
-        &user,
-        "--password",
-        &alice_pw,
-        "--sender",
-        &alice,
-        "--to",
-        &bob,
-        "--file",
-        message.to_str().expect("utf-8 path"),
-    ]);
+    let sent = relay.send_at(&send.port.to_string(), &user, &alice_pw, &bob, &message);
     assert_eq!(code(&sent["data"]), 250, "{sent}");
     let user = collect.username.replace("%EMAILADDRESS%", &bob);
-    let fetched = python(&[
-        "fetch",
-        "--port",
-        &collect.port.to_string(),
-        "--tls",
-        "implicit",
-        "--ca",
-        &ca,
-        "--user",
-        &user,
-        "--password",
-        &bob_pw,
-    ]);
-    assert_eq!(fetched["messages"].as_array().map(Vec::len), Some(1), "{fetched}");
+    let fetched = relay.fetch_at(&collect.port.to_string(), &user, &bob_pw, false);
+    assert_eq!(fetched.len(), 1, "one message collected");
     assert_eq!(collect.hostname, "127.0.0.1", "the relay's name as its certificate carries it (loopback here)");
     assert!(relay.stop().success());
 }

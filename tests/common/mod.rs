@@ -251,11 +251,16 @@ impl Relay {
 impl Relay {
     /// One submission with python's smtplib over implicit TLS; each step's reply as JSON.
     pub fn send(&self, sender: &str, password: &str, to: &str, message: &Path) -> Value {
-        let (port, ca) = (self.port("submissions"), self.ca());
+        self.send_at(&self.port("submissions"), sender, password, to, message)
+    }
+
+    /// As [`Relay::send`], to the submission port `port` (one a client was told of).
+    pub fn send_at(&self, port: &str, sender: &str, password: &str, to: &str, message: &Path) -> Value {
+        let ca = self.ca();
         python(&[
             "send",
             "--port",
-            &port,
+            port,
             "--tls",
             "implicit",
             "--ca",
@@ -276,8 +281,13 @@ impl Relay {
     /// Every message of a mailbox with python's poplib over implicit TLS (deleted at QUIT
     /// when `delete`), as retrieved.
     pub fn fetch(&self, user: &str, password: &str, delete: bool) -> Vec<Vec<u8>> {
-        let (port, ca) = (self.port("pop3s"), self.ca());
-        let mut args = vec!["fetch", "--port", &port, "--tls", "implicit", "--ca", &ca, "--user", user];
+        self.fetch_at(&self.port("pop3s"), user, password, delete)
+    }
+
+    /// As [`Relay::fetch`], from the POP3S port `port` (one a client was told of).
+    pub fn fetch_at(&self, port: &str, user: &str, password: &str, delete: bool) -> Vec<Vec<u8>> {
+        let ca = self.ca();
+        let mut args = vec!["fetch", "--port", port, "--tls", "implicit", "--ca", &ca, "--user", user];
         args.extend(["--password", password]);
         if delete {
             args.push("--delete");

@@ -113,7 +113,7 @@ async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: Pa
         logins: context.logins.clone(),
         password_checks: context.password_checks.clone(),
         time_zone: config.zone()?,
-        relay_name: config.hostname.clone().unwrap_or_else(|| config.domain.clone()),
+        relay_name: config.hostname().to_owned(),
         keys: Some(crate::portal::keys::SubmittedKeys {
             relay_key: actors.relay_key.clone(),
             next_year_within_days: config.keys.next_year_within_days,

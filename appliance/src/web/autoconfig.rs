@@ -20,41 +20,44 @@ pub struct MailServers {
     pub pop3_port: u16,
 }
 
-/// The document, made once at start (the ports do not change while the relay runs).
-pub fn document(servers: &MailServers) -> String {
-    let MailServers { domain, host, submissions_port, submission_port, pop3s_port, pop3_port } = servers;
-    let (domain, host) = (escaped(domain), escaped(host));
-    let server = |kind: &str, tag: &str, port: u16, socket: &str, extra: &str| {
-        format!(
-            "    <{tag} type=\"{kind}\">\n      <hostname>{host}</hostname>\n      <port>{port}</port>\n      \
-             <socketType>{socket}</socketType>\n      <username>%EMAILADDRESS%</username>\n      \
-             <authentication>password-cleartext</authentication>\n{extra}    </{tag}>\n"
-        )
-    };
-    // The relay erases a message once every recipient collected it: the client must not
-    // expect to keep it on the server.
-    let pop3 = "      <pop3>\n        <leaveMessagesOnServer>false</leaveMessagesOnServer>\n      </pop3>\n";
-    let mut servers = String::new();
-    for (port, socket) in [(*pop3s_port, "SSL"), (*pop3_port, "STARTTLS")] {
-        if port != 0 {
-            servers.push_str(&server("pop3", "incomingServer", port, socket, pop3));
-        }
-    }
-    for (port, socket) in [(*submissions_port, "SSL"), (*submission_port, "STARTTLS")] {
-        if port != 0 {
-            servers.push_str(&server("smtp", "outgoingServer", port, socket, ""));
-        }
-    }
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<clientConfig version=\"1.1\">\n  \
-         <emailProvider id=\"{domain}\">\n    <domain>{domain}</domain>\n    \
-         <displayName>Caducée — {domain}</displayName>\n    <displayShortName>Caducée</displayShortName>\n\
-         {servers}  </emailProvider>\n</clientConfig>\n"
-    )
+/// One server the document offers.
+struct Offered {
+    tag: &'static str,
+    kind: &'static str,
+    port: u16,
+    socket: &'static str,
 }
 
-fn escaped(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+#[derive(askama::Template)]
+#[template(path = "autoconfig.xml")]
+struct Document<'a> {
+    domain: &'a str,
+    host: &'a str,
+    servers: Vec<Offered>,
+}
+
+/// The document, made once at start (the ports do not change while the relay runs).
+/// Collection first, then sending; implicit TLS before STARTTLS; a listener switched off
+/// (port 0) is not offered. POP3 says not to leave messages on the server: the relay erases
+/// a message once every recipient has collected it.
+pub fn document(servers: &MailServers) -> askama::Result<String> {
+    use askama::Template as _;
+    let offered = [
+        ("incomingServer", "pop3", servers.pop3s_port, "SSL"),
+        ("incomingServer", "pop3", servers.pop3_port, "STARTTLS"),
+        ("outgoingServer", "smtp", servers.submissions_port, "SSL"),
+        ("outgoingServer", "smtp", servers.submission_port, "STARTTLS"),
+    ];
+    let document = Document {
+        domain: &servers.domain,
+        host: &servers.host,
+        servers: offered
+            .into_iter()
+            .filter(|(_, _, port, _)| *port != 0)
+            .map(|(tag, kind, port, socket)| Offered { tag, kind, port, socket })
+            .collect(),
+    };
+    document.render()
 }
 
 pub(super) async fn config_v1_1(document: web::Data<Autoconfig>) -> HttpResponse {
@@ -82,7 +85,8 @@ mod tests {
             pop3s_port: 995,
             pop3_port: 0,
         };
-        let xml = document(&servers);
+        let xml = document(&servers).expect("rendered");
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<clientConfig version=\"1.1\">"), "{xml}");
         let parsed = roxmltree::Document::parse(&xml).expect("well-formed");
         let incoming: Vec<_> = parsed.descendants().filter(|n| n.has_tag_name("incomingServer")).collect();
         assert_eq!(incoming.len(), 1, "a listener switched off is not offered: {xml}");

@@ -92,7 +92,7 @@ pub fn start(
     served: Web,
 ) -> anyhow::Result<actix_web::dev::ServerHandle> {
     let Web { store, clock, directory, portal, caps, relay_certificates, mail_servers } = served;
-    let autoconfig = web::Data::new(autoconfig::Autoconfig(autoconfig::document(&mail_servers)));
+    let autoconfig = web::Data::new(autoconfig::Autoconfig(autoconfig::document(&mail_servers)?));
     let per_address = limits::PerAddress::new(caps.per_ip);
     let rate = web::Data::new(limits::RequestRate::new(caps.requests_per_ip_per_minute));
     let relay = Arc::new(relay::RelayKeys::new(&relay_certificates));
