@@ -192,14 +192,14 @@ struct PairStatus {
     cluster: Option<Cluster>,
 }
 
-/// A value of the member's pair configuration (`PAIR_NAME`, `PAIR_SERVICE_ADDRESS`…).
-fn configured(key: &str) -> Option<String> {
-    let conf = std::fs::read_to_string(PAIR_CONF).ok()?;
-    conf.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix('=')).map(str::to_owned)
+/// The member's pair configuration (`KEY=value` lines), read once per use.
+fn configuration() -> String {
+    std::fs::read_to_string(PAIR_CONF).unwrap_or_default()
 }
 
-fn member_name() -> Option<String> {
-    configured("PAIR_NAME")
+/// A value of the configuration (`PAIR_NAME`, `PAIR_SERVICE_ADDRESS`…).
+fn configured(conf: &str, key: &str) -> Option<String> {
+    conf.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix('=')).map(str::to_owned)
 }
 
 /// Asks Pacemaker; `None` when the cluster does not run on this member.
@@ -254,7 +254,7 @@ pub fn run(command: &PairCommand) -> anyhow::Result<ExitCode> {
     let replication = replication();
     let cluster = crm_mon()?;
     let status = PairStatus {
-        member: member_name(),
+        member: configured(&configuration(), "PAIR_NAME"),
         problem: replication.as_ref().and_then(Replication::problem),
         replication,
         cluster,
@@ -304,9 +304,10 @@ fn print_status(status: &PairStatus) {
 /// The replication for `status` and the console; `None` on a single appliance.
 pub fn view() -> Option<caducee_admin_protocol::PairView> {
     let r = replication()?;
+    let conf = configuration();
     Some(caducee_admin_protocol::PairView {
-        member: member_name(),
-        service_address: configured("PAIR_SERVICE_ADDRESS"),
+        member: configured(&conf, "PAIR_NAME"),
+        service_address: configured(&conf, "PAIR_SERVICE_ADDRESS"),
         problem: r.problem(),
         connection: r.connection,
         role: r.role,
