@@ -12,8 +12,13 @@ pub(super) struct Section {
     pub title: String,
     pub rows: Vec<(String, String)>,
     pub table: Option<Table>,
-    /// Nothing recorded (an empty list).
-    pub empty: bool,
+}
+
+impl Section {
+    /// Nothing recorded: no row, and no record in the table.
+    pub fn empty(&self) -> bool {
+        self.rows.is_empty() && self.table.as_ref().is_none_or(|table| table.rows.is_empty())
+    }
 }
 
 pub(super) struct Table {
@@ -22,30 +27,27 @@ pub(super) struct Table {
 }
 
 /// How the page writes a time (the portal's local time in the page's language).
-pub(super) type Clock<'a> = &'a dyn Fn(u64) -> String;
+pub(super) type TimeText<'a> = &'a dyn Fn(u64) -> String;
 
 /// The sections of the personal-data document, in its order.
-pub(super) fn sections(t: &Texts, data: &Value, when: Clock<'_>) -> Vec<Section> {
+pub(super) fn sections(t: &Texts, data: &Value, when: TimeText<'_>) -> Vec<Section> {
     let Value::Object(map) = data else { return Vec::new() };
     map.iter().map(|(key, value)| section(t, key, value, when)).collect()
 }
 
-fn section(t: &Texts, key: &str, value: &Value, when: Clock<'_>) -> Section {
+fn section(t: &Texts, key: &str, value: &Value, when: TimeText<'_>) -> Section {
     let title = section_title(t, key);
     match value {
-        Value::Object(fields) => {
-            Section { title, rows: fields_of(t, fields, when), table: None, empty: fields.is_empty() }
-        }
+        Value::Object(fields) => Section { title, rows: fields_of(t, fields, when), table: None },
         Value::Array(items) if items.iter().all(Value::is_object) => {
-            let table = table(t, items, when);
-            Section { title, rows: Vec::new(), empty: table.rows.is_empty(), table: Some(table) }
+            Section { title, rows: Vec::new(), table: Some(table(t, items, when)) }
         }
-        other => Section { title, rows: vec![(String::new(), shown(t, key, other, when))], table: None, empty: false },
+        other => Section { title, rows: vec![(String::new(), shown(t, key, other, when))], table: None },
     }
 }
 
 /// An object's fields as rows; absent values left out.
-fn fields_of(t: &Texts, fields: &Map<String, Value>, when: Clock<'_>) -> Vec<(String, String)> {
+fn fields_of(t: &Texts, fields: &Map<String, Value>, when: TimeText<'_>) -> Vec<(String, String)> {
     fields
         .iter()
         .filter(|(_, v)| !v.is_null())
@@ -54,7 +56,7 @@ fn fields_of(t: &Texts, fields: &Map<String, Value>, when: Clock<'_>) -> Vec<(St
 }
 
 /// Records as a table: a column per field, in the order they first appear.
-fn table(t: &Texts, items: &[Value], when: Clock<'_>) -> Table {
+fn table(t: &Texts, items: &[Value], when: TimeText<'_>) -> Table {
     let mut keys: Vec<&str> = Vec::new();
     for item in items {
         for key in item.as_object().into_iter().flat_map(Map::keys) {
@@ -74,7 +76,7 @@ fn table(t: &Texts, items: &[Value], when: Clock<'_>) -> Table {
 
 /// A value as text: times, sizes, yes/no, fingerprints in groups of four; a nested record
 /// as `label: value` pairs.
-fn shown(t: &Texts, key: &str, value: &Value, when: Clock<'_>) -> String {
+fn shown(t: &Texts, key: &str, value: &Value, when: TimeText<'_>) -> String {
     let french = t.lang == "fr";
     match value {
         Value::Null => "—".to_owned(),
@@ -266,7 +268,7 @@ mod tests {
         let keys = page[1].table.as_ref().expect("a table");
         assert_eq!(keys.headers, ["Édition", "Empreinte", "Sous-clés"]);
         assert_eq!(keys.rows, [["1", "0A1B 2C3D 4E5F", "x, 1, y, 2"]]);
-        assert!(page[2].empty && page[2].title == "Mes connexions");
+        assert!(page[2].empty() && page[2].title == "Mes connexions");
         let terms = serde_json::json!({"personal_space": {"terms_accepted": [[1, 5], [2, 7]]}});
         let rows = &sections(&FRENCH, &terms, &when)[0].rows;
         assert_eq!(rows[0].1, "version 1 le <time 5>, version 2 le <time 7>");
