@@ -157,6 +157,10 @@ fn practices_exchange_signed_documents_with_the_client_and_with_gpg() {
     ok(send(&alice, &[&bob.address], &report), "client send");
     let raw = relay.fetch(&bob.address, &bob.password, true);
     assert_eq!(raw.len(), 1);
+    // What the client wrote is a whole message: dated, identified in the sender's domain.
+    let parsed = mail_parser::MessageParser::default().parse(&raw[0]).expect("a message");
+    assert!(parsed.date().is_some(), "{}", String::from_utf8_lossy(&raw[0]));
+    assert!(parsed.message_id().is_some_and(|id| id.ends_with("@relay.test")), "{}", String::from_utf8_lossy(&raw[0]));
     let raw_file = dir.path().join("for-gpg.eml");
     std::fs::write(&raw_file, &raw[0]).expect("raw message");
     let bob_gpg = dir.path().join("bob-gpg");

@@ -56,6 +56,10 @@ fn inactivity_warns_at_30_days_disables_at_60_and_a_collection_brings_reception_
         assert_eq!(rcpt, ["<contact@example.org>"]);
         assert_eq!(kind(&data), "inactivity-notice", "{data}");
         assert!(data.contains("Auto-Submitted: auto-generated"));
+        let parsed = mail_parser::MessageParser::default().parse(data.as_bytes()).expect("a message");
+        assert!(parsed.date().is_some() && parsed.message_id().is_some(), "{data}");
+        assert_eq!(parsed.from().and_then(|from| from.first()).and_then(|from| from.name()), Some("Caducée"), "{data}");
+        assert!(data.is_ascii(), "headers RFC 2047-encoded: {data}");
         told.push(data);
     }
     assert!(told.iter().any(|d| d.contains(&bob)), "the notice names the mailbox");
@@ -98,7 +102,7 @@ fn inactivity_warns_at_30_days_disables_at_60_and_a_collection_brings_reception_
     let alice_mail = fetch_text(&relay, &alice, &alice_pw);
     assert_eq!(alice_mail.len(), 1, "one delivery status notification a day, however many attempts");
     let dsn = &alice_mail[0];
-    assert!(dsn.contains("multipart/report; report-type=delivery-status"), "{dsn}");
+    assert!(dsn.contains("multipart/report; report-type=\"delivery-status\""), "{dsn}");
     assert!(dsn.contains(&format!("Final-Recipient: rfc822; {bob}")), "{dsn}");
     assert!(dsn.contains("Status: 5.2.1"), "{dsn}");
 

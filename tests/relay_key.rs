@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{caducee_plain, python, Relay};
+use mail_parser::MimeHeaders as _;
 use serde_json::Value;
 
 fn said(output: &Output) -> String {
@@ -131,7 +132,7 @@ fn gpg_finds_the_relay_key_over_wkd_and_hkp_and_trusting_it_validates_users_and_
     let mail = relay.fetch(&alice_address, &alice_password, false);
     assert_eq!(mail.len(), 1);
     let raw = String::from_utf8_lossy(&mail[0]).into_owned();
-    assert!(raw.contains("From: Caducee <keys@relay.test>"), "{raw}");
+    assert_eq!(sender_of(&raw), ("Caducée".to_owned(), "keys@relay.test".to_owned()), "{raw}");
     let start = raw.find("-----BEGIN PGP MESSAGE-----").expect("armour");
     let end = raw.find("-----END PGP MESSAGE-----").expect("armour end") + "-----END PGP MESSAGE-----".len();
     let code = alice["installation_code"].as_str().expect("code");
@@ -156,6 +157,13 @@ fn gpg_finds_the_relay_key_over_wkd_and_hkp_and_trusting_it_validates_users_and_
 }
 
 /// The part a `multipart/signed` message signs and its armoured signature (RFC 3156 5).
+/// A message's `From:` display name and address, as a mail program reads them.
+fn sender_of(raw: &str) -> (String, String) {
+    let parsed = mail_parser::MessageParser::default().parse(raw.as_bytes()).expect("a message");
+    let from = parsed.from().and_then(|from| from.first()).expect("a From:");
+    (from.name().unwrap_or_default().to_owned(), from.address().unwrap_or_default().to_owned())
+}
+
 fn signed_parts(raw: &str) -> (String, String) {
     let boundary =
         raw.split("boundary=\"").nth(1).and_then(|rest| rest.split('"').next()).expect("the multipart/signed boundary");
@@ -191,11 +199,14 @@ fn delivery_status_notifications_are_pgp_mime_signed_by_the_relay_and_gpg_verifi
         mail = relay.fetch(alice_address, alice_password, false);
     }
     let raw = String::from_utf8(mail.first().expect("a DSN").clone()).expect("utf-8");
-    assert!(
-        raw.contains("Content-Type: multipart/signed; micalg=pgp-sha256; protocol=\"application/pgp-signature\""),
-        "{raw}"
-    );
-    assert!(raw.contains("multipart/report; report-type=delivery-status"), "{raw}");
+    let parsed = mail_parser::MessageParser::default().parse(raw.as_bytes()).expect("a message");
+    let content_type = parsed.content_type().expect("a content type");
+    assert_eq!((content_type.ctype(), content_type.subtype()), ("multipart", Some("signed")), "{raw}");
+    assert_eq!(content_type.attribute("micalg"), Some("pgp-sha256"), "{raw}");
+    assert_eq!(content_type.attribute("protocol"), Some("application/pgp-signature"), "{raw}");
+    assert!(raw.is_ascii(), "headers encoded (RFC 2047), the signed text quoted-printable: {raw}");
+    assert!(parsed.date().is_some() && parsed.message_id().is_some_and(|id| id.ends_with("@relay.test")), "{raw}");
+    assert!(raw.contains("multipart/report; report-type=\"delivery-status\""), "{raw}");
     let (signed, signature) = signed_parts(&raw);
     std::fs::write(dir.path().join("part"), &signed).expect("part");
     std::fs::write(dir.path().join("part.asc"), &signature).expect("signature");

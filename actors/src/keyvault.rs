@@ -549,16 +549,19 @@ pub fn renewal_message(
     let mut message = LiteralWriter::new(message).build().map_err(pgp)?;
     message.write_all(plaintext.as_bytes()).map_err(pgp)?;
     message.finalize().map_err(pgp)?;
-    let armoured = String::from_utf8(armoured).map_err(pgp)?.replace('\n', "\r\n");
-    let date = httpdate::fmt_http_date(system_time(at));
-    Ok(format!(
-        "From: Caducee <{from}>\r\nTo: <{to}>\r\nDate: {date}\r\nSubject: Nouvelles cles / New keys\r\n\
-         X-Caducee-Keys: renewal\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"caducee-keys\"\r\n\r\n\
-         --caducee-keys\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n\
-         --caducee-keys\r\nContent-Type: application/octet-stream\r\n\r\n{armoured}\r\n--caducee-keys--\r\n"
-    )
-    .into_bytes())
+    let armoured = String::from_utf8(armoured).map_err(pgp)?;
+    let to = to.to_string();
+    let headers = crate::mail::Headers {
+        from: (Some(crate::mail::RELAY_NAME), from),
+        to: vec![to.as_str()],
+        subject: "Nouvelles clés / New keys",
+        at,
+    };
+    let message = headers
+        .builder()
+        .header("X-Caducee-Keys", mail_send::mail_builder::headers::raw::Raw::new("renewal"))
+        .body(crate::mail::pgp_encrypted_body(&armoured, "caducee-keys"));
+    Ok(crate::mail::write(message))
 }
 
 /// A renewal message's plaintext, read back: (installation code, bundle text).

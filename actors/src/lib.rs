@@ -23,6 +23,7 @@ pub mod bundle;
 pub mod clock;
 pub mod keyvault;
 pub mod login;
+pub mod mail;
 pub mod mailbox;
 pub mod monitor;
 pub mod notices;

@@ -18,10 +18,10 @@ use std::time::Duration;
 use actix::prelude::*;
 use caducee_storage::{Millis, Notice, Store};
 use mail_send::mail_builder::headers::raw::Raw;
-use mail_send::mail_builder::MessageBuilder;
 use mail_send::SmtpClientBuilder;
 
 use crate::clock::Clock;
+use crate::mail;
 
 /// Attempts before a notice is given up (about four days with the delays below).
 pub const ATTEMPTS_MAX: u32 = 24;
@@ -103,7 +103,7 @@ impl Handler<Flush> for Notifier {
                 }
             };
             for (seq, notice) in due {
-                let outcome = send(&config, &notice).await;
+                let outcome = send(&config, &notice, now).await;
                 let retry = match outcome {
                     Ok(()) => {
                         tracing::info!(kind = %notice.kind, to = %notice.to, "notice sent");
@@ -134,14 +134,18 @@ fn reschedule(mut notice: Notice, error: String, now: Millis) -> Option<Notice> 
     Some(notice)
 }
 
-async fn send(config: &NoticesConfig, notice: &Notice) -> Result<(), String> {
+async fn send(config: &NoticesConfig, notice: &Notice, now: Millis) -> Result<(), String> {
     let Some((host, port)) = &config.smarthost else {
         return Err("no smarthost configured".into());
     };
-    let message = MessageBuilder::new()
-        .from(("Caducée", config.from.as_str()))
-        .to(notice.to.as_str())
-        .subject(notice.subject.as_str())
+    let headers = mail::Headers {
+        from: (Some(mail::RELAY_NAME), config.from.as_str()),
+        to: vec![notice.to.as_str()],
+        subject: notice.subject.as_str(),
+        at: now,
+    };
+    let message = headers
+        .builder()
         .header("Auto-Submitted", Raw::new("auto-generated"))
         // Lets practice software and tests sort notices without parsing their text.
         .header("X-Caducee-Notice", Raw::new(notice.kind.as_str()))

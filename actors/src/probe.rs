@@ -14,10 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use caducee_storage::Millis;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
+
+use crate::mail;
 
 /// Longest reply line a probe accepts.
 const REPLY_LINE_BYTES_MAX: u64 = 4096;
@@ -371,28 +374,32 @@ mod anyhow_like {
     pub type Error = sequoia_openpgp::anyhow::Error;
 }
 
-/// A PGP/MIME message (RFC 3156) ready for DATA: CRLF lines, dot-stuffed, with the end mark.
-pub fn pgp_mime(from: &str, to: &str, subject: &str, armoured: &str) -> Vec<u8> {
-    pgp_mime_to(from, &[to.to_owned()], subject, armoured)
+/// A PGP/MIME message (RFC 3156) written at `at`, ready for DATA: CRLF lines, dot-stuffed,
+/// with the end mark.
+pub fn pgp_mime(from: &str, to: &str, subject: &str, armoured: &str, at: Millis) -> Vec<u8> {
+    pgp_mime_to(from, &[to.to_owned()], subject, armoured, at)
 }
 
 /// As [`pgp_mime`], to several recipients.
-pub fn pgp_mime_to(from: &str, to: &[String], subject: &str, armoured: &str) -> Vec<u8> {
-    let body = armoured.replace("\r\n", "\n").replace('\n', "\r\n");
-    let to = to.iter().map(|a| format!("<{a}>")).collect::<Vec<_>>().join(", ");
-    let text = format!(
-        "From: <{from}>\r\nTo: {to}\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"caducee-probe\"\r\n\r\n\
-         --caducee-probe\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n\
-         --caducee-probe\r\nContent-Type: application/octet-stream\r\n\r\n{body}\r\n--caducee-probe--\r\n"
-    );
-    let mut stuffed = String::with_capacity(text.len() + 8);
-    for line in text.split_inclusive("\r\n") {
-        if line.starts_with('.') {
-            stuffed.push('.');
+pub fn pgp_mime_to(from: &str, to: &[String], subject: &str, armoured: &str, at: Millis) -> Vec<u8> {
+    let headers = mail::Headers { from: (None, from), to: to.iter().map(String::as_str).collect(), subject, at };
+    let boundary = format!("caducee-{}", at.0);
+    for_data(&mail::write(headers.builder().body(mail::pgp_encrypted_body(armoured, &boundary))))
+}
+
+/// A message as DATA carries it (RFC 5321 4.5.2): lines starting with a dot get another,
+/// and the end mark follows.
+pub fn for_data(message: &[u8]) -> Vec<u8> {
+    let mut stuffed = Vec::with_capacity(message.len() + 8);
+    for line in message.split_inclusive(|&byte| byte == b'\n') {
+        if line.starts_with(b".") {
+            stuffed.push(b'.');
         }
-        stuffed.push_str(line);
+        stuffed.extend_from_slice(line);
     }
-    stuffed.push_str(".\r\n");
-    stuffed.into_bytes()
+    if !stuffed.is_empty() && !stuffed.ends_with(b"\r\n") {
+        stuffed.extend_from_slice(b"\r\n");
+    }
+    stuffed.extend_from_slice(b".\r\n");
+    stuffed
 }

@@ -39,7 +39,13 @@ fn recipients_of_message_to(certificate: &str) -> Vec<Option<sequoia_openpgp::Ke
     let armoured =
         probe::encrypted_document_at(512, certificate, Some(system_time(Millis(NOVEMBER_2026.0 + 2 * DAY_MILLIS))))
             .expect("encrypt");
-    let message = probe::pgp_mime("a@relay.test", "dr.martin@relay.test", "Compte rendu", &armoured);
+    let message = probe::pgp_mime(
+        "a@relay.test",
+        "dr.martin@relay.test",
+        "Compte rendu",
+        &armoured,
+        Millis(NOVEMBER_2026.0 + 2 * DAY_MILLIS),
+    );
     let body = &message[..message.len() - 3]; // without the DATA end mark
     check_encrypted_message(body).expect("an encrypted message").recipients
 }

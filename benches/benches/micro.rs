@@ -17,7 +17,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 fn message() -> Vec<u8> {
     let certificate = probe::throwaway_certificate("b@relay.test").expect("certificate");
     let armoured = probe::encrypted_document(4096, &certificate).expect("encrypt");
-    probe::pgp_mime("a@relay.test", "b@relay.test", "Compte rendu", &armoured)
+    probe::pgp_mime("a@relay.test", "b@relay.test", "Compte rendu", &armoured, written_now())
 }
 
 fn store_commits(c: &mut Criterion) {
@@ -245,7 +245,7 @@ fn key_vault(c: &mut Criterion) {
     let certificate = keyvault::armored(&new).expect("armour");
     let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at.0 + DAY_MILLIS);
     let armoured = probe::encrypted_document_at(4096, &certificate, Some(when)).expect("encrypt");
-    let message = probe::pgp_mime("a@relay.test", "dr.martin@relay.test", "Compte rendu", &armoured);
+    let message = probe::pgp_mime("a@relay.test", "dr.martin@relay.test", "Compte rendu", &armoured, written_now());
     let pkesk =
         caducee_actors::content::check_encrypted_message(&message[..message.len() - 3]).expect("encrypted").recipients;
     let editions = vec![old, new];
@@ -258,3 +258,8 @@ fn key_vault(c: &mut Criterion) {
 
 criterion_group!(benches, store_commits, smtp_dialogue, content_check, actor_round_trip, key_vault);
 criterion_main!(benches);
+
+/// The time a load message says it was written (the load generator reads the real clock).
+fn written_now() -> Millis {
+    Millis(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64)
+}

@@ -194,7 +194,7 @@ fn drill(
     let (password, certificate) = relay.add_user(&address)?;
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let mailbox = DrillMailbox { relay: &relay, scratch, address: &address, password: &password, started };
+    let mailbox = DrillMailbox { relay: &relay, scratch, address: &address, password: &password, started, now };
     let collected = runtime.block_on(mailbox.round_trip(&certificate, report, progress))?;
     report.collected = collected;
     if !collected {
@@ -234,6 +234,8 @@ struct DrillMailbox<'a> {
     address: &'a str,
     password: &'a str,
     started: Instant,
+    /// The drill's time (the drill message is written then).
+    now: Millis,
 }
 
 impl DrillMailbox<'_> {
@@ -248,7 +250,7 @@ impl DrillMailbox<'_> {
         let (address, password) = (self.address, self.password);
         let tls = probe::tls_trusting(&self.scratch.join("tls").join("ca.pem"))?;
         let document = probe::encrypted_document(4096, certificate)?;
-        let message = probe::pgp_mime(address, address, "Restore drill", &document);
+        let message = probe::pgp_mime(address, address, "Restore drill", &document, self.now);
         progress(4);
         let mut smtp = SmtpProbe::login(self.relay.submissions, &tls, address, password).await?;
         smtp.submit(address, address, &message).await?;

@@ -345,9 +345,7 @@ fn send(dir: &Path, to: &[String], patient: hprim::Patient, file: &Path) -> anyh
     let body = String::from_utf8(body)
         .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text: an HPRIM document carries text", file.display()))?;
     let now = SystemTime::now();
-    let today = caducee_actors::keyvault::iso_date(caducee_storage::Millis(
-        now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis() as u64,
-    ));
+    let today = caducee_actors::keyvault::iso_date(millis(now));
     let header = hprim::Header {
         patient,
         reference: String::new(),
@@ -367,7 +365,7 @@ fn send(dir: &Path, to: &[String], patient: hprim::Patient, file: &Path) -> anyh
         recipients.push((address.clone(), certs));
     }
     let armoured = pgp::sign_and_encrypt(&own, &recipients, document.as_bytes(), now)?;
-    let message = probe::pgp_mime_to(&profile.address, to, SUBJECT, &armoured);
+    let message = probe::pgp_mime_to(&profile.address, to, SUBJECT, &armoured, millis(now));
 
     let e = &profile.endpoints;
     let tls = tokio_rustls::TlsConnector::from(probe::client_config(&std::fs::read(dir.join("ca.pem"))?)?);
@@ -383,6 +381,10 @@ fn send(dir: &Path, to: &[String], patient: hprim::Patient, file: &Path) -> anyh
     })?;
     println!("sent to {} ({} bytes encrypted)", to.join(", "), message.len());
     Ok(ExitCode::SUCCESS)
+}
+
+fn millis(at: SystemTime) -> caducee_storage::Millis {
+    caducee_storage::Millis(at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis() as u64)
 }
 
 /// What `fetch` writes beside each document.

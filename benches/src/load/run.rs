@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use caducee_actors::probe;
+use caducee_storage::Millis;
 use tokio::sync::mpsc::{Receiver, Sender};
 use tokio::task::{JoinError, JoinHandle};
 use tokio_rustls::TlsConnector;
@@ -73,8 +74,14 @@ pub(crate) fn run_load(args: &Args, target: &Target) -> anyhow::Result<Report> {
         sessions: args.sessions,
         reconnect: args.reconnect,
         document_bytes: args.size,
-        message_bytes: probe::pgp_mime(&practices[0].address, &recipients[0].address, "Compte rendu", &documents[0])
-            .len(),
+        message_bytes: probe::pgp_mime(
+            &practices[0].address,
+            &recipients[0].address,
+            "Compte rendu",
+            &documents[0],
+            written_now(),
+        )
+        .len(),
         accepted: shared.accepted.load(Ordering::Relaxed),
         errors,
         elapsed,
@@ -252,8 +259,13 @@ impl Run<'_> {
             .map(|(i, practice)| {
                 let next = if self.to_peer { i % self.recipients.len() } else { (i + 1) % practices.len() };
                 let recipient = &self.recipients[next].address;
-                let message =
-                    Arc::new(probe::pgp_mime(&practice.address, recipient, "Compte rendu", &self.documents[next]));
+                let message = Arc::new(probe::pgp_mime(
+                    &practice.address,
+                    recipient,
+                    "Compte rendu",
+                    &self.documents[next],
+                    written_now(),
+                ));
                 let session = Submitter {
                     port: self.target.submissions_port,
                     tls: self.tls.clone(),
@@ -324,4 +336,9 @@ fn backup_window(shared: &Shared, started: Instant, ended: Instant, done: &serde
         during,
         outside,
     }
+}
+
+/// The time a load message says it was written (the load generator reads the real clock).
+fn written_now() -> Millis {
+    Millis(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64)
 }
