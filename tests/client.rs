@@ -567,3 +567,64 @@ fn with_a_key_issuer_the_relay_process_never_holds_a_users_secret_keys() {
     assert_eq!(std::fs::read_dir(&issued).expect("issuer's folder").count(), 2);
     issuer.stop();
 }
+
+/// Practice software writes HPRIM in Latin-1 or Windows-1252 and reads it back in the set it
+/// was made for: `client send` reads either (found from the bytes), and `client fetch`
+/// writes each document in the profile's set, saying how many characters it could not hold.
+#[test]
+fn documents_in_latin1_and_windows_1252_travel_and_arrive_in_the_practices_charset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "");
+    let alice = subscribe(&relay, dir.path(), "alice");
+    let bob = subscribe(&relay, dir.path(), "bob");
+    let windows = "Compte rendu : œdème résorbé, dépassement 12 €.\r\nÉchographie à revoir.\r\n";
+    let latin = "Échographie : résultat négatif, contrôle à 3 mois.\r\n";
+    let (windows_file, latin_file) = (dir.path().join("cr-1252.txt"), dir.path().join("cr-latin1.txt"));
+    std::fs::write(&windows_file, common::iconv_from_utf8("CP1252", windows)).expect("file");
+    std::fs::write(&latin_file, common::iconv_from_utf8("ISO-8859-1", latin)).expect("file");
+    assert!(ok(send(&alice, &[&bob.address], &windows_file), "send cp1252").contains("windows-1252 text"));
+    assert!(ok(send(&alice, &[&bob.address], &latin_file), "send latin-1").contains("iso-8859-1 text"));
+
+    let profile = bob.profile.to_str().expect("utf-8");
+    let shown = ok(client(&["client", "profile", "--profile", profile, "--charset", "windows-1252"]), "profile");
+    assert!(shown.contains("documents written in: windows-1252"), "{shown}");
+    let fetched = fetch(&bob, &dir.path().join("inbox-1252"));
+    assert_eq!(fetched.len(), 2);
+    for ((file, result), expected) in fetched.iter().zip([windows, latin]) {
+        assert_eq!((&result["charset"], &result["replaced_characters"]), (&"windows-1252".into(), &0.into()));
+        assert_eq!(result["signature"], "valid", "{result}");
+        assert!(common::iconv_to_utf8("CP1252", file).contains(expected), "{result}");
+    }
+
+    // A Latin-1 practice cannot hold œ and €: each becomes ?, and the result says how many.
+    ok(client(&["client", "profile", "--profile", profile, "--charset", "iso-8859-1"]), "profile");
+    ok(send(&alice, &[&bob.address], &windows_file), "send cp1252");
+    let fetched = fetch(&bob, &dir.path().join("inbox-latin1"));
+    let (file, result) = &fetched[0];
+    assert_eq!((&result["charset"], &result["replaced_characters"]), (&"iso-8859-1".into(), &2.into()), "{result}");
+    let text = common::iconv_to_utf8("ISO-8859-1", file);
+    assert!(text.contains("Compte rendu : ?dème résorbé, dépassement 12 ?."), "{text}");
+
+    // Said to be UTF-8 when it is not: refused, saying where and what to do.
+    let refused = client(&[
+        "client",
+        "send",
+        "--profile",
+        alice.profile.to_str().expect("utf-8"),
+        "--to",
+        &bob.address,
+        "--patient-last-name",
+        "DUPONT",
+        "--patient-first-name",
+        "Marie",
+        "--patient-birth-date",
+        "1970-03-15",
+        "--file",
+        latin_file.to_str().expect("utf-8"),
+        "--charset",
+        "utf-8",
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not UTF-8 (line 1, byte 0)"), "{refused:?}");
+    assert!(relay.stop().success());
+}

@@ -446,6 +446,75 @@ fn an_import_is_checked_whole_before_anything_is_written() {
     assert!(relay.stop().success());
 }
 
+/// French Excel saves CSV with semicolons, in Windows-1252 ("CSV (séparateur : point-virgule)")
+/// or in UTF-8 with a byte order mark ("CSV UTF-8"): both import as they are, and an export
+/// asked for Excel begins with the byte order mark Excel needs to read accents.
+#[test]
+fn a_french_excel_file_imports_in_either_charset_and_exports_for_excel() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "");
+    let header = "address;first_name;last_name;contact_email;city;specialty\r\n";
+    let cp1252 = dir.path().join("excel-1252.csv");
+    let line = "noe.lefevre@relay.test;Noé;Lefèvre;noe@example.org;Cœuvres-et-Valsery;Pédiatrie\r\n";
+    std::fs::write(&cp1252, common::iconv_from_utf8("CP1252", &format!("{header}{line}"))).expect("csv");
+    let bom = dir.path().join("excel-utf8.csv");
+    std::fs::write(
+        &bom,
+        format!("\u{FEFF}{header}zoe.cote@relay.test;Zoé;Côté;zoe@example.org;Besançon;Médecine générale\r\n"),
+    )
+    .expect("csv");
+    for file in [&cp1252, &bom] {
+        let credentials = file.with_extension("credentials");
+        let imported = relay.cli(&[
+            "directory",
+            "import",
+            "--csv",
+            file.to_str().expect("utf-8"),
+            "--credentials-out",
+            credentials.to_str().expect("utf-8"),
+            "--json",
+        ]);
+        assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+        let imported: Value = serde_json::from_slice(&imported.stdout).expect("JSON");
+        assert_eq!(imported["created"], 1, "{imported}");
+    }
+    // Said for the administrator: which set a file was read in.
+    let again = relay.cli(&["directory", "import", "--csv", cp1252.to_str().expect("utf-8")]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("read as windows-1252"), "{again:?}");
+    // Said to be UTF-8 when it is not: where, and what to do.
+    let refused = relay.cli(&["directory", "import", "--csv", cp1252.to_str().expect("utf-8"), "--charset", "utf-8"]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(
+        said.contains("not UTF-8 (line 2, byte ") && said.contains("--charset iso-8859-1 or windows-1252"),
+        "{said}"
+    );
+
+    let exported = dir.path().join("for-excel.csv");
+    let out =
+        relay.cli(&["directory", "export", "--format", "csv", "--bom", "--out", exported.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bytes = std::fs::read(&exported).expect("export");
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "a byte order mark first");
+    let read = Command::new("python3")
+        .args([
+            "-c",
+            "import csv,json,sys; print(json.dumps(list(csv.DictReader(open(sys.argv[1], encoding='utf-8-sig')))))",
+        ])
+        .arg(&exported)
+        .output()
+        .expect("python3");
+    let rows: Value = serde_json::from_slice(&read.stdout).expect("JSON");
+    let names: BTreeSet<String> = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| format!("{} {} {}", row["first_name"], row["last_name"], row["city"]).replace('"', ""))
+        .collect();
+    assert!(names.contains("Noé Lefèvre Cœuvres-et-Valsery") && names.contains("Zoé Côté Besançon"), "{names:?}");
+    assert!(relay.stop().success());
+}
+
 /// The page in a real browser: headless Chromium loads the search for a city and the
 /// screenshot is kept beside the test's output (target/directory-page.png).
 #[test]

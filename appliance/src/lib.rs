@@ -9,6 +9,7 @@
 
 mod admin;
 pub mod backup;
+pub mod charset;
 pub mod cli;
 pub mod client;
 mod config;

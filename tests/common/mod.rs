@@ -378,6 +378,34 @@ pub fn compose_with(dir: &Path, addresses: &[&str], subject: &str, text: &str, p
 /// between the moment a test chooses it and the moment it uses it (to start a server there
 /// later, or to stand for a peer that is away). Tests choosing at the same time start from
 /// different places (the process and a counter), and a port found taken is skipped.
+/// `text` converted by iconv from UTF-8 into `charset` (`CP1252`, `ISO-8859-1`…), as a
+/// French spreadsheet or a practice's software writes it.
+#[allow(dead_code)]
+pub fn iconv_from_utf8(charset: &str, text: &str) -> Vec<u8> {
+    iconv("UTF-8", charset, text.as_bytes())
+}
+
+/// `bytes` read by iconv as `charset`, in UTF-8.
+#[allow(dead_code)]
+pub fn iconv_to_utf8(charset: &str, bytes: &[u8]) -> String {
+    String::from_utf8(iconv(charset, "UTF-8", bytes)).expect("iconv writes UTF-8")
+}
+
+fn iconv(from: &str, to: &str, input: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut child = Command::new("iconv")
+        .args(["-f", from, "-t", to])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run iconv");
+    child.stdin.take().expect("stdin").write_all(input).expect("to iconv");
+    let converted = child.wait_with_output().expect("iconv");
+    assert!(converted.status.success(), "iconv: {}", String::from_utf8_lossy(&converted.stderr));
+    converted.stdout
+}
+
 pub fn unclaimed_port() -> u16 {
     const FIRST: u32 = 20_000;
     const SPAN: u32 = 12_000;

@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 
 use super::print::print_json;
 use super::transport::call;
+use crate::charset::{decode, Charset};
 
 /// The directory entry's fields (SPEC R-DIR-1); each left out stays as it is.
 #[derive(Debug, Args, Default)]
@@ -106,8 +107,13 @@ pub(super) enum DirectoryCommand {
     /// Load entries from a CSV file: existing accounts are updated, new ones created with
     /// their keys. Every line is checked first; one bad line and nothing is written.
     Import {
+        /// The file: comma- or semicolon-separated (as French Excel saves it), UTF-8 with or
+        /// without a byte order mark, ISO-8859-1 or Windows-1252.
         #[arg(long)]
         csv: PathBuf,
+        /// The file's character set (by default, found from its bytes).
+        #[arg(long, value_enum)]
+        charset: Option<Charset>,
         /// Where new accounts' passwords and installation codes go (mode 0600).
         #[arg(long)]
         credentials_out: Option<PathBuf>,
@@ -121,6 +127,9 @@ pub(super) enum DirectoryCommand {
         /// A file (mode 0600) instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Begin with a UTF-8 byte order mark, by which Excel knows the file is UTF-8.
+        #[arg(long)]
+        bom: bool,
     },
 }
 
@@ -134,8 +143,12 @@ pub(super) fn run(data_dir: &Path, command: DirectoryCommand) -> anyhow::Result<
                 println!("directory entry of {} saved", shown.address);
             }
         }
-        DirectoryCommand::Import { csv, credentials_out, json } => {
-            let text = std::fs::read_to_string(&csv).with_context(|| format!("reading {}", csv.display()))?;
+        DirectoryCommand::Import { csv, charset, credentials_out, json } => {
+            let bytes = std::fs::read(&csv).with_context(|| format!("reading {}", csv.display()))?;
+            let (text, read_as) = decode(&bytes, charset).with_context(|| format!("{}", csv.display()))?;
+            if read_as != Charset::Utf8 {
+                eprintln!("{}: read as {read_as}", csv.display());
+            }
             // The relay may run as another user from another folder: absolute paths only.
             let credentials_out = credentials_out.map(|p| std::path::absolute(&p)).transpose()?;
             let imported = call(data_dir, DirectoryImport { csv: text, credentials_out })?;
@@ -151,8 +164,11 @@ pub(super) fn run(data_dir: &Path, command: DirectoryCommand) -> anyhow::Result<
                 }
             }
         }
-        DirectoryCommand::Export { format, out } => {
-            let exported = call(data_dir, DirectoryExport { format })?;
+        DirectoryCommand::Export { format, out, bom } => {
+            let mut exported = call(data_dir, DirectoryExport { format })?;
+            if bom {
+                exported.text.insert(0, '\u{FEFF}');
+            }
             match out {
                 Some(path) => {
                     crate::directory::admin::write_private(&path, &exported.text)?;

@@ -38,6 +38,8 @@ use serde::{Deserialize, Serialize};
 
 pub use pgp::SignatureCheck;
 
+use crate::charset::Charset;
+
 /// Largest certificate response read from the key server.
 const KEYS_RESPONSE_BYTES_MAX: u64 = 4 * 1024 * 1024;
 /// The subject every sent message carries: headers travel in clear, so no patient detail
@@ -60,6 +62,19 @@ pub enum ClientCommand {
         /// A file holding the account's password (first install only; kept in the profile).
         #[arg(long)]
         password_file: Option<PathBuf>,
+        /// The character set the practice's software reads documents in: `fetch` writes
+        /// them so (kept in the profile; `client profile` changes it).
+        #[arg(long, value_enum)]
+        charset: Option<Charset>,
+    },
+    /// Show a profile (address, relay, installed keys, character set), and change its
+    /// character set.
+    Profile {
+        #[arg(long)]
+        profile: PathBuf,
+        /// The character set `fetch` writes documents in from now on.
+        #[arg(long, value_enum)]
+        charset: Option<Charset>,
     },
     /// Send a document: HPRIM header, signed, encrypted to every recipient and to you.
     Send {
@@ -75,9 +90,12 @@ pub enum ClientCommand {
         /// YYYY-MM-DD.
         #[arg(long)]
         patient_birth_date: String,
-        /// The document's text (UTF-8).
+        /// The document's text: UTF-8, ISO-8859-1 or Windows-1252.
         #[arg(long)]
         file: PathBuf,
+        /// The document's character set (by default, found from its bytes).
+        #[arg(long, value_enum)]
+        charset: Option<Charset>,
     },
     /// Collect, decrypt and verify every waiting document into an integration folder, then
     /// delete them from the relay.
@@ -106,6 +124,10 @@ struct Profile {
     address: String,
     endpoints: caducee_actors::keyvault::Endpoints,
     editions: Vec<InstalledEdition>,
+    /// The character set received documents are written in (UTF-8 unless the practice's
+    /// software reads another).
+    #[serde(default)]
+    charset: Charset,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -117,10 +139,19 @@ struct InstalledEdition {
 
 pub fn run(command: ClientCommand) -> anyhow::Result<ExitCode> {
     match command {
-        ClientCommand::Install { bundle, code, profile, password_file } => {
-            install(&bundle, &code, &profile, password_file.as_deref())
+        ClientCommand::Install { bundle, code, profile, password_file, charset } => {
+            install(&bundle, &code, &profile, password_file.as_deref(), charset)
         }
-        ClientCommand::Send { profile, to, patient_last_name, patient_first_name, patient_birth_date, file } => {
+        ClientCommand::Profile { profile, charset } => show_profile(&profile, charset),
+        ClientCommand::Send {
+            profile,
+            to,
+            patient_last_name,
+            patient_first_name,
+            patient_birth_date,
+            file,
+            charset,
+        } => {
             let patient = hprim::Patient {
                 last_name: patient_last_name,
                 first_name: patient_first_name,
@@ -128,7 +159,7 @@ pub fn run(command: ClientCommand) -> anyhow::Result<ExitCode> {
                     .map_err(|why| anyhow::anyhow!("--patient-birth-date: {why}"))?,
                 ..hprim::Patient::default()
             };
-            send(&profile, &to, patient, &file)
+            send(&profile, &to, patient, (&file, charset))
         }
         ClientCommand::Fetch { profile, out } => fetch(&profile, &out),
         ClientCommand::Keygen { profile, name } => keygen::keygen(&profile, name.as_deref()),
@@ -153,6 +184,7 @@ fn install(
     code: &str,
     profile_dir: &Path,
     password_file: Option<&Path>,
+    charset: Option<Charset>,
 ) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(bundle_file)
         .with_context(|| format!("reading the bundle {}", bundle_file.display()))?;
@@ -178,6 +210,9 @@ fn install(
         None => bail!("the first install needs --password-file with the account's password"),
     };
     let fields = install_opened(profile_dir, &opened, existing, &password)?;
+    if let Some(charset) = charset {
+        set_charset(profile_dir, charset)?;
+    }
     println!(
         "installed edition {} of the keys of {} ({}), expiring {} 00:00 UTC",
         fields.edition,
@@ -207,16 +242,40 @@ fn install_opened(
     if !password.is_empty() {
         write_private(&profile_dir.join("password"), password.as_bytes())?;
     }
-    let mut editions = existing.map(|p| p.editions).unwrap_or_default();
+    let mut editions = existing.as_ref().map(|p| p.editions.clone()).unwrap_or_default();
     editions.retain(|e| e.fingerprint != fields.fingerprint);
     editions.push(InstalledEdition {
         edition: fields.edition,
         fingerprint: fields.fingerprint.clone(),
         expires_at: fields.expires_at.0,
     });
-    let profile = Profile { address: fields.address.clone(), endpoints: fields.endpoints.clone(), editions };
+    let charset = existing.as_ref().map(|p| p.charset).unwrap_or_default();
+    let profile = Profile { address: fields.address.clone(), endpoints: fields.endpoints.clone(), editions, charset };
     write_private(&profile_dir.join("profile.json"), &serde_json::to_vec_pretty(&profile)?)?;
     Ok(fields.clone())
+}
+
+/// `client profile`: what a profile holds, its character set changed if asked.
+fn show_profile(dir: &Path, charset: Option<Charset>) -> anyhow::Result<ExitCode> {
+    if let Some(charset) = charset {
+        set_charset(dir, charset)?;
+    }
+    let profile = load_profile(dir)?;
+    let e = &profile.endpoints;
+    println!("address: {}", profile.address);
+    println!("relay: {} (submission {}, POP3 {}, keys {})", e.host, e.submissions_port, e.pop3s_port, e.https_port);
+    for edition in &profile.editions {
+        let expires = caducee_actors::keyvault::iso_date(caducee_storage::Millis(edition.expires_at));
+        println!("keys: edition {} ({}), expiring {expires} 00:00 UTC", edition.edition, edition.fingerprint);
+    }
+    println!("documents written in: {}", profile.charset);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn set_charset(dir: &Path, charset: Charset) -> anyhow::Result<()> {
+    let mut profile = load_profile(dir)?;
+    profile.charset = charset;
+    write_private(&dir.join("profile.json"), &serde_json::to_vec_pretty(&profile)?)
 }
 
 fn make_private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -338,12 +397,18 @@ impl KeyServer {
     }
 }
 
-fn send(dir: &Path, to: &[String], patient: hprim::Patient, file: &Path) -> anyhow::Result<ExitCode> {
+fn send(
+    dir: &Path,
+    to: &[String],
+    patient: hprim::Patient,
+    (file, charset): (&Path, Option<Charset>),
+) -> anyhow::Result<ExitCode> {
     let profile = load_profile(dir)?;
     let own = own_keys(dir, &profile)?;
     let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let body = String::from_utf8(body)
-        .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text: an HPRIM document carries text", file.display()))?;
+    // Sent as UTF-8 whatever it was read in: the recipient's client writes it in the
+    // character set its practice's software reads.
+    let (body, read_as) = crate::charset::decode(&body, charset).with_context(|| format!("{}", file.display()))?;
     let now = SystemTime::now();
     let today = caducee_actors::keyvault::iso_date(millis(now));
     let header = hprim::Header {
@@ -379,7 +444,7 @@ fn send(dir: &Path, to: &[String], patient: hprim::Patient, file: &Path) -> anyh
         smtp.quit().await?;
         anyhow::Ok(())
     })?;
-    println!("sent to {} ({} bytes encrypted)", to.join(", "), message.len());
+    println!("sent to {} ({read_as} text, {} bytes encrypted)", to.join(", "), message.len());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -407,8 +472,19 @@ struct FetchResult {
     /// The HPRIM patient fields, when the header reads.
     patient: Option<PatientFields>,
     hprim_problems: Vec<String>,
+    /// For a document: the character set it was written in.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    charset: Option<Written>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+}
+
+/// The character set a document was written in, and how many of its characters that set
+/// could not hold (each written as `?`).
+#[derive(Debug, Serialize)]
+struct Written {
+    charset: Charset,
+    replaced_characters: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -440,7 +516,7 @@ fn fetch(dir: &Path, out: &Path) -> anyhow::Result<ExitCode> {
             eprint!("\rfetching {number}/{count}");
             let raw = pop3.retrieve(number).await?;
             // Written (and synced) before the deletion is even asked for.
-            let result = integrate(dir, &own, (&keys, relay.as_ref()), &raw, out)?;
+            let result = integrate(dir, &own, (&keys, relay.as_ref()), &raw, (out, profile.charset))?;
             let fine = match result.kind {
                 "document" => matches!(result.signature, Some(SignatureCheck::Valid { .. })),
                 "keys" => true,
@@ -448,6 +524,12 @@ fn fetch(dir: &Path, out: &Path) -> anyhow::Result<ExitCode> {
             };
             if !fine {
                 flagged += 1;
+            }
+            if let Some(written) = result.charset.as_ref().filter(|w| w.replaced_characters > 0) {
+                eprintln!(
+                    "\r{}: {} characters that {} cannot hold are written as ?",
+                    result.file, written.replaced_characters, written.charset
+                );
             }
             if let Some(installed) = &result.installed {
                 eprintln!("\rinstalled next year's keys: {installed}");
@@ -470,7 +552,7 @@ fn integrate(
     own: &[Cert],
     (keys, relay): (&KeyServer, Option<&Cert>),
     raw: &[u8],
-    out: &Path,
+    (out, charset): (&Path, Charset),
 ) -> anyhow::Result<FetchResult> {
     let parsed = mail_parser::MessageParser::default().parse(raw);
     let from = parsed
@@ -490,6 +572,7 @@ fn integrate(
         signature: None,
         patient: None,
         hprim_problems: Vec::new(),
+        charset: None,
         error: None,
     };
     let opened = match &armoured {
@@ -503,7 +586,7 @@ fn integrate(
             pgp::decrypt_and_verify(own, senders, armoured, None).map_err(|e| Some(format!("{e:#}")))
         }
     };
-    let received = Received { raw, stem: &stem, out };
+    let received = Received { raw, stem: &stem, out, charset };
     match opened {
         Ok(opened) => match caducee_actors::keyvault::read_renewal(&String::from_utf8_lossy(&opened.plaintext)) {
             Some((code, bundle_text)) => {
@@ -577,6 +660,8 @@ struct Received<'a> {
     raw: &'a [u8],
     stem: &'a str,
     out: &'a Path,
+    /// What documents are written in (the profile's character set).
+    charset: Charset,
 }
 
 impl Received<'_> {
@@ -611,7 +696,11 @@ impl Received<'_> {
 
     /// A document: written as `.hpr`, its HPRIM header read (or its problems listed).
     fn file_document(&self, opened: pgp::Opened, result: &mut FetchResult) -> anyhow::Result<()> {
-        let text = String::from_utf8_lossy(&opened.plaintext);
+        // UTF-8 from this client; a sender's other software may have written Latin-1.
+        let text = match crate::charset::decode(&opened.plaintext, None) {
+            Ok((text, _)) => text,
+            Err(_) => String::from_utf8_lossy(&opened.plaintext).into_owned(),
+        };
         match hprim::parse(&text) {
             Ok(document) => {
                 let h = &document.header;
@@ -627,7 +716,9 @@ impl Received<'_> {
         }
         result.signature = Some(opened.signature);
         result.file = format!("{}.hpr", self.stem);
-        write_private(&self.out.join(&result.file), &opened.plaintext)
+        let (bytes, replaced) = crate::charset::encode(&text, self.charset);
+        result.charset = Some(Written { charset: self.charset, replaced_characters: replaced });
+        write_private(&self.out.join(&result.file), &bytes)
     }
 
     /// The message as received, as `.eml`.

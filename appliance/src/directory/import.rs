@@ -68,9 +68,25 @@ impl ImportLine {
     }
 }
 
-/// Reads an import file: every line parsed, every problem named with its line number.
+/// The separator of an import file, from its header line: a semicolon (what French Excel
+/// writes) if the line has more of them than commas, else a comma. No column name holds
+/// either.
+pub fn separator(csv_text: &[u8]) -> u8 {
+    let header = csv_text.split(|&b| b == b'\n').next().unwrap_or_default();
+    let count = |separator: u8| header.iter().filter(|&&b| b == separator).count();
+    if count(b';') > count(b',') {
+        b';'
+    } else {
+        b','
+    }
+}
+
+/// Reads an import file (UTF-8 text, comma- or semicolon-separated): every line parsed,
+/// every problem named with its line number.
 pub fn read_import(csv_text: &[u8]) -> anyhow::Result<Vec<(usize, Result<ImportLine, String>)>> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(csv_text);
+    let csv_text = csv_text.strip_prefix(crate::charset::UTF8_BOM).unwrap_or(csv_text);
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(separator(csv_text)).trim(csv::Trim::All).from_reader(csv_text);
     let headers = reader.headers().context("reading the header line")?.clone();
     if !headers.iter().any(|h| h == "address") {
         bail!("the header line must name an `address` column (see docs/directory.md)");
