@@ -226,3 +226,100 @@ fn a_mail_client_configures_itself_from_the_relays_autoconfig_and_sends_and_coll
     assert_eq!(collect.hostname, "127.0.0.1", "the relay's name as its certificate carries it (loopback here)");
     assert!(relay.stop().success());
 }
+
+/// Every listener takes a list of addresses: here IPv4 and IPv6 loopback side by side. Over
+/// `::1`, python's smtplib submits, poplib collects, ldapsearch searches over StartTLS and
+/// LDAPS, curl reads the personal space's login page, the autoconfig and the metrics — each
+/// TLS door proving the relay's name for `::1` in its certificate.
+#[test]
+fn every_door_answers_over_ipv6_beside_ipv4() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data");
+    let both = "[\"127.0.0.1:0\", \"[::1]:0\"]";
+    let listen: String = ["submission", "submissions", "pop3", "pop3s", "https", "ldap", "ldaps", "metrics"]
+        .iter()
+        .map(|service| format!("{service} = {both}\n"))
+        .collect();
+    std::fs::write(data.join("caducee.toml"), format!("domain = \"relay.test\"\n[listen]\n{listen}")).expect("config");
+    let relay = Relay::start(&data, "");
+    let v6 = |service: &str| {
+        let addresses = relay.addresses(service);
+        assert_eq!(addresses.len(), 2, "{service}: {addresses:?}");
+        assert!(addresses[0].is_ipv4(), "the first named is the first configured");
+        addresses.iter().find(|a| a.is_ipv6()).expect("an IPv6 listener").port().to_string()
+    };
+
+    let (alice, alice_password) = relay.add_user("alice", None);
+    let (bob, bob_password) = relay.add_user("bob", None);
+    let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
+    let ca = relay.ca();
+    let file = message.to_str().expect("utf-8");
+    let sent = python(&[
+        "send",
+        "--host",
+        "::1",
+        "--port",
+        &v6("submissions"),
+        "--tls",
+        "implicit",
+        "--ca",
+        &ca,
+        "--user",
+        &alice,
+        "--password",
+        &alice_password,
+        "--sender",
+        &alice,
+        "--to",
+        &bob,
+        "--file",
+        file,
+    ]);
+    assert_eq!(code(&sent["data"]), 250, "{sent}");
+    let fetched = python(&[
+        "fetch",
+        "--host",
+        "::1",
+        "--port",
+        &v6("pop3"),
+        "--tls",
+        "stls",
+        "--ca",
+        &ca,
+        "--user",
+        &bob,
+        "--password",
+        &bob_password,
+        "--delete",
+    ]);
+    assert_eq!(fetched["messages"].as_array().map(Vec::len), Some(1), "{fetched}");
+
+    for (scheme, service, starttls) in [("ldap", "ldap", true), ("ldaps", "ldaps", false)] {
+        let uri = format!("{scheme}://[::1]:{}", v6(service));
+        let mut search = Command::new("ldapsearch");
+        search.env("LDAPTLS_CACERT", &ca).args(["-LLL", "-x", "-H", &uri]);
+        if starttls {
+            search.arg("-ZZ");
+        }
+        let found = search.args(["-b", "ou=directory,dc=relay,dc=test", "(mail=bob@relay.test)", "mail"]).output();
+        let found = found.expect("ldapsearch (apt-get install ldap-utils)");
+        assert!(found.status.success(), "{uri}: {}", String::from_utf8_lossy(&found.stderr));
+        assert!(String::from_utf8_lossy(&found.stdout).contains("mail: bob@relay.test"), "{uri}");
+    }
+
+    let curl = |url: &str| {
+        let out = Command::new("curl")
+            .args(["-gsS", "--cacert", &ca, "-o", "/dev/null", "-w", "%{http_code}", url])
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let https = v6("https");
+    assert_eq!(curl(&format!("https://[::1]:{https}/login")), "200");
+    assert_eq!(curl(&format!("https://[::1]:{https}/.well-known/autoconfig/mail/config-v1.1.xml")), "200");
+    assert_eq!(curl(&format!("http://[::1]:{}/metrics", v6("metrics"))), "200");
+    // Both families reach the same mailboxes: bob's message was collected over IPv6.
+    assert!(relay.fetch(&bob, &bob_password, false).is_empty());
+    assert!(relay.stop().success());
+}

@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
+mod addresses;
+
+pub use addresses::Addresses;
+
 /// Default data folder, relative to where `caducee` is started.
 pub const DEFAULT_DATA_DIR: &str = "./caducee-data";
 /// 25 MB: the largest message accepted unless configured otherwise.
@@ -138,29 +142,31 @@ impl KeysSection {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Listen {
+    /// Each is an address (`"0.0.0.0:587"`) or a list of them (`["0.0.0.0:587", "[::]:587"]`:
+    /// the appliance listens on both IPv4 and IPv6); the first is the one named to clients.
     /// SMTP submission with STARTTLS (587 on the appliance).
-    pub submission: SocketAddr,
+    pub submission: Addresses,
     /// SMTP submission over implicit TLS (465 on the appliance).
-    pub submissions: SocketAddr,
+    pub submissions: Addresses,
     /// POP3 with STLS (110 on the appliance).
-    pub pop3: SocketAddr,
+    pub pop3: Addresses,
     /// POP3 over implicit TLS (995 on the appliance).
-    pub pop3s: SocketAddr,
+    pub pop3s: Addresses,
     /// HTTPS: OpenPGP key discovery (HKP, WKD), later the directory and personal space
     /// (443 on the appliance).
-    pub https: SocketAddr,
+    pub https: Addresses,
     /// LDAP with StartTLS: the directory, read-only (389 on the appliance).
-    pub ldap: SocketAddr,
+    pub ldap: Addresses,
     /// LDAP over implicit TLS (636).
-    pub ldaps: SocketAddr,
+    pub ldaps: Addresses,
     /// Prometheus metrics over plain HTTP (`GET /metrics`); keep it on loopback or a
     /// management network. Absent: no metrics listener.
-    pub metrics: Option<SocketAddr>,
+    pub metrics: Option<Addresses>,
     /// The relay port between operators of the trust space (25 on the appliance): SMTP
     /// with STARTTLS and a client certificate, no AUTH. Without `[federation] ca_bundle` it
     /// refuses every sender, saying the relay has not joined the trust space yet.
     /// Absent: no relay port.
-    pub relay: Option<SocketAddr>,
+    pub relay: Option<Addresses>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -327,7 +333,7 @@ impl Default for Config {
 
 impl Default for Listen {
     fn default() -> Self {
-        let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let local = |port: u16| Addresses::from(SocketAddr::from(([127, 0, 0, 1], port)));
         Listen {
             submission: local(1587),
             submissions: local(1465),
@@ -506,7 +512,9 @@ impl Config {
     ) -> caducee_actors::keyvault::Endpoints {
         let host = match &self.keys.public_host {
             Some(host) => host.clone(),
-            None if self.listen.submissions.ip().is_loopback() => self.listen.submissions.ip().to_string(),
+            None if self.listen.submissions.first().ip().is_loopback() => {
+                self.listen.submissions.first().ip().to_string()
+            }
             None => self.hostname().to_owned(),
         };
         caducee_actors::keyvault::Endpoints { host, submissions_port, pop3s_port, https_port }

@@ -57,13 +57,13 @@ pub fn run(data_dir: &Path, request: &SetupRequest) -> anyhow::Result<SetupRepor
     let ca_sha256 = crate::tls::certificate_sha256(&ca_certificate)?;
     let listen = &parsed.listen;
     let listeners = [
-        ("SMTP submission (STARTTLS)", listen.submission),
-        ("SMTP submission (TLS)", listen.submissions),
-        ("POP3 (STLS)", listen.pop3),
-        ("POP3 (TLS)", listen.pop3s),
-        ("HTTPS: personal space, directory, keys", listen.https),
-        ("LDAP (StartTLS)", listen.ldap),
-        ("LDAP (TLS)", listen.ldaps),
+        ("SMTP submission (STARTTLS)", &listen.submission),
+        ("SMTP submission (TLS)", &listen.submissions),
+        ("POP3 (STLS)", &listen.pop3),
+        ("POP3 (TLS)", &listen.pop3s),
+        ("HTTPS: personal space, directory, keys", &listen.https),
+        ("LDAP (StartTLS)", &listen.ldap),
+        ("LDAP (TLS)", &listen.ldaps),
     ]
     .into_iter()
     .map(|(what, address)| (what.to_owned(), address.to_string()))
@@ -107,17 +107,18 @@ fn config_text(request: &SetupRequest) -> String {
         let _ = write!(
             text,
             r#"
-# The standard ports on every address; 25 is the relay port between the operators of the
-# trust space (it refuses every sender until [federation] below is filled in).
+# The standard ports on every address, IPv4 and IPv6 (without IPv6 on the machine, the
+# IPv4 ones alone); 25 is the relay port between the operators of the trust space (it
+# refuses every sender until [federation] below is filled in).
 [listen]
-relay = "0.0.0.0:25"
-submission = "0.0.0.0:587"
-submissions = "0.0.0.0:465"
-pop3 = "0.0.0.0:110"
-pop3s = "0.0.0.0:995"
-https = "0.0.0.0:443"
-ldap = "0.0.0.0:389"
-ldaps = "0.0.0.0:636"
+relay = ["0.0.0.0:25", "[::]:25"]
+submission = ["0.0.0.0:587", "[::]:587"]
+submissions = ["0.0.0.0:465", "[::]:465"]
+pop3 = ["0.0.0.0:110", "[::]:110"]
+pop3s = ["0.0.0.0:995", "[::]:995"]
+https = ["0.0.0.0:443", "[::]:443"]
+ldap = ["0.0.0.0:389", "[::]:389"]
+ldaps = ["0.0.0.0:636", "[::]:636"]
 # Metrics stay on the machine; forward them over SSH or a management network.
 metrics = "127.0.0.1:9464"
 
@@ -171,12 +172,12 @@ mod tests {
         let config: Config = toml::from_str(&config_text(&request)).expect("the configuration parses");
         assert_eq!(config.domain, "caducee.example.org");
         assert_eq!(config.hostname(), "relay.caducee.example.org");
-        assert_eq!(config.listen.submission.to_string(), "0.0.0.0:587");
-        assert_eq!(config.listen.pop3s.to_string(), "0.0.0.0:995");
-        assert_eq!(config.listen.https.to_string(), "0.0.0.0:443");
-        assert_eq!(config.listen.ldaps.to_string(), "0.0.0.0:636");
-        assert_eq!(config.listen.relay.map(|a| a.to_string()).as_deref(), Some("0.0.0.0:25"));
-        assert!(config.listen.metrics.expect("a metrics listener").ip().is_loopback());
+        assert_eq!(config.listen.submission.to_string(), "0.0.0.0:587, [::]:587");
+        assert_eq!(config.listen.pop3s.to_string(), "0.0.0.0:995, [::]:995");
+        assert_eq!(config.listen.https.to_string(), "0.0.0.0:443, [::]:443");
+        assert_eq!(config.listen.ldaps.to_string(), "0.0.0.0:636, [::]:636");
+        assert_eq!(config.listen.relay.as_ref().map(ToString::to_string).as_deref(), Some("0.0.0.0:25, [::]:25"));
+        assert!(config.listen.metrics.as_ref().expect("a metrics listener").first().ip().is_loopback());
         assert_eq!(config.configured_endpoints().host, "relay.caducee.example.org");
         assert_eq!(config.keys.issuer.as_deref(), Some(Path::new("/run/caducee-issuer/issuer.sock")));
     }
@@ -185,7 +186,7 @@ mod tests {
     fn development_configuration_keeps_loopback_ports() {
         let request = SetupRequest { domain: "caducee.example.org".into(), hostname: None, appliance: false };
         let config: Config = toml::from_str(&config_text(&request)).expect("the configuration parses");
-        assert!(config.listen.submission.ip().is_loopback());
+        assert!(config.listen.submission.first().ip().is_loopback());
         assert!(config.keys.issuer.is_none(), "a development relay makes keys itself");
     }
 

@@ -448,6 +448,7 @@ def main():
     for name, run in (("send", cmd_send), ("raw", cmd_raw), ("load", cmd_load)):
         p = sub.add_parser(name)
         p.add_argument("--port", type=int, required=True)
+        p.add_argument("--host", help="the relay's address (127.0.0.1 by default; ::1 for IPv6)")
         p.add_argument("--tls", choices=["none", "starttls", "implicit"], default="starttls")
         p.add_argument("--ca", required=True)
         p.add_argument("--user")
@@ -465,6 +466,7 @@ def main():
 
     p = sub.add_parser("fetch")
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--host", help="the relay's address (127.0.0.1 by default; ::1 for IPv6)")
     p.add_argument("--tls", choices=["none", "stls", "implicit"], default="stls")
     p.add_argument("--ca", required=True)
     p.add_argument("--user", required=True)

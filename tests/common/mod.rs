@@ -22,6 +22,8 @@ pub struct Relay {
     pub child: Child,
     pub data: PathBuf,
     pub ports: HashMap<String, u16>,
+    /// Every address of each service (a service may listen on several).
+    pub addresses: HashMap<String, Vec<std::net::SocketAddr>>,
     /// The environment that gives the relay its clock ([`clock_at`]), empty on the real
     /// one; [`Relay::cli`] and the tests' clients run with it too.
     pub clock: Vec<(String, String)>,
@@ -109,6 +111,7 @@ impl Relay {
             own_clock_lock(&mut command).stdout(Stdio::piped()).stderr(stderr).spawn().expect("start caducee serve");
         let stdout: ChildStdout = child.stdout.take().expect("piped stdout");
         let mut ports = HashMap::new();
+        let mut addresses = HashMap::new();
         for line in BufReader::new(stdout).lines() {
             let line = line.expect("read readiness line");
             let mut words = line.split_whitespace();
@@ -122,16 +125,24 @@ impl Relay {
                 break;
             }
             let port = address.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
-            ports.insert(service.to_owned(), port);
+            // A service on several addresses: the first is the one clients are told of.
+            ports.entry(service.to_owned()).or_insert(port);
+            addresses.entry(service.to_owned()).or_insert_with(Vec::new).push(address.parse().expect("an address"));
         }
         // The eight listeners every relay has; a relay port when configured.
         let expected = 8 + usize::from(ports.contains_key("relay"));
         assert_eq!(ports.len(), expected, "every listener reported ready: {ports:?}");
-        Relay { child, data: data.to_path_buf(), ports, clock: Vec::new() }
+        Relay { child, data: data.to_path_buf(), ports, addresses, clock: Vec::new() }
     }
 
     pub fn port(&self, service: &str) -> String {
         self.ports[service].to_string()
+    }
+
+    /// Every address `service` listens on, as its readiness lines said.
+    #[allow(dead_code)]
+    pub fn addresses(&self, service: &str) -> &[std::net::SocketAddr] {
+        &self.addresses[service]
     }
 
     pub fn ca(&self) -> String {

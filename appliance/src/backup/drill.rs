@@ -208,16 +208,16 @@ fn drill(
 /// the live relay's to send, and a drill must not send them a second time.
 fn move_to_spare_ports(scratch: &Path) -> anyhow::Result<Config> {
     let mut config = Config::load(scratch)?;
-    let spare = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    config.listen.submission = spare;
-    config.listen.submissions = spare;
-    config.listen.pop3 = spare;
-    config.listen.pop3s = spare;
-    config.listen.https = spare;
-    config.listen.ldap = spare;
-    config.listen.ldaps = spare;
+    let spare = crate::config::Addresses::from(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    config.listen.submission = spare.clone();
+    config.listen.submissions = spare.clone();
+    config.listen.pop3 = spare.clone();
+    config.listen.pop3s = spare.clone();
+    config.listen.https = spare.clone();
+    config.listen.ldap = spare.clone();
+    config.listen.ldaps = spare.clone();
+    config.listen.relay = config.listen.relay.as_ref().map(|_| spare.clone());
     config.listen.metrics = Some(spare);
-    config.listen.relay = config.listen.relay.map(|_| spare);
     config.backup.folder = None;
     config.notices.smarthost = None;
     // The drill's throwaway account gets keys made by the scratch relay itself, its bundle

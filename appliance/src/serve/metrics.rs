@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use caducee_actors::clock::Clock;
 use caducee_storage::Store;
 
@@ -16,7 +15,7 @@ pub(super) type Outbound = (Metrics, Store, Arc<dyn Clock>);
 /// `GET /metrics` (Prometheus/OpenMetrics text) on its own plain-HTTP listener, meant for
 /// loopback or a management network: it carries counts and timings, never personal data.
 pub(super) fn metrics_server(
-    address: std::net::SocketAddr,
+    addresses: &crate::config::Addresses,
     monitor: actix::Addr<caducee_actors::monitor::Monitor>,
     data_dir: PathBuf,
     outbound: Option<Outbound>,
@@ -40,18 +39,24 @@ pub(super) fn metrics_server(
         }
     }
 
-    let listener = std::net::TcpListener::bind(address).with_context(|| format!("binding metrics on {address}"))?;
-    let bound = listener.local_addr()?;
+    let listeners = addresses.bind("metrics")?;
     let data = web::Data::new((monitor, data_dir, outbound));
-    let server = HttpServer::new(move || App::new().app_data(data.clone()).route("/metrics", web::get().to(metrics)))
-        .workers(1)
-        .disable_signals()
-        .listen(listener)?
-        .run();
+    let mut server =
+        HttpServer::new(move || App::new().app_data(data.clone()).route("/metrics", web::get().to(metrics)))
+            .workers(1)
+            .disable_signals();
+    let mut bound = Vec::new();
+    for listener in listeners {
+        bound.push(listener.local_addr()?);
+        server = server.listen(listener)?;
+    }
+    let server = server.run();
     let handle = server.handle();
     actix_rt::spawn(server);
-    tracing::info!(service = "metrics", address = %bound, "listening");
-    println!("ready: metrics {bound}");
+    for bound in bound {
+        tracing::info!(service = "metrics", address = %bound, "listening");
+        println!("ready: metrics {bound}");
+    }
     Ok(handle)
 }
 

@@ -16,7 +16,6 @@ mod metrics;
 pub(crate) mod slots;
 pub mod systemd;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,7 +66,7 @@ async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: Pa
     let endpoints = config.endpoints(
         listeners.port(Service::Submissions),
         listeners.port(Service::Pop3s),
-        listeners.https.local_addr()?.port(),
+        listeners.https[0].local_addr()?.port(),
     );
     let (submission_port, pop3_port) = (listeners.port(Service::Submission), listeners.port(Service::Pop3));
     let ca_pem = std::fs::read_to_string(data_dir.join("tls/ca.pem")).context("reading the relay's CA")?;
@@ -128,7 +127,7 @@ async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: Pa
         pop3_port,
     };
     let https = start_https(https_listener, &tls, &actors.relay_key, directory, portal, mail_servers, &config)?;
-    let metrics = match config.listen.metrics {
+    let metrics = match &config.listen.metrics {
         Some(address) => {
             let outbound = federation.metrics.clone().map(|m| (m, store.clone(), clock.clone()));
             Some(metrics::metrics_server(address, actors.monitor.addr().clone(), data_dir.clone(), outbound)?)
@@ -210,27 +209,31 @@ struct Listeners {
     mail: Vec<(Service, TcpListener)>,
     /// LDAP, then LDAPS (`true`: implicit TLS).
     ldap: Vec<(bool, TcpListener)>,
-    https: std::net::TcpListener,
+    https: Vec<std::net::TcpListener>,
 }
 
 impl Listeners {
     async fn bind(config: &Config) -> anyhow::Result<Listeners> {
         let services = [
-            (Service::Submission, config.listen.submission),
-            (Service::Submissions, config.listen.submissions),
-            (Service::Pop3, config.listen.pop3),
-            (Service::Pop3s, config.listen.pop3s),
+            (Service::Submission, &config.listen.submission),
+            (Service::Submissions, &config.listen.submissions),
+            (Service::Pop3, &config.listen.pop3),
+            (Service::Pop3s, &config.listen.pop3s),
         ];
         let mut mail = Vec::new();
-        for (service, address) in services {
-            mail.push((service, bind(service.name(), address).await?));
+        for (service, addresses) in services {
+            mail.extend(bind(service.name(), addresses)?.into_iter().map(|listener| (service, listener)));
         }
-        let https = std::net::TcpListener::bind(config.listen.https)
-            .with_context(|| format!("binding https on {}", config.listen.https))?;
-        let ldap =
-            vec![(false, bind("ldap", config.listen.ldap).await?), (true, bind("ldaps", config.listen.ldaps).await?)];
-        if let Some(address) = config.listen.relay {
-            mail.push((Service::Relay, bind(Service::Relay.name(), address).await?));
+        let https = config.listen.https.bind("https")?;
+        let mut ldap = Vec::new();
+        for (implicit_tls, name, addresses) in
+            [(false, "ldap", &config.listen.ldap), (true, "ldaps", &config.listen.ldaps)]
+        {
+            ldap.extend(bind(name, addresses)?.into_iter().map(|listener| (implicit_tls, listener)));
+        }
+        if let Some(addresses) = &config.listen.relay {
+            let relay = bind(Service::Relay.name(), addresses)?;
+            mail.extend(relay.into_iter().map(|listener| (Service::Relay, listener)));
         }
         Ok(Listeners { mail, ldap, https })
     }
@@ -242,8 +245,13 @@ impl Listeners {
     }
 }
 
-async fn bind(name: &str, address: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(address).await.with_context(|| format!("binding {name} on {address}"))
+/// The listeners of one service, for the accept loops.
+fn bind(name: &str, addresses: &crate::config::Addresses) -> anyhow::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::new();
+    for listener in addresses.bind(name)? {
+        listeners.push(TcpListener::from_std(listener).with_context(|| format!("{name}: the event loop"))?);
+    }
+    Ok(listeners)
 }
 
 /// The actors every door reports to.
@@ -407,7 +415,7 @@ fn session_context(
 
 /// The web server: the directory pages, the personal space, the key servers.
 fn start_https(
-    listener: std::net::TcpListener,
+    listeners: Vec<std::net::TcpListener>,
     tls: &Arc<rustls::ServerConfig>,
     relay_key: &RelayKey,
     directory: Arc<crate::directory::DirectoryCache>,
@@ -415,7 +423,7 @@ fn start_https(
     mail_servers: crate::web::autoconfig::MailServers,
     config: &Config,
 ) -> anyhow::Result<actix_web::dev::ServerHandle> {
-    let bound = listener.local_addr()?;
+    let bound = listeners.iter().map(std::net::TcpListener::local_addr).collect::<Result<Vec<_>, _>>()?;
     let caps = crate::web::Caps {
         total: config.limits.https_connections_max,
         per_ip: config.limits.https_connections_per_ip,
@@ -431,9 +439,11 @@ fn start_https(
         relay_certificates: Arc::new(vec![relay_key.public()]),
         mail_servers,
     };
-    let https = crate::web::start(listener, tls.clone(), served)?;
-    tracing::info!(service = "https", address = %bound, "listening");
-    println!("ready: https {bound}");
+    let https = crate::web::start(listeners, tls.clone(), served)?;
+    for bound in bound {
+        tracing::info!(service = "https", address = %bound, "listening");
+        println!("ready: https {bound}");
+    }
     Ok(https)
 }
 

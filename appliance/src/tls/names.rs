@@ -2,7 +2,7 @@
 //! part of them a CA's name constraints permit.
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::config::Config;
 
@@ -33,10 +33,18 @@ impl Names {
             names.add(host);
         }
         names.ips.insert(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        names.ips.insert(IpAddr::V6(Ipv6Addr::LOCALHOST));
         let listen = &config.listen;
-        let bound =
-            [listen.submission, listen.submissions, listen.pop3, listen.pop3s, listen.https, listen.ldap, listen.ldaps];
-        names.ips.extend(bound.iter().map(|a| a.ip()).filter(|ip| !ip.is_unspecified()));
+        let bound = [
+            &listen.submission,
+            &listen.submissions,
+            &listen.pop3,
+            &listen.pop3s,
+            &listen.https,
+            &listen.ldap,
+            &listen.ldaps,
+        ];
+        names.ips.extend(bound.iter().flat_map(|a| a.iter()).map(|a| a.ip()).filter(|ip| !ip.is_unspecified()));
         names
     }
 

@@ -16,8 +16,8 @@ const START: i64 = 1_772_359_200;
 
 fn config() -> Config {
     let mut config = Config { domain: "relay.test".into(), ..Config::default() };
-    config.listen.https = "192.0.2.7:443".parse().expect("address");
-    config.listen.ldaps = "0.0.0.0:636".parse().expect("address");
+    config.listen.https = "192.0.2.7:443".parse::<std::net::SocketAddr>().expect("address").into();
+    config.listen.ldaps = "0.0.0.0:636".parse::<std::net::SocketAddr>().expect("address").into();
     config
 }
 
@@ -57,7 +57,7 @@ fn the_names_are_the_relays_own() {
     let dns: Vec<&str> = names.dns.iter().map(String::as_str).collect();
     assert_eq!(dns, ["autoconfig.relay.test", "localhost", "openpgpkey.relay.test", "relay.test"]);
     let ips: Vec<String> = names.ips.iter().map(ToString::to_string).collect();
-    assert_eq!(ips, ["127.0.0.1", "192.0.2.7"], "the loopback and bound addresses, not the wildcard");
+    assert_eq!(ips, ["127.0.0.1", "192.0.2.7", "::1"], "the loopbacks and bound addresses, not the wildcard");
 }
 
 #[test]
@@ -68,10 +68,14 @@ fn the_ca_vouches_for_the_relays_names_only() {
     let (_, ca_certificate) = ca(dir.path());
     let constraints = ca_certificate.constraints.expect("name constraints");
     assert_eq!(constraints.dns, ["autoconfig.relay.test", "localhost", "openpgpkey.relay.test", "relay.test"]);
-    assert_eq!(constraints.ips, [(vec![127, 0, 0, 1], vec![255; 4]), (vec![192, 0, 2, 7], vec![255; 4])]);
+    let v6_loopback = std::net::Ipv6Addr::LOCALHOST.octets().to_vec();
+    assert_eq!(
+        constraints.ips,
+        [(vec![127, 0, 0, 1], vec![255; 4]), (vec![192, 0, 2, 7], vec![255; 4]), (v6_loopback, vec![255; 16])]
+    );
 
     let leaf = certificates(&dir.path().join("server.pem")).expect("server.pem").remove(0);
-    for name in ["relay.test", "openpgpkey.relay.test", "autoconfig.relay.test", "localhost", "127.0.0.1"] {
+    for name in ["relay.test", "openpgpkey.relay.test", "autoconfig.relay.test", "localhost", "127.0.0.1", "::1"] {
         verify(dir.path(), &leaf, name, START).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     let foreign = signed_with_the_ca_key(dir.path(), &["bank.example"]);
@@ -116,7 +120,7 @@ fn the_server_certificate_is_renewed_when_due_or_renamed() {
     // A name the CA does not permit is left out, and the administrator told.
     let mut renamed = config();
     renamed.keys.public_host = Some("relay.example.org".into());
-    renamed.listen.https = "192.0.2.8:443".parse().expect("address");
+    renamed.listen.https = "192.0.2.8:443".parse::<std::net::SocketAddr>().expect("address").into();
     let warnings = maintain(dir.path(), &Names::of(&renamed), later).expect("renamed");
     let server = served(dir.path());
     assert!(!server.names.ips.contains(&"192.0.2.7".parse().expect("ip")), "{:?}", server.names);

@@ -85,9 +85,9 @@ impl std::fmt::Debug for Web {
 /// Worker threads of the HTTPS listener.
 const WORKERS: usize = 2;
 
-/// Starts the HTTPS server on `listener`; returns its handle for shutdown.
+/// Starts the HTTPS server on `listeners`; returns its handle for shutdown.
 pub fn start(
-    listener: std::net::TcpListener,
+    listeners: Vec<std::net::TcpListener>,
     tls: Arc<rustls::ServerConfig>,
     served: Web,
 ) -> anyhow::Result<actix_web::dev::ServerHandle> {
@@ -127,9 +127,12 @@ pub fn start(
     .max_connections(caps.total.div_ceil(WORKERS).max(1))
     .max_connection_rate(caps.total.div_ceil(WORKERS).clamp(1, 256))
     .on_connect(move |connection, extensions| per_address.on_connect(connection, extensions))
-    .disable_signals()
-    .listen_rustls_0_23(listener, tls)?
-    .run();
+    .disable_signals();
+    let mut server = server;
+    for listener in listeners {
+        server = server.listen_rustls_0_23(listener, tls.clone())?;
+    }
+    let server = server.run();
     let handle = server.handle();
     actix_rt::spawn(server);
     Ok(handle)
