@@ -197,6 +197,7 @@ def phase_first(args):
         fail("the relay's user could move the appliance's state aside")
     exposure = ssh(args, "systemd-analyze security --no-pager caducee.service | tail -1").decode().strip()
     print("systemd-analyze security: " + exposure)
+    operations_conventions(args)
 
     state["alice"] = add_user(args, "alice", "Alice", "Martin")
     state["bob"] = add_user(args, "bob", "Bob", "Durand")
@@ -271,6 +272,35 @@ def phase_first(args):
         json.dump(state, f)
     print("first boot: accounts, CA, data partition %s%s, HKP, directory page, LDAP, 587 -> 995, port 25 all passed"
           % (size.group(1), size.group(2)))
+
+
+def local_get(args, port, path):
+    """GET http://127.0.0.1:PORT/PATH on the appliance, with bash alone (no HTTP client there)."""
+    return ssh(args, "exec 3<>/dev/tcp/127.0.0.1/%d; printf 'GET %s HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3"
+                     % (port, path)).decode(errors="replace")
+
+
+def operations_conventions(args):
+    """What a hosting provider relies on: dual-stack listeners, the journal's priorities,
+    the health probes, the node exporter on loopback, the alert rules."""
+    listening = ssh(args, "ss -Hltn").decode()
+    for port in (25, 110, 389, 443, 465, 587, 636, 995):
+        for address in ("0.0.0.0:%d" % port, "[::]:%d" % port):
+            if address not in listening:
+                fail("nothing listens on %s:\n%s" % (address, listening))
+    if "127.0.0.1:9100" not in listening or "0.0.0.0:9100" in listening or "*:9100" in listening:
+        fail("the node exporter is not on loopback alone:\n" + listening)
+    notices = ssh(args, "journalctl -u caducee.service -p notice..notice -o cat --no-pager").decode()
+    if "listening" not in notices:
+        fail("the relay's information lines are not in the journal at their priority:\n" + notices[-2000:])
+    ready = local_get(args, 9464, "/readyz")
+    if not re.match(r"HTTP/1\.[01] 200 ", ready) or not ready.endswith("ready\n"):
+        fail("/readyz: %r" % ready)
+    host = local_get(args, 9100, "/metrics")
+    if "node_memory_MemAvailable_bytes" not in host:
+        fail("the node exporter's figures: %r" % host[:500])
+    rules = ssh(args, "grep -c 'alert:' /usr/share/caducee/prometheus/caducee-alerts.yml").decode().strip()
+    print("operations: dual-stack listeners, journal priorities, /readyz, node exporter, %s alert rules" % rules)
 
 
 def tty1_screen(args):

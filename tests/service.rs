@@ -30,8 +30,12 @@ fn serve_tells_the_service_manager_it_is_ready_alive_and_stopping() {
         "",
         &[("NOTIFY_SOCKET", socket_path.to_str().expect("utf-8 path")), ("WATCHDOG_USEC", "400000")],
     );
+    // First the store's check, with more time asked for it; then readiness.
+    let checking = next_datagram(&socket);
+    assert!(checking.lines().any(|l| l.starts_with("STATUS=checking the store (")), "{checking:?}");
+    assert!(checking.lines().any(|l| l == "EXTEND_TIMEOUT_USEC=15000000"), "{checking:?}");
     let ready = next_datagram(&socket);
-    assert!(ready.lines().any(|l| l == "READY=1"), "first notification: {ready:?}");
+    assert!(ready.lines().any(|l| l == "READY=1"), "after the check: {ready:?}");
     assert!(ready.contains("STATUS=serving relay.test"), "{ready:?}");
     // Readiness comes after the admin socket answers: the status is there at once.
     assert_eq!(relay.status()["running"], Value::Bool(true));
@@ -118,4 +122,175 @@ fn a_command_whose_reader_stops_reading_ends_quietly() {
             || std::os::unix::process::ExitStatusExt::signal(&output.status) == Some(13);
         assert!(quiet, "{args:?}: {:?} {stderr}", output.status);
     }
+}
+
+/// A GET over plain HTTP with curl: (status, body).
+fn http_get(url: &str) -> (String, String) {
+    let output = std::process::Command::new("curl")
+        .args(["-sS", "-w", "\n%{http_code}", url])
+        .output()
+        .expect("curl (apt-get install curl)");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').expect("a status line");
+    (status.to_owned(), body.to_owned())
+}
+
+/// What a hosting provider probes and alerts on: `/healthz`, `/readyz`, and the figures of
+/// `/metrics` — the build, the store's map, the backups, sessions and refused logins by door,
+/// the notice queue, certificate expiry.
+#[test]
+fn the_metrics_listener_answers_probes_and_carries_what_a_provider_alerts_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backups = dir.path().join("backups");
+    let relay = Relay::start(&dir.path().join("data"), &format!("[backup]\nfolder = {backups:?}\n"));
+    let metrics = format!("http://127.0.0.1:{}", relay.port("metrics"));
+    assert_eq!(http_get(&format!("{metrics}/healthz")), ("200".into(), "ok\n".into()));
+    assert_eq!(http_get(&format!("{metrics}/readyz")), ("200".into(), "ready\n".into()));
+
+    let (alice, _) = relay.add_user("alice", None);
+    let (port, ca) = (relay.port("pop3s"), relay.ca());
+    let refused = common::python(&[
+        "fetch",
+        "--port",
+        &port,
+        "--tls",
+        "implicit",
+        "--ca",
+        &ca,
+        "--user",
+        &alice,
+        "--password",
+        "not the password",
+    ]);
+    assert!(refused["login_error"].is_string(), "{refused}");
+    let backup = relay.cli(&["backup"]);
+    assert!(backup.status.success(), "{}", String::from_utf8_lossy(&backup.stderr));
+
+    let (status, text) = http_get(&format!("{metrics}/metrics"));
+    assert_eq!(status, "200");
+    let has = |line: &str| text.lines().any(|l| l.starts_with(line));
+    assert!(has(&format!("caducee_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"))), "{text}");
+    assert!(has("caducee_store_map_bytes 1") && has("caducee_store_map_used_bytes "), "{text}");
+    assert!(has("caducee_sessions_open{door=\"pop3s\"} ") && has("caducee_sessions_open{door=\"ldaps\"} 0"), "{text}");
+    assert!(has("caducee_logins_refused_total{door=\"pop3\",reason=\"credentials\"} 1"), "{text}");
+    assert!(has("caducee_notices_queued 0") && has("caducee_notices_oldest_age_seconds 0"), "{text}");
+    assert!(has("caducee_backup_last_success_timestamp_seconds 1"), "a backup was taken: {text}");
+    assert!(!has("caducee_backup_last_success_bytes 0"), "{text}");
+    for certificate in ["served", "local-ca"] {
+        assert!(
+            has(&format!("caducee_certificate_expiry_timestamp_seconds{{certificate=\"{certificate}\"}} 1")),
+            "{text}"
+        );
+    }
+    assert!(text.ends_with("# EOF\n"), "one exposition, ended once");
+    rules_name_only_exposed_metrics(&text);
+    assert!(relay.stop().success());
+}
+
+/// The alert rules the image ships are well formed (python's YAML reader) and name only
+/// metrics this scrape shows — or ones a relay shows only in some setups, named here with
+/// the source that exposes them.
+fn rules_name_only_exposed_metrics(scrape: &str) {
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../image/rootfs/usr/share/caducee/prometheus/caducee-alerts.yml");
+    let read = std::process::Command::new("python3")
+        .args(["-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", rules])
+        .output()
+        .expect("python3 with yaml");
+    assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stderr));
+    let rules: Value = serde_json::from_slice(&read.stdout).expect("JSON");
+    let conditional = [
+        ("caducee_outbound_queue_oldest_age_seconds", include_str!("../appliance/src/federation/outbound.rs")),
+        ("caducee_pair_replication_healthy", include_str!("../appliance/src/pair.rs")),
+        ("caducee_restore_drill_ok", include_str!("../appliance/src/serve/metrics.rs")),
+    ];
+    let exposed: Vec<&str> =
+        scrape.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split(['{', ' ']).next()).collect();
+    let mut alerts = 0;
+    for rule in rules["groups"][0]["rules"].as_array().expect("rules") {
+        alerts += 1;
+        assert!(rule["alert"].is_string() && rule["annotations"]["summary"].is_string(), "{rule}");
+        assert!(["warning", "critical"].contains(&rule["labels"]["severity"].as_str().unwrap_or_default()), "{rule}");
+        let expr = rule["expr"].as_str().expect("expr");
+        for name in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("caducee_"))
+        {
+            let shown = exposed.contains(&name);
+            let elsewhere = conditional.iter().any(|(n, source)| *n == name && source.contains(name));
+            assert!(shown || elsewhere, "{name} (alert {}) is no metric of the relay", rule["alert"]);
+        }
+    }
+    assert!(alerts >= 10, "{alerts} rules");
+}
+
+/// Under systemd, with standard error connected to the journal (`$JOURNAL_STREAM` names
+/// it), the log goes to the journal's native socket with each line's priority — here a
+/// socket standing in for journald's, in a mount namespace of the relay's own; elsewhere,
+/// `CADUCEE_LOG_FORMAT=json` makes every line a JSON object.
+#[test]
+fn the_log_goes_to_the_journal_with_priorities_or_is_json_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data");
+    // The relay port without a trust space: the relay warns about it as it starts.
+    let listen: String = ["submission", "submissions", "pop3", "pop3s", "https", "ldap", "ldaps", "metrics", "relay"]
+        .iter()
+        .map(|service| format!("{service} = \"127.0.0.1:0\"\n"))
+        .collect();
+    std::fs::write(data.join("caducee.toml"), format!("domain = \"relay.test\"\n[listen]\n{listen}")).expect("config");
+    let entries = dir.path().join("journal.jsonl");
+    let script = r#"set -e
+mount -t tmpfs tmpfs /run
+mkdir -p /run/systemd/journal
+python3 "$SINK" /run/systemd/journal/socket "$OUT" stopped &
+for _ in $(seq 200); do [ -S /run/systemd/journal/socket ] && break; sleep 0.05; done
+JOURNAL_STREAM="$(stat -L -c '%d:%i' /proc/self/fd/2)"
+export JOURNAL_STREAM
+exec "$BIN" --data-dir "$DATA" serve"#;
+    let mut command = std::process::Command::new("unshare");
+    command
+        .args(["--user", "--map-root-user", "--mount", "sh", "-c", script])
+        .env("SINK", common::client_script().with_file_name("journal_sink.py"))
+        .env("OUT", &entries)
+        .env("DATA", &data)
+        .env("BIN", common::BIN);
+    let stderr = dir.path().join("stderr");
+    let file = std::fs::File::create(&stderr).expect("stderr file");
+    let relay = Relay::spawn(command, &data, std::process::Stdio::from(file));
+    assert!(relay.stop().success());
+    // The last entry ("stopped") was sent before the relay exited; the sink writes it soon.
+    let mut journal = String::new();
+    for _ in 0..200 {
+        journal = std::fs::read_to_string(&entries).unwrap_or_default();
+        if journal.contains("\"MESSAGE\": \"stopped\"") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let entries: Vec<Value> = journal.lines().map(|l| serde_json::from_str(l).expect("an entry")).collect();
+    let entry = |message: &str| {
+        entries
+            .iter()
+            .find(|e| e["MESSAGE"].as_str().is_some_and(|m| m.contains(message)))
+            .unwrap_or_else(|| panic!("no {message:?} in {journal}"))
+    };
+    assert_eq!(entry("the relay port refuses every operator")["PRIORITY"], "4", "a warning");
+    assert_eq!(entry("listening")["PRIORITY"], "5", "information");
+    assert_eq!(entry("listening")["SYSLOG_IDENTIFIER"], "caducee");
+    assert_eq!(entry("listening")["F_SERVICE"], "submission", "fields travel as journal fields");
+    let said = std::fs::read_to_string(&stderr).expect("stderr");
+    assert!(!said.contains("listening"), "nothing logged twice: {said}");
+
+    // Outside the journal, JSON when asked: one object per line, with its level.
+    let logged = dir.path().join("json.log");
+    let mut command = std::process::Command::new(common::BIN);
+    command.args(["--data-dir", data.to_str().expect("utf-8"), "serve"]).env("CADUCEE_LOG_FORMAT", "json");
+    let relay = Relay::spawn(command, &data, std::process::Stdio::from(std::fs::File::create(&logged).expect("log")));
+    assert!(relay.stop().success());
+    let lines: Vec<Value> = std::fs::read_to_string(&logged)
+        .expect("log")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    let warning = lines.iter().find(|l| l["message"].as_str().is_some_and(|m| m.contains("the relay port refuses")));
+    assert_eq!(warning.expect("the warning")["level"], "WARN");
+    assert!(lines.iter().any(|l| l["message"] == "listening" && l["service"].is_string()), "{lines:?}");
 }

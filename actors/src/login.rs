@@ -79,6 +79,8 @@ impl Login {
 /// password-check permits.
 #[derive(Debug, Clone, Copy)]
 pub struct DoorLogin<'a> {
+    /// Which door (`smtp`, `pop3`, `ldap`, `web`), for the refused-login counts.
+    pub door: &'static str,
     pub store: &'a Store,
     pub throttle: &'a LoginThrottle,
     pub password_checks: &'a Arc<Semaphore>,
@@ -92,7 +94,8 @@ impl DoorLogin<'_> {
     pub async fn log_in(&self, source: &str, username: &str, password: String, now: Millis) -> Login {
         match self.throttle.verdict(source, username, now) {
             Verdict::Locked => {
-                tracing::warn!(peer = %source, "login refused: too many recent failures");
+                tracing::warn!(peer = %source, door = self.door, "login refused: too many recent failures");
+                self.throttle.count_refusal(self.door, "throttled");
                 return Login::Throttled { retry_minutes: self.throttle.window_minutes() };
             }
             Verdict::Check { delay } if !delay.is_zero() => {
@@ -112,6 +115,7 @@ impl DoorLogin<'_> {
             }
             None => {
                 self.throttle.failed(source, username, now);
+                self.throttle.count_refusal(self.door, "credentials");
                 Login::Failed
             }
         }

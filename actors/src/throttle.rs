@@ -63,6 +63,8 @@ pub struct LoginThrottle {
     by_source: Mutex<Recent<String>>,
     by_account_and_source: Mutex<Recent<(String, String)>>,
     by_account: Mutex<Recent<String>>,
+    /// Refused logins since start, by door and why (`/metrics`).
+    refused: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 impl LoginThrottle {
@@ -81,7 +83,20 @@ impl LoginThrottle {
             by_source: Mutex::new(Recent::new(capacity, failures_max * SOURCE_FACTOR)),
             by_account_and_source: Mutex::new(Recent::new(capacity, failures_max)),
             by_account: Mutex::new(Recent::new(capacity, account_kept)),
+            refused: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Counts a refused login at `door` (`smtp`, `pop3`, `ldap`, `web`): `reason` is
+    /// `credentials` (a wrong name or password, or an account that may not log in) or
+    /// `throttled`.
+    pub fn count_refusal(&self, door: &'static str, reason: &'static str) {
+        *lock(&self.refused).entry((door, reason)).or_insert(0) += 1;
+    }
+
+    /// The refused logins since start, by (door, reason).
+    pub fn refusals(&self) -> Vec<((&'static str, &'static str), u64)> {
+        lock(&self.refused).iter().map(|(key, count)| (*key, *count)).collect()
     }
 
     /// Whether a login of `name` from `source` may be checked now, and after what delay.

@@ -19,6 +19,7 @@ mod issuer;
 // The connection context holds a TLS acceptor and the store, neither of which has `Debug`.
 #[allow(missing_debug_implementations)]
 pub mod ldap;
+pub mod logging;
 mod pair;
 mod portal;
 mod serve;

@@ -17,14 +17,7 @@ use clap::Parser as _;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CADUCEE_LOG")
-                .unwrap_or_else(|_| "info,actix_server=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+    caducee_appliance::logging::init();
     let command = cli::Cli::parse();
     if command.is_a_report() {
         // Rust ignores SIGPIPE, and `println!` then panics on a closed pipe (exit 101).

@@ -34,7 +34,7 @@ pub use password::{hash_password, verify_password, PasswordError};
 pub use schema::FORMAT_VERSION;
 pub use seal::MasterKey;
 pub use store::{
-    CommitStats, Expunged, Store, StoreOptions, StoreStats, DEFAULT_DISK_RESERVE_BYTES, DEFAULT_MAP_BYTES,
+    CommitStats, Expunged, MapUsage, Store, StoreOptions, StoreStats, DEFAULT_DISK_RESERVE_BYTES, DEFAULT_MAP_BYTES,
 };
 pub use tables::connections::ConnectionTally;
 pub use tables::portal::{web_session_ended, WEB_SESSION_IDLE_MILLIS, WEB_SESSION_LIFETIME_MILLIS};

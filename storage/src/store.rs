@@ -76,6 +76,13 @@ pub struct CommitStats {
     pub writes: u64,
 }
 
+/// How full the LMDB map is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapUsage {
+    pub map_bytes: u64,
+    pub used_bytes: u64,
+}
+
 /// Totals over the whole store.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StoreStats {
@@ -164,6 +171,14 @@ impl Store {
                 file_bytes,
             })
         })
+    }
+
+    /// The map's size and the bytes its tables' pages take now (free pages left out): how
+    /// full the store is, for `/metrics`.
+    pub fn map_usage(&self) -> Result<MapUsage, StoreError> {
+        let map_bytes = self.shared.env.info().map_size as u64;
+        let used_bytes = self.reading(crate::counters::map_used_bytes)?;
+        Ok(MapUsage { map_bytes, used_bytes })
     }
 
     /// Writes a consistent copy of the LMDB file to `out` (a file or a pipe), sequentially.

@@ -111,8 +111,9 @@ pub struct SessionContext {
 
 impl SessionContext {
     /// Logs a mail client in from `source`, through the login check every door shares.
-    async fn log_in(&self, source: &str, username: &str, password: String) -> Login {
-        let login = DoorLogin { store: &self.store, throttle: &self.logins, password_checks: &self.password_checks };
+    async fn log_in(&self, door: &'static str, source: &str, username: &str, password: String) -> Login {
+        let login =
+            DoorLogin { door, store: &self.store, throttle: &self.logins, password_checks: &self.password_checks };
         login.log_in(source, username, password, self.clock.now()).await
     }
 }

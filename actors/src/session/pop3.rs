@@ -53,7 +53,7 @@ impl Protocol for Collection {
     ) -> Flow<pop3::Effect> {
         match effect {
             pop3::Effect::Authenticate { username, password } => {
-                match self.context.log_in(&record.peer, &username, password).await {
+                match self.context.log_in("pop3", &record.peer, &username, password).await {
                     Login::Throttled { retry_minutes } => machine.login_throttled(retry_minutes),
                     login => {
                         self.user = login.account();

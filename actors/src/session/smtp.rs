@@ -76,7 +76,7 @@ impl Protocol for Submission {
     ) -> Flow<smtp::Effect> {
         match effect {
             smtp::Effect::Authenticate { username, password } => {
-                match self.context.log_in(&record.peer, &username, password).await {
+                match self.context.log_in("smtp", &record.peer, &username, password).await {
                     Login::Throttled { retry_minutes } => machine.login_throttled(retry_minutes),
                     login => {
                         let account = login.account();

@@ -307,8 +307,12 @@ impl Session {
         }
         let address = bind_address(&bind.dn, self.context.directory.base());
         let context = &self.context;
-        let door =
-            DoorLogin { store: &context.store, throttle: &context.logins, password_checks: &context.password_checks };
+        let door = DoorLogin {
+            door: "ldap",
+            store: &context.store,
+            throttle: &context.logins,
+            password_checks: &context.password_checks,
+        };
         match door.log_in(&self.peer, &address, password, context.clock.now()).await {
             Login::Ok(account) => {
                 let dn = format!("mail={},{}", account.address, context.directory.base());

@@ -345,7 +345,7 @@ impl Portal {
 
     /// The login check every door shares.
     fn door(&self) -> DoorLogin<'_> {
-        DoorLogin { store: &self.store, throttle: &self.logins, password_checks: &self.password_checks }
+        DoorLogin { door: "web", store: &self.store, throttle: &self.logins, password_checks: &self.password_checks }
     }
 }
 

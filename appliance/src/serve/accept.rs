@@ -4,8 +4,9 @@
 //! service its [`Door`] names there. A client over the limits is told why when the protocol
 //! allows it, and closed.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use actix_rt::ArbiterHandle;
@@ -62,12 +63,21 @@ impl Door {
     }
 
     /// Starts serving `stream` on `worker`; `slot` is held until the connection ends.
-    fn start(&self, worker: &ArbiterHandle, stream: std::net::TcpStream, peer: SocketAddr, slot: Slot, alive: &Alive) {
+    fn start(
+        &self,
+        worker: &ArbiterHandle,
+        stream: std::net::TcpStream,
+        peer: SocketAddr,
+        slot: Slot,
+        acceptor: &Acceptor,
+    ) {
+        let open = acceptor.open.open(self.name());
         match self.clone() {
             Door::Mail(service, context) => {
                 // A mail session holds back the shutdown until it ends (a message in
                 // flight finishes first).
-                let ticket: Box<dyn session::Ticket> = Box::new(MailTicket { slot, _alive: alive.clone() });
+                let ticket: Box<dyn session::Ticket> =
+                    Box::new(MailTicket { slot, _alive: acceptor.alive.clone(), _open: open });
                 worker.spawn_fn(move || match TcpStream::from_std(stream) {
                     Ok(stream) => session::start(service, stream, peer, *context, ticket),
                     Err(error) => tracing::warn!(%error, "could not adopt a connection"),
@@ -76,7 +86,7 @@ impl Door {
             Door::Ldap { implicit_tls, context } => {
                 // LDAP answers from memory: nothing to finish, the shutdown does not wait.
                 worker.spawn(async move {
-                    let _slot = slot;
+                    let (_slot, _open) = (slot, open);
                     if let Ok(stream) = TcpStream::from_std(stream) {
                         crate::ldap::serve_connection(stream, implicit_tls, context).await;
                     }
@@ -89,10 +99,51 @@ impl Door {
 /// Held by every mail session: the shutdown waits until every clone is dropped.
 pub(super) type Alive = mpsc::Sender<()>;
 
-/// A mail session's slot, and its hold on the shutdown.
+/// A mail session's slot, its hold on the shutdown, and its place in the open count.
 struct MailTicket {
     slot: Slot,
     _alive: Alive,
+    _open: OpenSession,
+}
+
+/// The sessions open now, by door (`/metrics`).
+#[derive(Debug)]
+pub(crate) struct OpenSessions(Mutex<BTreeMap<&'static str, u64>>);
+
+impl OpenSessions {
+    /// Every door at zero, so that each shows before its first session.
+    pub(super) fn new(doors: &[&'static str]) -> OpenSessions {
+        OpenSessions(Mutex::new(doors.iter().map(|door| (*door, 0)).collect()))
+    }
+
+    fn open(self: &Arc<Self>, door: &'static str) -> OpenSession {
+        *self.counts().entry(door).or_insert(0) += 1;
+        OpenSession { sessions: self.clone(), door }
+    }
+
+    /// (door, sessions open).
+    pub(crate) fn by_door(&self) -> Vec<(&'static str, u64)> {
+        self.counts().iter().map(|(door, open)| (*door, *open)).collect()
+    }
+
+    fn counts(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, u64>> {
+        // A count is still right after a panic elsewhere: no update spans two statements.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// One open session; closes itself in the count on drop.
+struct OpenSession {
+    sessions: Arc<OpenSessions>,
+    door: &'static str,
+}
+
+impl Drop for OpenSession {
+    fn drop(&mut self) {
+        if let Some(open) = self.sessions.counts().get_mut(self.door) {
+            *open = open.saturating_sub(1);
+        }
+    }
 }
 
 impl session::Ticket for MailTicket {
@@ -114,6 +165,8 @@ pub(super) struct Acceptor {
     pub(super) rate: Arc<ConnectionRate>,
     pub(super) alive: Alive,
     pub(super) shutdown: watch::Receiver<bool>,
+    /// Sessions open now, by door.
+    pub(super) open: Arc<OpenSessions>,
 }
 
 /// Accepts connections on `listener` until shutdown begins, starting `door`'s service for
@@ -141,7 +194,7 @@ pub(super) async fn accept_loop(listener: TcpListener, door: Door, acceptor: Acc
         };
         let worker = &acceptor.workers[next_worker % acceptor.workers.len()];
         next_worker = next_worker.wrapping_add(1);
-        door.start(worker, std_stream, peer, slot, &acceptor.alive);
+        door.start(worker, std_stream, peer, slot, &acceptor);
     }
 }
 

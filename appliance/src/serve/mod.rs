@@ -13,6 +13,7 @@
 
 mod accept;
 mod metrics;
+mod operations;
 pub(crate) mod slots;
 pub mod systemd;
 
@@ -48,7 +49,7 @@ pub fn serve(data_dir: &Path) -> anyhow::Result<()> {
     let config = Config::load(data_dir)?;
     let store = Store::open(data_dir, &config.store_options())
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
-    let problems = store.fsck()?;
+    let problems = systemd::while_starting("checking the store", || store.fsck())?;
     if !problems.is_empty() {
         anyhow::bail!("the store fails its checks ({}); run `caducee fsck` for details", problems.len());
     }
@@ -61,6 +62,7 @@ pub fn serve(data_dir: &Path) -> anyhow::Result<()> {
 
 async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: PathBuf) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let certificates = tls.certificates.clone();
     let tls = tls.serve(&clock, &store).await;
     let listeners = Listeners::bind(&config).await?;
     let endpoints = config.endpoints(
@@ -127,13 +129,7 @@ async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: Pa
         pop3_port,
     };
     let https = start_https(https_listener, &tls, &actors.relay_key, directory, portal, mail_servers, &config)?;
-    let metrics = match &config.listen.metrics {
-        Some(address) => {
-            let outbound = federation.metrics.clone().map(|m| (m, store.clone(), clock.clone()));
-            Some(metrics::metrics_server(address, actors.monitor.addr().clone(), data_dir.clone(), outbound)?)
-        }
-        None => None,
-    };
+    let metrics = start_metrics(&config, &data_dir, &actors, &federation, &context, &acceptor, certificates)?;
     if crate::pair::replication().is_some() {
         // A pair member: the replication watched from the member that serves.
         actix_rt::spawn(crate::pair::watch(store.clone(), clock.clone(), std::time::Duration::from_secs(60)));
@@ -161,10 +157,43 @@ async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: Pa
     Ok(())
 }
 
+/// The metrics listener and its health probes, when `[listen] metrics` is set.
+fn start_metrics(
+    config: &Config,
+    data_dir: &Path,
+    actors: &Actors,
+    federation: &Federation,
+    context: &SessionContext,
+    acceptor: &Acceptor,
+    certificates: Arc<crate::tls::Certificates>,
+) -> anyhow::Result<Option<actix_web::dev::ServerHandle>> {
+    let Some(addresses) = &config.listen.metrics else { return Ok(None) };
+    let (store, clock) = (&context.store, &context.clock);
+    let sources = metrics::Sources {
+        monitor: actors.monitor.addr().clone(),
+        data_dir: data_dir.to_path_buf(),
+        outbound: federation.metrics.clone().map(|m| (m, store.clone(), clock.clone())),
+        operations: operations::Operations {
+            store: store.clone(),
+            clock: clock.clone(),
+            mailboxes: actors.mailboxes.clone(),
+            logins: context.logins.clone(),
+            open: acceptor.open.clone(),
+            certificates,
+            backups: config.backup.folder.clone(),
+        },
+    };
+    Ok(Some(metrics::metrics_server(addresses, sources)?))
+}
+
 /// What the accept loops share: the workers, the slot pools (mail, with its share for
 /// logged-in sessions; LDAP apart) and the connection rate per address.
 fn acceptor(config: &Config, workers: &[Arbiter], alive: accept::Alive, shutdown: watch::Receiver<bool>) -> Acceptor {
     let limits = &config.limits;
+    let mut doors = vec!["submission", "submissions", "pop3", "pop3s", "ldap", "ldaps"];
+    if config.listen.relay.is_some() {
+        doors.push("relay");
+    }
     Acceptor {
         workers: Arc::new(workers.iter().map(Arbiter::handle).collect()),
         mail_slots: Arc::new(Slots::new(
@@ -176,6 +205,7 @@ fn acceptor(config: &Config, workers: &[Arbiter], alive: accept::Alive, shutdown
         rate: Arc::new(ConnectionRate::new(limits.connections_per_ip_per_minute)),
         alive,
         shutdown,
+        open: Arc::new(accept::OpenSessions::new(&doors)),
     }
 }
 

@@ -19,6 +19,38 @@ pub fn ready(summary: &str) {
     notify(&[NotifyState::Ready, NotifyState::Status(summary)]);
 }
 
+/// Runs `work` (a start-up step of unknown length: the store's check) while telling the
+/// service manager what is happening (`STATUS=`) and asking it, every few seconds, for more
+/// time (`EXTEND_TIMEOUT_USEC=`), so that a large store's check is not taken for a hung
+/// start and killed at `TimeoutStartSec=`.
+pub fn while_starting<T: Send>(what: &str, work: impl FnOnce() -> T + Send) -> T {
+    const EVERY: Duration = Duration::from_secs(5);
+    // Three periods ahead: one late tick does not end the start.
+    let extend = u32::try_from((EVERY * 3).as_micros()).unwrap_or(u32::MAX);
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        let (done, finished) = std::sync::mpsc::channel();
+        let worker = scope.spawn(move || {
+            let value = work();
+            let _ = done.send(());
+            value
+        });
+        loop {
+            let status = format!("{what} ({} s)", started.elapsed().as_secs());
+            notify(&[NotifyState::Status(&status), NotifyState::ExtendTimeoutUsec(extend)]);
+            match finished.recv_timeout(EVERY) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                // Done, or the worker panicked (its sender dropped): join says which.
+                Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        match worker.join() {
+            Ok(value) => value,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
 /// Tells the service manager that the relay is stopping (sessions finishing).
 pub fn stopping() {
     notify(&[NotifyState::Stopping, NotifyState::Status("stopping: finishing sessions in progress")]);
@@ -41,11 +73,10 @@ pub fn spawn_watchdog(store: Store, mailboxes: Addr<Mailboxes>) {
     let period = interval / 2;
     tracing::info!(?period, "systemd watchdog enabled");
     actix_rt::spawn(async move {
-        let probe = Address::parse("watchdog@caducee.invalid").expect("a valid address");
         let mut ticks = tokio::time::interval(period);
         loop {
             ticks.tick().await;
-            match healthy(&store, &mailboxes, &probe, period).await {
+            match healthy(&store, &mailboxes, period).await {
                 Ok(()) => notify(&[NotifyState::Watchdog]),
                 Err(problem) => {
                     // No ping: systemd restarts the relay when the interval runs out.
@@ -69,16 +100,16 @@ fn watchdog_interval() -> Option<Duration> {
     (usec > 0).then(|| Duration::from_micros(usec))
 }
 
-async fn healthy(
-    store: &Store,
-    mailboxes: &Addr<Mailboxes>,
-    probe: &Address,
-    within: Duration,
-) -> Result<(), &'static str> {
+/// The relay can take mail: no store commit has failed, and the mailbox actors answer a
+/// lookup within `within` (the watchdog's check, and `/readyz`'s).
+pub(crate) async fn healthy(store: &Store, mailboxes: &Addr<Mailboxes>, within: Duration) -> Result<(), &'static str> {
     if store.is_poisoned() {
         return Err("a store commit failed");
     }
-    match tokio::time::timeout(within, mailboxes.send(Lookup(probe.clone()))).await {
+    let Ok(probe) = Address::parse("watchdog@caducee.invalid") else {
+        return Err("the probe address does not parse");
+    };
+    match tokio::time::timeout(within, mailboxes.send(Lookup(probe))).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(_)) => Err("the mailbox actors have stopped"),
         Err(_) => Err("the mailbox actors do not answer"),

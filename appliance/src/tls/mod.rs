@@ -127,6 +127,23 @@ impl Certificates {
     }
 }
 
+impl Certificates {
+    /// When the served certificate and the local CA end (seconds since the epoch), as
+    /// (`served` | `local-ca`, time): what a provider alerts on.
+    pub fn expiries(&self) -> Vec<(&'static str, i64)> {
+        let mut ends = Vec::new();
+        let served = self.current.read().unwrap_or_else(PoisonError::into_inner).clone();
+        if let Some(leaf) = served.cert.first().and_then(|der| inspect::inspect(der).ok()) {
+            ends.push(("served", leaf.not_after));
+        }
+        let ca = certificates(&self.dir.join("ca.pem")).ok().and_then(|mut chain| chain.drain(..).next());
+        if let Some(ca) = ca.and_then(|der| inspect::inspect(&der).ok()) {
+            ends.push(("local-ca", ca.not_after));
+        }
+        ends
+    }
+}
+
 impl ResolvesServerCert for Certificates {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.current.read().unwrap_or_else(PoisonError::into_inner).clone())
