@@ -300,6 +300,14 @@ def operations_conventions(args):
     if "node_memory_MemAvailable_bytes" not in host:
         fail("the node exporter's figures: %r" % host[:500])
     rules = ssh(args, "grep -c 'alert:' /usr/share/caducee/prometheus/caducee-alerts.yml").decode().strip()
+    # The manual and the completions, as root reads and types them over SSH.
+    page = ssh(args, "MANWIDTH=100 man -P cat caducee-config-check 2>&1").decode(errors="replace")
+    if "caducee config check" not in page:
+        fail("man caducee-config-check: %r" % page[:500])
+    completion = ssh(args, "bash -lc 'source /usr/share/bash-completion/bash_completion; _completion_loader caducee; "
+                           "COMP_WORDS=(caducee con); COMP_CWORD=1; _caducee caducee con caducee; echo ${COMPREPLY[@]}'")
+    if b"config" not in completion.split() or b"console" not in completion.split():
+        fail("bash completion of `caducee con`: %r" % completion)
     print("operations: dual-stack listeners, journal priorities, /readyz, node exporter, %s alert rules" % rules)
 
 

@@ -8,7 +8,6 @@
 use std::process::ExitCode;
 
 use caducee_appliance::cli;
-use clap::Parser as _;
 
 /// mimalloc rather than glibc's allocator: with glibc, every argon2id check (19 MiB, on a
 /// blocking-pool thread) left its memory in that thread's arena, and the relay's resident
@@ -18,7 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     caducee_appliance::logging::init();
-    let command = cli::Cli::parse();
+    let command = cli::parse();
     if command.is_a_report() {
         // Rust ignores SIGPIPE, and `println!` then panics on a closed pipe (exit 101).
         sigpipe::reset();
@@ -27,7 +26,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("caducee: {error:#}");
-            ExitCode::FAILURE
+            cli::exit::could_not_run()
         }
     }
 }

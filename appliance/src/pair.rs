@@ -29,14 +29,17 @@ pub enum PairCommand {
     /// This member's role, the replication (connection, disks, resynchronisation), the
     /// cluster's quorum, where the service runs and when it last started.
     Status {
+        /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
         #[arg(long)]
         json: bool,
     },
     /// Writes the cluster's state to FILE every few seconds, for the relay's status and
     /// the console (run as root by caducee-pair-publish.service on a pair member).
     Publish {
+        /// The file the relay reads the cluster's state from.
         #[arg(long, default_value = PUBLISHED)]
         to: std::path::PathBuf,
+        /// How often to write it.
         #[arg(long, default_value_t = 10)]
         every_seconds: u64,
     },
@@ -265,7 +268,7 @@ pub fn run(command: &PairCommand) -> anyhow::Result<ExitCode> {
         print_status(&status);
     }
     let healthy = status.problem.is_none() && status.cluster.as_ref().is_some_and(|c| c.quorate);
-    Ok(if healthy { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if healthy { ExitCode::SUCCESS } else { crate::cli::exit::problems_found() })
 }
 
 fn print_status(status: &PairStatus) {

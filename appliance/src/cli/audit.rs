@@ -14,6 +14,7 @@ use super::transport::call;
 pub(super) enum AuditCommand {
     /// Walk the hash chain; exit 0 only if no entry was edited, inserted or deleted.
     Verify {
+        /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
         #[arg(long)]
         json: bool,
     },
@@ -41,7 +42,7 @@ pub(super) fn run(data_dir: &Path, command: AuditCommand) -> anyhow::Result<Exit
                     println!("problem: {problem}");
                 }
             }
-            Ok(if verified.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if verified.ok { ExitCode::SUCCESS } else { super::exit::problems_found() })
         }
         AuditCommand::Export { from, to } => {
             let from = day_start(&from, "--from")?;

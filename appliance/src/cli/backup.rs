@@ -28,6 +28,7 @@ pub(super) struct BackupArgs {
     /// Copy LMDB's free pages too (faster on a large store, bigger, carries stale pages).
     #[arg(long)]
     no_compact: bool,
+    /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
     #[arg(long)]
     json: bool,
 }
@@ -36,14 +37,18 @@ pub(super) struct BackupArgs {
 enum BackupCommand {
     /// Write the backup key to a file to keep offline: a restore on a new machine needs it.
     Key {
+        /// Where to write the key (mode 0600): then move it offline.
         #[arg(long)]
         export: PathBuf,
     },
     /// Decrypt a backup and check it (manifest, digests, store invariants) without installing it.
     Verify {
+        /// The backup file (`caducee-<time>.cbk`).
         file: PathBuf,
+        /// The backup key file (default: the data folder's keys/backup.key).
         #[arg(long)]
         key_file: Option<PathBuf>,
+        /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
         #[arg(long)]
         json: bool,
     },
@@ -57,6 +62,7 @@ pub(super) struct DrillArgs {
     /// The backup key file (default: the data folder's keys/backup.key).
     #[arg(long)]
     key_file: Option<PathBuf>,
+    /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
     #[arg(long)]
     json: bool,
 }
@@ -72,6 +78,7 @@ pub(super) struct RestoreArgs {
     /// Replace an existing store; what it replaces is moved aside, not deleted.
     #[arg(long)]
     force: bool,
+    /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
     #[arg(long)]
     json: bool,
 }
@@ -110,7 +117,7 @@ pub(super) fn backup(data_dir: &Path, args: BackupArgs) -> anyhow::Result<ExitCo
             };
             let checked = backup::verify(&file, &key)?;
             print_checked(&checked, json, "verified")?;
-            Ok(if checked.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if checked.ok { ExitCode::SUCCESS } else { super::exit::problems_found() })
         }
     }
 }
@@ -154,7 +161,7 @@ pub(super) fn drill(data_dir: &Path, args: DrillArgs) -> anyhow::Result<ExitCode
     } else {
         print_drill(&DrillOutcome::Report(report));
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok { ExitCode::SUCCESS } else { super::exit::problems_found() })
 }
 
 /// A drill's outcome in a few lines (`caducee drill`, and `caducee status`).

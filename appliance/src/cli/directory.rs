@@ -17,10 +17,13 @@ pub(super) struct DirectoryArgs {
     /// How the user is addressed: Dr, Pr, M., Mme…
     #[arg(long)]
     civility: Option<String>,
+    /// The city (as "Lille").
     #[arg(long)]
     city: Option<String>,
+    /// The postcode (5 digits).
     #[arg(long)]
     postcode: Option<String>,
+    /// The specialty (as "Cardiologie").
     #[arg(long)]
     specialty: Option<String>,
     /// RPPS number (11 digits, checked).
@@ -32,13 +35,16 @@ pub(super) struct DirectoryArgs {
     /// personal, organisational or applicative.
     #[arg(long)]
     mailbox_type: Option<String>,
+    /// The phone number (shown only with --publish-phone on).
     #[arg(long)]
     phone: Option<String>,
     /// FINESS of the structure behind a non-personal mailbox.
     #[arg(long, conflicts_with_all = ["siren", "siret"])]
     finess: Option<String>,
+    /// SIREN of the structure behind a non-personal mailbox (9 digits).
     #[arg(long, conflicts_with = "siret")]
     siren: Option<String>,
+    /// SIRET of the structure behind a non-personal mailbox (14 digits).
     #[arg(long)]
     siret: Option<String>,
     /// Category in the national directory (Médecin, Laboratoire…).
@@ -97,10 +103,12 @@ fn parse_on_off(text: &str) -> Result<bool, String> {
 pub(super) enum DirectoryCommand {
     /// Change a user's directory entry or preferences.
     Set {
+        /// The user's secure address (name@domain).
         #[arg(long)]
         address: String,
         #[command(flatten)]
         fields: Box<DirectoryArgs>,
+        /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
         #[arg(long)]
         json: bool,
     },
@@ -117,11 +125,13 @@ pub(super) enum DirectoryCommand {
         /// Where new accounts' passwords and installation codes go (mode 0600).
         #[arg(long)]
         credentials_out: Option<PathBuf>,
+        /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
         #[arg(long)]
         json: bool,
     },
     /// The directory as CSV, LDIF or the national export.
     Export {
+        /// csv (the public directory), ldif (the LDAP entries) or national (every field, for the national directory).
         #[arg(long, value_enum)]
         format: ExportFormat,
         /// A file (mode 0600) instead of standard output.

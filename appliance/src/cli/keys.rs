@@ -21,11 +21,13 @@ pub(super) enum KeysCommand {
     /// Revoke the current keys at once and publish the revocation, then issue a new
     /// edition (new bundle and installation code).
     Revoke {
+        /// The user's secure address (name@domain).
         #[arg(long)]
         address: String,
         /// `compromised` (stolen or exposed) or `lost`.
         #[arg(long, value_parser = parse_reason)]
         reason: RevocationReason,
+        /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
         #[arg(long)]
         json: bool,
     },

@@ -5,7 +5,11 @@
 
 mod audit;
 mod backup;
+mod config;
 mod directory;
+mod examples;
+pub mod exit;
+mod generate;
 mod keys;
 mod notices;
 mod print;
@@ -20,7 +24,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{client, config, serve, setup};
+use crate::{client, serve, setup};
 
 pub(crate) use transport::lock_data_dir;
 
@@ -28,7 +32,7 @@ pub(crate) use transport::lock_data_dir;
 #[command(name = "caducee", version, about = "Caducée secure health-messaging relay")]
 pub struct Cli {
     /// The data folder: store, keys, TLS material, configuration (caducee.toml).
-    #[arg(long, global = true, default_value = config::DEFAULT_DATA_DIR, env = "CADUCEE_DATA_DIR")]
+    #[arg(long, global = true, default_value = crate::config::DEFAULT_DATA_DIR, env = "CADUCEE_DATA_DIR")]
     data_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -60,6 +64,7 @@ enum Command {
         /// rather than the development ports on 127.0.0.1.
         #[arg(long)]
         appliance: bool,
+        /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
         #[arg(long)]
         json: bool,
     },
@@ -103,6 +108,7 @@ enum Command {
         /// The number before the dot in "stored as N.xxxx".
         #[arg(long)]
         message_id: u64,
+        /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
         #[arg(long)]
         json: bool,
     },
@@ -112,6 +118,7 @@ enum Command {
     /// Send a maintenance announcement or a terms-of-use update to every user's contact
     /// e-mail (never health data: it is your text).
     Announce {
+        /// The e-mail's subject.
         #[arg(long)]
         subject: String,
         /// A text file with the announcement.
@@ -132,6 +139,13 @@ enum Command {
     /// holds them (`[keys] issuer` names its socket; the appliance runs it as
     /// caducee-issuer.service).
     Issuer(crate::issuer::IssuerArgs),
+    /// The configuration: show it as the relay reads it, or check it before a restart.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Write the manual pages and the shell completions (for packagers: the image installs
+    /// them).
+    #[command(subcommand)]
+    Generate(generate::GenerateCommand),
     /// The appliance pair (two members, replicated disk, automatic failover): this
     /// member's role, the replication, the cluster's quorum and where the service runs.
     #[command(subcommand)]
@@ -149,10 +163,25 @@ struct JsonFlag {
 /// `--address` and `--json`.
 #[derive(Debug, Args)]
 struct AddressArg {
+    /// The user's secure address (name@domain).
     #[arg(long)]
     address: String,
+    /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
     #[arg(long)]
     json: bool,
+}
+
+/// The command line's definition, each command with its examples.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    examples::attach(Cli::command())
+}
+
+/// Parses the command line (exits with clap's message and code 2 on a usage error).
+pub fn parse() -> Cli {
+    use clap::FromArgMatches as _;
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
 }
 
 /// Runs one command; the exit code says whether what it checked holds.
@@ -190,6 +219,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Restore(args) => backup::restore(&data_dir, args),
         Command::Issuer(args) => crate::issuer::run(&data_dir, &args),
         Command::Pair(command) => crate::pair::run(&command),
+        Command::Config(command) => config::run(&data_dir, command),
+        Command::Generate(command) => generate::run(command),
     }
 }
 
@@ -202,4 +233,34 @@ fn console(data_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     }
     caducee_console::run(SocketTransport { path: socket })?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every argument says what it is for, and every command that runs shows an example.
+    #[test]
+    fn every_argument_has_help_and_every_command_an_example() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", command.get_name()).trim().to_owned();
+            for arg in command.get_arguments() {
+                let builtin = ["help", "version"].contains(&arg.get_id().as_str());
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} --{}: no help", arg.get_id()));
+                }
+            }
+            let runs = command.get_subcommands().next().is_none() || command.is_args_conflicts_with_subcommands_set();
+            let example = command.get_after_help().map(ToString::to_string).unwrap_or_default();
+            if runs && !command.is_hide_set() && !example.contains("caducee ") {
+                missing.push(format!("{path}: no example"));
+            }
+            for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&command(), "", &mut missing);
+        assert!(missing.is_empty(), "{} missing:\n{}", missing.len(), missing.join("\n"));
+    }
 }

@@ -15,6 +15,7 @@ use super::transport::call;
 pub(super) enum TermsCommand {
     /// Publish the text of FILE as the new version.
     Publish {
+        /// The terms' text (plain text, UTF-8).
         #[arg(long)]
         file: PathBuf,
     },
@@ -25,6 +26,7 @@ pub(super) struct RequestsArgs {
     /// Mark request N as dealt with.
     #[arg(long)]
     close: Option<u64>,
+    /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
     #[arg(long)]
     json: bool,
 }
@@ -37,6 +39,7 @@ pub(super) struct AlertsArgs {
     /// Only the alerts not yet acknowledged.
     #[arg(long)]
     open: bool,
+    /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
     #[arg(long)]
     json: bool,
 }

@@ -14,6 +14,7 @@ use super::transport::call;
 pub(super) enum QueueCommand {
     /// The messages waiting for peer operators, oldest first.
     List {
+        /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
         #[arg(long)]
         json: bool,
     },
@@ -21,6 +22,7 @@ pub(super) enum QueueCommand {
     Show {
         /// The entry's number (`caducee queue list`).
         id: u64,
+        /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
         #[arg(long)]
         json: bool,
     },

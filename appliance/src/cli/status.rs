@@ -18,6 +18,7 @@ pub(super) enum MonitorCommand {
         /// YYYY-MM-DD: simulate that date (for checks and tests).
         #[arg(long)]
         as_of: Option<String>,
+        /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
         #[arg(long)]
         json: bool,
     },
@@ -44,7 +45,7 @@ pub(super) fn fsck(data_dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
             println!("problem: {problem}");
         }
     }
-    Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if problems.is_empty() { ExitCode::SUCCESS } else { super::exit::problems_found() })
 }
 
 pub(super) fn monitor(data_dir: &Path, command: MonitorCommand) -> anyhow::Result<ExitCode> {

@@ -28,6 +28,7 @@ pub(super) enum TrustCommand {
     },
     /// The domains of the list in force and their operators.
     List {
+        /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
         #[arg(long)]
         json: bool,
     },
@@ -35,6 +36,7 @@ pub(super) enum TrustCommand {
     Show {
         /// The domain, as in `hopital.mssante.fr`.
         domain: String,
+        /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
         #[arg(long)]
         json: bool,
     },

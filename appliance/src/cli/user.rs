@@ -17,10 +17,13 @@ use super::{AddressArg, JsonFlag};
 pub(super) enum UserCommand {
     /// Create an account and its mailbox; prints the generated password once.
     Add {
+        /// The user's secure address (name@domain).
         #[arg(long)]
         address: String,
+        /// The user's first name (as shown in the directory).
         #[arg(long)]
         first_name: String,
+        /// The user's last name.
         #[arg(long)]
         last_name: String,
         /// Where notices to the user go (never health data).
@@ -31,6 +34,7 @@ pub(super) enum UserCommand {
         quota_mb: Option<u64>,
         #[command(flatten)]
         directory: Box<DirectoryArgs>,
+        /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
         #[arg(long)]
         json: bool,
     },
@@ -52,10 +56,13 @@ pub(super) enum UserCommand {
     Release(AddressArg),
     /// Change the mailbox quota.
     Quota {
+        /// The user's secure address (name@domain).
         #[arg(long)]
         address: String,
+        /// The new quota, in MB (the default is 50).
         #[arg(long)]
         mb: u64,
+        /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
         #[arg(long)]
         json: bool,
     },
@@ -63,14 +70,19 @@ pub(super) enum UserCommand {
     ResetPassword(AddressArg),
     /// Change an account's names or contact e-mail.
     Edit {
+        /// The user's secure address (name@domain).
         #[arg(long)]
         address: String,
+        /// The user's first name (as shown in the directory).
         #[arg(long)]
         first_name: Option<String>,
+        /// The user's last name.
         #[arg(long)]
         last_name: Option<String>,
+        /// The e-mail address outside the relay where the user hears of notices (inactivity, quota, blocking).
         #[arg(long)]
         contact_email: Option<String>,
+        /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
         #[arg(long)]
         json: bool,
     },

@@ -52,11 +52,13 @@ const RELAY_KEY_FILE: &str = "relay.pgp";
 pub enum ClientCommand {
     /// Install the keys of an installation bundle into a profile folder.
     Install {
+        /// The installation bundle file (`caducee-bundle-…`), from the relay's administrator.
         #[arg(long)]
         bundle: PathBuf,
         /// The installation code that came with the bundle (separately).
         #[arg(long, env = "CADUCEE_INSTALLATION_CODE")]
         code: String,
+        /// The practice's profile folder (made by `client install`).
         #[arg(long)]
         profile: PathBuf,
         /// A file holding the account's password (first install only; kept in the profile).
@@ -70,6 +72,7 @@ pub enum ClientCommand {
     /// Show a profile (address, relay, installed keys, character set), and change its
     /// character set.
     Profile {
+        /// The practice's profile folder (made by `client install`).
         #[arg(long)]
         profile: PathBuf,
         /// The character set `fetch` writes documents in from now on.
@@ -78,13 +81,16 @@ pub enum ClientCommand {
     },
     /// Send a document: HPRIM header, signed, encrypted to every recipient and to you.
     Send {
+        /// The practice's profile folder (made by `client install`).
         #[arg(long)]
         profile: PathBuf,
         /// A recipient's secure address; repeat for several.
         #[arg(long = "to", required = true)]
         to: Vec<String>,
+        /// The patient's last name (written into the HPRIM header, never into clear headers).
         #[arg(long)]
         patient_last_name: String,
+        /// The patient's first name.
         #[arg(long)]
         patient_first_name: String,
         /// YYYY-MM-DD.
@@ -100,16 +106,22 @@ pub enum ClientCommand {
     /// Collect, decrypt and verify every waiting document into an integration folder, then
     /// delete them from the relay.
     Fetch {
+        /// The practice's profile folder (made by `client install`).
         #[arg(long)]
         profile: PathBuf,
+        /// The integration folder: each document and its result (.json) are written there.
         #[arg(long)]
         out: PathBuf,
     },
     /// Check the HPRIM header of a document and say precisely what is wrong.
-    LintHprim { file: PathBuf },
+    LintHprim {
+        /// The document whose HPRIM header to check.
+        file: PathBuf,
+    },
     /// Make the next keys here (their secret parts never leave this machine): the relay
     /// certifies and publishes the public certificate, and this profile uses them.
     Keygen {
+        /// The practice's profile folder (made by `client install`).
         #[arg(long)]
         profile: PathBuf,
         /// The name shown with the address in the keys' user ID (as "Anne Durand").
@@ -173,7 +185,7 @@ pub fn run(command: ClientCommand) -> anyhow::Result<ExitCode> {
                 println!("{}: valid HPRIM header", file.display());
                 Ok(ExitCode::SUCCESS)
             } else {
-                Ok(ExitCode::FAILURE)
+                Ok(crate::cli::exit::problems_found())
             }
         }
     }

@@ -1,0 +1,182 @@
+//! One example (or a few) for every command, shown after its help (`caducee user add
+//! --help`), in its manual page, and tested: a command without one fails the CLI's test.
+//! Kept here rather than beside each definition so that they read as one page, like a
+//! manual's EXAMPLES section.
+
+/// (command path after `caducee`, example lines).
+const EXAMPLES: &[(&str, &str)] = &[
+    ("serve", "caducee --data-dir /var/lib/caducee serve\nCADUCEE_LOG=debug caducee serve"),
+    (
+        "setup",
+        "caducee --data-dir /var/lib/caducee setup --domain caducee.example.org --hostname relay.caducee.example.org --appliance",
+    ),
+    (
+        "user add",
+        "caducee user add --address anne.martin@caducee.example.org --first-name Anne --last-name Martin \\\n    \
+         --contact-email anne.martin@example.org --city Lille --specialty Cardiologie",
+    ),
+    ("user list", "caducee user list\ncaducee user list --json | jq '.[] | select(.blocked)'"),
+    ("user unblock", "caducee user unblock --address labo@caducee.example.org"),
+    ("user enable", "caducee user enable --address anne.martin@caducee.example.org"),
+    ("user suspend", "caducee user suspend --address anne.martin@caducee.example.org"),
+    ("user close", "caducee user close --address anne.martin@caducee.example.org"),
+    ("user reopen", "caducee user reopen --address anne.martin@caducee.example.org"),
+    ("user hold", "caducee user hold --address anne.martin@caducee.example.org"),
+    ("user release", "caducee user release --address anne.martin@caducee.example.org"),
+    ("user quota", "caducee user quota --address labo@caducee.example.org --mb 200"),
+    ("user reset-password", "caducee user reset-password --address anne.martin@caducee.example.org"),
+    ("user edit", "caducee user edit --address anne.martin@caducee.example.org --contact-email anne@example.org"),
+    ("status", "caducee status\ncaducee status --json | jq .stored_messages"),
+    ("fsck", "caducee fsck && echo the store is sound"),
+    ("monitor run", "caducee monitor run\ncaducee monitor run --as-of 2027-01-31 --json"),
+    ("terms publish", "caducee terms publish --file conditions-2027.txt"),
+    (
+        "trust import",
+        "caducee trust import listeblanchemssante.xml\ncaducee trust import https://trust.example/listeblanchemssante.xml",
+    ),
+    ("trust list", "caducee trust list"),
+    ("trust show", "caducee trust show hopital.example.org"),
+    ("queue list", "caducee queue list"),
+    ("queue show", "caducee queue show 12"),
+    ("queue retry", "caducee queue retry 12\ncaducee queue retry --all"),
+    ("queue hold", "caducee queue hold 12"),
+    ("queue release", "caducee queue release --all"),
+    ("queue delete", "caducee queue delete 12"),
+    ("requests", "caducee requests\ncaducee requests --close 3"),
+    ("alerts", "caducee alerts --open\ncaducee alerts --ack 7"),
+    (
+        "directory set",
+        "caducee directory set --address anne.martin@caducee.example.org --city Roubaix --red-list on",
+    ),
+    (
+        "directory import",
+        "caducee directory import --csv annuaire.csv --credentials-out /root/new-accounts.csv\n\
+         caducee directory import --csv export-excel.csv --charset windows-1252 --credentials-out /root/new.csv",
+    ),
+    (
+        "directory export",
+        "caducee directory export --format csv --bom --out annuaire.csv\ncaducee directory export --format ldif",
+    ),
+    (
+        "client install",
+        "caducee client install --bundle caducee-bundle-anne.txt --code 4Q7T-… --profile ~/caducee \\\n    \
+         --password-file ~/caducee-password --charset windows-1252",
+    ),
+    ("client profile", "caducee client profile --profile ~/caducee --charset iso-8859-1"),
+    (
+        "client send",
+        "caducee client send --profile ~/caducee --to labo@caducee.example.org --patient-last-name DUPONT \\\n    \
+         --patient-first-name Marie --patient-birth-date 1970-03-15 --file compte-rendu.hpr",
+    ),
+    ("client fetch", "caducee client fetch --profile ~/caducee --out ~/caducee/inbox"),
+    ("client lint-hprim", "caducee client lint-hprim compte-rendu.hpr"),
+    ("client keygen", "caducee client keygen --profile ~/caducee --name \"Anne Martin\""),
+    ("keys show", "caducee keys show --address anne.martin@caducee.example.org"),
+    ("keys renew", "caducee keys renew --address anne.martin@caducee.example.org"),
+    ("keys revoke", "caducee keys revoke --address anne.martin@caducee.example.org --reason compromised"),
+    ("trail", "caducee trail --message-id 1234"),
+    ("audit verify", "caducee audit verify || echo the audit trail was altered"),
+    ("audit export", "caducee audit export --from 2026-01-01 --to 2026-12-31 > audit-2026.jsonl"),
+    ("announce", "caducee announce --subject \"Maintenance le 12 janvier\" --file annonce.txt"),
+    (
+        "backup",
+        "caducee backup\ncaducee backup --to /mnt/usb/caducee.cbk --key-file /root/backup.key",
+    ),
+    ("backup key", "caducee backup key --export /root/caducee-backup.key"),
+    ("backup verify", "caducee backup verify /mnt/backup/caducee-20261130T020000Z.cbk"),
+    ("console", "caducee console"),
+    ("drill", "caducee drill\ncaducee drill --from /mnt/backup/caducee-20261130T020000Z.cbk --json"),
+    (
+        "restore",
+        "caducee --data-dir /var/lib/caducee restore --from /mnt/backup/caducee-20261130T020000Z.cbk \\\n    \
+         --key-file /root/caducee-backup.key",
+    ),
+    (
+        "issuer",
+        "caducee issuer --socket /run/caducee-issuer/issuer.sock --bundles /var/lib/caducee-issuer/bundles",
+    ),
+    ("config show", "caducee config show\ncaducee config show --defaults > caducee.toml.example"),
+    ("config check", "caducee --data-dir /var/lib/caducee config check && systemctl restart caducee"),
+    ("generate man", "caducee generate man --out /usr/share/man/man1"),
+    (
+        "generate completions",
+        "caducee generate completions --shell bash > /usr/share/bash-completion/completions/caducee",
+    ),
+    ("pair status", "caducee pair status\ncaducee pair status --json"),
+    ("pair publish", "caducee pair publish --to /run/caducee-pair/cluster.json --every-seconds 10"),
+];
+
+/// The command line's definition with every example attached after its command's help.
+pub fn attach(command: clap::Command) -> clap::Command {
+    attach_under(command, "")
+}
+
+fn attach_under(mut command: clap::Command, path: &str) -> clap::Command {
+    let here = if path.is_empty() { String::new() } else { path.to_owned() };
+    if let Some((_, lines)) = EXAMPLES.iter().find(|(p, _)| *p == here) {
+        let shown: Vec<String> = lines.lines().map(|line| format!("  {line}")).collect();
+        let title = if lines.lines().filter(|l| l.starts_with("caducee") || l.contains(" caducee ")).count() > 1 {
+            "Examples:"
+        } else {
+            "Example:"
+        };
+        command = command.after_help(format!("{title}\n{}", shown.join("\n")));
+    }
+    let names: Vec<String> = command.get_subcommands().map(|s| s.get_name().to_owned()).collect();
+    for name in names {
+        let sub_path = if here.is_empty() { name.clone() } else { format!("{here} {name}") };
+        command = command.mut_subcommand(&name, |sub| attach_under(sub, &sub_path));
+    }
+    command
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An example's command lines as the shell would split them: continuation lines joined,
+    /// what follows a pipe, `&&`, `||` or a redirection left out, environment settings and
+    /// double quotes removed.
+    fn command_lines(lines: &str) -> Vec<Vec<String>> {
+        let joined = lines.replace("\\\n", " ");
+        let mut commands = Vec::new();
+        for line in joined.lines() {
+            let cut =
+                [" | ", " && ", " || ", " > "].iter().filter_map(|sep| line.find(sep)).min().unwrap_or(line.len());
+            let (mut words, mut word, mut quoted) = (Vec::new(), String::new(), false);
+            for c in line[..cut].chars() {
+                match c {
+                    '"' => quoted = !quoted,
+                    ' ' if !quoted => {
+                        if !word.is_empty() {
+                            words.push(std::mem::take(&mut word));
+                        }
+                    }
+                    c => word.push(c),
+                }
+            }
+            words.push(word);
+            let start = words.iter().position(|w| w == "caducee").expect("an example runs caducee");
+            commands.push(words.split_off(start));
+        }
+        commands
+    }
+
+    #[test]
+    fn every_example_parses_as_the_command_it_illustrates() {
+        let command = attach(<super::super::Cli as clap::CommandFactory>::command());
+        for (path, lines) in EXAMPLES {
+            for words in command_lines(lines) {
+                let matches = command.clone().try_get_matches_from(&words);
+                let matches = matches.unwrap_or_else(|e| panic!("`caducee {path}` example {words:?}: {e}"));
+                let mut names = Vec::new();
+                let mut at = &matches;
+                while let Some((name, sub)) = at.subcommand() {
+                    names.push(name);
+                    at = sub;
+                }
+                assert_eq!(names.join(" "), *path, "{words:?}");
+            }
+        }
+    }
+}
