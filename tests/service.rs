@@ -72,6 +72,12 @@ fn setup_names_a_relay_once_and_refuses_bad_names() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).expect("setup --json prints JSON");
     assert_eq!(report["hostname"], "relay.caducee.example.org");
+    // The zone to publish comes with it (docs/operations/dns.md).
+    let zone = report["zone"].as_str().expect("the zone");
+    assert!(
+        zone.contains("_submissions._tcp.caducee.example.org. 3600 IN SRV   0 1 1465 relay.caducee.example.org."),
+        "{zone}"
+    );
     let pem = std::fs::read_to_string(data.join("tls/ca.pem")).expect("tls/ca.pem written");
     assert!(pem.contains("BEGIN CERTIFICATE"));
     // The fingerprint shown is the CA certificate's, as openssl computes it.

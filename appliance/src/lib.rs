@@ -14,6 +14,7 @@ pub mod cli;
 pub mod client;
 mod config;
 pub mod directory;
+pub mod dns;
 pub mod federation;
 mod issuer;
 // The connection context holds a TLS acceptor and the store, neither of which has `Debug`.

@@ -30,6 +30,8 @@ pub struct SetupReport {
     pub ca_sha256: String,
     pub ca_certificate: PathBuf,
     pub listeners: Vec<(String, String)>,
+    /// The DNS records to publish (docs/operations/dns.md).
+    pub zone: Option<String>,
 }
 
 /// Writes the configuration and the TLS material. Refuses a data folder that already has a
@@ -75,6 +77,7 @@ pub fn run(data_dir: &Path, request: &SetupRequest) -> anyhow::Result<SetupRepor
         ca_sha256,
         ca_certificate,
         listeners,
+        zone: Some(crate::dns::zone(&parsed, &crate::dns::HostAddresses::default()).text()),
     })
 }
 
@@ -155,6 +158,12 @@ pub fn print(report: &SetupReport) {
     println!("CA SHA-256:      {}", report.ca_sha256);
     for (what, address) in &report.listeners {
         println!("{what:<40} {address}");
+    }
+    if let Some(zone) = &report.zone {
+        println!(
+            "\nPublish these DNS records (caducee dns --ipv4 … --ipv6 … adds the host's addresses; \
+                  caducee dns check checks them):\n{zone}"
+        );
     }
 }
 

@@ -95,6 +95,11 @@ const EXAMPLES: &[(&str, &str)] = &[
         "issuer",
         "caducee issuer --socket /run/caducee-issuer/issuer.sock --bundles /var/lib/caducee-issuer/bundles",
     ),
+    ("dns", "caducee dns --ipv4 192.0.2.10 --ipv6 2001:db8::10 > caducee.zone"),
+    (
+        "dns check",
+        "caducee dns check --ipv4 192.0.2.10 --ipv6 2001:db8::10\ncaducee dns check --resolver 192.0.2.53 --json",
+    ),
     ("config show", "caducee config show\ncaducee config show --defaults > caducee.toml.example"),
     ("config check", "caducee --data-dir /var/lib/caducee config check && systemctl restart caducee"),
     ("generate man", "caducee generate man --out /usr/share/man/man1"),

@@ -7,6 +7,7 @@ mod audit;
 mod backup;
 mod config;
 mod directory;
+mod dns;
 mod examples;
 pub mod exit;
 mod generate;
@@ -139,6 +140,9 @@ enum Command {
     /// holds them (`[keys] issuer` names its socket; the appliance runs it as
     /// caducee-issuer.service).
     Issuer(crate::issuer::IssuerArgs),
+    /// The DNS records to publish for this relay (a zone file's lines), and `check`:
+    /// whether a resolver answers them.
+    Dns(dns::DnsArgs),
     /// The configuration: show it as the relay reads it, or check it before a restart.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -220,6 +224,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Issuer(args) => crate::issuer::run(&data_dir, &args),
         Command::Pair(command) => crate::pair::run(&command),
         Command::Config(command) => config::run(&data_dir, command),
+        Command::Dns(args) => dns::run(&data_dir, args),
         Command::Generate(command) => generate::run(command),
     }
 }
