@@ -5,60 +5,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::Output;
 
+use common::unbound::Unbound;
 use common::{caducee, unclaimed_port};
 use serde_json::Value;
 
 const ADDRESSES: [&str; 4] = ["--ipv4", "192.0.2.10", "--ipv6", "2001:db8::10"];
-
-/// An Unbound serving `records` (zone file lines) for the test's domain on 127.0.0.1.
-struct Unbound {
-    child: Child,
-    port: u16,
-}
-
-impl Unbound {
-    fn start(dir: &Path, name: &str, records: &[String]) -> Unbound {
-        let port = unclaimed_port();
-        let folder = dir.join(name);
-        std::fs::create_dir_all(&folder).expect("folder");
-        let data: String = records.iter().map(|r| format!("    local-data: '{r}'\n")).collect();
-        let config = format!(
-            "server:\n    interface: 127.0.0.1\n    port: {port}\n    do-daemonize: no\n    username: \"\"\n    \
-             chroot: \"\"\n    directory: \"{folder}\"\n    pidfile: \"\"\n    use-syslog: no\n    logfile: \"\"\n    \
-             verbosity: 0\n    do-ip6: no\n    module-config: \"iterator\"\n    access-control: 127.0.0.0/8 allow\n    \
-             local-zone: \"caducee.test.\" static\n{data}remote-control:\n    control-enable: no\n",
-            folder = folder.display()
-        );
-        let path = folder.join("unbound.conf");
-        std::fs::write(&path, config).expect("unbound.conf");
-        let checked =
-            Command::new("unbound-checkconf").arg(&path).output().expect("unbound-checkconf (apt-get install unbound)");
-        assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stdout));
-        let child = Command::new("unbound").args(["-d", "-c"]).arg(&path).spawn().expect("unbound");
-        // Ready once it accepts a TCP connection (bounded: it starts in milliseconds).
-        let ready = (0..400).any(|_| {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() || {
-                std::thread::sleep(std::time::Duration::from_millis(25));
-                false
-            }
-        });
-        assert!(ready, "unbound did not start on port {port}");
-        Unbound { child, port }
-    }
-
-    fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Unbound {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn relay_folder(dir: &Path) -> PathBuf {
     let data = dir.join("data");

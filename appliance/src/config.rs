@@ -35,6 +35,8 @@ pub struct Config {
     pub notices: NoticesSection,
     pub keys: KeysSection,
     pub federation: FederationSection,
+    /// Where the served certificate comes from besides the local CA.
+    pub tls: TlsSection,
 }
 
 /// Federation with the other operators of the health-messaging trust space.
@@ -136,6 +138,14 @@ impl KeysSection {
         }
         Ok(())
     }
+}
+
+/// `[tls]`: the local CA always; with `acme`, a public certificate from an ACME server
+/// (docs/operations/running.md, "Public certificates").
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    pub acme: Option<crate::tls::acme::AcmeConfig>,
 }
 
 /// Where each service listens. Development ports by default, on 127.0.0.1.
@@ -327,6 +337,7 @@ impl Default for Config {
             notices: NoticesSection::default(),
             keys: KeysSection::default(),
             federation: FederationSection::default(),
+            tls: TlsSection::default(),
         }
     }
 }
@@ -392,6 +403,9 @@ impl Config {
         };
         config.keys.check().with_context(|| format!("in {}", path.display()))?;
         config.zone().with_context(|| format!("in {}", path.display()))?;
+        if let Some(acme) = &config.tls.acme {
+            acme.check().with_context(|| format!("in {}", path.display()))?;
+        }
         Ok(config)
     }
 

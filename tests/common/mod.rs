@@ -2,6 +2,8 @@
 //! own data folder on 127.0.0.1, and the real clients that drive it.
 #![allow(dead_code)] // each test binary uses its own share of these helpers
 
+pub mod unbound;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -105,6 +105,11 @@ fn problems(data_dir: &Path, path: &Path) -> anyhow::Result<Vec<String>> {
             }
         }
     }
+    if let Some(ca) = config.tls.acme.as_ref().and_then(|acme| acme.ca.as_ref()) {
+        if let Err(error) = std::fs::File::open(data_dir.join(ca)) {
+            problems.push(format!("[tls.acme] ca {}: {error}", ca.display()));
+        }
+    }
     if federation.certificate.is_some() != federation.key.is_some() {
         problems.push("[federation] certificate and key go together: set both or neither".into());
     }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
-use caducee_actors::{keyvault, probe};
+use caducee_actors::keyvault;
 use caducee_storage::{Address, Millis};
 use sequoia_openpgp::parse::Parse as _;
 use sequoia_openpgp::serialize::SerializeInto as _;
@@ -36,7 +36,7 @@ pub(super) fn keygen(dir: &Path, name: Option<&str>) -> anyhow::Result<ExitCode>
 
     let ca = std::fs::read(dir.join("ca.pem")).context("reading the profile's CA certificate")?;
     let agent = ureq::AgentBuilder::new()
-        .tls_config(probe::client_config(&ca)?)
+        .tls_config(super::tls_roots_from(&ca)?)
         .timeout(std::time::Duration::from_secs(60))
         .build();
     let e = &profile.endpoints;

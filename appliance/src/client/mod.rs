@@ -27,6 +27,7 @@ use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context as _};
@@ -319,6 +320,31 @@ fn load_profile(dir: &Path) -> anyhow::Result<Profile> {
     serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))
 }
 
+/// The TLS trust of a profile: the relay's local CA from its bundle (`ca.pem`), and the
+/// system's roots — a relay serving a public certificate (ACME) is trusted like any site.
+fn tls_roots(dir: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let path = dir.join("ca.pem");
+    tls_roots_from(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)
+}
+
+/// As [`tls_roots`], from the local CA's PEM.
+pub(crate) fn tls_roots_from(ca_pem: &[u8]) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(certificate.context("reading the relay's CA certificate")?)?;
+    }
+    // A system without a certificate store still trusts the bundle's CA.
+    let system = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(system.certs);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// This profile's keys, every installed edition.
 fn own_keys(dir: &Path, profile: &Profile) -> anyhow::Result<Vec<Cert>> {
     let mut keys = Vec::new();
@@ -382,7 +408,7 @@ impl KeyServer {
     fn new(dir: &Path, profile: &Profile) -> anyhow::Result<KeyServer> {
         let ca = std::fs::read(dir.join("ca.pem")).context("reading the profile's CA certificate")?;
         let agent = ureq::AgentBuilder::new()
-            .tls_config(probe::client_config(&ca)?)
+            .tls_config(tls_roots_from(&ca)?)
             .timeout(std::time::Duration::from_secs(30))
             .build();
         let e = &profile.endpoints;
@@ -445,7 +471,7 @@ fn send(
     let message = probe::pgp_mime_to(&profile.address, to, SUBJECT, &armoured, millis(now));
 
     let e = &profile.endpoints;
-    let tls = tokio_rustls::TlsConnector::from(probe::client_config(&std::fs::read(dir.join("ca.pem"))?)?);
+    let tls = tokio_rustls::TlsConnector::from(tls_roots(dir)?);
     let password = password(dir)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -515,7 +541,7 @@ fn fetch(dir: &Path, out: &Path) -> anyhow::Result<ExitCode> {
     let relay = relay_certificate(dir)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let e = profile.endpoints.clone();
-    let tls = tokio_rustls::TlsConnector::from(probe::client_config(&std::fs::read(dir.join("ca.pem"))?)?);
+    let tls = tokio_rustls::TlsConnector::from(tls_roots(dir)?);
     let password = password(dir)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (fetched, flagged) = runtime.block_on(async {

@@ -63,7 +63,7 @@ pub fn serve(data_dir: &Path) -> anyhow::Result<()> {
 async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: PathBuf) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let certificates = tls.certificates.clone();
-    let tls = tls.serve(&clock, &store).await;
+    let tls = tls.serve(&clock, &store, config.tls.acme.clone()).await;
     let listeners = Listeners::bind(&config).await?;
     let endpoints = config.endpoints(
         listeners.port(Service::Submissions),

@@ -21,6 +21,7 @@
 //! - `inspect.rs`: certificates read back (x509-parser).
 //! - `issue.rs`: certificates made (rcgen).
 
+pub mod acme;
 mod inspect;
 mod issue;
 mod names;
@@ -68,13 +69,19 @@ const CA_ORGANISATION: &str = "Caducée";
 const CA_COMMON_NAME_PREFIX: &str = "Caducée local CA";
 
 /// The served certificate, shared by every listener (SMTP, POP3, LDAP, HTTPS) through
-/// rustls' certificate resolver: [`Certificates::reload`] swaps it for all of them at once.
-/// This is also where another source of certificates (ACME) would plug in.
+/// rustls' certificate resolver: [`Certificates::reload`] swaps the local CA's for all of
+/// them at once, and so does an ACME certificate obtained or renewed ([`acme`]), which is
+/// served in its place while it lasts.
 #[derive(Debug)]
 pub struct Certificates {
     dir: PathBuf,
     names: Names,
     current: RwLock<Arc<CertifiedKey>>,
+    /// With `[tls.acme]`: the names ordered, the certificate obtained, and the answers to
+    /// pending TLS-ALPN-01 challenges by server name.
+    acme_names: Vec<String>,
+    acme: RwLock<Option<Arc<CertifiedKey>>>,
+    challenges: RwLock<std::collections::HashMap<String, Arc<CertifiedKey>>>,
 }
 
 /// What [`Certificates::load`] hands the server.
@@ -90,8 +97,16 @@ pub struct Loaded {
 impl Loaded {
     /// Files the warnings found at start as administrator alerts, starts the daily check,
     /// and returns the configuration every listener serves with.
-    pub async fn serve(self, clock: &Arc<dyn Clock>, store: &Store) -> Arc<ServerConfig> {
+    pub async fn serve(
+        self,
+        clock: &Arc<dyn Clock>,
+        store: &Store,
+        acme: Option<acme::AcmeConfig>,
+    ) -> Arc<ServerConfig> {
         raise_alerts(store, self.warnings, clock.now()).await;
+        if let Some(acme) = acme {
+            actix_rt::spawn(acme::keep_issued(self.certificates.clone(), acme, clock.clone(), store.clone()));
+        }
         actix_rt::spawn(keep_renewed(self.certificates, clock.clone(), store.clone()));
         self.server_config
     }
@@ -105,7 +120,17 @@ impl Certificates {
         let names = Names::of(config);
         let warnings = maintain(&dir, &names, seconds(now)).context("preparing the TLS certificates")?;
         let current = RwLock::new(certified_key(&dir)?);
-        let certificates = Arc::new(Certificates { dir, names, current });
+        let acme_names =
+            config.tls.acme.as_ref().map(|a| a.names(config.hostname(), &config.domain)).unwrap_or_default();
+        let saved = if acme_names.is_empty() { None } else { acme::load_saved(&dir) };
+        let certificates = Arc::new(Certificates {
+            dir,
+            names,
+            current,
+            acme_names,
+            acme: RwLock::new(saved),
+            challenges: RwLock::new(std::collections::HashMap::new()),
+        });
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let server_config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
@@ -128,11 +153,51 @@ impl Certificates {
 }
 
 impl Certificates {
+    /// The certificate served now: the ACME one when there is one, else the local CA's (or
+    /// the administrator's).
+    fn served(&self) -> Arc<CertifiedKey> {
+        let acme = self.acme.read().unwrap_or_else(PoisonError::into_inner).clone();
+        acme.unwrap_or_else(|| self.current.read().unwrap_or_else(PoisonError::into_inner).clone())
+    }
+
+    fn has_acme(&self) -> bool {
+        self.acme.read().unwrap_or_else(PoisonError::into_inner).is_some()
+    }
+
+    /// Serves `certified` from the next handshake on, on every listener.
+    fn serve_acme(&self, certified: Arc<CertifiedKey>) {
+        *self.acme.write().unwrap_or_else(PoisonError::into_inner) = Some(certified);
+    }
+
+    fn acme_not_after(&self) -> Option<i64> {
+        let acme = self.acme.read().unwrap_or_else(PoisonError::into_inner).clone()?;
+        acme.cert.first().and_then(|der| inspect::inspect(der).ok()).map(|leaf| leaf.not_after)
+    }
+
+    /// `None` when an ACME certificate should be ordered now (none, near its end, or not for
+    /// every configured name); else how long until the next look.
+    fn acme_renewal_due(&self, now: Millis) -> Option<Duration> {
+        let acme = self.acme.read().unwrap_or_else(PoisonError::into_inner).clone()?;
+        let leaf = acme.cert.first().and_then(|der| inspect::inspect(der).ok())?;
+        if !self.acme_names.iter().all(|name| leaf.names.dns.contains(name)) {
+            return None;
+        }
+        acme::renewal_wait(Some(leaf.not_after), now)
+    }
+
+    fn add_challenge(&self, name: String, answer: Arc<CertifiedKey>) {
+        self.challenges.write().unwrap_or_else(PoisonError::into_inner).insert(name.to_ascii_lowercase(), answer);
+    }
+
+    fn clear_challenges(&self) {
+        self.challenges.write().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
     /// When the served certificate and the local CA end (seconds since the epoch), as
     /// (`served` | `local-ca`, time): what a provider alerts on.
     pub fn expiries(&self) -> Vec<(&'static str, i64)> {
         let mut ends = Vec::new();
-        let served = self.current.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let served = self.served();
         if let Some(leaf) = served.cert.first().and_then(|der| inspect::inspect(der).ok()) {
             ends.push(("served", leaf.not_after));
         }
@@ -145,8 +210,14 @@ impl Certificates {
 }
 
 impl ResolvesServerCert for Certificates {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current.read().unwrap_or_else(PoisonError::into_inner).clone())
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let validation = hello.alpn().is_some_and(|mut protocols| protocols.any(|p| p == acme::ACME_TLS_ALPN));
+        if validation {
+            // An ACME server validating a name (RFC 8737): its challenge's answer, or nothing.
+            let name = hello.server_name()?.to_ascii_lowercase();
+            return self.challenges.read().unwrap_or_else(PoisonError::into_inner).get(&name).cloned();
+        }
+        Some(self.served())
     }
 }
 

@@ -99,7 +99,8 @@ pub fn start(
     let state = web::Data::new(State { store, clock, directory, relay });
     let portal = web::Data::new(portal);
     let mut tls = (*tls).clone();
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // acme-tls/1: an ACME server validating a name on this port (RFC 8737; see tls/acme.rs).
+    tls.alpn_protocols = vec![b"http/1.1".to_vec(), crate::tls::acme::ACME_TLS_ALPN.to_vec()];
     let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(limits::refuse_over_cap))
