@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 mod addresses;
+pub mod reference;
 
 pub use addresses::Addresses;
 
@@ -16,7 +17,7 @@ pub const DEFAULT_DATA_DIR: &str = "./caducee-data";
 /// 25 MB: the largest message accepted unless configured otherwise.
 pub const DEFAULT_MESSAGE_BYTES_MAX: usize = 25 * 1_000_000;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The mail domain this relay serves.
@@ -40,7 +41,7 @@ pub struct Config {
 }
 
 /// Federation with the other operators of the health-messaging trust space.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct FederationSection {
     /// The trust space's certificate authority (PEM): it signs every operator's server
@@ -82,7 +83,7 @@ impl Default for FederationSection {
 }
 
 /// The key vault (SPEC R-KEY-1…4).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct KeysSection {
     /// The host name practices connect to, written into installation bundles. Default: the
@@ -142,18 +143,18 @@ impl KeysSection {
 
 /// `[tls]`: the local CA always; with `acme`, a public certificate from an ACME server
 /// (docs/operations/running.md, "Public certificates").
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsSection {
     pub acme: Option<crate::tls::acme::AcmeConfig>,
 }
 
-/// Where each service listens. Development ports by default, on 127.0.0.1.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Where each service listens. Development ports by default, on 127.0.0.1. Each is an
+/// address (`"0.0.0.0:587"`) or a list of them (`["0.0.0.0:587", "[::]:587"]`: the appliance
+/// listens on both IPv4 and IPv6); the first is the one named to clients.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Listen {
-    /// Each is an address (`"0.0.0.0:587"`) or a list of them (`["0.0.0.0:587", "[::]:587"]`:
-    /// the appliance listens on both IPv4 and IPv6); the first is the one named to clients.
     /// SMTP submission with STARTTLS (587 on the appliance).
     pub submission: Addresses,
     /// SMTP submission over implicit TLS (465 on the appliance).
@@ -179,7 +180,7 @@ pub struct Listen {
     pub relay: Option<Addresses>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Concurrent sessions from one IP address.
@@ -201,8 +202,9 @@ pub struct Limits {
     /// Longest time one write to a mail client may take, in seconds: a client that stops
     /// reading is dropped after it.
     pub write_timeout_secs: u64,
-    /// HTTPS connections open at once, in all and from one address.
+    /// HTTPS connections open at once, in all.
     pub https_connections_max: usize,
+    /// HTTPS connections open at once from one address.
     pub https_connections_per_ip: usize,
     /// Requests one address may make a minute to the anonymous HTTPS endpoints (key
     /// discovery, the directory's page and files), bursts of as many; beyond, `429` with
@@ -217,6 +219,7 @@ pub struct Limits {
     /// Failed logins from one address, or for one account, within the window below before
     /// further logins are refused (454 4.7.0 / -ERR [LOGIN-DELAY]) until they age out.
     pub login_failures_max: u32,
+    /// The window of `login_failures_max`, in seconds: a lock lifts as its failures age out.
     pub login_failure_window_secs: u64,
     /// Message bytes held in memory by every submission together, in MiB. A message is
     /// kept in memory until it is on disk; past this budget, further messages are answered
@@ -224,7 +227,7 @@ pub struct Limits {
     pub in_flight_mib: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
     /// The most the store file may grow to, in MiB.
@@ -235,7 +238,7 @@ pub struct StoreConfig {
 }
 
 /// The monitor's rules (SPEC R-MON-1…3).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct MonitorSection {
     /// Days without collection before the user is warned.
@@ -244,9 +247,11 @@ pub struct MonitorSection {
     pub inactivity_disable_days: u64,
     /// Quota levels that warn the user, in percent.
     pub quota_warn_percents: Vec<u8>,
-    /// Mass-mailing limits per sender.
+    /// Messages one sender may submit a minute (over it: 451 with the wait, and a strike).
     pub messages_per_minute: u32,
+    /// Recipients of one message; the ones past it are refused at RCPT.
     pub recipients_per_message: u32,
+    /// Distinct recipients one sender may write to in 24 hours.
     pub distinct_recipients_per_day: u32,
     /// Refusals within 24 hours after which the account is blocked.
     pub strikes_to_block: u32,
@@ -280,7 +285,7 @@ impl Default for MonitorSection {
 }
 
 /// Where notices to users and administrators leave (never health data).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct NoticesSection {
     /// `host:port` of the smarthost; without it notices wait in the spool.
@@ -302,7 +307,7 @@ impl Default for NoticesSection {
 }
 
 /// Scheduled backups (`caducee backup` without `--to`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BackupConfig {
     /// Where scheduled backups go: a second disk or a mounted remote volume, not the data

@@ -97,7 +97,7 @@ fn check_name(what: &str, name: &str) -> anyhow::Result<()> {
 }
 
 /// The configuration file, written as text so that it reads as documentation: every other
-/// setting keeps its default (see docs/configuration.md).
+/// setting keeps its default (see docs/operations/configuration.md).
 fn config_text(request: &SetupRequest) -> String {
     let mut text = String::new();
     let _ = writeln!(text, "# Written by `caducee setup`. Every setting not here keeps its default.");

@@ -102,6 +102,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
     ("config show", "caducee config show\ncaducee config show --defaults > caducee.toml.example"),
     ("config check", "caducee --data-dir /var/lib/caducee config check && systemctl restart caducee"),
+    ("generate config-reference", "caducee generate config-reference > docs/operations/configuration.md"),
     ("generate man", "caducee generate man --out /usr/share/man/man1"),
     (
         "generate completions",

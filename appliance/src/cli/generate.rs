@@ -18,6 +18,9 @@ pub(super) enum GenerateCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Print the configuration reference (Markdown): every setting, its default and what it
+    /// does, from the relay's own definitions.
+    ConfigReference,
     /// Print the completion script of a shell on standard output.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -35,6 +38,7 @@ pub(super) fn run(command: GenerateCommand) -> anyhow::Result<ExitCode> {
             clap_mangen::generate_to(command, &out).with_context(|| format!("writing into {}", out.display()))?;
             eprintln!("{} manual pages written to {}", pages(&out)?.saturating_sub(before), out.display());
         }
+        GenerateCommand::ConfigReference => print!("{}", crate::config::reference::markdown()),
         GenerateCommand::Completions { shell } => {
             clap_complete::generate(shell, &mut super::command(), "caducee", &mut std::io::stdout());
         }

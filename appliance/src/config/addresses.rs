@@ -72,6 +72,19 @@ mod libc_codes {
     pub const EAFNOSUPPORT: i32 = 97;
 }
 
+impl schemars::JsonSchema for Addresses {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Addresses".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "an address (\"0.0.0.0:587\") or a list of them (\"[::]:587\" for IPv6)",
+            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+        })
+    }
+}
+
 impl From<SocketAddr> for Addresses {
     fn from(address: SocketAddr) -> Self {
         Addresses(vec![address])

@@ -39,8 +39,9 @@ const RETRY_MAX: Duration = Duration::from_secs(24 * 3600);
 /// How long an order's validation and issuance may take.
 const ORDER_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// `[tls.acme]`: where to ask, who to tell, which names.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A public certificate from an ACME server (absent: the local CA's alone): where to ask, who
+/// to tell, which names (docs/operations/running.md, "Public certificates").
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AcmeConfig {
     /// The ACME server's directory URL (Let's Encrypt's by default).
