@@ -40,6 +40,9 @@ enum BackupCommand {
         /// Where to write the key (mode 0600): then move it offline.
         #[arg(long)]
         export: PathBuf,
+        /// Print JSON instead of text: `{"key_id": …, "file": …}`.
+        #[arg(long)]
+        json: bool,
     },
     /// Decrypt a backup and check it (manifest, digests, store invariants) without installing it.
     Verify {
@@ -100,12 +103,16 @@ pub(super) fn backup(data_dir: &Path, args: BackupArgs) -> anyhow::Result<ExitCo
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(BackupCommand::Key { export }) => {
+        Some(BackupCommand::Key { export, json }) => {
             // The data folder is created if need be: a key can be made before the first backup.
             std::fs::create_dir_all(data_dir.join("keys"))?;
             let key = backup::BackupKey::load_or_create(data_dir)?;
             key.write_to(&export)?;
-            println!("backup key {} written to {}", key.id_hex(), export.display());
+            if json {
+                print_json(&serde_json::json!({"key_id": key.id_hex(), "file": export}))?;
+            } else {
+                println!("backup key {} written to {}", key.id_hex(), export.display());
+            }
             println!("keep it offline and away from the backups: without it no backup can be restored");
             Ok(ExitCode::SUCCESS)
         }

@@ -98,8 +98,7 @@ enum Command {
     #[command(subcommand)]
     Directory(directory::DirectoryCommand),
     /// The practice client: install a bundle, send and fetch documents, check HPRIM.
-    #[command(subcommand)]
-    Client(client::ClientCommand),
+    Client(client::ClientArgs),
     /// A user's OpenPGP keys: show, renew (next year's), revoke (loss or theft).
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -125,6 +124,9 @@ enum Command {
         /// A text file with the announcement.
         #[arg(long)]
         file: PathBuf,
+        /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
+        #[arg(long)]
+        json: bool,
     },
     /// Write an encrypted backup of the store while the relay serves (or when it is
     /// stopped); manage and check backups.
@@ -212,7 +214,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Queue(command) => queue::queue(&data_dir, command),
         Command::Requests(args) => notices::requests(&data_dir, args),
         Command::Alerts(args) => notices::alerts(&data_dir, args),
-        Command::Announce { subject, file } => notices::announce(&data_dir, subject, &file),
+        Command::Announce { subject, file, json } => notices::announce(&data_dir, subject, &file, json),
         Command::Directory(command) => directory::run(&data_dir, command),
         Command::Client(command) => client::run(command),
         Command::Keys(command) => keys::run(&data_dir, command),
@@ -243,6 +245,39 @@ fn console(data_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every command that reports takes `--json`; the others say why not.
+    #[test]
+    fn every_command_that_reports_takes_json() {
+        // Not reports: a server, a terminal interface, files written, JSON already.
+        let without = [
+            "serve",
+            "console",
+            "issuer",
+            "pair publish",
+            "generate man",
+            "generate completions",
+            "generate config-reference",
+            "audit export",
+            "directory export",
+        ];
+        fn walk(command: &clap::Command, path: &str, without: &[&str], missing: &mut Vec<String>) {
+            let path = format!("{path} {}", command.get_name()).trim().to_owned();
+            let here = path.strip_prefix("caducee").unwrap_or(&path).trim();
+            let leaf = command.get_subcommands().next().is_none() || command.is_args_conflicts_with_subcommands_set();
+            if leaf && !without.contains(&here) && !command.get_arguments().any(|a| a.get_id() == "json") {
+                missing.push(here.to_owned());
+            }
+            for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+                walk(sub, &path, without, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let mut command = command();
+        command.build();
+        walk(&command, "", &without, &mut missing);
+        assert!(missing.is_empty(), "no --json: {missing:?}");
+    }
 
     /// Every argument says what it is for, and every command that runs shows an example.
     #[test]

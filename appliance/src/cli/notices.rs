@@ -18,6 +18,9 @@ pub(super) enum TermsCommand {
         /// The terms' text (plain text, UTF-8).
         #[arg(long)]
         file: PathBuf,
+        /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -45,17 +48,25 @@ pub(super) struct AlertsArgs {
 }
 
 pub(super) fn terms(data_dir: &Path, command: TermsCommand) -> anyhow::Result<ExitCode> {
-    let TermsCommand::Publish { file } = command;
+    let TermsCommand::Publish { file, json } = command;
     let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     let published = call(data_dir, TermsPublish { text })?;
-    println!("terms of use version {} published; users accept them at their next login", published.version);
+    if json {
+        print_json(&published)?;
+    } else {
+        println!("terms of use version {} published; users accept them at their next login", published.version);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 pub(super) fn requests(data_dir: &Path, args: RequestsArgs) -> anyhow::Result<ExitCode> {
     if let Some(seq) = args.close {
-        call(data_dir, RightsRequestClose { seq })?;
-        println!("request {seq} closed");
+        let closed = call(data_dir, RightsRequestClose { seq })?;
+        if args.json {
+            print_json(&closed)?;
+        } else {
+            println!("request {seq} closed");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let requests = call(data_dir, RightsRequests {})?;
@@ -79,7 +90,11 @@ pub(super) fn requests(data_dir: &Path, args: RequestsArgs) -> anyhow::Result<Ex
 pub(super) fn alerts(data_dir: &Path, args: AlertsArgs) -> anyhow::Result<ExitCode> {
     if let Some(seq) = args.ack {
         let acknowledged = call(data_dir, AlertAcknowledge { seq })?;
-        println!("alert {seq} acknowledged by {}", Shown(&acknowledged.by));
+        if args.json {
+            print_json(&acknowledged)?;
+        } else {
+            println!("alert {seq} acknowledged by {}", Shown(&acknowledged.by));
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let mut alerts = call(data_dir, Alerts {})?;
@@ -105,9 +120,13 @@ pub(super) fn alerts(data_dir: &Path, args: AlertsArgs) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn announce(data_dir: &Path, subject: String, file: &Path) -> anyhow::Result<ExitCode> {
+pub(super) fn announce(data_dir: &Path, subject: String, file: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let body = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let announced = call(data_dir, Announce { subject, body })?;
-    println!("announcement queued for {} contact addresses", announced.queued);
+    if json {
+        print_json(&announced)?;
+    } else {
+        println!("announcement queued for {} contact addresses", announced.queued);
+    }
     Ok(ExitCode::SUCCESS)
 }

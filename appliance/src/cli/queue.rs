@@ -36,6 +36,9 @@ pub(super) enum QueueCommand {
     Delete {
         /// The entry's number (`caducee queue list`).
         id: u64,
+        /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -48,10 +51,13 @@ pub(super) struct Target {
     /// Every entry of the queue.
     #[arg(long)]
     all: bool,
+    /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
+    #[arg(long)]
+    json: bool,
 }
 
 pub(super) fn queue(data_dir: &Path, command: QueueCommand) -> anyhow::Result<ExitCode> {
-    let (target, action) = match command {
+    let (target, action, json) = match command {
         QueueCommand::List { json } => return list(data_dir, json),
         QueueCommand::Show { id, json } => {
             let entry = call(data_dir, QueueShow { id })?;
@@ -62,12 +68,16 @@ pub(super) fn queue(data_dir: &Path, command: QueueCommand) -> anyhow::Result<Ex
             }
             return Ok(ExitCode::SUCCESS);
         }
-        QueueCommand::Retry(target) => (target.id, QueueAction::Retry),
-        QueueCommand::Hold(target) => (target.id, QueueAction::Hold),
-        QueueCommand::Release(target) => (target.id, QueueAction::Release),
-        QueueCommand::Delete { id } => (Some(id), QueueAction::Delete),
+        QueueCommand::Retry(target) => (target.id, QueueAction::Retry, target.json),
+        QueueCommand::Hold(target) => (target.id, QueueAction::Hold, target.json),
+        QueueCommand::Release(target) => (target.id, QueueAction::Release, target.json),
+        QueueCommand::Delete { id, json } => (Some(id), QueueAction::Delete, json),
     };
     let acted = call(data_dir, QueueAct { id: target, action })?;
+    if json {
+        print_json(&acted)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let word = match action {
         QueueAction::Retry => "to be tried now",
         QueueAction::Hold => "held",

@@ -25,6 +25,9 @@ pub(super) enum TrustCommand {
         /// ca_bundle`.
         #[arg(long)]
         ca_bundle: Option<PathBuf>,
+        /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).
+        #[arg(long)]
+        json: bool,
     },
     /// The domains of the list in force and their operators.
     List {
@@ -44,7 +47,7 @@ pub(super) enum TrustCommand {
 
 pub(super) fn trust(data_dir: &Path, command: TrustCommand) -> anyhow::Result<ExitCode> {
     match command {
-        TrustCommand::Import { source, ca_bundle } => import(data_dir, source, ca_bundle.as_deref()),
+        TrustCommand::Import { source, ca_bundle, json } => import(data_dir, source, ca_bundle.as_deref(), json),
         TrustCommand::List { json } => {
             let listing = call(data_dir, TrustListing {})?;
             if json {
@@ -75,7 +78,7 @@ pub(super) fn trust(data_dir: &Path, command: TrustCommand) -> anyhow::Result<Ex
     }
 }
 
-fn import(data_dir: &Path, source: String, ca_bundle: Option<&Path>) -> anyhow::Result<ExitCode> {
+fn import(data_dir: &Path, source: String, ca_bundle: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
     let xml = if source.starts_with("https://") {
         fetch(data_dir, &source, ca_bundle)?
     } else if source.contains("://") {
@@ -85,6 +88,10 @@ fn import(data_dir: &Path, source: String, ca_bundle: Option<&Path>) -> anyhow::
         read_bounded(file).with_context(|| format!("reading {source}"))?
     };
     let imported = call(data_dir, TrustImport { xml, source: source.clone() })?;
+    if json {
+        print_json(&imported)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let before = imported.replaced_domains.map_or_else(|| "no list before".to_owned(), |n| format!("{n} before"));
     println!("trust list from {} in force: {} domains ({before})", Shown(&source), imported.domains);
     Ok(ExitCode::SUCCESS)

@@ -5,7 +5,6 @@
 //! the certification of the relay key the profile holds (`relay.pgp`, from the bundle).
 
 use std::path::Path;
-use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
@@ -23,7 +22,7 @@ const NEXT_YEAR_WITHIN_DAYS: u64 = 90;
 /// Largest answer read from the relay.
 const ANSWER_BYTES_MAX: u64 = 256 * 1024;
 
-pub(super) fn keygen(dir: &Path, name: Option<&str>) -> anyhow::Result<ExitCode> {
+pub(super) fn keygen(dir: &Path, name: Option<&str>) -> anyhow::Result<super::Said> {
     let mut profile = load_profile(dir)?;
     let address = Address::parse(&profile.address).context("the profile's address")?;
     let relay = relay_certificate(dir)?
@@ -78,11 +77,11 @@ pub(super) fn keygen(dir: &Path, name: Option<&str>) -> anyhow::Result<ExitCode>
     profile.editions.retain(|e| e.fingerprint != fingerprint);
     profile.editions.push(InstalledEdition { edition, fingerprint: fingerprint.clone(), expires_at: expires_at.0 });
     write_private(&dir.join("profile.json"), &serde_json::to_vec_pretty(&profile)?)?;
-    println!(
-        "edition {edition} {fingerprint}, valid until {}: made here, certified and published by the relay",
-        keyvault::iso_date(expires_at)
+    let until = keyvault::iso_date(expires_at);
+    let text = format!(
+        "edition {edition} {fingerprint}, valid until {until}: made here, certified and published by the relay\n"
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(super::Said::done(text, serde_json::json!({"edition": edition, "fingerprint": fingerprint, "expires": until})))
 }
 
 fn read_json(response: ureq::Response) -> anyhow::Result<serde_json::Value> {

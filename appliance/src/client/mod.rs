@@ -150,7 +150,41 @@ struct InstalledEdition {
     expires_at: u64,
 }
 
-pub fn run(command: ClientCommand) -> anyhow::Result<ExitCode> {
+/// `caducee client …`: the command, and how it reports.
+#[derive(Debug, clap::Args)]
+pub struct ClientArgs {
+    #[command(subcommand)]
+    command: ClientCommand,
+    /// Print one JSON object instead of text (docs/clients/client.md gives each shape).
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+/// What a client command reports: text lines for a person, the same as one JSON object
+/// for practice software (`--json`), and the exit code.
+struct Said {
+    text: String,
+    json: serde_json::Value,
+    code: ExitCode,
+}
+
+impl Said {
+    fn done(text: String, json: serde_json::Value) -> Said {
+        Said { text, json, code: ExitCode::SUCCESS }
+    }
+}
+
+pub fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
+    let said = said(args.command)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&said.json)?);
+    } else {
+        print!("{}", said.text);
+    }
+    Ok(said.code)
+}
+
+fn said(command: ClientCommand) -> anyhow::Result<Said> {
     match command {
         ClientCommand::Install { bundle, code, profile, password_file, charset } => {
             install(&bundle, &code, &profile, password_file.as_deref(), charset)
@@ -179,15 +213,20 @@ pub fn run(command: ClientCommand) -> anyhow::Result<ExitCode> {
         ClientCommand::LintHprim { file } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let problems = hprim::lint(&text);
+            let mut lines = String::new();
             for problem in &problems {
-                println!("{}: {problem}", file.display());
+                lines.push_str(&format!("{}: {problem}\n", file.display()));
             }
-            if problems.iter().all(hprim::Problem::is_warning) {
-                println!("{}: valid HPRIM header", file.display());
-                Ok(ExitCode::SUCCESS)
-            } else {
-                Ok(crate::cli::exit::problems_found())
+            let valid = problems.iter().all(hprim::Problem::is_warning);
+            if valid {
+                lines.push_str(&format!("{}: valid HPRIM header\n", file.display()));
             }
+            let json = serde_json::json!({
+                "file": file, "valid": valid,
+                "problems": problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            });
+            let code = if valid { ExitCode::SUCCESS } else { crate::cli::exit::problems_found() };
+            Ok(Said { text: lines, json, code })
         }
     }
 }
@@ -198,7 +237,7 @@ fn install(
     profile_dir: &Path,
     password_file: Option<&Path>,
     charset: Option<Charset>,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Said> {
     let text = std::fs::read_to_string(bundle_file)
         .with_context(|| format!("reading the bundle {}", bundle_file.display()))?;
     let opened = bundle::open(&text, code)?;
@@ -226,14 +265,16 @@ fn install(
     if let Some(charset) = charset {
         set_charset(profile_dir, charset)?;
     }
-    println!(
-        "installed edition {} of the keys of {} ({}), expiring {} 00:00 UTC",
-        fields.edition,
-        fields.address,
-        fields.fingerprint,
-        caducee_actors::keyvault::iso_date(fields.expires_at)
+    let expires = caducee_actors::keyvault::iso_date(fields.expires_at);
+    let text = format!(
+        "installed edition {} of the keys of {} ({}), expiring {expires} 00:00 UTC\n",
+        fields.edition, fields.address, fields.fingerprint,
     );
-    Ok(ExitCode::SUCCESS)
+    let json = serde_json::json!({
+        "address": fields.address, "edition": fields.edition, "fingerprint": fields.fingerprint,
+        "expires": expires, "profile": profile_dir,
+    });
+    Ok(Said::done(text, json))
 }
 
 /// Writes an opened bundle's keys into a profile (creating it), beside any earlier edition.
@@ -269,20 +310,23 @@ fn install_opened(
 }
 
 /// `client profile`: what a profile holds, its character set changed if asked.
-fn show_profile(dir: &Path, charset: Option<Charset>) -> anyhow::Result<ExitCode> {
+fn show_profile(dir: &Path, charset: Option<Charset>) -> anyhow::Result<Said> {
     if let Some(charset) = charset {
         set_charset(dir, charset)?;
     }
     let profile = load_profile(dir)?;
     let e = &profile.endpoints;
-    println!("address: {}", profile.address);
-    println!("relay: {} (submission {}, POP3 {}, keys {})", e.host, e.submissions_port, e.pop3s_port, e.https_port);
+    let mut text = format!("address: {}\n", profile.address);
+    text += &format!(
+        "relay: {} (submission {}, POP3 {}, keys {})\n",
+        e.host, e.submissions_port, e.pop3s_port, e.https_port
+    );
     for edition in &profile.editions {
         let expires = caducee_actors::keyvault::iso_date(caducee_storage::Millis(edition.expires_at));
-        println!("keys: edition {} ({}), expiring {expires} 00:00 UTC", edition.edition, edition.fingerprint);
+        text += &format!("keys: edition {} ({}), expiring {expires} 00:00 UTC\n", edition.edition, edition.fingerprint);
     }
-    println!("documents written in: {}", profile.charset);
-    Ok(ExitCode::SUCCESS)
+    text += &format!("documents written in: {}\n", profile.charset);
+    Ok(Said::done(text, serde_json::to_value(&profile)?))
 }
 
 fn set_charset(dir: &Path, charset: Charset) -> anyhow::Result<()> {
@@ -440,7 +484,7 @@ fn send(
     to: &[String],
     patient: hprim::Patient,
     (file, charset): (&Path, Option<Charset>),
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Said> {
     let profile = load_profile(dir)?;
     let own = own_keys(dir, &profile)?;
     let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
@@ -482,8 +526,8 @@ fn send(
         smtp.quit().await?;
         anyhow::Ok(())
     })?;
-    println!("sent to {} ({read_as} text, {} bytes encrypted)", to.join(", "), message.len());
-    Ok(ExitCode::SUCCESS)
+    let text = format!("sent to {} ({read_as} text, {} bytes encrypted)\n", to.join(", "), message.len());
+    Ok(Said::done(text, serde_json::json!({"to": to, "read_as": read_as, "bytes": message.len()})))
 }
 
 fn millis(at: SystemTime) -> caducee_storage::Millis {
@@ -534,7 +578,7 @@ struct PatientFields {
     sender: String,
 }
 
-fn fetch(dir: &Path, out: &Path) -> anyhow::Result<ExitCode> {
+fn fetch(dir: &Path, out: &Path) -> anyhow::Result<Said> {
     let profile = load_profile(dir)?;
     let own = own_keys(dir, &profile)?;
     let keys = KeyServer::new(dir, &profile)?;
@@ -580,8 +624,8 @@ fn fetch(dir: &Path, out: &Path) -> anyhow::Result<ExitCode> {
         pop3.quit().await?;
         anyhow::Ok((count, flagged))
     })?;
-    println!("{fetched} documents fetched into {} ({flagged} flagged: see their .json)", out.display());
-    Ok(ExitCode::SUCCESS)
+    let text = format!("{fetched} documents fetched into {} ({flagged} flagged: see their .json)\n", out.display());
+    Ok(Said::done(text, serde_json::json!({"fetched": fetched, "flagged": flagged, "out": out})))
 }
 
 /// Opens one received message and writes it and its result into `out`.
