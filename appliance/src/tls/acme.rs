@@ -51,8 +51,9 @@ pub struct AcmeConfig {
     /// The CA that signs the ACME server's own HTTPS certificate, when it is not a public
     /// one (a private ACME server, a test one).
     pub ca: Option<PathBuf>,
-    /// The names the certificate is for (default: the host name, `autoconfig.` and
-    /// `openpgpkey.` of the domain). Each must resolve to this relay.
+    /// The names the certificate is for (default: the host name, `[keys] public_host` when
+    /// it is a name, `autoconfig.` and `openpgpkey.` of the domain). Each must resolve to
+    /// this relay.
     pub names: Vec<String>,
 }
 
@@ -68,14 +69,18 @@ impl Default for AcmeConfig {
 }
 
 impl AcmeConfig {
-    /// The names to order, as configured or by default.
-    pub fn names(&self, hostname: &str, domain: &str) -> Vec<String> {
+    /// The names to order, as configured or by default: the host name, the name bundles
+    /// give practices (`[keys] public_host`, when it is a name), `autoconfig.` and
+    /// `openpgpkey.` of the domain.
+    pub fn names(&self, hostname: &str, public_host: Option<&str>, domain: &str) -> Vec<String> {
         if !self.names.is_empty() {
             return self.names.iter().map(|n| n.to_ascii_lowercase()).collect();
         }
-        let mut names = vec![hostname.to_ascii_lowercase()];
-        for label in ["autoconfig", "openpgpkey"] {
-            let name = format!("{label}.{}", domain.to_ascii_lowercase());
+        let public = public_host.filter(|host| host.parse::<std::net::IpAddr>().is_err());
+        let labels = ["autoconfig", "openpgpkey"].map(|label| format!("{label}.{domain}"));
+        let mut names: Vec<String> = Vec::new();
+        for name in [hostname].into_iter().chain(public).chain(labels.iter().map(String::as_str)) {
+            let name = name.to_ascii_lowercase();
             if !names.contains(&name) {
                 names.push(name);
             }
@@ -290,9 +295,15 @@ mod tests {
     fn names_default_to_the_host_and_the_clients_names() {
         let acme = AcmeConfig::default();
         assert_eq!(
-            acme.names("relay.caducee.test", "caducee.test"),
+            acme.names("relay.caducee.test", None, "caducee.test"),
             ["relay.caducee.test", "autoconfig.caducee.test", "openpgpkey.caducee.test"]
         );
+        assert_eq!(
+            acme.names("relay.caducee.test", Some("mail.caducee.test"), "caducee.test")[1],
+            "mail.caducee.test",
+            "the name bundles give practices"
+        );
+        assert_eq!(acme.names("relay.caducee.test", Some("192.0.2.1"), "caducee.test").len(), 3, "not an address");
         assert!(AcmeConfig { contact: "admin@caducee.test".into(), ..acme.clone() }.check().is_ok());
         assert!(acme.check().is_err(), "a contact is needed");
     }

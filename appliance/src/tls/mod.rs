@@ -120,8 +120,12 @@ impl Certificates {
         let names = Names::of(config);
         let warnings = maintain(&dir, &names, seconds(now)).context("preparing the TLS certificates")?;
         let current = RwLock::new(certified_key(&dir)?);
-        let acme_names =
-            config.tls.acme.as_ref().map(|a| a.names(config.hostname(), &config.domain)).unwrap_or_default();
+        let acme_names = config
+            .tls
+            .acme
+            .as_ref()
+            .map(|a| a.names(config.hostname(), config.keys.public_host.as_deref(), &config.domain))
+            .unwrap_or_default();
         let saved = if acme_names.is_empty() { None } else { acme::load_saved(&dir) };
         let certificates = Arc::new(Certificates {
             dir,
