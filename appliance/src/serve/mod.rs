@@ -61,6 +61,7 @@ pub fn serve(data_dir: &Path) -> anyhow::Result<()> {
 }
 
 async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: PathBuf) -> anyhow::Result<()> {
+    let signals = StopSignals::listen()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let certificates = tls.certificates.clone();
     let tls = tls.serve(&clock, &store, config.tls.acme.clone()).await;
@@ -138,7 +139,7 @@ async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: Pa
     crate::serve::systemd::ready(&format!("serving {}", config.hostname()));
     crate::serve::systemd::spawn_watchdog(store.clone(), actors.mailboxes.clone());
 
-    wait_for_signal().await?;
+    signals.wait().await;
     crate::serve::systemd::stopping();
     tracing::info!("shutting down: no new sessions; finishing those in progress");
     let _ = stop.send(true);
@@ -517,13 +518,24 @@ fn start_admin(
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
+/// SIGTERM and SIGINT, listened for from before the first readiness line: a service
+/// manager (or a test) that stops the relay as soon as it says it is ready gets a clean stop,
+/// never the signal's default death.
+struct StopSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> anyhow::Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals { terminate: signal(SignalKind::terminate())?, interrupt: signal(SignalKind::interrupt())? })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+    }
 }
