@@ -31,6 +31,7 @@ pub mod pop3;
 pub mod probe;
 pub mod quality;
 pub mod relay_key;
+pub mod remembered;
 pub mod session;
 pub mod smtp;
 pub mod throttle;

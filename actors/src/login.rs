@@ -6,7 +6,9 @@
 //!
 //! A password check runs argon2id on the blocking pool, one per permit of a semaphore
 //! (each holds 19 MiB); an unknown name is checked against a dummy hash so that timing
-//! does not tell which accounts exist.
+//! does not tell which accounts exist. A password verified a moment ago is remembered
+//! (memory only, as an HMAC: [`crate::remembered`]) so that a client logging in for every
+//! message pays the hash once; a wrong one always pays it.
 
 use std::sync::Arc;
 
@@ -107,7 +109,18 @@ impl DoorLogin<'_> {
         let account =
             Address::parse(username).ok().and_then(|address| self.store.account_by_address(&address).ok().flatten());
         let stored = account.as_ref().map(|a| a.password_hash.clone());
-        let valid = check_password(self.password_checks, stored, password).await;
+        let remembered = self.throttle.remembered();
+        let now_instant = std::time::Instant::now();
+        let valid = match &stored {
+            Some(hash) if remembered.remembers(hash, &password, now_instant) => true,
+            _ => {
+                let valid = check_password(self.password_checks, stored.clone(), password.clone()).await;
+                if let (true, Some(hash)) = (valid, &stored) {
+                    remembered.remember(hash, &password, now_instant);
+                }
+                valid
+            }
+        };
         match account.filter(|a| valid && login_allowed(self.store, a.id)) {
             Some(account) => {
                 self.throttle.succeeded(source, username);

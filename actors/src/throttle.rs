@@ -27,6 +27,8 @@ use std::time::Duration;
 
 use caducee_storage::{Address, Millis};
 
+use crate::remembered::RememberedLogins;
+
 /// Keys each table remembers at most; beyond, the least recently failed is forgotten first,
 /// so that a flood of addresses or names cannot grow memory without bound.
 pub const TRACKED_MAX: usize = 100_000;
@@ -65,6 +67,9 @@ pub struct LoginThrottle {
     by_account: Mutex<Recent<String>>,
     /// Refused logins since start, by door and why (`/metrics`).
     refused: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Passwords verified a moment ago ([`RememberedLogins`]): kept with the rest of the
+    /// relay-wide login bookkeeping, which every door already shares.
+    remembered: RememberedLogins,
 }
 
 impl LoginThrottle {
@@ -84,7 +89,13 @@ impl LoginThrottle {
             by_account_and_source: Mutex::new(Recent::new(capacity, failures_max)),
             by_account: Mutex::new(Recent::new(capacity, account_kept)),
             refused: Mutex::new(BTreeMap::new()),
+            remembered: RememberedLogins::new(),
         }
+    }
+
+    /// The passwords verified a moment ago.
+    pub fn remembered(&self) -> &RememberedLogins {
+        &self.remembered
     }
 
     /// Counts a refused login at `door` (`smtp`, `pop3`, `ldap`, `web`): `reason` is
