@@ -78,8 +78,11 @@ class Member:
             "-device", "virtio-blk-pci,drive=pair,serial=caducee-pair",
             "-netdev", "tap,id=net0,ifname=tap%d,script=no,downscript=no" % self.node,
             "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:77:00:1%d" % self.node,
-            # The watchdog that resets a member without quorum (sbd), as a hypervisor gives one.
-            "-device", "i6300esb", "-action", "watchdog=reset",
+            # The watchdog that stops a member without quorum (sbd), as a hypervisor gives one.
+            # Its action is a power-off, after which the test powers the member on again: a
+            # warm reset left OVMF hung before the display under emulation (TCG) once in CI,
+            # a cold start never has. Either way the member's kernel is gone at once.
+            "-device", "i6300esb", "-action", "watchdog=poweroff",
             "-device", "virtio-rng-pci", "-display", "none", "-serial", "file:" + self.serial(),
             "-monitor", "unix:%s,server=on,wait=off" % self.monitor(),
         ])
@@ -481,8 +484,12 @@ def main():
     cut_at = time.time()
     wait("member %d serving and the cut member stopped" % standby.node, TAKEOVER_SECONDS, settled)
     figures["takeover_after_the_cut_seconds"] = round(time.time() - cut_at)
-    # Without quorum its watchdog reset it: a second kernel started in the same machine.
-    wait("member %d reset by its watchdog" % primary.node, TAKEOVER_SECONDS, lambda: primary.kernel_starts() > starts)
+    # Without quorum its watchdog stopped it (the machine powered off: nothing else stops it
+    # here); then it is powered on again, as its hypervisor or the provider would.
+    wait("member %d stopped by its watchdog" % primary.node, TAKEOVER_SECONDS,
+         lambda: primary.process.poll() is not None or primary.kernel_starts() > starts)
+    if primary.process.poll() is not None:
+        primary.boot()
     subprocess.run(["nft", "delete", "table", "bridge", "caducee_cut"], check=True)
     wait_rejoined(standby, primary)
     client = smtplib.SMTP(HOSTNAME, 587, timeout=60)

@@ -111,23 +111,28 @@ fn folder(tls_dir: &Path) -> PathBuf {
     tls_dir.join("acme")
 }
 
-/// The certificate a previous run obtained, if any.
-pub fn load_saved(tls_dir: &Path) -> Option<Arc<CertifiedKey>> {
+/// The certificate a previous run obtained, if any and still valid at `now`: an expired
+/// one is not served (the local CA's is, while a new one is ordered).
+pub fn load_saved(tls_dir: &Path, now: Millis) -> Option<Arc<CertifiedKey>> {
     let dir = folder(tls_dir);
     let (chain, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     if !chain.exists() {
         return None;
     }
-    match load_certified_key(&chain, &key) {
-        Ok(certified) => Some(certified),
+    let certified = match load_certified_key(&chain, &key) {
+        Ok(certified) => certified,
         Err(error) => {
-            tracing::warn!(
-                error = format!("{error:#}"),
-                "the saved ACME certificate does not load: a new one is ordered"
-            );
-            None
+            let error = format!("{error:#}");
+            tracing::warn!(error, "the saved ACME certificate does not load: a new one is ordered");
+            return None;
         }
+    };
+    let not_after = certified.cert.first().and_then(|der| super::inspect::inspect(der).ok()).map(|leaf| leaf.not_after);
+    if not_after.is_none_or(|end| end <= seconds(now)) {
+        tracing::warn!("the saved ACME certificate has ended: the local CA's is served until a new one comes");
+        return None;
     }
+    Some(certified)
 }
 
 /// Obtains and renews the ACME certificate for as long as the relay runs.

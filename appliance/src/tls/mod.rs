@@ -126,7 +126,7 @@ impl Certificates {
             .as_ref()
             .map(|a| a.names(config.hostname(), config.keys.public_host.as_deref(), &config.domain))
             .unwrap_or_default();
-        let saved = if acme_names.is_empty() { None } else { acme::load_saved(&dir) };
+        let saved = if acme_names.is_empty() { None } else { acme::load_saved(&dir, now) };
         let certificates = Arc::new(Certificates {
             dir,
             names,
