@@ -75,16 +75,18 @@ impl Pebble {
         }});
         let path = dir.join("pebble.json");
         std::fs::write(&path, config.to_string()).expect("pebble.json");
-        let child = Command::new("pebble")
+        let mut child = Command::new("pebble")
             .arg("-config")
             .arg(&path)
             .args(["-dnsserver", &dns.address()])
             .env("PEBBLE_VA_NOSLEEP", "1")
             .env("PEBBLE_WFE_NONCEREJECT", "0")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .expect("pebble (apt-get install pebble)");
-        assert!(listening(api) && listening(management), "pebble did not start");
+        // Its management interface, then its API, say they listen.
+        let said = child.stdout.take().expect("piped stdout");
+        assert!(common::read_until(said, &format!("Listening on: 127.0.0.1:{api}")), "pebble did not start");
         (Pebble { child, directory: format!("https://127.0.0.1:{api}/dir"), management }, ca)
     }
 
@@ -102,14 +104,14 @@ impl Drop for Pebble {
     }
 }
 
-/// Whether something accepts connections on `port` within a few seconds.
-fn listening(port: u16) -> bool {
-    (0..200).any(|_| {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() || {
-            std::thread::sleep(std::time::Duration::from_millis(25));
-            false
-        }
-    })
+/// A relay on `data`, its log read by the test: returns once a log line holds `said`.
+fn relay_saying(data: &Path, said: &str) -> Relay {
+    let mut command = Command::new(common::BIN);
+    command.args(["--data-dir", data.to_str().expect("utf-8"), "serve"]);
+    let mut relay = Relay::spawn(command, data, Stdio::piped());
+    let log = relay.child.stderr.take().expect("piped stderr");
+    assert!(common::read_until(log, said), "the relay never logged {said:?}");
+    relay
 }
 
 /// Whether the certificate served on `port` for relay.caducee.test verifies against `root`
@@ -151,20 +153,11 @@ fn a_certificate_from_pebble_is_served_on_every_listener_without_a_restart_and_k
     let (pebble, ca) = Pebble::start(dir.path(), https, &dns);
     let data = dir.path().join("data");
     relay_config(&data, https, &pebble.directory, &ca);
-    let relay = Relay::start(&data, "");
+    // The order completes in the background; the listeners serve its certificate from then on.
+    let relay = relay_saying(&data, "ACME certificate obtained and served");
     let root = dir.path().join("pebble-root.pem");
     pebble.root(&ca, &root);
-
-    // The order completes in the background; the listeners serve its certificate as soon as
-    // it is there (bounded: Pebble validates at once).
-    let served = (0..240).any(|_| {
-        verifies(&relay.port("https"), &root) || {
-            std::thread::sleep(std::time::Duration::from_millis(250));
-            false
-        }
-    });
-    assert!(served, "no certificate from Pebble on the HTTPS port");
-    for door in ["submissions", "pop3s", "ldaps"] {
+    for door in ["https", "submissions", "pop3s", "ldaps"] {
         assert!(verifies(&relay.port(door), &root), "{door} serves the ACME certificate without a restart");
     }
     // Browsers and key discovery on HTTPS work with it, without the local CA.
@@ -193,15 +186,9 @@ fn an_acme_server_out_of_reach_leaves_the_local_ca_served_and_an_alert() {
     let (ca, _, _) = pebble_certificate(dir.path());
     let (https, nobody) = (unclaimed_port(), unclaimed_port());
     relay_config(&data, https, &format!("https://127.0.0.1:{nobody}/dir"), &ca);
-    let relay = Relay::start(&data, "");
-    let mut alerts = Value::Null;
-    for _ in 0..200 {
-        alerts = serde_json::from_slice(&relay.cli(&["alerts", "--json"]).stdout).expect("JSON");
-        if alerts.to_string().contains("no ACME certificate") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    // The relay logs the failure once its alert is filed.
+    let relay = relay_saying(&data, "no ACME certificate from");
+    let alerts: Value = serde_json::from_slice(&relay.cli(&["alerts", "--json"]).stdout).expect("JSON");
     assert!(alerts.to_string().contains("serving the local CA's meanwhile"), "{alerts}");
     assert!(verifies(&relay.port("submissions"), &data.join("tls/ca.pem")), "the local CA's certificate still served");
     assert!(relay.stop().success());

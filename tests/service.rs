@@ -242,12 +242,21 @@ fn the_log_goes_to_the_journal_with_priorities_or_is_json_when_asked() {
         .map(|service| format!("{service} = \"127.0.0.1:0\"\n"))
         .collect();
     std::fs::write(data.join("caducee.toml"), format!("domain = \"relay.test\"\n[listen]\n{listen}")).expect("config");
-    let entries = dir.path().join("journal.jsonl");
+    // The sink writes its entries into a pipe the test reads to its end ("stopped"), and
+    // says on another that its socket is bound: waits on what it says, not on the clock.
+    let entries = dir.path().join("journal.pipe");
+    for pipe in [&entries, &dir.path().join("ready.pipe")] {
+        assert!(std::process::Command::new("mkfifo").arg(pipe).status().expect("mkfifo").success());
+    }
+    let reader = {
+        let entries = entries.clone();
+        std::thread::spawn(move || std::fs::read_to_string(entries).expect("the journal entries"))
+    };
     let script = r#"set -e
 mount -t tmpfs tmpfs /run
 mkdir -p /run/systemd/journal
-python3 "$SINK" /run/systemd/journal/socket "$OUT" stopped &
-for _ in $(seq 200); do [ -S /run/systemd/journal/socket ] && break; sleep 0.05; done
+python3 "$SINK" /run/systemd/journal/socket "$OUT" stopped "$READY" &
+read -r _ < "$READY"
 JOURNAL_STREAM="$(stat -L -c '%d:%i' /proc/self/fd/2)"
 export JOURNAL_STREAM
 exec "$BIN" --data-dir "$DATA" serve"#;
@@ -256,21 +265,15 @@ exec "$BIN" --data-dir "$DATA" serve"#;
         .args(["--user", "--map-root-user", "--mount", "sh", "-c", script])
         .env("SINK", common::client_script().with_file_name("journal_sink.py"))
         .env("OUT", &entries)
+        .env("READY", dir.path().join("ready.pipe"))
         .env("DATA", &data)
         .env("BIN", common::BIN);
     let stderr = dir.path().join("stderr");
     let file = std::fs::File::create(&stderr).expect("stderr file");
     let relay = Relay::spawn(command, &data, std::process::Stdio::from(file));
     assert!(relay.stop().success());
-    // The last entry ("stopped") was sent before the relay exited; the sink writes it soon.
-    let mut journal = String::new();
-    for _ in 0..200 {
-        journal = std::fs::read_to_string(&entries).unwrap_or_default();
-        if journal.contains("\"MESSAGE\": \"stopped\"") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // The last entry ("stopped") was sent before the relay exited; the sink then ends.
+    let journal = reader.join().expect("the reader");
     let entries: Vec<Value> = journal.lines().map(|l| serde_json::from_str(l).expect("an entry")).collect();
     let entry = |message: &str| {
         entries

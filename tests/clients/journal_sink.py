@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Stands in for systemd-journald's native socket (systemd's "Native Journal Protocol"):
-binds a datagram socket at PATH, decodes each entry (KEY=value lines; a value holding a
+binds a datagram socket at PATH, says so on READY (a pipe: one line), decodes each entry (KEY=value lines; a value holding a
 line break as KEY, newline, its 64-bit little-endian length, the bytes, newline) and
 writes it to OUT as one JSON object per line. Stops after an entry whose MESSAGE is
 STOP_AT, or after a minute without any."""
@@ -30,10 +30,12 @@ def decode(datagram):
 
 
 def main():
-    path, out, stop_at = sys.argv[1], sys.argv[2], sys.argv[3]
+    path, out, stop_at, ready = sys.argv[1:5]
     server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     server.bind(path)
     server.settimeout(60)
+    with open(ready, "w", encoding="utf-8") as said:
+        said.write("ready\n")
     with open(out, "a", encoding="utf-8") as written:
         while True:
             try:

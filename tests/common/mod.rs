@@ -419,6 +419,24 @@ fn iconv(from: &str, to: &str, input: &[u8]) -> Vec<u8> {
     converted.stdout
 }
 
+/// Reads `stream` line by line until a line contains `pattern` (true), or it ends (false);
+/// what follows is read on by a thread, so that the writer never blocks on a full pipe.
+/// A wait on what a process says, never on the clock.
+pub fn read_until(stream: impl std::io::Read + Send + 'static, pattern: &str) -> bool {
+    let mut lines = BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match lines.read_line(&mut line) {
+            Ok(0) | Err(_) => return false,
+            Ok(_) if line.contains(pattern) => break,
+            Ok(_) => {}
+        }
+    }
+    std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
+    true
+}
+
 pub fn unclaimed_port() -> u16 {
     const FIRST: u32 = 20_000;
     const SPAN: u32 = 12_000;

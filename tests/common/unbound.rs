@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 
 use super::unclaimed_port;
 
@@ -22,7 +22,7 @@ impl Unbound {
         let config = format!(
             "server:\n    interface: 127.0.0.1\n    port: {port}\n    do-daemonize: no\n    username: \"\"\n    \
              chroot: \"\"\n    directory: \"{folder}\"\n    pidfile: \"\"\n    use-syslog: no\n    logfile: \"\"\n    \
-             verbosity: 0\n    do-ip6: no\n    module-config: \"iterator\"\n    access-control: 127.0.0.0/8 allow\n    \
+             verbosity: 1\n    do-ip6: no\n    module-config: \"iterator\"\n    access-control: 127.0.0.0/8 allow\n    \
              local-zone: \"caducee.test.\" static\n{data}remote-control:\n    control-enable: no\n",
             folder = folder.display()
         );
@@ -31,15 +31,11 @@ impl Unbound {
         let checked =
             Command::new("unbound-checkconf").arg(&path).output().expect("unbound-checkconf (apt-get install unbound)");
         assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stdout));
-        let child = Command::new("unbound").args(["-d", "-c"]).arg(&path).spawn().expect("unbound");
-        // Ready once it accepts a TCP connection (bounded: it starts in milliseconds).
-        let ready = (0..400).any(|_| {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() || {
-                std::thread::sleep(std::time::Duration::from_millis(25));
-                false
-            }
-        });
-        assert!(ready, "unbound did not start on port {port}");
+        let mut child =
+            Command::new("unbound").args(["-d", "-c"]).arg(&path).stderr(Stdio::piped()).spawn().expect("unbound");
+        // Ready once it says so (its log goes to standard error).
+        let said = child.stderr.take().expect("piped stderr");
+        assert!(super::read_until(said, "start of service"), "unbound did not start on port {port}");
         Unbound { child, port }
     }
 

@@ -155,8 +155,9 @@ pub async fn keep_issued(certificates: Arc<Certificates>, acme: AcmeConfig, cloc
                         if certificates.has_acme() { "the current one" } else { "the local CA's" },
                         retry.as_secs() / 60
                     );
+                    // Filed first: whoever reads the log finds the alert there already.
+                    super::raise_alerts(&store, vec![text.clone()], now).await;
                     tracing::error!("{text}");
-                    super::raise_alerts(&store, vec![text], now).await;
                     let wait = retry;
                     retry = (retry * 2).min(RETRY_MAX);
                     wait
