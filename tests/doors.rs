@@ -27,8 +27,7 @@ fn ldap_bind(relay: &Relay, address: &str, password: &str) -> Option<i32> {
 }
 
 fn pop3_login(relay: &Relay, user: &str, password: &str) -> Value {
-    let (port, ca) = (relay.port("pop3s"), relay.ca());
-    python(&["fetch", "--port", &port, "--tls", "implicit", "--ca", &ca, "--user", user, "--password", password])
+    relay.pop3_attempt(user, password)
 }
 
 /// Logs in to the personal space (password, then the second factor, enrolling) and checks
@@ -308,13 +307,7 @@ fn every_door_answers_over_ipv6_beside_ipv4() {
         assert!(String::from_utf8_lossy(&found.stdout).contains("mail: bob@relay.test"), "{uri}");
     }
 
-    let curl = |url: &str| {
-        let out = Command::new("curl")
-            .args(["-gsS", "--cacert", &ca, "-o", "/dev/null", "-w", "%{http_code}", url])
-            .output()
-            .expect("curl");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let curl = |url: &str| common::http_get(url, Some(&ca)).0;
     let https = v6("https");
     assert_eq!(curl(&format!("https://[::1]:{https}/login")), "200");
     assert_eq!(curl(&format!("https://[::1]:{https}/.well-known/autoconfig/mail/config-v1.1.xml")), "200");

@@ -130,15 +130,9 @@ fn a_command_whose_reader_stops_reading_ends_quietly() {
     }
 }
 
-/// A GET over plain HTTP with curl: (status, body).
+/// A GET over plain HTTP: (status, body).
 fn http_get(url: &str) -> (String, String) {
-    let output = std::process::Command::new("curl")
-        .args(["-sS", "-w", "\n%{http_code}", url])
-        .output()
-        .expect("curl (apt-get install curl)");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let (body, status) = text.rsplit_once('\n').expect("a status line");
-    (status.to_owned(), body.to_owned())
+    common::http_get(url, None)
 }
 
 /// What a hosting provider probes and alerts on: `/healthz`, `/readyz`, and the figures of
@@ -154,20 +148,7 @@ fn the_metrics_listener_answers_probes_and_carries_what_a_provider_alerts_on() {
     assert_eq!(http_get(&format!("{metrics}/readyz")), ("200".into(), "ready\n".into()));
 
     let (alice, _) = relay.add_user("alice", None);
-    let (port, ca) = (relay.port("pop3s"), relay.ca());
-    let refused = common::python(&[
-        "fetch",
-        "--port",
-        &port,
-        "--tls",
-        "implicit",
-        "--ca",
-        &ca,
-        "--user",
-        &alice,
-        "--password",
-        "not the password",
-    ]);
+    let refused = relay.pop3_attempt(&alice, "not the password");
     assert!(refused["login_error"].is_string(), "{refused}");
     let backup = relay.cli(&["backup"]);
     assert!(backup.status.success(), "{}", String::from_utf8_lossy(&backup.stderr));

@@ -141,6 +141,13 @@ impl Relay {
         self.ports[service].to_string()
     }
 
+    /// A POP3 login over implicit TLS and a listing, as mailclient.py reports it (its
+    /// `login_error` when refused).
+    pub fn pop3_attempt(&self, user: &str, password: &str) -> Value {
+        let (port, ca) = (self.port("pop3s"), self.ca());
+        python(&["fetch", "--port", &port, "--tls", "implicit", "--ca", &ca, "--user", user, "--password", password])
+    }
+
     /// Every address `service` listens on, as its readiness lines said.
     #[allow(dead_code)]
     pub fn addresses(&self, service: &str) -> &[std::net::SocketAddr] {
@@ -417,6 +424,19 @@ fn iconv(from: &str, to: &str, input: &[u8]) -> Vec<u8> {
     let converted = child.wait_with_output().expect("iconv");
     assert!(converted.status.success(), "iconv: {}", String::from_utf8_lossy(&converted.stderr));
     converted.stdout
+}
+
+/// A GET with curl, trusting `ca` when given (`-g`: IPv6 addresses in URLs): (status, body).
+pub fn http_get(url: &str, ca: Option<&str>) -> (String, String) {
+    let mut command = Command::new("curl");
+    command.args(["-gsS", "-w", "\n%{http_code}"]);
+    if let Some(ca) = ca {
+        command.args(["--cacert", ca]);
+    }
+    let output = command.arg(url).output().expect("curl (apt-get install curl)");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').expect("a status line");
+    (status.to_owned(), body.to_owned())
 }
 
 /// Reads `stream` line by line until a line contains `pattern` (true), or it ends (false);

@@ -342,7 +342,7 @@ fn make_private_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Writes a file readable by its owner only, atomically (temporary file, then rename).
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let temporary = path.with_extension("partial");
     let mut file = std::fs::OpenOptions::new()
         .write(true)

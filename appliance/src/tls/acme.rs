@@ -264,23 +264,12 @@ async fn account(tls_dir: &Path, acme: &AcmeConfig) -> anyhow::Result<Account> {
     Ok(account)
 }
 
-/// Writes a file readable by the relay's user alone, whole or not at all.
+/// Writes a file readable by the relay's user alone, whole or not at all (the client's
+/// writer, in the folder made first).
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     let dir = path.parent().context("a file in a folder")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    crate::client::write_private(path, bytes)
 }
 
 #[cfg(test)]
