@@ -10,11 +10,21 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{caducee_plain, compose_with, python, Issuer, Relay};
+use common::{caducee_plain, client_binary, compose_with, python, Issuer, Relay};
 use serde_json::Value;
 
 fn client(args: &[&str]) -> Output {
     caducee_plain(args)
+}
+
+/// Runs a client command (`args` start with `client`) as `caducee client …`, or with the
+/// practice client's own binary, `caducee-client …`.
+fn client_as(standalone: bool, args: &[&str]) -> Output {
+    if standalone {
+        std::process::Command::new(client_binary()).args(&args[1..]).output().expect("run caducee-client")
+    } else {
+        client(args)
+    }
 }
 
 fn ok(output: Output, what: &str) -> String {
@@ -28,6 +38,8 @@ fn ok(output: Output, what: &str) -> String {
 }
 
 struct Practice {
+    /// Whether this practice runs `caducee-client` rather than `caducee client`.
+    standalone: bool,
     address: String,
     password: String,
     profile: PathBuf,
@@ -35,28 +47,19 @@ struct Practice {
 }
 
 fn subscribe(relay: &Relay, dir: &Path, local: &str) -> Practice {
+    subscribe_with(relay, dir, local, false)
+}
+
+fn subscribe_with(relay: &Relay, dir: &Path, local: &str, standalone: bool) -> Practice {
     let created = relay.add_user_full(local, None);
     let address = created["address"].as_str().expect("address").to_owned();
     let password = created["password"].as_str().expect("password").to_owned();
     let password_file = dir.join(format!("{local}.password"));
     std::fs::write(&password_file, &password).expect("password file");
     let profile = dir.join(format!("{local}-profile"));
-    ok(
-        client(&[
-            "client",
-            "install",
-            "--bundle",
-            created["bundle"].as_str().expect("bundle"),
-            "--code",
-            created["installation_code"].as_str().expect("code"),
-            "--profile",
-            profile.to_str().expect("utf-8"),
-            "--password-file",
-            password_file.to_str().expect("utf-8"),
-        ]),
-        "client install",
-    );
-    Practice { address, password, profile, created }
+    let install = common::client_install_args(&created, &profile, &password_file);
+    ok(client_as(standalone, &install.iter().map(String::as_str).collect::<Vec<_>>()), "client install");
+    Practice { standalone, address, password, profile, created }
 }
 
 fn send(from: &Practice, to: &[&str], document: &Path) -> Output {
@@ -74,20 +77,23 @@ fn send(from: &Practice, to: &[&str], document: &Path) -> Output {
         "--file",
         document.to_str().expect("utf-8"),
     ]);
-    client(&args)
+    client_as(from.standalone, &args)
 }
 
 /// Fetches into `out`; the result files, by document, as (file text, result JSON).
 fn fetch(practice: &Practice, out: &Path) -> Vec<(Vec<u8>, Value)> {
     ok(
-        client(&[
-            "client",
-            "fetch",
-            "--profile",
-            practice.profile.to_str().expect("utf-8"),
-            "--out",
-            out.to_str().expect("utf-8"),
-        ]),
+        client_as(
+            practice.standalone,
+            &[
+                "client",
+                "fetch",
+                "--profile",
+                practice.profile.to_str().expect("utf-8"),
+                "--out",
+                out.to_str().expect("utf-8"),
+            ],
+        ),
         "client fetch",
     );
     let mut results = Vec::new();
@@ -284,6 +290,38 @@ fn practices_exchange_signed_documents_with_the_client_and_with_gpg() {
     assert!(relay.stop().success());
 }
 
+/// The practice client's own binary, `caducee-client` (its crate depends on no server
+/// crate), talks to the relay as `caducee client` does, both ways.
+#[test]
+fn the_standalone_client_installs_sends_and_fetches_beside_the_appliance_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("data"), "");
+    let alice = subscribe_with(&relay, dir.path(), "alice", true);
+    let bob = subscribe(&relay, dir.path(), "bob");
+    let report = dir.path().join("report.txt");
+    std::fs::write(&report, "Créatinine 80 µmol/L\n").expect("document");
+
+    ok(send(&alice, &[&bob.address], &report), "caducee-client send");
+    let fetched = fetch(&bob, &dir.path().join("bob-inbox"));
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched[0].1["signature"], "valid", "{}", fetched[0].1);
+    assert_eq!(fetched[0].1["signer_fingerprint"], alice.created["fingerprint"]);
+
+    ok(send(&bob, &[&alice.address], &report), "caducee client send");
+    let fetched = fetch(&alice, &dir.path().join("alice-inbox"));
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched[0].1["signature"], "valid", "{}", fetched[0].1);
+    assert!(String::from_utf8_lossy(&fetched[0].0).contains("Créatinine 80 µmol/L"));
+
+    // Its profile reads the same from both programs.
+    let profile = alice.profile.to_str().expect("utf-8");
+    let shown = ok(client_as(true, &["client", "profile", "--profile", profile, "--json"]), "profile");
+    let same = ok(client_as(false, &["client", "profile", "--profile", profile, "--json"]), "profile");
+    assert_eq!(shown, same);
+    let shown: Value = serde_json::from_str(&shown).expect("JSON");
+    assert_eq!(shown["address"], alice.address.as_str());
+}
+
 #[test]
 fn the_client_refuses_bad_input_clearly_and_writes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -323,6 +361,7 @@ fn the_client_refuses_bad_input_clearly_and_writes_nothing() {
 
     ok(install(bundle, created["installation_code"].as_str().expect("code")), "install");
     let dora = Practice {
+        standalone: false,
         address: "dora@relay.test".into(),
         password: String::new(),
         profile: profile.clone(),

@@ -241,18 +241,8 @@ fn install_profile(dir: &Path, created: &Value) -> PathBuf {
     let password_file = dir.join(format!("{local}.password"));
     std::fs::write(&password_file, created["password"].as_str().expect("password")).expect("password");
     let profile = dir.join(format!("{local}-profile"));
-    let installed = caducee_plain(&[
-        "client",
-        "install",
-        "--bundle",
-        created["bundle"].as_str().expect("bundle"),
-        "--code",
-        created["installation_code"].as_str().expect("code"),
-        "--profile",
-        profile.to_str().expect("utf-8"),
-        "--password-file",
-        password_file.to_str().expect("utf-8"),
-    ]);
+    let install = common::client_install_args(created, &profile, &password_file);
+    let installed = caducee_plain(&install.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(installed.status.success(), "{}", said(&installed));
     profile
 }

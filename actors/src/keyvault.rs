@@ -20,15 +20,18 @@ use caducee_storage::{
     AccountId, Address, CertificateRecord, CertificateStatus, Fingerprint, Millis, PreparedRevocation, Revocation,
     RevocationReason, DAY_MILLIS,
 };
-use openpgp::cert::{CertBuilder, CertRevocationBuilder, CipherSuite};
+use openpgp::cert::CertRevocationBuilder;
 use openpgp::crypto::{Password, S2K};
 use openpgp::parse::Parse;
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::MarshalInto;
-use openpgp::types::{Features, HashAlgorithm, KeyFlags, ReasonForRevocation, SymmetricAlgorithm};
-use openpgp::{Cert, KeyHandle, Packet, Profile};
+use openpgp::types::{HashAlgorithm, KeyFlags, ReasonForRevocation, SymmetricAlgorithm};
+use openpgp::{Cert, KeyHandle, Packet};
 use ring::rand::{SecureRandom, SystemRandom};
 use sequoia_openpgp as openpgp;
+
+use caducee_client::keys::{CODE_ALPHABET, CODE_CHARS};
+use caducee_client::{calendar, keys};
 
 use crate::relay_key::RelayKey;
 
@@ -37,10 +40,6 @@ use crate::relay_key::RelayKey;
 /// 100 random bits — no count would make guessing it any less hopeless, while a large one
 /// costs a second per issue and per install.
 const S2K_HASH_BYTES: u32 = 1 << 20;
-/// Characters of an installation code: Crockford's base32 (no I, L, O, U).
-const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-/// 20 characters × 5 bits = 100 bits, shown as four groups of five.
-const CODE_CHARS: usize = 20;
 
 /// Why the key vault did not issue, revoke or describe a certificate.
 #[derive(Debug, thiserror::Error)]
@@ -77,17 +76,7 @@ fn pgp(error: impl std::fmt::Display) -> KeyVaultError {
 }
 
 /// Where the practice reaches the relay; written into every bundle.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, bincode::Encode, bincode::Decode)]
-pub struct Endpoints {
-    /// The host name the relay's TLS certificate carries.
-    pub host: String,
-    /// SMTP submission over implicit TLS.
-    pub submissions_port: u16,
-    /// POP3 over implicit TLS.
-    pub pop3s_port: u16,
-    /// HTTPS: key discovery (HKP, WKD), directory, personal space.
-    pub https_port: u16,
-}
+pub use caducee_client::bundle::Endpoints;
 
 /// What the vault is asked to issue.
 #[derive(Debug, Clone, bincode::Encode, bincode::Decode)]
@@ -144,15 +133,14 @@ pub fn start(relay: Option<Arc<RelayKey>>) -> actix::Addr<KeyVault> {
 }
 
 /// The first instant of the year after the one `at` falls in (UTC): when keys issued
-/// during that year expire.
+/// during that year expire (the calendar is the client's, shared with practices).
 pub fn end_of_year(at: Millis) -> Millis {
-    let year = civil_year(at);
-    Millis(days_from_civil(year + 1, 1, 1) as u64 * DAY_MILLIS)
+    Millis(calendar::end_of_year(at.0))
 }
 
 /// The first instant of the year `at` falls in (UTC).
 pub fn start_of_year(at: Millis) -> Millis {
-    Millis(days_from_civil(civil_year(at), 1, 1) as u64 * DAY_MILLIS)
+    Millis(calendar::start_of_year(at.0))
 }
 
 /// `YYYY-MM-DD` of a time (UTC).
@@ -160,38 +148,10 @@ pub fn iso_date(at: Millis) -> String {
     at.utc_date().to_string()
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm); written
-/// here because this crate keeps to the clock-free standard library.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_year(at: Millis) -> i64 {
-    let days = (at.0 / DAY_MILLIS) as i64;
-    // The year is the one whose 1 January is the last not after `days`.
-    let mut year = 1970 + days / 366;
-    while days_from_civil(year + 1, 1, 1) <= days {
-        year += 1;
-    }
-    year
-}
-
 /// The expiry of a first issue at `at`: the end of this year, or of the next when fewer than
-/// `next_year_within_days` days of this year remain, so that a practice that subscribes in
-/// the autumn does not install a second bundle weeks after its first.
+/// `next_year_within_days` days of this year remain ([`calendar::first_expiry`]).
 pub fn first_expiry(at: Millis, next_year_within_days: u64) -> Millis {
-    let end = end_of_year(at);
-    if end.0.saturating_sub(at.0) < next_year_within_days.saturating_mul(DAY_MILLIS) {
-        end_of_year(end)
-    } else {
-        end
-    }
+    Millis(calendar::first_expiry(at.0, next_year_within_days))
 }
 
 /// The expiry of the edition that follows one expiring at `expires_at`: a calendar year
@@ -292,19 +252,20 @@ pub fn issue_certified(request: &IssueRequest, relay: Option<&RelayKey>) -> Resu
         public: public.to_vec().map_err(pgp)?,
         prepared_revocations: prepared,
     };
-    let bundle = crate::bundle::write(
-        &crate::bundle::BundleFields {
+    let bundle = caducee_client::bundle::write(
+        &caducee_client::bundle::BundleFields {
             address: request.address.to_string(),
             edition: request.edition,
             fingerprint: record.fingerprint.to_string(),
-            expires_at: record.expires_at,
+            expires_at: record.expires_at.0,
             endpoints: request.endpoints.clone(),
             ca_pem: request.ca_pem.clone(),
             secret_keys: tsk,
             relay_certificate: relay.map(RelayKey::armored_public).transpose()?,
         },
         &code,
-    )?;
+    )
+    .map_err(|error| KeyVaultError::Refused(error.to_string()))?;
     Ok(Issued { record, bundle, code })
 }
 
@@ -420,65 +381,21 @@ pub fn certify_submitted(
     })
 }
 
-/// Keys a practice makes for itself (`caducee client keygen`), as the relay would issue
-/// them: the same algorithms and shape, user ID `Name <address>` when a name is given.
-pub fn generate_for_practice(
-    address: &Address,
-    name: Option<&str>,
-    at: Millis,
-    expires_at: Millis,
-) -> Result<Cert, KeyVaultError> {
-    if expires_at.0 / 1000 <= at.0 / 1000 {
-        return Err(KeyVaultError::Refused("the expiry must come after the creation time".into()));
-    }
-    let validity = Duration::from_secs(expires_at.0 / 1000 - at.0 / 1000);
-    build(userid(address, name), system_time(at), validity)
-}
-
 /// The name to put in an account's keys: its holder's, unless the account is on the red
 /// list (the key servers answer anyone, and a red-listed user is named nowhere public).
 pub fn published_name(account: &caducee_storage::Account, red_listed: bool) -> Option<String> {
     (!red_listed).then(|| format!("{} {}", account.first_name, account.last_name))
 }
 
-/// The user ID of keys for `address`: `Name <address>`, the name kept to what a user ID's
-/// name may hold (no angle brackets, no control characters), or `<address>` alone.
+/// The user ID of keys for `address`: `Name <address>`, or `<address>` alone.
 pub fn userid(address: &Address, name: Option<&str>) -> String {
-    let name: String = name
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '<' | '>' | '"'))
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    if name.is_empty() {
-        format!("<{address}>")
-    } else {
-        format!("{name} <{address}>")
-    }
+    keys::userid(address.as_str(), name)
 }
 
-/// A new certificate with its secret keys: a certification-only primary key, a signing
-/// subkey and an encryption subkey, user ID `userid`, valid from `created` for `validity`.
+/// A new certificate with its secret keys, in the shape practices' keys have
+/// ([`keys::build`]).
 fn build(userid: String, created: SystemTime, validity: Duration) -> Result<Cert, KeyVaultError> {
-    let (cert, _unspecified) = CertBuilder::new()
-        .set_profile(Profile::RFC4880)
-        .map_err(pgp)?
-        .set_cipher_suite(CipherSuite::Cv25519)
-        // SEIPD version 1 (with MDC) only: gpg 2.2 reads nothing newer, so no sender may
-        // choose version 2 for these keys.
-        .set_features(Features::empty().set_seipdv1())
-        .map_err(pgp)?
-        .set_creation_time(created)
-        .set_validity_period(validity)
-        .set_primary_key_flags(KeyFlags::empty().set_certification())
-        .add_userid(userid)
-        .add_signing_subkey()
-        .add_subkey(KeyFlags::empty().set_transport_encryption().set_storage_encryption(), None, None)
-        .generate()
-        .map_err(pgp)?;
-    Ok(cert)
+    keys::build(userid, created, validity).map_err(pgp)
 }
 
 /// The revocations the relay may need later, signed now while the primary secret key
@@ -502,8 +419,7 @@ fn prepare_revocations(cert: &Cert, created: SystemTime) -> Result<Vec<PreparedR
     Ok(prepared)
 }
 
-/// The first line of the plaintext of a renewal message.
-pub const RENEWAL_TITLE: &str = "Caducée key renewal";
+pub use caducee_client::keys::{normalise_code, read_renewal, RENEWAL_TITLE};
 
 /// The message that brings a user next year's keys (SPEC R-KEY-3): the new bundle and its
 /// installation code, signed by the relay's key (at `signed_at`) and then OpenPGP-encrypted to the user's
@@ -555,21 +471,13 @@ pub fn renewal_message(
         from: (Some(crate::mail::RELAY_NAME), from),
         to: vec![to.as_str()],
         subject: "Nouvelles clés / New keys",
-        at,
+        at: at.0,
     };
     let message = headers
         .builder()
         .header("X-Caducee-Keys", mail_send::mail_builder::headers::raw::Raw::new("renewal"))
         .body(crate::mail::pgp_encrypted_body(&armoured, "caducee-keys"));
     Ok(crate::mail::write(message))
-}
-
-/// A renewal message's plaintext, read back: (installation code, bundle text).
-pub fn read_renewal(plaintext: &str) -> Option<(String, String)> {
-    let rest = plaintext.strip_prefix(RENEWAL_TITLE)?;
-    let code = rest.lines().find_map(|line| line.strip_prefix("Installation-Code: "))?.trim().to_owned();
-    let start = rest.find("Caducée installation bundle\n")?;
-    Some((code, rest[start..].to_owned()))
 }
 
 /// The raw fingerprints of a certificate's encryption-capable subkeys.
@@ -616,27 +524,6 @@ fn installation_code() -> Result<String, KeyVaultError> {
         code.push(CODE_ALPHABET[usize::from(byte & 31)] as char);
     }
     Ok(code)
-}
-
-/// A typed installation code in its canonical form: upper case, groups of five, the
-/// look-alikes O/I/L read as 0/1/1, spaces and dashes anywhere. `None` if it cannot be one.
-pub fn normalise_code(typed: &str) -> Option<String> {
-    let mut chars = String::with_capacity(CODE_CHARS);
-    for c in typed.chars() {
-        let c = match c.to_ascii_uppercase() {
-            ' ' | '-' | '\t' => continue,
-            'O' => '0',
-            'I' | 'L' => '1',
-            c if CODE_ALPHABET.contains(&(c as u8)) && c.is_ascii() => c,
-            _ => return None,
-        };
-        chars.push(c);
-    }
-    if chars.len() != CODE_CHARS {
-        return None;
-    }
-    let groups: Vec<&str> = (0..4).map(|i| &chars[i * 5..i * 5 + 5]).collect();
-    Some(groups.join("-"))
 }
 
 /// Revokes an edition at `at` with the signature prepared for `reason`: the record to store

@@ -11,24 +11,24 @@
 //! - [`login`]: the password check and the login throttle, shared by every door (SMTP,
 //!   POP3, LDAP binds, the personal space).
 //! - [`mailbox`]: mailbox actors (one per account) and their registry.
-//! - [`keyvault`] and [`bundle`]: the key vault (issue, revoke, the submission key check)
-//!   and the installation bundle.
+//! - [`keyvault`]: the key vault (issue, revoke, the submission key check); the
+//!   installation bundle it writes ([`bundle`]), the messages ([`mail`]) and the probe
+//!   client ([`probe`]) are the practice client's, shared with it.
 //!
 //! Nothing here holds a decryption key for user content: the relay only checks that
 //! content is OpenPGP-encrypted, it never opens it.
 
 pub use caducee_protocol::content;
 
-pub mod bundle;
+pub use caducee_client::{bundle, mail, probe};
+
 pub mod clock;
 pub mod keyvault;
 pub mod login;
-pub mod mail;
 pub mod mailbox;
 pub mod monitor;
 pub mod notices;
 pub mod pop3;
-pub mod probe;
 pub mod quality;
 pub mod relay_key;
 pub mod remembered;

@@ -142,7 +142,7 @@ async fn send(config: &NoticesConfig, notice: &Notice, now: Millis) -> Result<()
         from: (Some(mail::RELAY_NAME), config.from.as_str()),
         to: vec![notice.to.as_str()],
         subject: notice.subject.as_str(),
-        at: now,
+        at: now.0,
     };
     let message = headers
         .builder()

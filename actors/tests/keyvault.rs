@@ -44,7 +44,7 @@ fn recipients_of_message_to(certificate: &str) -> Vec<Option<sequoia_openpgp::Ke
         "dr.martin@relay.test",
         "Compte rendu",
         &armoured,
-        Millis(NOVEMBER_2026.0 + 2 * DAY_MILLIS),
+        NOVEMBER_2026.0 + 2 * DAY_MILLIS,
     );
     let body = &message[..message.len() - 3]; // without the DATA end mark
     check_encrypted_message(body).expect("an encrypted message").recipients

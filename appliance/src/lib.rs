@@ -9,9 +9,9 @@
 
 mod admin;
 pub mod backup;
-pub mod charset;
+pub use caducee_client::charset;
 pub mod cli;
-pub mod client;
+pub use caducee_client as client;
 mod config;
 pub mod directory;
 pub mod dns;

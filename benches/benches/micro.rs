@@ -260,6 +260,6 @@ criterion_group!(benches, store_commits, smtp_dialogue, content_check, actor_rou
 criterion_main!(benches);
 
 /// The time a load message says it was written (the load generator reads the real clock).
-fn written_now() -> Millis {
-    Millis(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64)
+fn written_now() -> u64 {
+    caducee_client::calendar::millis(std::time::SystemTime::now())
 }

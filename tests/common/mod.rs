@@ -343,6 +343,27 @@ fn caducee_command(data: &Path, args: &[&str]) -> Command {
 }
 
 /// `caducee` without a data folder: the practice client.
+/// The practice client's own binary (`caducee-client`, crate appliance/client), built beside
+/// `caducee` by `cargo test --workspace`.
+pub fn client_binary() -> PathBuf {
+    let path = Path::new(BIN).with_file_name(format!("caducee-client{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.exists(), "{} is not built: run the tests with `cargo test --workspace`", path.display());
+    path
+}
+
+/// `client install` of the bundle of an account `user add --json` created (`created`), into
+/// `profile`, with the password in `password_file`: the arguments after the program.
+pub fn client_install_args(created: &Value, profile: &Path, password_file: &Path) -> Vec<String> {
+    let text = |field: &str| created[field].as_str().unwrap_or_else(|| panic!("no {field} in {created}")).to_owned();
+    let path = |path: &Path| path.to_str().expect("utf-8").to_owned();
+    ["client", "install", "--bundle"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain([text("bundle"), "--code".into(), text("installation_code"), "--profile".into(), path(profile)])
+        .chain(["--password-file".into(), path(password_file)])
+        .collect()
+}
+
 pub fn caducee_plain(args: &[&str]) -> std::process::Output {
     Command::new(BIN).args(args).env_remove("CADUCEE_DATA_DIR").output().expect("run caducee")
 }

@@ -1,61 +1,11 @@
 use super::*;
 
 /// An instant given as a UTC calendar date and time.
-fn utc(year: i64, month: i64, day: i64, hour: u64, minute: u64, second: u64) -> Millis {
-    Millis(days_from_civil(year, month, day) as u64 * DAY_MILLIS + (hour * 3600 + minute * 60 + second) * 1000)
-}
-
-#[test]
-fn year_boundaries() {
-    let at = utc(2026, 11, 26, 0, 0, 0);
-    assert_eq!(at, Millis(1_795_651_200_000));
-    assert_eq!(civil_year(at), 2026);
-    assert_eq!(end_of_year(at), Millis(1_798_761_600_000)); // 2027-01-01T00:00:00Z
-    assert_eq!(end_of_year(Millis(1_798_761_600_000 - 1)), Millis(1_798_761_600_000));
-    assert_eq!(civil_year(Millis(1_798_761_600_000)), 2027);
-    // 2024 is a leap year: 2024-12-31 is day 366.
-    assert_eq!(days_from_civil(2025, 1, 1) - days_from_civil(2024, 1, 1), 366);
-    assert_eq!(days_from_civil(1970, 1, 1), 0);
-    assert_eq!(iso_date(at), "2026-11-26");
-    assert_eq!(iso_date(Millis(1_798_761_600_000 - 1)), "2026-12-31");
-    assert_eq!(iso_date(Millis(1_798_761_600_000)), "2027-01-01");
-    assert_eq!(iso_date(utc(2024, 2, 29, 12, 0, 0)), "2024-02-29");
-    assert_eq!(iso_date(utc(2028, 2, 29, 23, 59, 59)), "2028-02-29");
-    assert_eq!(iso_date(utc(2028, 3, 1, 0, 0, 0)), "2028-03-01");
-    assert_eq!(end_of_year(utc(2028, 2, 29, 12, 0, 0)), utc(2029, 1, 1, 0, 0, 0));
-}
-
-proptest::proptest! {
-    /// The calendar arithmetic agrees with chrono's on every day from 1970 to 2200.
-    #[test]
-    fn calendar_agrees_with_chrono(millis in 0u64..7_258_118_400_000) {
-        let chrono = chrono::DateTime::from_timestamp_millis(millis as i64).expect("in range");
-        proptest::prop_assert_eq!(iso_date(Millis(millis)), chrono.format("%Y-%m-%d").to_string());
-        let next = chrono::NaiveDate::from_ymd_opt(chrono::Datelike::year(&chrono) + 1, 1, 1).expect("date");
-        let next = next.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis() as u64;
-        proptest::prop_assert_eq!(end_of_year(Millis(millis)), Millis(next));
-    }
-}
-
-#[test]
-fn a_first_issue_late_in_the_year_runs_to_the_end_of_the_next() {
-    let end_2026 = utc(2027, 1, 1, 0, 0, 0);
-    let end_2027 = utc(2028, 1, 1, 0, 0, 0);
-    // 29 November: 33 days left, fewer than 90: valid to the end of next year, not for a month.
-    assert_eq!(first_expiry(utc(2026, 11, 29, 10, 0, 0), 90), end_2027);
-    assert_eq!(first_expiry(utc(2026, 12, 20, 9, 0, 0), 90), end_2027);
-    assert_eq!(first_expiry(utc(2026, 12, 31, 23, 59, 30), 90), end_2027);
-    // The boundary: exactly 90 days left runs to this year's end; one second less, to next.
-    let ninety_days_before = Millis(end_2026.0 - 90 * DAY_MILLIS);
-    assert_eq!(iso_date(ninety_days_before), "2026-10-03");
-    assert_eq!(first_expiry(ninety_days_before, 90), end_2026);
-    assert_eq!(first_expiry(Millis(ninety_days_before.0 + 1000), 90), end_2027);
-    // Early in the year: this year's end.
-    assert_eq!(first_expiry(utc(2026, 6, 15, 12, 0, 0), 90), end_2026);
-    assert_eq!(first_expiry(utc(2027, 1, 1, 0, 0, 30), 90), end_2027);
-    assert_eq!(first_expiry(utc(2028, 2, 29, 12, 0, 0), 90), utc(2029, 1, 1, 0, 0, 0));
-    // 0 days: always this year's end.
-    assert_eq!(first_expiry(utc(2026, 12, 31, 23, 59, 59), 0), end_2026);
+fn utc(year: i32, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> Millis {
+    let at = chrono::NaiveDate::from_ymd_opt(year, month, day)
+        .and_then(|date| date.and_hms_opt(hour, minute, second))
+        .expect("a date");
+    Millis(u64::try_from(at.and_utc().timestamp_millis()).expect("after 1970"))
 }
 
 fn edition(edition: u32, created_at: Millis, expires_at: Millis) -> CertificateRecord {

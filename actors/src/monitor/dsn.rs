@@ -110,7 +110,7 @@ pub fn failure_notification(
         from: (Some(mail::RELAY_NAME), &postmaster),
         to: vec![failure.sender.as_str()],
         subject: &subject,
-        at,
+        at: at.0,
     };
     let message = headers.builder().header("Auto-Submitted", Raw::new("auto-replied"));
     let report = report_entity(domain, failure, at);

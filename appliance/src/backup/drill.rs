@@ -250,7 +250,7 @@ impl DrillMailbox<'_> {
         let (address, password) = (self.address, self.password);
         let tls = probe::tls_trusting(&self.scratch.join("tls").join("ca.pem"))?;
         let document = probe::encrypted_document(4096, certificate)?;
-        let message = probe::pgp_mime(address, address, "Restore drill", &document, self.now);
+        let message = probe::pgp_mime(address, address, "Restore drill", &document, self.now.0);
         progress(4);
         let mut smtp = SmtpProbe::login(self.relay.submissions, &tls, address, password).await?;
         smtp.submit(address, address, &message).await?;

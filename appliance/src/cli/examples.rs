@@ -3,7 +3,8 @@
 //! Kept here rather than beside each definition so that they read as one page, like a
 //! manual's EXAMPLES section.
 
-/// (command path after `caducee`, example lines).
+/// (command path after `caducee`, example lines). The `client` commands' are the client's
+/// own ([`caducee_client::examples`]), shown with `caducee client` as their program.
 const EXAMPLES: &[(&str, &str)] = &[
     ("serve", "caducee --data-dir /var/lib/caducee serve\nCADUCEE_LOG=debug caducee serve"),
     (
@@ -57,20 +58,6 @@ const EXAMPLES: &[(&str, &str)] = &[
         "directory export",
         "caducee directory export --format csv --bom --out annuaire.csv\ncaducee directory export --format ldif",
     ),
-    (
-        "client install",
-        "caducee client install --bundle caducee-bundle-anne.txt --code 4Q7T-… --profile ~/caducee \\\n    \
-         --password-file ~/caducee-password --charset windows-1252",
-    ),
-    ("client profile", "caducee client profile --profile ~/caducee --charset iso-8859-1"),
-    (
-        "client send",
-        "caducee client send --profile ~/caducee --to labo@caducee.example.org --patient-last-name DUPONT \\\n    \
-         --patient-first-name Marie --patient-birth-date 1970-03-15 --file compte-rendu.hpr",
-    ),
-    ("client fetch", "caducee client fetch --profile ~/caducee --out ~/caducee/inbox"),
-    ("client lint-hprim", "caducee client lint-hprim compte-rendu.hpr"),
-    ("client keygen", "caducee client keygen --profile ~/caducee --name \"Anne Martin\""),
     ("keys show", "caducee keys show --address anne.martin@caducee.example.org"),
     ("keys renew", "caducee keys renew --address anne.martin@caducee.example.org"),
     ("keys revoke", "caducee keys revoke --address anne.martin@caducee.example.org --reason compromised"),
@@ -119,14 +106,8 @@ pub fn attach(command: clap::Command) -> clap::Command {
 
 fn attach_under(mut command: clap::Command, path: &str) -> clap::Command {
     let here = if path.is_empty() { String::new() } else { path.to_owned() };
-    if let Some((_, lines)) = EXAMPLES.iter().find(|(p, _)| *p == here) {
-        let shown: Vec<String> = lines.lines().map(|line| format!("  {line}")).collect();
-        let title = if lines.lines().filter(|l| l.starts_with("caducee") || l.contains(" caducee ")).count() > 1 {
-            "Examples:"
-        } else {
-            "Example:"
-        };
-        command = command.after_help(format!("{title}\n{}", shown.join("\n")));
+    if let Some(lines) = examples_of(&here) {
+        command = command.after_help(caducee_client::examples::after_help(&lines));
     }
     let names: Vec<String> = command.get_subcommands().map(|s| s.get_name().to_owned()).collect();
     for name in names {
@@ -135,6 +116,17 @@ fn attach_under(mut command: clap::Command, path: &str) -> clap::Command {
     }
     command
 }
+
+/// The example lines of the command at `path` (after `caducee`).
+fn examples_of(path: &str) -> Option<String> {
+    match path.strip_prefix("client ") {
+        Some(client_command) => caducee_client::examples::of(client_command, CLIENT_PROGRAM),
+        None => EXAMPLES.iter().find(|(p, _)| *p == path).map(|(_, lines)| (*lines).to_owned()),
+    }
+}
+
+/// How the appliance's binary runs the client.
+const CLIENT_PROGRAM: &str = "caducee client";
 
 #[cfg(test)]
 mod tests {
@@ -147,21 +139,7 @@ mod tests {
         let joined = lines.replace("\\\n", " ");
         let mut commands = Vec::new();
         for line in joined.lines() {
-            let cut =
-                [" | ", " && ", " || ", " > "].iter().filter_map(|sep| line.find(sep)).min().unwrap_or(line.len());
-            let (mut words, mut word, mut quoted) = (Vec::new(), String::new(), false);
-            for c in line[..cut].chars() {
-                match c {
-                    '"' => quoted = !quoted,
-                    ' ' if !quoted => {
-                        if !word.is_empty() {
-                            words.push(std::mem::take(&mut word));
-                        }
-                    }
-                    c => word.push(c),
-                }
-            }
-            words.push(word);
+            let mut words = caducee_client::examples::command_words(line);
             let start = words.iter().position(|w| w == "caducee").expect("an example runs caducee");
             commands.push(words.split_off(start));
         }
@@ -171,7 +149,12 @@ mod tests {
     #[test]
     fn every_example_parses_as_the_command_it_illustrates() {
         let command = attach(<super::super::Cli as clap::CommandFactory>::command());
-        for (path, lines) in EXAMPLES {
+        let client = caducee_client::examples::all(CLIENT_PROGRAM)
+            .into_iter()
+            .map(|(command, lines)| (format!("client {command}"), lines));
+        let every: Vec<(String, String)> =
+            EXAMPLES.iter().map(|(path, lines)| ((*path).to_owned(), (*lines).to_owned())).chain(client).collect();
+        for (path, lines) in &every {
             for words in command_lines(lines) {
                 let matches = command.clone().try_get_matches_from(&words);
                 let matches = matches.unwrap_or_else(|e| panic!("`caducee {path}` example {words:?}: {e}"));
@@ -182,6 +165,7 @@ mod tests {
                     at = sub;
                 }
                 assert_eq!(names.join(" "), *path, "{words:?}");
+                assert!(examples_of(path).is_some(), "{path}");
             }
         }
     }

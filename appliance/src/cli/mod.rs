@@ -9,7 +9,7 @@ mod config;
 mod directory;
 mod dns;
 mod examples;
-pub mod exit;
+pub use caducee_client::exit;
 mod generate;
 mod keys;
 mod notices;

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use caducee_actors::probe;
-use caducee_storage::Millis;
 use tokio::sync::mpsc::{Receiver, Sender};
 use tokio::task::{JoinError, JoinHandle};
 use tokio_rustls::TlsConnector;
@@ -339,6 +338,6 @@ fn backup_window(shared: &Shared, started: Instant, ended: Instant, done: &serde
 }
 
 /// The time a load message says it was written (the load generator reads the real clock).
-fn written_now() -> Millis {
-    Millis(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64)
+fn written_now() -> u64 {
+    caducee_client::calendar::millis(std::time::SystemTime::now())
 }

@@ -1,4 +1,4 @@
-//! `caducee client …`: the practice's side of the relay (SPEC R-CLI-1).
+//! The client's commands (`caducee-client …`, or `caducee client …` on the appliance).
 //!
 //! - `install`: opens an installation bundle with its code and writes a profile folder.
 //! - `send`: builds an HPRIM document, finds each recipient's current certificate over HKP,
@@ -19,19 +19,16 @@
 //! bears a good signature of the relay key of `relay.pgp` (and the relay publishes them):
 //! anything else that looks like a renewal is kept as received and flagged.
 
-pub mod hprim;
 mod keygen;
 mod pgp;
 
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context as _};
-use caducee_actors::{bundle, probe};
 use clap::Subcommand;
 use sequoia_openpgp::serialize::SerializeInto as _;
 use sequoia_openpgp::Cert;
@@ -40,6 +37,7 @@ use serde::{Deserialize, Serialize};
 pub use pgp::SignatureCheck;
 
 use crate::charset::Charset;
+use crate::{bundle, calendar, hprim, keys, probe};
 
 /// Largest certificate response read from the key server.
 const KEYS_RESPONSE_BYTES_MAX: u64 = 4 * 1024 * 1024;
@@ -135,7 +133,7 @@ pub enum ClientCommand {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Profile {
     address: String,
-    endpoints: caducee_actors::keyvault::Endpoints,
+    endpoints: bundle::Endpoints,
     editions: Vec<InstalledEdition>,
     /// The character set received documents are written in (UTF-8 unless the practice's
     /// software reads another).
@@ -225,7 +223,7 @@ fn said(command: ClientCommand) -> anyhow::Result<Said> {
                 "file": file, "valid": valid,
                 "problems": problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
             });
-            let code = if valid { ExitCode::SUCCESS } else { crate::cli::exit::problems_found() };
+            let code = if valid { ExitCode::SUCCESS } else { crate::exit::problems_found() };
             Ok(Said { text: lines, json, code })
         }
     }
@@ -265,7 +263,7 @@ fn install(
     if let Some(charset) = charset {
         set_charset(profile_dir, charset)?;
     }
-    let expires = caducee_actors::keyvault::iso_date(fields.expires_at);
+    let expires = calendar::iso_date(fields.expires_at);
     let text = format!(
         "installed edition {} of the keys of {} ({}), expiring {expires} 00:00 UTC\n",
         fields.edition, fields.address, fields.fingerprint,
@@ -301,7 +299,7 @@ fn install_opened(
     editions.push(InstalledEdition {
         edition: fields.edition,
         fingerprint: fields.fingerprint.clone(),
-        expires_at: fields.expires_at.0,
+        expires_at: fields.expires_at,
     });
     let charset = existing.as_ref().map(|p| p.charset).unwrap_or_default();
     let profile = Profile { address: fields.address.clone(), endpoints: fields.endpoints.clone(), editions, charset };
@@ -322,7 +320,7 @@ fn show_profile(dir: &Path, charset: Option<Charset>) -> anyhow::Result<Said> {
         e.host, e.submissions_port, e.pop3s_port, e.https_port
     );
     for edition in &profile.editions {
-        let expires = caducee_actors::keyvault::iso_date(caducee_storage::Millis(edition.expires_at));
+        let expires = calendar::iso_date(edition.expires_at);
         text += &format!("keys: edition {} ({}), expiring {expires} 00:00 UTC\n", edition.edition, edition.fingerprint);
     }
     text += &format!("documents written in: {}\n", profile.charset);
@@ -335,22 +333,30 @@ fn set_charset(dir: &Path, charset: Charset) -> anyhow::Result<()> {
     write_private(&dir.join("profile.json"), &serde_json::to_vec_pretty(&profile)?)
 }
 
+/// Makes a folder its owner alone may enter (mode 0700 on Unix; elsewhere the folder keeps
+/// the access of the user's profile it is made in).
 fn make_private_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
     Ok(())
 }
 
-/// Writes a file readable by its owner only, atomically (temporary file, then rename).
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Writes a file readable by its owner only (mode 0600 on Unix), atomically: a temporary
+/// file, synced, then renamed over the old one.
+pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let temporary = path.with_extension("partial");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temporary)
-        .with_context(|| format!("writing {}", temporary.display()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&temporary).with_context(|| format!("writing {}", temporary.display()))?;
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))?;
@@ -359,8 +365,9 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 fn load_profile(dir: &Path) -> anyhow::Result<Profile> {
     let path = dir.join("profile.json");
-    let bytes = std::fs::read(&path)
-        .with_context(|| format!("{} is not a client profile (run `caducee client install` first)", dir.display()))?;
+    let bytes = std::fs::read(&path).with_context(|| {
+        format!("{} is not a client profile (install a bundle into it first: `install --profile`)", dir.display())
+    })?;
     serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))
 }
 
@@ -372,21 +379,8 @@ fn tls_roots(dir: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
 }
 
 /// As [`tls_roots`], from the local CA's PEM.
-pub(crate) fn tls_roots_from(ca_pem: &[u8]) -> anyhow::Result<Arc<rustls::ClientConfig>> {
-    use rustls::pki_types::pem::PemObject as _;
-    let mut roots = rustls::RootCertStore::empty();
-    for certificate in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(certificate.context("reading the relay's CA certificate")?)?;
-    }
-    // A system without a certificate store still trusts the bundle's CA.
-    let system = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(system.certs);
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+fn tls_roots_from(ca_pem: &[u8]) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    Ok(probe::client_config_with_system_roots(ca_pem)?)
 }
 
 /// This profile's keys, every installed edition.
@@ -416,7 +410,7 @@ fn signed_by_relay(relay: Option<&Cert>, signature: &SignatureCheck) -> Result<(
     let Some(relay) = relay else {
         return Err("this profile holds no relay key (it was installed from an older bundle), so the \
                     renewal cannot be authenticated: not installed; install the new bundle by hand with \
-                    `caducee client install`"
+                    `install`"
             .into());
     };
     let expected = relay.fingerprint().to_hex();
@@ -492,7 +486,7 @@ fn send(
     // character set its practice's software reads.
     let (body, read_as) = crate::charset::decode(&body, charset).with_context(|| format!("{}", file.display()))?;
     let now = SystemTime::now();
-    let today = caducee_actors::keyvault::iso_date(millis(now));
+    let today = calendar::iso_date(calendar::millis(now));
     let header = hprim::Header {
         patient,
         reference: String::new(),
@@ -512,7 +506,7 @@ fn send(
         recipients.push((address.clone(), certs));
     }
     let armoured = pgp::sign_and_encrypt(&own, &recipients, document.as_bytes(), now)?;
-    let message = probe::pgp_mime_to(&profile.address, to, SUBJECT, &armoured, millis(now));
+    let message = probe::pgp_mime_to(&profile.address, to, SUBJECT, &armoured, calendar::millis(now));
 
     let e = &profile.endpoints;
     let tls = tokio_rustls::TlsConnector::from(tls_roots(dir)?);
@@ -528,10 +522,6 @@ fn send(
     })?;
     let text = format!("sent to {} ({read_as} text, {} bytes encrypted)\n", to.join(", "), message.len());
     Ok(Said::done(text, serde_json::json!({"to": to, "read_as": read_as, "bytes": message.len()})))
-}
-
-fn millis(at: SystemTime) -> caducee_storage::Millis {
-    caducee_storage::Millis(at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis() as u64)
 }
 
 /// What `fetch` writes beside each document.
@@ -670,7 +660,7 @@ fn integrate(
     };
     let received = Received { raw, stem: &stem, out, charset };
     match opened {
-        Ok(opened) => match caducee_actors::keyvault::read_renewal(&String::from_utf8_lossy(&opened.plaintext)) {
+        Ok(opened) => match keys::read_renewal(&String::from_utf8_lossy(&opened.plaintext)) {
             Some((code, bundle_text)) => {
                 let verdict = signed_by_relay(relay, &opened.signature);
                 result.signature = Some(opened.signature);
@@ -763,7 +753,7 @@ impl Received<'_> {
                     "edition {} ({}), expiring {} 00:00 UTC",
                     fields.edition,
                     fields.fingerprint,
-                    caducee_actors::keyvault::iso_date(fields.expires_at)
+                    calendar::iso_date(fields.expires_at)
                 ));
                 result.file = format!("{}.json", self.stem);
                 Ok(())

@@ -6,7 +6,6 @@
 
 use std::borrow::Cow;
 
-use caducee_storage::Millis;
 use mail_send::mail_builder::headers::address::Address;
 use mail_send::mail_builder::headers::content_type::ContentType;
 use mail_send::mail_builder::mime::{BodyPart, MimePart};
@@ -17,12 +16,12 @@ pub const RELAY_NAME: &str = "Caducée";
 
 /// A `Message-ID` (without its angle brackets) unique to this message: the time it was
 /// written and 64 random bits, at `domain`.
-pub fn message_id(domain: &str, at: Millis) -> String {
+pub fn message_id(domain: &str, at: u64) -> String {
     use ring::rand::SecureRandom as _;
     let mut random = [0u8; 8];
     // Uniqueness, not secrecy: should the system's generator fail, the time alone remains.
     let _ = ring::rand::SystemRandom::new().fill(&mut random);
-    format!("{}.{:016x}@{domain}", at.0, u64::from_be_bytes(random))
+    format!("{at}.{:016x}@{domain}", u64::from_be_bytes(random))
 }
 
 /// The domain of an address (what follows its last `@`), for a `Message-ID`.
@@ -37,7 +36,8 @@ pub struct Headers<'a> {
     pub from: (Option<&'a str>, &'a str),
     pub to: Vec<&'a str>,
     pub subject: &'a str,
-    pub at: Millis,
+    /// When it was written, in milliseconds since the epoch (the caller's clock).
+    pub at: u64,
 }
 
 impl<'a> Headers<'a> {
@@ -52,7 +52,7 @@ impl<'a> Headers<'a> {
             .from(from)
             .to(self.to.clone())
             .subject(self.subject)
-            .date((self.at.0 / 1000) as i64)
+            .date(i64::try_from(self.at / 1000).unwrap_or(i64::MAX))
             .message_id(message_id(domain_of(self.from.1), self.at))
     }
 }
@@ -111,7 +111,7 @@ mod tests {
 
     #[test]
     fn headers_carry_date_message_id_and_encoded_words() {
-        let at = Millis(1_798_761_599_000); // 2026-12-31T23:59:59Z
+        let at = 1_798_761_599_000; // 2026-12-31T23:59:59Z
         let headers = Headers {
             from: (Some(RELAY_NAME), "postmaster@relay.test"),
             to: vec!["a@relay.test"],
@@ -133,7 +133,7 @@ mod tests {
     #[test]
     fn an_encrypted_body_keeps_the_armoured_block_as_written() {
         let armoured = "-----BEGIN PGP MESSAGE-----\n\nwcBMA+xyz\n=abcd\n-----END PGP MESSAGE-----\n";
-        let headers = Headers { from: (None, "a@relay.test"), to: vec!["b@relay.test"], subject: "s", at: Millis(0) };
+        let headers = Headers { from: (None, "a@relay.test"), to: vec!["b@relay.test"], subject: "s", at: 0 };
         let raw = write(headers.builder().body(pgp_encrypted_body(armoured, "b1")));
         let text = String::from_utf8(raw.clone()).expect("ASCII");
         assert!(

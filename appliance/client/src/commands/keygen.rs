@@ -1,18 +1,18 @@
-//! `caducee client keygen`: the practice makes its next keys itself, so that their secret
+//! `keygen`: the practice makes its next keys itself, so that their secret
 //! parts never leave it. The public certificate goes to the relay (`POST /keys/submit`,
 //! the account's address and password over TLS); the relay checks it, certifies it with its
 //! own key and publishes it; the answer is installed only if it is this certificate with
 //! the certification of the relay key the profile holds (`relay.pgp`, from the bundle).
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use anyhow::{bail, Context as _};
-use caducee_actors::keyvault;
-use caducee_storage::{Address, Millis};
 use sequoia_openpgp::parse::Parse as _;
 use sequoia_openpgp::serialize::SerializeInto as _;
 use sequoia_openpgp::Cert;
+
+use crate::{calendar, keys};
 
 use super::{load_profile, password, relay_certificate, write_private, InstalledEdition};
 
@@ -24,13 +24,13 @@ const ANSWER_BYTES_MAX: u64 = 256 * 1024;
 
 pub(super) fn keygen(dir: &Path, name: Option<&str>) -> anyhow::Result<super::Said> {
     let mut profile = load_profile(dir)?;
-    let address = Address::parse(&profile.address).context("the profile's address")?;
+    let address = profile.address.clone();
     let relay = relay_certificate(dir)?
         .context("this profile has no relay certificate (relay.pgp): install a current bundle first")?;
-    let now = Millis(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64);
-    let expires_at = keyvault::first_expiry(now, NEXT_YEAR_WITHIN_DAYS);
-    eprintln!("making keys for {address} until {}", keyvault::iso_date(expires_at));
-    let keys = keyvault::generate_for_practice(&address, name, now, expires_at)?;
+    let now = calendar::millis(SystemTime::now());
+    let expires_at = calendar::first_expiry(now, NEXT_YEAR_WITHIN_DAYS);
+    eprintln!("making keys for {address} until {}", calendar::iso_date(expires_at));
+    let keys = keys::generate_for_practice(&address, name, now, expires_at)?;
     let public = keys.clone().strip_secret_key_material().armored().to_vec()?;
 
     let ca = std::fs::read(dir.join("ca.pem")).context("reading the profile's CA certificate")?;
@@ -75,9 +75,9 @@ pub(super) fn keygen(dir: &Path, name: Option<&str>) -> anyhow::Result<super::Sa
     write_private(&dir.join("keys").join(format!("{fingerprint}.pgp")), &installed.as_tsk().to_vec()?)?;
     let edition = u32::try_from(answer["edition"].as_u64().unwrap_or(0)).unwrap_or(0);
     profile.editions.retain(|e| e.fingerprint != fingerprint);
-    profile.editions.push(InstalledEdition { edition, fingerprint: fingerprint.clone(), expires_at: expires_at.0 });
+    profile.editions.push(InstalledEdition { edition, fingerprint: fingerprint.clone(), expires_at });
     write_private(&dir.join("profile.json"), &serde_json::to_vec_pretty(&profile)?)?;
-    let until = keyvault::iso_date(expires_at);
+    let until = calendar::iso_date(expires_at);
     let text = format!(
         "edition {edition} {fingerprint}, valid until {until}: made here, certified and published by the relay\n"
     );

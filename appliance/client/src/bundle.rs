@@ -38,8 +38,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use ring::{hkdf, hmac};
 use sequoia_openpgp as openpgp;
 
-use crate::keyvault::{Endpoints, KeyVaultError};
-use caducee_storage::Millis;
+use crate::keys::normalise_code;
 
 const FORMAT: &str = "caducee-bundle-2";
 /// The format before the relay's certificate was added: still read.
@@ -47,13 +46,27 @@ const FORMAT_1: &str = "caducee-bundle-1";
 const TITLE: &str = "Caducée installation bundle";
 const MAC_INFO: &[u8] = b"caducee installation bundle 1 mac";
 
+/// Where the practice reaches the relay; written into every bundle.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, bincode::Encode, bincode::Decode)]
+pub struct Endpoints {
+    /// The host name the relay's TLS certificate carries.
+    pub host: String,
+    /// SMTP submission over implicit TLS.
+    pub submissions_port: u16,
+    /// POP3 over implicit TLS.
+    pub pop3s_port: u16,
+    /// HTTPS: key discovery (HKP, WKD), directory, personal space.
+    pub https_port: u16,
+}
+
 /// What a bundle says, besides its secret keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BundleFields {
     pub address: String,
     pub edition: u32,
     pub fingerprint: String,
-    pub expires_at: Millis,
+    /// Milliseconds since the epoch.
+    pub expires_at: u64,
     pub endpoints: Endpoints,
     pub ca_pem: String,
     /// The armoured transferable secret key, encrypted under the code.
@@ -79,6 +92,10 @@ pub enum BundleError {
     /// key block does not parse, or the keys are not the ones its header names.
     #[error("the bundle was altered after it was issued ({0}); ask the relay's administrator for a new edition")]
     Tampered(String),
+    /// A bundle could not be written: the system's random source failed, or the relay's
+    /// certificate given does not parse.
+    #[error("the bundle cannot be written: {0}")]
+    Unwritable(String),
 }
 
 fn mac_key(salt: &[u8], code: &str) -> hmac::Key {
@@ -96,9 +113,11 @@ fn mac_input(text: &str) -> String {
 }
 
 /// Writes a bundle; `code` is the canonical installation code.
-pub fn write(fields: &BundleFields, code: &str) -> Result<String, KeyVaultError> {
+pub fn write(fields: &BundleFields, code: &str) -> Result<String, BundleError> {
     let mut salt = [0u8; 16];
-    SystemRandom::new().fill(&mut salt).map_err(|_| KeyVaultError::Random)?;
+    SystemRandom::new()
+        .fill(&mut salt)
+        .map_err(|_| BundleError::Unwritable("the system's random source failed".into()))?;
     let b64 = base64::engine::general_purpose::STANDARD;
     let e = &fields.endpoints;
     // Format 1 is exactly a bundle without the relay's certificate (tools without one).
@@ -112,8 +131,8 @@ pub fn write(fields: &BundleFields, code: &str) -> Result<String, KeyVaultError>
         fields.address,
         fields.edition,
         fields.fingerprint,
-        crate::keyvault::iso_date(fields.expires_at),
-        fields.expires_at.0,
+        crate::calendar::iso_date(fields.expires_at),
+        fields.expires_at,
         e.host,
         e.submissions_port,
         e.pop3s_port,
@@ -179,7 +198,7 @@ pub fn read(text: &str) -> Result<(BundleFields, Vec<u8>, Vec<u8>), BundleError>
         address: get("Address")?.to_owned(),
         edition: u32::try_from(number("Edition")?).map_err(|_| not("Edition is too large"))?,
         fingerprint: get("Fingerprint")?.to_owned(),
-        expires_at: Millis(expires_ms),
+        expires_at: expires_ms,
         endpoints: Endpoints {
             host: get("Host")?.to_owned(),
             submissions_port: port("Submissions-Port")?,
@@ -205,7 +224,7 @@ pub struct Opened {
 
 /// Opens a bundle with the installation code as typed.
 pub fn open(text: &str, typed_code: &str) -> Result<Opened, BundleError> {
-    let code = crate::keyvault::normalise_code(typed_code).ok_or(BundleError::MalformedCode)?;
+    let code = normalise_code(typed_code).ok_or(BundleError::MalformedCode)?;
     let (fields, salt, mac) = read(text)?;
     let authentic = hmac::verify(&mac_key(&salt, &code), mac_input(text).as_bytes(), &mac).is_ok();
     let keys = Cert::from_bytes(fields.secret_keys.as_bytes())
@@ -228,8 +247,9 @@ pub fn open(text: &str, typed_code: &str) -> Result<Opened, BundleError> {
 }
 
 /// The fingerprint of an armoured certificate, for the `Relay-Key` line.
-fn certificate_fingerprint(armoured: &str) -> Result<String, KeyVaultError> {
-    let cert = Cert::from_bytes(armoured.as_bytes()).map_err(|e| KeyVaultError::OpenPgp(e.to_string()))?;
+fn certificate_fingerprint(armoured: &str) -> Result<String, BundleError> {
+    let cert = Cert::from_bytes(armoured.as_bytes())
+        .map_err(|e| BundleError::Unwritable(format!("the relay's certificate does not parse: {e}")))?;
     Ok(cert.fingerprint().to_hex())
 }
 

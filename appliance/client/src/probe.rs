@@ -1,6 +1,7 @@
 //! The relay's own client side: a probe that submits and collects the way a practice does —
 //! SMTP submission and POP3 over TLS, verified against the relay's CA — with real OpenPGP
-//! messages. The restore drill and the load generator use it.
+//! messages. The practice client sends and fetches with it; the relay's restore drill and
+//! the load generator use it too.
 //!
 //! Written here rather than taken from an SMTP client crate because what the drill and the
 //! load generator measure — the end of the data to the `250` that says the message is on
@@ -14,7 +15,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use caducee_storage::Millis;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -69,9 +69,24 @@ pub fn tls_trusting(ca_pem: &Path) -> Result<TlsConnector, ProbeError> {
 
 /// A rustls client configuration trusting only the CA certificates in `pem`.
 pub fn client_config(pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, ProbeError> {
+    trusting(pem, false)
+}
+
+/// A rustls client configuration trusting the CA certificates in `pem` (the relay's local
+/// CA, from a bundle) and the system's roots: a practice keeps working when its relay
+/// serves a public certificate (ACME). A system without a certificate store still trusts
+/// the bundle's CA.
+pub fn client_config_with_system_roots(pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, ProbeError> {
+    trusting(pem, true)
+}
+
+fn trusting(pem: &[u8], system_roots: bool) -> Result<Arc<rustls::ClientConfig>, ProbeError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in pem_certificates(pem)? {
         roots.add(cert).map_err(|e| ProbeError::Tls(e.to_string()))?;
+    }
+    if system_roots {
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -376,14 +391,14 @@ mod anyhow_like {
 
 /// A PGP/MIME message (RFC 3156) written at `at`, ready for DATA: CRLF lines, dot-stuffed,
 /// with the end mark.
-pub fn pgp_mime(from: &str, to: &str, subject: &str, armoured: &str, at: Millis) -> Vec<u8> {
+pub fn pgp_mime(from: &str, to: &str, subject: &str, armoured: &str, at: u64) -> Vec<u8> {
     pgp_mime_to(from, &[to.to_owned()], subject, armoured, at)
 }
 
 /// As [`pgp_mime`], to several recipients.
-pub fn pgp_mime_to(from: &str, to: &[String], subject: &str, armoured: &str, at: Millis) -> Vec<u8> {
+pub fn pgp_mime_to(from: &str, to: &[String], subject: &str, armoured: &str, at: u64) -> Vec<u8> {
     let headers = mail::Headers { from: (None, from), to: to.iter().map(String::as_str).collect(), subject, at };
-    let boundary = format!("caducee-{}", at.0);
+    let boundary = format!("caducee-{at}");
     for_data(&mail::write(headers.builder().body(mail::pgp_encrypted_body(armoured, &boundary))))
 }
 

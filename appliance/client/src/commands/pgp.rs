@@ -215,41 +215,33 @@ pub fn certs_from(bytes: &[u8]) -> anyhow::Result<Vec<Cert>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use caducee_actors::keyvault::{self, Endpoints, IssueRequest};
-    use caducee_storage::{AccountId, Address, Millis};
+    use crate::calendar::{end_of_year, DAY_MILLIS as DAY};
 
-    const DAY: u64 = caducee_storage::DAY_MILLIS;
     /// 2026-11-26T00:00:00Z
-    const ISSUED: Millis = Millis(1_795_651_200_000);
+    const ISSUED: u64 = 1_795_651_200_000;
 
-    /// A practice's keys as the client holds them (from its opened bundle), and its
-    /// public certificate as the key server serves it.
+    /// A practice's keys as the client holds them, and its public certificate as the key
+    /// server serves it: made in the shape the relay issues.
     fn practice(address: &str) -> (Cert, Cert) {
-        let issued = keyvault::issue(&IssueRequest {
-            account: AccountId(1),
-            address: Address::parse(address).expect("address"),
-            name: None,
-            edition: 1,
-            at: ISSUED,
-            expires_at: keyvault::end_of_year(ISSUED),
-            endpoints: Endpoints { host: "relay.test".into(), submissions_port: 1, pop3s_port: 2, https_port: 3 },
-            ca_pem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
-        })
-        .expect("issue");
-        let keys = caducee_actors::bundle::open(&issued.bundle, &issued.code).expect("open").keys;
-        let public = Cert::from_bytes(&issued.record.public).expect("public");
+        let keys = crate::keys::build(
+            crate::keys::userid(address, None),
+            time(ISSUED),
+            std::time::Duration::from_millis(end_of_year(ISSUED) - ISSUED),
+        )
+        .expect("keys");
+        let public = keys.clone().strip_secret_key_material();
         (keys, public)
     }
 
-    fn time(at: Millis) -> SystemTime {
-        SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(at.0)
+    fn time(at: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(at)
     }
 
     #[test]
     fn signed_and_encrypted_documents_open_for_the_recipient_and_the_sender_and_verify() {
         let (alice, alice_public) = practice("alice@relay.test");
         let (bob, bob_public) = practice("bob@relay.test");
-        let at = time(Millis(ISSUED.0 + DAY));
+        let at = time(ISSUED + DAY);
         let message = sign_and_encrypt(
             std::slice::from_ref(&alice),
             &[("bob@relay.test".into(), vec![bob_public])],
@@ -282,7 +274,7 @@ mod tests {
     fn expired_keys_give_clear_errors() {
         let (alice, _) = practice("alice@relay.test");
         let (_, bob_public) = practice("bob@relay.test");
-        let after_expiry = time(Millis(keyvault::end_of_year(ISSUED).0 + DAY));
+        let after_expiry = time(end_of_year(ISSUED) + DAY);
         let error = sign_and_encrypt(
             std::slice::from_ref(&alice),
             &[("bob@relay.test".into(), vec![bob_public])],
