@@ -4,6 +4,8 @@
 //!
 //! - [`smtp`]: SMTP submission (RFC 5321, 6409, 3207, 4954, 3030).
 //! - [`pop3`]: POP3 collection (RFC 1939, 2449, 2595, 5034).
+//! - [`imap`]: IMAP collection (RFC 3501 with IDLE, UIDPLUS, LITERAL+, SASL-IR, ID,
+//!   NAMESPACE, ENABLE, QUOTA, CHILDREN, UNSELECT).
 //! - [`content`]: the encrypted-content policy, a pure function over message bytes.
 //!
 //! Every machine implements [`Machine`], the face the session driver of `caducee-actors`
@@ -15,6 +17,7 @@
 use std::fmt;
 
 pub mod content;
+pub mod imap;
 pub mod pop3;
 pub mod smtp;
 

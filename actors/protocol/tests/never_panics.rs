@@ -1,14 +1,14 @@
 //! No input panics a machine: arbitrary bytes — and arbitrary bytes woven into a dialogue
 //! that reaches DATA, the maildrop and the content check — fed in arbitrary chunkings,
-//! to the SMTP machine (on the submission and the relay port), the POP3 machine and the
-//! encrypted-content check.
+//! to the SMTP machine (on the submission and the relay port), the POP3 machine, the IMAP
+//! machine and the encrypted-content check.
 //!
 //! Each property runs `CASES` cases, which keeps the file within a few seconds of the
 //! normal (debug) test run; `PROPTEST_CASES` raises it for a longer search.
 
 use caducee_protocol::content::{check_encrypted_message, check_openpgp, EncryptedContent};
 use caducee_protocol::smtp::SmtpConfig;
-use caducee_protocol::{pop3, smtp, Vocabulary};
+use caducee_protocol::{imap, pop3, smtp, Machine as _, Vocabulary};
 use common::*;
 use proptest::prelude::*;
 
@@ -185,6 +185,93 @@ fn pop3_session(input: &[u8], sizes: &[usize], delete_on_retrieve: bool) {
     }
 }
 
+const IMAP_LINES: &[&str] = &[
+    "a CAPABILITY\r\n",
+    "a STARTTLS\r\n",
+    "a LOGIN a@relay.test secret\r\n",
+    "a LOGIN {12}\r\n",
+    "a@relay.test {6}\r\n",
+    "secret\r\n",
+    "a AUTHENTICATE PLAIN AGFAcmVsYXkudGVzdABzZWNyZXQ=\r\n",
+    "a AUTHENTICATE PLAIN\r\n",
+    "AGFAcmVsYXkudGVzdABzZWNyZXQ=\r\n",
+    "a ID (\"name\" \"x\")\r\n",
+    "a NAMESPACE\r\n",
+    "a LIST \"\" \"*\"\r\n",
+    "a SELECT INBOX\r\n",
+    "a EXAMINE INBOX\r\n",
+    "a UID FETCH 1:* (FLAGS UID RFC822.SIZE INTERNALDATE)\r\n",
+    "a FETCH 1:3 (BODY.PEEK[HEADER] ENVELOPE BODY[]<2.9>)\r\n",
+    "a FETCH * BODY[TEXT]\r\n",
+    "a STORE 1:* +FLAGS (\\Deleted \\Seen)\r\n",
+    "a UID STORE 4:9 -FLAGS.SILENT (\\Seen)\r\n",
+    "a SEARCH UNSEEN NOT DELETED UID 1:*\r\n",
+    "a SEARCH OR SEEN FROM x\r\n",
+    "a EXPUNGE\r\n",
+    "a UID EXPUNGE 4:*\r\n",
+    "a IDLE\r\n",
+    "DONE\r\n",
+    "a APPEND INBOX {3}\r\n",
+    "a CLOSE\r\n",
+    "a UNSELECT\r\n",
+    "a LOGOUT\r\n",
+];
+
+/// Runs an IMAP session over `input` cut by `sizes`, answering every effect, and telling
+/// it of changes made elsewhere now and then.
+fn imap_session(input: &[u8], sizes: &[usize]) {
+    let mut machine = imap::ImapServer::<Words>::new("relay.test", false);
+    let mut pending = Vec::new();
+    for (round, piece) in cut(input, sizes).enumerate() {
+        pending.extend_from_slice(piece);
+        if round % 3 == 2 {
+            machine.mailbox_changed(imap::Change::Expunged { uid: 9 });
+            machine.mailbox_changed(imap::Change::Flags { uid: 4, flags: imap::Flags::default() });
+        }
+        while !machine.is_closed() {
+            let (used, mut effect) = machine.receive(&pending);
+            pending.drain(..used.min(pending.len()));
+            let answered = effect.is_some();
+            while let Some(current) = effect.take() {
+                effect = match current {
+                    imap::Effect::Authenticate { password, .. } => machine.authenticated(password == "secret"),
+                    imap::Effect::Select { .. } => {
+                        let entry = |n: u32| imap::Entry::<Words> {
+                            uid: n,
+                            message: MessageId(u64::from(n)),
+                            size: STORED.len() as u64,
+                            accepted_at: 1_795_651_200,
+                            flags: imap::Flags::default(),
+                        };
+                        let entries = vec![entry(4), entry(9), entry(12)];
+                        machine.mailbox_opened(Ok(imap::MailboxView { entries, uid_validity: 1, uid_next: 13 }));
+                        None
+                    }
+                    imap::Effect::Retrieve { .. } => machine.retrieved(Some(STORED.to_vec())),
+                    imap::Effect::StoreFlags { .. } => {
+                        machine.flags_stored(true);
+                        None
+                    }
+                    imap::Effect::Expunge { .. } => {
+                        machine.expunged(true);
+                        None
+                    }
+                    imap::Effect::StartTls => {
+                        pending.clear();
+                        machine.tls_started();
+                        None
+                    }
+                    imap::Effect::Close => None,
+                };
+            }
+            if (!answered && used == 0) || pending.is_empty() {
+                break;
+            }
+        }
+        let _ = machine.take_output();
+    }
+}
+
 /// A valid message with some of its bytes replaced, inserted or removed.
 fn mutated_message() -> impl Strategy<Value = Vec<u8>> {
     let edit = (any::<prop::sample::Index>(), 0u8..3, proptest::collection::vec(any::<u8>(), 0..8));
@@ -240,6 +327,16 @@ proptest! {
     #[test]
     fn the_pop3_machine_never_panics_on_mere_bytes(input in proptest::collection::vec(any::<u8>(), 0..2048), sizes in chunking()) {
         pop3_session(&input, &sizes, false);
+    }
+
+    #[test]
+    fn the_imap_machine_never_panics(input in session(IMAP_LINES), sizes in chunking()) {
+        imap_session(&input, &sizes);
+    }
+
+    #[test]
+    fn the_imap_machine_never_panics_on_mere_bytes(input in proptest::collection::vec(any::<u8>(), 0..2048), sizes in chunking()) {
+        imap_session(&input, &sizes);
     }
 
     #[test]
