@@ -197,6 +197,8 @@ const IMAP_LINES: &[&str] = &[
     "AGFAcmVsYXkudGVzdABzZWNyZXQ=\r\n",
     "a ID (\"name\" \"x\")\r\n",
     "a NAMESPACE\r\n",
+    "a STATUS INBOX (MESSAGES UNSEEN UIDNEXT)\r\n",
+    "a GETQUOTAROOT INBOX\r\n",
     "a LIST \"\" \"*\"\r\n",
     "a SELECT INBOX\r\n",
     "a EXAMINE INBOX\r\n",
@@ -244,7 +246,16 @@ fn imap_session(input: &[u8], sizes: &[usize]) {
                             flags: imap::Flags::default(),
                         };
                         let entries = vec![entry(4), entry(9), entry(12)];
-                        machine.mailbox_opened(Ok(imap::MailboxView { entries, uid_validity: 1, uid_next: 13 }));
+                        machine.mailbox_opened(Ok(imap::MailboxView {
+                            entries,
+                            uid_validity: 1,
+                            uid_next: 13,
+                            quota: imap::Quota::default(),
+                        }));
+                        None
+                    }
+                    imap::Effect::Peek => {
+                        machine.peeked(Err(imap::OpenError::Unavailable));
                         None
                     }
                     imap::Effect::Retrieve { .. } => machine.retrieved(Some(STORED.to_vec())),

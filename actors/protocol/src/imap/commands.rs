@@ -190,6 +190,13 @@ impl<V: Vocabulary> ImapServer<V> {
                 }
                 None
             }
+            CommandBody::Status { mailbox, item_names } => self.status(tag, &mailbox, item_names.into_owned()),
+            CommandBody::GetQuotaRoot { mailbox } => self.quota_root(tag, &mailbox),
+            CommandBody::GetQuota { root } => self.quota(tag, root.as_ref()),
+            CommandBody::SetQuota { .. } => {
+                self.tagged_no(&tag, Some("NOPERM"), "The quota is the administrator's to set");
+                None
+            }
             CommandBody::Select { mailbox, .. } => self.select(tag, &mailbox, false),
             CommandBody::Examine { mailbox, .. } => self.select(tag, &mailbox, true),
             CommandBody::Create { .. }

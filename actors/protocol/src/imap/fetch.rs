@@ -21,6 +21,8 @@ pub(super) fn needs_content(names: &[MessageDataItemName<'_>]) -> bool {
         matches!(
             name,
             MessageDataItemName::BodyExt { .. }
+                | MessageDataItemName::Body
+                | MessageDataItemName::BodyStructure
                 | MessageDataItemName::Rfc822
                 | MessageDataItemName::Rfc822Header
                 | MessageDataItemName::Rfc822Text
@@ -93,7 +95,13 @@ pub(super) fn items<V: Vocabulary>(
                 };
                 MessageDataItem::BodyExt { section: section.clone(), origin, data: nstring(data) }
             }),
-            // BODY, BODYSTRUCTURE and BINARY are not offered yet: left out of the answer.
+            MessageDataItemName::Body => {
+                content.and_then(|bytes| super::structure::of_message(bytes, false)).map(MessageDataItem::Body)
+            }
+            MessageDataItemName::BodyStructure => {
+                content.and_then(|bytes| super::structure::of_message(bytes, true)).map(MessageDataItem::BodyStructure)
+            }
+            // BINARY (RFC 3516) is not offered: left out of the answer.
             _ => None,
         };
         items.extend(item);
@@ -125,22 +133,28 @@ fn header_end(bytes: &[u8]) -> usize {
     }
 }
 
-/// A top-level section: the whole message, its header (or some of its fields), its text.
-/// Part numbers are answered with the whole of part 1 being the message itself when it is
-/// not multipart (RFC 3501 §6.4.5); deeper parts are not offered yet (empty).
+/// A section (RFC 3501 §6.4.5): the whole message, its header or text, a numbered part or
+/// that part's MIME header. `HEADER.FIELDS` answers the whole header (the relay's messages
+/// carry few fields, all of them clear by design); the header and text of a part that is
+/// itself a message are not offered (empty).
 fn section_bytes<'a>(bytes: &'a [u8], section: Option<&Section<'_>>) -> &'a [u8] {
     let header = &bytes[..header_end(bytes)];
+    let numbers = |part: &imap_codec::imap_types::fetch::Part| -> Vec<u32> {
+        part.0.as_ref().iter().map(|number| number.get()).collect()
+    };
     match section {
         None => bytes,
         Some(Section::Header(None)) => header,
         Some(Section::Text(None)) => &bytes[header.len()..],
         Some(Section::HeaderFields(None, _) | Section::HeaderFieldsNot(None, _)) => header,
+        Some(Section::Part(part)) => super::structure::part_bytes(bytes, &numbers(part), false),
+        Some(Section::Mime(part)) => super::structure::part_bytes(bytes, &numbers(part), true),
         Some(_) => &[],
     }
 }
 
 /// The envelope (RFC 3501 §7.4.2) from the clear headers.
-fn envelope(bytes: &[u8]) -> Envelope<'static> {
+pub(super) fn envelope(bytes: &[u8]) -> Envelope<'static> {
     let parsed = mail_parser::MessageParser::default().parse_headers(bytes);
     let text =
         |value: Option<&str>| NString(value.and_then(|v| Quoted::try_from(v.to_owned()).ok()).map(IString::Quoted));

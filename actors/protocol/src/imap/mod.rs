@@ -17,6 +17,8 @@ mod commands;
 mod fetch;
 mod respond;
 mod selected;
+mod status;
+mod structure;
 #[cfg(test)]
 mod tests;
 
@@ -26,7 +28,7 @@ use imap_codec::imap_types::IntoStatic as _;
 use imap_codec::{AuthenticateDataCodec, CommandCodec, IdleDoneCodec};
 
 pub use self::selected::Change;
-use self::selected::FetchJob;
+use self::selected::{FetchJob, SearchJob};
 use crate::{Closing, Machine, Vocabulary};
 
 /// Largest command, literals included: a client sends short commands (the relay takes no
@@ -65,6 +67,15 @@ pub struct MailboxView<V: Vocabulary> {
     pub uid_validity: u32,
     /// The UID the next message will get.
     pub uid_next: u32,
+    /// The account's quota: bytes used and allowed (RFC 9208 `STORAGE`, shown in KiB).
+    pub quota: Quota,
+}
+
+/// Bytes a mailbox uses and may use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quota {
+    pub used_bytes: u64,
+    pub limit_bytes: u64,
 }
 
 /// Why `INBOX` could not be selected.
@@ -85,6 +96,9 @@ pub enum Effect<V: Vocabulary> {
     /// Open the logged-in account's mailbox (a collection, for the inactivity rule); answer
     /// with [`ImapServer::mailbox_opened`].
     Select { read_only: bool },
+    /// List the mailbox without opening it (STATUS, GETQUOTAROOT before a SELECT; not a
+    /// collection); answer with [`ImapServer::peeked`].
+    Peek,
     /// Read a message; answer with [`ImapServer::retrieved`].
     Retrieve { message: V::Message },
     /// Keep these flags for this recipient (by UID); answer with
@@ -123,11 +137,29 @@ enum State {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Awaiting {
-    Auth { tag: Tag<'static> },
-    Select { tag: Tag<'static>, read_only: bool },
+    Auth {
+        tag: Tag<'static>,
+    },
+    Select {
+        tag: Tag<'static>,
+        read_only: bool,
+    },
+    Peek {
+        tag: Tag<'static>,
+        then: status::Asked,
+    },
     Retrieve(Box<FetchJob>),
-    Flags { tag: Tag<'static>, verb: &'static str },
-    Expunge { tag: Tag<'static>, silent: bool, uids: Vec<u32> },
+    /// A SEARCH on headers or text reading each message.
+    Search(Box<SearchJob>),
+    Flags {
+        tag: Tag<'static>,
+        verb: &'static str,
+    },
+    Expunge {
+        tag: Tag<'static>,
+        silent: bool,
+        uids: Vec<u32>,
+    },
     Tls,
 }
 

@@ -55,7 +55,7 @@ impl<V: Vocabulary> ImapServer<V> {
         self.output.extend_from_slice(&encoded);
     }
 
-    fn status(&mut self, status: Status<'static>) {
+    fn push_status(&mut self, status: Status<'static>) {
         self.push(&Response::Status(status));
     }
 
@@ -91,34 +91,34 @@ impl<V: Vocabulary> ImapServer<V> {
 
     pub(super) fn tagged_ok(&mut self, tag: &Tag<'static>, name: Option<&str>, words: &str) {
         let Ok(status) = Status::ok(Some(tag.clone()), name.map(code), text(words));
-        self.status(status);
+        self.push_status(status);
     }
 
     /// `OK [CAPABILITY …]` after a login: the capabilities change with it (RFC 3501 §6.2.3).
     pub(super) fn tagged_ok_capabilities(&mut self, tag: &Tag<'static>, words: &str) {
         let capabilities = Code::Capability(self.capabilities());
         let Ok(status) = Status::ok(Some(tag.clone()), Some(capabilities), text(words));
-        self.status(status);
+        self.push_status(status);
     }
 
     pub(super) fn tagged_no(&mut self, tag: &Tag<'static>, name: Option<&str>, words: &str) {
         let Ok(status) = Status::no(Some(tag.clone()), name.map(code), text(words));
-        self.status(status);
+        self.push_status(status);
     }
 
     pub(super) fn tagged_bad(&mut self, tag: &Tag<'static>, name: Option<&str>, words: &str) {
         let Ok(status) = Status::bad(Some(tag.clone()), name.map(code), text(words));
-        self.status(status);
+        self.push_status(status);
     }
 
     pub(super) fn untagged_bad(&mut self, words: &str) {
         let Ok(status) = Status::bad(None, None, text(words));
-        self.status(status);
+        self.push_status(status);
     }
 
     pub(super) fn bye(&mut self, words: &str) {
         let Ok(status) = Status::bye(None, text(words));
-        self.status(status);
+        self.push_status(status);
     }
 
     /// The empty SASL challenge of `AUTHENTICATE PLAIN` (RFC 4616): `+ ` and nothing else.
@@ -159,6 +159,6 @@ impl<V: Vocabulary> ImapServer<V> {
 
     fn status_code(&mut self, code: Code<'static>, words: &str) {
         let Ok(status) = Status::ok(None, Some(code), text(words));
-        self.status(status);
+        self.push_status(status);
     }
 }

@@ -23,6 +23,17 @@ pub enum Change<V: Vocabulary> {
     Expunged { uid: u32 },
 }
 
+/// A SEARCH whose keys need the messages' headers or text: each message is read in turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct SearchJob {
+    tag: Tag<'static>,
+    uid: bool,
+    criteria: Vec<SearchKey<'static>>,
+    /// Index in the view of the next message to read.
+    next: usize,
+    found: Vec<NonZeroU32>,
+}
+
 /// A FETCH that reads messages one after the other.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct FetchJob {
@@ -58,10 +69,7 @@ impl<V: Vocabulary> ImapServer<V> {
             CommandBody::Store { sequence_set, kind, response, flags, uid, .. } => {
                 self.store(tag, &sequence_set, (kind, response, &flags), uid, read_only)
             }
-            CommandBody::Search { criteria, uid, .. } => {
-                self.search(&tag, criteria.as_ref(), uid);
-                None
-            }
+            CommandBody::Search { criteria, uid, .. } => self.search(tag, criteria.into_inner(), uid),
             CommandBody::Expunge if !read_only => self.expunge(tag, None),
             CommandBody::ExpungeUid { sequence_set } if !read_only => self.expunge(tag, Some(sequence_set)),
             CommandBody::Expunge | CommandBody::ExpungeUid { .. } => {
@@ -168,8 +176,20 @@ impl<V: Vocabulary> ImapServer<V> {
     /// The answer to [`Effect::Retrieve`]: the message's bytes, or `None` when it could not
     /// be read (it is left out of the answer, and the command ends in `NO`).
     pub fn retrieved(&mut self, content: Option<Vec<u8>>) -> Option<Effect<V>> {
-        let State::Waiting(Awaiting::Retrieve(job)) = std::mem::replace(&mut self.state, State::Authenticated) else {
-            return None;
+        let job = match std::mem::replace(&mut self.state, State::Authenticated) {
+            State::Waiting(Awaiting::Retrieve(job)) => job,
+            State::Waiting(Awaiting::Search(job)) => {
+                let Some(content) = content else {
+                    self.state = self.selected_state();
+                    self.tagged_no(&job.tag, Some("SERVERBUG"), "A message could not be read; try again");
+                    return None;
+                };
+                return self.next_search(*job, Some(content));
+            }
+            other => {
+                self.state = other;
+                return None;
+            }
         };
         let mut job = *job;
         self.state = self.selected_state();
@@ -277,35 +297,47 @@ impl<V: Vocabulary> ImapServer<V> {
         }
     }
 
-    fn search(&mut self, tag: &Tag<'static>, criteria: &[SearchKey<'static>], uid: bool) {
+    /// SEARCH: answered from the view when its keys allow, else by reading each message
+    /// (FROM, SUBJECT, TO, CC, HEADER, TEXT, BODY, SENT…: the clear headers and the stored
+    /// bytes, never anything decrypted).
+    fn search(&mut self, tag: Tag<'static>, criteria: Vec<SearchKey<'static>>, uid: bool) -> Option<Effect<V>> {
+        let job = SearchJob { tag, uid, criteria, next: 0, found: Vec::new() };
+        self.next_search(job, None)
+    }
+
+    /// Goes on with a search: `content` is the bytes of the message at `job.next` when it
+    /// was read for it.
+    fn next_search(&mut self, mut job: SearchJob, mut content: Option<Vec<u8>>) -> Option<Effect<V>> {
         let Some(view) = &self.mailbox else {
-            return;
+            return None;
         };
-        let largest_uid = view.entries.last().map_or(0, |e| e.uid);
-        let count = view.entries.len() as u32;
-        let mut unsupported = false;
-        let found: Vec<NonZeroU32> = view
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(index, entry)| {
-                let number = *index as u32 + 1;
-                criteria.iter().all(|key| match matches(key, entry, number, (count, largest_uid)) {
-                    Some(hit) => hit,
-                    None => {
-                        unsupported = true;
-                        false
+        let bounds = (view.entries.len() as u32, view.entries.last().map_or(0, |e| e.uid));
+        while let Some(entry) = view.entries.get(job.next).copied() {
+            let number = job.next as u32 + 1;
+            let parsed = content.as_deref().map(Parsed::new);
+            let verdict = job
+                .criteria
+                .iter()
+                .try_fold(true, |all, key| Some(all && matches(key, &entry, number, bounds, parsed.as_ref())?));
+            match verdict {
+                Some(hit) => {
+                    if hit {
+                        job.found.extend(NonZeroU32::new(if job.uid { entry.uid } else { number }));
                     }
-                })
-            })
-            .filter_map(|(index, entry)| NonZeroU32::new(if uid { entry.uid } else { index as u32 + 1 }))
-            .collect();
-        if unsupported {
-            self.tagged_no(tag, Some("CANNOT"), "Searching message headers and text is not offered yet");
-            return;
+                    job.next += 1;
+                    content = None;
+                }
+                None => {
+                    let message = entry.message;
+                    self.state = State::Waiting(Awaiting::Search(Box::new(job)));
+                    return Some(Effect::Retrieve { message });
+                }
+            }
         }
-        self.data(Data::Search(found));
-        self.tagged_ok(tag, None, "SEARCH completed");
+        self.state = self.selected_state();
+        self.data(Data::Search(job.found));
+        self.tagged_ok(&job.tag, None, "SEARCH completed");
+        None
     }
 
     /// The UIDs marked `\Deleted`, within `set` when given (UID EXPUNGE, RFC 4315).
@@ -442,13 +474,45 @@ fn union(flags: Flags, asked: Flags, add: bool) -> Flags {
     }
 }
 
-/// Whether a message matches a search key; `None` for a key that needs the message's
-/// headers or text (not offered yet).
+/// A message read for a search: its bytes and their header, parsed.
+struct Parsed<'a> {
+    bytes: &'a [u8],
+    message: Option<mail_parser::Message<'a>>,
+}
+
+impl<'a> Parsed<'a> {
+    fn new(bytes: &'a [u8]) -> Parsed<'a> {
+        Parsed { bytes, message: mail_parser::MessageParser::default().parse_headers(bytes) }
+    }
+
+    /// The raw value of a header field, unfolded.
+    fn header(&self, name: &str) -> String {
+        self.message
+            .as_ref()
+            .and_then(|message| message.header_raw(name.to_owned()))
+            .map(|value| value.replace(['\r', '\n'], ""))
+            .unwrap_or_default()
+    }
+
+    fn sent(&self) -> Option<chrono::NaiveDate> {
+        let date = self.message.as_ref()?.date()?;
+        chrono::DateTime::from_timestamp(date.to_timestamp(), 0).map(|at| at.date_naive())
+    }
+}
+
+/// RFC 3501 §6.4.4: a string matches when it is a substring, ignoring case.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|window| window.eq_ignore_ascii_case(needle))
+}
+
+/// Whether a message matches a search key; `None` when the key needs the message's headers
+/// or text and `parsed` is not given.
 fn matches<V: Vocabulary>(
     key: &SearchKey<'_>,
     entry: &Entry<V>,
     number: u32,
     (count, largest_uid): (u32, u32),
+    parsed: Option<&Parsed<'_>>,
 ) -> Option<bool> {
     let day = |seconds: i64| chrono::DateTime::from_timestamp(seconds, 0).map(|at| at.date_naive());
     let internal = day(entry.accepted_at);
@@ -469,17 +533,37 @@ fn matches<V: Vocabulary>(
         SearchKey::On(date) => internal.is_some_and(|d| d == *date.as_ref()),
         SearchKey::SequenceSet(set) => in_set(set, number, count),
         SearchKey::Uid(set) => in_set(set, entry.uid, largest_uid),
-        SearchKey::Not(inner) => !matches(inner, entry, number, (count, largest_uid))?,
+        SearchKey::Not(inner) => !matches(inner, entry, number, (count, largest_uid), parsed)?,
         SearchKey::Or(a, b) => {
-            matches(a, entry, number, (count, largest_uid))? || matches(b, entry, number, (count, largest_uid))?
+            let bounds = (count, largest_uid);
+            matches(a, entry, number, bounds, parsed)? || matches(b, entry, number, bounds, parsed)?
         }
         SearchKey::And(keys) => {
             let mut all = true;
             for key in keys.as_ref() {
-                all &= matches(key, entry, number, (count, largest_uid))?;
+                all &= matches(key, entry, number, (count, largest_uid), parsed)?;
             }
             all
         }
-        _ => return None,
+        key => {
+            let parsed = parsed?;
+            let field = |name: &str, value: &[u8]| contains(parsed.header(name).as_bytes(), value);
+            let header_end = parsed.message.as_ref().map_or(0, |m| m.root_part().offset_body as usize);
+            match key {
+                SearchKey::From(value) => field("From", value.as_ref()),
+                SearchKey::To(value) => field("To", value.as_ref()),
+                SearchKey::Cc(value) => field("Cc", value.as_ref()),
+                SearchKey::Bcc(value) => field("Bcc", value.as_ref()),
+                SearchKey::Subject(value) => field("Subject", value.as_ref()),
+                SearchKey::Header(name, value) => field(&String::from_utf8_lossy(name.as_ref()), value.as_ref()),
+                SearchKey::Text(value) => contains(parsed.bytes, value.as_ref()),
+                SearchKey::Body(value) => contains(parsed.bytes.get(header_end..).unwrap_or_default(), value.as_ref()),
+                SearchKey::SentBefore(date) => parsed.sent().is_some_and(|d| d < *date.as_ref()),
+                SearchKey::SentOn(date) => parsed.sent().is_some_and(|d| d == *date.as_ref()),
+                SearchKey::SentSince(date) => parsed.sent().is_some_and(|d| d >= *date.as_ref()),
+                // Keywords are not kept; other keys (MODSEQ…) are not offered.
+                _ => false,
+            }
+        }
     })
 }

@@ -44,7 +44,12 @@ fn view(count: u32) -> MailboxView<Words> {
             flags: Flags { seen: uid == 1, ..Flags::default() },
         })
         .collect();
-    MailboxView { entries, uid_validity: 7, uid_next: count + 1 }
+    MailboxView {
+        entries,
+        uid_validity: 7,
+        uid_next: count + 1,
+        quota: Quota { used_bytes: 3006, limit_bytes: 50 << 20 },
+    }
 }
 
 /// A session over implicit TLS, logged in.
@@ -389,4 +394,69 @@ fn search_keys_clients_send_on_open() {
     }
     let (out, _) = say(&mut server, "t UID SEARCH UNSEEN\r\n");
     assert_eq!(out, "* SEARCH 2 3\r\nt OK SEARCH completed\r\n");
+}
+
+/// A PGP/MIME message as the relay stores it.
+const PGP_MIME: &str = "From: labo@relay.test\r\nTo: alice@relay.test\r\nSubject: Document medical chiffre\r\n\
+    MIME-Version: 1.0\r\nContent-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"b\"\r\n\r\n\
+    --b\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n--b\r\n\
+    Content-Type: application/octet-stream; name=\"encrypted.asc\"\r\n\r\n\
+    -----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA\r\n-----END PGP MESSAGE-----\r\n\r\n--b--\r\n";
+
+#[test]
+fn bodystructure_and_parts_of_a_pgp_mime_message() {
+    let mut server = selected();
+    say(&mut server, "b FETCH 2 (BODYSTRUCTURE BODY.PEEK[2] BODY.PEEK[1.MIME])\r\n");
+    assert_eq!(server.retrieved(Some(PGP_MIME.as_bytes().to_vec())), None);
+    let out = text(&mut server);
+    assert!(
+        out.contains(
+            "BODYSTRUCTURE ((\"application\" \"pgp-encrypted\" NIL NIL NIL \"7bit\" 12 NIL)\
+             (\"application\" \"octet-stream\" (\"name\" \"encrypted.asc\") NIL NIL \"7bit\" 65 NIL) \
+             \"encrypted\" (\"protocol\" \"application/pgp-encrypted\" \"boundary\" \"b\"))"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("BODY[2] {65}\r\n-----BEGIN PGP MESSAGE-----"), "{out}");
+    assert!(out.contains("BODY[1.MIME] {43}\r\nContent-Type: application/pgp-encrypted\r\n\r\n)"), "{out}");
+}
+
+#[test]
+fn searching_the_clear_headers_reads_each_message() {
+    let mut server = selected();
+    let (_, effect) = say(&mut server, "s UID SEARCH UNSEEN FROM labo SUBJECT \"medical\"\r\n");
+    // Message 1 is seen: the flags settle it without reading it.
+    assert_eq!(effect, Some(Effect::Retrieve { message: 20 }));
+    let effect = server.retrieved(Some(MESSAGE.as_bytes().to_vec()));
+    assert_eq!(effect, Some(Effect::Retrieve { message: 30 }));
+    let other = MESSAGE.replace("labo@relay.test", "cabinet@relay.test").replace("Labo", "Cabinet");
+    assert_eq!(server.retrieved(Some(other.into_bytes())), None);
+    assert_eq!(text(&mut server), "* SEARCH 2\r\ns OK SEARCH completed\r\n");
+    let (_, effect) = say(&mut server, "t SEARCH TEXT \"BEGIN PGP\" NOT FROM labo\r\n");
+    assert!(matches!(effect, Some(Effect::Retrieve { .. })));
+    let mut effect = server.retrieved(Some(MESSAGE.as_bytes().to_vec()));
+    while effect.is_some() {
+        effect = server.retrieved(Some(MESSAGE.replace("Labo <labo", "X <x").into_bytes()));
+    }
+    assert_eq!(text(&mut server), "* SEARCH 2 3\r\nt OK SEARCH completed\r\n");
+}
+
+#[test]
+fn status_and_quota_before_and_after_a_selection() {
+    let mut server = logged_in();
+    let (_, effect) = say(&mut server, "s STATUS INBOX (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)\r\n");
+    assert_eq!(effect, Some(Effect::Peek));
+    server.peeked(Ok(view(3)));
+    assert_eq!(
+        text(&mut server),
+        "* STATUS INBOX (MESSAGES 3 UNSEEN 2 UIDNEXT 4 UIDVALIDITY 7)\r\ns OK STATUS completed\r\n"
+    );
+    let (out, _) = say(&mut server, "n STATUS Sent (MESSAGES)\r\n");
+    assert_eq!(out, "n NO [NONEXISTENT] Only INBOX exists\r\n");
+    say(&mut server, "x SELECT INBOX\r\n");
+    server.mailbox_opened(Ok(view(3)));
+    server.take_output();
+    let (out, effect) = say(&mut server, "q GETQUOTAROOT INBOX\r\n");
+    assert_eq!(effect, None);
+    assert_eq!(out, "* QUOTAROOT INBOX \"\"\r\n* QUOTA \"\" (STORAGE 3 51200)\r\nq OK GETQUOTAROOT completed\r\n");
 }
