@@ -27,6 +27,7 @@ pub(crate) fn check(shared: &Shared, txn: &RoTxn<'_>) -> Result<Vec<String>, Sto
     let t = &shared.tables;
     let mut problems = Vec::new();
     let mut holdings = check_mailboxes(t, txn, &mut problems)?;
+    check_flags(t, txn, &mut problems)?;
     check_outbound(t, txn, &mut holdings, &mut problems)?;
     check_messages(t, txn, &shared.master, &holdings.references, &mut problems)?;
     check_blobs(t, txn, &mut problems)?;
@@ -57,6 +58,17 @@ fn check_outbound(
         }
         if record.finished() {
             problems.push(format!("outbound entry {seq} is finished but still queued"));
+        }
+    }
+    Ok(())
+}
+
+/// Flags are kept only on entries a mailbox still holds.
+fn check_flags(t: &Tables, txn: &RoTxn<'_>, problems: &mut Vec<String>) -> Result<(), StoreError> {
+    for item in t.flags.iter(txn)? {
+        let (key, _) = item?;
+        if t.mailbox.get(txn, key)?.is_none() {
+            problems.push(format!("flags kept for mailbox {} without its entry", key_owner(key)?));
         }
     }
     Ok(())

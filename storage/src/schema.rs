@@ -89,6 +89,10 @@ pub(crate) struct Tables {
     /// [`message_key`] → FederationTrail, beside the message's trail and purged with it.
     /// Added without a format change, as `outbound`.
     pub federation_trails: Table,
+    /// [`entry_key`] → one byte, the recipient's flags on that mailbox entry
+    /// (`MessageFlags`); absent when none is set, removed with the entry. Added without a
+    /// format change, as `outbound`.
+    pub flags: Table,
 }
 
 impl Tables {
@@ -117,6 +121,7 @@ impl Tables {
             alerts: table("alerts")?,
             outbound: table("outbound")?,
             federation_trails: table("federation_trails")?,
+            flags: table("flags")?,
         })
     }
 
@@ -136,7 +141,7 @@ impl Tables {
     }
 
     /// Every table, to measure what they take in the map.
-    pub fn all(&self) -> [Table; 21] {
+    pub fn all(&self) -> [Table; 22] {
         [
             self.meta,
             self.accounts,
@@ -159,6 +164,7 @@ impl Tables {
             self.alerts,
             self.outbound,
             self.federation_trails,
+            self.flags,
         ]
     }
 

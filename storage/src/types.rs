@@ -140,6 +140,51 @@ pub struct MailboxEntry {
     pub size: u64,
 }
 
+/// The flags a recipient keeps on a message of its mailbox (IMAP's `\Seen`, `\Flagged`,
+/// `\Deleted`), stored as one byte; none set is stored as nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct MessageFlags {
+    pub seen: bool,
+    pub flagged: bool,
+    pub deleted: bool,
+}
+
+impl MessageFlags {
+    const SEEN: u8 = 1;
+    const FLAGGED: u8 = 2;
+    const DELETED: u8 = 4;
+
+    pub fn to_byte(self) -> u8 {
+        u8::from(self.seen) * Self::SEEN
+            + u8::from(self.flagged) * Self::FLAGGED
+            + u8::from(self.deleted) * Self::DELETED
+    }
+
+    /// Bits this build does not know are ignored.
+    pub fn from_byte(byte: u8) -> MessageFlags {
+        MessageFlags {
+            seen: byte & Self::SEEN != 0,
+            flagged: byte & Self::FLAGGED != 0,
+            deleted: byte & Self::DELETED != 0,
+        }
+    }
+
+    pub fn is_empty(self) -> bool {
+        self == MessageFlags::default()
+    }
+}
+
+/// A mailbox entry as an IMAP session shows it: with when its message was accepted
+/// (`INTERNALDATE`) and the recipient's flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImapEntry {
+    pub uid: Uid,
+    pub message: MessageId,
+    pub size: u64,
+    pub accepted_at: Millis,
+    pub flags: MessageFlags,
+}
+
 /// A stored message's metadata; the sealed bytes live apart, under the same id.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub(crate) struct MessageRecord {

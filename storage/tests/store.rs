@@ -243,3 +243,37 @@ async fn a_certificate_is_found_by_its_fingerprint_and_goes_with_its_account() {
     assert!(store.certificate_fingerprints().expect("read").is_empty());
     assert_eq!(store.fsck().expect("fsck"), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_recipients_flags_are_kept_per_mailbox_and_go_with_the_entry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let a = store.create_account(new_account("a@relay.test", DEFAULT_QUOTA_BYTES)).await.expect("create a");
+    let b = store.create_account(new_account("b@relay.test", DEFAULT_QUOTA_BYTES)).await.expect("create b");
+    let sender = Address::parse("a@relay.test").expect("address");
+    let (message, _) = store
+        .accept(sender, vec![a, b], store.seal(b"x".to_vec()).expect("seal"), Millis(7_000))
+        .await
+        .expect("accept");
+    let seen = MessageFlags { seen: true, ..MessageFlags::default() };
+    let deleted = MessageFlags { seen: true, deleted: true, ..MessageFlags::default() };
+    store.set_flags(a, vec![(Uid(1), deleted), (Uid(9), seen)]).await.expect("flags of a");
+    store.set_flags(b, vec![(Uid(1), seen)]).await.expect("flags of b");
+    let shown = store.imap_mailbox(a).expect("mailbox a");
+    assert_eq!(
+        shown,
+        vec![ImapEntry { uid: Uid(1), message, size: 1, accepted_at: Millis(7_000), flags: deleted }],
+        "uid 9 is not in the mailbox: nothing kept for it"
+    );
+    assert_eq!(store.imap_mailbox(b).expect("mailbox b")[0].flags, seen, "each recipient its own");
+    // Clearing every flag keeps nothing; expunging takes the flags with the entry.
+    store.set_flags(b, vec![(Uid(1), MessageFlags::default())]).await.expect("clear");
+    assert!(store.imap_mailbox(b).expect("mailbox b")[0].flags.is_empty());
+    store.expunge(a, vec![Uid(1)], Millis(8_000)).await.expect("expunge");
+    assert!(store.imap_mailbox(a).expect("mailbox a").is_empty());
+    assert_eq!(store.fsck().expect("fsck"), Vec::<String>::new());
+    for byte in 0..=u8::MAX {
+        let flags = MessageFlags::from_byte(byte);
+        assert_eq!(MessageFlags::from_byte(flags.to_byte()), flags);
+    }
+}

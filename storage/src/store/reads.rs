@@ -25,6 +25,12 @@ impl Store {
         self.reading(|t, txn| messages::mailbox(t, txn, account))
     }
 
+    /// The mailbox as IMAP shows it: each entry with when its message was accepted and the
+    /// recipient's flags.
+    pub fn imap_mailbox(&self, account: AccountId) -> Result<Vec<ImapEntry>, StoreError> {
+        self.reading(|t, txn| messages::imap_mailbox(t, txn, account))
+    }
+
     /// Opens a stored message: reads its sealed bytes and wrapped key, unseals.
     pub fn read_message(&self, id: MessageId) -> Result<Vec<u8>, StoreError> {
         self.reading(|t, txn| {

@@ -257,6 +257,11 @@ impl Store {
         }
     }
 
+    /// Keeps the recipient's flags on entries of its mailbox, durably.
+    pub async fn set_flags(&self, account: AccountId, changes: Vec<(Uid, MessageFlags)>) -> Result<(), StoreError> {
+        self.write(WriteOp::SetFlags { account, changes }).await.map(drop)
+    }
+
     pub async fn set_quota(&self, account: AccountId, quota_bytes: u64) -> Result<(), StoreError> {
         self.write(WriteOp::SetQuota { account, quota_bytes }).await.map(drop)
     }

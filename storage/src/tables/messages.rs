@@ -15,6 +15,48 @@ pub(crate) fn mailbox(t: &Tables, txn: &RoTxn<'_>, account: AccountId) -> Result
     super::values_under(t.mailbox, txn, &account_key(account))
 }
 
+/// The mailbox's messages in uid order, with when each was accepted and the recipient's
+/// flags on it.
+pub(crate) fn imap_mailbox(t: &Tables, txn: &RoTxn<'_>, account: AccountId) -> Result<Vec<ImapEntry>, StoreError> {
+    let entries = mailbox(t, txn, account)?;
+    let mut shown = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let record: MessageRecord =
+            super::get(t.messages, txn, &message_key(entry.message))?.ok_or(StoreError::NoSuchMessage)?;
+        let flags = t.flags.get(txn, &entry_key(account, entry.uid))?.and_then(|bytes| bytes.first().copied());
+        shown.push(ImapEntry {
+            uid: entry.uid,
+            message: entry.message,
+            size: entry.size,
+            accepted_at: record.accepted_at,
+            flags: MessageFlags::from_byte(flags.unwrap_or(0)),
+        });
+    }
+    Ok(shown)
+}
+
+/// Keeps the recipient's flags on entries of its mailbox; an entry no longer there (another
+/// session expunged it) is passed over.
+pub(crate) fn set_flags(
+    t: &Tables,
+    txn: &mut RwTxn,
+    account: AccountId,
+    changes: &[(Uid, MessageFlags)],
+) -> Result<(), StoreError> {
+    for (uid, flags) in changes {
+        let key = entry_key(account, *uid);
+        if t.mailbox.get(txn, &key)?.is_none() {
+            continue;
+        }
+        if flags.is_empty() {
+            t.flags.delete(txn, &key)?;
+        } else {
+            t.flags.put(txn, &key, &[flags.to_byte()])?;
+        }
+    }
+    Ok(())
+}
+
 /// A stored message's record and its sealed bytes.
 pub(crate) fn sealed<'t>(
     t: &Tables,
@@ -176,6 +218,7 @@ pub(crate) fn remove_entries(
             continue;
         };
         t.mailbox.delete(txn, &key)?;
+        t.flags.delete(txn, &key)?;
         record.used_bytes -= entry.size;
         record.message_count -= 1;
         let (message, erased_now) = drop_reference(t, txn, entry.message, counters)?;
