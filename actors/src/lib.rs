@@ -23,6 +23,7 @@ pub use caducee_protocol::content;
 pub use caducee_client::{bundle, mail, probe};
 
 pub mod clock;
+pub mod imap;
 pub mod keyvault;
 pub mod login;
 pub mod mailbox;

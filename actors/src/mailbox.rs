@@ -3,7 +3,15 @@
 //! by address.
 //!
 //! Messages: [`Lookup`], [`Register`] to the registry; [`CheckRecipient`], [`OpenMaildrop`],
-//! [`CloseMaildrop`], [`ReleaseMaildrop`] to a mailbox.
+//! [`CloseMaildrop`], [`ReleaseMaildrop`] to a mailbox, and its IMAP side's (`imap.rs`):
+//! [`SelectInbox`], [`PeekInbox`], [`StoreFlags`], [`ExpungeInbox`], [`LeaveInbox`],
+//! [`Arrived`].
+
+mod imap;
+
+pub use self::imap::{
+    changes, Arrived, ChangesSender, ExpungeInbox, LeaveInbox, PeekInbox, SelectInbox, StoreFlags, CHANGES_WAITING_MAX,
+};
 
 use std::collections::HashMap;
 
@@ -60,7 +68,7 @@ pub fn start(store: Store) -> Result<Addr<Mailboxes>, StoreError> {
 }
 
 fn start_mailbox(store: &Store, account: &Account) -> MailboxHandle {
-    let addr = Mailbox { store: store.clone(), account: account.id, holder: None }.start();
+    let addr = Mailbox { store: store.clone(), account: account.id, holder: None, viewers: HashMap::new() }.start();
     MailboxHandle { account: account.id, address: account.address.clone(), addr }
 }
 
@@ -100,6 +108,8 @@ pub struct Mailbox {
     account: AccountId,
     /// The POP3 session holding the maildrop lock (RFC 1939 §8: one at a time).
     holder: Option<SessionId>,
+    /// The IMAP sessions with INBOX selected, and where each hears of changes.
+    viewers: HashMap<SessionId, ChangesSender>,
 }
 
 impl Actor for Mailbox {
@@ -207,14 +217,20 @@ impl Handler<CloseMaildrop> for Mailbox {
         }
         let store = self.store.clone();
         let account = self.account;
+        let deleted = msg.deleted.clone();
         let work = async move {
             if msg.deleted.is_empty() {
                 return Ok(caducee_storage::Expunged::default());
             }
             store.expunge(account, msg.deleted, msg.at).await.map_err(MailboxError::Store)
         };
-        AtomicResponse::new(Box::pin(work.into_actor(self).map(|result, actor, _| {
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(move |result, actor, _| {
             actor.holder = None;
+            if result.is_ok() {
+                for uid in deleted {
+                    actor.tell(&crate::imap::Change::Expunged { uid: uid.0 }, None);
+                }
+            }
             result
         })))
     }
