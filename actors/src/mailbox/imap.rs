@@ -22,13 +22,13 @@ impl Mailbox {
     fn view(&self) -> Result<MailboxView, OpenError> {
         let account = self.store.account(self.account).ok().flatten().ok_or(OpenError::Unavailable)?;
         let entries = self.store.imap_mailbox(self.account).map_err(|_| OpenError::Unavailable)?;
-        let uid_next = entries.last().map_or(account.next_uid, |last| account.next_uid.max(last.uid.0 + 1));
         Ok(MailboxView {
             entries: entries.iter().map(imap::entry).collect(),
             // UIDs are never reused within an account; an address given to a new account
             // starts again, with a new validity: the account's creation, in seconds.
             uid_validity: u32::try_from(account.created_at.0 / 1000).unwrap_or(u32::MAX).max(1),
-            uid_next,
+            // The store's own counter: the uid the next message will get.
+            uid_next: account.next_uid,
             quota: Quota { used_bytes: account.used_bytes, limit_bytes: account.quota_bytes },
         })
     }

@@ -310,7 +310,7 @@ fn wildcard_matches(pattern: &str, name: &str) -> bool {
             Some((b'*', rest)) => (0..=name.len()).any(|skip| matches(rest, &name[skip..])),
             Some((b'%', rest)) => (0..=name.len())
                 .take_while(|&skip| !name[..skip].contains(&(DELIMITER as u8)))
-                .any(|skip| !name[..skip].contains(&(DELIMITER as u8)) && matches(rest, &name[skip..])),
+                .any(|skip| matches(rest, &name[skip..])),
             Some((&c, rest)) => name.first().is_some_and(|&n| n.eq_ignore_ascii_case(&c)) && matches(rest, &name[1..]),
         }
     }
