@@ -17,6 +17,7 @@ State between phases is kept in WORK/smoke.json.
 import argparse
 import hashlib
 import http.client
+import imaplib
 import json
 import os
 import poplib
@@ -266,11 +267,18 @@ def phase_first(args):
     if code != 550 or b"has not joined the operators' trust space" not in text:
         fail("the relay port without a trust space: %d %s" % (code, text))
 
-    # One more left waiting, to be found after the reboot.
+    # One more left waiting, to be found after the reboot; IMAP on 993, through the
+    # firewall, shows it to bob (and leaves it there: SELECT erases nothing).
     submit(args, ctx, state, "waiting across a reboot", "Compte rendu: kept\n")
+    imap = imaplib.IMAP4_SSL("127.0.0.1", args.imaps, ssl_context=ctx, timeout=120)
+    imap.login(state["bob"]["address"], state["bob"]["password"])
+    typ, data = imap.select("INBOX")
+    if typ != "OK" or data != [b"1"]:
+        fail("IMAP on 993: SELECT INBOX gave %s %r, not the one message waiting" % (typ, data))
+    imap.logout()
     with open(os.path.join(args.work, "smoke.json"), "w") as f:
         json.dump(state, f)
-    print("first boot: accounts, CA, data partition %s%s, HKP, directory page, LDAP, 587 -> 995, port 25 all passed"
+    print("first boot: accounts, CA, data partition %s%s, HKP, directory page, LDAP, 587 -> 995, 993, port 25 all passed"
           % (size.group(1), size.group(2)))
 
 
@@ -284,7 +292,7 @@ def operations_conventions(args):
     """What a hosting provider relies on: dual-stack listeners, the journal's priorities,
     the health probes, the node exporter on loopback, the alert rules."""
     listening = ssh(args, "ss -Hltn").decode()
-    for port in (25, 110, 389, 443, 465, 587, 636, 995):
+    for port in (25, 110, 143, 389, 443, 465, 587, 636, 993, 995):
         for address in ("0.0.0.0:%d" % port, "[::]:%d" % port):
             if address not in listening:
                 fail("nothing listens on %s:\n%s" % (address, listening))
@@ -476,7 +484,7 @@ def main():
     parser.add_argument("--serial", required=True)
     parser.add_argument("--monitor", help="the QEMU monitor's socket (phase console)")
     parser.add_argument("--console-password", help="the console's password the seed gave (phase console)")
-    for name in ("ssh", "submission", "pop3s", "https", "ldap", "relay"):
+    for name in ("ssh", "submission", "pop3s", "imaps", "https", "ldap", "relay"):
         parser.add_argument("--" + name, type=int, required=True)
     args = parser.parse_args()
     {"first": phase_first, "console": phase_console, "second": phase_second, "before-power-cut": phase_before_power_cut,

@@ -129,7 +129,7 @@ fn verifies(port: &str, root: &Path) -> bool {
 
 fn relay_config(data: &Path, https: u16, directory: &str, ca: &Path) {
     std::fs::create_dir_all(data).expect("data");
-    let zero = ["submission", "submissions", "pop3", "pop3s", "ldap", "ldaps", "metrics"]
+    let zero = ["submission", "submissions", "pop3", "pop3s", "imap", "imaps", "ldap", "ldaps", "metrics"]
         .iter()
         .map(|s| format!("{s} = \"127.0.0.1:0\"\n"))
         .collect::<String>();

@@ -4,56 +4,9 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
+use common::tmux::Tmux;
 use common::{python, Relay, BIN};
 use serde_json::Value;
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux").args(["-L", &self.socket]).args(args).output().expect("tmux (apt-get install tmux)")
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "console"];
-        args.extend_from_slice(keys);
-        assert!(self.run(&args).status.success());
-    }
-
-    fn text(&self, text: &str) {
-        assert!(self.run(&["send-keys", "-t", "console", "-l", text]).status.success());
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "console"]).stdout).into_owned()
-    }
-
-    /// The screen once it shows `what` (the console redraws on every key and every second).
-    /// Each look is a `tmux capture-pane` run, which paces the polling; the deadline only
-    /// bounds a console that never gets there.
-    fn wait_for(&self, what: &str) -> String {
-        // Bounded by the slowest step shown: a restore drill (restore, a second relay, a
-        // submission and a collection).
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-        loop {
-            let screen = self.screen();
-            if screen.contains(what) {
-                return screen;
-            }
-            assert!(std::time::Instant::now() < deadline, "the console never showed {what:?}:\n{screen}");
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
 
 #[test]
 fn an_administrator_creates_finds_and_suspends_an_account_in_a_real_terminal() {
@@ -62,7 +15,7 @@ fn an_administrator_creates_finds_and_suspends_an_account_in_a_real_terminal() {
     let backups = dir.path().join("backups");
     let relay = Relay::start(&data, &format!("[backup]\nfolder = \"{}\"\n", backups.display()));
     relay.add_user("alice", None);
-    let tmux = Tmux { socket: format!("caducee-test-{}", std::process::id()) };
+    let tmux = Tmux::new("console");
     let command = format!("{BIN} --data-dir {} console", data.display());
     let started = tmux.run(&["new-session", "-d", "-s", "console", "-x", "120", "-y", "40", &command]);
     assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));

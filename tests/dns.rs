@@ -19,7 +19,7 @@ fn relay_folder(dir: &Path) -> PathBuf {
     std::fs::write(
         data.join("caducee.toml"),
         "domain = \"caducee.test\"\nhostname = \"relay.caducee.test\"\n[listen]\nsubmission = \"0.0.0.0:587\"\n\
-         submissions = \"0.0.0.0:465\"\npop3 = \"0.0.0.0:110\"\npop3s = \"0.0.0.0:995\"\nldap = \"0.0.0.0:389\"\n\
+         submissions = \"0.0.0.0:465\"\npop3 = \"0.0.0.0:110\"\npop3s = \"0.0.0.0:995\"\nimap = \"0.0.0.0:143\"\nimaps = \"0.0.0.0:993\"\nldap = \"0.0.0.0:389\"\n\
          relay = \"0.0.0.0:25\"\n[notices]\nsmarthost = \"smtp.provider.test:587\"\n",
     )
     .expect("config");
@@ -40,7 +40,8 @@ fn the_printed_zone_loads_into_unbound_and_the_check_finds_every_record() {
     for expected in [
         "_submissions._tcp.caducee.test. 3600 IN SRV   0 1 465 relay.caducee.test.",
         "_submission._tcp.caducee.test.  3600 IN SRV   10 1 587 relay.caducee.test.",
-        "_imap._tcp.caducee.test.        3600 IN SRV   0 0 0 .",
+        "_imap._tcp.caducee.test.        3600 IN SRV   10 1 143 relay.caducee.test.",
+        "_imaps._tcp.caducee.test.       3600 IN SRV   0 1 993 relay.caducee.test.",
         "caducee.test.                   3600 IN MX    10 relay.caducee.test.",
         "autoconfig.caducee.test.        3600 IN CNAME relay.caducee.test.",
         "\"v=spf1 a:relay.caducee.test a:smtp.provider.test -all\"",

@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{browser, code, compose, python, Relay};
+use common::{browser, code, compose, imap_client, python, Relay};
 use serde_json::Value;
 
 /// A simple bind as `address` over StartTLS, then a search of the directory; ldapsearch's
@@ -208,11 +208,12 @@ fn a_mail_client_configures_itself_from_the_relays_autoconfig_and_sends_and_coll
     let (incoming, outgoing) = read_as_thunderbird(&documents[0], "relay.test");
     // Implicit TLS first; STARTTLS offered after it; the whole address as the user name.
     let (collect, send) = (&incoming[0], &outgoing[0]);
-    assert_eq!((collect.kind.as_str(), collect.socket.as_str()), ("pop3", "SSL"), "{incoming:?}");
+    assert_eq!((collect.kind.as_str(), collect.socket.as_str()), ("imap", "SSL"), "IMAP first: {incoming:?}");
+    assert!(incoming.iter().any(|s| s.kind == "pop3"), "POP3 offered too: {incoming:?}");
     assert_eq!(send.socket, "SSL", "{outgoing:?}");
     assert!(incoming.iter().any(|s| s.socket == "STARTTLS") && outgoing.iter().any(|s| s.socket == "STARTTLS"));
     assert_eq!(collect.username, "%EMAILADDRESS%");
-    assert_eq!((send.port.to_string(), collect.port.to_string()), (relay.port("submissions"), relay.port("pop3s")));
+    assert_eq!((send.port.to_string(), collect.port.to_string()), (relay.port("submissions"), relay.port("imaps")));
 
     // What the client then does, with what it read.
     let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
@@ -220,8 +221,10 @@ fn a_mail_client_configures_itself_from_the_relays_autoconfig_and_sends_and_coll
     let sent = relay.send_at(&send.port.to_string(), &user, &alice_pw, &bob, &message);
     assert_eq!(code(&sent["data"]), 250, "{sent}");
     let user = collect.username.replace("%EMAILADDRESS%", &bob);
-    let fetched = relay.fetch_at(&collect.port.to_string(), &user, &bob_pw, false);
-    assert_eq!(fetched.len(), 1, "one message collected");
+    let (port, ca) = (collect.port.to_string(), relay.ca());
+    let args = ["session", "--port", &port, "--tls", "implicit", "--ca", &ca, "--user", &user, "--password", &bob_pw];
+    let fetched = imap_client(&args);
+    assert_eq!(fetched["messages"].as_array().map(Vec::len), Some(1), "one message collected: {fetched}");
     assert_eq!(collect.hostname, "127.0.0.1", "the relay's name as its certificate carries it (loopback here)");
     assert!(relay.stop().success());
 }
@@ -236,10 +239,11 @@ fn every_door_answers_over_ipv6_beside_ipv4() {
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).expect("data");
     let both = "[\"127.0.0.1:0\", \"[::1]:0\"]";
-    let listen: String = ["submission", "submissions", "pop3", "pop3s", "https", "ldap", "ldaps", "metrics"]
-        .iter()
-        .map(|service| format!("{service} = {both}\n"))
-        .collect();
+    let listen: String =
+        ["submission", "submissions", "pop3", "pop3s", "imap", "imaps", "https", "ldap", "ldaps", "metrics"]
+            .iter()
+            .map(|service| format!("{service} = {both}\n"))
+            .collect();
     std::fs::write(data.join("caducee.toml"), format!("domain = \"relay.test\"\n[listen]\n{listen}")).expect("config");
     let relay = Relay::start(&data, "");
     let v6 = |service: &str| {

@@ -149,7 +149,7 @@ fn relay_with_port(dir: &Path, space: &Path) -> Relay {
     std::fs::create_dir_all(&data).expect("data");
     let config = format!(
         "domain = \"relay.test\"\n[federation]\nca_bundle = \"{}\"\n[keys]\nauto_renew = false\n[listen]\n\
-         submission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n\
+         submission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\nimap = \"127.0.0.1:0\"\nimaps = \"127.0.0.1:0\"\n\
          https = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\nldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n\
          relay = \"127.0.0.1:0\"\n",
         path(&space.join("ca.pem"))
@@ -169,7 +169,7 @@ fn a_relay_port_before_the_trust_space_is_joined_refuses_every_sender_saying_so(
     std::fs::create_dir_all(&data).expect("data");
     // As the appliance starts: port 25 open, no [federation] yet.
     let config = "domain = \"relay.test\"\n[keys]\nauto_renew = false\n[listen]\n\
-         submission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n\
+         submission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\nimap = \"127.0.0.1:0\"\nimaps = \"127.0.0.1:0\"\n\
          https = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\nldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n\
          relay = \"127.0.0.1:0\"\n";
     std::fs::write(data.join("caducee.toml"), config).expect("config");

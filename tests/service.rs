@@ -160,6 +160,7 @@ fn the_metrics_listener_answers_probes_and_carries_what_a_provider_alerts_on() {
     assert!(has("caducee_store_map_bytes 1") && has("caducee_store_map_used_bytes "), "{text}");
     assert!(has("caducee_sessions_open{door=\"pop3s\"} ") && has("caducee_sessions_open{door=\"ldaps\"} 0"), "{text}");
     assert!(has("caducee_logins_refused_total{door=\"pop3\",reason=\"credentials\"} 1"), "{text}");
+    assert!(has("caducee_sessions_open{door=\"imaps\"} 0"), "IMAP sessions counted by door: {text}");
     assert!(has("caducee_notices_queued 0") && has("caducee_notices_oldest_age_seconds 0"), "{text}");
     assert!(has("caducee_backup_last_success_timestamp_seconds 1"), "a backup was taken: {text}");
     assert!(!has("caducee_backup_last_success_bytes 0"), "{text}");
@@ -218,10 +219,11 @@ fn the_log_goes_to_the_journal_with_priorities_or_is_json_when_asked() {
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).expect("data");
     // The relay port without a trust space: the relay warns about it as it starts.
-    let listen: String = ["submission", "submissions", "pop3", "pop3s", "https", "ldap", "ldaps", "metrics", "relay"]
-        .iter()
-        .map(|service| format!("{service} = \"127.0.0.1:0\"\n"))
-        .collect();
+    let listen: String =
+        ["submission", "submissions", "pop3", "pop3s", "imap", "imaps", "https", "ldap", "ldaps", "metrics", "relay"]
+            .iter()
+            .map(|service| format!("{service} = \"127.0.0.1:0\"\n"))
+            .collect();
     std::fs::write(data.join("caducee.toml"), format!("domain = \"relay.test\"\n[listen]\n{listen}")).expect("config");
     // The sink writes its entries into a pipe the test reads to its end ("stopped"), and
     // says on another that its socket is bound: waits on what it says, not on the clock.

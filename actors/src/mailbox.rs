@@ -5,12 +5,13 @@
 //! Messages: [`Lookup`], [`Register`] to the registry; [`CheckRecipient`], [`OpenMaildrop`],
 //! [`CloseMaildrop`], [`ReleaseMaildrop`] to a mailbox, and its IMAP side's (`imap.rs`):
 //! [`SelectInbox`], [`PeekInbox`], [`StoreFlags`], [`ExpungeInbox`], [`LeaveInbox`],
-//! [`Arrived`].
+//! [`Arrived`]; [`TellArrived`] to the registry, after a message was stored.
 
 mod imap;
 
 pub use self::imap::{
-    changes, Arrived, ChangesSender, ExpungeInbox, LeaveInbox, PeekInbox, SelectInbox, StoreFlags, CHANGES_WAITING_MAX,
+    changes, Arrived, ChangesSender, ExpungeInbox, LeaveInbox, PeekInbox, SelectInbox, StoreFlags, TellArrived,
+    CHANGES_WAITING_MAX,
 };
 
 use std::collections::HashMap;

@@ -163,6 +163,10 @@ pub struct Listen {
     pub pop3: Addresses,
     /// POP3 over implicit TLS (995 on the appliance).
     pub pop3s: Addresses,
+    /// IMAP with STARTTLS, no login before it (143 on the appliance).
+    pub imap: Addresses,
+    /// IMAP over implicit TLS (993 on the appliance).
+    pub imaps: Addresses,
     /// HTTPS: OpenPGP key discovery (HKP, WKD), later the directory and personal space
     /// (443 on the appliance).
     pub https: Addresses,
@@ -355,6 +359,8 @@ impl Default for Listen {
             submissions: local(1465),
             pop3: local(1110),
             pop3s: local(1995),
+            imap: local(1143),
+            imaps: local(1993),
             https: local(1443),
             ldap: local(1389),
             ldaps: local(1636),

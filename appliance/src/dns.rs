@@ -2,7 +2,7 @@
 //! of `caducee setup`), and checked against what a resolver answers (`caducee dns check`):
 //! the host's addresses; `autoconfig.` (mail clients' set-up) and `openpgpkey.` (WKD key
 //! discovery); SRV records that tell mail clients where to submit and collect (RFC 6186,
-//! with implicit TLS preferred as RFC 8314 asks, and "not offered" for IMAP); the MX of the
+//! with implicit TLS preferred as RFC 8314 asks); the MX of the
 //! relay port between operators; SPF for what leaves the relay's domain (the notices
 //! through the smarthost, mail to peer operators), and how DKIM is done.
 
@@ -92,18 +92,12 @@ pub fn zone(config: &Config, addresses: &HostAddresses) -> Zone {
         ("_submission._tcp", 10, listen.submission.port(), "submission with STARTTLS (RFC 6186)"),
         ("_pop3s._tcp", 0, listen.pop3s.port(), "POP3 with implicit TLS, preferred"),
         ("_pop3._tcp", 10, listen.pop3.port(), "POP3 with STLS"),
+        ("_imaps._tcp", 0, listen.imaps.port(), "IMAP with implicit TLS (new mail pushed), preferred"),
+        ("_imap._tcp", 10, listen.imap.port(), "IMAP with STARTTLS"),
         ("_ldap._tcp", 0, listen.ldap.port(), "the directory over LDAP (StartTLS)"),
     ];
     for (service, priority, port, why) in services {
         add(&format!("{service}.{domain}"), Kind::SRV, format!("{priority} 1 {port} {host}"), why);
-    }
-    for service in ["_imaps._tcp", "_imap._tcp"] {
-        add(
-            &format!("{service}.{domain}"),
-            Kind::SRV,
-            "0 0 0 .".into(),
-            "IMAP is not offered (RFC 6186: target \".\")",
-        );
     }
     if listen.relay.is_some() {
         add(&domain, Kind::MX, format!("10 {host}"), "the relay port between operators of the trust space");

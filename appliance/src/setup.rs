@@ -63,6 +63,8 @@ pub fn run(data_dir: &Path, request: &SetupRequest) -> anyhow::Result<SetupRepor
         ("SMTP submission (TLS)", &listen.submissions),
         ("POP3 (STLS)", &listen.pop3),
         ("POP3 (TLS)", &listen.pop3s),
+        ("IMAP (STARTTLS)", &listen.imap),
+        ("IMAP (TLS)", &listen.imaps),
         ("HTTPS: personal space, directory, keys", &listen.https),
         ("LDAP (StartTLS)", &listen.ldap),
         ("LDAP (TLS)", &listen.ldaps),
@@ -119,6 +121,8 @@ submission = ["0.0.0.0:587", "[::]:587"]
 submissions = ["0.0.0.0:465", "[::]:465"]
 pop3 = ["0.0.0.0:110", "[::]:110"]
 pop3s = ["0.0.0.0:995", "[::]:995"]
+imap = ["0.0.0.0:143", "[::]:143"]
+imaps = ["0.0.0.0:993", "[::]:993"]
 https = ["0.0.0.0:443", "[::]:443"]
 ldap = ["0.0.0.0:389", "[::]:389"]
 ldaps = ["0.0.0.0:636", "[::]:636"]
@@ -183,6 +187,8 @@ mod tests {
         assert_eq!(config.hostname(), "relay.caducee.example.org");
         assert_eq!(config.listen.submission.to_string(), "0.0.0.0:587, [::]:587");
         assert_eq!(config.listen.pop3s.to_string(), "0.0.0.0:995, [::]:995");
+        assert_eq!(config.listen.imap.to_string(), "0.0.0.0:143, [::]:143");
+        assert_eq!(config.listen.imaps.to_string(), "0.0.0.0:993, [::]:993");
         assert_eq!(config.listen.https.to_string(), "0.0.0.0:443, [::]:443");
         assert_eq!(config.listen.ldaps.to_string(), "0.0.0.0:636, [::]:636");
         assert_eq!(config.listen.relay.as_ref().map(ToString::to_string).as_deref(), Some("0.0.0.0:25, [::]:25"));

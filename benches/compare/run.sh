@@ -5,10 +5,12 @@
 # machine, never in CI:
 #
 #   cargo build --release -p caducee -p caducee-bench
-#   sudo benches/compare/run.sh [SESSIONS] [MESSAGES] [COLLECTORS]
+#   sudo benches/compare/run.sh [SESSIONS] [MESSAGES] [COLLECTORS] [pop3|imap]
 #
-# COLLECTORS (default 4) POP3 collectors run beside the senders; 0 measures the accept
-# path alone.
+# COLLECTORS (default 4) collectors run beside the senders; 0 measures the accept path
+# alone. They collect over POP3 (the default: a login per mailbox and round) or IMAP (one
+# session per mailbox kept open: fetch, \Deleted, expunge, then IDLE until new mail is
+# announced; Dovecot's IMAP on 127.0.0.1:2993 for the comparison).
 #
 # It installs postfix and dovecot from Debian's packages if missing, runs its own
 # configuration from a scratch folder, and afterwards stops both and puts postfix's
@@ -18,15 +20,17 @@ set -euo pipefail
 sessions=${1:-32}
 messages=${2:-20000}
 collectors=${3:-4}
+protocol=${4:-pop3}
+[[ $protocol == pop3 || $protocol == imap ]] || { echo "the collectors' protocol is pop3 or imap" >&2; exit 2; }
 top=$(cd "$(dirname "$0")/../.." && pwd)
-bin=$top/target/release
+bin=${CARGO_TARGET_DIR:-$top/target}/release
 work=$(mktemp -d /tmp/caducee-compare.XXXXXX)
 chmod 755 "$work"   # dovecot's auth process reads the password file as its own user
 spool=/var/spool/postfix
 
-if ! command -v postfix >/dev/null || ! command -v dovecot >/dev/null; then
+if ! command -v postfix >/dev/null || ! command -v dovecot >/dev/null || [[ ! -x /usr/lib/dovecot/imap ]]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        postfix dovecot-core dovecot-pop3d dovecot-lmtpd openssl
+        postfix dovecot-core dovecot-pop3d dovecot-imapd dovecot-lmtpd openssl
 fi
 
 cp /etc/postfix/main.cf "$work/main.cf.orig"
@@ -79,9 +83,9 @@ for i in $(seq 0 $((sessions - 1))); do
     echo "$address OK" >> "$work/vmailbox"
 done
 
-echo "== dovecot: POP3 over TLS on 127.0.0.1:2995, LMTP and SASL sockets for postfix"
+echo "== dovecot: POP3 and IMAP over TLS on 127.0.0.1:2995 and 2993, LMTP and SASL sockets for postfix"
 cat > "$work/dovecot.conf" <<CONF
-protocols = pop3 lmtp
+protocols = pop3 imap lmtp
 listen = 127.0.0.1
 base_dir = $work/run
 log_path = $work/dovecot.log
@@ -109,6 +113,15 @@ service pop3-login {
   }
   inet_listener pop3s {
     port = 2995
+    ssl = yes
+  }
+}
+service imap-login {
+  inet_listener imap {
+    port = 0
+  }
+  inet_listener imaps {
+    port = 2993
     ssl = yes
   }
 }
@@ -155,6 +168,7 @@ for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/2465) 2>/dev/null && break; sl
 
 echo "== the same load against postfix + dovecot"
 "$bin/caducee-load" --sessions "$sessions" --messages "$messages" --collectors "$collectors" \
+    --collect-protocol "$protocol" --target-imaps-port 2993 \
     --target-submissions-port 2465 --target-pop3s-port 2995 --target-ca "$work/ca.pem" \
     --target-accounts "$work/accounts.txt" --seconds-max 900 \
     --json "$work/postfix.json" | tee "$work/postfix.txt"
@@ -165,6 +179,7 @@ stop_all
 
 echo "== and against caducee"
 "$bin/caducee-load" --sessions "$sessions" --messages "$messages" --collectors "$collectors" \
+    --collect-protocol "$protocol" \
     --json "$work/caducee.json" | tee "$work/caducee.txt"
 
 echo "== results in $work"

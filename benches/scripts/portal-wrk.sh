@@ -8,7 +8,7 @@
 set -euo pipefail
 work=$(mktemp -d /tmp/caducee-wrk.XXXXXX)
 mkdir -p "$work/data"
-printf 'domain = "relay.test"\n[listen]\nsubmission = "127.0.0.1:0"\nsubmissions = "127.0.0.1:0"\npop3 = "127.0.0.1:0"\npop3s = "127.0.0.1:0"\nhttps = "127.0.0.1:0"\nldap = "127.0.0.1:0"\nldaps = "127.0.0.1:0"\nmetrics = "127.0.0.1:0"\n[limits]\nhttp_requests_per_ip_per_minute = 0\n' > "$work/data/caducee.toml"
+printf 'domain = "relay.test"\n[listen]\nsubmission = "127.0.0.1:0"\nsubmissions = "127.0.0.1:0"\npop3 = "127.0.0.1:0"\npop3s = "127.0.0.1:0"\nimap = "127.0.0.1:0"\nimaps = "127.0.0.1:0"\nhttps = "127.0.0.1:0"\nldap = "127.0.0.1:0"\nldaps = "127.0.0.1:0"\nmetrics = "127.0.0.1:0"\n[limits]\nhttp_requests_per_ip_per_minute = 0\n' > "$work/data/caducee.toml"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$top/target/release/caducee
 "$bin" --data-dir "$work/data" serve > "$work/out" 2> "$work/log" &

@@ -45,7 +45,7 @@ fn a_load_against_an_already_running_relay_uses_its_accounts() {
     std::fs::write(
         data.join("caducee.toml"),
         "domain = \"load.test\"\n[listen]\nsubmission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\n\
-         pop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\nldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n",
+         pop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\nimap = \"127.0.0.1:0\"\nimaps = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\nldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n",
     )
     .expect("config");
     // Killed at the end: under the calendar check it must not share the test's libfaketime

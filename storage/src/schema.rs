@@ -204,6 +204,7 @@ pub(crate) fn tally_key(minute: Millis, protocol: Protocol, peer: &str) -> Vec<u
         Protocol::Smtp => 0,
         Protocol::Pop3 => 1,
         Protocol::Web => 2,
+        Protocol::Imap => 3,
     });
     key.extend_from_slice(peer.as_bytes());
     key

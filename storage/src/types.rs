@@ -213,6 +213,7 @@ pub enum Protocol {
     Pop3,
     /// A login to the personal space.
     Web,
+    Imap,
 }
 
 /// One line of the connection log (SPEC R-AUD-1). Never holds content or secrets.

@@ -2,6 +2,7 @@
 //! own data folder on 127.0.0.1, and the real clients that drive it.
 #![allow(dead_code)] // each test binary uses its own share of these helpers
 
+pub mod tmux;
 pub mod unbound;
 
 use std::collections::HashMap;
@@ -92,7 +93,7 @@ impl Relay {
             let text = format!(
                 "domain = \"relay.test\"\n{extra_config}\n[listen]\nsubmission = \"127.0.0.1:0\"\n\
                  submissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n\
-                 https = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\nldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n"
+                 imap = \"127.0.0.1:0\"\nimaps = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\nldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n"
             );
             // Sweeps run "as of" a future date would also renew keys (and mail them to the
             // users); tests of other rules keep that out of their mailboxes, and the
@@ -131,8 +132,8 @@ impl Relay {
             ports.entry(service.to_owned()).or_insert(port);
             addresses.entry(service.to_owned()).or_insert_with(Vec::new).push(address.parse().expect("an address"));
         }
-        // The eight listeners every relay has; a relay port when configured.
-        let expected = 8 + usize::from(ports.contains_key("relay"));
+        // The ten listeners every relay has; a relay port when configured.
+        let expected = 10 + usize::from(ports.contains_key("relay"));
         assert_eq!(ports.len(), expected, "every listener reported ready: {ports:?}");
         Relay { child, data: data.to_path_buf(), ports, addresses, clock: Vec::new() }
     }
@@ -362,6 +363,17 @@ pub fn client_install_args(created: &Value, profile: &Path, password_file: &Path
         .chain([text("bundle"), "--code".into(), text("installation_code"), "--profile".into(), path(profile)])
         .chain(["--password-file".into(), path(password_file)])
         .collect()
+}
+
+/// Runs tests/clients/imapclient.py (python's imaplib) and reads its JSON report.
+#[allow(dead_code)]
+pub fn imap_client(args: &[&str]) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/imapclient.py");
+    let output = Command::new("python3").arg(script).args(args).output().expect("run python3");
+    assert!(output.status.success(), "imapclient {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!("imapclient {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&output.stdout))
+    })
 }
 
 pub fn caducee_plain(args: &[&str]) -> std::process::Output {

@@ -130,7 +130,7 @@ pub fn operator_with(
     let config = format!(
         "domain = \"{domain}\"\n[federation]\nca_bundle = \"{ca}\"\ncertificate = \"{cert}\"\nkey = \"{key}\"\n\
          {settings}\n[federation.routes]\n{routes}\n[keys]\nauto_renew = false\n[listen]\n\
-         submission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n\
+         submission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\nimap = \"127.0.0.1:0\"\nimaps = \"127.0.0.1:0\"\n\
          https = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\nldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n\
          relay = \"127.0.0.1:0\"\n",
         ca = path(&space.join("ca.pem")),

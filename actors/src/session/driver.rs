@@ -12,8 +12,10 @@
 //!
 //! A protocol plugs in with two pieces: a sans-I/O machine implementing
 //! [`caducee_protocol::Machine`] and a [`Protocol`] here performing its effects
-//! (`session/smtp.rs` for submission, `session/pop3.rs` for collection). IMAP, or a relay
-//! port between operators, comes as a third and fourth pair; this loop does not change.
+//! (`session/smtp.rs` for submission and the relay port, `session/pop3.rs` and
+//! `session/imap.rs` for collection). A protocol that hears of things between commands
+//! (IMAP: new mail, other sessions' flags and expunges) gives the driver an event source,
+//! waited on beside the socket whenever the driver reads.
 
 use caducee_protocol::{Closing, Machine};
 use caducee_storage::ConnectionRecord;
@@ -54,6 +56,24 @@ pub(super) trait Protocol {
     /// The outcome logged when the machine closed on its own (no closing effect).
     fn closed_outcome(&self) -> &'static str;
 
+    /// What the relay tells the session between commands; `Infallible` for a protocol
+    /// that hears nothing.
+    type Event;
+
+    /// Waits for the next event. Must be cancel-safe: the driver drops it when input
+    /// arrives first. Never ready for a protocol that hears nothing.
+    async fn event(&mut self) -> Self::Event;
+
+    /// An event arrived while the driver was reading: hands it to the machine (which may
+    /// queue output, or close).
+    fn heard(&mut self, event: Self::Event, machine: &mut Self::Machine);
+
+    /// The idle limit once logged in, given the configured one: a protocol may need a
+    /// longer one (RFC 3501 §5.4: IMAP's is at least 30 minutes).
+    fn idle_after_login(&self, configured: std::time::Duration) -> std::time::Duration {
+        configured
+    }
+
     /// TLS started; the client presented these certificates (end entity first), if any.
     fn tls_started(&mut self, _peer_certificates: Vec<rustls::pki_types::CertificateDer<'static>>) {}
 }
@@ -65,8 +85,10 @@ pub trait Ticket: Send {
 }
 
 /// Why a read ended.
-enum Input {
+enum Input<E> {
     Bytes,
+    /// The protocol heard of something.
+    Event(E),
     Closed,
     Idle,
     /// The time allowed to log in ran out.
@@ -139,7 +161,7 @@ impl Driver {
             }
             let effect = match pending.take() {
                 Some(effect) => effect,
-                None => match self.next_effect(machine).await? {
+                None => match self.next_effect(machine, protocol).await? {
                     Some(effect) => effect,
                     // Replies to write out, or more input read.
                     None => continue,
@@ -162,7 +184,11 @@ impl Driver {
 
     /// Feeds the machine the input it may see; reads more when it needs more. `Ok(None)`:
     /// go round again (replies to write, or new input); `Err`: the session's outcome.
-    async fn next_effect<M: Machine>(&mut self, machine: &mut M) -> Result<Option<M::Effect>, &'static str> {
+    async fn next_effect<P: Protocol>(
+        &mut self,
+        machine: &mut P::Machine,
+        protocol: &mut P,
+    ) -> Result<Option<<P::Machine as Machine>::Effect>, &'static str> {
         let logged_in = machine.logged_in();
         let Some(window) = window(&self.input, logged_in, self.commands_left) else {
             return Err(self.close_now(machine, Closing::CommandBudget, "command-budget").await);
@@ -176,8 +202,12 @@ impl Driver {
         if effect.is_some() || machine.has_output() {
             return Ok(effect);
         }
-        match self.read_more(machine.logged_in(), machine.in_data()).await {
+        match self.read_more(machine.logged_in(), machine.in_data(), protocol).await {
             Input::Bytes => Ok(None),
+            Input::Event(event) => {
+                protocol.heard(event, machine);
+                Ok(None)
+            }
             Input::Closed => Err("dropped"),
             Input::Idle => Err(self.close_now(machine, Closing::Idle, "timeout").await),
             Input::LoginTooLate => Err(self.close_now(machine, Closing::LoginTimeout, "login-timeout").await),
@@ -205,11 +235,17 @@ impl Driver {
     }
 
     /// Reads more input, within the idle limit (and before login, the time left to log
-    /// in), unless the relay is shutting down. `finish_first` lets content in flight arrive
-    /// despite a shutdown.
-    async fn read_more(&mut self, logged_in: bool, finish_first: bool) -> Input {
+    /// in), unless the relay is shutting down; meanwhile, hears the protocol's events.
+    /// `finish_first` lets content in flight arrive despite a shutdown.
+    async fn read_more<P: Protocol>(
+        &mut self,
+        logged_in: bool,
+        finish_first: bool,
+        protocol: &mut P,
+    ) -> Input<P::Event> {
         let limits = self.context.limits;
-        let mut wait = if logged_in { limits.idle_after_login } else { limits.idle_before_login };
+        let mut wait =
+            if logged_in { protocol.idle_after_login(limits.idle_after_login) } else { limits.idle_before_login };
         let mut late = Input::Idle;
         if !logged_in {
             let left = self.login_deadline.saturating_duration_since(Instant::now());
@@ -234,6 +270,7 @@ impl Driver {
                 Err(_) => late,
             },
             _ = shutdown.wait_for(|stop| *stop), if !finish_first => Input::Shutdown,
+            event = protocol.event() => Input::Event(event),
         }
     }
 

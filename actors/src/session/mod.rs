@@ -4,8 +4,8 @@
 //!
 //! - `driver.rs`: the one loop every line protocol runs in (read, idle limits, shutdown,
 //!   write, TLS).
-//! - `smtp.rs` and `pop3.rs`: what the submission and collection machines' effects mean for
-//!   the relay. A new protocol adds a machine to `caducee-protocol`, a file here and a
+//! - `smtp.rs`, `pop3.rs` and `imap.rs`: what the submission and collection machines'
+//!   effects mean for the relay (IMAP also hears of its mailbox's changes between commands). A new protocol adds a machine to `caducee-protocol`, a file here and a
 //!   [`Service`].
 //! - `conn.rs`: the socket, plain or TLS.
 //!
@@ -16,6 +16,7 @@
 
 mod conn;
 mod driver;
+mod imap;
 mod operators;
 mod pop3;
 mod smtp;
@@ -34,8 +35,10 @@ use tokio_rustls::TlsAcceptor;
 use self::conn::{handshake, Conn};
 use self::driver::Driver;
 pub use self::driver::Ticket;
+pub use self::imap::IMAP_IDLE_AFTER_LOGIN;
 pub use self::operators::{OperatorCheck, Operators, Peers};
 use crate::clock::Clock;
+use crate::imap::ImapServer;
 use crate::login::{DoorLogin, Login, LoginThrottle};
 use crate::mailbox::{Mailboxes, SessionId};
 use crate::monitor::Breaker;
@@ -48,7 +51,8 @@ pub struct SessionLimits {
     /// Idle time allowed before a successful login.
     pub idle_before_login: Duration,
     /// Idle time allowed after login (RFC 5321 4.5.3.2 asks at least 5 minutes for SMTP,
-    /// RFC 1939 §3 at least 10 minutes for POP3).
+    /// RFC 1939 §3 at least 10 minutes for POP3; IMAP's is never less than
+    /// [`IMAP_IDLE_AFTER_LOGIN`], RFC 3501 §5.4).
     pub idle_after_login: Duration,
     /// Longest TLS handshake.
     pub tls_handshake: Duration,
@@ -135,6 +139,10 @@ pub enum Service {
     Pop3,
     /// Port 995 style: implicit TLS.
     Pop3s,
+    /// Port 143 style: STARTTLS, no login before it.
+    Imap,
+    /// Port 993 style: implicit TLS.
+    Imaps,
     /// Port 25 between the operators of the trust space: STARTTLS with a client certificate,
     /// no AUTH.
     Relay,
@@ -148,18 +156,21 @@ impl Service {
             Service::Pop3 => "pop3",
             Service::Pop3s => "pop3s",
             Service::Relay => "relay",
+            Service::Imap => "imap",
+            Service::Imaps => "imaps",
         }
     }
 
     /// True when TLS starts with the connection (no STARTTLS/STLS).
     pub fn implicit_tls(self) -> bool {
-        matches!(self, Service::Submissions | Service::Pop3s)
+        matches!(self, Service::Submissions | Service::Pop3s | Service::Imaps)
     }
 
     fn protocol(self) -> Protocol {
         match self {
             Service::Submission | Service::Submissions | Service::Relay => Protocol::Smtp,
             Service::Pop3 | Service::Pop3s => Protocol::Pop3,
+            Service::Imap | Service::Imaps => Protocol::Imap,
         }
     }
 }
@@ -296,6 +307,14 @@ async fn run_protocol(service: Service, driver: &mut Driver, context: &SessionCo
             let mut collection = pop3::Collection::new(context.clone(), session);
             let outcome = driver.run(&mut machine, &mut collection).await;
             collection.release();
+            outcome
+        }
+        Service::Imap | Service::Imaps => {
+            let session: SessionId = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
+            let mut machine = ImapServer::new(&context.hostname, service.implicit_tls());
+            let mut inbox = imap::Inbox::new(context.clone(), session);
+            let outcome = driver.run(&mut machine, &mut inbox).await;
+            inbox.leave();
             outcome
         }
     }

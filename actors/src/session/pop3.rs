@@ -44,6 +44,15 @@ impl Collection {
 
 impl Protocol for Collection {
     type Machine = Pop3Server;
+    type Event = std::convert::Infallible;
+
+    async fn event(&mut self) -> Self::Event {
+        std::future::pending().await
+    }
+
+    fn heard(&mut self, event: Self::Event, _: &mut Pop3Server) {
+        match event {}
+    }
 
     async fn perform(
         &mut self,

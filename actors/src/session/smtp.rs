@@ -5,7 +5,9 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use caducee_storage::{AccountId, AccountState, Address, ConnectionRecord, Millis, SealedMessage, StoreError};
+use caducee_storage::{
+    AccountId, AccountState, Address, ConnectionRecord, ImapEntry, Millis, SealedMessage, StoreError,
+};
 
 use rustls::pki_types::CertificateDer;
 
@@ -67,6 +69,15 @@ impl Submission {
 
 impl Protocol for Submission {
     type Machine = SmtpServer;
+    type Event = std::convert::Infallible;
+
+    async fn event(&mut self) -> Self::Event {
+        std::future::pending().await
+    }
+
+    fn heard(&mut self, event: Self::Event, _: &mut SmtpServer) {
+        match event {}
+    }
 
     async fn perform(
         &mut self,
@@ -223,11 +234,16 @@ impl Submission {
         let Some(sealed) = self.seal(header, body).await else {
             return DeliveryVerdict::Failed;
         };
+        let size = sealed.size;
         let mut local: Vec<AccountId> = Vec::with_capacity(recipients.len());
+        let mut local_addresses: Vec<Address> = Vec::with_capacity(recipients.len());
         let mut remote: Vec<Address> = Vec::new();
         for (destination, address) in recipients {
             match destination {
-                Destination::Mailbox(id) => local.push(id),
+                Destination::Mailbox(id) => {
+                    local.push(id);
+                    local_addresses.push(address);
+                }
                 Destination::Operator => remote.push(address),
             }
         }
@@ -236,7 +252,15 @@ impl Submission {
         let stored = self.context.store.accept_relaying(sender, local.clone(), remote, operator, sealed, now).await;
         drop(reservation);
         match stored {
-            Ok((message, _)) => {
+            Ok((message, uids)) => {
+                // Sessions idling on a recipient's INBOX hear of it now (IDLE push).
+                let flags = caducee_storage::MessageFlags::default();
+                let arrivals = local_addresses
+                    .into_iter()
+                    .zip(uids)
+                    .map(|(address, uid)| (address, ImapEntry { uid, message, size, accepted_at: now, flags }))
+                    .collect();
+                self.context.mailboxes.do_send(mailbox::TellArrived(arrivals));
                 if let (true, Some(peers)) = (queued, &self.context.peers) {
                     peers.queued();
                 }

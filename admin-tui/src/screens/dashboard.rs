@@ -66,10 +66,12 @@ pub(crate) fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         frame.render_widget(Paragraph::new(" waiting for the relay's first status…"), area);
         return;
     };
+    let lines = relay_figures(status);
+    let height = u16::try_from(lines.len()).unwrap_or(u16::MAX).saturating_add(2);
     let [figures, spark, bottom] =
-        Layout::vertical([Constraint::Length(8), Constraint::Length(5), Constraint::Min(3)]).areas(area);
+        Layout::vertical([Constraint::Length(height), Constraint::Length(5), Constraint::Min(3)]).areas(area);
     let block = Block::default().borders(Borders::ALL).title(" Relay ");
-    frame.render_widget(Paragraph::new(relay_figures(status)).block(block), figures);
+    frame.render_widget(Paragraph::new(lines).block(block), figures);
     render_history(app, frame, spark);
     render_open_alerts(app, status, frame, bottom);
 }
@@ -112,6 +114,7 @@ fn relay_figures(status: &StatusReport) -> Vec<Line<'static>> {
             of_quality(|q| q.accepted_total.to_string()),
             of_quality(|q| q.collected_total.to_string())
         )),
+        Line::from(format!(" Sessions open: {}", sessions_open(status))),
         Line::from(format!(
             " Store file {}, {} free    Load {} {} {}",
             of_quality(|q| bytes(q.store_file_bytes)),
@@ -132,6 +135,24 @@ fn relay_figures(status: &StatusReport) -> Vec<Line<'static>> {
         lines.push(Line::from(format!(" Pair: {member} {}, {state}", pair.role.to_lowercase())));
     }
     lines
+}
+
+/// The sessions open now by protocol (its doors added up: `submission` and `submissions`
+/// are SMTP), or `—` from a relay that does not say.
+fn sessions_open(status: &StatusReport) -> String {
+    if status.sessions_open.is_empty() {
+        return "—".to_owned();
+    }
+    let protocols = [
+        ("SMTP", &["submission", "submissions", "relay"][..]),
+        ("POP3", &["pop3", "pop3s"][..]),
+        ("IMAP", &["imap", "imaps"][..]),
+        ("LDAP", &["ldap", "ldaps"][..]),
+    ];
+    let count = |doors: &[&str]| -> u64 {
+        status.sessions_open.iter().filter(|(door, _)| doors.contains(&door.as_str())).map(|(_, n)| n).sum()
+    };
+    protocols.iter().map(|(name, doors)| format!("{name} {}", count(doors))).collect::<Vec<_>>().join(", ")
 }
 
 /// The two sparklines: accepted per second, and the p99 of processing.

@@ -35,6 +35,9 @@ pub struct StatusReport {
     /// Alerts not yet acknowledged, newest first.
     pub open_alerts: Vec<Alert>,
     pub mailboxes: Vec<UserView>,
+    /// Sessions open now, by door (`submission`, `imaps`…; running relay only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions_open: Vec<(String, u64)>,
     /// On a pair member, the replicated disk as the serving member sees it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pair: Option<PairView>,

@@ -1,5 +1,5 @@
 //! The relay's own client side: a probe that submits and collects the way a practice does —
-//! SMTP submission and POP3 over TLS, verified against the relay's CA — with real OpenPGP
+//! SMTP submission, POP3 and IMAP over TLS, verified against the relay's CA — with real OpenPGP
 //! messages. The practice client sends and fetches with it; the relay's restore drill and
 //! the load generator use it too.
 //!
@@ -7,7 +7,8 @@
 //! load generator measure — the end of the data to the `250` that says the message is on
 //! disk — lies inside one transaction, where client libraries give no hook; and no
 //! maintained POP3 client crate exists. It speaks only what the relay offers: EHLO, AUTH
-//! PLAIN, pipelined MAIL/RCPT/DATA; USER/PASS, STAT, RETR, DELE, QUIT.
+//! PLAIN, pipelined MAIL/RCPT/DATA; USER/PASS, STAT, RETR, DELE, QUIT; IMAP's AUTHENTICATE
+//! PLAIN, SELECT, UID FETCH, UID STORE, EXPUNGE, IDLE.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -318,6 +319,142 @@ impl Pop3Probe {
             None => Err(ProbeError::Unexpected { expected: "+OK".into(), got: line.to_owned() }),
         }
     }
+}
+
+/// An authenticated IMAP session over implicit TLS, with INBOX selected: what a mail client
+/// does to collect — fetch everything, mark it `\Deleted`, expunge — and IDLE to hear of
+/// new mail. It reads only what the relay answers those commands (`* n EXISTS`, `FETCH`
+/// with one literal, tagged `OK`); a full IMAP client crate would parse far more to measure
+/// the same.
+#[derive(Debug)]
+pub struct ImapProbe {
+    line: Line,
+    tag: u32,
+    /// Messages in INBOX, as the last `EXISTS` said.
+    pub exists: u32,
+}
+
+impl ImapProbe {
+    /// Logs in (AUTHENTICATE PLAIN with the initial response) and selects INBOX.
+    pub async fn login(port: u16, tls: &TlsConnector, user: &str, password: &str) -> Result<ImapProbe, ProbeError> {
+        let mut probe = ImapProbe { line: Line::connect(port, tls).await?, tag: 0, exists: 0 };
+        let greeting = probe.line.read_line().await?;
+        if !greeting.starts_with("* OK") {
+            return Err(ProbeError::Unexpected { expected: "* OK".into(), got: greeting.to_owned() });
+        }
+        let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+        probe.command(&format!("AUTHENTICATE PLAIN {plain}")).await?;
+        probe.command("SELECT INBOX").await?;
+        Ok(probe)
+    }
+
+    /// Every message of INBOX, then each marked `\Deleted` and expunged (one durable
+    /// commit): returns how many were collected, and each one's size.
+    pub async fn collect_all(&mut self) -> Result<Vec<usize>, ProbeError> {
+        if self.exists == 0 {
+            return Ok(Vec::new());
+        }
+        let tag = self.send_command("UID FETCH 1:* (BODY[])").await?;
+        let mut sizes = Vec::new();
+        loop {
+            let line = self.line.read_line().await?.to_owned();
+            if let Some(rest) = line.strip_prefix(&tag) {
+                expect_ok(rest, &line)?;
+                break;
+            }
+            if let Some(size) = literal_size(&line) {
+                let mut body = vec![0; size];
+                self.line.stream.read_exact(&mut body).await?;
+                self.line.read_line().await?; // the closing parenthesis
+                sizes.push(size);
+            } else {
+                self.untagged(&line);
+            }
+        }
+        self.command("UID STORE 1:* +FLAGS.SILENT (\\Deleted)").await?;
+        self.command("EXPUNGE").await?;
+        Ok(sizes)
+    }
+
+    /// IDLE until the relay tells of new mail or `wait` passes; then DONE. When new mail was
+    /// announced: when, and how many messages (`exists` says how many there are now).
+    pub async fn idle(&mut self, wait: Duration) -> Result<Option<(Instant, u32)>, ProbeError> {
+        let before = self.exists;
+        let tag = self.send_command("IDLE").await?;
+        let accepted = self.line.read_line().await?;
+        if !accepted.starts_with('+') {
+            return Err(ProbeError::Unexpected { expected: "+ (IDLE accepted)".into(), got: accepted.to_owned() });
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut announced = None;
+        // A line cut by the deadline would be lost: the wait ends only between lines that
+        // arrive whole (a relay's IDLE responses are single lines sent at once).
+        while self.exists <= before {
+            match tokio::time::timeout_at(deadline, self.line.read_line()).await {
+                Ok(line) => {
+                    let line = line?.to_owned();
+                    self.untagged(&line);
+                }
+                Err(_) => break,
+            }
+        }
+        if self.exists > before {
+            announced = Some((Instant::now(), self.exists - before));
+        }
+        self.line.send(b"DONE\r\n").await?;
+        self.until_tagged(&tag).await?;
+        Ok(announced)
+    }
+
+    pub async fn logout(mut self) -> Result<(), ProbeError> {
+        self.command("LOGOUT").await
+    }
+
+    async fn send_command(&mut self, command: &str) -> Result<String, ProbeError> {
+        self.tag += 1;
+        let tag = format!("c{} ", self.tag);
+        self.line.send(format!("{tag}{command}\r\n").as_bytes()).await?;
+        Ok(tag)
+    }
+
+    async fn command(&mut self, command: &str) -> Result<(), ProbeError> {
+        let tag = self.send_command(command).await?;
+        self.until_tagged(&tag).await
+    }
+
+    async fn until_tagged(&mut self, tag: &str) -> Result<(), ProbeError> {
+        loop {
+            let line = self.line.read_line().await?.to_owned();
+            match line.strip_prefix(tag) {
+                Some(rest) => return expect_ok(rest, &line),
+                None => self.untagged(&line),
+            }
+        }
+    }
+
+    /// Keeps what an untagged response says of the mailbox's size.
+    fn untagged(&mut self, line: &str) {
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next().map(str::parse::<u32>), words.next()) {
+            (Some("*"), Some(Ok(count)), Some("EXISTS")) => self.exists = count,
+            (Some("*"), Some(Ok(_)), Some("EXPUNGE")) => self.exists = self.exists.saturating_sub(1),
+            _ => {}
+        }
+    }
+}
+
+fn expect_ok(rest: &str, line: &str) -> Result<(), ProbeError> {
+    if rest.starts_with("OK") {
+        Ok(())
+    } else {
+        Err(ProbeError::Unexpected { expected: "OK".into(), got: line.to_owned() })
+    }
+}
+
+/// The size of the literal a response line announces at its end (`{1234}`).
+fn literal_size(line: &str) -> Option<usize> {
+    let open = line.strip_suffix('}')?.rfind('{')?;
+    line[open + 1..line.len() - 1].parse().ok().filter(|&size| size <= RETRIEVE_BYTES_MAX)
 }
 
 /// `size` random bytes encrypted to a fresh X25519 certificate, ASCII-armoured: a document

@@ -70,7 +70,12 @@ pub struct Admin {
     /// The outbound queue's deliverer, nudged after a retry or a release (absent with the
     /// relay stopped, or without federation).
     pub peers: Option<Arc<dyn caducee_actors::session::Peers>>,
+    /// The sessions open now, by door (absent with the relay stopped).
+    pub sessions_open: Option<SessionsOpen>,
 }
+
+/// Reads the sessions open now, by door.
+pub type SessionsOpen = Arc<dyn Fn() -> Vec<(String, u64)> + Send + Sync>;
 
 impl Admin {
     /// Answers one request, and records in the audit trail what it read or exported of

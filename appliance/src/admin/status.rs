@@ -28,6 +28,7 @@ impl Admin {
             notices_waiting: self.store.notices()?.into_iter().map(|(_, n)| n).collect(),
             open_alerts: self.store.alerts()?.into_iter().rev().filter(|a| a.acknowledged_at.is_none()).collect(),
             mailboxes: self.user_list()?,
+            sessions_open: self.sessions_open.as_ref().map(|open| open()).unwrap_or_default(),
             pair: crate::pair::view(),
         })
     }

@@ -213,6 +213,8 @@ fn move_to_spare_ports(scratch: &Path) -> anyhow::Result<Config> {
     config.listen.submissions = spare.clone();
     config.listen.pop3 = spare.clone();
     config.listen.pop3s = spare.clone();
+    config.listen.imap = spare.clone();
+    config.listen.imaps = spare.clone();
     config.listen.https = spare.clone();
     config.listen.ldap = spare.clone();
     config.listen.ldaps = spare.clone();

@@ -130,6 +130,8 @@ fn shared_addresses(config: &Config) -> Vec<String> {
         ("submissions", Some(&l.submissions)),
         ("pop3", Some(&l.pop3)),
         ("pop3s", Some(&l.pop3s)),
+        ("imap", Some(&l.imap)),
+        ("imaps", Some(&l.imaps)),
         ("https", Some(&l.https)),
         ("ldap", Some(&l.ldap)),
         ("ldaps", Some(&l.ldaps)),

@@ -51,7 +51,7 @@ impl Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the relay in the foreground (SMTP submission, POP3) until SIGTERM or SIGINT.
+    /// Run the relay in the foreground (SMTP submission, POP3, IMAP) until SIGTERM or SIGINT.
     Serve,
     /// Name a new relay: write its configuration and TLS material into the data folder.
     Setup {
@@ -61,8 +61,8 @@ enum Command {
         /// The relay's host name, in greetings, certificates and bundles (default: the domain).
         #[arg(long)]
         hostname: Option<String>,
-        /// Listen on the standard ports of every address (587, 465, 110, 995, 443, 389, 636)
-        /// rather than the development ports on 127.0.0.1.
+        /// Listen on the standard ports of every address (587, 465, 110, 995, 143, 993, 443,
+        /// 389, 636) rather than the development ports on 127.0.0.1.
         #[arg(long)]
         appliance: bool,
         /// Print JSON instead of text (its shape: docs/operations/admin-protocol.md).

@@ -73,6 +73,7 @@ fn offline(data_dir: &Path, request: Request) -> anyhow::Result<Response> {
         clock: Arc::new(SystemClock),
         drill: crate::backup::drill::DrillWatch::default(),
         peers: None,
+        sessions_open: None,
     };
     // Bundles carry the relay's CA: make sure it exists before the first start.
     crate::tls::Certificates::load(data_dir, &config, caducee_actors::clock::Clock::now(&SystemClock))?;

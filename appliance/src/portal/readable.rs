@@ -98,6 +98,7 @@ fn shown(t: &Texts, key: &str, value: &Value, when: TimeText<'_>) -> String {
             "smtp" => t.protocol_name(caducee_storage::Protocol::Smtp).to_owned(),
             "pop3" => t.protocol_name(caducee_storage::Protocol::Pop3).to_owned(),
             "web" => t.protocol_name(caducee_storage::Protocol::Web).to_owned(),
+            "imap" => t.protocol_name(caducee_storage::Protocol::Imap).to_owned(),
             other => other.to_owned(),
         },
         Value::String(text) if key == "status" => match text.as_str() {

@@ -386,6 +386,8 @@ impl Texts {
             (Protocol::Pop3, false) => "Collection (POP3)",
             (Protocol::Web, true) => "Espace personnel",
             (Protocol::Web, false) => "Personal space",
+            (Protocol::Imap, true) => "Relève (IMAP)",
+            (Protocol::Imap, false) => "Collection (IMAP)",
         }
     }
 

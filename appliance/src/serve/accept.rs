@@ -56,8 +56,9 @@ impl Door {
         let line = match self {
             Door::Mail(Service::Submission | Service::Relay, _) => format!("421 4.7.0 {why}\r\n"),
             Door::Mail(Service::Pop3, _) => format!("-ERR [SYS/TEMP] {why}\r\n"),
+            Door::Mail(Service::Imap, _) => format!("* BYE [UNAVAILABLE] {why}\r\n"),
             // TLS has not started: nothing readable can be said. LDAP: closed at once.
-            Door::Mail(Service::Submissions | Service::Pop3s, _) | Door::Ldap { .. } => String::new(),
+            Door::Mail(Service::Submissions | Service::Pop3s | Service::Imaps, _) | Door::Ldap { .. } => String::new(),
         };
         let _ = stream.try_write(line.as_bytes());
     }

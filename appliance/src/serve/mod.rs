@@ -72,6 +72,7 @@ async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: Pa
         listeners.https[0].local_addr()?.port(),
     );
     let (submission_port, pop3_port) = (listeners.port(Service::Submission), listeners.port(Service::Pop3));
+    let (imap_port, imaps_port) = (listeners.port(Service::Imap), listeners.port(Service::Imaps));
     let ca_pem = std::fs::read_to_string(data_dir.join("tls/ca.pem")).context("reading the relay's CA")?;
     let relay_key = relay_key(&config, &store, &data_dir, clock.now()).await?;
     let mut actors = Actors::start(&config, &store, &clock, endpoints.clone(), ca_pem, relay_key)?;
@@ -128,6 +129,8 @@ async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: Pa
         submission_port,
         pop3s_port: endpoints.pop3s_port,
         pop3_port,
+        imaps_port,
+        imap_port,
     };
     let https = start_https(https_listener, &tls, &actors.relay_key, directory, portal, mail_servers, &config)?;
     let metrics = start_metrics(&config, &data_dir, &actors, &federation, &context, &acceptor, certificates)?;
@@ -135,7 +138,7 @@ async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: Pa
         // A pair member: the replication watched from the member that serves.
         actix_rt::spawn(crate::pair::watch(store.clone(), clock.clone(), std::time::Duration::from_secs(60)));
     }
-    start_admin(&config, &store, &data_dir, &actors, endpoints, clock, shutdown)?;
+    start_admin(&config, &store, &data_dir, &actors, endpoints, clock, &acceptor)?;
     crate::serve::systemd::ready(&format!("serving {}", config.hostname()));
     crate::serve::systemd::spawn_watchdog(store.clone(), actors.mailboxes.clone());
 
@@ -191,7 +194,7 @@ fn start_metrics(
 /// logged-in sessions; LDAP apart) and the connection rate per address.
 fn acceptor(config: &Config, workers: &[Arbiter], alive: accept::Alive, shutdown: watch::Receiver<bool>) -> Acceptor {
     let limits = &config.limits;
-    let mut doors = vec!["submission", "submissions", "pop3", "pop3s", "ldap", "ldaps"];
+    let mut doors = vec!["submission", "submissions", "pop3", "pop3s", "imap", "imaps", "ldap", "ldaps"];
     if config.listen.relay.is_some() {
         doors.push("relay");
     }
@@ -250,6 +253,8 @@ impl Listeners {
             (Service::Submissions, &config.listen.submissions),
             (Service::Pop3, &config.listen.pop3),
             (Service::Pop3s, &config.listen.pop3s),
+            (Service::Imap, &config.listen.imap),
+            (Service::Imaps, &config.listen.imaps),
         ];
         let mut mail = Vec::new();
         for (service, addresses) in services {
@@ -486,8 +491,11 @@ fn start_admin(
     actors: &Actors,
     endpoints: caducee_actors::keyvault::Endpoints,
     clock: Arc<dyn Clock>,
-    shutdown: watch::Receiver<bool>,
+    acceptor: &Acceptor,
 ) -> anyhow::Result<()> {
+    let open = acceptor.open.clone();
+    let sessions_open: crate::admin::SessionsOpen =
+        Arc::new(move || open.by_door().into_iter().map(|(door, count)| (door.to_owned(), count)).collect());
     let admin = Admin {
         store: store.clone(),
         data_dir: data_dir.to_path_buf(),
@@ -510,11 +518,12 @@ fn start_admin(
         clock,
         drill: crate::backup::drill::DrillWatch::default(),
         peers: actors.peers.clone(),
+        sessions_open: Some(sessions_open),
     };
     let socket = admin::socket_path(data_dir);
     let listener = admin::bind_socket(&socket)?;
     println!("ready: admin {}", socket.display());
-    actix_rt::spawn(admin::serve_socket(admin, listener, socket, shutdown));
+    actix_rt::spawn(admin::serve_socket(admin, listener, socket, acceptor.shutdown.clone()));
     Ok(())
 }
 

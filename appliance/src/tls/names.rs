@@ -40,6 +40,8 @@ impl Names {
             &listen.submissions,
             &listen.pop3,
             &listen.pop3s,
+            &listen.imap,
+            &listen.imaps,
             &listen.https,
             &listen.ldap,
             &listen.ldaps,

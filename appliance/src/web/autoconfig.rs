@@ -1,8 +1,8 @@
 //! Mail client autoconfiguration (Thunderbird's `config-v1.1.xml`, also read by K-9/FairEmail
 //! and Evolution): a practice types its secure address and password, and its client finds
-//! the relay's servers — POP3 (and IMAP once the relay has it) for collection, submission
-//! for sending, both over implicit TLS first, then STARTTLS — and logs in with the whole
-//! address. Served at `/.well-known/autoconfig/mail/config-v1.1.xml` and, for the
+//! the relay's servers — IMAP first (new mail pushed with IDLE), then POP3, for collection;
+//! submission for sending; each over implicit TLS first, then STARTTLS — and logs in with
+//! the whole address. Served at `/.well-known/autoconfig/mail/config-v1.1.xml` and, for the
 //! `autoconfig.<domain>` host clients also try, `/mail/config-v1.1.xml`.
 
 use actix_web::{web, HttpResponse};
@@ -18,6 +18,8 @@ pub struct MailServers {
     pub submission_port: u16,
     pub pop3s_port: u16,
     pub pop3_port: u16,
+    pub imaps_port: u16,
+    pub imap_port: u16,
 }
 
 /// One server the document offers.
@@ -43,6 +45,8 @@ struct Document<'a> {
 pub fn document(servers: &MailServers) -> askama::Result<String> {
     use askama::Template as _;
     let offered = [
+        ("incomingServer", "imap", servers.imaps_port, "SSL"),
+        ("incomingServer", "imap", servers.imap_port, "STARTTLS"),
         ("incomingServer", "pop3", servers.pop3s_port, "SSL"),
         ("incomingServer", "pop3", servers.pop3_port, "STARTTLS"),
         ("outgoingServer", "smtp", servers.submissions_port, "SSL"),
@@ -84,16 +88,22 @@ mod tests {
             submission_port: 587,
             pop3s_port: 995,
             pop3_port: 0,
+            imaps_port: 993,
+            imap_port: 143,
         };
         let xml = document(&servers).expect("rendered");
         assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<clientConfig version=\"1.1\">"), "{xml}");
         let parsed = roxmltree::Document::parse(&xml).expect("well-formed");
-        let incoming: Vec<_> = parsed.descendants().filter(|n| n.has_tag_name("incomingServer")).collect();
-        assert_eq!(incoming.len(), 1, "a listener switched off is not offered: {xml}");
-        let outgoing: Vec<_> = parsed.descendants().filter(|n| n.has_tag_name("outgoingServer")).collect();
         let text = |node: roxmltree::Node, tag: &str| {
             node.children().find(|c| c.has_tag_name(tag)).and_then(|c| c.text()).unwrap_or_default().to_owned()
         };
+        let incoming: Vec<_> = parsed.descendants().filter(|n| n.has_tag_name("incomingServer")).collect();
+        assert_eq!(
+            incoming.iter().map(|n| (n.attribute("type").unwrap_or_default(), text(*n, "port"))).collect::<Vec<_>>(),
+            [("imap", "993".to_owned()), ("imap", "143".to_owned()), ("pop3", "995".to_owned())],
+            "IMAP first, implicit TLS first; a listener switched off is not offered: {xml}"
+        );
+        let outgoing: Vec<_> = parsed.descendants().filter(|n| n.has_tag_name("outgoingServer")).collect();
         assert_eq!(
             outgoing.iter().map(|n| (text(*n, "port"), text(*n, "socketType"))).collect::<Vec<_>>(),
             [("465".to_owned(), "SSL".to_owned()), ("587".to_owned(), "STARTTLS".to_owned())]

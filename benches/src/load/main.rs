@@ -35,6 +35,13 @@ const LOAD_DOMAIN: &str = "load.test";
 /// Latencies are recorded in microseconds, up to one minute.
 const LATENCY_MICROS_MAX: u64 = 60_000_000;
 
+/// How collectors collect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum CollectProtocol {
+    Pop3,
+    Imap,
+}
+
 #[derive(Debug, Parser)]
 #[command(name = "caducee-load", about = "Closed-loop SMTP submission load against a scratch Caducée relay")]
 struct Args {
@@ -75,6 +82,12 @@ struct Args {
     /// each of its mailboxes: an argon2id check apiece).
     #[arg(long, default_value_t = 20)]
     collect_every_ms: u64,
+    /// How the collectors collect: `pop3` (a login per mailbox and round: retrieve, delete,
+    /// quit) or `imap` (one session per mailbox kept open: fetch, `\Deleted`, expunge, then
+    /// IDLE until new mail is announced; the push delay from the sender's 250 to the
+    /// `EXISTS` is reported).
+    #[arg(long, value_enum, default_value_t = CollectProtocol::Pop3)]
+    collect_protocol: CollectProtocol,
     /// Open loop: submit at this fixed rate (messages/s) whatever the relay's answers, and
     /// measure each message from its scheduled time (no coordinated omission). Without it,
     /// each session sends its next message as soon as the last is answered.
@@ -90,6 +103,9 @@ struct Args {
     /// The target's implicit-TLS POP3 port.
     #[arg(long)]
     target_pop3s_port: Option<u16>,
+    /// The target's implicit-TLS IMAP port (for `--collect-protocol imap`).
+    #[arg(long)]
+    target_imaps_port: Option<u16>,
     /// The CA certificate (PEM) the target's TLS certificate (name "localhost") chains to.
     #[arg(long)]
     target_ca: Option<PathBuf>,

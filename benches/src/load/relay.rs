@@ -16,6 +16,8 @@ use crate::{Args, LOAD_DOMAIN};
 pub(crate) struct Target {
     pub(crate) submissions_port: u16,
     pub(crate) pop3s_port: u16,
+    /// 0 when the target has none (or was not told of it).
+    pub(crate) imaps_port: u16,
     pub(crate) ca: PathBuf,
     pub(crate) pid: Option<u32>,
     pub(crate) relay: Option<Relay>,
@@ -71,6 +73,7 @@ impl Target {
         Ok(Target {
             submissions_port: relay.submissions_port,
             pop3s_port: relay.pop3s_port,
+            imaps_port: relay.imaps_port,
             ca: data_dir.join("tls/ca.pem"),
             pid: Some(relay.child.id()),
             relay: Some(relay),
@@ -90,6 +93,7 @@ impl Target {
         Ok(Target {
             submissions_port,
             pop3s_port: args.target_pop3s_port.context("--target-pop3s-port")?,
+            imaps_port: args.target_imaps_port.unwrap_or(0),
             ca: args.target_ca.clone().context("--target-ca")?,
             pid: args.target_pid,
             relay: None,
@@ -128,6 +132,7 @@ pub(crate) struct Relay {
     pub(crate) child: Child,
     pub(crate) submissions_port: u16,
     pub(crate) pop3s_port: u16,
+    pub(crate) imaps_port: u16,
 }
 
 impl Relay {
@@ -135,7 +140,7 @@ impl Relay {
         std::fs::create_dir_all(data_dir)?;
         let config = format!(
             "domain = \"{LOAD_DOMAIN}\"\n\n[listen]\nsubmission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\n\
-             pop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\nldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n\n[limits]\nsessions_per_ip = {}\nconnections_per_ip_per_minute = 0\n\
+             pop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\nimap = \"127.0.0.1:0\"\nimaps = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\nldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n\n[limits]\nsessions_per_ip = {}\nconnections_per_ip_per_minute = 0\n\
              sessions_reserved_for_login = 0\nlogin_within_secs = 3600\n\n\
              # A load test is a mass mailing by design: the breaker is set out of its way.\n\
              [monitor]\nmessages_per_minute = 4000000000\ndistinct_recipients_per_day = 4000000000\n",
@@ -158,7 +163,15 @@ impl Relay {
             let _ = child.kill();
             bail!("the relay did not report its submissions and pop3s listeners");
         };
-        Ok(Relay { bin: bin.to_path_buf(), data_dir: data_dir.to_path_buf(), child, submissions_port, pop3s_port })
+        let imaps_port = ports.get("imaps").copied().unwrap_or(0);
+        Ok(Relay {
+            bin: bin.to_path_buf(),
+            data_dir: data_dir.to_path_buf(),
+            child,
+            submissions_port,
+            pop3s_port,
+            imaps_port,
+        })
     }
 
     pub(crate) fn cli(&self, args: &[&str]) -> anyhow::Result<serde_json::Value> {

@@ -29,6 +29,9 @@ pub(crate) struct Report {
     pub(crate) submit_elapsed: Duration,
     pub(crate) collected: u64,
     pub(crate) retrieve: Histogram<u64>,
+    pub(crate) collect_protocol: crate::CollectProtocol,
+    /// IMAP: a sender's 250 to the announcement in the recipient's idling session, µs.
+    pub(crate) push: Histogram<u64>,
     pub(crate) rate: Option<f64>,
     pub(crate) from_schedule: Histogram<u64>,
 }
@@ -136,15 +139,27 @@ impl Report {
         if self.collectors == 0 {
             return String::new();
         }
-        format!(
-            "{} POP3 collectors: {} messages collected ({:.0}/s); RETR ms: p50 {:.2}  p99 {:.2}  max {:.2}\n",
+        let imap = self.collect_protocol == crate::CollectProtocol::Imap;
+        let (name, command) = if imap { ("IMAP", "FETCH") } else { ("POP3", "RETR") };
+        let mut text = format!(
+            "{} {name} collectors: {} messages collected ({:.0}/s); {command} ms per message: p50 {:.2}  p99 {:.2}  max {:.2}\n",
             self.collectors,
             self.collected,
             self.collected as f64 / self.elapsed.as_secs_f64(),
             ms(&self.retrieve, 0.5),
             ms(&self.retrieve, 0.99),
             ms(&self.retrieve, 1.0)
-        )
+        );
+        if imap {
+            text += &format!(
+                "IDLE push, sender's 250 to the recipient's EXISTS ({} messages pushed) ms: p50 {:.2}  p99 {:.2}  max {:.2}\n",
+                self.push.len(),
+                ms(&self.push, 0.5),
+                ms(&self.push, 0.99),
+                ms(&self.push, 1.0)
+            );
+        }
+        text
     }
 
     fn backup_text(&self) -> String {
@@ -210,6 +225,8 @@ impl Report {
             "collected": self.collected,
             "collected_per_second": self.collected as f64 / self.elapsed.as_secs_f64(),
             "retrieve": latencies(&self.retrieve),
+            "collect_protocol": if self.collect_protocol == crate::CollectProtocol::Imap { "imap" } else { "pop3" },
+            "idle_push": (self.collect_protocol == crate::CollectProtocol::Imap).then(|| latencies(&self.push)),
             "open_loop_rate": self.rate,
             "scheduled_start_to_250": self.rate.map(|_| latencies(&self.from_schedule)),
             "backup_during_load": self.backup.as_ref().map(|b| serde_json::json!({

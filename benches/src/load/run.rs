@@ -17,7 +17,7 @@ use tokio_rustls::TlsConnector;
 use crate::relay::Target;
 use crate::report::{BackupWindow, Report};
 use crate::session::{histogram, lock, pace, show_progress, Collector, Practice, Shared, Submitter};
-use crate::Args;
+use crate::{Args, CollectProtocol};
 
 /// A backup taken under load: when it started and ended, and how the command went.
 type BackupRun = (Instant, Instant, Result<std::io::Result<Output>, JoinError>);
@@ -36,8 +36,13 @@ pub(crate) fn run_load(args: &Args, target: &Target) -> anyhow::Result<Report> {
     anyhow::ensure!(!recipients.is_empty(), "no recipient accounts");
     let documents = encrypt_documents(args.size, &recipients)?;
     let tls = probe::tls_trusting(&target.ca)?;
-    let collect_at = match (&peer, args.peer_pop3s_port, &args.peer_ca) {
-        (Some(_), Some(port), Some(ca)) => (port, probe::tls_trusting(ca)?),
+    let collect_at = match (&peer, args.peer_pop3s_port, &args.peer_ca, args.collect_protocol) {
+        (Some(_), _, _, CollectProtocol::Imap) => bail!("--collect-protocol imap collects at the target only"),
+        (Some(_), Some(port), Some(ca), CollectProtocol::Pop3) => (port, probe::tls_trusting(ca)?),
+        (None, _, _, CollectProtocol::Imap) if target.imaps_port == 0 => {
+            bail!("--collect-protocol imap: the target has no IMAPS port (--target-imaps-port)")
+        }
+        (None, _, _, CollectProtocol::Imap) => (target.imaps_port, tls.clone()),
         _ => (target.pop3s_port, tls.clone()),
     };
     let before = target.status()?;
@@ -98,6 +103,8 @@ pub(crate) fn run_load(args: &Args, target: &Target) -> anyhow::Result<Report> {
         submit_elapsed,
         collected: shared.collected.load(Ordering::Relaxed),
         retrieve: lock(&shared.retrieve).clone(),
+        collect_protocol: args.collect_protocol,
+        push: crate::session::push_delays(&shared),
         rate: args.rate,
         from_schedule: lock(&shared.from_schedule).clone(),
     };
@@ -141,6 +148,8 @@ impl Shared {
             samples: Mutex::new(Vec::new()),
             collected: AtomicU64::new(0),
             retrieve: Mutex::new(histogram()),
+            accepted_at: Mutex::new(std::collections::HashMap::new()),
+            announced: Mutex::new(std::collections::HashMap::new()),
             schedule: schedule.map(tokio::sync::Mutex::new),
             from_schedule: Mutex::new(histogram()),
             senders_done: AtomicBool::new(false),
@@ -242,6 +251,7 @@ impl Run<'_> {
                     tls: self.collect_at.1.clone(),
                     mailboxes,
                     shared: self.shared.clone(),
+                    protocol: self.args.collect_protocol,
                 };
                 tokio::spawn(collector.run())
             })

@@ -1,16 +1,17 @@
-//! The generator's sessions: the simulated practices submitting over SMTP, the POP3
-//! collectors, the open-loop pacer, and the figures they share.
+//! The generator's sessions: the simulated practices submitting over SMTP, the POP3 or
+//! IMAP collectors, the open-loop pacer, and the figures they share.
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use caducee_actors::probe::{Pop3Probe, SmtpProbe};
+use caducee_actors::probe::{ImapProbe, Pop3Probe, SmtpProbe};
 use hdrhistogram::Histogram;
 use tokio_rustls::TlsConnector;
 
-use crate::LATENCY_MICROS_MAX;
+use crate::{CollectProtocol, LATENCY_MICROS_MAX};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Practice {
@@ -20,6 +21,10 @@ pub(crate) struct Practice {
     /// peer that holds no keys.
     pub(crate) certificate: Option<String>,
 }
+
+/// When a recipient's IMAP session collected, how many messages, and whether it heard of
+/// them while idling (a push).
+pub(crate) type Announced = (Instant, u32, bool);
 
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -32,8 +37,13 @@ pub(crate) struct Shared {
     /// When each end-of-data→250 completed, and its latency in µs (for `--backup-during`).
     pub(crate) samples: Mutex<Vec<(Instant, u64)>>,
     pub(crate) collected: AtomicU64,
-    /// RETR command to the end of the message, µs.
+    /// RETR command (IMAP: UID FETCH of everything) to the end of the message, µs.
     pub(crate) retrieve: Mutex<Histogram<u64>>,
+    /// When each message to a recipient was answered 250, in order.
+    pub(crate) accepted_at: Mutex<HashMap<String, Vec<Instant>>>,
+    /// IMAP: when a recipient's session collected, and how many messages; `true` for an
+    /// announcement heard while idling (a push).
+    pub(crate) announced: Mutex<HashMap<String, Vec<Announced>>>,
     /// Open loop: scheduled start times, one per message.
     pub(crate) schedule: Option<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Instant>>>,
     /// Open loop: scheduled time → 250, µs.
@@ -116,10 +126,14 @@ pub(crate) struct Collector {
     pub(crate) tls: TlsConnector,
     pub(crate) mailboxes: Vec<Practice>,
     pub(crate) shared: Arc<Shared>,
+    pub(crate) protocol: CollectProtocol,
 }
 
 impl Collector {
     pub(crate) async fn run(self) {
+        if self.protocol == CollectProtocol::Imap {
+            return self.run_imap().await;
+        }
         loop {
             let mut collected = 0;
             for mailbox in &self.mailboxes {
@@ -144,6 +158,20 @@ impl Collector {
         }
     }
 
+    /// IMAP: one session per mailbox, kept open for the whole run.
+    async fn run_imap(self) {
+        let mut sessions = tokio::task::JoinSet::new();
+        for mailbox in self.mailboxes.clone() {
+            let (port, tls, shared, every) = (self.port, self.tls.clone(), self.shared.clone(), self.every);
+            sessions.spawn(async move {
+                if let Err(error) = imap_collect(port, &tls, &mailbox, &shared, every).await {
+                    shared.error(format!("collecting {} over IMAP: {error:#}", mailbox.address));
+                }
+            });
+        }
+        while sessions.join_next().await.is_some() {}
+    }
+
     pub(crate) async fn collect(&self, mailbox: &Practice) -> anyhow::Result<u64> {
         let mut pop3 = Pop3Probe::login(self.port, &self.tls, &mailbox.address, &mailbox.password).await?;
         let count = pop3.count().await?;
@@ -157,6 +185,70 @@ impl Collector {
         self.shared.collected.fetch_add(u64::from(count), Ordering::Relaxed);
         Ok(u64::from(count))
     }
+}
+
+/// One mailbox collected over IMAP as a mail client with push does: everything there is
+/// fetched, marked `\Deleted` and expunged; then IDLE until the relay announces more (or
+/// `every` passes, to see whether the run is over).
+async fn imap_collect(
+    port: u16,
+    tls: &TlsConnector,
+    mailbox: &Practice,
+    shared: &Shared,
+    every: Duration,
+) -> anyhow::Result<()> {
+    let mut imap = ImapProbe::login(port, tls, &mailbox.address, &mailbox.password).await?;
+    // The announcement heard while idling that woke the session, if any.
+    let mut pushed: Option<(Instant, u32)> = None;
+    loop {
+        if imap.exists > 0 {
+            let (at, count, push) = match pushed.take() {
+                Some((at, count)) => (at, count, true),
+                None => (Instant::now(), imap.exists, false),
+            };
+            lock(&shared.announced).entry(mailbox.address.clone()).or_default().push((at, count, push));
+            let started = Instant::now();
+            let sizes = imap.collect_all().await?;
+            if sizes.is_empty() {
+                imap.exists = 0; // nothing there after all: do not ask again
+            }
+            for _ in &sizes {
+                let _ = lock(&shared.retrieve).record(micros(started.elapsed() / sizes.len() as u32));
+            }
+            shared.collected.fetch_add(sizes.len() as u64, Ordering::Relaxed);
+            continue;
+        }
+        if shared.senders_done.load(Ordering::Acquire)
+            && shared.collected.load(Ordering::Relaxed) >= shared.accepted.load(Ordering::Relaxed)
+        {
+            break;
+        }
+        // Long enough that an idle mailbox costs nothing; short enough to see the end.
+        pushed = imap.idle(every.max(Duration::from_millis(200))).await?;
+    }
+    imap.logout().await?;
+    Ok(())
+}
+
+/// The push delays: for each message a session heard of while idling, the time from its
+/// sender's 250 to the announcement (zero when the announcement came first), µs. Messages
+/// to a recipient are answered and announced in the same order.
+pub(crate) fn push_delays(shared: &Shared) -> Histogram<u64> {
+    let mut delays = histogram();
+    let accepted = lock(&shared.accepted_at);
+    for (recipient, announcements) in lock(&shared.announced).iter() {
+        let Some(answered) = accepted.get(recipient) else { continue };
+        let mut next = 0;
+        for &(at, count, pushed) in announcements {
+            for accepted_at in answered.iter().skip(next).take(count as usize) {
+                if pushed {
+                    let _ = delays.record(micros(at.saturating_duration_since(*accepted_at)));
+                }
+            }
+            next += count as usize;
+        }
+    }
+    delays
 }
 
 /// One simulated practice: one SMTP session (or one per message with `--reconnect`).
@@ -205,6 +297,7 @@ impl Submitter {
                 let _ = lock(&self.shared.from_schedule).record(micros(at.elapsed()));
             }
             self.shared.accepted.fetch_add(1, Ordering::Relaxed);
+            lock(&self.shared.accepted_at).entry(self.recipient.clone()).or_default().push(Instant::now());
             let _ = lock(&self.shared.end_of_data).record(micros(submitted.end_of_data));
             let _ = lock(&self.shared.transaction).record(micros(submitted.transaction));
             lock(&self.shared.samples).push((Instant::now(), micros(submitted.end_of_data)));

@@ -4,9 +4,10 @@
 //! clear headers). Messages are OpenPGP-encrypted: what a section returns is the bytes as
 //! stored, never anything decrypted.
 
+use std::borrow::Cow;
 use std::num::NonZeroU32;
 
-use imap_codec::imap_types::core::{IString, Literal, NString, Quoted};
+use imap_codec::imap_types::core::{AString, IString, Literal, NString, Quoted};
 use imap_codec::imap_types::datetime::DateTime;
 use imap_codec::imap_types::envelope::{Address, Envelope};
 use imap_codec::imap_types::fetch::{MessageDataItem, MessageDataItemName, Section};
@@ -85,6 +86,7 @@ pub(super) fn items<V: Vocabulary>(
             }
             MessageDataItemName::BodyExt { section, partial, .. } => content.map(|bytes| {
                 let whole = section_bytes(bytes, section.as_ref());
+                let whole = whole.as_ref();
                 let (origin, data) = match partial {
                     Some((start, length)) => {
                         let start = (*start as usize).min(whole.len());
@@ -123,34 +125,54 @@ fn nstring(bytes: &[u8]) -> NString<'static> {
     NString(Literal::try_from(bytes.to_vec()).ok().map(IString::Literal))
 }
 
-/// Where the header ends: after the first empty line (the text starts there).
+/// Where the header ends, blank line included: after the last field mail-parser finds, and
+/// the line ending that follows it.
 fn header_end(bytes: &[u8]) -> usize {
-    let crlf = bytes.windows(4).position(|w| w == b"\r\n\r\n").map(|at| at + 4);
-    let lf = bytes.windows(2).position(|w| w == b"\n\n").map(|at| at + 2);
-    match (crlf, lf) {
-        (Some(a), Some(b)) => a.min(b),
-        (a, b) => a.or(b).unwrap_or(bytes.len()),
-    }
+    let fields_end = mail_parser::MessageParser::default()
+        .parse_headers(bytes)
+        .and_then(|message| message.headers().last().map(|field| field.offset_end as usize))
+        .unwrap_or(0)
+        .min(bytes.len());
+    let rest = &bytes[fields_end..];
+    let blank = if rest.starts_with(b"\r\n") { 2 } else { usize::from(rest.starts_with(b"\n")) };
+    fields_end + blank
 }
 
-/// A section (RFC 3501 §6.4.5): the whole message, its header or text, a numbered part or
-/// that part's MIME header. `HEADER.FIELDS` answers the whole header (the relay's messages
-/// carry few fields, all of them clear by design); the header and text of a part that is
-/// itself a message are not offered (empty).
-fn section_bytes<'a>(bytes: &'a [u8], section: Option<&Section<'_>>) -> &'a [u8] {
+/// A section (RFC 3501 §6.4.5): the whole message, its header or text, some of its header
+/// fields, a numbered part or that part's MIME header; the header and text of a part that
+/// is itself a message are not offered (empty).
+fn section_bytes<'a>(bytes: &'a [u8], section: Option<&Section<'_>>) -> Cow<'a, [u8]> {
     let header = &bytes[..header_end(bytes)];
     let numbers = |part: &imap_codec::imap_types::fetch::Part| -> Vec<u32> {
         part.0.as_ref().iter().map(|number| number.get()).collect()
     };
     match section {
-        None => bytes,
-        Some(Section::Header(None)) => header,
-        Some(Section::Text(None)) => &bytes[header.len()..],
-        Some(Section::HeaderFields(None, _) | Section::HeaderFieldsNot(None, _)) => header,
-        Some(Section::Part(part)) => super::structure::part_bytes(bytes, &numbers(part), false),
-        Some(Section::Mime(part)) => super::structure::part_bytes(bytes, &numbers(part), true),
-        Some(_) => &[],
+        None => Cow::Borrowed(bytes),
+        Some(Section::Header(None)) => Cow::Borrowed(header),
+        Some(Section::Text(None)) => Cow::Borrowed(&bytes[header.len()..]),
+        Some(Section::HeaderFields(None, names)) => Cow::Owned(header_fields(bytes, names.as_ref(), true)),
+        Some(Section::HeaderFieldsNot(None, names)) => Cow::Owned(header_fields(bytes, names.as_ref(), false)),
+        Some(Section::Part(part)) => Cow::Borrowed(super::structure::part_bytes(bytes, &numbers(part), false)),
+        Some(Section::Mime(part)) => Cow::Borrowed(super::structure::part_bytes(bytes, &numbers(part), true)),
+        Some(_) => Cow::Borrowed(&[]),
     }
+}
+
+/// `HEADER.FIELDS` (`keep`) or `HEADER.FIELDS.NOT`: the message's header fields named (or
+/// not named) in `names`, as they are written (folded lines kept), then the blank line.
+fn header_fields(bytes: &[u8], names: &[AString<'_>], keep: bool) -> Vec<u8> {
+    let mut fields = Vec::new();
+    if let Some(message) = mail_parser::MessageParser::default().parse_headers(bytes) {
+        for header in message.headers() {
+            let named = names.iter().any(|name| name.as_ref().eq_ignore_ascii_case(header.name().as_bytes()));
+            let (start, end) = (header.offset_field as usize, header.offset_end as usize);
+            if named == keep && start <= end {
+                fields.extend_from_slice(bytes.get(start..end).unwrap_or_default());
+            }
+        }
+    }
+    fields.extend_from_slice(b"\r\n");
+    fields
 }
 
 /// The envelope (RFC 3501 §7.4.2) from the clear headers.

@@ -310,6 +310,32 @@ fn reading_a_body_reads_the_message_and_marks_it_seen_unless_peeked() {
 }
 
 #[test]
+fn header_fields_are_the_named_fields_as_written_then_the_blank_line() {
+    let message = "From: Labo <labo@relay.test>\r\nTo: alice@relay.test\r\nSubject: Document\r\n \
+                   medical\r\nMessage-ID: <1.2@relay.test>\r\n\r\n-----BEGIN PGP MESSAGE-----\r\n";
+    let mut server = selected();
+    let mut fetch = |command: &str| {
+        say(&mut server, command);
+        assert_eq!(server.retrieved(Some(message.as_bytes().to_vec())), None);
+        text(&mut server)
+    };
+    let out = fetch("h FETCH 2 (BODY.PEEK[HEADER.FIELDS (subject FROM)])\r\n");
+    let fields = "From: Labo <labo@relay.test>\r\nSubject: Document\r\n medical\r\n\r\n";
+    assert_eq!(
+        out,
+        format!(
+            "* 2 FETCH (BODY[HEADER.FIELDS (subject FROM)] {{{}}}\r\n{fields})\r\nh OK FETCH completed\r\n",
+            fields.len()
+        ),
+        "in the message's order, a folded field whole"
+    );
+    let out = fetch("n FETCH 2 (BODY.PEEK[HEADER.FIELDS.NOT (Subject From Message-ID)])\r\n");
+    assert!(out.contains("{24}\r\nTo: alice@relay.test\r\n\r\n)"), "{out}");
+    let out = fetch("t FETCH 2 (BODY.PEEK[TEXT])\r\n");
+    assert!(out.contains("{29}\r\n-----BEGIN PGP MESSAGE-----\r\n)"), "{out}");
+}
+
+#[test]
 fn deleting_and_expunging_erase_for_this_recipient() {
     let mut server = selected();
     let (out, effect) = say(&mut server, "d STORE 1:2 +FLAGS (\\Deleted)\r\n");
