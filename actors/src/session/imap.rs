@@ -60,11 +60,7 @@ impl Inbox {
     }
 
     fn outcome(&self) -> &'static str {
-        if self.user.is_some() {
-            "ok"
-        } else {
-            "closed"
-        }
+        super::login_outcome(self.user.is_some())
     }
 
     /// The logged-in account's mailbox actor, looked up once.

@@ -175,6 +175,15 @@ impl Service {
     }
 }
 
+/// A collection session's outcome in the connection log: `ok` once it logged in.
+fn login_outcome(logged_in: bool) -> &'static str {
+    if logged_in {
+        "ok"
+    } else {
+        "closed"
+    }
+}
+
 /// Numbers sessions (maildrop lock holders) and salts trace ids.
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 

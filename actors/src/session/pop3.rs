@@ -34,11 +34,7 @@ impl Collection {
     }
 
     fn outcome(&self) -> &'static str {
-        if self.user.is_some() {
-            "ok"
-        } else {
-            "closed"
-        }
+        super::login_outcome(self.user.is_some())
     }
 }
 
