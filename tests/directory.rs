@@ -254,6 +254,25 @@ fn the_directory_is_the_same_on_the_web_in_the_files_and_over_ldap_and_honours_t
     assert!(root.contains("namingContexts: ou=directory,dc=relay,dc=test"), "{root}");
     assert!(root.contains("supportedExtension: 1.3.6.1.4.1.1466.20037"), "{root}");
 
+    // An entry read by its DN (scope base), as address books do, in any case; a red-listed
+    // one only by a bound session.
+    let by_dn = |dn: &str, bind: &[&str]| {
+        let found = Command::new("ldapsearch")
+            .env("LDAPTLS_CACERT", relay.ca())
+            .args(["-LLL", "-x", "-H", &format!("ldaps://127.0.0.1:{}", relay.port("ldaps")), "-b", dn, "-s", "base"])
+            .args(bind)
+            .args(["(objectClass=*)", "mail", "cn"])
+            .output()
+            .expect("ldapsearch");
+        String::from_utf8_lossy(&found.stdout).into_owned()
+    };
+    let read = by_dn("MAIL=Anne.Martin@relay.test, OU=directory,dc=relay,dc=test", &[]);
+    assert!(read.contains(&format!("mail: {anne_mail}")) && read.contains("cn: "), "{read}");
+    let claire_dn = format!("mail={claire},ou=directory,dc=relay,dc=test");
+    assert!(!by_dn(&claire_dn, &[]).contains("mail:"), "red-listed, not bound");
+    assert!(by_dn(&claire_dn, &["-D", anne_dn, "-w", password]).contains(&format!("mail: {claire}")));
+    assert!(!by_dn("mail=nobody@relay.test,ou=directory,dc=relay,dc=test", &[]).contains("mail:"));
+
     // Writes are refused with the proper code; a filter too deep gets a clear refusal.
     let entry = dir.path().join("add.ldif");
     std::fs::write(&entry, "dn: mail=x@relay.test,ou=directory,dc=relay,dc=test\nobjectClass: person\ncn: x\nsn: x\n")

@@ -107,6 +107,11 @@ userdb {
   driver = static
   args = uid=vmail gid=vmail home=$work/mail/%u
 }
+# Every session of the load is one login process's client: enough of them for 100 sessions
+# and the collectors, and as many mail processes.
+default_process_limit = $((sessions * 2 + 20))
+default_client_limit = $((sessions * 4 + 100))
+mail_max_userip_connections = $((sessions + 10))
 service pop3-login {
   inet_listener pop3 {
     port = 0
@@ -133,6 +138,7 @@ service lmtp {
   }
 }
 service auth {
+  client_limit = $((sessions * 4 + 100))
   unix_listener $spool/private/compare-auth {
     mode = 0666
     user = postfix
@@ -151,7 +157,10 @@ postconf -e "myhostname = localhost" "mydestination =" "inet_interfaces = loopba
     "smtpd_sasl_type = dovecot" "smtpd_sasl_path = private/compare-auth" \
     "smtpd_sender_login_maps = texthash:$work/vmailbox" \
     "default_process_limit = $((sessions * 2 + 20))" "smtpd_client_connection_count_limit = 0" \
-    "smtpd_client_message_rate_limit = 0" "anvil_rate_time_unit = 60s" "message_size_limit = 26214400"
+    "smtpd_client_connection_rate_limit = 0" "smtpd_client_message_rate_limit = 0" \
+    "smtpd_client_recipient_rate_limit = 0" "smtpd_client_new_tls_session_rate_limit = 0" \
+    "smtpd_client_auth_rate_limit = 0" "smtpd_client_event_limit_exceptions =" \
+    "anvil_rate_time_unit = 60s" "message_size_limit = 26214400"
 postconf -M "127.0.0.1:2465/inet=127.0.0.1:2465 inet n - y - - smtpd"
 postconf -P "127.0.0.1:2465/inet/smtpd_tls_wrappermode=yes" \
     "127.0.0.1:2465/inet/smtpd_sasl_auth_enable=yes" \
@@ -182,4 +191,24 @@ echo "== and against caducee"
     --collect-protocol "$protocol" \
     --json "$work/caducee.json" | tee "$work/caducee.txt"
 
+echo "== ratios (one sitting: the sink, then Postfix + Dovecot, then Caducée)"
+python3 - "$work" "$sessions" "$messages" "$collectors" "$protocol" <<'PY'
+import json, sys
+work, sessions, messages, collectors, protocol = sys.argv[1:]
+runs = {name: json.load(open(f"{work}/{name}.json")) for name in ("sink", "postfix", "caducee")}
+def rate(run): return run["messages_per_second"]
+def p(run, what, q): return (run.get(what) or {}).get(f"{q}_ms")
+print(f"{sessions} sessions, {messages} messages, {collectors} {protocol} collectors")
+print(f"{'':28}{'sink':>12}{'Postfix+Dovecot':>18}{'Caducée':>12}")
+print(f"{'accepted messages/s':28}" + "".join(f"{rate(runs[n]):>{w},.0f}" for n, w in (("sink", 12), ("postfix", 18), ("caducee", 12))))
+for q in ("p50", "p99"):
+    cells = [p(runs[n], "end_of_data_to_250", q) for n in ("sink", "postfix", "caducee")]
+    print(f"{'end of data -> 250 ' + q + ' (ms)':28}" + "".join(f"{c:>{w}.2f}" if c is not None else f"{'-':>{w}}" for c, w in zip(cells, (12, 18, 12))))
+if int(collectors):
+    print(f"{'collected messages/s':28}{'-':>12}{runs['postfix']['collected_per_second']:>18,.0f}{runs['caducee']['collected_per_second']:>12,.0f}")
+cpu = runs["caducee"].get("relay_cpu_seconds")
+if cpu:
+    print(f"Caducée's relay CPU per message: {cpu / max(runs['caducee']['accepted'], 1) * 1e6:.0f} µs")
+print(f"Caducée / sink: {rate(runs['caducee']) / rate(runs['sink']):.1%}   Caducée / Postfix + Dovecot: {rate(runs['caducee']) / rate(runs['postfix']):.1f}x")
+PY
 echo "== results in $work"

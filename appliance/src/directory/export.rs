@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 
+use super::entry::PublicEntry;
+use super::ldap_form::ldap_entry;
 use super::view::DirectoryView;
 
 /// The export formats: a request field, hence their place in the protocol.
@@ -31,7 +33,7 @@ const CSV_HEADER: [&str; 13] = [
 pub fn export_csv(view: &DirectoryView) -> anyhow::Result<Vec<u8>> {
     let mut writer = csv_writer(b',');
     writer.write_record(CSV_HEADER)?;
-    for e in view.public() {
+    for e in view.public().map(PublicEntry::from) {
         let (id_type, id) = e.practitioner_id.clone().unwrap_or_default();
         write_cells(
             &mut writer,
@@ -81,7 +83,7 @@ pub fn export_national(view: &DirectoryView) -> anyhow::Result<Vec<u8>> {
         "dematerialisation",
         "empreinte_cle",
     ])?;
-    for e in &view.all {
+    for e in view.all.iter().map(PublicEntry::from) {
         let (pp_type, pp) = e.practitioner_id.clone().unwrap_or_default();
         let (org_type, org) = e.organisation_id.clone().unwrap_or_default();
         let yes_no = |b: bool| if b { "oui" } else { "non" };
@@ -135,11 +137,11 @@ fn inert_cell(cell: &str) -> Cow<'_, str> {
     }
 }
 
-/// The public directory as LDIF (RFC 2849), from the LDAP entries the view already holds:
+/// The public directory as LDIF (RFC 2849), each entry as LDAP serves it:
 /// values that are not safe strings are base64.
 pub fn export_ldif(view: &DirectoryView) -> Vec<u8> {
     let mut out = String::from("version: 1\n\n");
-    for (_, ldap) in view.all.iter().zip(&view.ldap).filter(|(entry, _)| !entry.red_list) {
+    for ldap in view.public().map(|entry| ldap_entry(entry, &view.base)) {
         out.push_str(&ldif_line("dn", ldap.dn.as_bytes()));
         for (name, values) in &ldap.attributes {
             for value in values {

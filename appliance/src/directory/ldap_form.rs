@@ -1,32 +1,141 @@
-//! The LDAP form of an entry: its DN under the base of the mail domain, its attributes (names
-//! as in docs/directory.md) and their values folded for filter matching.
+//! The LDAP form of an entry: its DN under the base of the mail domain and its attributes
+//! (names as in docs/directory.md), read from the stored entry when a search needs them
+//! rather than kept beside it.
 
-use super::entry::{fold, PublicEntry};
+use std::borrow::Cow;
 
-/// An entry as LDAP serves it: its DN, its attributes, and their values folded for matching.
+use super::entry::{fold, Field, StoredEntry};
+
+/// The object classes of every entry.
+const OBJECT_CLASSES: [&str; 4] = ["top", "person", "inetOrgPerson", "caduceeEntry"];
+
+/// The attributes of an entry, in the order a search result lists them.
+const ATTRIBUTES: [&str; 22] = [
+    "objectClass",
+    "mail",
+    "cn",
+    "sn",
+    "givenName",
+    "title",
+    "l",
+    "postalCode",
+    "specialty",
+    "mailboxType",
+    "businessCategory",
+    "description",
+    "telephoneNumber",
+    "rpps",
+    "adeli",
+    "finess",
+    "siren",
+    "siret",
+    "acceptsDematerialisation",
+    "pgpFingerprint",
+    "responsiblePerson",
+    "pgpKey",
+];
+
+/// The values of one attribute of one entry.
+#[derive(Debug)]
+pub enum Values<'a> {
+    One(Cow<'a, str>),
+    /// Several, one per line.
+    Lines(&'a str),
+    Listed(&'a [&'static str]),
+    Owned(Vec<String>),
+    /// Not text (the certificate): never matched by a filter.
+    Binary(&'a [u8]),
+}
+
+impl Values<'_> {
+    /// Whether any text value satisfies `test`; binary values never do.
+    pub fn any(&self, mut test: impl FnMut(&str) -> bool) -> bool {
+        match self {
+            Values::One(value) => test(value),
+            Values::Lines(lines) => lines.split('\n').any(test),
+            Values::Listed(values) => values.iter().any(|value| test(value)),
+            Values::Owned(values) => values.iter().any(|value| test(value)),
+            Values::Binary(_) => false,
+        }
+    }
+
+    fn into_bytes(self) -> Vec<Vec<u8>> {
+        match self {
+            Values::One(value) => vec![value.into_owned().into_bytes()],
+            Values::Lines(lines) => lines.split('\n').map(|line| line.as_bytes().to_vec()).collect(),
+            Values::Listed(values) => values.iter().map(|value| value.as_bytes().to_vec()).collect(),
+            Values::Owned(values) => values.into_iter().map(String::into_bytes).collect(),
+            Values::Binary(bytes) => vec![bytes.to_vec()],
+        }
+    }
+}
+
+/// What a search filter reads of an entry.
+pub trait LdapAttributes {
+    /// The values of the attribute `name` (any case), `None` when the entry has none.
+    fn values(&self, name: &str) -> Option<Values<'_>>;
+}
+
+impl LdapAttributes for StoredEntry {
+    fn values(&self, name: &str) -> Option<Values<'_>> {
+        let name = ATTRIBUTES.iter().find(|known| known.eq_ignore_ascii_case(name))?;
+        let text = |field| Some(self.field(field)).filter(|v| !v.is_empty()).map(|v| Values::One(Cow::Borrowed(v)));
+        match *name {
+            "objectClass" => Some(Values::Listed(&OBJECT_CLASSES)),
+            "mail" => text(Field::Address),
+            "cn" => Some(Values::One(Cow::Owned(self.display_name()))),
+            "sn" => Some(Values::One(Cow::Borrowed(self.field(Field::LastName)))),
+            "givenName" => text(Field::FirstName),
+            "title" => text(Field::Civility),
+            "l" => text(Field::City),
+            "postalCode" => text(Field::Postcode),
+            "specialty" => text(Field::Specialty),
+            "mailboxType" => Some(Values::One(Cow::Borrowed(self.mailbox_type()))),
+            "businessCategory" => text(Field::Category),
+            "description" => text(Field::Description),
+            "telephoneNumber" => text(Field::Phone),
+            "rpps" | "adeli" => identifier(self.practitioner_id().map(static_kind), name),
+            "finess" | "siren" | "siret" => identifier(self.organisation_id().map(static_kind), name),
+            "acceptsDematerialisation" => {
+                Some(Values::One(Cow::Borrowed(if self.dematerialisation() { "TRUE" } else { "FALSE" })))
+            }
+            "pgpFingerprint" => text(Field::Fingerprint),
+            "responsiblePerson" => {
+                Some(self.field(Field::ResponsiblePersons)).filter(|v| !v.is_empty()).map(Values::Lines)
+            }
+            "pgpKey" => self.certificate().map(Values::Binary),
+            _ => None,
+        }
+    }
+}
+
+/// An identifier's number when its kind is `kind`.
+fn identifier<'a>(found: Option<(&'static str, &'a str)>, kind: &str) -> Option<Values<'a>> {
+    found.filter(|(k, _)| k.eq_ignore_ascii_case(kind)).map(|(_, number)| Values::One(Cow::Borrowed(number)))
+}
+
+/// An identifier's kind as its attribute's name reads it ("RPPS" → "rpps"); kinds are
+/// ASCII, compared without regard to case.
+fn static_kind<'a>((kind, number): (&'a str, &'a str)) -> (&'static str, &'a str) {
+    let kind = ["rpps", "adeli", "finess", "siren", "siret"]
+        .into_iter()
+        .find(|known| known.eq_ignore_ascii_case(kind))
+        .unwrap_or("");
+    (kind, number)
+}
+
+/// An entry made for one answer (the rootDSE, the directory's own entry), with its
+/// attributes as they are sent.
 #[derive(Debug)]
 pub struct LdapEntry {
     pub dn: String,
-    /// The DN lower-cased, for base lookups.
-    pub dn_folded: String,
     pub attributes: Vec<(&'static str, Vec<Vec<u8>>)>,
-    /// (attribute name in lower case, values folded) for filter matching; binary values
-    /// are left out.
-    pub folded: Vec<(String, Vec<String>)>,
 }
 
-impl LdapEntry {
-    pub fn new(entry: &PublicEntry, base: &str) -> LdapEntry {
-        let dn = entry_dn(entry, base);
-        let attributes = ldap_attributes(entry);
-        let folded = attributes
-            .iter()
-            .filter(|(name, _)| *name != "pgpKey")
-            .map(|(name, values)| {
-                (name.to_ascii_lowercase(), values.iter().map(|v| fold(&String::from_utf8_lossy(v))).collect())
-            })
-            .collect();
-        LdapEntry { dn_folded: dn.to_ascii_lowercase(), dn, attributes, folded }
+impl LdapAttributes for LdapEntry {
+    fn values(&self, name: &str) -> Option<Values<'_>> {
+        let (_, values) = self.attributes.iter().find(|(n, _)| n.eq_ignore_ascii_case(name))?;
+        Some(Values::Owned(values.iter().map(|v| String::from_utf8_lossy(v).into_owned()).collect()))
     }
 }
 
@@ -37,8 +146,8 @@ pub fn base_dn(domain: &str) -> String {
 }
 
 /// An entry's DN under `base`.
-pub fn entry_dn(entry: &PublicEntry, base: &str) -> String {
-    format!("mail={},{base}", escape_dn_value(&entry.address))
+pub fn entry_dn(entry: &StoredEntry, base: &str) -> String {
+    format!("mail={},{base}", escape_dn_value(entry.address()))
 }
 
 /// RFC 4514 escaping of an attribute value in a DN.
@@ -60,54 +169,19 @@ pub fn escape_dn_value(value: &str) -> String {
     out
 }
 
-/// The LDAP attributes of an entry (names as in docs/directory.md), values as text, the
-/// certificate as bytes.
-pub fn ldap_attributes(entry: &PublicEntry) -> Vec<(&'static str, Vec<Vec<u8>>)> {
-    let mut attributes: Vec<(&'static str, Vec<Vec<u8>>)> = vec![
-        ("objectClass", vec![b"top".to_vec(), b"person".to_vec(), b"inetOrgPerson".to_vec(), b"caduceeEntry".to_vec()]),
-        ("mail", vec![entry.address.clone().into_bytes()]),
-        ("cn", vec![entry.display_name().into_bytes()]),
-        ("sn", vec![entry.last_name.clone().into_bytes()]),
-    ];
-    let mut text = |name: &'static str, value: &str| {
-        if !value.is_empty() {
-            attributes.push((name, vec![value.as_bytes().to_vec()]));
-        }
-    };
-    text("givenName", &entry.first_name);
-    text("title", &entry.civility);
-    text("l", &entry.city);
-    text("postalCode", &entry.postcode);
-    text("specialty", &entry.specialty);
-    text("mailboxType", entry.mailbox_type);
-    text("businessCategory", &entry.category);
-    text("description", &entry.description);
-    if let Some(phone) = &entry.phone {
-        text("telephoneNumber", phone);
-    }
-    if let Some((kind, number)) = &entry.practitioner_id {
-        text(if kind == "RPPS" { "rpps" } else { "adeli" }, number);
-    }
-    if let Some((kind, number)) = &entry.organisation_id {
-        text(
-            match kind.as_str() {
-                "FINESS" => "finess",
-                "SIREN" => "siren",
-                _ => "siret",
-            },
-            number,
-        );
-    }
-    text("acceptsDematerialisation", if entry.dematerialisation { "TRUE" } else { "FALSE" });
-    if let Some(fingerprint) = &entry.fingerprint {
-        text("pgpFingerprint", fingerprint);
-    }
-    if !entry.responsible_persons.is_empty() {
-        attributes
-            .push(("responsiblePerson", entry.responsible_persons.iter().map(|p| p.clone().into_bytes()).collect()));
-    }
-    if let Some(certificate) = &entry.certificate {
-        attributes.push(("pgpKey", vec![certificate.clone()]));
-    }
-    attributes
+/// The entry as a search result sends it: its DN and every attribute it has, in the order
+/// of [`ATTRIBUTES`].
+pub fn ldap_entry(entry: &StoredEntry, base: &str) -> LdapEntry {
+    let attributes = ATTRIBUTES.iter().filter_map(|name| Some((*name, entry.values(name)?.into_bytes()))).collect();
+    LdapEntry { dn: entry_dn(entry, base), attributes }
+}
+
+/// An attribute's one value, folded, for the indexes (`None` when the entry has none).
+pub fn folded_value(entry: &StoredEntry, name: &str) -> Option<String> {
+    let mut found = None;
+    entry.values(name)?.any(|value| {
+        found = Some(fold(value));
+        true
+    });
+    found
 }

@@ -24,12 +24,12 @@ mod keys;
 mod ldap_form;
 mod view;
 
-pub use entry::{fold, PublicEntry};
+pub use entry::{fold, folded_chars, Field, PublicEntry, StoredEntry};
 pub use export::{export_csv, export_ldif, export_national, ExportFormat};
 pub use fields::{apply_fields, ApplyFields, DirectoryFields};
 pub use import::{read_import, ImportLine};
 pub use keys::{key_id, KeyIndex, WkdName};
-pub use ldap_form::{base_dn, LdapEntry};
+pub use ldap_form::{base_dn, entry_dn, folded_value, ldap_entry, LdapAttributes, LdapEntry, Values};
 pub use view::{build_view, DirectoryCache, DirectoryView, KeyIndexing};
 
 #[cfg(test)]

@@ -5,19 +5,20 @@ use std::sync::{Arc, RwLock};
 
 use caducee_storage::{Millis, Store};
 
-use super::entry::PublicEntry;
+use super::entry::StoredEntry;
 use super::keys::KeyIndex;
-use super::ldap_form::{base_dn, LdapEntry};
+use super::ldap_form::base_dn;
 
 /// The directory at one moment: open accounts, in address order.
 #[derive(Debug)]
 pub struct DirectoryView {
     pub generation: u64,
-    /// Every open account, red-listed ones included (for authenticated LDAP).
-    pub all: Vec<PublicEntry>,
-    /// The LDAP form of each entry of `all`, same order, made once per view.
-    pub ldap: Vec<LdapEntry>,
-    /// Equality and prefix indexes over `ldap`.
+    /// The LDAP base DN the entries' DNs are under.
+    pub base: String,
+    /// Every open account, red-listed ones included (for authenticated LDAP); their LDAP
+    /// form is read from them as a search needs it.
+    pub all: Vec<StoredEntry>,
+    /// Equality and prefix indexes over `all`'s LDAP attributes.
     pub index: crate::ldap::index::LdapIndex,
     /// Key discovery's index over every account's certificates, closed accounts included;
     /// shared with the view before when nothing it depends on changed.
@@ -26,8 +27,8 @@ pub struct DirectoryView {
 
 impl DirectoryView {
     /// What anyone may see: red-listed entries left out.
-    pub fn public(&self) -> impl Iterator<Item = &PublicEntry> {
-        self.all.iter().filter(|e| !e.red_list)
+    pub fn public(&self) -> impl Iterator<Item = &StoredEntry> {
+        self.all.iter().filter(|e| !e.red_list())
     }
 }
 
@@ -130,12 +131,12 @@ pub fn build_view(
         KeyIndexing::Skip => Arc::default(),
         KeyIndexing::Rebuild(previous) => KeyIndex::build(&snapshot, previous),
     };
-    let all: Vec<PublicEntry> = snapshot
+    let all: Vec<StoredEntry> = snapshot
         .iter()
         .filter(|record| record.state.closed_at.is_none())
-        .map(|record| PublicEntry::from_record(record, now))
+        .map(|record| StoredEntry::from_record(record, now))
         .collect();
-    let ldap: Vec<LdapEntry> = all.iter().map(|entry| LdapEntry::new(entry, base)).collect();
-    let index = crate::ldap::index::LdapIndex::build(&ldap);
-    Ok(DirectoryView { generation, all, ldap, index, keys })
+    drop(snapshot);
+    let index = crate::ldap::index::LdapIndex::build(&all);
+    Ok(DirectoryView { generation, base: base.to_owned(), all, index, keys })
 }

@@ -4,7 +4,7 @@
 use ldap3_proto::proto::*;
 
 use super::{FILTER_DEPTH_MAX, FILTER_TERMS_MAX};
-use crate::directory::{fold, LdapEntry};
+use crate::directory::{fold, folded_chars, LdapAttributes};
 
 /// Refuses filters too large or too deep to evaluate cheaply.
 pub(super) fn check_filter(filter: &LdapFilter) -> Result<(), String> {
@@ -52,29 +52,22 @@ pub(super) fn folded(filter: &LdapFilter) -> LdapFilter {
 
 /// Whether `entry` matches `filter`, whose values are already [`folded`]. Matching ignores
 /// case and French accents (the directory's attributes are all text); approximate matching
-/// is equality; extensible matches are not supported and match nothing.
-pub(super) fn matches(filter: &LdapFilter, entry: &LdapEntry) -> bool {
-    let values = |name: &str| {
-        let name = name.to_ascii_lowercase();
-        entry.folded.iter().find(|(n, _)| *n == name).map(|(_, values)| values.as_slice())
-    };
+/// is equality; extensible matches are not supported and match nothing. The entry's values
+/// are folded as they are compared.
+pub(super) fn matches(filter: &LdapFilter, entry: &impl LdapAttributes) -> bool {
+    let any = |name: &str, test: &mut dyn FnMut(&str) -> bool| entry.values(name).is_some_and(|vs| vs.any(test));
     match filter {
         LdapFilter::And(parts) => parts.iter().all(|p| matches(p, entry)),
         LdapFilter::Or(parts) => parts.iter().any(|p| matches(p, entry)),
         LdapFilter::Not(inner) => !matches(inner, entry),
         // Every entry has an object class: "(objectClass=*)" is the usual "everything".
-        LdapFilter::Present(name) => {
-            name.eq_ignore_ascii_case("objectClass")
-                || entry.attributes.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
-        }
+        LdapFilter::Present(name) => name.eq_ignore_ascii_case("objectClass") || entry.values(name).is_some(),
         LdapFilter::Equality(name, value) | LdapFilter::Approx(name, value) => {
-            values(name).is_some_and(|vs| vs.contains(value))
+            any(name, &mut |v| folded_chars(v).eq(value.chars()))
         }
-        LdapFilter::GreaterOrEqual(name, value) => values(name).is_some_and(|vs| vs.iter().any(|v| v >= value)),
-        LdapFilter::LessOrEqual(name, value) => values(name).is_some_and(|vs| vs.iter().any(|v| v <= value)),
-        LdapFilter::Substring(name, parts) => {
-            values(name).is_some_and(|vs| vs.iter().any(|v| substring_matches(v, parts)))
-        }
+        LdapFilter::GreaterOrEqual(name, value) => any(name, &mut |v| fold(v).as_str() >= value.as_str()),
+        LdapFilter::LessOrEqual(name, value) => any(name, &mut |v| fold(v).as_str() <= value.as_str()),
+        LdapFilter::Substring(name, parts) => any(name, &mut |v| substring_matches(&fold(v), parts)),
         LdapFilter::Extensible(_) => false,
     }
 }

@@ -6,69 +6,84 @@
 //! the candidates: every candidate is still checked against the whole filter, so an index
 //! can never make an entry match that should not.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Ordering;
 
 use ldap3_proto::proto::LdapFilter;
 
-use crate::directory::{fold, LdapEntry};
+use crate::directory::{fold, folded_chars, folded_value, LdapAttributes, StoredEntry};
 
-/// The attributes indexed (lower case): those practices search on.
+/// The attributes indexed: those practices search on. Each has one value per entry.
 const INDEXED: [&str; 12] =
-    ["mail", "cn", "sn", "givenname", "l", "postalcode", "specialty", "rpps", "adeli", "finess", "siren", "siret"];
+    ["mail", "cn", "sn", "givenName", "l", "postalCode", "specialty", "rpps", "adeli", "finess", "siren", "siret"];
 
-/// attribute (lower case) → folded value → entries holding it (ascending).
+/// For each indexed attribute, the entries that have it, ordered by their folded value:
+/// four bytes an entry and an attribute. A lookup is a binary search that folds the values
+/// it compares as it goes, so the index keeps no copy of them.
 #[derive(Debug, Default)]
 pub struct LdapIndex {
-    by_attribute: HashMap<&'static str, BTreeMap<String, Vec<u32>>>,
+    by_attribute: Vec<(&'static str, Vec<u32>)>,
 }
 
 impl LdapIndex {
-    pub fn build(entries: &[LdapEntry]) -> LdapIndex {
-        let mut by_attribute: HashMap<&'static str, BTreeMap<String, Vec<u32>>> =
-            INDEXED.iter().map(|name| (*name, BTreeMap::new())).collect();
-        for (i, entry) in entries.iter().enumerate() {
-            for (name, values) in &entry.folded {
-                let Some(index) = by_attribute.get_mut(name.as_str()) else {
-                    continue;
-                };
-                for value in values {
-                    let list = index.entry(value.clone()).or_default();
-                    // Entries are visited in order: a repeated value pushes the same entry
-                    // at most once in a row.
-                    if list.last() != Some(&(i as u32)) {
-                        list.push(i as u32);
-                    }
-                }
-            }
-        }
+    pub fn build(entries: &[StoredEntry]) -> LdapIndex {
+        let by_attribute = INDEXED
+            .iter()
+            .map(|&name| {
+                let mut holding: Vec<(String, u32)> = entries
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, entry)| Some((folded_value(entry, name)?, i as u32)))
+                    .collect();
+                holding.sort_unstable();
+                (name, holding.into_iter().map(|(_, i)| i).collect())
+            })
+            .collect();
         LdapIndex { by_attribute }
     }
 
     /// The entries that may match `filter`, ascending, or `None` when no index narrows it
-    /// (the caller then scans).
-    pub fn candidates(&self, filter: &LdapFilter) -> Option<Vec<u32>> {
+    /// (the caller then scans). `filter`'s values are already folded.
+    pub fn candidates(&self, entries: &[StoredEntry], filter: &LdapFilter) -> Option<Vec<u32>> {
+        let index = |name: &str| {
+            self.by_attribute.iter().find(|(indexed, _)| indexed.eq_ignore_ascii_case(name)).map(|(n, list)| (*n, list))
+        };
+        // The entry's value of the attribute compared with `wanted`, or whether it starts
+        // with it, folding as it reads.
+        let compare = |name: &str, i: u32, wanted: &str, prefix: bool| -> Ordering {
+            let Some(values) = entries[i as usize].values(name) else { return Ordering::Less };
+            let mut ordering = Ordering::Less;
+            values.any(|value| {
+                ordering = if prefix {
+                    folded_chars(value).take(wanted.chars().count()).cmp(wanted.chars())
+                } else {
+                    folded_chars(value).cmp(wanted.chars())
+                };
+                true
+            });
+            ordering
+        };
+        let matching = |name: &str, wanted: &str, prefix: bool| -> Option<Vec<u32>> {
+            let (name, list) = index(name)?;
+            let wanted = &fold(wanted);
+            let first = list.partition_point(|&i| compare(name, i, wanted, prefix) == Ordering::Less);
+            let mut found: Vec<u32> = list[first..]
+                .iter()
+                .copied()
+                .take_while(|&i| compare(name, i, wanted, prefix) == Ordering::Equal)
+                .collect();
+            found.sort_unstable();
+            Some(found)
+        };
         match filter {
-            LdapFilter::Equality(name, value) | LdapFilter::Approx(name, value) => {
-                let index = self.by_attribute.get(name.to_ascii_lowercase().as_str())?;
-                Some(index.get(&fold(value)).cloned().unwrap_or_default())
+            LdapFilter::Equality(name, value) | LdapFilter::Approx(name, value) => matching(name, value, false),
+            LdapFilter::Substring(name, parts) => matching(name, parts.initial.as_deref()?, true),
+            LdapFilter::And(parts) => {
+                parts.iter().filter_map(|part| self.candidates(entries, part)).min_by_key(Vec::len)
             }
-            LdapFilter::Substring(name, parts) => {
-                let index = self.by_attribute.get(name.to_ascii_lowercase().as_str())?;
-                let prefix = fold(parts.initial.as_deref()?);
-                let mut found: Vec<u32> = index
-                    .range(prefix.clone()..)
-                    .take_while(|(value, _)| value.starts_with(&prefix))
-                    .flat_map(|(_, entries)| entries.iter().copied())
-                    .collect();
-                found.sort_unstable();
-                found.dedup();
-                Some(found)
-            }
-            LdapFilter::And(parts) => parts.iter().filter_map(|part| self.candidates(part)).min_by_key(Vec::len),
             LdapFilter::Or(parts) => {
                 let mut union = Vec::new();
                 for part in parts {
-                    union.extend(self.candidates(part)?);
+                    union.extend(self.candidates(entries, part)?);
                 }
                 union.sort_unstable();
                 union.dedup();
@@ -82,14 +97,10 @@ impl LdapIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::directory::PublicEntry;
 
-    fn entry(sn: &str, city: &str) -> LdapEntry {
-        let attributes = vec![("sn", vec![sn.as_bytes().to_vec()]), ("l", vec![city.as_bytes().to_vec()])];
-        let folded = attributes
-            .iter()
-            .map(|(n, vs)| (n.to_ascii_lowercase(), vs.iter().map(|v| fold(&String::from_utf8_lossy(v))).collect()))
-            .collect();
-        LdapEntry { dn: String::new(), dn_folded: String::new(), attributes, folded }
+    fn entry(sn: &str, city: &str) -> StoredEntry {
+        StoredEntry::from(PublicEntry { last_name: sn.into(), city: city.into(), ..PublicEntry::default() })
     }
 
     fn filter(text: &str) -> LdapFilter {
@@ -100,13 +111,25 @@ mod tests {
     fn indexes_narrow_and_never_widen() {
         let entries = vec![entry("Martin", "Lille"), entry("Martinez", "Paris"), entry("Durand", "Lille")];
         let index = LdapIndex::build(&entries);
-        assert_eq!(index.candidates(&filter("(sn=martin)")), Some(vec![0]));
-        assert_eq!(index.candidates(&filter("(sn=Mart*)")), Some(vec![0, 1]));
-        assert_eq!(index.candidates(&filter("(&(l=Lille)(sn=Durand))")), Some(vec![2]));
-        assert_eq!(index.candidates(&filter("(|(sn=Durand)(sn=Martin))")), Some(vec![0, 2]));
-        assert_eq!(index.candidates(&filter("(|(sn=Durand)(description=x))")), None, "an unindexed branch scans");
-        assert_eq!(index.candidates(&filter("(sn=*tin)")), None);
-        assert_eq!(index.candidates(&filter("(!(sn=Martin))")), None);
-        assert_eq!(index.candidates(&filter("(sn=Nobody)")), Some(vec![]));
+        assert_eq!(index.candidates(&entries, &filter("(sn=martin)")), Some(vec![0]));
+        assert_eq!(index.candidates(&entries, &filter("(sn=Mart*)")), Some(vec![0, 1]));
+        assert_eq!(index.candidates(&entries, &filter("(&(l=Lille)(sn=Durand))")), Some(vec![2]));
+        assert_eq!(index.candidates(&entries, &filter("(|(sn=Durand)(sn=Martin))")), Some(vec![0, 2]));
+        assert_eq!(
+            index.candidates(&entries, &filter("(|(sn=Durand)(description=x))")),
+            None,
+            "an unindexed branch scans"
+        );
+        assert_eq!(index.candidates(&entries, &filter("(sn=*tin)")), None);
+        assert_eq!(index.candidates(&entries, &filter("(!(sn=Martin))")), None);
+        assert_eq!(index.candidates(&entries, &filter("(sn=Nobody)")), Some(vec![]));
+        // Values are compared folded, without the index keeping them.
+        let entries = vec![entry("Éloi", "Besançon"), entry("Eloise", "Lille"), entry("Elo", "Besancon")];
+        let index = LdapIndex::build(&entries);
+        assert_eq!(index.candidates(&entries, &filter("(sn=ELOI)")), Some(vec![0]));
+        assert_eq!(index.candidates(&entries, &filter("(sn=élo*)")), Some(vec![0, 1, 2]));
+        assert_eq!(index.candidates(&entries, &filter("(sn=eloi*)")), Some(vec![0, 1]));
+        assert_eq!(index.candidates(&entries, &filter("(l=besancon)")), Some(vec![0, 2]));
+        assert_eq!(index.candidates(&entries, &filter("(cn=eloise)")), Some(vec![1]), "cn is made from the names");
     }
 }

@@ -15,7 +15,7 @@ use ldap3_proto::proto::*;
 
 use super::filter::{check_filter, folded, matches};
 use super::{normalise_dn, result, OID_PAGED_RESULTS, OID_STARTTLS, SIZE_LIMIT_MAX, TIME_LIMIT_MAX};
-use crate::directory::{fold, DirectoryView, LdapEntry};
+use crate::directory::{entry_dn, ldap_entry, DirectoryView, LdapEntry};
 
 /// The time a search has taken so far, read once per candidate entry examined.
 pub(super) trait Stopwatch {
@@ -86,10 +86,10 @@ impl SearchJob {
                 LdapSearchScope::Base => {
                     Err(self.base_entry(search, done(msgid, LdapResultCode::Success, "", Vec::new())))
                 }
-                _ => Ok(match view.index.candidates(&search.filter) {
+                _ => Ok(match view.index.candidates(&view.all, &search.filter) {
                     Some(narrowed) => {
                         let bound = self.bound;
-                        narrowed.into_iter().map(|i| i as usize).filter(|&i| bound || !view.all[i].red_list).collect()
+                        narrowed.into_iter().map(|i| i as usize).filter(|&i| bound || !view.all[i].red_list()).collect()
                     }
                     None => self.visible(view).collect(),
                 }),
@@ -98,7 +98,7 @@ impl SearchJob {
         if !base.ends_with(&format!(",{directory_base}")) {
             return Err(vec![done(msgid, LdapResultCode::NoSuchObject, "outside this directory", Vec::new())]);
         }
-        match self.visible(view).find(|&i| view.ldap[i].dn_folded == base) {
+        match self.entry_named(view, base, &directory_base) {
             Some(i) if search.scope != LdapSearchScope::Children => Ok(vec![i]),
             Some(_) => Ok(Vec::new()),
             None => {
@@ -139,7 +139,7 @@ impl SearchJob {
                 ));
                 return replies;
             }
-            if !matches(&search.filter, &view.ldap[i]) {
+            if !matches(&search.filter, &view.all[i]) {
                 continue;
             }
             matched += 1;
@@ -157,7 +157,7 @@ impl SearchJob {
                 replies.push(done(msgid, LdapResultCode::SizeLimitExceeded, "", Vec::new()));
                 return replies;
             }
-            replies.push(entry_message(msgid, &view.ldap[i], &search.attrs, search.typesonly));
+            replies.push(entry_message(msgid, &ldap_entry(&view.all[i], &self.base), &search.attrs, search.typesonly));
             sent += 1;
         }
         let controls = match bounds.page_size {
@@ -171,7 +171,28 @@ impl SearchJob {
     /// Indexes of the entries this session may see: red-listed ones only when bound.
     fn visible<'a>(&self, view: &'a DirectoryView) -> impl Iterator<Item = usize> + 'a {
         let bound = self.bound;
-        view.all.iter().enumerate().filter(move |(_, e)| bound || !e.red_list).map(|(i, _)| i)
+        view.all.iter().enumerate().filter(move |(_, e)| bound || !e.red_list()).map(|(i, _)| i)
+    }
+
+    /// The visible entry whose DN is `dn` (normalised), found through the address index
+    /// when the DN names the address, as every entry's does.
+    fn entry_named(&self, view: &DirectoryView, dn: &str, directory_base: &str) -> Option<usize> {
+        let named = |&i: &usize| normalise_dn(&entry_dn(&view.all[i], &self.base)) == dn;
+        let address = dn
+            .strip_suffix(directory_base)
+            .and_then(|rdn| rdn.strip_suffix(','))
+            .and_then(|rdn| rdn.strip_prefix("mail="))
+            .map(|escaped| escaped.replace('\\', ""));
+        let candidates = address
+            .map(|address| LdapFilter::Equality("mail".into(), address))
+            .and_then(|filter| view.index.candidates(&view.all, &filter));
+        let bound = self.bound;
+        match candidates {
+            Some(found) => {
+                found.into_iter().map(|i| i as usize).filter(|&i| bound || !view.all[i].red_list()).find(named)
+            }
+            None => self.visible(view).find(named),
+        }
     }
 
     fn root_dse(&self, search: &LdapSearchRequest, done: LdapMsg) -> Vec<LdapMsg> {
@@ -250,13 +271,7 @@ impl Bounds {
 }
 
 pub(super) fn synthetic_entry(dn: &str, attributes: Vec<(&'static str, Vec<Vec<u8>>)>) -> LdapEntry {
-    let folded = attributes
-        .iter()
-        .map(|(name, values)| {
-            (name.to_ascii_lowercase(), values.iter().map(|v| fold(&String::from_utf8_lossy(v))).collect())
-        })
-        .collect();
-    LdapEntry { dn: dn.to_owned(), dn_folded: dn.to_ascii_lowercase(), attributes, folded }
+    LdapEntry { dn: dn.to_owned(), attributes }
 }
 
 /// One search result: the attributes asked for ("*" or none: every user attribute; "1.1":
@@ -283,7 +298,7 @@ fn done(msgid: i32, code: LdapResultCode, message: &str, controls: Vec<LdapContr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::PublicEntry;
+    use crate::directory::{PublicEntry, StoredEntry};
     use crate::ldap::index::LdapIndex;
 
     const BASE: &str = "ou=directory,dc=relay,dc=test";
@@ -298,8 +313,8 @@ mod tests {
         }
     }
 
-    fn person(n: usize) -> PublicEntry {
-        PublicEntry {
+    fn person(n: usize) -> StoredEntry {
+        StoredEntry::from(PublicEntry {
             address: format!("user{n}@relay.test"),
             civility: String::new(),
             first_name: "Anne".into(),
@@ -319,14 +334,13 @@ mod tests {
             red_list: false,
             certificate: None,
             search_text: String::new(),
-        }
+        })
     }
 
     fn view(entries: usize) -> Arc<DirectoryView> {
-        let all: Vec<PublicEntry> = (0..entries).map(person).collect();
-        let ldap: Vec<LdapEntry> = all.iter().map(|entry| LdapEntry::new(entry, BASE)).collect();
-        let index = LdapIndex::build(&ldap);
-        Arc::new(DirectoryView { generation: 1, all, ldap, index, keys: Arc::default() })
+        let all: Vec<StoredEntry> = (0..entries).map(person).collect();
+        let index = LdapIndex::build(&all);
+        Arc::new(DirectoryView { generation: 1, base: BASE.into(), all, index, keys: Arc::default() })
     }
 
     fn job(filter: &str, timelimit: i32, entries: usize) -> SearchJob {

@@ -89,7 +89,7 @@ struct DirectoryPage<'a> {
     t: &'static Texts,
     q: &'a str,
     summary: String,
-    results: Vec<&'a crate::directory::PublicEntry>,
+    results: Vec<crate::directory::PublicEntry>,
     truncated: bool,
     /// Whether any entry shown has a practitioner identifier (else no such column).
     identifiers: bool,
@@ -119,7 +119,7 @@ async fn search_view(
     let folded = crate::directory::fold(query);
     let words: Vec<&str> = folded.split_whitespace().collect();
     let matching: Vec<usize> =
-        view.all.iter().enumerate().filter(|(_, e)| !e.red_list && e.matches(&words)).map(|(i, _)| i).collect();
+        view.all.iter().enumerate().filter(|(_, e)| !e.red_list() && e.matches(&words)).map(|(i, _)| i).collect();
     let total = matching.len();
     Ok((view, matching.into_iter().take(SEARCH_RESULTS_MAX).collect(), total))
 }
@@ -133,7 +133,7 @@ pub(super) async fn directory_page(state: web::Data<State>, query: web::Query<Di
         Ok(found) => found,
         Err(response) => return *response,
     };
-    let results: Vec<&crate::directory::PublicEntry> = shown.iter().map(|&i| &view.all[i]).collect();
+    let results: Vec<crate::directory::PublicEntry> = shown.iter().map(|&i| (&view.all[i]).into()).collect();
     let summary = match (english, total) {
         (false, 0) => "Aucune entrée ne correspond.".to_owned(),
         (false, 1) => "1 entrée.".to_owned(),
@@ -167,7 +167,7 @@ pub(super) async fn directory_search(state: web::Data<State>, query: web::Query<
         Ok(found) => found,
         Err(response) => return *response,
     };
-    let entries: Vec<&crate::directory::PublicEntry> = shown.iter().map(|&i| &view.all[i]).collect();
+    let entries: Vec<crate::directory::PublicEntry> = shown.iter().map(|&i| (&view.all[i]).into()).collect();
     HttpResponse::Ok().json(serde_json::json!({ "total": total, "entries": entries }))
 }
 
