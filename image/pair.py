@@ -170,6 +170,16 @@ def wait(what, seconds, test, detail=None):
     fail("%s: not within %d s%s" % (what, seconds, " (%s)" % detail() if detail else ""))
 
 
+def relay_serving(members, unit="caducee"):
+    """The member the cluster runs the service on, once `unit` is active there, or None."""
+    member = serving(members)
+    try:
+        active = member is not None and member.ssh("systemctl is-active %s" % unit, check=False).strip() == "active"
+    except subprocess.TimeoutExpired:
+        return None
+    return member if active else None
+
+
 def serving(members):
     """The member that holds the promoted disk, per the cluster, or None."""
     for member in members.values():
@@ -372,7 +382,9 @@ def main():
     members[2].answer_pair_questions()
     for member in members.values():
         member.wait_serial("caducee-pair: ", BOOT_SECONDS)
-    primary = wait("the service placed", BOOT_SECONDS, lambda: serving(members))
+    # The member whose relay serves: the cluster may place the service on one member and
+    # move it to the other when a start fails there, so both are asked until one serves.
+    primary = wait("the relay serving", BOOT_SECONDS, lambda: relay_serving(members))
     primary.wait_serial("caducee-ready:", BOOT_SECONDS)
     figures["first_boot_to_serving_seconds"] = round(time.time() - started)
     print("member %d serves" % primary.node)
@@ -384,10 +396,11 @@ def main():
     # another user's there.)
     primary.ssh("runuser -u caducee -- sh -c \"printf '[monitor]\\nmessages_per_minute = 1000000\\n"
                 "strikes_to_block = 1000000\\n' >> /var/lib/caducee/caducee.toml\" "
-                "&& crm_resource --restart --resource relay --timeout 300s")
-    # The group's members after the relay (its key issuer) start again after it.
-    wait("the key issuer running again", 300,
-         lambda: primary.ssh("systemctl is-active caducee-issuer", check=False).strip() == "active")
+                "&& crm_resource --restart --resource relay --timeout 300s", check=False)
+    # The group's members after the relay (its key issuer) start again after it; a start
+    # that failed is tried again by the cluster, here or on the other member.
+    primary = wait("the relay and its key issuer running again", 600,
+                   lambda: relay_serving(members, "caducee-issuer"))
     state = State(args)
     ca = os.path.join(args.work, "ca.pem")
     with open(ca, "w") as f:

@@ -42,8 +42,9 @@ pub struct WkdName {
 /// Key discovery's index over every account's certificate editions.
 #[derive(Debug, Default)]
 pub struct KeyIndex {
-    /// WKD hash (z-base-32) of a local part → the accounts with that local part.
-    wkd: HashMap<String, Vec<WkdName>>,
+    /// Every account's WKD hash, ordered by it: a few dozen bytes an account rather than a
+    /// map of names.
+    wkd: Vec<WkdRow>,
     /// The fingerprint of any key → the primary fingerprints of the editions holding it.
     fingerprints: HashMap<Vec<u8>, Vec<Vec<u8>>>,
     /// The 64-bit key ID of any key → the primary fingerprints of the editions holding it.
@@ -53,6 +54,16 @@ pub struct KeyIndex {
     parsed: HashMap<Edition, Arc<[Vec<u8>]>>,
     /// The digest of what the index was built from ([`inputs_digest`]).
     digest: Vec<u8>,
+}
+
+/// One account as WKD finds it.
+#[derive(Debug)]
+struct WkdRow {
+    /// The z-base-32 SHA-1 of the address's local part, lower case (always 32 characters).
+    hash: [u8; 32],
+    /// The address, lower case.
+    address: Box<str>,
+    account: AccountId,
 }
 
 /// An edition as the rebuild recognises it: its primary fingerprint and its length.
@@ -70,9 +81,10 @@ impl KeyIndex {
         let previous = previous.map(Arc::as_ref);
         for record in records {
             let address = record.account.address.as_str().to_ascii_lowercase();
-            if let Some((local, domain)) = address.split_once('@') {
-                let name = WkdName { local: local.to_owned(), domain: domain.to_owned(), account: record.account.id };
-                index.wkd.entry(crate::web::wkd_hash(local)).or_default().push(name);
+            if let Some((local, _)) = address.split_once('@') {
+                if let Ok(hash) = <[u8; 32]>::try_from(crate::web::wkd_hash(local).as_bytes()) {
+                    index.wkd.push(WkdRow { hash, address: address.clone().into_boxed_str(), account: record.account.id });
+                }
             }
             for certificate in &record.certificates {
                 let primary = certificate.fingerprint.to_bytes();
@@ -90,12 +102,25 @@ impl KeyIndex {
                 index.parsed.insert(seen, keys);
             }
         }
+        index.wkd.sort_unstable_by_key(|row| (row.hash, row.account));
+        index.wkd.shrink_to_fit();
         Arc::new(index)
     }
 
     /// The accounts whose local part hashes to `hash` (z-base-32, any case).
-    pub fn by_wkd_hash(&self, hash: &str) -> &[WkdName] {
-        self.wkd.get(&hash.to_ascii_lowercase()).map_or(&[], Vec::as_slice)
+    pub fn by_wkd_hash(&self, hash: &str) -> Vec<WkdName> {
+        let Ok(hash) = <[u8; 32]>::try_from(hash.to_ascii_lowercase().as_bytes()) else {
+            return Vec::new();
+        };
+        let first = self.wkd.partition_point(|row| row.hash < hash);
+        self.wkd[first..]
+            .iter()
+            .take_while(|row| row.hash == hash)
+            .filter_map(|row| {
+                let (local, domain) = row.address.split_once('@')?;
+                Some(WkdName { local: local.to_owned(), domain: domain.to_owned(), account: row.account })
+            })
+            .collect()
     }
 
     /// The primary fingerprints of the editions holding a key with this fingerprint.

@@ -64,7 +64,7 @@ async fn wkd(state: &State, domain: Option<&str>, host: &str, hash: &str, local:
     let found = view
         .keys
         .by_wkd_hash(&hash)
-        .iter()
+        .into_iter()
         .find(|name| domain_matches(&name.domain) && local.is_none_or(|l| l.eq_ignore_ascii_case(&name.local)));
     let mut body: Vec<u8> = Vec::new();
     if let Some(name) = found {
