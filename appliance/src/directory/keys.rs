@@ -83,7 +83,11 @@ impl KeyIndex {
             let address = record.account.address.as_str().to_ascii_lowercase();
             if let Some((local, _)) = address.split_once('@') {
                 if let Ok(hash) = <[u8; 32]>::try_from(crate::web::wkd_hash(local).as_bytes()) {
-                    index.wkd.push(WkdRow { hash, address: address.clone().into_boxed_str(), account: record.account.id });
+                    index.wkd.push(WkdRow {
+                        hash,
+                        address: address.clone().into_boxed_str(),
+                        account: record.account.id,
+                    });
                 }
             }
             for certificate in &record.certificates {
