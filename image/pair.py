@@ -47,7 +47,14 @@ BOOT_SECONDS = 1800
 TAKEOVER_SECONDS = 600
 
 
+# The members, for the diagnostics printed when the test fails.
+MEMBERS = {}
+
+
 def fail(message):
+    print("pair test failed: " + message, flush=True)
+    for member in MEMBERS.values():
+        member.diagnose()
     raise SystemExit("pair test failed: " + message)
 
 
@@ -61,14 +68,24 @@ class Member:
         self.address = ADDRESSES[node]
         self.process = None
         self.boots = 0
+        # Set while the test itself has stopped the member (a power cut, an update): any
+        # other stop is its watchdog's, after which the member is powered on again.
+        self.stopped_on_purpose = False
+        self.watchdog_resets = []
+        self.lock = threading.RLock()
 
     def serial(self):
         return os.path.join(self.args.work, "serial-%d-%d.log" % (self.node, self.boots))
 
     def boot(self):
-        self.boots += 1
+        with self.lock:
+            self.stopped_on_purpose = False
+            self.boots += 1
+            self.process = self.start_qemu()
+
+    def start_qemu(self):
         work = self.args.work
-        self.process = subprocess.Popen([
+        return subprocess.Popen([
             "qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", "1536",
             "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
             "-drive", "if=pflash,format=raw,unit=1,file=%s/vars-%d.fd" % (work, self.node),
@@ -109,8 +126,49 @@ class Member:
         self.type_on_tty1("")
 
     def power_cut(self):
-        self.process.kill()
-        self.process.wait()
+        with self.lock:
+            self.stopped_on_purpose = True
+            self.process.kill()
+            self.process.wait()
+
+    def supervise(self):
+        """The hypervisor's side of the watchdog: a member that stopped when the test did not
+        stop it was stopped by its watchdog (self-fencing, when it lost the cluster, which a
+        stall of the emulated machine can cause); it is powered on again at once, as the
+        watchdog's reset would do on real hardware."""
+        def loop():
+            while True:
+                time.sleep(1)
+                with self.lock:
+                    if self.process is None or self.stopped_on_purpose or self.process.poll() is None:
+                        continue
+                    self.watchdog_resets.append(time.strftime("%H:%M:%S"))
+                    print("member %d stopped by its watchdog at %s; powered on again"
+                          % (self.node, self.watchdog_resets[-1]), flush=True)
+                    self.boots += 1
+                    self.process = self.start_qemu()
+        threading.Thread(target=loop, daemon=True).start()
+
+    def stop_on_purpose(self):
+        """Marks the coming stop (a poweroff asked over SSH) as the test's own."""
+        with self.lock:
+            self.stopped_on_purpose = True
+
+    def diagnose(self):
+        """What the cluster and the member's journal say, and its serial console's tail."""
+        print("\n--- member %d (%s) ---" % (self.node, "stopped" if self.process is None
+                                              or self.process.poll() is not None else "running"))
+        try:
+            done = self.run("crm_mon -1rf; journalctl -b --no-pager -o short-precise -n 80 "
+                            "-u corosync -u pacemaker -u sbd -u caducee -u caducee-issuer", timeout=60)
+            print(done.stdout.decode(errors="replace")[-12000:])
+        except subprocess.TimeoutExpired:
+            print("(no answer over SSH)")
+        try:
+            with open(self.serial(), "rb") as f:
+                print(f.read()[-3000:].decode(errors="replace"))
+        except OSError:
+            pass
 
     def wait_serial(self, pattern, seconds):
         deadline = time.time() + seconds
@@ -121,7 +179,8 @@ class Member:
                         return
             except FileNotFoundError:
                 pass
-            if self.process.poll() is not None:
+            # (A member its watchdog stopped is powered on again: `supervise`.)
+            if self.process.poll() is not None and self.stopped_on_purpose:
                 fail("member %d stopped before %r" % (self.node, pattern))
             time.sleep(1)
         with open(self.serial(), "rb") as f:
@@ -133,14 +192,15 @@ class Member:
         with open(self.serial(), "rb") as f:
             return f.read().count(b"Linux version")
 
-    def run(self, command):
-        """`command` as root over SSH: the completed process, whatever its exit."""
+    def run(self, command, timeout=300):
+        """`command` as root over SSH: the completed process, whatever its exit (255: no
+        connection)."""
         return subprocess.run(
             ["ssh", "-q", "-i", os.path.join(self.args.work, "id"), "-o", "StrictHostKeyChecking=no",
              "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10",
              # A member reset under a session (its watchdog) ends the session within 15 s.
              "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3", "root@" + self.address, command],
-            capture_output=True, check=False, timeout=300)
+            capture_output=True, check=False, timeout=timeout)
 
     def ssh(self, command, check=True):
         done = self.run(command)
@@ -178,6 +238,25 @@ def relay_serving(members, unit="caducee"):
     except subprocess.TimeoutExpired:
         return None
     return member if active else None
+
+
+def on_service(members, command, unit="caducee"):
+    """`command` on the member whose relay serves, as an administrator on the service address
+    would run it: asked again on whichever member serves when the connection is lost (the
+    member reset by its watchdog and the service moved). The command's output."""
+    deadline = time.time() + TAKEOVER_SECONDS
+    while True:
+        member = wait("the relay serving", TAKEOVER_SECONDS, lambda: relay_serving(members, unit))
+        done = member.run(command)
+        if done.returncode != 255:
+            break
+        if time.time() > deadline:
+            fail("member %d: %s: no connection" % (member.node, command))
+        print("member %d did not answer; asking the member that serves again" % member.node, flush=True)
+        time.sleep(5)
+    if done.returncode != 0:
+        fail("member %d: %s: exit %d: %s" % (member.node, command, done.returncode, done.stderr.decode()))
+    return done.stdout.decode()
 
 
 def serving(members):
@@ -273,13 +352,13 @@ def check_ledger(what, accepted, collected):
     print("%s: %d acknowledged, all collected once (%d collected)" % (what, len(acknowledged), len(collected)))
 
 
-def add_user(member, local, first, last, args):
+def add_user(members, local, first, last, args):
     address = "%s@%s" % (local, DOMAIN)
-    out = json.loads(member.ssh("caducee user add --address %s --first-name %s --last-name %s "
+    out = json.loads(on_service(members, "caducee user add --address %s --first-name %s --last-name %s "
                                 "--contact-email %s@example.org --json" % (address, first, last, local)))
     path = os.path.join(args.work, local + ".bundle")
     with open(path, "w") as f:
-        f.write(member.ssh("cat %s" % out["bundle"]))
+        f.write(on_service(members, "cat %s" % out["bundle"]))
     user = {"address": address, "password": out["password"], "code": out["installation_code"], "bundle": path}
     smoke.import_bundle(args.gnupghome, user)
     return user
@@ -345,6 +424,7 @@ def wait_rejoined(primary, standby):
 def new_os(member, args):
     """A rolling update's step on a standby: powered off, the new image's partitions 1 and 2
     written over its own (docs/operations/image.md), booted again."""
+    member.stop_on_purpose()
     member.ssh("systemctl poweroff", check=False)
     try:
         member.process.wait(timeout=300)
@@ -373,11 +453,13 @@ def main():
     os.makedirs(args.gnupghome, mode=0o700, exist_ok=True)
     figures = {}
     members = {node: Member(args, node) for node in (1, 2)}
+    MEMBERS.update(members)
 
     step("both members boot, member 1 from its seed, member 2 from answers typed on its tty1; the cluster forms")
     started = time.time()
     for member in members.values():
         member.boot()
+        member.supervise()
     # Member 1 from its seed; member 2's seed has no pair keys, its questions are answered on tty1.
     members[2].answer_pair_questions()
     for member in members.values():
@@ -404,23 +486,27 @@ def main():
     state = State(args)
     ca = os.path.join(args.work, "ca.pem")
     with open(ca, "w") as f:
-        f.write(primary.ssh("cat /var/lib/caducee/tls/ca.pem"))
-    state.values = {"ca": ca, "alice": add_user(primary, "alice", "Alice", "Martin", args),
-                    "bob": add_user(primary, "bob", "Bob", "Durand", args)}
+        f.write(on_service(members, "cat /var/lib/caducee/tls/ca.pem"))
+    state.values = {"ca": ca, "alice": add_user(members, "alice", "Alice", "Martin", args),
+                    "bob": add_user(members, "bob", "Bob", "Durand", args)}
     state.values["template"] = mailclient.pgp_mime(
         args.gnupghome, state.values["alice"]["address"], [state.values["bob"]["address"]],
         "Compte rendu sous charge\n", "load")
     # The relay's status shows the cluster as the member publishes it (the console's Pair screen).
     def cluster_in_status():
-        pair = json.loads(primary.ssh("caducee status --json")).get("pair") or {}
+        member = relay_serving(members)
+        if member is None:
+            return None
+        pair = json.loads(on_service(members, "caducee status --json")).get("pair") or {}
         cluster = pair.get("cluster") or {}
-        return cluster.get("quorate") and cluster.get("serving") == NAMES[primary.node]
-    wait("the cluster in the relay's status", 300, cluster_in_status)
+        return member if cluster.get("quorate") and cluster.get("serving") == NAMES[member.node] else None
+    primary = wait("the cluster in the relay's status", 300, cluster_in_status)
     synced = time.time()
     wait("UpToDate on both members", 1800, lambda: (primary.drbd() or {}).get("ds") == "UpToDate/UpToDate")
     figures["first_sync_seconds"] = round(time.time() - synced)
     print("first synchronisation of 512 MiB: %d s" % figures["first_sync_seconds"])
 
+    primary = wait("the relay serving", TAKEOVER_SECONDS, lambda: relay_serving(members))
     step("power cut on member %d under load" % primary.node)
     primary = failover_under_load(members, primary, state, figures)
     print("failover: %.1f s from the last 250 of the old primary to the first of the new" % figures["failover_seconds"])
@@ -480,7 +566,7 @@ def main():
         "  iifname \"tap%d\" drop\n  oifname \"tap%d\" drop\n }\n"
         " chain input {\n  type filter hook input priority 0; policy accept;\n"
         "  iifname \"tap%d\" tcp dport 5403 drop\n }\n}\n" % (primary.node, primary.node, primary.node)).encode())
-    starts = primary.kernel_starts()
+    starts, resets = primary.kernel_starts(), len(primary.watchdog_resets)
     roles = []
 
     def settled():
@@ -498,11 +584,9 @@ def main():
     wait("member %d serving and the cut member stopped" % standby.node, TAKEOVER_SECONDS, settled)
     figures["takeover_after_the_cut_seconds"] = round(time.time() - cut_at)
     # Without quorum its watchdog stopped it (the machine powered off: nothing else stops it
-    # here); then it is powered on again, as its hypervisor or the provider would.
+    # here); then it is powered on again, as its hypervisor or the provider would (`supervise`).
     wait("member %d stopped by its watchdog" % primary.node, TAKEOVER_SECONDS,
-         lambda: primary.process.poll() is not None or primary.kernel_starts() > starts)
-    if primary.process.poll() is not None:
-        primary.boot()
+         lambda: len(primary.watchdog_resets) > resets or primary.kernel_starts() > starts)
     subprocess.run(["nft", "delete", "table", "bridge", "caducee_cut"], check=True)
     wait_rejoined(standby, primary)
     client = smtplib.SMTP(HOSTNAME, 587, timeout=60)
@@ -532,7 +616,9 @@ def resyncs(args):
 
 def finish(args, members, figures):
     figures["resyncs_member_seconds_kib_per_second"] = resyncs(args)
+    figures["watchdog_resets"] = {member.node: member.watchdog_resets for member in members.values()}
     for member in members.values():
+        member.stop_on_purpose()
         member.ssh("systemctl poweroff", check=False)
     for member in members.values():
         try:
