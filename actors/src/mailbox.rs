@@ -2,10 +2,11 @@
 //! to it (collection records, expunges). A registry actor, [`Mailboxes`], finds a mailbox
 //! by address.
 //!
-//! Messages: [`Lookup`], [`Register`] to the registry; [`CheckRecipient`], [`OpenMaildrop`],
+//! Messages: [`Lookup`], [`Register`] to the registry; [`OpenMaildrop`],
 //! [`CloseMaildrop`], [`ReleaseMaildrop`] to a mailbox, and its IMAP side's (`imap.rs`):
 //! [`SelectInbox`], [`PeekInbox`], [`StoreFlags`], [`ExpungeInbox`], [`LeaveInbox`],
 //! [`Arrived`]; [`TellArrived`] to the registry, after a message was stored.
+//! [`check_recipient`] answers a session's RCPT from the store, without a message.
 
 mod imap;
 
@@ -117,46 +118,38 @@ impl Actor for Mailbox {
     type Context = Context<Self>;
 }
 
-/// May this mailbox receive a message (of the declared size, if any)?
-#[derive(Debug, Message)]
-#[rtype(result = "RecipientVerdict")]
-pub struct CheckRecipient {
-    pub declared_bytes: Option<u64>,
-}
-
-impl Handler<CheckRecipient> for Mailbox {
-    type Result = MessageResult<CheckRecipient>;
-    fn handle(&mut self, msg: CheckRecipient, _: &mut Context<Self>) -> Self::Result {
-        let verdict = match self.store.account(self.account) {
-            Ok(Some(account)) => {
-                let incoming = msg.declared_bytes.unwrap_or(1);
-                let state = self.store.account_state(account.id).unwrap_or_default();
-                if state.closed_at.is_some() {
-                    RecipientVerdict::Disabled(ReceptionDisabled::Closed)
-                } else if let Some((reason, _)) = &state.disabled {
-                    RecipientVerdict::Disabled(match reason {
-                        DisabledReason::Inactivity => {
-                            let since = account.last_collection.unwrap_or(account.created_at);
-                            let since = std::time::UNIX_EPOCH + std::time::Duration::from_millis(since.0);
-                            ReceptionDisabled::Inactive { since: httpdate::fmt_http_date(since) }
-                        }
-                        DisabledReason::Suspended => ReceptionDisabled::Suspended,
-                    })
-                } else if incoming > account.quota_bytes {
-                    RecipientVerdict::LargerThanQuota(account.quota_bytes)
-                } else if account.used_bytes.saturating_add(incoming) > account.quota_bytes {
-                    RecipientVerdict::OverQuota
-                } else {
-                    RecipientVerdict::Accept(Destination::Mailbox(account.id))
-                }
+/// May this account's mailbox receive a message (of the declared size, if any)? Read from
+/// the store on the asking session's thread: the answer needs nothing the mailbox actor
+/// holds, and a round trip to it for every recipient cost two thread wake-ups.
+pub fn check_recipient(store: &Store, account: AccountId, declared_bytes: Option<u64>) -> RecipientVerdict {
+    match store.account(account) {
+        Ok(Some(account)) => {
+            let incoming = declared_bytes.unwrap_or(1);
+            let state = store.account_state(account.id).unwrap_or_default();
+            if state.closed_at.is_some() {
+                RecipientVerdict::Disabled(ReceptionDisabled::Closed)
+            } else if let Some((reason, _)) = &state.disabled {
+                RecipientVerdict::Disabled(match reason {
+                    DisabledReason::Inactivity => {
+                        let since = account.last_collection.unwrap_or(account.created_at);
+                        let since = std::time::UNIX_EPOCH + std::time::Duration::from_millis(since.0);
+                        ReceptionDisabled::Inactive { since: httpdate::fmt_http_date(since) }
+                    }
+                    DisabledReason::Suspended => ReceptionDisabled::Suspended,
+                })
+            } else if incoming > account.quota_bytes {
+                RecipientVerdict::LargerThanQuota(account.quota_bytes)
+            } else if account.used_bytes.saturating_add(incoming) > account.quota_bytes {
+                RecipientVerdict::OverQuota
+            } else {
+                RecipientVerdict::Accept(Destination::Mailbox(account.id))
             }
-            Ok(None) => RecipientVerdict::Unknown,
-            Err(error) => {
-                tracing::error!(%error, "recipient lookup failed");
-                RecipientVerdict::TryLater
-            }
-        };
-        MessageResult(verdict)
+        }
+        Ok(None) => RecipientVerdict::Unknown,
+        Err(error) => {
+            tracing::error!(%error, "recipient lookup failed");
+            RecipientVerdict::TryLater
+        }
     }
 }
 

@@ -29,7 +29,7 @@ async fn sessions_on_one_inbox_see_each_others_changes_and_pop3_keeps_them_out()
     let sender = Address::parse("labo@relay.test").expect("address");
     for body in [&b"one"[..], b"two"] {
         store
-            .accept(sender.clone(), vec![account], store.seal(body.to_vec()).expect("seal"), Millis(2_000))
+            .accept(sender.clone(), vec![account], store.seal(body).expect("seal"), Millis(2_000))
             .await
             .expect("accept");
     }
@@ -62,7 +62,7 @@ async fn sessions_on_one_inbox_see_each_others_changes_and_pop3_keeps_them_out()
 
     // New mail reaches every session with INBOX selected.
     let (_, uids) = store
-        .accept(sender, vec![account], store.seal(b"three".to_vec()).expect("seal"), Millis(4_000))
+        .accept(sender, vec![account], store.seal(b"three").expect("seal"), Millis(4_000))
         .await
         .expect("accept");
     let stored = store.imap_mailbox(account).expect("mailbox").into_iter().find(|e| e.uid == uids[0]).expect("entry");

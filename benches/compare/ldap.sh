@@ -23,7 +23,7 @@ entries=${1:-100000}
 connections=${2:-16}
 seconds=${3:-20}
 top=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${CADUCEE_BIN:-$top/target/release}
+bin=${CADUCEE_BIN:-${CARGO_TARGET_DIR:-$top/target}/release}
 work=$(mktemp -d /tmp/caducee-ldap-compare.XXXXXX)
 results=${CADUCEE_RESULTS:-$top/docs/bench-results}
 base="ou=directory,dc=relay,dc=test"

@@ -57,15 +57,24 @@ impl MasterKey {
     }
 
     /// Seals `plaintext` under a fresh per-message key.
-    pub fn seal_message(&self, plaintext: Vec<u8>) -> Result<crate::SealedMessage, StoreError> {
-        let mut message_key = [0u8; KEY_BYTES];
-        random(&mut message_key)?;
-        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &message_key).map_err(|_| StoreError::Crypto)?);
-        let size = plaintext.len() as u64;
-        let ciphertext = seal_with(&key, AAD_MESSAGE, plaintext)?;
-        let wrapped_key = seal_with(&self.key, AAD_WRAPPED_KEY, message_key.to_vec())?;
-        message_key.fill(0);
-        Ok(crate::SealedMessage { size, wrapped_key, ciphertext })
+    pub fn seal_message(&self, plaintext: &[u8]) -> Result<crate::SealedMessage, StoreError> {
+        self.seal_message_parts(&[plaintext])
+    }
+
+    /// Seals the concatenation of `parts` (a trace header and a body, say) under a fresh
+    /// per-message key, copying them once, straight into the sealed record.
+    pub fn seal_message_parts(&self, parts: &[&[u8]]) -> Result<crate::SealedMessage, StoreError> {
+        // The message key and both nonces from one call to the system's generator.
+        let mut fresh = [0u8; KEY_BYTES + 2 * NONCE_LEN];
+        random(&mut fresh)?;
+        let (message_key, nonces) = fresh.split_at(KEY_BYTES);
+        let (body_nonce, key_nonce) = nonces.split_at(NONCE_LEN);
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, message_key).map_err(|_| StoreError::Crypto)?);
+        let ciphertext = seal_with(&key, AAD_MESSAGE, parts, body_nonce);
+        let wrapped_key = seal_with(&self.key, AAD_WRAPPED_KEY, &[message_key], key_nonce);
+        fresh.fill(0);
+        let size = parts.iter().map(|part| part.len() as u64).sum();
+        Ok(crate::SealedMessage { size, wrapped_key: wrapped_key?, ciphertext: ciphertext? })
     }
 
     /// Opens a sealed message with its wrapped key.
@@ -77,8 +86,10 @@ impl MasterKey {
     }
 
     /// Seals a small secret of the relay's own (a second-factor seed) under the master key.
-    pub fn seal_secret(&self, plaintext: Vec<u8>) -> Result<Vec<u8>, StoreError> {
-        seal_with(&self.key, AAD_SECRET, plaintext)
+    pub fn seal_secret(&self, plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        random(&mut nonce)?;
+        seal_with(&self.key, AAD_SECRET, &[plaintext], &nonce)
     }
 
     pub fn open_secret(&self, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
@@ -98,15 +109,20 @@ fn random(out: &mut [u8]) -> Result<(), StoreError> {
     SystemRandom::new().fill(out).map_err(|_| StoreError::Crypto)
 }
 
-/// Layout: nonce ‖ ciphertext ‖ tag.
-fn seal_with(key: &LessSafeKey, aad: &[u8], mut plaintext: Vec<u8>) -> Result<Vec<u8>, StoreError> {
-    let mut nonce = [0u8; NONCE_LEN];
-    random(&mut nonce)?;
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut plaintext)
+/// Layout: nonce ‖ ciphertext ‖ tag. The parts are copied once, into the record, and
+/// encrypted there.
+fn seal_with(key: &LessSafeKey, aad: &[u8], parts: &[&[u8]], nonce: &[u8]) -> Result<Vec<u8>, StoreError> {
+    let length: usize = parts.iter().map(|part| part.len()).sum();
+    let mut sealed = Vec::with_capacity(NONCE_LEN + length + AES_256_GCM.tag_len());
+    sealed.extend_from_slice(nonce);
+    for part in parts {
+        sealed.extend_from_slice(part);
+    }
+    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| StoreError::Crypto)?;
+    let tag = key
+        .seal_in_place_separate_tag(nonce, Aad::from(aad), &mut sealed[NONCE_LEN..])
         .map_err(|_| StoreError::Crypto)?;
-    let mut sealed = Vec::with_capacity(NONCE_LEN + plaintext.len());
-    sealed.extend_from_slice(&nonce);
-    sealed.extend_from_slice(&plaintext);
+    sealed.extend_from_slice(tag.as_ref());
     Ok(sealed)
 }
 
@@ -129,12 +145,32 @@ mod tests {
     #[test]
     fn sealed_message_opens_only_with_its_wrapped_key() {
         let master = MasterKey::from_bytes(&[7u8; 32]).expect("valid key length");
-        let a = master.seal_message(b"first".to_vec()).expect("seal");
-        let b = master.seal_message(b"second".to_vec()).expect("seal");
+        let a = master.seal_message(b"first").expect("seal");
+        let b = master.seal_message(b"second").expect("seal");
         assert_eq!(master.open_message(&a.wrapped_key, &a.ciphertext).expect("open"), b"first");
         assert!(master.open_message(&b.wrapped_key, &a.ciphertext).is_err());
         assert!(!a.ciphertext.windows(5).any(|w| w == b"first"));
         let other = MasterKey::from_bytes(&[8u8; 32]).expect("valid key length");
         assert!(other.open_message(&a.wrapped_key, &a.ciphertext).is_err());
+    }
+
+    #[test]
+    fn a_message_sealed_in_parts_opens_as_their_concatenation() {
+        let master = MasterKey::from_bytes(&[7u8; 32]).expect("valid key length");
+        let sealed = master.seal_message_parts(&[b"Received: by relay\r\n", b"", b"body"]).expect("seal");
+        assert_eq!(sealed.size, 24);
+        let opened = master.open_message(&sealed.wrapped_key, &sealed.ciphertext).expect("open");
+        assert_eq!(opened, b"Received: by relay\r\nbody");
+        // nonce, the text, the tag
+        assert_eq!(sealed.ciphertext.len(), NONCE_LEN + 24 + 16);
+        assert_eq!(sealed.wrapped_key.len(), NONCE_LEN + KEY_BYTES + 16);
+    }
+
+    #[test]
+    fn a_secret_opens_as_a_secret_only() {
+        let master = MasterKey::from_bytes(&[7u8; 32]).expect("valid key length");
+        let sealed = master.seal_secret(b"seed").expect("seal");
+        assert_eq!(master.open_secret(&sealed).expect("open"), b"seed");
+        assert!(master.open_message(&sealed, &sealed).is_err());
     }
 }

@@ -148,12 +148,17 @@ impl Store {
     }
 
     /// Seals a message body with its own key. CPU work: run it off the writer thread.
-    pub fn seal(&self, body: Vec<u8>) -> Result<SealedMessage, StoreError> {
-        self.shared.master.seal_message(body)
+    pub fn seal(&self, body: impl AsRef<[u8]>) -> Result<SealedMessage, StoreError> {
+        self.shared.master.seal_message(body.as_ref())
     }
 
-    pub fn seal_secret(&self, secret: Vec<u8>) -> Result<Vec<u8>, StoreError> {
-        self.shared.master.seal_secret(secret)
+    /// Seals the concatenation of `parts` as one message (a trace header, then the body).
+    pub fn seal_parts(&self, parts: &[&[u8]]) -> Result<SealedMessage, StoreError> {
+        self.shared.master.seal_message_parts(parts)
+    }
+
+    pub fn seal_secret(&self, secret: impl AsRef<[u8]>) -> Result<Vec<u8>, StoreError> {
+        self.shared.master.seal_secret(secret.as_ref())
     }
 
     pub fn open_secret(&self, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {

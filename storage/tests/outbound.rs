@@ -34,7 +34,7 @@ async fn a_message_for_peers_is_erased_once_every_recipient_here_and_there_is_se
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
     let alice = store.create_account(account("alice@relay.test")).await.expect("alice");
-    let sealed = store.seal(b"for three".to_vec()).expect("seal");
+    let sealed = store.seal(b"for three").expect("seal");
     let remote = vec![address("bob@b.test"), address("carol@c.test"), address("dan@B.test")];
     let (message, _) = store
         .accept_relaying(address("alice@relay.test"), vec![alice], remote, None, sealed, Millis(10))
@@ -97,7 +97,7 @@ async fn a_message_handed_over_by_a_peer_keeps_its_operator_in_the_trail() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
     let alice = store.create_account(account("alice@relay.test")).await.expect("alice");
-    let sealed = store.seal(b"from a peer".to_vec()).expect("seal");
+    let sealed = store.seal(b"from a peer").expect("seal");
     let operator = Some("C=FR, O=OPERATEUR B, CN=mx.b.test".to_owned());
     let (message, _) = store
         .accept_relaying(address("bob@b.test"), vec![alice], Vec::new(), operator.clone(), sealed, Millis(10))

@@ -25,7 +25,7 @@ async fn a_message_to_two_mailboxes_is_stored_once_and_erased_after_both_expunge
     let store = open(dir.path());
     let a = store.create_account(new_account("a@relay.test", DEFAULT_QUOTA_BYTES)).await.expect("create a");
     let b = store.create_account(new_account("b@relay.test", DEFAULT_QUOTA_BYTES)).await.expect("create b");
-    let sealed = store.seal(b"secret bytes".to_vec()).expect("seal");
+    let sealed = store.seal(b"secret bytes").expect("seal");
     let sender = Address::parse("a@relay.test").expect("address");
     let (message, uids) = store.accept(sender, vec![a, b], sealed, Millis(5)).await.expect("accept");
     assert_eq!(uids, vec![Uid(1), Uid(1)]);
@@ -252,7 +252,7 @@ async fn a_recipients_flags_are_kept_per_mailbox_and_go_with_the_entry() {
     let b = store.create_account(new_account("b@relay.test", DEFAULT_QUOTA_BYTES)).await.expect("create b");
     let sender = Address::parse("a@relay.test").expect("address");
     let (message, _) = store
-        .accept(sender, vec![a, b], store.seal(b"x".to_vec()).expect("seal"), Millis(7_000))
+        .accept(sender, vec![a, b], store.seal(b"x").expect("seal"), Millis(7_000))
         .await
         .expect("accept");
     let seen = MessageFlags { seen: true, ..MessageFlags::default() };

@@ -82,6 +82,8 @@ pub trait Machine {
     fn take_output(&mut self) -> Vec<u8>;
     /// True when replies wait to be written.
     fn has_output(&self) -> bool;
+    /// How many bytes of replies wait to be written.
+    fn output_bytes(&self) -> usize;
     /// True once nothing more will be read (QUIT, too many errors).
     fn is_closed(&self) -> bool;
     /// True once the client logged in: the longer idle limit applies.

@@ -47,7 +47,7 @@ impl Handler<RecipientRefused> for Monitor {
                 }
             };
             let postmaster = Address::parse(&format!("{}@{domain}", crate::relay_key::POSTMASTER_LOCAL_PART));
-            let sealed = store.seal(report);
+            let sealed = store.seal(&report);
             let stored = match (postmaster, sealed) {
                 (Ok(postmaster), Ok(sealed)) => store.accept(postmaster, vec![msg.sender], sealed, now).await.map(drop),
                 (Err(_), _) => Ok(()),

@@ -126,7 +126,8 @@ impl Default for MonitorConfig {
 pub fn start(store: Store, clock: Arc<dyn Clock>, config: MonitorConfig, breaker: Arc<Breaker>) -> MonitorHandle {
     let quality = Quality::new();
     let dropped = quality.events_dropped();
-    let monitor = Monitor { store, clock, config, breaker, quality, dsn_sent: HashMap::new(), sweeping: false };
+    let monitor =
+        Monitor { store, clock, config: Arc::new(config), breaker, quality, dsn_sent: HashMap::new(), sweeping: false };
     let mut context = Context::new();
     // Set before the address exists: no producer ever sees the default capacity.
     context.set_mailbox_capacity(MONITOR_MAILBOX_CAPACITY);
@@ -138,7 +139,9 @@ pub fn start(store: Store, clock: Arc<dyn Clock>, config: MonitorConfig, breaker
 pub struct Monitor {
     store: Store,
     clock: Arc<dyn Clock>,
-    config: MonitorConfig,
+    /// Shared with the futures the handlers return (one per stored message): cloned as a
+    /// pointer, not as its strings and certificates.
+    config: Arc<MonitorConfig>,
     breaker: Arc<Breaker>,
     quality: Quality,
     /// When each (sender, refused recipient) last got a delivery status notification.

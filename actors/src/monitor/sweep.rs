@@ -208,7 +208,7 @@ async fn renew_if_due(
         }
     };
     let sender = Address::parse(&from)?;
-    let sealed = store.seal(message)?;
+    let sealed = store.seal(&message)?;
     store.accept(sender, vec![account.id], sealed, as_of).await.map_err(RenewalError::Delivery)?;
     let audit = AuditDraft::new(
         as_of,

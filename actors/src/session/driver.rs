@@ -26,6 +26,9 @@ use super::SessionContext;
 
 /// Read buffer per connection.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Replies are grouped until the client's pipelined commands are all answered, or until
+/// this much waits (retrieved messages), whichever comes first.
+const OUTPUT_GROUPED_BYTES_MAX: usize = 64 * 1024;
 
 /// What the driver does after an effect was performed.
 pub(super) enum Flow<E> {
@@ -153,10 +156,13 @@ impl Driver {
             // The slot moves to the logged-in share before the client reads that it is in:
             // a client may open its next connection the moment the reply arrives.
             self.note_login(machine.logged_in());
-            if machine.has_output() {
+            if machine.output_bytes() >= OUTPUT_GROUPED_BYTES_MAX {
                 self.write(&machine.take_output()).await?;
             }
             if machine.is_closed() && pending.is_none() {
+                if machine.has_output() {
+                    self.write(&machine.take_output()).await?;
+                }
                 return Ok(protocol.closed_outcome());
             }
             let effect = match pending.take() {
@@ -183,7 +189,11 @@ impl Driver {
     }
 
     /// Feeds the machine the input it may see; reads more when it needs more. `Ok(None)`:
-    /// go round again (replies to write, or new input); `Err`: the session's outcome.
+    /// go round again (more input to feed, or new input); `Err`: the session's outcome.
+    ///
+    /// Replies go out when what the client sent has all been answered, just before waiting
+    /// for more: the replies to commands a client pipelined (MAIL, RCPT, DATA) leave in one
+    /// write, one TLS record, rather than one each (RFC 2920 lets the server group them).
     async fn next_effect<P: Protocol>(
         &mut self,
         machine: &mut P::Machine,
@@ -199,8 +209,14 @@ impl Driver {
             self.commands_left = self.commands_left.saturating_sub(lines);
         }
         self.input.drain(..used);
-        if effect.is_some() || machine.has_output() {
+        if effect.is_some() || machine.is_closed() {
             return Ok(effect);
+        }
+        if used > 0 && !self.input.is_empty() {
+            return Ok(None);
+        }
+        if machine.has_output() {
+            self.write(&machine.take_output()).await?;
         }
         match self.read_more(machine.logged_in(), machine.in_data(), protocol).await {
             Input::Bytes => Ok(None),

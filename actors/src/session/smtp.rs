@@ -140,11 +140,7 @@ impl Submission {
     /// Asks the recipient's mailbox whether it receives, and tells the monitor of a refusal.
     async fn check_recipient(&self, address: Address, declared_bytes: Option<u64>) -> RecipientVerdict {
         let verdict = match self.context.mailboxes.send(Lookup(address.clone())).await {
-            Ok(Some(mailbox)) => mailbox
-                .addr
-                .send(mailbox::CheckRecipient { declared_bytes })
-                .await
-                .unwrap_or(RecipientVerdict::TryLater),
+            Ok(Some(mailbox)) => mailbox::check_recipient(&self.context.store, mailbox.account, declared_bytes),
             Ok(None) => self.route_elsewhere(&address),
             Err(_) => RecipientVerdict::TryLater,
         };
@@ -386,16 +382,12 @@ impl Submission {
     /// Seals the trace header and the body for storage; large messages on the blocking
     /// pool. `None` when sealing failed.
     async fn seal(&self, header: String, body: Vec<u8>) -> Option<SealedMessage> {
-        let mut stored = Vec::with_capacity(header.len() + body.len());
-        stored.extend_from_slice(header.as_bytes());
-        stored.extend_from_slice(&body);
-        drop(body);
         let store = &self.context.store;
-        let sealed = if stored.len() <= SEAL_INLINE_BYTES_MAX {
-            store.seal(stored)
+        let sealed = if header.len() + body.len() <= SEAL_INLINE_BYTES_MAX {
+            store.seal_parts(&[header.as_bytes(), &body])
         } else {
             let sealer = store.clone();
-            tokio::task::spawn_blocking(move || sealer.seal(stored)).await.ok()?
+            tokio::task::spawn_blocking(move || sealer.seal_parts(&[header.as_bytes(), &body])).await.ok()?
         };
         sealed.ok()
     }

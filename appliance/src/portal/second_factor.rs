@@ -47,7 +47,7 @@ async fn second_factor_view(
             None => {
                 let mut secret = vec![0u8; 20];
                 SystemRandom::new().fill(&mut secret).map_err(|_| PortalError::Internal("no randomness".into()))?;
-                record.totp_sealed = Some(portal.store.seal_secret(secret.clone())?);
+                record.totp_sealed = Some(portal.store.seal_secret(&secret)?);
                 portal.store.put_portal(account.id, record.clone(), None).await?;
                 secret
             }

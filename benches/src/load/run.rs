@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::path::PathBuf;
 use std::process::Output;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use tokio::task::{JoinError, JoinHandle};
 use tokio_rustls::TlsConnector;
 
 use crate::relay::Target;
-use crate::report::{BackupWindow, Report};
+use crate::report::{AfterLogins, BackupWindow, Report};
 use crate::session::{histogram, lock, pace, show_progress, Collector, Practice, Shared, Submitter};
 use crate::{Args, CollectProtocol};
 
@@ -64,7 +64,11 @@ pub(crate) fn run_load(args: &Args, target: &Target) -> anyhow::Result<Report> {
         shared: shared.clone(),
         started,
     };
-    let (backup, senders_elapsed) = runtime.block_on(run.drive(schedule));
+    let (backup, senders_elapsed, cpu_at_logins) = runtime.block_on(async {
+        let logins = tokio::spawn(cpu_once_logged_in(shared.clone(), args.sessions, target.pid));
+        let (backup, senders_elapsed) = run.drive(schedule).await;
+        (backup, senders_elapsed, logins.await.ok().flatten())
+    });
     let elapsed = started.elapsed();
     let submit_elapsed = senders_elapsed.unwrap_or(elapsed);
     eprintln!();
@@ -95,6 +99,10 @@ pub(crate) fn run_load(args: &Args, target: &Target) -> anyhow::Result<Report> {
         writes: commits(&after, "writes") - commits(&before, "writes"),
         stored_messages: after["stored_messages"].as_u64().unwrap_or(0),
         relay_cpu_seconds: cpu_after - cpu_before,
+        after_logins: cpu_at_logins.map(|(cpu, accepted)| AfterLogins {
+            relay_cpu_seconds: cpu_after - cpu,
+            accepted: shared.accepted.load(Ordering::Relaxed) - accepted,
+        }),
         relay_peak_rss_kib: target.pid.and_then(|pid| memory_kib(pid, "VmHWM")).unwrap_or(0),
         relay_anon_rss_kib: target.pid.and_then(|pid| memory_kib(pid, "RssAnon")).unwrap_or(0),
         relay_file_rss_kib: target.pid.and_then(|pid| memory_kib(pid, "RssFile")).unwrap_or(0),
@@ -154,6 +162,7 @@ impl Shared {
             from_schedule: Mutex::new(histogram()),
             senders_done: AtomicBool::new(false),
             logged_in: tokio::sync::Semaphore::new(0),
+            logins: AtomicUsize::new(0),
         }
     }
 }
@@ -306,6 +315,22 @@ fn backup_outcome(task: Result<BackupRun, JoinError>, shared: &Shared) -> Option
             None
         }
     }
+}
+
+/// The target's CPU time and the messages accepted so far, once every session has logged in
+/// for the first time (`None` when there is no process to read or the sessions never all got
+/// in): what follows is the messages' cost without the sessions' argon2id checks.
+async fn cpu_once_logged_in(shared: Arc<Shared>, sessions: usize, pid: Option<u32>) -> Option<(f64, u64)> {
+    let pid = pid?;
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    while shared.logins.load(Ordering::Relaxed) < sessions {
+        if shared.senders_done.load(Ordering::Acquire) {
+            return None;
+        }
+        tick.tick().await;
+    }
+    let accepted = shared.accepted.load(Ordering::Relaxed);
+    Some((cpu_seconds(pid).ok()?, accepted))
 }
 
 /// User + system CPU time of a process, from /proc (in USER_HZ = 1/100 s).

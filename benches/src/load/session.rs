@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     /// One permit per session login: the open-loop pacer starts once every session is in,
     /// so that the logins (argon2id on the relay) do not count as queueing.
     pub(crate) logged_in: tokio::sync::Semaphore,
+    /// Session logins so far (each reconnection counts).
+    pub(crate) logins: AtomicUsize,
 }
 
 impl Shared {
@@ -283,6 +285,7 @@ impl Submitter {
         let mut more = false;
         let mut smtp = SmtpProbe::login(self.port, &self.tls, &practice.address, &practice.password).await?;
         self.shared.logged_in.add_permits(1);
+        self.shared.logins.fetch_add(1, Ordering::Relaxed);
         loop {
             let scheduled = match &self.shared.schedule {
                 Some(schedule) => match schedule.lock().await.recv().await {

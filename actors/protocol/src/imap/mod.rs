@@ -405,6 +405,10 @@ impl<V: Vocabulary> Machine for ImapServer<V> {
         !self.output.is_empty()
     }
 
+    fn output_bytes(&self) -> usize {
+        self.output.len()
+    }
+
     fn is_closed(&self) -> bool {
         self.state == State::Logout
     }

@@ -331,6 +331,10 @@ impl<V: Vocabulary> Machine for Pop3Server<V> {
         Pop3Server::has_output(self)
     }
 
+    fn output_bytes(&self) -> usize {
+        self.output.len()
+    }
+
     fn is_closed(&self) -> bool {
         Pop3Server::is_closed(self)
     }

@@ -677,6 +677,10 @@ impl<V: Vocabulary> Machine for SmtpServer<V> {
         SmtpServer::has_output(self)
     }
 
+    fn output_bytes(&self) -> usize {
+        self.output.len()
+    }
+
     fn is_closed(&self) -> bool {
         SmtpServer::is_closed(self)
     }
