@@ -61,10 +61,8 @@ async fn sessions_on_one_inbox_see_each_others_changes_and_pop3_keeps_them_out()
     assert_eq!(first.recv().await, Some(Change::Expunged { uid: 1 }));
 
     // New mail reaches every session with INBOX selected.
-    let (_, uids) = store
-        .accept(sender, vec![account], store.seal(b"three").expect("seal"), Millis(4_000))
-        .await
-        .expect("accept");
+    let (_, uids) =
+        store.accept(sender, vec![account], store.seal(b"three").expect("seal"), Millis(4_000)).await.expect("accept");
     let stored = store.imap_mailbox(account).expect("mailbox").into_iter().find(|e| e.uid == uids[0]).expect("entry");
     inbox.send(mailbox::Arrived(stored)).await.expect("actor");
     for changes in [&mut first, &mut second] {

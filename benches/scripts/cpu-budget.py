@@ -15,7 +15,7 @@ import sys
 
 KERNEL = [
     ("socket I/O (kernel)", re.compile(r"tcp_|inet_|sock_|skb|__sys_(send|recv)|ip_|net_rx|loopback|sendmsg|recvmsg")),
-    ("disk sync (kernel)", re.compile(r"ext4|jbd2|blk_|fdatasync|fsync|filemap_write|writeback|bio_|virtblk|nvme")),
+    ("files, disk writes and syncs (kernel)", re.compile(r"ext4|jbd2|blk_|fdatasync|fsync|filemap_write|writeback|bio_|virtblk|nvme")),
     ("io_uring and epoll (kernel)", re.compile(r"io_uring|epoll|ep_poll")),
     ("waits, futexes, scheduling (kernel)", re.compile(r"futex|schedule|__x64_sys_sched|finish_task_switch|do_nanosleep")),
     ("memory (kernel: page faults, mmap)", re.compile(r"page_fault|do_anonymous|mmap|munmap|madvise|clear_page|handle_mm_fault")),

@@ -251,10 +251,8 @@ async fn a_recipients_flags_are_kept_per_mailbox_and_go_with_the_entry() {
     let a = store.create_account(new_account("a@relay.test", DEFAULT_QUOTA_BYTES)).await.expect("create a");
     let b = store.create_account(new_account("b@relay.test", DEFAULT_QUOTA_BYTES)).await.expect("create b");
     let sender = Address::parse("a@relay.test").expect("address");
-    let (message, _) = store
-        .accept(sender, vec![a, b], store.seal(b"x").expect("seal"), Millis(7_000))
-        .await
-        .expect("accept");
+    let (message, _) =
+        store.accept(sender, vec![a, b], store.seal(b"x").expect("seal"), Millis(7_000)).await.expect("accept");
     let seen = MessageFlags { seen: true, ..MessageFlags::default() };
     let deleted = MessageFlags { seen: true, deleted: true, ..MessageFlags::default() };
     store.set_flags(a, vec![(Uid(1), deleted), (Uid(9), seen)]).await.expect("flags of a");
