@@ -127,7 +127,7 @@ class Member:
 
     def power_cut(self):
         with self.lock:
-            self.stopped_on_purpose = True
+            self.stop_on_purpose()
             self.process.kill()
             self.process.wait()
 
@@ -145,8 +145,7 @@ class Member:
                     self.watchdog_resets.append(time.strftime("%H:%M:%S"))
                     print("member %d stopped by its watchdog at %s; powered on again"
                           % (self.node, self.watchdog_resets[-1]), flush=True)
-                    self.boots += 1
-                    self.process = self.start_qemu()
+                    self.boot()
         threading.Thread(target=loop, daemon=True).start()
 
     def stop_on_purpose(self):
@@ -497,7 +496,10 @@ def main():
         member = relay_serving(members)
         if member is None:
             return None
-        pair = json.loads(on_service(members, "caducee status --json")).get("pair") or {}
+        done = member.run("caducee status --json")
+        if done.returncode != 0:
+            return None
+        pair = json.loads(done.stdout).get("pair") or {}
         cluster = pair.get("cluster") or {}
         return member if cluster.get("quorate") and cluster.get("serving") == NAMES[member.node] else None
     primary = wait("the cluster in the relay's status", 300, cluster_in_status)

@@ -80,10 +80,12 @@ pub trait Machine {
     fn receive(&mut self, input: &[u8]) -> (usize, Option<Self::Effect>);
     /// Takes the bytes to write to the client.
     fn take_output(&mut self) -> Vec<u8>;
-    /// True when replies wait to be written.
-    fn has_output(&self) -> bool;
     /// How many bytes of replies wait to be written.
     fn output_bytes(&self) -> usize;
+    /// True when replies wait to be written.
+    fn has_output(&self) -> bool {
+        self.output_bytes() > 0
+    }
     /// True once nothing more will be read (QUIT, too many errors).
     fn is_closed(&self) -> bool;
     /// True once the client logged in: the longer idle limit applies.

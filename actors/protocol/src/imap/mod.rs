@@ -401,10 +401,6 @@ impl<V: Vocabulary> Machine for ImapServer<V> {
         std::mem::take(&mut self.output)
     }
 
-    fn has_output(&self) -> bool {
-        !self.output.is_empty()
-    }
-
     fn output_bytes(&self) -> usize {
         self.output.len()
     }

@@ -327,10 +327,6 @@ impl<V: Vocabulary> Machine for Pop3Server<V> {
         Pop3Server::take_output(self)
     }
 
-    fn has_output(&self) -> bool {
-        Pop3Server::has_output(self)
-    }
-
     fn output_bytes(&self) -> usize {
         self.output.len()
     }

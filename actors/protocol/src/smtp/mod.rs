@@ -673,10 +673,6 @@ impl<V: Vocabulary> Machine for SmtpServer<V> {
         SmtpServer::take_output(self)
     }
 
-    fn has_output(&self) -> bool {
-        SmtpServer::has_output(self)
-    }
-
     fn output_bytes(&self) -> usize {
         self.output.len()
     }
