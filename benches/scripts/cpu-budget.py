@@ -32,7 +32,10 @@ LOGINS = "logins (argon2id)"
 STAGES = [
     (LOGINS, re.compile(r"argon2|caducee_actors::login|password")),
     ("TLS (rustls)", re.compile(r"rustls")),
-    ("content check (OpenPGP structure)", re.compile(r"sequoia|openpgp|content_check|buffered_reader")),
+    # (mail_parser and base64 are matched by no stage: they go to their caller, the content
+    # check or the SMTP machine's header check.)
+    ("content check (MIME and OpenPGP structure)",
+     re.compile(r"sequoia|openpgp|content_check|buffered_reader|caducee_protocol::content")),
     ("sealing", re.compile(r"caducee_storage::seal")),
     ("commit (LMDB, group commit)", re.compile(r"heed|mdb_|caducee_storage::writer|caducee_storage::store")),
     ("store, other", re.compile(r"caducee_storage")),

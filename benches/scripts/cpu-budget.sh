@@ -9,7 +9,7 @@
 #   sudo benches/scripts/cpu-budget.sh [SESSIONS] [MESSAGES] [-- caducee-load arguments]
 #
 # RELAY=/path/to/caducee profiles another build of the relay (an earlier one, to compare)
-# with this build's load generator.
+# with this build's load generator. KEEP=/path/perf.data keeps the recording.
 #
 # The load runs twice: as it is, for the relay's CPU time per message (the budget's total),
 # and under perf (sampling at 499 Hz with 16 KiB of stack per sample), for each stage's share.
@@ -49,3 +49,5 @@ echo "== the same, the relay under perf record"
 echo "== attributing the samples (perf script; a minute or two)"
 perf script --no-inline -F comm,tid,ip,sym,dso -i "$work/perf.data" 2>/dev/null \
     | python3 "$(dirname "$0")/cpu-budget.py" "$work/load.json"
+# KEEP=/path/perf.data keeps the recording, to look further (perf report -i …).
+[[ -n ${KEEP:-} ]] && cp "$work/perf.data" "$KEEP" && echo "the recording: $KEEP"

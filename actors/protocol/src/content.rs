@@ -13,6 +13,8 @@
 //! RFC 9580 §6.2.2 defines ([`ARMOUR_HEADER_NAMES`], [`ARMOUR_HEADER_LINES_MAX`],
 //! [`ARMOUR_HEADER_LINE_CHARS_MAX`]). Message and part headers are not checked here.
 
+use std::sync::LazyLock;
+
 use mail_parser::{MessageParser, MessagePart, MimeHeaders, PartType};
 use sequoia_openpgp::parse::{Dearmor, PacketParserBuilder, PacketParserResult, Parse};
 use sequoia_openpgp::{KeyHandle, Packet};
@@ -160,9 +162,15 @@ pub fn check_delivery_report(raw: &[u8]) -> Result<EncryptedContent, ContentErro
     Ok(content)
 }
 
+/// The parser for the content check: the MIME fields are read (what the parts are and how
+/// they are encoded), every other field is skipped rather than parsed into addresses,
+/// dates and identifiers nobody here reads (a third of the parse's time on a submission).
+static MIME_PARSER: LazyLock<MessageParser> =
+    LazyLock::new(|| MessageParser::new().with_mime_headers().default_header_ignore());
+
 /// Checks a whole RFC 5322 message.
 pub fn check_encrypted_message(raw: &[u8]) -> Result<EncryptedContent, ContentError> {
-    let message = MessageParser::default().parse(raw).ok_or(ContentError::NotMime)?;
+    let message = MIME_PARSER.parse(raw).ok_or(ContentError::NotMime)?;
     let mut content = EncryptedContent { recipients: Vec::new(), encrypted_parts: 0 };
     let walk = Walk { raw, message: &message };
     walk.check_part(0, 0, &mut content)?;
@@ -432,11 +440,17 @@ fn dearmor(armoured: &[u8]) -> Result<Vec<u8>, ContentError> {
     use base64::Engine as _;
     let malformed = |why: &str| ContentError::MalformedOpenPgp(format!("bad ASCII armour: {why}"));
     let text = std::str::from_utf8(armoured).map_err(|_| malformed("not text"))?;
-    let mut lines = text.split_inclusive('\n');
+    // Line ends found with memchr's vector search: `split_inclusive` scans a word at a time,
+    // and took a tenth of the content check.
+    let mut newlines = memchr::memchr_iter(b'\n', armoured);
     let mut consumed = 0;
     let mut next_line = || {
-        let line = lines.next()?;
-        consumed += line.len();
+        if consumed >= text.len() {
+            return None;
+        }
+        let end = newlines.next().map_or(text.len(), |at| at + 1);
+        let line = &text[consumed..end];
+        consumed = end;
         Some(line.trim_end())
     };
     if next_line() != Some(ARMOR_BEGIN_LINE) {

@@ -356,6 +356,9 @@ impl ImapProbe {
         }
         let tag = self.send_command("UID FETCH 1:* (BODY[])").await?;
         let mut sizes = Vec::new();
+        // The highest UID fetched: a message that arrives meanwhile (announced before the
+        // STORE, so within its `*`) must not be deleted unread.
+        let mut last_uid = 0u32;
         loop {
             let line = self.line.read_line().await?.to_owned();
             if let Some(rest) = line.strip_prefix(&tag) {
@@ -367,26 +370,44 @@ impl ImapProbe {
                 self.line.stream.read_exact(&mut body).await?;
                 self.line.read_line().await?; // the closing parenthesis
                 sizes.push(size);
+                last_uid = last_uid.max(fetched_uid(&line).unwrap_or(0));
             } else {
                 self.untagged(&line);
             }
         }
-        self.command("UID STORE 1:* +FLAGS.SILENT (\\Deleted)").await?;
+        if last_uid == 0 {
+            return Ok(sizes);
+        }
+        self.command(&format!("UID STORE 1:{last_uid} +FLAGS.SILENT (\\Deleted)")).await?;
         self.command("EXPUNGE").await?;
         Ok(sizes)
     }
 
     /// IDLE until the relay tells of new mail or `wait` passes; then DONE. When new mail was
-    /// announced: when, and how many messages (`exists` says how many there are now).
+    /// pushed while idling: when, and how many messages (`exists` says how many there are
+    /// now). Mail announced before the relay's go-ahead is news given in answer to the
+    /// command, not a push: `None`, with `exists` updated.
     pub async fn idle(&mut self, wait: Duration) -> Result<Option<(Instant, u32)>, ProbeError> {
         let before = self.exists;
         let tag = self.send_command("IDLE").await?;
-        let accepted = self.line.read_line().await?;
-        if !accepted.starts_with('+') {
-            return Err(ProbeError::Unexpected { expected: "+ (IDLE accepted)".into(), got: accepted.to_owned() });
+        // Untagged news (a message that arrived meanwhile) may come before the go-ahead: it
+        // is the answer to this command, as to any, not a push; the wait then ends at once.
+        loop {
+            let line = self.line.read_line().await?.to_owned();
+            if line.starts_with('+') {
+                break;
+            }
+            if !line.starts_with("* ") {
+                return Err(ProbeError::Unexpected { expected: "+ (IDLE accepted)".into(), got: line });
+            }
+            self.untagged(&line);
+        }
+        if self.exists != before {
+            self.line.send(b"DONE\r\n").await?;
+            self.until_tagged(&tag).await?;
+            return Ok(None);
         }
         let deadline = tokio::time::Instant::now() + wait;
-        let mut announced = None;
         // A line cut by the deadline would be lost: the wait ends only between lines that
         // arrive whole (a relay's IDLE responses are single lines sent at once).
         while self.exists <= before {
@@ -398,9 +419,7 @@ impl ImapProbe {
                 Err(_) => break,
             }
         }
-        if self.exists > before {
-            announced = Some((Instant::now(), self.exists - before));
-        }
+        let announced = (self.exists > before).then(|| (Instant::now(), self.exists - before));
         self.line.send(b"DONE\r\n").await?;
         self.until_tagged(&tag).await?;
         Ok(announced)
@@ -452,6 +471,12 @@ fn expect_ok(rest: &str, line: &str) -> Result<(), ProbeError> {
 }
 
 /// The size of the literal a response line announces at its end (`{1234}`).
+/// The UID a FETCH response line names (`* 3 FETCH (UID 17 BODY[] {7866}`).
+fn fetched_uid(line: &str) -> Option<u32> {
+    let after = &line[line.find("UID ")? + 4..];
+    after.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
 fn literal_size(line: &str) -> Option<usize> {
     let open = line.strip_suffix('}')?.rfind('{')?;
     line[open + 1..line.len() - 1].parse().ok().filter(|&size| size <= RETRIEVE_BYTES_MAX)

@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context as _};
 use caducee_actors::probe;
 
 use crate::session::Practice;
-use crate::{Args, LOAD_DOMAIN};
+use crate::{Args, CollectProtocol, LOAD_DOMAIN};
 
 /// What the load runs against: a scratch relay this program started, or a server already
 /// running on loopback.
@@ -69,7 +69,13 @@ impl Target {
             bail!("{} already holds a store: the load runs against a fresh one", data_dir.display());
         }
         eprintln!("starting the relay in {}", data_dir.display());
-        let relay = Relay::start(&relay_bin, &data_dir, args.sessions)?;
+        // Every session comes from 127.0.0.1: the senders, and the collectors' sessions (an
+        // IMAP collector keeps one open per mailbox, one mailbox per sender).
+        let collecting = match args.collect_protocol {
+            CollectProtocol::Imap if args.collectors > 0 => args.sessions,
+            CollectProtocol::Imap | CollectProtocol::Pop3 => args.collectors,
+        };
+        let relay = Relay::start(&relay_bin, &data_dir, args.sessions + collecting)?;
         Ok(Target {
             submissions_port: relay.submissions_port,
             pop3s_port: relay.pop3s_port,

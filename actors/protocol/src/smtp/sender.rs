@@ -3,7 +3,9 @@
 //! relay's to write, never a submitter's. Only the message's header is read: the body is
 //! encrypted and stays unopened.
 
-use mail_parser::{HeaderValue, MessageParser};
+use std::sync::LazyLock;
+
+use mail_parser::{HeaderName, HeaderValue, MessageParser};
 
 use crate::Vocabulary;
 
@@ -57,9 +59,15 @@ pub fn check_relayed_header<V: Vocabulary>(raw: &[u8]) -> Result<(), HeaderRefus
     check_header::<V>(raw, None)
 }
 
+/// Reads `From:` and `Sender:` as addresses and only names the other fields (their
+/// values are not parsed: nothing here reads them).
+static HEADER_PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
+    MessageParser::new().header_address(HeaderName::From).header_address(HeaderName::Sender).default_header_ignore()
+});
+
 /// The control headers always; `From:` and `Sender:` against `account` when there is one.
 fn check_header<V: Vocabulary>(raw: &[u8], account: Option<&V::Address>) -> Result<(), HeaderRefusal> {
-    let Some(message) = MessageParser::default().parse_headers(raw) else {
+    let Some(message) = HEADER_PARSER.parse_headers(raw) else {
         return Ok(());
     };
     for header in message.headers() {
