@@ -470,13 +470,13 @@ fn expect_ok(rest: &str, line: &str) -> Result<(), ProbeError> {
     }
 }
 
-/// The size of the literal a response line announces at its end (`{1234}`).
 /// The UID a FETCH response line names (`* 3 FETCH (UID 17 BODY[] {7866}`).
 fn fetched_uid(line: &str) -> Option<u32> {
     let after = &line[line.find("UID ")? + 4..];
     after.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
+/// The size of the literal a response line announces at its end (`{1234}`).
 fn literal_size(line: &str) -> Option<usize> {
     let open = line.strip_suffix('}')?.rfind('{')?;
     line[open + 1..line.len() - 1].parse().ok().filter(|&size| size <= RETRIEVE_BYTES_MAX)
