@@ -370,7 +370,11 @@ impl ImapProbe {
                 self.line.stream.read_exact(&mut body).await?;
                 self.line.read_line().await?; // the closing parenthesis
                 sizes.push(size);
-                last_uid = last_uid.max(fetched_uid(&line).unwrap_or(0));
+                let uid = fetched_uid(&line).ok_or_else(|| ProbeError::Unexpected {
+                    expected: "a UID in the FETCH answer".into(),
+                    got: line.clone(),
+                })?;
+                last_uid = last_uid.max(uid);
             } else {
                 self.untagged(&line);
             }
@@ -402,11 +406,13 @@ impl ImapProbe {
             }
             self.untagged(&line);
         }
-        if self.exists != before {
+        if self.exists > before {
             self.line.send(b"DONE\r\n").await?;
             self.until_tagged(&tag).await?;
             return Ok(None);
         }
+        // (Fewer, when another session expunged meanwhile: new mail is counted from there.)
+        let before = self.exists;
         let deadline = tokio::time::Instant::now() + wait;
         // A line cut by the deadline would be lost: the wait ends only between lines that
         // arrive whole (a relay's IDLE responses are single lines sent at once).
