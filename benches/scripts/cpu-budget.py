@@ -32,7 +32,6 @@ LOGINS = "logins (argon2id)"
 # The load's accounts are made before it starts: their keys issued and certified.
 SETUP = "account creation (keys issued)"
 STAGES = [
-    (LOGINS, re.compile(r"argon2|caducee_actors::login|password")),
     ("TLS (rustls)", re.compile(r"rustls")),
     # (mail_parser and base64 are matched by no stage: they go to their caller, the content
     # check or the SMTP machine's header check.)
@@ -63,7 +62,7 @@ def frames(lines):
 # Work left out of the budget, whatever runs under it (the kernel included): not a message's.
 LEFT_OUT = [
     (SETUP, re.compile(r"caducee_actors::keyvault::(issue|write_bundle|armored)|caducee_appliance::admin::users")),
-    (LOGINS, re.compile(r"argon2|caducee_actors::login::|verify_password")),
+    (LOGINS, re.compile(r"argon2|caducee_actors::login|password")),
 ]
 
 
@@ -122,18 +121,18 @@ def main():
     for header, stack in samples(sys.stdin):
         by_stage[stage_of(stack)] += 1
         by_thread[re.sub(r"[-_ ]?\d+$", "", header.split()[0] if header.split() else "?")] += 1
-    logins = by_stage.pop(LOGINS, 0) + by_stage.pop(SETUP, 0)
+    left_out = sum(by_stage.pop(name, 0) for name, _ in LEFT_OUT)
     total = sum(by_stage.values())
     if not total:
         sys.exit("cpu-budget: no samples")
     print("\nrelay CPU per accepted message, once every session had logged in: %.1f µs (%d accepted); "
-          "%d samples, and %d more in the accounts' creation and the sessions' logins (left out)" % (micros, report["accepted"], total, logins))
+          "%d samples, and %d more in the accounts' creation and the sessions' logins (left out)" % (micros, report["accepted"], total, left_out))
     print("\n| stage | share | µs per message |\n|---|---:|---:|")
     for name, count in by_stage.most_common():
         print("| %s | %.1f %% | %.1f |" % (name, 100 * count / total, micros * count / total))
     print("\n| thread | share of all samples |\n|---|---:|")
     for name, count in by_thread.most_common(8):
-        print("| %s | %.1f %% |" % (name, 100 * count / (total + logins)))
+        print("| %s | %.1f %% |" % (name, 100 * count / (total + left_out)))
 
 if __name__ == "__main__":
     main()

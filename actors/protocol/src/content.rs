@@ -164,7 +164,8 @@ pub fn check_delivery_report(raw: &[u8]) -> Result<EncryptedContent, ContentErro
 
 /// The parser for the content check: the MIME fields are read (what the parts are and how
 /// they are encoded), every other field is skipped rather than parsed into addresses,
-/// dates and identifiers nobody here reads (a third of the parse's time on a submission).
+/// dates and identifiers nobody here reads. (The parse's time is mostly the scan of the body
+/// for its boundaries, which this does not change: docs/benchmarks.md, 2026-12-01.)
 static MIME_PARSER: LazyLock<MessageParser> =
     LazyLock::new(|| MessageParser::new().with_mime_headers().default_header_ignore());
 
