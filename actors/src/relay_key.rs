@@ -27,7 +27,9 @@ use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use caducee_storage::{AuditAction, AuditDraft, CertificateRecord, CertificateStatus, Fingerprint, Millis, Store};
+use caducee_storage::{
+    Account, AuditAction, AuditDraft, CertificateRecord, CertificateStatus, Fingerprint, Millis, Store,
+};
 use openpgp::cert::{CertBuilder, CertRevocationBuilder, CipherSuite};
 use openpgp::crypto::KeyPair;
 use openpgp::packet::signature::SignatureBuilder;
@@ -298,32 +300,47 @@ impl RelayKey {
     /// many. Run at start, before anything else may write certificates.
     pub async fn certify_published(&self, store: &Store, now: Millis) -> Result<usize, KeyVaultError> {
         let mut certified = 0;
-        for account in store.accounts()? {
-            for record in store.certificates(account.id)? {
-                let in_use = record.revoked.is_none() && record.status(now) != CertificateStatus::Expired;
-                if !in_use || self.has_certified(&record)? {
-                    continue;
-                }
-                let cert =
-                    self.certify(Cert::from_bytes(&record.public).map_err(pgp)?, crate::keyvault::system_time(now))?;
-                let detail = format!(
-                    "edition {}, {}: certified by the relay key {}",
-                    record.edition,
-                    record.fingerprint,
-                    self.fingerprint()
-                );
-                let audit = AuditDraft::new(
-                    now,
-                    "relay",
-                    "start",
-                    AuditAction::Update,
-                    format!("keys of {}", account.address),
-                    detail,
-                );
-                let updated = CertificateRecord { public: cert.to_vec().map_err(pgp)?, ..record };
-                store.put_certificate(updated, audit).await?;
-                certified += 1;
+        let mut after = None;
+        // A page of accounts at a time: the start of a relay with many accounts does not
+        // hold them all.
+        loop {
+            let page = store.accounts_page(after, 256)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for account in page {
+                certified += self.certify_account(store, &account, now).await?;
             }
+        }
+        Ok(certified)
+    }
+
+    /// [`Self::certify_published`] for one account's editions.
+    async fn certify_account(&self, store: &Store, account: &Account, now: Millis) -> Result<usize, KeyVaultError> {
+        let mut certified = 0;
+        for record in store.certificates(account.id)? {
+            let in_use = record.revoked.is_none() && record.status(now) != CertificateStatus::Expired;
+            if !in_use || self.has_certified(&record)? {
+                continue;
+            }
+            let cert =
+                self.certify(Cert::from_bytes(&record.public).map_err(pgp)?, crate::keyvault::system_time(now))?;
+            let detail = format!(
+                "edition {}, {}: certified by the relay key {}",
+                record.edition,
+                record.fingerprint,
+                self.fingerprint()
+            );
+            let audit = AuditDraft::new(
+                now,
+                "relay",
+                "start",
+                AuditAction::Update,
+                format!("keys of {}", account.address),
+                detail,
+            );
+            let updated = CertificateRecord { public: cert.to_vec().map_err(pgp)?, ..record };
+            store.put_certificate(updated, audit).await?;
+            certified += 1;
         }
         Ok(certified)
     }

@@ -4,7 +4,7 @@
 //! told to the IMAP sessions.
 
 use caducee_actors::imap::{Change, Flags, OpenError};
-use caducee_actors::mailbox::{self, ExpungeInbox, LeaveInbox, Lookup, SelectInbox, StoreFlags};
+use caducee_actors::mailbox::{self, ExpungeInbox, LeaveInbox, Lookup, PeekInbox, SelectInbox, StoreFlags};
 use caducee_storage::{Address, Millis, NewAccount, Store, StoreOptions, Uid};
 
 #[actix_rt::test]
@@ -34,7 +34,8 @@ async fn sessions_on_one_inbox_see_each_others_changes_and_pop3_keeps_them_out()
             .expect("accept");
     }
     let mailboxes = mailbox::start(store.clone()).expect("mailboxes");
-    let inbox = mailboxes.send(Lookup(address)).await.expect("registry").expect("the mailbox").addr;
+    let held = mailboxes.send(Lookup(address)).await.expect("registry").expect("the mailbox");
+    let inbox = held.addr.clone();
 
     let (first_changes, mut first) = mailbox::changes();
     let (second_changes, mut second) = mailbox::changes();
@@ -78,4 +79,48 @@ async fn sessions_on_one_inbox_see_each_others_changes_and_pop3_keeps_them_out()
     inbox.send(mailbox::CloseMaildrop { session: 9, deleted: vec![Uid(2)], at }).await.expect("actor").expect("closed");
     assert_eq!(first.recv().await, Some(Change::Expunged { uid: 2 }));
     assert!(second.try_recv().is_err(), "a session that left is told nothing");
+}
+
+/// A mailbox runs only while a session holds it: dropping the last handle stops its actor
+/// (the POP3 lock a lost session left with it), and the next lookup opens a new one that
+/// sees the same store.
+#[actix_rt::test]
+async fn a_mailbox_runs_while_a_session_holds_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store =
+        Store::open(dir.path(), &StoreOptions { map_bytes: 64 << 20, ..StoreOptions::default() }).expect("store opens");
+    let address = Address::parse("dr.martin@relay.test").expect("address");
+    store
+        .create_account(NewAccount {
+            address: address.clone(),
+            first_name: "Anne".into(),
+            last_name: "Martin".into(),
+            contact_email: "anne@example.org".into(),
+            password_hash: "not-a-real-hash".into(),
+            quota_bytes: 1 << 20,
+            created_at: Millis(1_795_651_200_000),
+            directory: None,
+        })
+        .await
+        .expect("account");
+    let mailboxes = mailbox::start(store.clone()).expect("mailboxes");
+    let unknown = Address::parse("nobody@relay.test").expect("address");
+    assert!(mailboxes.send(Lookup(unknown.clone())).await.expect("registry").is_none(), "no account, no mailbox");
+
+    // Two sessions share one actor; a lock taken and never released stays while one holds it.
+    let first = mailboxes.send(Lookup(address.clone())).await.expect("registry").expect("the mailbox");
+    let second = mailboxes.send(Lookup(address.clone())).await.expect("registry").expect("the mailbox");
+    let at = Millis(3_000);
+    first.addr.send(mailbox::OpenMaildrop { session: 1, at }).await.expect("actor").expect("maildrop");
+    let inbox = first.addr.clone();
+    drop(first);
+    let refused = second.addr.send(mailbox::OpenMaildrop { session: 2, at }).await.expect("still running");
+    assert!(refused.is_err(), "the lock is still held");
+
+    // The last handle dropped: the registry closes the mailbox behind what was sent to it.
+    drop(second);
+    mailboxes.send(Lookup(unknown)).await.expect("registry answers after the drops");
+    assert!(inbox.send(PeekInbox).await.is_err(), "the mailbox no session holds has stopped");
+    let again = mailboxes.send(Lookup(address)).await.expect("registry").expect("the mailbox");
+    again.addr.send(mailbox::OpenMaildrop { session: 3, at }).await.expect("a new actor").expect("the lock is free");
 }

@@ -160,18 +160,19 @@ impl Handler<Arrived> for Mailbox {
     }
 }
 
-/// A message was stored for these recipients (address, and the entry in its mailbox): the
+/// A message was stored for these recipients (account, and the entry in its mailbox): the
 /// registry tells each mailbox, whose IMAP sessions hear of it at once (IDLE push).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub struct TellArrived(pub Vec<(caducee_storage::Address, caducee_storage::ImapEntry)>);
+pub struct TellArrived(pub Vec<(caducee_storage::AccountId, caducee_storage::ImapEntry)>);
 
 impl Handler<TellArrived> for super::Mailboxes {
     type Result = ();
     fn handle(&mut self, TellArrived(arrivals): TellArrived, _: &mut Context<Self>) {
-        for (address, entry) in arrivals {
-            if let Some(handle) = self.boxes.get(&address) {
-                handle.addr.do_send(Arrived(entry));
+        // A mailbox that is not open has no session to tell.
+        for (account, entry) in arrivals {
+            if let Some(open) = self.open.get(&account) {
+                open.addr.do_send(Arrived(entry));
             }
         }
     }

@@ -22,30 +22,13 @@ pub async fn sweep(
     now: Millis,
 ) -> Result<SweepReport, StoreError> {
     let mut report = SweepReport { as_of, ..SweepReport::default() };
-    for account in store.accounts()? {
-        report.accounts += 1;
-        let state = store.account_state(account.id)?;
-        if let Some(closed_at) = state.closed_at {
-            if retire_closed_account(store, config, &account, &state, closed_at, as_of).await? {
-                report.closed_accounts_removed += 1;
-            }
-            continue; // a closed account gets no notices
-        }
-        if !apply_inactivity_rule(store, config, &account, &state, as_of, &mut report).await? {
-            continue; // removed since the snapshot
-        }
-        match check_quota(store, config, &account, as_of).await {
-            Ok(true) => report.quota_changes += 1,
-            Ok(false) | Err(StoreError::NoSuchAccount) => {}
-            Err(error) => return Err(error),
-        }
-        if let Some(renewal) = &config.renewal {
-            match renew_if_due(store, renewal, config, &account, (as_of, now)).await {
-                Ok(true) => report.keys_renewed += 1,
-                Ok(false) => {}
-                // Tried again at the next sweep: nothing was published.
-                Err(error) => tracing::error!(address = %account.address, %error, "key renewal failed"),
-            }
+    let mut after = None;
+    loop {
+        let page = store.accounts_page(after, ACCOUNTS_PER_PAGE)?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        for account in page {
+            sweep_account(store, config, &account, (as_of, now), &mut report).await?;
         }
     }
     let days_before = |days: u64| Millis(as_of.0.saturating_sub(days.saturating_mul(DAY_MILLIS)));
@@ -59,6 +42,44 @@ pub async fn sweep(
         })
         .await?;
     Ok(report)
+}
+
+/// How many accounts a sweep reads at once.
+const ACCOUNTS_PER_PAGE: usize = 256;
+
+/// Every rule, on one account.
+async fn sweep_account(
+    store: &Store,
+    config: &MonitorConfig,
+    account: &Account,
+    (as_of, now): (Millis, Millis),
+    report: &mut SweepReport,
+) -> Result<(), StoreError> {
+    report.accounts += 1;
+    let state = store.account_state(account.id)?;
+    if let Some(closed_at) = state.closed_at {
+        if retire_closed_account(store, config, account, &state, closed_at, as_of).await? {
+            report.closed_accounts_removed += 1;
+        }
+        return Ok(()); // a closed account gets no notices
+    }
+    if !apply_inactivity_rule(store, config, account, &state, as_of, report).await? {
+        return Ok(()); // removed since the page was read
+    }
+    match check_quota(store, config, account, as_of).await {
+        Ok(true) => report.quota_changes += 1,
+        Ok(false) | Err(StoreError::NoSuchAccount) => {}
+        Err(error) => return Err(error),
+    }
+    if let Some(renewal) = &config.renewal {
+        match renew_if_due(store, renewal, config, account, (as_of, now)).await {
+            Ok(true) => report.keys_renewed += 1,
+            Ok(false) => {}
+            // Tried again at the next sweep: nothing was published.
+            Err(error) => tracing::error!(address = %account.address, %error, "key renewal failed"),
+        }
+    }
+    Ok(())
 }
 
 /// Removes a closed account once `closed_account_retention_days` have passed, unless it is

@@ -34,8 +34,8 @@ pub(super) struct Inbox {
     context: SessionContext,
     session: SessionId,
     user: Option<Account>,
-    /// The account's mailbox actor, once looked up.
-    mailbox: Option<Addr<mailbox::Mailbox>>,
+    /// The account's mailbox, once looked up: open until the session ends.
+    mailbox: Option<mailbox::MailboxHandle>,
     /// Where the mailbox tells this session of changes while INBOX is selected.
     changes: Option<mpsc::Receiver<Change>>,
 }
@@ -53,8 +53,8 @@ impl Inbox {
     /// The session no longer has INBOX selected (CLOSE, UNSELECT, logout, the end).
     fn leave_inbox(&mut self) {
         if self.changes.take().is_some() {
-            if let Some(addr) = &self.mailbox {
-                addr.do_send(mailbox::LeaveInbox { session: self.session });
+            if let Some(held) = &self.mailbox {
+                held.addr.do_send(mailbox::LeaveInbox { session: self.session });
             }
         }
     }
@@ -67,10 +67,9 @@ impl Inbox {
     async fn mailbox(&mut self) -> Option<Addr<mailbox::Mailbox>> {
         if self.mailbox.is_none() {
             let address = self.user.as_ref()?.address.clone();
-            let handle = self.context.mailboxes.send(Lookup(address)).await.ok()??;
-            self.mailbox = Some(handle.addr);
+            self.mailbox = Some(self.context.mailboxes.send(Lookup(address)).await.ok()??);
         }
-        self.mailbox.clone()
+        self.mailbox.as_ref().map(|held| held.addr.clone())
     }
 
     /// SELECT/EXAMINE: opens INBOX (a collection) and starts hearing of its changes.

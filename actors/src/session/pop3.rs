@@ -2,7 +2,6 @@
 //! listing the maildrop through its mailbox actor, reading messages, the UPDATE state's
 //! commit — and releases the lock however the session ends.
 
-use actix::Addr;
 use caducee_storage::{Account, ConnectionRecord};
 
 use super::driver::{Flow, Protocol};
@@ -18,7 +17,7 @@ pub(super) struct Collection {
     session: SessionId,
     user: Option<Account>,
     /// The mailbox whose maildrop this session holds.
-    mailbox: Option<Addr<mailbox::Mailbox>>,
+    mailbox: Option<mailbox::MailboxHandle>,
 }
 
 impl Collection {
@@ -28,8 +27,8 @@ impl Collection {
 
     /// Any way out but QUIT leaves the maildrop as it was (RFC 1939 §6).
     pub(super) fn release(self) {
-        if let Some(addr) = self.mailbox {
-            addr.do_send(mailbox::ReleaseMaildrop { session: self.session });
+        if let Some(held) = self.mailbox {
+            held.addr.do_send(mailbox::ReleaseMaildrop { session: self.session });
         }
     }
 
@@ -110,7 +109,7 @@ impl Collection {
             .await
             .unwrap_or(Err(MaildropError::Unavailable));
         if opened.is_ok() {
-            self.mailbox = Some(handle.addr);
+            self.mailbox = Some(handle);
         }
         opened
     }
@@ -118,11 +117,11 @@ impl Collection {
     /// The UPDATE state: removes the deleted messages in one commit and releases the lock.
     /// True when the deletions are durable.
     async fn update(&mut self, deleted: Vec<caducee_storage::Uid>) -> bool {
-        let Some(addr) = self.mailbox.take() else {
+        let Some(held) = self.mailbox.take() else {
             return false;
         };
         let at = self.context.clock.now();
-        match addr.send(mailbox::CloseMaildrop { session: self.session, deleted, at }).await {
+        match held.addr.send(mailbox::CloseMaildrop { session: self.session, deleted, at }).await {
             Ok(Ok(expunged)) => {
                 let accepted_at = expunged.accepted_at;
                 self.context.monitor.record(Collected { at, accepted_at });

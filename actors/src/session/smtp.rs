@@ -15,7 +15,7 @@ use super::driver::{Flow, Protocol};
 use super::{OperatorCheck, SessionContext, NEXT_SESSION};
 use crate::keyvault;
 use crate::login::Login;
-use crate::mailbox::{self, Lookup};
+use crate::mailbox;
 use crate::monitor::{Admission, BlockSender, Delivered, QuotaRefused, RecipientRefused, Refused};
 use crate::smtp::{self, Authenticated, DeliveryVerdict, OperatorVerdict, RecipientVerdict, SmtpServer};
 use crate::vocabulary::Destination;
@@ -137,12 +137,16 @@ impl Protocol for Submission {
 }
 
 impl Submission {
-    /// Asks the recipient's mailbox whether it receives, and tells the monitor of a refusal.
+    /// Whether the recipient's mailbox receives, read from the store; tells the monitor of a
+    /// refusal.
     async fn check_recipient(&self, address: Address, declared_bytes: Option<u64>) -> RecipientVerdict {
-        let verdict = match self.context.mailboxes.send(Lookup(address.clone())).await {
-            Ok(Some(mailbox)) => mailbox::check_recipient(&self.context.store, mailbox.account, declared_bytes),
+        let verdict = match self.context.store.account_by_address(&address) {
+            Ok(Some(account)) => mailbox::check_recipient(&self.context.store, &account, declared_bytes),
             Ok(None) => self.route_elsewhere(&address),
-            Err(_) => RecipientVerdict::TryLater,
+            Err(error) => {
+                tracing::error!(%error, "recipient lookup failed");
+                RecipientVerdict::TryLater
+            }
         };
         match &verdict {
             RecipientVerdict::Unknown => self.context.monitor.record(Refused { reason: "unknown-recipient" }),
@@ -232,14 +236,10 @@ impl Submission {
         };
         let size = sealed.size;
         let mut local: Vec<AccountId> = Vec::with_capacity(recipients.len());
-        let mut local_addresses: Vec<Address> = Vec::with_capacity(recipients.len());
         let mut remote: Vec<Address> = Vec::new();
         for (destination, address) in recipients {
             match destination {
-                Destination::Mailbox(id) => {
-                    local.push(id);
-                    local_addresses.push(address);
-                }
+                Destination::Mailbox(id) => local.push(id),
                 Destination::Operator => remote.push(address),
             }
         }
@@ -251,10 +251,10 @@ impl Submission {
             Ok((message, uids)) => {
                 // Sessions idling on a recipient's INBOX hear of it now (IDLE push).
                 let flags = caducee_storage::MessageFlags::default();
-                let arrivals = local_addresses
-                    .into_iter()
+                let arrivals = local
+                    .iter()
                     .zip(uids)
-                    .map(|(address, uid)| (address, ImapEntry { uid, message, size, accepted_at: now, flags }))
+                    .map(|(&account, uid)| (account, ImapEntry { uid, message, size, accepted_at: now, flags }))
                     .collect();
                 self.context.mailboxes.do_send(mailbox::TellArrived(arrivals));
                 if let (true, Some(peers)) = (queued, &self.context.peers) {

@@ -2,7 +2,6 @@
 //! `user-reset-password`.
 
 use anyhow::{bail, Context as _};
-use caducee_actors::mailbox::Register;
 use caducee_admin_protocol::{
     PasswordReset, StateAction, UserAdd, UserCreated, UserEdit, UserQuota, UserState, UserView,
 };
@@ -49,9 +48,6 @@ impl Admin {
             Err(e) => return Err(e.into()),
         }
         let account = self.store.account_by_address(&address)?.context("account vanished after creation")?;
-        if let Some(mailboxes) = &self.mailboxes {
-            mailboxes.send(Register(account.clone())).await?;
-        }
         tracing::info!(address = %address, "account created");
         let keys = self.issue_edition(&account, self.first_expiry(), "subscription", caller).await.with_context(|| {
             format!("the account {address} was created but its keys were not issued; run `caducee keys renew --address {address}`")

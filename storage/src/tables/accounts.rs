@@ -3,11 +3,13 @@
 //! keeps something of it (mailbox, state, directory entry, personal space, certificates),
 //! in one transaction with its audit entry.
 
+use std::ops::Bound;
+
 use heed::{RoTxn, RwTxn};
 
 use super::{audit, certificates, messages};
 use crate::counters::Counters;
-use crate::schema::{account_key, be_u64, encode, Tables};
+use crate::schema::{account_key, be_u64, decode, encode, Tables};
 use crate::types::*;
 use crate::StoreError;
 
@@ -39,6 +41,26 @@ pub(crate) fn by_address(t: &Tables, txn: &RoTxn<'_>, address: &Address) -> Resu
 
 pub(crate) fn all(t: &Tables, txn: &RoTxn<'_>) -> Result<Vec<Account>, StoreError> {
     super::values(t.accounts, txn)
+}
+
+/// Up to `limit` accounts in id order, after `after` (from the first when `None`).
+pub(crate) fn page(
+    t: &Tables,
+    txn: &RoTxn<'_>,
+    after: Option<AccountId>,
+    limit: usize,
+) -> Result<Vec<Account>, StoreError> {
+    let after = after.map(account_key);
+    let range: (Bound<&[u8]>, Bound<&[u8]>) = match &after {
+        Some(key) => (Bound::Excluded(&key[..]), Bound::Unbounded),
+        None => (Bound::Unbounded, Bound::Unbounded),
+    };
+    let mut page = Vec::with_capacity(limit.min(1024));
+    for item in t.accounts.range(txn, &range)?.take(limit) {
+        let (_, bytes) = item?;
+        page.push(decode(bytes)?);
+    }
+    Ok(page)
 }
 
 pub(crate) fn put(t: &Tables, txn: &mut RwTxn, account: &Account) -> Result<(), StoreError> {
