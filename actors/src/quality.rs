@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use caducee_storage::Millis;
@@ -92,18 +93,41 @@ impl Rolling {
 
 pub struct Quality {
     registry: Registry,
-    accepted: Counter,
+    accepted: AcceptedFigures,
     collected: Counter,
     refused: Family<RefusalLabels, Counter>,
     /// Metrics events the monitor's producers dropped because its mailbox was full.
     events_dropped: Counter,
-    processing_seconds: Histogram,
     collection_delay_seconds: Histogram,
     load: Family<LoadLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     store_file_bytes: Gauge,
     store_free_bytes: Gauge,
-    processing: Rolling,
     collection: Rolling,
+}
+
+/// The figures of accepted messages, which the sessions record themselves as each message
+/// is stored (through the monitor's handle): a trip to the monitor's thread for every
+/// message cost a wake-up of that thread.
+#[derive(Debug, Clone)]
+pub struct AcceptedFigures {
+    accepted: Counter,
+    processing_seconds: Histogram,
+    processing: Arc<Mutex<Rolling>>,
+}
+
+impl AcceptedFigures {
+    /// A message stored at `at`, `processing` after the end of its data.
+    pub fn record(&self, at: Millis, processing: Duration) {
+        self.accepted.inc();
+        self.processing_seconds.observe(processing.as_secs_f64());
+        // A panic while the lock was held left at worst one slot half-updated.
+        let mut rolling = self.processing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        rolling.record(at, u64::try_from(processing.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    fn window(&self, now: Millis, minutes: u64, unit: f64) -> WindowFigures {
+        self.processing.lock().unwrap_or_else(std::sync::PoisonError::into_inner).window(now, minutes, unit)
+    }
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -113,7 +137,7 @@ pub struct LoadLabels {
 
 impl std::fmt::Debug for Quality {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Quality").field("accepted", &self.accepted.get()).finish()
+        f.debug_struct("Quality").field("accepted", &self.accepted.accepted.get()).finish()
     }
 }
 
@@ -158,26 +182,24 @@ impl Quality {
         registry.register("load_average", "System load average", load.clone());
         registry.register("store_file_bytes", "Size of the store file", store_file_bytes.clone());
         registry.register("store_free_bytes", "Free space on the store's filesystem", store_free_bytes.clone());
+        let processing = Arc::new(Mutex::new(Rolling::new(PROCESSING_MICROS_MAX)));
         Quality {
             registry,
-            accepted,
+            accepted: AcceptedFigures { accepted, processing_seconds, processing },
             collected,
             refused,
             events_dropped,
-            processing_seconds,
             collection_delay_seconds,
             load,
             store_file_bytes,
             store_free_bytes,
-            processing: Rolling::new(PROCESSING_MICROS_MAX),
             collection: Rolling::new(COLLECTION_SECS_MAX),
         }
     }
 
-    pub fn accepted(&mut self, at: Millis, processing: Duration) {
-        self.accepted.inc();
-        self.processing_seconds.observe(processing.as_secs_f64());
-        self.processing.record(at, u64::try_from(processing.as_micros()).unwrap_or(u64::MAX));
+    /// Where the sessions record accepted messages.
+    pub fn accepted_figures(&self) -> AcceptedFigures {
+        self.accepted.clone()
     }
 
     pub fn collected(&mut self, at: Millis, accepted_at: Millis) {
@@ -228,9 +250,9 @@ impl Quality {
     pub fn report(&self, now: Millis, store_dir: &Path) -> QualityReport {
         let (load_average, store_file_bytes, store_free_bytes) = self.refresh_system(store_dir);
         QualityReport {
-            processing_ms: [5, 60].iter().map(|m| self.processing.window(now, *m, 1000.0)).collect(),
+            processing_ms: [5, 60].iter().map(|m| self.accepted.window(now, *m, 1000.0)).collect(),
             collection_delay_s: [5, 60].iter().map(|m| self.collection.window(now, *m, 1.0)).collect(),
-            accepted_total: self.accepted.get(),
+            accepted_total: self.accepted.accepted.get(),
             collected_total: self.collected.get(),
             load_average,
             store_file_bytes,

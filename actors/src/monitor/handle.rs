@@ -10,11 +10,17 @@
 //!
 //! actix's `Addr::do_send` ignores the capacity, so nothing here uses it.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
+use caducee_storage::{AccountId, Millis, Store};
 use prometheus_client::metrics::counter::Counter;
 
-use super::{Collected, Monitor, Refused};
+use super::rules::quota_change;
+use super::{Collected, Delivered, Monitor, MonitorConfig, Refused};
+use crate::quality::AcceptedFigures;
 
 /// An event that only feeds the quality figures: losing one under load skews a counter,
 /// never an account's state.
@@ -31,6 +37,10 @@ pub struct MonitorHandle {
     /// Metrics events dropped because the mailbox was full; shared with the monitor's
     /// Prometheus registry.
     dropped: Counter,
+    /// The accepted messages' figures, shared with the monitor's registry.
+    accepted: AcceptedFigures,
+    /// The monitor's rules, for the quota check made as a message is stored.
+    config: Arc<MonitorConfig>,
 }
 
 impl std::fmt::Debug for MonitorHandle {
@@ -40,8 +50,34 @@ impl std::fmt::Debug for MonitorHandle {
 }
 
 impl MonitorHandle {
-    pub(super) fn new(addr: Addr<Monitor>, dropped: Counter) -> MonitorHandle {
-        MonitorHandle { addr, dropped }
+    pub(super) fn new(
+        addr: Addr<Monitor>,
+        dropped: Counter,
+        accepted: AcceptedFigures,
+        config: Arc<MonitorConfig>,
+    ) -> MonitorHandle {
+        MonitorHandle { addr, dropped, accepted, config }
+    }
+
+    /// A message was stored for these accounts at `now`, `processing` after the end of its
+    /// data. Counted here, on the caller's thread; each recipient's quota is read here too,
+    /// and only a mailbox whose quota state the message changes (a warning threshold
+    /// crossed, full) goes to the monitor, which judges it again and acts. Most messages
+    /// change none, and the monitor's thread is not woken for them.
+    pub async fn delivered(&self, store: &Store, recipients: Vec<AccountId>, processing: Duration, now: Millis) {
+        self.accepted.record(now, processing);
+        let changing: Vec<AccountId> = recipients
+            .into_iter()
+            .filter(|&id| match (store.account(id), store.account_state(id)) {
+                (Ok(Some(account)), Ok(state)) => quota_change(&account, &state, now, &self.config).is_some(),
+                (Ok(None), _) => false,
+                // The monitor reads again, and logs what fails.
+                (Err(_), _) | (_, Err(_)) => true,
+            })
+            .collect();
+        if !changing.is_empty() {
+            self.tell(Delivered { recipients: changing }).await;
+        }
     }
 
     /// The monitor's address, for queries (`Sweep`, `RenderMetrics`, `QualityNow`,

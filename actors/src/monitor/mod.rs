@@ -125,13 +125,14 @@ impl Default for MonitorConfig {
 /// submissions with it. Producers report through the returned handle.
 pub fn start(store: Store, clock: Arc<dyn Clock>, config: MonitorConfig, breaker: Arc<Breaker>) -> MonitorHandle {
     let quality = Quality::new();
-    let dropped = quality.events_dropped();
+    let (dropped, accepted) = (quality.events_dropped(), quality.accepted_figures());
+    let config = Arc::new(config);
     let monitor =
-        Monitor { store, clock, config: Arc::new(config), breaker, quality, dsn_sent: HashMap::new(), sweeping: false };
+        Monitor { store, clock, config: config.clone(), breaker, quality, dsn_sent: HashMap::new(), sweeping: false };
     let mut context = Context::new();
     // Set before the address exists: no producer ever sees the default capacity.
     context.set_mailbox_capacity(MONITOR_MAILBOX_CAPACITY);
-    MonitorHandle::new(context.run(monitor), dropped)
+    MonitorHandle::new(context.run(monitor), dropped, accepted, config)
 }
 
 /// The monitor actor: runs the rules, records what sessions report, holds the quality
@@ -206,20 +207,19 @@ impl Handler<Sweep> for Monitor {
     }
 }
 
-/// A message was stored for these accounts, `processing` after the end of its data: count
-/// it, and check their quotas now.
+/// A message was stored for these accounts, whose quota state it may change: check their
+/// quotas now. Sent by [`MonitorHandle::delivered`] for the recipients whose state the
+/// message's session found changing; the monitor decides again.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Delivered {
     pub recipients: Vec<AccountId>,
-    pub processing: Duration,
 }
 
 impl Handler<Delivered> for Monitor {
     type Result = ResponseFuture<()>;
     fn handle(&mut self, msg: Delivered, _: &mut Context<Self>) -> Self::Result {
         let (store, config, now) = (self.store.clone(), self.config.clone(), self.clock.now());
-        self.quality.accepted(now, msg.processing);
         Box::pin(async move {
             for id in msg.recipients {
                 let checked = match store.account(id) {

@@ -16,7 +16,7 @@ use super::{OperatorCheck, SessionContext, NEXT_SESSION};
 use crate::keyvault;
 use crate::login::Login;
 use crate::mailbox;
-use crate::monitor::{Admission, BlockSender, Delivered, QuotaRefused, RecipientRefused, Refused};
+use crate::monitor::{Admission, BlockSender, QuotaRefused, RecipientRefused, Refused};
 use crate::smtp::{self, Authenticated, DeliveryVerdict, OperatorVerdict, RecipientVerdict, SmtpServer};
 use crate::vocabulary::Destination;
 
@@ -260,7 +260,7 @@ impl Submission {
                 if let (true, Some(peers)) = (queued, &self.context.peers) {
                     peers.queued();
                 }
-                self.context.monitor.tell(Delivered { recipients: local, processing: started.elapsed() }).await;
+                self.context.monitor.delivered(&self.context.store, local, started.elapsed(), now).await;
                 DeliveryVerdict::Stored(format!("{}.{trace_id}", message.0))
             }
             // Not a full mailbox: no monitor state, alert or notice changes for it.
