@@ -66,6 +66,8 @@ echo "== starting the relay"
 "$bin/caducee" --data-dir "$work/relay" serve > "$work/relay.out" 2> "$work/relay.log" &
 relay_pid=$!
 for _ in $(seq 100); do grep -q "^ready: admin" "$work/relay.out" 2>/dev/null && break; sleep 0.1; done
+# The relay's memory before any search (the directory's view is built by the first one).
+echo "relay resident at start: $(awk '/^VmRSS/ { print $2, $3 }' "/proc/$relay_pid/status")"
 ldap_port=$(awk '$2 == "ldap" { split($3, a, ":"); print a[2] }' "$work/relay.out")
 ldaps_port=$(awk '$2 == "ldaps" { split($3, a, ":"); print a[2] }' "$work/relay.out")
 ca=$work/relay/tls/ca.pem
