@@ -17,7 +17,10 @@ pub use self::imap::{
     CHANGES_WAITING_MAX,
 };
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use actix::prelude::*;
 use caducee_storage::{Account, AccountId, Address, DisabledReason, Millis, Store, StoreError, Uid};
@@ -41,8 +44,7 @@ pub enum MailboxError {
 /// Identifies the session holding a maildrop lock.
 pub type SessionId = u64;
 
-/// An open mailbox, as a session holds it: while any handle to it lives, the registry
-/// keeps its actor.
+/// An open mailbox, as a session holds it: while any handle to it lives, its actor runs.
 #[derive(Debug)]
 pub struct MailboxHandle {
     pub account: AccountId,
@@ -51,23 +53,40 @@ pub struct MailboxHandle {
     _lease: Lease,
 }
 
-/// Tells the registry when a session lets go of a mailbox, however the session ends.
+/// How many handles to a mailbox live, and whether it has closed: shared by the registry,
+/// the handles and the mailbox.
+#[derive(Debug, Default)]
+struct Usage {
+    handles: AtomicUsize,
+    closed: AtomicBool,
+}
+
+/// One handle's count in its mailbox's usage: dropping the last asks the mailbox to close,
+/// however the session ends, behind whatever the session sent it (its release, its
+/// leaving INBOX, a change it did not wait for).
 #[derive(Debug)]
 struct Lease {
-    registry: Addr<Mailboxes>,
-    account: AccountId,
+    usage: Arc<Usage>,
+    mailbox: Addr<Mailbox>,
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.registry.do_send(LetGo(self.account));
+        if self.usage.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.mailbox.do_send(Close);
+        }
     }
 }
 
-/// The registry: the mailbox actors open now, each with how many handles to it live. A
-/// mailbox holds nothing between sessions (its POP3 lock and IMAP viewers belong to
-/// sessions), so it runs only while one uses it: an account nobody collects from costs no
-/// actor (one per account, started up front, held 110 MB for 100,000 accounts).
+/// The registry: the mailbox actors open now. A mailbox holds nothing between sessions
+/// (its POP3 lock and IMAP viewers belong to sessions), so it runs only while one holds it:
+/// an account nobody collects from costs no actor (one per account, started up front, held
+/// 110 MB for 100,000 accounts).
+///
+/// The registry and the mailboxes run on one thread, so a lookup and a mailbox's closing
+/// never interleave: a lookup either finds the mailbox still open (and its count no longer
+/// zero keeps it so) or closed, having done everything sent to it before, and starts a new
+/// one. Two actors never work on one mailbox at once.
 #[derive(Debug)]
 pub struct Mailboxes {
     store: Store,
@@ -77,7 +96,7 @@ pub struct Mailboxes {
 #[derive(Debug)]
 struct OpenMailbox {
     addr: Addr<Mailbox>,
-    handles: usize,
+    usage: Arc<Usage>,
 }
 
 impl Actor for Mailboxes {
@@ -105,45 +124,40 @@ impl Handler<Lookup> for Mailboxes {
                 return None;
             }
         };
-        let store = &self.store;
-        let open = self.open.entry(account.id).or_insert_with(|| OpenMailbox {
-            addr: Mailbox { store: store.clone(), account: account.id, holder: None, viewers: HashMap::new() }.start(),
-            handles: 0,
-        });
-        open.handles += 1;
+        let open = match self.open.entry(account.id) {
+            Entry::Occupied(entry) if !entry.get().usage.closed.load(Ordering::Acquire) => entry.into_mut(),
+            entry => {
+                let usage = Arc::new(Usage::default());
+                let mailbox = Mailbox {
+                    store: self.store.clone(),
+                    account: account.id,
+                    holder: None,
+                    viewers: HashMap::new(),
+                    usage: usage.clone(),
+                    registry: ctx.address(),
+                };
+                let open = OpenMailbox { addr: mailbox.start(), usage };
+                match entry {
+                    Entry::Occupied(mut entry) => {
+                        entry.insert(open);
+                        entry.into_mut()
+                    }
+                    Entry::Vacant(entry) => entry.insert(open),
+                }
+            }
+        };
+        open.usage.handles.fetch_add(1, Ordering::AcqRel);
         Some(MailboxHandle {
             account: account.id,
             address: account.address,
             addr: open.addr.clone(),
-            _lease: Lease { registry: ctx.address(), account: account.id },
+            _lease: Lease { usage: open.usage.clone(), mailbox: open.addr.clone() },
         })
     }
 }
 
-/// A handle to this account's mailbox was dropped.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-struct LetGo(AccountId);
-
-impl Handler<LetGo> for Mailboxes {
-    type Result = ();
-    fn handle(&mut self, LetGo(account): LetGo, _: &mut Context<Self>) {
-        let Some(open) = self.open.get_mut(&account) else {
-            return;
-        };
-        open.handles = open.handles.saturating_sub(1);
-        if open.handles == 0 {
-            // Queued behind everything the last session sent it (its release, its leaving
-            // INBOX), which a handle's holder sends before dropping it; a later lookup
-            // starts a new actor.
-            if let Some(open) = self.open.remove(&account) {
-                open.addr.do_send(Close);
-            }
-        }
-    }
-}
-
-/// Stops a mailbox no session holds.
+/// The last handle to a mailbox was dropped: it closes unless a lookup has handed out a
+/// new one since.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 struct Close;
@@ -151,7 +165,25 @@ struct Close;
 impl Handler<Close> for Mailbox {
     type Result = ();
     fn handle(&mut self, _: Close, ctx: &mut Context<Self>) {
-        ctx.stop();
+        if self.usage.handles.load(Ordering::Acquire) == 0 {
+            self.usage.closed.store(true, Ordering::Release);
+            self.registry.do_send(Closed(self.account));
+            ctx.stop();
+        }
+    }
+}
+
+/// A mailbox closed: the registry forgets it, unless a new one was opened since.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct Closed(AccountId);
+
+impl Handler<Closed> for Mailboxes {
+    type Result = ();
+    fn handle(&mut self, Closed(account): Closed, _: &mut Context<Self>) {
+        if self.open.get(&account).is_some_and(|open| open.usage.closed.load(Ordering::Acquire)) {
+            self.open.remove(&account);
+        }
     }
 }
 
@@ -164,6 +196,9 @@ pub struct Mailbox {
     holder: Option<SessionId>,
     /// The IMAP sessions with INBOX selected, and where each hears of changes.
     viewers: HashMap<SessionId, ChangesSender>,
+    /// How many sessions hold it; it closes when none does.
+    usage: Arc<Usage>,
+    registry: Addr<Mailboxes>,
 }
 
 impl Actor for Mailbox {

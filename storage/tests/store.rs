@@ -278,20 +278,20 @@ async fn a_recipients_flags_are_kept_per_mailbox_and_go_with_the_entry() {
 
 #[tokio::test]
 async fn accounts_are_read_a_page_at_a_time_in_id_order() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
     let mut created = Vec::new();
     for i in 0..5 {
-        created.push(store.create_account(new_account(&format!("dr.{i}@relay.test"), 1 << 20)).await.unwrap());
+        created.push(store.create_account(new_account(&format!("dr.{i}@relay.test"), 1 << 20)).await.expect("create"));
     }
     let mut after = None;
     let mut pages = Vec::new();
     loop {
-        let page = store.accounts_page(after, 2).unwrap();
+        let page = store.accounts_page(after, 2).expect("page");
         let Some(last) = page.last() else { break };
         after = Some(last.id);
         pages.push(page.iter().map(|account| account.id).collect::<Vec<_>>());
     }
     assert_eq!(pages, vec![created[0..2].to_vec(), created[2..4].to_vec(), created[4..].to_vec()]);
-    assert_eq!(store.accounts_page(None, 10).unwrap().len(), 5, "a page larger than the table holds all");
+    assert_eq!(store.accounts_page(None, 10).expect("page").len(), 5, "a page larger than the table holds all");
 }
