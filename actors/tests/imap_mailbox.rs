@@ -128,5 +128,10 @@ async fn a_mailbox_runs_while_a_session_holds_it() {
     // two the thread ran first.
     drop(again);
     let raced = mailboxes.send(Lookup(address)).await.expect("registry").expect("the mailbox");
-    raced.addr.send(mailbox::OpenMaildrop { session: 4, at }).await.expect("a running actor").expect("the lock is free");
+    raced
+        .addr
+        .send(mailbox::OpenMaildrop { session: 4, at })
+        .await
+        .expect("a running actor")
+        .expect("the lock is free");
 }
