@@ -19,7 +19,7 @@ pub use self::imap::{
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -53,11 +53,12 @@ pub struct MailboxHandle {
     _lease: Lease,
 }
 
-/// How many handles to a mailbox live, and whether it has closed: shared by the registry,
-/// the handles and the mailbox.
+/// How many handles to a mailbox live, how many were ever handed out, and whether it has
+/// closed: shared by the registry, the handles and the mailbox.
 #[derive(Debug, Default)]
 struct Usage {
     handles: AtomicUsize,
+    handed_out: AtomicU64,
     closed: AtomicBool,
 }
 
@@ -73,7 +74,7 @@ struct Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         if self.usage.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.mailbox.do_send(Close);
+            self.mailbox.do_send(Close { handed_out: self.usage.handed_out.load(Ordering::Acquire) });
         }
     }
 }
@@ -84,9 +85,10 @@ impl Drop for Lease {
 /// 110 MB for 100,000 accounts).
 ///
 /// The registry and the mailboxes run on one thread, so a lookup and a mailbox's closing
-/// never interleave: a lookup either finds the mailbox still open (and its count no longer
-/// zero keeps it so) or closed, having done everything sent to it before, and starts a new
-/// one. Two actors never work on one mailbox at once.
+/// never interleave: a lookup either finds the mailbox still open, and the handle it hands
+/// out keeps it so, or closed, and starts a new one. A mailbox closes on the `Close` of the
+/// last handle handed out, not on an earlier one still queued, so whatever a later handle's
+/// holder sent it is done first; two actors never work on one mailbox at once.
 #[derive(Debug)]
 pub struct Mailboxes {
     store: Store,
@@ -147,6 +149,7 @@ impl Handler<Lookup> for Mailboxes {
             }
         };
         open.usage.handles.fetch_add(1, Ordering::AcqRel);
+        open.usage.handed_out.fetch_add(1, Ordering::AcqRel);
         Some(MailboxHandle {
             account: account.id,
             address: account.address,
@@ -156,16 +159,19 @@ impl Handler<Lookup> for Mailboxes {
     }
 }
 
-/// The last handle to a mailbox was dropped: it closes unless a lookup has handed out a
-/// new one since.
+/// The last handle to a mailbox was dropped, when `handed_out` handles had been: it closes
+/// unless a lookup has handed out another since.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-struct Close;
+struct Close {
+    handed_out: u64,
+}
 
 impl Handler<Close> for Mailbox {
     type Result = ();
-    fn handle(&mut self, _: Close, ctx: &mut Context<Self>) {
-        if self.usage.handles.load(Ordering::Acquire) == 0 {
+    fn handle(&mut self, close: Close, ctx: &mut Context<Self>) {
+        let usage = &self.usage;
+        if usage.handles.load(Ordering::Acquire) == 0 && usage.handed_out.load(Ordering::Acquire) == close.handed_out {
             self.usage.closed.store(true, Ordering::Release);
             self.registry.do_send(Closed(self.account));
             ctx.stop();

@@ -49,19 +49,32 @@ impl Rolling {
         Rolling { slots: VecDeque::new(), high }
     }
 
+    /// Records a value in its minute's slot. Several threads record, so a value may come
+    /// after one of a later minute: it goes to its own minute's slot, kept in order, and
+    /// never starts a second slot for a minute.
     fn record(&mut self, at: Millis, value: u64) {
         let minute = at.0 / MINUTE_MILLIS;
-        if self.slots.back().is_none_or(|(m, _)| *m != minute) {
-            // Three significant digits from 1 to `high`: constant bounds, so this holds.
-            let histogram = Hdr::new_with_bounds(1, self.high, 3).unwrap_or_else(|_| unreachable!("valid bounds"));
-            self.slots.push_back((minute, histogram));
-            while self.slots.len() > SLOTS_MAX {
-                self.slots.pop_front();
+        // Slots are in minute order: the first from the back that is not later than
+        // `minute` is its slot, or the place for a new one just after it.
+        let place = self.slots.iter().rposition(|(m, _)| *m <= minute);
+        let index = match place {
+            Some(index) if self.slots[index].0 == minute => index,
+            // Older than every slot kept, when all are full: too old to count.
+            None if self.slots.len() >= SLOTS_MAX => return,
+            _ => {
+                let index = place.map_or(0, |index| index + 1);
+                // Three significant digits from 1 to `high`: constant bounds, so this holds.
+                let histogram = Hdr::new_with_bounds(1, self.high, 3).unwrap_or_else(|_| unreachable!("valid bounds"));
+                self.slots.insert(index, (minute, histogram));
+                if self.slots.len() > SLOTS_MAX {
+                    self.slots.pop_front();
+                    index - 1
+                } else {
+                    index
+                }
             }
-        }
-        if let Some((_, histogram)) = self.slots.back_mut() {
-            histogram.saturating_record(value.clamp(1, self.high));
-        }
+        };
+        self.slots[index].1.saturating_record(value.clamp(1, self.high));
     }
 
     fn window(&self, now: Millis, minutes: u64, scale: f64) -> WindowFigures {
@@ -258,5 +271,43 @@ impl Quality {
             store_file_bytes,
             store_free_bytes,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at_minute(minute: u64) -> Millis {
+        Millis(minute * MINUTE_MILLIS + 1)
+    }
+
+    #[test]
+    fn a_late_value_goes_to_its_own_minute_and_starts_no_second_slot() {
+        let mut rolling = Rolling::new(1_000);
+        for minute in [100, 101, 100, 99, 101] {
+            rolling.record(at_minute(minute), 10);
+        }
+        let minutes: Vec<u64> = rolling.slots.iter().map(|(minute, _)| *minute).collect();
+        assert_eq!(minutes, vec![99, 100, 101]);
+        let counts: Vec<u64> = rolling.slots.iter().map(|(_, histogram)| histogram.len()).collect();
+        assert_eq!(counts, vec![1, 2, 2]);
+        assert_eq!(rolling.window(at_minute(101), 5, 1.0).count, 5);
+        assert_eq!(rolling.window(at_minute(101), 2, 1.0).count, 4);
+    }
+
+    #[test]
+    fn an_hour_of_slots_is_kept_and_older_values_are_dropped() {
+        let mut rolling = Rolling::new(1_000);
+        for minute in 0..(SLOTS_MAX as u64 + 5) {
+            rolling.record(at_minute(minute), 10);
+        }
+        assert_eq!(rolling.slots.len(), SLOTS_MAX);
+        assert_eq!(rolling.slots.front().map(|(minute, _)| *minute), Some(5));
+        rolling.record(at_minute(2), 10);
+        assert_eq!(rolling.slots.front().map(|(minute, _)| *minute), Some(5), "too old to count");
+        rolling.record(at_minute(30), 10);
+        assert_eq!(rolling.slots.len(), SLOTS_MAX);
+        assert_eq!(rolling.window(at_minute(64), 60, 1.0).count, 61);
     }
 }

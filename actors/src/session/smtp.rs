@@ -260,7 +260,8 @@ impl Submission {
                 if let (true, Some(peers)) = (queued, &self.context.peers) {
                     peers.queued();
                 }
-                self.context.monitor.delivered(&self.context.store, local, started.elapsed(), now).await;
+                let stored_at = self.context.clock.now();
+                self.context.monitor.delivered(&self.context.store, local, started.elapsed(), stored_at).await;
                 DeliveryVerdict::Stored(format!("{}.{trace_id}", message.0))
             }
             // Not a full mailbox: no monitor state, alert or notice changes for it.
