@@ -53,8 +53,12 @@ def make_keys(home, addresses):
     """Keys for addresses that have none yet (those of the relay's users come from their
     installation bundles: see import-bundle)."""
     os.makedirs(home, mode=0o700, exist_ok=True)
+    imported = codes(home)
     for address in addresses:
-        if has_secret_key(home, address):
+        # An address whose bundle was imported has its key, whatever a listing says: a
+        # listing that fails (its agent slow to answer on a loaded machine) must not add a
+        # second key, which a later signature might pick without the code that opens it.
+        if address in imported or has_secret_key(home, address):
             continue
         gpg(home, "--quick-gen-key", "%s <%s>" % (address.split("@")[0], address), "ed25519", "sign", "never")
         listing = gpg(home, "--list-keys", "--with-colons", address).decode()
