@@ -17,7 +17,6 @@ pub use self::imap::{
     CHANGES_WAITING_MAX,
 };
 
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -47,8 +46,6 @@ pub type SessionId = u64;
 /// An open mailbox, as a session holds it: while any handle to it lives, its actor runs.
 #[derive(Debug)]
 pub struct MailboxHandle {
-    pub account: AccountId,
-    pub address: Address,
     pub addr: Addr<Mailbox>,
     _lease: Lease,
 }
@@ -126,33 +123,23 @@ impl Handler<Lookup> for Mailboxes {
                 return None;
             }
         };
-        let open = match self.open.entry(account.id) {
-            Entry::Occupied(entry) if !entry.get().usage.closed.load(Ordering::Acquire) => entry.into_mut(),
-            entry => {
-                let usage = Arc::new(Usage::default());
-                let mailbox = Mailbox {
-                    store: self.store.clone(),
-                    account: account.id,
-                    holder: None,
-                    viewers: HashMap::new(),
-                    usage: usage.clone(),
-                    registry: ctx.address(),
-                };
-                let open = OpenMailbox { addr: mailbox.start(), usage };
-                match entry {
-                    Entry::Occupied(mut entry) => {
-                        entry.insert(open);
-                        entry.into_mut()
-                    }
-                    Entry::Vacant(entry) => entry.insert(open),
-                }
-            }
-        };
+        let running = self.open.get(&account.id).is_some_and(|open| !open.usage.closed.load(Ordering::Acquire));
+        if !running {
+            let usage = Arc::new(Usage::default());
+            let mailbox = Mailbox {
+                store: self.store.clone(),
+                account: account.id,
+                holder: None,
+                viewers: HashMap::new(),
+                usage: usage.clone(),
+                registry: ctx.address(),
+            };
+            self.open.insert(account.id, OpenMailbox { addr: mailbox.start(), usage });
+        }
+        let open = self.open.get(&account.id)?;
         open.usage.handles.fetch_add(1, Ordering::AcqRel);
         open.usage.handed_out.fetch_add(1, Ordering::AcqRel);
         Some(MailboxHandle {
-            account: account.id,
-            address: account.address,
             addr: open.addr.clone(),
             _lease: Lease { usage: open.usage.clone(), mailbox: open.addr.clone() },
         })

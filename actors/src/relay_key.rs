@@ -300,14 +300,10 @@ impl RelayKey {
     /// many. Run at start, before anything else may write certificates.
     pub async fn certify_published(&self, store: &Store, now: Millis) -> Result<usize, KeyVaultError> {
         let mut certified = 0;
-        let mut after = None;
         // A page of accounts at a time: the start of a relay with many accounts does not
         // hold them all.
-        loop {
-            let page = store.accounts_page(after, 256)?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            for account in page {
+        for page in store.account_pages() {
+            for account in page? {
                 certified += self.certify_account(store, &account, now).await?;
             }
         }

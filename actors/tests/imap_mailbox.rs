@@ -5,13 +5,12 @@
 
 use caducee_actors::imap::{Change, Flags, OpenError};
 use caducee_actors::mailbox::{self, ExpungeInbox, LeaveInbox, Lookup, PeekInbox, SelectInbox, StoreFlags};
-use caducee_storage::{Address, Millis, NewAccount, Store, StoreOptions, Uid};
+use caducee_storage::{AccountId, Address, Millis, NewAccount, Store, StoreOptions, Uid};
 
-#[actix_rt::test]
-async fn sessions_on_one_inbox_see_each_others_changes_and_pop3_keeps_them_out() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// A store in `dir` with one account, Dr Martin's.
+async fn store_with_account(dir: &std::path::Path) -> (Store, Address, AccountId) {
     let store =
-        Store::open(dir.path(), &StoreOptions { map_bytes: 64 << 20, ..StoreOptions::default() }).expect("store opens");
+        Store::open(dir, &StoreOptions { map_bytes: 64 << 20, ..StoreOptions::default() }).expect("store opens");
     let address = Address::parse("dr.martin@relay.test").expect("address");
     let account = store
         .create_account(NewAccount {
@@ -26,6 +25,13 @@ async fn sessions_on_one_inbox_see_each_others_changes_and_pop3_keeps_them_out()
         })
         .await
         .expect("account");
+    (store, address, account)
+}
+
+#[actix_rt::test]
+async fn sessions_on_one_inbox_see_each_others_changes_and_pop3_keeps_them_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, address, account) = store_with_account(dir.path()).await;
     let sender = Address::parse("labo@relay.test").expect("address");
     for body in [&b"one"[..], b"two"] {
         store
@@ -87,22 +93,7 @@ async fn sessions_on_one_inbox_see_each_others_changes_and_pop3_keeps_them_out()
 #[actix_rt::test]
 async fn a_mailbox_runs_while_a_session_holds_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store =
-        Store::open(dir.path(), &StoreOptions { map_bytes: 64 << 20, ..StoreOptions::default() }).expect("store opens");
-    let address = Address::parse("dr.martin@relay.test").expect("address");
-    store
-        .create_account(NewAccount {
-            address: address.clone(),
-            first_name: "Anne".into(),
-            last_name: "Martin".into(),
-            contact_email: "anne@example.org".into(),
-            password_hash: "not-a-real-hash".into(),
-            quota_bytes: 1 << 20,
-            created_at: Millis(1_795_651_200_000),
-            directory: None,
-        })
-        .await
-        .expect("account");
+    let (store, address, _) = store_with_account(dir.path()).await;
     let mailboxes = mailbox::start(store.clone()).expect("mailboxes");
     let unknown = Address::parse("nobody@relay.test").expect("address");
     assert!(mailboxes.send(Lookup(unknown)).await.expect("registry").is_none(), "no account, no mailbox");

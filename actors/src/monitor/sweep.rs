@@ -22,12 +22,8 @@ pub async fn sweep(
     now: Millis,
 ) -> Result<SweepReport, StoreError> {
     let mut report = SweepReport { as_of, ..SweepReport::default() };
-    let mut after = None;
-    loop {
-        let page = store.accounts_page(after, ACCOUNTS_PER_PAGE)?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
-        for account in page {
+    for page in store.account_pages() {
+        for account in page? {
             sweep_account(store, config, &account, (as_of, now), &mut report).await?;
         }
     }
@@ -43,9 +39,6 @@ pub async fn sweep(
         .await?;
     Ok(report)
 }
-
-/// How many accounts a sweep reads at once.
-const ACCOUNTS_PER_PAGE: usize = 256;
 
 /// Every rule, on one account.
 async fn sweep_account(

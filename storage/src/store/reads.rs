@@ -7,6 +7,9 @@ use crate::tables::{outbound, portal, trails, trust};
 use crate::types::*;
 use crate::{ConnectionTally, DirectoryEntry, StoreError};
 
+/// How many accounts [`Store::account_pages`] reads at once.
+const ACCOUNTS_PER_PAGE: usize = 256;
+
 impl Store {
     pub fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
         self.reading(|t, txn| accounts::get(t, txn, id))
@@ -25,6 +28,28 @@ impl Store {
     /// time (100,000 accounts read at once are 40 MB).
     pub fn accounts_page(&self, after: Option<AccountId>, limit: usize) -> Result<Vec<Account>, StoreError> {
         self.reading(|t, txn| accounts::page(t, txn, after, limit))
+    }
+
+    /// Every account, a page of 256 at a time ([`Store::accounts_page`]); a failed
+    /// read ends the walk after its error.
+    pub fn account_pages(&self) -> impl Iterator<Item = Result<Vec<Account>, StoreError>> + '_ {
+        let mut after = None;
+        let mut failed = false;
+        std::iter::from_fn(move || {
+            if failed {
+                return None;
+            }
+            match self.accounts_page(after, ACCOUNTS_PER_PAGE) {
+                Ok(page) => {
+                    after = Some(page.last()?.id);
+                    Some(Ok(page))
+                }
+                Err(error) => {
+                    failed = true;
+                    Some(Err(error))
+                }
+            }
+        })
     }
 
     /// The mailbox's messages in uid order.
