@@ -182,6 +182,22 @@ pub struct Listen {
     /// refuses every sender, saying the relay has not joined the trust space yet.
     /// Absent: no relay port.
     pub relay: Option<Addresses>,
+    /// How the implicit-TLS mail doors (`submissions`, `pop3s`, `imaps`) read and write
+    /// their sockets: `"epoll"` (tokio's event loop, with tokio-rustls) or `"io_uring"`
+    /// (tokio-uring's owned-buffer stream, rustls driven over its buffers). The doors that
+    /// start in plain text, LDAP and HTTPS always use epoll. docs/benchmarks.md compares
+    /// the two.
+    pub socket_io: SocketIo,
+}
+
+/// How a door's sockets are read and written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SocketIo {
+    /// Readiness from the kernel's epoll, then a read or write system call.
+    Epoll,
+    /// Reads and writes submitted to the kernel's io_uring with their buffers.
+    IoUring,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -366,6 +382,7 @@ impl Default for Listen {
             ldaps: local(1636),
             metrics: Some(local(19464)),
             relay: None,
+            socket_io: SocketIo::Epoll,
         }
     }
 }

@@ -6,14 +6,38 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
+use super::uring::UringTls;
 use super::SessionContext;
+
+/// An accepted connection, before the session reads it.
+pub(super) enum Accepted {
+    /// Read and written through tokio's event loop (epoll).
+    Epoll(TcpStream),
+    /// To be read and written through io_uring, with implicit TLS.
+    Uring(std::net::TcpStream),
+}
 
 /// Runs the TLS handshake within the session's time limit; the error is the outcome logged.
 pub(super) async fn handshake(
     context: &SessionContext,
     stream: TcpStream,
 ) -> Result<TlsStream<TcpStream>, &'static str> {
-    match tokio::time::timeout(context.limits.tls_handshake, context.tls.accept(stream)).await {
+    handshake_within(context, context.tls.accept(stream)).await
+}
+
+/// The handshake of a connection read and written through io_uring.
+pub(super) async fn handshake_uring(
+    context: &SessionContext,
+    stream: std::net::TcpStream,
+) -> Result<UringTls, &'static str> {
+    handshake_within(context, UringTls::accept(stream, context.tls.config().clone())).await
+}
+
+async fn handshake_within<T>(
+    context: &SessionContext,
+    handshake: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T, &'static str> {
+    match tokio::time::timeout(context.limits.tls_handshake, handshake).await {
         Ok(Ok(tls)) => Ok(tls),
         Ok(Err(_)) => Err("tls-failed"),
         Err(_) => Err("tls-timeout"),
@@ -24,6 +48,8 @@ pub(super) async fn handshake(
 pub(super) enum Conn {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// TLS over a socket read and written through io_uring.
+    Uring(Box<UringTls>),
     /// Only while switching to TLS.
     Gone,
 }
@@ -33,6 +59,7 @@ impl Conn {
         match self {
             Conn::Plain(s) => s.read(buf).await,
             Conn::Tls(s) => s.read(buf).await,
+            Conn::Uring(s) => s.read(buf).await,
             Conn::Gone => Ok(0),
         }
     }
@@ -44,6 +71,7 @@ impl Conn {
                 s.write_all(bytes).await?;
                 s.flush().await
             }
+            Conn::Uring(s) => s.write_all(bytes).await,
             Conn::Gone => Err(std::io::ErrorKind::NotConnected.into()),
         }
     }
@@ -55,6 +83,7 @@ impl Conn {
             match self {
                 Conn::Plain(s) => s.shutdown().await,
                 Conn::Tls(s) => s.shutdown().await,
+                Conn::Uring(s) => s.shutdown().await,
                 Conn::Gone => Ok(()),
             }
         };
@@ -74,6 +103,7 @@ impl Conn {
     pub(super) fn peer_certificates(&self) -> Vec<rustls::pki_types::CertificateDer<'static>> {
         match self {
             Conn::Tls(stream) => stream.get_ref().1.peer_certificates().map(<[_]>::to_vec).unwrap_or_default(),
+            Conn::Uring(conn) => conn.peer_certificates(),
             Conn::Plain(_) | Conn::Gone => Vec::new(),
         }
     }

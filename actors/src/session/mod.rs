@@ -20,6 +20,7 @@ mod imap;
 mod operators;
 mod pop3;
 mod smtp;
+mod uring;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,7 +33,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
-use self::conn::{handshake, Conn};
+use self::conn::{handshake, handshake_uring, Accepted, Conn};
 use self::driver::Driver;
 pub use self::driver::Ticket;
 pub use self::imap::IMAP_IDLE_AFTER_LOGIN;
@@ -111,6 +112,9 @@ pub struct SessionContext {
     /// Where practices' mail for other domains can go (`None`: no federation, every
     /// recipient is a mailbox here).
     pub peers: Option<Arc<dyn Peers>>,
+    /// The implicit-TLS doors' sockets are read and written through io_uring rather than
+    /// tokio's event loop (epoll). Needs the session to run on a tokio-uring runtime.
+    pub io_uring_sockets: bool,
 }
 
 impl SessionContext {
@@ -191,7 +195,7 @@ static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 struct Session {
     service: Service,
     peer: SocketAddr,
-    stream: Option<TcpStream>,
+    stream: Option<Accepted>,
     context: SessionContext,
     /// Held for the session's lifetime: the listener's connection slot, released on drop;
     /// moved to the slots of logged-in sessions at login.
@@ -221,15 +225,27 @@ impl Actor for Session {
 /// Starts a session actor for an accepted connection on the current arbiter. `ticket` is
 /// told of the login and dropped when the session ends (the listener uses it to count
 /// connections).
-pub fn start(service: Service, stream: TcpStream, peer: SocketAddr, context: SessionContext, ticket: Box<dyn Ticket>) {
+pub fn start(
+    service: Service,
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    context: SessionContext,
+    ticket: Box<dyn Ticket>,
+) -> std::io::Result<()> {
+    let stream = if context.io_uring_sockets && service.implicit_tls() {
+        Accepted::Uring(stream)
+    } else {
+        Accepted::Epoll(TcpStream::from_std(stream)?)
+    };
     Session { service, peer, stream: Some(stream), context, ticket: Some(ticket) }.start();
+    Ok(())
 }
 
 /// Runs one connection from the TLS handshake (for implicit TLS) to the connection log.
 async fn serve_connection(
     service: Service,
     peer: SocketAddr,
-    stream: TcpStream,
+    stream: Accepted,
     context: SessionContext,
     ticket: Option<Box<dyn Ticket>>,
 ) {
@@ -243,18 +259,19 @@ async fn serve_connection(
         outcome: String::new(),
         messages: 0,
     };
-    let conn = if service.implicit_tls() {
-        match handshake(&context, stream).await {
-            Ok(tls) => Conn::Tls(Box::new(tls)),
-            Err(outcome) => {
-                record.outcome = outcome.into();
-                record.ended_at = context.clock.now();
-                log_connection(&context.store, record).await;
-                return;
-            }
+    let handshake = match stream {
+        Accepted::Epoll(stream) if !service.implicit_tls() => Ok(Conn::Plain(stream)),
+        Accepted::Epoll(stream) => handshake(&context, stream).await.map(|tls| Conn::Tls(Box::new(tls))),
+        Accepted::Uring(stream) => handshake_uring(&context, stream).await.map(|tls| Conn::Uring(Box::new(tls))),
+    };
+    let conn = match handshake {
+        Ok(conn) => conn,
+        Err(outcome) => {
+            record.outcome = outcome.into();
+            record.ended_at = context.clock.now();
+            log_connection(&context.store, record).await;
+            return;
         }
-    } else {
-        Conn::Plain(stream)
     };
     let mut driver = Driver::new(conn, context.clone(), record, ticket);
     let outcome = run_protocol(service, &mut driver, &context).await;

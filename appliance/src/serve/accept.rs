@@ -79,9 +79,10 @@ impl Door {
                 // flight finishes first).
                 let ticket: Box<dyn session::Ticket> =
                     Box::new(MailTicket { slot, _alive: acceptor.alive.clone(), _open: open });
-                worker.spawn_fn(move || match TcpStream::from_std(stream) {
-                    Ok(stream) => session::start(service, stream, peer, *context, ticket),
-                    Err(error) => tracing::warn!(%error, "could not adopt a connection"),
+                worker.spawn_fn(move || {
+                    if let Err(error) = session::start(service, stream, peer, *context, ticket) {
+                        tracing::warn!(%error, "could not adopt a connection");
+                    }
                 });
             }
             Door::Ldap { implicit_tls, context } => {

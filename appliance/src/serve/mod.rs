@@ -446,6 +446,7 @@ fn session_context(
         operators: None,
         domain: config.domain.clone(),
         peers: actors.peers.clone(),
+        io_uring_sockets: config.listen.socket_io == crate::config::SocketIo::IoUring,
     }
 }
 

@@ -35,6 +35,13 @@ const LOAD_DOMAIN: &str = "load.test";
 /// Latencies are recorded in microseconds, up to one minute.
 const LATENCY_MICROS_MAX: u64 = 60_000_000;
 
+/// How the scratch relay's implicit-TLS doors read and write their sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SocketIo {
+    Epoll,
+    IoUring,
+}
+
 /// How collectors collect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum CollectProtocol {
@@ -60,6 +67,10 @@ struct Args {
     /// The `caducee` binary to run (default: the one next to this program).
     #[arg(long)]
     relay_bin: Option<PathBuf>,
+    /// How the scratch relay's implicit-TLS doors read and write their sockets (its
+    /// `[listen] socket_io`): `epoll` or `io_uring`.
+    #[arg(long, value_enum, default_value_t = SocketIo::Epoll)]
+    socket_io: SocketIo,
     /// Data folder for the scratch relay (default: a temporary folder, removed afterwards).
     /// It must not hold a store already.
     #[arg(long)]

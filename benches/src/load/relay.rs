@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context as _};
 use caducee_actors::probe;
 
 use crate::session::Practice;
-use crate::{Args, CollectProtocol, LOAD_DOMAIN};
+use crate::{Args, CollectProtocol, SocketIo, LOAD_DOMAIN};
 
 /// What the load runs against: a scratch relay this program started, or a server already
 /// running on loopback.
@@ -75,7 +75,7 @@ impl Target {
             CollectProtocol::Imap if args.collectors > 0 => args.sessions,
             CollectProtocol::Imap | CollectProtocol::Pop3 => args.collectors,
         };
-        let relay = Relay::start(&relay_bin, &data_dir, args.sessions + collecting)?;
+        let relay = Relay::start(&relay_bin, &data_dir, args.sessions + collecting, args.socket_io)?;
         Ok(Target {
             submissions_port: relay.submissions_port,
             pop3s_port: relay.pop3s_port,
@@ -142,14 +142,18 @@ pub(crate) struct Relay {
 }
 
 impl Relay {
-    pub(crate) fn start(bin: &Path, data_dir: &Path, sessions: usize) -> anyhow::Result<Relay> {
+    pub(crate) fn start(bin: &Path, data_dir: &Path, sessions: usize, socket_io: SocketIo) -> anyhow::Result<Relay> {
         std::fs::create_dir_all(data_dir)?;
         let config = format!(
             "domain = \"{LOAD_DOMAIN}\"\n\n[listen]\nsubmission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\n\
-             pop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\nimap = \"127.0.0.1:0\"\nimaps = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\nldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n\n[limits]\nsessions_per_ip = {}\nconnections_per_ip_per_minute = 0\n\
+             pop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\nimap = \"127.0.0.1:0\"\nimaps = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\nldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\nsocket_io = \"{}\"\n\n[limits]\nsessions_per_ip = {}\nconnections_per_ip_per_minute = 0\n\
              sessions_reserved_for_login = 0\nlogin_within_secs = 3600\n\n\
              # A load test is a mass mailing by design: the breaker is set out of its way.\n\
              [monitor]\nmessages_per_minute = 4000000000\ndistinct_recipients_per_day = 4000000000\n",
+            match socket_io {
+                SocketIo::Epoll => "epoll",
+                SocketIo::IoUring => "io_uring",
+            },
             sessions + 16
         );
         std::fs::write(data_dir.join("caducee.toml"), config)?;

@@ -1,0 +1,147 @@
+//! A TLS connection whose socket reads and writes go through io_uring (tokio-uring's
+//! owned-buffer TCP stream), for the implicit-TLS mail doors when `[listen] socket_io =
+//! "io_uring"`.
+//!
+//! tokio-rustls drives rustls over a readiness-based (epoll) socket; tokio-uring's stream
+//! takes a buffer, hands it to the kernel and gives it back with the completion, so it has
+//! no `AsyncRead`/`AsyncWrite`. This drives rustls' buffered `ServerConnection` by hand:
+//! received bytes are fed to it from the completed read's buffer, and what it has to send
+//! is written into one owned buffer that goes to the kernel whole.
+//!
+//! A read in flight is kept across a cancelled `read` (the session races its read against
+//! protocol events and the shutdown): dropping an io_uring read could drop bytes the kernel
+//! already received, so the same read is awaited again by the next call.
+
+use std::future::Future;
+use std::io::{self, Read, Write};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use rustls::{ServerConfig, ServerConnection};
+
+/// Bytes asked of the kernel per read: one TLS record at most, so that what one read brings
+/// always fits rustls' buffer of received plaintext.
+const READ_BYTES: usize = 16 * 1024;
+
+type Reading = Pin<Box<dyn Future<Output = (io::Result<usize>, Vec<u8>)>>>;
+
+/// A server-side TLS connection over an io_uring socket.
+pub(super) struct UringTls {
+    socket: Rc<tokio_uring::net::TcpStream>,
+    tls: ServerConnection,
+    /// The socket read in flight, if a `read` was cancelled while it waited.
+    reading: Option<Reading>,
+    /// The read buffer, while no read is in flight.
+    spare: Option<Vec<u8>>,
+    /// What rustls has to send, handed to the kernel whole.
+    out: Vec<u8>,
+}
+
+impl UringTls {
+    /// Takes an accepted connection and runs the TLS handshake on it. Must run on a
+    /// tokio-uring runtime (the relay's worker arbiters).
+    pub(super) async fn accept(socket: std::net::TcpStream, config: Arc<ServerConfig>) -> io::Result<UringTls> {
+        // io_uring waits for the socket itself; a non-blocking socket would have it answer
+        // EAGAIN instead.
+        socket.set_nonblocking(false)?;
+        let tls = ServerConnection::new(config).map_err(io::Error::other)?;
+        let mut conn = UringTls {
+            socket: Rc::new(tokio_uring::net::TcpStream::from_std(socket)),
+            tls,
+            reading: None,
+            spare: Some(Vec::with_capacity(READ_BYTES)),
+            out: Vec::new(),
+        };
+        while conn.tls.is_handshaking() {
+            conn.flush().await?;
+            if conn.tls.is_handshaking() && conn.tls.wants_read() && conn.receive().await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        conn.flush().await?;
+        Ok(conn)
+    }
+
+    /// Reads decrypted bytes into `buf`; 0 when the client closed.
+    pub(super) async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.tls.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            // What rustls may want to send in answer (a key update) waits for the next
+            // write: writing here could be cut off by a cancelled read.
+            if self.receive().await? == 0 {
+                return Ok(0);
+            }
+        }
+    }
+
+    /// Encrypts and sends all of `bytes`.
+    pub(super) async fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            // rustls takes what its send buffer has room for; the rest after a flush.
+            let taken = self.tls.writer().write(bytes)?;
+            bytes = &bytes[taken..];
+            self.flush().await?;
+        }
+        self.flush().await
+    }
+
+    /// Sends TLS's close_notify and closes the sending side.
+    pub(super) async fn shutdown(&mut self) -> io::Result<()> {
+        self.tls.send_close_notify();
+        self.flush().await?;
+        self.socket.shutdown(std::net::Shutdown::Write)
+    }
+
+    /// The certificates the client presented, end entity first.
+    pub(super) fn peer_certificates(&self) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+        self.tls.peer_certificates().map(<[_]>::to_vec).unwrap_or_default()
+    }
+
+    /// Reads from the socket once (or finishes the read a cancelled call left in flight)
+    /// and feeds rustls what came; the count of bytes received, 0 at end of stream.
+    async fn receive(&mut self) -> io::Result<usize> {
+        let reading = self.reading.get_or_insert_with(|| {
+            let socket = self.socket.clone();
+            let mut buf = self.spare.take().unwrap_or_else(|| Vec::with_capacity(READ_BYTES));
+            buf.clear();
+            Box::pin(async move { socket.read(buf).await })
+        });
+        let (received, buf) = reading.await;
+        self.reading = None;
+        let fed = received.and_then(|n| self.feed(&buf[..n]).map(|()| n));
+        self.spare = Some(buf);
+        fed
+    }
+
+    /// Hands received bytes to rustls and lets it decrypt them.
+    fn feed(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            self.tls.read_tls(&mut bytes)?;
+            if let Err(error) = self.tls.process_new_packets() {
+                // rustls has queued the alert that tells the client why; try to send it.
+                let _ = self.tls.write_tls(&mut self.out);
+                return Err(io::Error::new(io::ErrorKind::InvalidData, error));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends whatever rustls has queued.
+    async fn flush(&mut self) -> io::Result<()> {
+        while self.tls.wants_write() || !self.out.is_empty() {
+            while self.tls.wants_write() {
+                self.tls.write_tls(&mut self.out)?;
+            }
+            let (sent, mut out) = self.socket.write_all(std::mem::take(&mut self.out)).await;
+            out.clear();
+            self.out = out;
+            sent?;
+        }
+        Ok(())
+    }
+}

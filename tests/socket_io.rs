@@ -1,0 +1,103 @@
+//! The implicit-TLS mail doors with their sockets read and written through io_uring
+//! (`[listen] socket_io = "io_uring"`): the real `caducee` binary on 127.0.0.1 and real
+//! clients — python's smtplib, poplib and imaplib, curl — carry mail both ways as over
+//! epoll, a message larger than TLS's buffers included; a session idling hears of new mail
+//! (its read, cancelled by the push, loses nothing); a client that does not speak TLS is
+//! turned away without harm to the others.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::Value;
+
+fn imap_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/imapclient.py")
+}
+
+/// A relay whose implicit-TLS doors use io_uring.
+fn uring_relay(data: &Path) -> Relay {
+    std::fs::create_dir_all(data).expect("data dir");
+    let config = "domain = \"relay.test\"\n\n[listen]\nsocket_io = \"io_uring\"\nsubmission = \"127.0.0.1:0\"\n\
+                  submissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n\
+                  imap = \"127.0.0.1:0\"\nimaps = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\n\
+                  ldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n\n[keys]\nauto_renew = false\n";
+    std::fs::write(data.join("caducee.toml"), config).expect("write config");
+    Relay::start(data, "")
+}
+
+#[test]
+fn the_implicit_tls_doors_over_io_uring_carry_mail_both_ways() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = uring_relay(&dir.path().join("data"));
+    let shown = relay.cli(&["config", "show"]);
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("socket_io = \"io_uring\""), "the setting is read");
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let (bob, bob_pw) = relay.add_user("bob", None);
+
+    // 3 MB: many TLS records each way, more than rustls buffers before a write is flushed.
+    let large = compose_padded(dir.path(), &[&alice, &bob], "Imagerie", 3 << 20);
+    let large_bytes = std::fs::read(&large).expect("composed message");
+    let sent = relay.send(&alice, &alice_pw, &bob, &large);
+    assert_eq!(code(&sent["data"]), 250, "{sent}");
+    let fetched = relay.fetch(&bob, &bob_pw, true);
+    assert_eq!(fetched.len(), 1, "one message waiting");
+    assert_eq!(without_trace_header(&fetched[0]), large_bytes.as_slice(), "byte-identical over POP3S");
+    assert_eq!(relay.status()["stored_messages"], 0, "erased once collected");
+
+    // A session idling over IMAPS: its read is cancelled by the push, and what the client
+    // says next (DONE) still arrives.
+    let (port, ca) = (relay.port("imaps"), relay.ca());
+    let mut idler = Command::new("python3")
+        .arg(imap_script())
+        .args(["idle", "--port", &port, "--tls", "implicit", "--ca", &ca, "--user", &bob, "--password", &bob_pw])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run python3");
+    let mut lines = BufReader::new(idler.stdout.take().expect("stdout")).lines();
+    assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("idling"), "the server accepted IDLE");
+    let small = compose(dir.path(), &[&alice, &bob], "Compte rendu");
+    let small_bytes = std::fs::read(&small).expect("composed message");
+    assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &small)["data"]), 250);
+    let report: Value = serde_json::from_str(&lines.next().and_then(Result::ok).expect("a report")).expect("JSON");
+    assert!(idler.wait().expect("idler").success());
+    assert_eq!(report["exists"], 1, "the new message announced while idling: {report}");
+    assert!(report["done"].as_str().is_some_and(|d| d.contains("OK")), "DONE heard after the push: {report}");
+
+    // curl reads it over IMAPS.
+    let curl = Command::new("curl")
+        .args(["--silent", "--show-error", "--cacert", &relay.ca(), "--user", &format!("{bob}:{bob_pw}")])
+        .arg(format!("imaps://127.0.0.1:{}/INBOX;UID=2", relay.port("imaps")))
+        .output()
+        .expect("run curl");
+    assert!(curl.status.success(), "curl: {}", String::from_utf8_lossy(&curl.stderr));
+    assert_eq!(without_trace_header(&curl.stdout), small_bytes.as_slice(), "curl reads the message");
+}
+
+#[test]
+fn a_client_that_does_not_speak_tls_is_turned_away_and_the_door_stays_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = uring_relay(&dir.path().join("data"));
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let (bob, bob_pw) = relay.add_user("bob", None);
+
+    // Plain SMTP on the implicit-TLS port: the handshake fails and the connection closes.
+    let port: u16 = relay.port("submissions").parse().expect("port");
+    let mut plain = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    plain.set_read_timeout(Some(std::time::Duration::from_secs(30))).expect("timeout");
+    plain.write_all(b"EHLO practice.test\r\n").expect("write");
+    let mut answer = Vec::new();
+    let read = plain.read_to_end(&mut answer);
+    assert!(read.is_ok() || !answer.is_empty(), "the relay closed the connection: {read:?}");
+    assert!(!answer.starts_with(b"220"), "no SMTP spoken before TLS on this port");
+
+    // A client that connects and leaves at once.
+    drop(std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+
+    let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
+    assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["data"]), 250, "the door still serves");
+    assert_eq!(relay.fetch(&bob, &bob_pw, true).len(), 1);
+}
