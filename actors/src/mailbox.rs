@@ -17,9 +17,9 @@ pub use self::imap::{
     CHANGES_WAITING_MAX,
 };
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use actix::prelude::*;
 use caducee_storage::{Account, AccountId, Address, DisabledReason, Millis, Store, StoreError, Uid};
@@ -90,6 +90,37 @@ impl Drop for Lease {
 pub struct Mailboxes {
     store: Store,
     open: HashMap<AccountId, OpenMailbox>,
+    /// The accounts in `open`, for the sessions to read.
+    shown: OpenMailboxes,
+}
+
+/// The accounts whose mailbox is open, as the registry keeps them, readable from any
+/// thread: a session that stored a message tells the registry only when a recipient's
+/// mailbox is open (otherwise no session is there to hear it). An account is added before
+/// the handle that opened its mailbox is handed out, so a session that opens it later reads
+/// the store after the message is in it.
+#[derive(Debug, Clone, Default)]
+pub struct OpenMailboxes(Arc<RwLock<HashSet<AccountId>>>);
+
+impl OpenMailboxes {
+    /// Of `accounts`, those whose mailbox is open now.
+    pub fn among(&self, accounts: &[AccountId]) -> Vec<AccountId> {
+        let open = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        if open.is_empty() {
+            return Vec::new();
+        }
+        accounts.iter().copied().filter(|account| open.contains(account)).collect()
+    }
+
+    fn set(&self, account: AccountId, open: bool) {
+        // A set left by a panic elsewhere is still right: each change is one insert or remove.
+        let mut accounts = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if open {
+            accounts.insert(account);
+        } else {
+            accounts.remove(&account);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -103,8 +134,10 @@ impl Actor for Mailboxes {
 }
 
 /// Starts the registry on the current arbiter; mailboxes start there as they are opened.
-pub fn start(store: Store) -> Result<Addr<Mailboxes>, StoreError> {
-    Ok(Mailboxes { store, open: HashMap::new() }.start())
+/// With it, the set of open mailboxes it keeps.
+pub fn start(store: Store) -> Result<(Addr<Mailboxes>, OpenMailboxes), StoreError> {
+    let shown = OpenMailboxes::default();
+    Ok((Mailboxes { store, open: HashMap::new(), shown: shown.clone() }.start(), shown))
 }
 
 /// Opens the mailbox of an address (`None` when no account has it); the mailbox stays open
@@ -135,6 +168,7 @@ impl Handler<Lookup> for Mailboxes {
                 registry: ctx.address(),
             };
             self.open.insert(account.id, OpenMailbox { addr: mailbox.start(), usage });
+            self.shown.set(account.id, true);
         }
         let open = self.open.get(&account.id)?;
         open.usage.handles.fetch_add(1, Ordering::AcqRel);
@@ -176,6 +210,7 @@ impl Handler<Closed> for Mailboxes {
     fn handle(&mut self, Closed(account): Closed, _: &mut Context<Self>) {
         if self.open.get(&account).is_some_and(|open| open.usage.closed.load(Ordering::Acquire)) {
             self.open.remove(&account);
+            self.shown.set(account, false);
         }
     }
 }

@@ -39,7 +39,7 @@ async fn sessions_on_one_inbox_see_each_others_changes_and_pop3_keeps_them_out()
             .await
             .expect("accept");
     }
-    let mailboxes = mailbox::start(store.clone()).expect("mailboxes");
+    let (mailboxes, _) = mailbox::start(store.clone()).expect("mailboxes");
     let held = mailboxes.send(Lookup(address)).await.expect("registry").expect("the mailbox");
     let inbox = held.addr.clone();
 
@@ -93,14 +93,16 @@ async fn sessions_on_one_inbox_see_each_others_changes_and_pop3_keeps_them_out()
 #[actix_rt::test]
 async fn a_mailbox_runs_while_a_session_holds_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (store, address, _) = store_with_account(dir.path()).await;
-    let mailboxes = mailbox::start(store.clone()).expect("mailboxes");
+    let (store, address, account) = store_with_account(dir.path()).await;
+    let (mailboxes, open) = mailbox::start(store.clone()).expect("mailboxes");
     let unknown = Address::parse("nobody@relay.test").expect("address");
-    assert!(mailboxes.send(Lookup(unknown)).await.expect("registry").is_none(), "no account, no mailbox");
+    assert!(mailboxes.send(Lookup(unknown.clone())).await.expect("registry").is_none(), "no account, no mailbox");
+    assert!(open.among(&[account]).is_empty(), "no mailbox open before a session asks");
 
     // Two sessions share one actor; a lock taken and never released stays while one holds it.
     let first = mailboxes.send(Lookup(address.clone())).await.expect("registry").expect("the mailbox");
     let second = mailboxes.send(Lookup(address.clone())).await.expect("registry").expect("the mailbox");
+    assert_eq!(open.among(&[account]), vec![account], "shown open to the sessions that store messages");
     let at = Millis(3_000);
     first.addr.send(mailbox::OpenMaildrop { session: 1, at }).await.expect("actor").expect("maildrop");
     let inbox = first.addr.clone();
@@ -111,6 +113,9 @@ async fn a_mailbox_runs_while_a_session_holds_it() {
     // The last handle dropped: the mailbox closes behind what was sent to it.
     drop(second);
     assert!(inbox.send(PeekInbox).await.is_err(), "the mailbox no session holds has stopped");
+    // The registry hears of the close before anything sent to it after.
+    assert!(mailboxes.send(Lookup(unknown)).await.expect("registry").is_none());
+    assert!(open.among(&[account]).is_empty(), "no longer shown open");
     let again = mailboxes.send(Lookup(address.clone())).await.expect("registry").expect("the mailbox");
     again.addr.send(mailbox::OpenMaildrop { session: 3, at }).await.expect("a new actor").expect("the lock is free");
     again.addr.send(mailbox::CloseMaildrop { session: 3, deleted: vec![], at }).await.expect("actor").expect("closed");

@@ -65,6 +65,9 @@ async fn quota_refuses_the_whole_message_and_changes_nothing() {
     assert!(matches!(refused, Err(StoreError::QuotaExceeded(ref a)) if a.as_str() == "tight@relay.test"));
     assert_eq!(store.stats().expect("stats").messages, 1);
     assert_eq!(store.account(roomy).expect("read").expect("exists").used_bytes, 0);
+    let (account, state) = store.account_with_state(tight).expect("read").expect("exists");
+    assert_eq!((account.used_bytes, state.quota_warned_percent), (15, 0), "the account and its state, read together");
+    assert!(store.account_with_state(AccountId(999)).expect("read").is_none(), "no such account");
     // Larger than the whole quota: said as such, not as a full mailbox.
     let sealed = store.seal(vec![b'x'; 21]).expect("seal");
     let refused = store.accept(sender, vec![tight], sealed, Millis(1)).await;

@@ -68,11 +68,11 @@ impl MonitorHandle {
         self.accepted.record(now, processing);
         let changing: Vec<AccountId> = recipients
             .into_iter()
-            .filter(|&id| match (store.account(id), store.account_state(id)) {
-                (Ok(Some(account)), Ok(state)) => quota_change(&account, &state, now, &self.config).is_some(),
-                (Ok(None), _) => false,
+            .filter(|&id| match store.account_with_state(id) {
+                Ok(Some((account, state))) => quota_change(&account, &state, now, &self.config).is_some(),
+                Ok(None) => false,
                 // The monitor reads again, and logs what fails.
-                (Err(_), _) | (_, Err(_)) => true,
+                Err(_) => true,
             })
             .collect();
         if !changing.is_empty() {

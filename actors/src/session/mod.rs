@@ -41,7 +41,7 @@ pub use self::operators::{OperatorCheck, Operators, Peers};
 use crate::clock::Clock;
 use crate::imap::ImapServer;
 use crate::login::{DoorLogin, Login, LoginThrottle};
-use crate::mailbox::{Mailboxes, SessionId};
+use crate::mailbox::{Mailboxes, OpenMailboxes, SessionId};
 use crate::monitor::Breaker;
 use crate::pop3::Pop3Server;
 use crate::smtp::{InFlight, SmtpConfig, SmtpServer};
@@ -86,6 +86,8 @@ impl Default for SessionLimits {
 pub struct SessionContext {
     pub store: Store,
     pub mailboxes: Addr<Mailboxes>,
+    /// The accounts whose mailbox is open now, as the registry keeps them.
+    pub open_mailboxes: OpenMailboxes,
     pub tls: TlsAcceptor,
     pub smtp: SmtpConfig,
     pub hostname: String,

@@ -249,14 +249,19 @@ impl Submission {
         drop(reservation);
         match stored {
             Ok((message, uids)) => {
-                // Sessions idling on a recipient's INBOX hear of it now (IDLE push).
-                let flags = caducee_storage::MessageFlags::default();
-                let arrivals = local
-                    .iter()
-                    .zip(uids)
-                    .map(|(&account, uid)| (account, ImapEntry { uid, message, size, accepted_at: now, flags }))
-                    .collect();
-                self.context.mailboxes.do_send(mailbox::TellArrived(arrivals));
+                // Sessions idling on a recipient's INBOX hear of it now (IDLE push): only an
+                // open mailbox has sessions to tell.
+                let open = self.context.open_mailboxes.among(&local);
+                if !open.is_empty() {
+                    let flags = caducee_storage::MessageFlags::default();
+                    let arrivals = local
+                        .iter()
+                        .zip(uids)
+                        .filter(|(account, _)| open.contains(account))
+                        .map(|(&account, uid)| (account, ImapEntry { uid, message, size, accepted_at: now, flags }))
+                        .collect();
+                    self.context.mailboxes.do_send(mailbox::TellArrived(arrivals));
+                }
                 if let (true, Some(peers)) = (queued, &self.context.peers) {
                     peers.queued();
                 }

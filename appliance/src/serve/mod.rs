@@ -26,7 +26,7 @@ use actix_rt::{Arbiter, System};
 use anyhow::Context as _;
 use caducee_actors::clock::{Clock, SystemClock};
 use caducee_actors::login::LoginThrottle;
-use caducee_actors::mailbox::{self, Mailboxes};
+use caducee_actors::mailbox::{self, Mailboxes, OpenMailboxes};
 use caducee_actors::monitor::{Breaker, MonitorHandle};
 use caducee_actors::notices::Notifier;
 use caducee_actors::relay_key::RelayKey;
@@ -293,6 +293,7 @@ fn bind(name: &str, addresses: &crate::config::Addresses) -> anyhow::Result<Vec<
 /// The actors every door reports to.
 struct Actors {
     mailboxes: Addr<Mailboxes>,
+    open_mailboxes: OpenMailboxes,
     breaker: Arc<Breaker>,
     monitor: MonitorHandle,
     notifier: Addr<Notifier>,
@@ -311,13 +312,13 @@ impl Actors {
         ca_pem: String,
         relay_key: Arc<RelayKey>,
     ) -> anyhow::Result<Actors> {
-        let mailboxes = mailbox::start(store.clone())?;
+        let (mailboxes, open_mailboxes) = mailbox::start(store.clone())?;
         let mut rules = config.monitor_config(endpoints, ca_pem);
         rules.relay_key = Some(relay_key.clone());
         let breaker = Arc::new(Breaker::new(&rules));
         let monitor = caducee_actors::monitor::start(store.clone(), clock.clone(), rules, breaker.clone());
         let notifier = caducee_actors::notices::start(store.clone(), clock.clone(), config.notices_config()?);
-        Ok(Actors { mailboxes, breaker, monitor, notifier, relay_key, peers: None })
+        Ok(Actors { mailboxes, open_mailboxes, breaker, monitor, notifier, relay_key, peers: None })
     }
 }
 
@@ -423,6 +424,7 @@ fn session_context(
     SessionContext {
         store: store.clone(),
         mailboxes: actors.mailboxes.clone(),
+        open_mailboxes: actors.open_mailboxes.clone(),
         tls: tokio_rustls::TlsAcceptor::from(tls.clone()),
         smtp: SmtpConfig { hostname: config.hostname().to_owned(), message_bytes_max: config.message_bytes_max },
         hostname: config.hostname().to_owned(),

@@ -99,6 +99,14 @@ impl Store {
         self.reading(|t, txn| monitor::state(t, txn, account))
     }
 
+    /// An account with its monitor state, read together in one transaction.
+    pub fn account_with_state(&self, id: AccountId) -> Result<Option<(Account, AccountState)>, StoreError> {
+        self.reading(|t, txn| match accounts::get(t, txn, id)? {
+            Some(account) => Ok(Some((account, monitor::state(t, txn, id)?))),
+            None => Ok(None),
+        })
+    }
+
     /// Every notice waiting, with its sequence number, oldest first.
     pub fn notices(&self) -> Result<Vec<(u64, Notice)>, StoreError> {
         self.reading(notices::all)
