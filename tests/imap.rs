@@ -219,68 +219,6 @@ fn neomutt_shows_a_new_message_at_once_and_its_deletion_erases_it() {
     tmux.keys(&["q"]);
 }
 
-/// A raw client over TLS: writes what it is given, reads the relay's lines.
-struct Raw {
-    stream: rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
-    read: Vec<u8>,
-}
-
-impl Raw {
-    /// To `service`'s implicit-TLS port, verified against the relay's CA as `localhost`.
-    fn connect(relay: &Relay, service: &str) -> Raw {
-        use rustls::pki_types::pem::PemObject as _;
-        let mut roots = rustls::RootCertStore::empty();
-        for certificate in rustls::pki_types::CertificateDer::pem_file_iter(relay.ca()).expect("the CA") {
-            roots.add(certificate.expect("a certificate")).expect("a root");
-        }
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
-        let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("TLS");
-        let tcp = std::net::TcpStream::connect(("127.0.0.1", relay.port(service).parse::<u16>().expect("port")))
-            .expect("connect");
-        tcp.set_read_timeout(Some(std::time::Duration::from_secs(30))).expect("timeout");
-        Raw { stream: rustls::StreamOwned::new(connection, tcp), read: Vec::new() }
-    }
-
-    /// Writes `bytes` `chunk` bytes at a time, each piece flushed as its own TLS record.
-    fn write_in_chunks(&mut self, bytes: &[u8], chunk: usize) {
-        use std::io::Write as _;
-        for piece in bytes.chunks(chunk) {
-            self.stream.write_all(piece).expect("write");
-            self.stream.flush().expect("flush");
-        }
-    }
-
-    fn send(&mut self, line: &str) {
-        self.write_in_chunks(format!("{line}\r\n").as_bytes(), usize::MAX);
-    }
-
-    /// Everything the relay says up to and including the first line starting with `until`.
-    fn until(&mut self, until: &str) -> String {
-        use std::io::Read as _;
-        let mut said = String::new();
-        loop {
-            while let Some(end) = self.read.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.read.drain(..=end).collect();
-                let line = String::from_utf8_lossy(&line).into_owned();
-                said.push_str(&line);
-                if line.starts_with(until) {
-                    return said;
-                }
-            }
-            let mut buffer = [0u8; 4096];
-            let read = self.stream.read(&mut buffer).unwrap_or(0);
-            assert!(read > 0, "the relay closed before {until:?}:\n{said}");
-            self.read.extend_from_slice(&buffer[..read]);
-        }
-    }
-}
-
 fn plain(user: &str, password: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"))
 }

@@ -1,13 +1,16 @@
 //! The implicit-TLS mail doors with their sockets read and written through io_uring
 //! (`[listen] socket_io = "io_uring"`): the real `caducee` binary on 127.0.0.1 and real
 //! clients — python's smtplib, poplib and imaplib, curl — carry mail both ways as over
-//! epoll, a message larger than TLS's buffers included; a session idling hears of new mail
-//! (its read, cancelled by the push, loses nothing); a client that does not speak TLS is
-//! turned away without harm to the others.
+//! epoll, a message larger than TLS's buffers included, in records of any size; a session
+//! idling hears of new mail (its read, cancelled by the push, loses nothing); a client that
+//! does not speak TLS, or says more after its close_notify, is turned away without harm to
+//! the others.
 
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
+
+use base64::Engine as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -100,4 +103,88 @@ fn a_client_that_does_not_speak_tls_is_turned_away_and_the_door_stays_open() {
     let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
     assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &message)["data"]), 250, "the door still serves");
     assert_eq!(relay.fetch(&bob, &bob_pw, true).len(), 1);
+}
+
+/// The message's lines for SMTP DATA: CRLF line ends, dot-stuffed, and the final dot.
+fn data_lines(message: &[u8]) -> Vec<u8> {
+    let mut data = Vec::with_capacity(message.len() + message.len() / 32);
+    let message = message.strip_suffix(b"\n").unwrap_or(message);
+    for line in message.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.starts_with(b".") {
+            data.push(b'.');
+        }
+        data.extend_from_slice(line);
+        data.extend_from_slice(b"\r\n");
+    }
+    data.extend_from_slice(b".\r\n");
+    data
+}
+
+#[test]
+fn a_large_message_in_tls_records_of_any_size_arrives_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = uring_relay(&dir.path().join("data"));
+    let (alice, alice_pw) = relay.add_user("alice", None);
+    let (bob, bob_pw) = relay.add_user("bob", None);
+    let message = compose_padded(dir.path(), &[&alice, &bob], "Imagerie", 300 << 10);
+    let sent_bytes = std::fs::read(&message).expect("composed message");
+    let data = data_lines(&sent_bytes);
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("\0{alice}\0{alice_pw}"));
+
+    // Records of 10,000 and 12,000 bytes end across the relay's reads, so one read can
+    // complete two records: more decrypted bytes than rustls holds at once.
+    for record in [10_000, 12_000, 1_000, 16_384] {
+        let mut client = Raw::connect(&relay, "submissions");
+        client.until("220 ");
+        client.send("EHLO practice.test");
+        client.until("250 ");
+        client.send(&format!("AUTH PLAIN {credentials}"));
+        assert!(client.until("235").starts_with("235"), "logged in");
+        client.send(&format!("MAIL FROM:<{alice}>"));
+        client.until("250");
+        client.send(&format!("RCPT TO:<{bob}>"));
+        client.until("250");
+        client.send("DATA");
+        client.until("354");
+        client.write_in_chunks(&data, record);
+        let answer = client.until("2");
+        assert!(answer.starts_with("250"), "records of {record} bytes: {answer}");
+        client.send("QUIT");
+        client.until("221");
+    }
+    let fetched = relay.fetch(&bob, &bob_pw, true);
+    assert_eq!(fetched.len(), 4, "each message stored once");
+    for message in &fetched {
+        let stored = without_trace_header(message);
+        assert!(
+            stored == sent_bytes.as_slice(),
+            "byte-identical: {} bytes stored of {}",
+            stored.len(),
+            sent_bytes.len()
+        );
+    }
+}
+
+#[test]
+fn bytes_after_a_clients_close_notify_are_ignored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = uring_relay(&dir.path().join("data"));
+    // One such client per worker thread and more: each says close_notify, then, in the
+    // same packet, the start of a record longer than rustls takes in one go.
+    for _ in 0..4 {
+        let mut client = Raw::connect(&relay, "submissions");
+        client.until("220 ");
+        client.stream.conn.send_close_notify();
+        let mut bytes = Vec::new();
+        client.stream.conn.write_tls(&mut bytes).expect("close_notify");
+        bytes.extend_from_slice(&[0x17, 0x03, 0x03, 0x40, 0x00]);
+        bytes.extend_from_slice(&[0; 6000]);
+        client.stream.sock.write_all(&bytes).expect("write");
+    }
+    // Every worker still serves: a new client is greeted, within the client's timeout.
+    for _ in 0..4 {
+        let mut client = Raw::connect(&relay, "submissions");
+        assert!(client.until("220 ").starts_with("220 "), "greeted");
+    }
 }

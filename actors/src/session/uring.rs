@@ -32,10 +32,24 @@ pub(super) struct UringTls {
     tls: ServerConnection,
     /// The socket read in flight, if a `read` was cancelled while it waited.
     reading: Option<Reading>,
-    /// The read buffer, while no read is in flight.
-    spare: Option<Vec<u8>>,
+    /// The read buffer, while no read is in flight, and how much of it rustls has taken:
+    /// rustls takes more only once the plaintext it decrypted has been read.
+    received: Vec<u8>,
+    taken: usize,
     /// What rustls has to send, handed to the kernel whole.
     out: Vec<u8>,
+    /// A write was cut off (its timeout ran out): what reached the client is unknown, so
+    /// nothing more is sent on this connection, close_notify included.
+    write_cut: bool,
+}
+
+impl Drop for UringTls {
+    /// An io_uring read or write that was dropped still holds the socket until it
+    /// completes; shutting the socket down completes it now, so the connection closes with
+    /// the session instead of when the client next sends.
+    fn drop(&mut self) {
+        let _ = self.socket.shutdown(std::net::Shutdown::Both);
+    }
 }
 
 impl UringTls {
@@ -50,8 +64,10 @@ impl UringTls {
             socket: Rc::new(tokio_uring::net::TcpStream::from_std(socket)),
             tls,
             reading: None,
-            spare: Some(Vec::with_capacity(READ_BYTES)),
+            received: Vec::with_capacity(READ_BYTES),
+            taken: 0,
             out: Vec::new(),
+            write_cut: false,
         };
         while conn.tls.is_handshaking() {
             conn.flush().await?;
@@ -71,9 +87,11 @@ impl UringTls {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
-            // What rustls may want to send in answer (a key update) waits for the next
-            // write: writing here could be cut off by a cancelled read.
-            if self.receive().await? == 0 {
+            // Bytes received earlier and not yet taken come before a new read. What rustls
+            // may want to send in answer (a key update) waits for the next write.
+            if self.taken < self.received.len() {
+                self.feed()?;
+            } else if self.receive().await? == 0 {
                 return Ok(0);
             }
         }
@@ -92,8 +110,10 @@ impl UringTls {
 
     /// Sends TLS's close_notify and closes the sending side.
     pub(super) async fn shutdown(&mut self) -> io::Result<()> {
-        self.tls.send_close_notify();
-        self.flush().await?;
+        if !self.write_cut {
+            self.tls.send_close_notify();
+            self.flush().await?;
+        }
         self.socket.shutdown(std::net::Shutdown::Write)
     }
 
@@ -103,29 +123,43 @@ impl UringTls {
     }
 
     /// Reads from the socket once (or finishes the read a cancelled call left in flight)
-    /// and feeds rustls what came; the count of bytes received, 0 at end of stream.
+    /// and feeds rustls what came; the count of bytes received, 0 at end of stream. On a
+    /// TLS error, the alert that tells the client why is sent first.
     async fn receive(&mut self) -> io::Result<usize> {
         let reading = self.reading.get_or_insert_with(|| {
             let socket = self.socket.clone();
-            let mut buf = self.spare.take().unwrap_or_else(|| Vec::with_capacity(READ_BYTES));
+            let mut buf = std::mem::take(&mut self.received);
             buf.clear();
             Box::pin(async move { socket.read(buf).await })
         });
         let (received, buf) = reading.await;
         self.reading = None;
-        let fed = received.and_then(|n| self.feed(&buf[..n]).map(|()| n));
-        self.spare = Some(buf);
-        fed
+        (self.received, self.taken) = (buf, 0);
+        let received = received?;
+        if let Err(error) = self.feed() {
+            let _ = self.flush().await;
+            return Err(error);
+        }
+        Ok(received)
     }
 
-    /// Hands received bytes to rustls and lets it decrypt them.
-    fn feed(&mut self, mut bytes: &[u8]) -> io::Result<()> {
-        while !bytes.is_empty() {
-            self.tls.read_tls(&mut bytes)?;
-            if let Err(error) = self.tls.process_new_packets() {
-                // rustls has queued the alert that tells the client why; try to send it.
-                let _ = self.tls.write_tls(&mut self.out);
-                return Err(io::Error::new(io::ErrorKind::InvalidData, error));
+    /// Hands rustls the received bytes it has room for, and lets it decrypt them. It stops
+    /// once decrypted bytes wait to be read (rustls refuses more past 16 KiB of them) and
+    /// drops what follows the client's close_notify (RFC 8446 §6.1: ignored).
+    fn feed(&mut self) -> io::Result<()> {
+        while self.taken < self.received.len() {
+            let mut rest = &self.received[self.taken..];
+            let took = self.tls.read_tls(&mut rest)?;
+            if took == 0 {
+                self.taken = self.received.len();
+                break;
+            }
+            self.taken += took;
+            match self.tls.process_new_packets() {
+                Ok(state) if state.plaintext_bytes_to_read() > 0 || state.peer_has_closed() => break,
+                Ok(_) => {}
+                // rustls has queued the alert that tells the client why.
+                Err(error) => return Err(io::Error::new(io::ErrorKind::InvalidData, error)),
             }
         }
         Ok(())
@@ -133,11 +167,15 @@ impl UringTls {
 
     /// Sends whatever rustls has queued.
     async fn flush(&mut self) -> io::Result<()> {
-        while self.tls.wants_write() || !self.out.is_empty() {
-            while self.tls.wants_write() {
-                self.tls.write_tls(&mut self.out)?;
-            }
+        if self.write_cut {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        while self.tls.wants_write() {
+            self.tls.write_tls(&mut self.out)?;
+            // Set until the write completes: a write dropped halfway leaves it set.
+            self.write_cut = true;
             let (sent, mut out) = self.socket.write_all(std::mem::take(&mut self.out)).await;
+            self.write_cut = false;
             out.clear();
             self.out = out;
             sent?;
