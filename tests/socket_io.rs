@@ -23,13 +23,46 @@ fn imap_script() -> PathBuf {
 
 /// A relay whose implicit-TLS doors use io_uring.
 fn uring_relay(data: &Path) -> Relay {
+    uring_relay_with(data, "")
+}
+
+/// As [`uring_relay`], with `limits` in its `[limits]` section.
+fn uring_relay_with(data: &Path, limits: &str) -> Relay {
     std::fs::create_dir_all(data).expect("data dir");
-    let config = "domain = \"relay.test\"\n\n[listen]\nsocket_io = \"io_uring\"\nsubmission = \"127.0.0.1:0\"\n\
-                  submissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n\
-                  imap = \"127.0.0.1:0\"\nimaps = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\n\
-                  ldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n\n[keys]\nauto_renew = false\n";
+    let config = format!(
+        "domain = \"relay.test\"\n\n[listen]\nsocket_io = \"io_uring\"\nsubmission = \"127.0.0.1:0\"\n\
+         submissions = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n\
+         imap = \"127.0.0.1:0\"\nimaps = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\n\
+         ldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n\n[limits]\n{limits}\n\n[keys]\nauto_renew = false\n"
+    );
     std::fs::write(data.join("caducee.toml"), config).expect("write config");
     Relay::start(data, "")
+}
+
+/// Of the TCP connections from the client ports `clients`, how many the process `pid`
+/// still holds open (by the socket inodes of /proc/net/tcp and of its descriptors).
+fn held_connections(pid: u32, clients: &[u16]) -> usize {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("the relay's descriptors")
+        .filter_map(Result::ok)
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            Some(target.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let remote_port =
+                fields.get(2).and_then(|a| a.rsplit(':').next()).and_then(|p| u16::from_str_radix(p, 16).ok());
+            remote_port.is_some_and(|port| clients.contains(&port))
+                && fields.get(9).is_some_and(|i| inodes.contains(*i))
+        })
+        .count()
 }
 
 #[test]
@@ -187,4 +220,31 @@ fn bytes_after_a_clients_close_notify_are_ignored() {
         let mut client = Raw::connect(&relay, "submissions");
         assert!(client.until("220 ").starts_with("220 "), "greeted");
     }
+}
+
+#[test]
+fn a_session_that_ends_closes_its_socket_though_the_client_keeps_its_end_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = uring_relay_with(&dir.path().join("data"), "idle_before_login_secs = 1");
+    let pid = relay.child.id();
+    // Clients that connect, are greeted, then say nothing and never close: the idle limit
+    // ends each session while its read waits in the ring.
+    let mut clients: Vec<Raw> = (0..10).map(|_| Raw::connect(&relay, "submissions")).collect();
+    let ports: Vec<u16> = clients.iter().map(|c| c.stream.sock.local_addr().expect("local address").port()).collect();
+    for client in &mut clients {
+        client.until("220 ");
+    }
+    assert_eq!(held_connections(pid, &ports), 10, "the relay holds each connection while it serves it");
+    for client in &mut clients {
+        assert!(client.until("421").starts_with("421"), "ended by the idle limit");
+    }
+    // The relay lets go of every one of those sockets, though no client has closed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut held = held_connections(pid, &ports);
+    while held > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        held = held_connections(pid, &ports);
+    }
+    assert_eq!(held, 0, "sockets of ended sessions still held by the relay");
+    drop(clients);
 }

@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use rustls::{ServerConfig, ServerConnection};
 
-/// Bytes asked of the kernel per read: one TLS record at most, so that what one read brings
-/// always fits rustls' buffer of received plaintext.
+/// Bytes asked of the kernel per read: about one TLS record. What rustls cannot take yet
+/// waits in the buffer (`taken`), so the size bounds memory, not correctness.
 const READ_BYTES: usize = 16 * 1024;
 
 type Reading = Pin<Box<dyn Future<Output = (io::Result<usize>, Vec<u8>)>>>;
@@ -38,9 +38,12 @@ pub(super) struct UringTls {
     taken: usize,
     /// What rustls has to send, handed to the kernel whole.
     out: Vec<u8>,
-    /// A write was cut off (its timeout ran out): what reached the client is unknown, so
-    /// nothing more is sent on this connection, close_notify included.
+    /// A write was cut off (its timeout ran out) or failed: what reached the client is
+    /// unknown, so nothing more is sent on this connection, close_notify included.
     write_cut: bool,
+    /// The TLS error that ended the connection, kept for the next `read` if the one that
+    /// met it was cancelled while its alert was being sent.
+    failed: Option<io::ErrorKind>,
 }
 
 impl Drop for UringTls {
@@ -68,6 +71,7 @@ impl UringTls {
             taken: 0,
             out: Vec::new(),
             write_cut: false,
+            failed: None,
         };
         while conn.tls.is_handshaking() {
             conn.flush().await?;
@@ -82,6 +86,9 @@ impl UringTls {
     /// Reads decrypted bytes into `buf`; 0 when the client closed.
     pub(super) async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
+            if let Some(kind) = self.failed {
+                return Err(kind.into());
+            }
             match self.tls.reader().read(buf) {
                 Ok(n) => return Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -92,7 +99,13 @@ impl UringTls {
             if self.taken < self.received.len() {
                 self.feed()?;
             } else if self.receive().await? == 0 {
-                return Ok(0);
+                // The stream ended: told so, rustls' reader says whether after the client's
+                // close_notify (0) or without it (an error), as over epoll.
+                self.tls.read_tls(&mut io::empty())?;
+                return match self.tls.reader().read(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+                    read => read,
+                };
             }
         }
     }
@@ -126,6 +139,7 @@ impl UringTls {
     /// and feeds rustls what came; the count of bytes received, 0 at end of stream. On a
     /// TLS error, the alert that tells the client why is sent first.
     async fn receive(&mut self) -> io::Result<usize> {
+        debug_assert!(self.reading.is_some() || self.taken >= self.received.len(), "received bytes left unfed");
         let reading = self.reading.get_or_insert_with(|| {
             let socket = self.socket.clone();
             let mut buf = std::mem::take(&mut self.received);
@@ -137,6 +151,8 @@ impl UringTls {
         (self.received, self.taken) = (buf, 0);
         let received = received?;
         if let Err(error) = self.feed() {
+            // Kept first: a cancelled flush below must not lose it.
+            self.failed = Some(error.kind());
             let _ = self.flush().await;
             return Err(error);
         }
@@ -172,13 +188,13 @@ impl UringTls {
         }
         while self.tls.wants_write() {
             self.tls.write_tls(&mut self.out)?;
-            // Set until the write completes: a write dropped halfway leaves it set.
+            // Set until the write succeeds: a write dropped halfway, or failed, leaves it set.
             self.write_cut = true;
             let (sent, mut out) = self.socket.write_all(std::mem::take(&mut self.out)).await;
-            self.write_cut = false;
             out.clear();
             self.out = out;
             sent?;
+            self.write_cut = false;
         }
         Ok(())
     }
