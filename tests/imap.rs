@@ -9,16 +9,11 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use common::*;
 use serde_json::Value;
-
-fn imap_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/imapclient.py")
-}
 
 /// An imapclient.py session for `user` on the relay's `imap` (STARTTLS) or `imaps` port.
 fn session(relay: &Relay, service: &str, user: &str, password: &str, extra: &[&str]) -> Value {
@@ -109,22 +104,13 @@ fn a_session_idling_on_inbox_hears_of_a_new_message_at_once() {
     let (alice, alice_pw) = relay.add_user("alice", None);
     let (bob, bob_pw) = relay.add_user("bob", None);
 
-    let (port, ca) = (relay.port("imaps"), relay.ca());
-    let mut idler = Command::new("python3")
-        .arg(imap_script())
-        .args(["idle", "--port", &port, "--tls", "implicit", "--ca", &ca, "--user", &bob, "--password", &bob_pw])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run python3");
-    let mut lines = BufReader::new(idler.stdout.take().expect("stdout")).lines();
-    assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("idling"), "the server accepted IDLE");
+    let idler = Idler::start(&relay, &bob, &bob_pw);
 
     let message = compose(dir.path(), &[&alice, &bob], "Compte rendu");
     let sent = relay.send(&alice, &alice_pw, &bob, &message);
     assert_eq!(code(&sent["data"]), 250, "{sent}");
 
-    let report: Value = serde_json::from_str(&lines.next().and_then(Result::ok).expect("a report")).expect("JSON");
-    assert!(idler.wait().expect("idler").success());
+    let report = idler.report();
     assert_eq!(report["exists_before"], 0, "{report}");
     assert_eq!(report["exists"], 1, "the new message announced while idling: {report}");
     assert!(report["done"].as_str().is_some_and(|d| d.contains("OK")), "{report}");

@@ -8,18 +8,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 
 use base64::Engine as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 
+use common::operators::eventually;
 use common::*;
-use serde_json::Value;
-
-fn imap_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/imapclient.py")
-}
 
 /// A relay whose implicit-TLS doors use io_uring.
 fn uring_relay(data: &Path) -> Relay {
@@ -86,20 +82,11 @@ fn the_implicit_tls_doors_over_io_uring_carry_mail_both_ways() {
 
     // A session idling over IMAPS: its read is cancelled by the push, and what the client
     // says next (DONE) still arrives.
-    let (port, ca) = (relay.port("imaps"), relay.ca());
-    let mut idler = Command::new("python3")
-        .arg(imap_script())
-        .args(["idle", "--port", &port, "--tls", "implicit", "--ca", &ca, "--user", &bob, "--password", &bob_pw])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run python3");
-    let mut lines = BufReader::new(idler.stdout.take().expect("stdout")).lines();
-    assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("idling"), "the server accepted IDLE");
+    let idler = Idler::start(&relay, &bob, &bob_pw);
     let small = compose(dir.path(), &[&alice, &bob], "Compte rendu");
     let small_bytes = std::fs::read(&small).expect("composed message");
     assert_eq!(code(&relay.send(&alice, &alice_pw, &bob, &small)["data"]), 250);
-    let report: Value = serde_json::from_str(&lines.next().and_then(Result::ok).expect("a report")).expect("JSON");
-    assert!(idler.wait().expect("idler").success());
+    let report = idler.report();
     assert_eq!(report["exists"], 1, "the new message announced while idling: {report}");
     assert!(report["done"].as_str().is_some_and(|d| d.contains("OK")), "DONE heard after the push: {report}");
 
@@ -138,22 +125,6 @@ fn a_client_that_does_not_speak_tls_is_turned_away_and_the_door_stays_open() {
     assert_eq!(relay.fetch(&bob, &bob_pw, true).len(), 1);
 }
 
-/// The message's lines for SMTP DATA: CRLF line ends, dot-stuffed, and the final dot.
-fn data_lines(message: &[u8]) -> Vec<u8> {
-    let mut data = Vec::with_capacity(message.len() + message.len() / 32);
-    let message = message.strip_suffix(b"\n").unwrap_or(message);
-    for line in message.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.starts_with(b".") {
-            data.push(b'.');
-        }
-        data.extend_from_slice(line);
-        data.extend_from_slice(b"\r\n");
-    }
-    data.extend_from_slice(b".\r\n");
-    data
-}
-
 #[test]
 fn a_large_message_in_tls_records_of_any_size_arrives_whole() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -162,7 +133,9 @@ fn a_large_message_in_tls_records_of_any_size_arrives_whole() {
     let (bob, bob_pw) = relay.add_user("bob", None);
     let message = compose_padded(dir.path(), &[&alice, &bob], "Imagerie", 300 << 10);
     let sent_bytes = std::fs::read(&message).expect("composed message");
-    let data = data_lines(&sent_bytes);
+    // SMTP's DATA is stuffed and ended as a POP3 multi-line answer is (RFC 5321 §4.5.2).
+    let mut data = Vec::new();
+    caducee_actors::pop3::write_dot_stuffed(&mut data, &sent_bytes, None);
     let credentials = base64::engine::general_purpose::STANDARD.encode(format!("\0{alice}\0{alice_pw}"));
 
     // Records of 10,000 and 12,000 bytes end across the relay's reads, so one read can
@@ -238,13 +211,12 @@ fn a_session_that_ends_closes_its_socket_though_the_client_keeps_its_end_open() 
     for client in &mut clients {
         assert!(client.until("421").starts_with("421"), "ended by the idle limit");
     }
-    // The relay lets go of every one of those sockets, though no client has closed.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let mut held = held_connections(pid, &ports);
-    while held > 0 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        held = held_connections(pid, &ports);
-    }
-    assert_eq!(held, 0, "sockets of ended sessions still held by the relay");
+    // The relay lets go of every one of those sockets, though no client has closed. Each
+    // look asks the relay for its status first, so that the looks take the relay's time.
+    let released = eventually(|| {
+        relay.status();
+        (held_connections(pid, &ports) == 0).then_some(())
+    });
+    assert!(released.is_some(), "{} sockets of ended sessions still held by the relay", held_connections(pid, &ports));
     drop(clients);
 }

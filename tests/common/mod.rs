@@ -365,11 +365,15 @@ pub fn client_install_args(created: &Value, profile: &Path, password_file: &Path
         .collect()
 }
 
+/// tests/clients/imapclient.py, the IMAP client on python's imaplib.
+pub fn imap_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/imapclient.py")
+}
+
 /// Runs tests/clients/imapclient.py (python's imaplib) and reads its JSON report.
 #[allow(dead_code)]
 pub fn imap_client(args: &[&str]) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/imapclient.py");
-    let output = Command::new("python3").arg(script).args(args).output().expect("run python3");
+    let output = Command::new("python3").arg(imap_script()).args(args).output().expect("run python3");
     assert!(output.status.success(), "imapclient {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!("imapclient {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&output.stdout))
@@ -712,5 +716,34 @@ impl Raw {
             assert!(read > 0, "the relay closed before {until:?}:\n{said}");
             self.read.extend_from_slice(&buffer[..read]);
         }
+    }
+}
+
+/// imapclient.py idling on a mailbox's INBOX over IMAPS, until it hears of a new message.
+pub struct Idler {
+    child: Child,
+    lines: std::io::Lines<BufReader<ChildStdout>>,
+}
+
+impl Idler {
+    /// Logs `user` in on `relay`'s IMAPS port and waits until the server accepted IDLE.
+    pub fn start(relay: &Relay, user: &str, password: &str) -> Idler {
+        let (port, ca) = (relay.port("imaps"), relay.ca());
+        let mut child = Command::new("python3")
+            .arg(imap_script())
+            .args(["idle", "--port", &port, "--tls", "implicit", "--ca", &ca, "--user", user, "--password", password])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run python3");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("idling"), "the server accepted IDLE");
+        Idler { child, lines }
+    }
+
+    /// Its report, once it heard of a new message, ended IDLE and logged out.
+    pub fn report(mut self) -> Value {
+        let report = serde_json::from_str(&self.lines.next().and_then(Result::ok).expect("a report")).expect("JSON");
+        assert!(self.child.wait().expect("idler").success());
+        report
     }
 }
