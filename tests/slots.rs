@@ -140,6 +140,34 @@ fn a_client_that_never_reads_is_dropped_after_the_write_timeout() {
 }
 
 #[test]
+fn a_client_that_never_finishes_its_tls_handshake_is_dropped_after_the_handshake_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = "sessions_max = 1\ntls_handshake_secs = 1\nconnections_per_ip_per_minute = 0";
+    let relay = start(&dir, limits);
+    // Connects to the implicit-TLS door and says nothing: no ClientHello.
+    let mut hog = TcpStream::connect(("127.0.0.1", relay.ports["submissions"])).expect("connect");
+    let held = common::operators::eventually(|| {
+        let status = relay.status();
+        let open = status["sessions_open"].as_array().cloned().unwrap_or_default();
+        open.iter().any(|door| door[1].as_u64().is_some_and(|n| n > 0)).then_some(())
+    });
+    assert!(held.is_some(), "the handshake's session never counted: {}", relay.status());
+    let mut probe = connect(&relay, "submission");
+    let refused = line(&mut probe);
+    assert!(refused.starts_with("421 4.7.0 Too many connections"), "the slot is held: {refused}");
+    drop(probe);
+    // Dropped after the one second set, well before the default's thirty.
+    hog.set_read_timeout(Some(Duration::from_secs(15))).expect("read timeout");
+    let ended = hog.read(&mut [0; 1]);
+    assert!(
+        matches!(ended, Ok(0)) || matches!(&ended, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the relay still holds a handshake that never began: {ended:?}"
+    );
+    let freed = greeted_within(&relay, DEADLINE);
+    assert!(freed.is_ok(), "the slot was not freed: {freed:?}");
+}
+
+#[test]
 fn the_connection_rate_refuses_the_next_connection_from_one_address() {
     let dir = tempfile::tempdir().expect("tempdir");
     let relay = start(&dir, "connections_per_ip_per_minute = 3");

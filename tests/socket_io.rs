@@ -220,3 +220,52 @@ fn a_session_that_ends_closes_its_socket_though_the_client_keeps_its_end_open() 
     assert!(released.is_some(), "{} sockets of ended sessions still held by the relay", held_connections(pid, &ports));
     drop(clients);
 }
+
+#[test]
+fn a_client_whose_tls_fails_hears_why_in_an_alert() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = uring_relay(&dir.path().join("data"));
+    let port = relay.port("submissions");
+
+    // In the handshake: openssl offering only TLS 1.2's RSA key exchange, which the relay
+    // does not take, is told handshake_failure (alert 40) rather than left to find a closed
+    // connection.
+    let openssl = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-tls1_2", "-cipher", "AES128-SHA:@SECLEVEL=0"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run openssl s_client");
+    let said = format!("{}{}", String::from_utf8_lossy(&openssl.stdout), String::from_utf8_lossy(&openssl.stderr));
+    assert!(!openssl.status.success(), "no handshake: {said}");
+    assert!(said.contains("SSL alert number 40"), "the relay's handshake_failure alert: {said}");
+
+    // After it: a record the client did not encrypt (its tag cannot verify) is answered with
+    // bad_record_mac, encrypted under the session's keys, before the connection closes.
+    let mut client = Raw::connect(&relay, "submissions");
+    client.until("220 ");
+    let mut forged = vec![0x17, 0x03, 0x03, 0x00, 0x40];
+    forged.extend_from_slice(&[0x5a; 0x40]);
+    client.stream.sock.write_all(&forged).expect("write the forged record");
+    let mut answer = Vec::new();
+    let read = client.stream.sock.read_to_end(&mut answer);
+    assert!(read.is_ok() || !answer.is_empty(), "the relay answered before closing: {read:?}");
+    let mut rest = &answer[..];
+    let heard = loop {
+        if let Err(error) = client.stream.conn.process_new_packets() {
+            break Some(error);
+        }
+        if rest.is_empty() || client.stream.conn.read_tls(&mut rest).expect("read_tls") == 0 {
+            break None;
+        }
+    };
+    assert_eq!(
+        heard,
+        Some(rustls::Error::AlertReceived(rustls::AlertDescription::BadRecordMac)),
+        "the relay's alert, in {} bytes received",
+        answer.len()
+    );
+
+    // The door still serves.
+    let mut next = Raw::connect(&relay, "submissions");
+    assert!(next.until("220 ").starts_with("220 "), "greeted");
+}

@@ -222,6 +222,9 @@ pub struct Limits {
     /// Longest time one write to a mail client may take, in seconds: a client that stops
     /// reading is dropped after it.
     pub write_timeout_secs: u64,
+    /// Longest TLS handshake on a mail door (implicit TLS or after STARTTLS), in seconds:
+    /// a client that connects and never finishes it is dropped after it, and its slot freed.
+    pub tls_handshake_secs: u64,
     /// HTTPS connections open at once, in all.
     pub https_connections_max: usize,
     /// HTTPS connections open at once from one address.
@@ -398,6 +401,7 @@ impl Default for Limits {
             login_within_secs: 60,
             commands_before_login: 20,
             write_timeout_secs: 30,
+            tls_handshake_secs: 30,
             https_connections_max: 1024,
             https_connections_per_ip: 64,
             http_requests_per_ip_per_minute: 600,

@@ -434,7 +434,7 @@ fn session_context(
             login_within: Duration::from_secs(config.limits.login_within_secs),
             commands_before_login: config.limits.commands_before_login,
             write_timeout: Duration::from_secs(config.limits.write_timeout_secs),
-            ..SessionLimits::default()
+            tls_handshake: Duration::from_secs(config.limits.tls_handshake_secs),
         },
         clock: clock.clone(),
         shutdown,
