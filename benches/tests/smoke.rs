@@ -113,3 +113,22 @@ fn a_load_against_an_already_running_relay_uses_its_accounts() {
     assert_eq!(report["collected"], 40, "{report}");
     assert!(report["relay_cpu_seconds"].as_f64().expect("cpu") > 0.0, "the target's CPU is measured: {report}");
 }
+
+/// The documents the load sends are the practice client's PGP/MIME messages: the content
+/// check reads them directly (`content::pgp_mime`), with the general check's findings, so
+/// the figures of docs/benchmarks.md measure that reading. Keys and message made at a chosen
+/// time.
+#[test]
+fn the_practice_clients_messages_are_read_directly() {
+    use caducee_actors::{content, probe};
+    use std::time::{Duration, SystemTime};
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_583_200); // 2025-12-01 10:00 UTC
+    let certificate = probe::throwaway_certificate_at("b@relay.test", Some(at)).expect("certificate");
+    let armoured = probe::encrypted_document_at(4096, &certificate, Some(at)).expect("encrypt");
+    let data = probe::pgp_mime("a@relay.test", "b@relay.test", "Compte rendu", &armoured, 1_764_583_200_000);
+    let message = data.strip_suffix(b".\r\n").expect("DATA's end mark");
+    let direct = content::pgp_mime::accept(message).expect("the practice client's layout is read directly");
+    assert_eq!(Ok(direct.clone()), content::check_parsed_message(message));
+    assert_eq!(direct.encrypted_parts, 1);
+    assert!(!direct.recipients.is_empty());
+}
