@@ -12,10 +12,6 @@ mod common;
 
 const SQ_ENCRYPTED_ASC: &str = include_str!("fixtures/sq_encrypted.asc");
 
-fn crlf(text: &str) -> String {
-    text.replace("\r\n", "\n").replace('\n', "\r\n")
-}
-
 /// Thunderbird's layout: folded type, dashed boundary, preamble sentence, described and
 /// named parts, and an epilogue line.
 fn thunderbird(armoured: &str) -> String {

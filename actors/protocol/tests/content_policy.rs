@@ -51,10 +51,6 @@ impl PgpMime<'_> {
     }
 }
 
-fn crlf(text: &str) -> String {
-    text.replace("\r\n", "\n").replace('\n', "\r\n")
-}
-
 fn inline(armoured: &str) -> Result<usize, ContentError> {
     let message = format!("From: a@relay.test\r\nSubject: x\r\n\r\n{}", crlf(armoured));
     check_encrypted_message(message.as_bytes()).map(|content| content.recipients.len())

@@ -3,7 +3,9 @@
 //! the same findings, by the general check through mail-parser.
 #![no_main]
 
-use caducee_protocol::content::{check_encrypted_message, check_openpgp, check_parsed_message, pgp_mime, EncryptedContent};
+use caducee_protocol::content::{
+    check_encrypted_message, check_openpgp, check_parsed_message, pgp_mime, EncryptedContent,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|raw: &[u8]| {

@@ -100,16 +100,20 @@ fn two_parts<'a>(body: &'a [u8], boundary: &[u8]) -> Option<[&'a [u8]; 2]> {
     if count != 3 || ![open, middle, close].iter().all(|&at| at == 0 || body[..at].ends_with(CRLF)) {
         return None;
     }
-    let after = |at: usize| &body[at + delimiter.len()..];
-    let (first, second) = (after(open).strip_prefix(CRLF)?, after(middle).strip_prefix(CRLF)?);
-    let epilogue = after(close).strip_prefix(b"--")?;
+    // A part runs from its delimiter line's CRLF to the CRLF before the next delimiter.
+    let part = |at: usize, next: usize| {
+        let start = at + delimiter.len();
+        body[start..].starts_with(CRLF).then_some(())?;
+        body.get(start + CRLF.len()..next - CRLF.len())
+    };
+    let [first, second] = [part(open, middle)?, part(middle, close)?];
+    let epilogue = body[close + delimiter.len()..].strip_prefix(b"--")?;
     let preamble = body[..open].trim_ascii();
     let stock_preamble = preamble.is_empty() || MIME_PREAMBLES_ACCEPTED.iter().any(|s| s.as_bytes() == preamble);
     if !stock_preamble || !epilogue.iter().all(u8::is_ascii_whitespace) {
         return None;
     }
-    let part = |start: &[u8], end: usize| body.get(body.len() - start.len()..end.checked_sub(CRLF.len())?);
-    Some([part(first, middle)?, part(second, close)?])
+    Some([first, second])
 }
 
 /// An entity's header block (its field lines, each with its CRLF) and its content, split at

@@ -35,6 +35,11 @@ impl Vocabulary for Words {
     }
 }
 
+/// `text` with CRLF line ends, whatever it had.
+pub fn crlf(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\n', "\r\n")
+}
+
 /// A message gpg encrypted to two keys, ASCII-armoured.
 pub const ENCRYPTED_ASC: &str = include_str!("../fixtures/encrypted.asc");
 
