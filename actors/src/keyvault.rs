@@ -17,8 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix::{Actor, Handler, Message, SyncContext};
 use caducee_storage::{
-    AccountId, Address, CertificateRecord, CertificateStatus, Fingerprint, Millis, PreparedRevocation, Revocation,
-    RevocationReason, DAY_MILLIS,
+    AccountId, Address, CertificateKeys, CertificateRecord, CertificateStatus, Fingerprint, Millis, PreparedRevocation,
+    Revocation, RevocationReason, DAY_MILLIS,
 };
 use openpgp::cert::CertRevocationBuilder;
 use openpgp::crypto::{Password, S2K};
@@ -606,16 +606,16 @@ pub fn names_key(handle: &KeyHandle, fingerprint: &[u8]) -> bool {
 /// the message must be encrypted to one of its valid encryption subkeys. `Err` says, for the
 /// sender, what the message was encrypted to instead.
 pub fn check_recipient_keys(
-    certificates: &[CertificateRecord],
+    certificates: &[CertificateKeys],
     pkesk: &[Option<KeyHandle>],
     at: Millis,
 ) -> Result<(), String> {
-    let valid: Vec<&CertificateRecord> =
+    let valid: Vec<&CertificateKeys> =
         certificates.iter().filter(|c| c.status(at) == CertificateStatus::Valid).collect();
     if valid.is_empty() {
         return Ok(()); // no current key known: nothing to hold the message to
     }
-    let names_any = |record: &CertificateRecord| {
+    let names_any = |record: &CertificateKeys| {
         record.encryption_keys.iter().any(|key| pkesk.iter().flatten().any(|handle| names_key(handle, key)))
     };
     if valid.iter().any(|record| names_any(record)) {

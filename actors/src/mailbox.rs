@@ -22,7 +22,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use actix::prelude::*;
-use caducee_storage::{Account, AccountId, Address, DisabledReason, Millis, Store, StoreError, Uid};
+use caducee_storage::{
+    AccountId, AccountState, Address, DisabledReason, MailboxFigures, Millis, Store, StoreError, Uid,
+};
 
 use crate::pop3::{Maildrop, MaildropEntry, MaildropError};
 use crate::smtp::{ReceptionDisabled, RecipientVerdict};
@@ -233,17 +235,15 @@ impl Actor for Mailbox {
     type Context = Context<Self>;
 }
 
-/// May this account's mailbox receive a message (of the declared size, if any)? Read from
-/// the store on the asking session's thread: the answer needs no mailbox actor, and a
-/// round trip to one for every recipient cost two thread wake-ups.
-pub fn check_recipient(store: &Store, account: &Account, declared_bytes: Option<u64>) -> RecipientVerdict {
-    let state = match store.account_state(account.id) {
-        Ok(state) => state,
-        Err(error) => {
-            tracing::error!(%error, "recipient lookup failed");
-            return RecipientVerdict::TryLater;
-        }
-    };
+/// May this account's mailbox receive a message (of the declared size, if any)? Judged from
+/// its figures and monitor state, read from the store on the asking session's thread: the
+/// answer needs no mailbox actor, and a round trip to one for every recipient cost two
+/// thread wake-ups.
+pub fn check_recipient(
+    account: &MailboxFigures,
+    state: &AccountState,
+    declared_bytes: Option<u64>,
+) -> RecipientVerdict {
     let incoming = declared_bytes.unwrap_or(1);
     if state.closed_at.is_some() {
         RecipientVerdict::Disabled(ReceptionDisabled::Closed)

@@ -117,7 +117,7 @@ fn revocation_is_published_and_messages_to_the_revoked_key_are_refused() {
     let at = NOVEMBER_2026;
     let first = issue(1, at, keyvault::end_of_year(at)).record;
     let to_first = recipients_of_message_to(&keyvault::armored(&first).expect("armour"));
-    assert_eq!(keyvault::check_recipient_keys(std::slice::from_ref(&first), &to_first, at), Ok(()));
+    assert_eq!(keyvault::check_recipient_keys(&[first.keys()], &to_first, at), Ok(()));
 
     let later = Millis(at.0 + DAY_MILLIS);
     let revoked = keyvault::revoke(&first, RevocationReason::Compromised, later, None).expect("revoke");
@@ -127,7 +127,7 @@ fn revocation_is_published_and_messages_to_the_revoked_key_are_refused() {
     assert!(keyvault::revoke(&revoked, RevocationReason::Lost, later, None).is_err(), "revoked once only");
 
     let second = issue(2, later, keyvault::end_of_year(later)).record;
-    let editions = vec![revoked.clone(), second.clone()];
+    let editions = vec![revoked.keys(), second.keys()];
     let why = keyvault::check_recipient_keys(&editions, &to_first, later).expect_err("refused");
     assert!(
         why.contains("revoked key")
@@ -154,7 +154,7 @@ fn at_the_year_change_the_renewed_keys_take_over() {
     let this_year = issue(1, at, keyvault::end_of_year(at)).record;
     let next_year_end = keyvault::end_of_year(keyvault::end_of_year(at));
     let renewed = issue(2, Millis(at.0 + DAY_MILLIS), next_year_end).record;
-    let editions = vec![this_year.clone(), renewed.clone()];
+    let editions = vec![this_year.keys(), renewed.keys()];
     let to_old = recipients_of_message_to(&keyvault::armored(&this_year).expect("armour"));
     let to_new = recipients_of_message_to(&keyvault::armored(&renewed).expect("armour"));
 

@@ -248,7 +248,7 @@ fn key_vault(c: &mut Criterion) {
     let message = probe::pgp_mime("a@relay.test", "dr.martin@relay.test", "Compte rendu", &armoured, written_now());
     let pkesk =
         caducee_actors::content::check_encrypted_message(&message[..message.len() - 3]).expect("encrypted").recipients;
-    let editions = vec![old, new];
+    let editions = vec![old.keys(), new.keys()];
     let now = Millis(at.0 + DAY_MILLIS);
     group.bench_function("submission key check, one recipient with two editions", |b| {
         b.iter(|| keyvault::check_recipient_keys(&editions, &pkesk, now).expect("accepted"))

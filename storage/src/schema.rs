@@ -250,3 +250,11 @@ pub(crate) fn encode<T: Encode>(value: &T) -> Result<Vec<u8>, StoreError> {
 pub(crate) fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, StoreError> {
     bincode::decode_from_slice(bytes, config()).map(|(value, _)| value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
+
+/// A record read in place from its stored bytes, borrowing them (see
+/// [`crate::types::AccountInPlace`]); one that does not decode is corrupt.
+pub(crate) fn decode_in_place<'a, T: bincode::BorrowDecode<'a, ()>>(bytes: &'a [u8]) -> Result<T, StoreError> {
+    bincode::borrow_decode_from_slice(bytes, config())
+        .map(|(value, _)| value)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}

@@ -62,8 +62,8 @@ impl Address {
         if local.len() > ADDRESS_LOCAL_PART_BYTES_MAX {
             return Err(AddressError::TooLong);
         }
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+');
-        if !local.chars().all(allowed) || !domain.chars().all(allowed) || domain.starts_with('.') {
+        let allowed = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'+');
+        if !local.bytes().all(allowed) || !domain.bytes().all(allowed) || domain.starts_with('.') {
             return Err(AddressError::Character);
         }
         Ok(Address(text.to_ascii_lowercase()))
@@ -116,6 +116,50 @@ pub struct Account {
     pub last_collection: Option<Millis>,
     /// Delete each message from the mailbox as soon as it is retrieved.
     pub delete_on_retrieve: bool,
+}
+
+/// What a recipient check needs of an account: its mailbox's figures, read from the stored
+/// record in place, without its address, names and password hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxFigures {
+    pub id: AccountId,
+    pub created_at: Millis,
+    pub quota_bytes: u64,
+    pub used_bytes: u64,
+    pub last_collection: Option<Millis>,
+}
+
+/// An [`Account`] record borrowed from its stored bytes, field for field in the same order
+/// and encoding (a string is its length and its bytes, borrowed here): reading a mailbox's
+/// figures on every recipient check then allocates nothing. A test holds the two together.
+#[derive(bincode::BorrowDecode)]
+pub(crate) struct AccountInPlace<'a> {
+    id: AccountId,
+    // Read past, not used: they hold the place of the record's fields.
+    _address: &'a [u8],
+    _first_name: &'a [u8],
+    _last_name: &'a [u8],
+    _contact_email: &'a [u8],
+    _password_hash: &'a [u8],
+    created_at: Millis,
+    quota_bytes: u64,
+    used_bytes: u64,
+    _message_count: u64,
+    _next_uid: u32,
+    last_collection: Option<Millis>,
+    _delete_on_retrieve: bool,
+}
+
+impl AccountInPlace<'_> {
+    pub(crate) fn figures(&self) -> MailboxFigures {
+        MailboxFigures {
+            id: self.id,
+            created_at: self.created_at,
+            quota_bytes: self.quota_bytes,
+            used_bytes: self.used_bytes,
+            last_collection: self.last_collection,
+        }
+    }
 }
 
 /// What a caller supplies to create an account.
@@ -544,15 +588,54 @@ impl CertificateRecord {
     }
 
     pub fn status(&self, at: Millis) -> CertificateStatus {
-        if self.revoked.as_ref().is_some_and(|r| r.at <= at) {
-            CertificateStatus::Revoked
-        } else if at >= self.expires_at {
-            CertificateStatus::Expired
-        } else if at < self.created_at {
-            CertificateStatus::NotYetValid
-        } else {
-            CertificateStatus::Valid
+        status_at(self.revoked.as_ref(), self.created_at, self.expires_at, at)
+    }
+
+    /// What a submission's key check needs of this edition.
+    pub fn keys(&self) -> CertificateKeys {
+        CertificateKeys {
+            account: self.account,
+            edition: self.edition,
+            fingerprint: self.fingerprint.clone(),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            revoked: self.revoked.clone(),
+            encryption_keys: self.encryption_keys.clone(),
         }
+    }
+}
+
+fn status_at(revoked: Option<&Revocation>, created_at: Millis, expires_at: Millis, at: Millis) -> CertificateStatus {
+    if revoked.is_some_and(|r| r.at <= at) {
+        CertificateStatus::Revoked
+    } else if at >= expires_at {
+        CertificateStatus::Expired
+    } else if at < created_at {
+        CertificateStatus::NotYetValid
+    } else {
+        CertificateStatus::Valid
+    }
+}
+
+/// The leading fields of a [`CertificateRecord`], decoded from its stored bytes without the
+/// transferable public key and the prepared revocations that follow them: what the key check
+/// of every submitted message reads. Its fields are the record's first ones, in the same
+/// order and types, so that the record's encoding decodes as this prefix (a test holds them
+/// together).
+#[derive(Debug, Clone, PartialEq, Eq, Decode)]
+pub struct CertificateKeys {
+    pub account: AccountId,
+    pub edition: u32,
+    pub fingerprint: Fingerprint,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub revoked: Option<Revocation>,
+    pub encryption_keys: Vec<Vec<u8>>,
+}
+
+impl CertificateKeys {
+    pub fn status(&self, at: Millis) -> CertificateStatus {
+        status_at(self.revoked.as_ref(), self.created_at, self.expires_at, at)
     }
 }
 

@@ -65,9 +65,9 @@ async fn quota_refuses_the_whole_message_and_changes_nothing() {
     assert!(matches!(refused, Err(StoreError::QuotaExceeded(ref a)) if a.as_str() == "tight@relay.test"));
     assert_eq!(store.stats().expect("stats").messages, 1);
     assert_eq!(store.account(roomy).expect("read").expect("exists").used_bytes, 0);
-    let (account, state) = store.account_with_state(tight).expect("read").expect("exists");
-    assert_eq!((account.used_bytes, state.quota_warned_percent), (15, 0), "the account and its state, read together");
-    assert!(store.account_with_state(AccountId(999)).expect("read").is_none(), "no such account");
+    let (figures, state) = store.mailbox_figures(tight).expect("read").expect("exists");
+    assert_eq!((figures.used_bytes, state.quota_warned_percent), (15, 0), "the figures and the state, read together");
+    assert!(store.mailbox_figures(AccountId(999)).expect("read").is_none(), "no such account");
     // Larger than the whole quota: said as such, not as a full mailbox.
     let sealed = store.seal(vec![b'x'; 21]).expect("seal");
     let refused = store.accept(sender, vec![tight], sealed, Millis(1)).await;
@@ -214,6 +214,62 @@ async fn typed_alert_kinds_and_audit_actions_are_stored_as_their_words() {
     store.audit(draft.clone()).await.expect("audit");
     assert_eq!(store.audit_entries(Millis(0), Millis(9)).expect("entries")[0].entry, draft);
     assert_eq!(store.audit_verify().expect("verify"), (1, Vec::new()));
+}
+
+/// Each message's checks read an account's figures and its certificates' leading fields in
+/// place of the whole records: what they read must be what the whole records hold.
+#[tokio::test]
+async fn the_submission_checks_read_the_same_figures_and_keys_as_the_whole_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let address = Address::parse("figures@relay.test").expect("address");
+    let account = store.create_account(new_account(address.as_str(), 1_000)).await.expect("create");
+    let sealed = store.seal([7; 700]).expect("seal");
+    store.accept(address.clone(), vec![account], sealed, Millis(5)).await.expect("accept");
+    store.record_collection(account, Millis(9)).await.expect("collection");
+    store.update_state(account, StateChange::QuotaWarned { percent: 60 }, None).await.expect("state");
+
+    let whole = store.account(account).expect("read").expect("exists");
+    let figures = MailboxFigures {
+        id: whole.id,
+        created_at: whole.created_at,
+        quota_bytes: whole.quota_bytes,
+        used_bytes: whole.used_bytes,
+        last_collection: whole.last_collection,
+    };
+    assert_eq!((figures.used_bytes, figures.last_collection), (700, Some(Millis(9))), "{whole:?}");
+    let state = store.account_state(account).expect("state");
+    assert_eq!(state.quota_warned_percent, 60);
+    assert_eq!(store.recipient_figures(&address).expect("read"), Some((figures, state.clone())));
+    assert_eq!(store.mailbox_figures(account).expect("read"), Some((figures, state)));
+    let stranger = Address::parse("nobody@relay.test").expect("address");
+    assert_eq!(store.recipient_figures(&stranger).expect("read"), None);
+    assert_eq!(store.mailbox_figures(AccountId(99)).expect("read"), None);
+
+    let mut editions = Vec::new();
+    for edition in 1..=2u8 {
+        let record = CertificateRecord {
+            account,
+            edition: u32::from(edition),
+            fingerprint: Fingerprint::from_bytes(&[edition; 20]),
+            created_at: Millis(10),
+            expires_at: Millis(1_000),
+            revoked: (edition == 1).then_some(Revocation { at: Millis(20), reason: RevocationReason::Lost }),
+            encryption_keys: vec![vec![edition; 20], vec![edition + 10; 32]],
+            public: vec![edition; 1_500],
+            prepared_revocations: vec![
+                PreparedRevocation { reason: RevocationReason::Compromised, signature: vec![1; 120] },
+                PreparedRevocation { reason: RevocationReason::Lost, signature: vec![2; 120] },
+            ],
+        };
+        let audit = AuditDraft::new(Millis(11), "uid 0", "admin socket", AuditAction::Issue, "keys", "");
+        store.put_certificate(record.clone(), audit).await.expect("publish");
+        editions.push(record);
+    }
+    let keys: Vec<CertificateKeys> = editions.iter().map(CertificateRecord::keys).collect();
+    assert_eq!(store.certificate_keys(account).expect("read"), keys);
+    assert_eq!(keys[0].status(Millis(30)), editions[0].status(Millis(30)));
+    assert_eq!(keys[1].status(Millis(30)), CertificateStatus::Valid);
 }
 
 #[tokio::test]

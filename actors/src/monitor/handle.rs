@@ -18,7 +18,7 @@ use actix::prelude::*;
 use caducee_storage::{AccountId, Millis, Store};
 use prometheus_client::metrics::counter::Counter;
 
-use super::rules::quota_change;
+use super::rules::quota_state_changes;
 use super::{Collected, Delivered, Monitor, MonitorConfig, Refused};
 use crate::quality::AcceptedFigures;
 
@@ -68,8 +68,10 @@ impl MonitorHandle {
         self.accepted.record(now, processing);
         let changing: Vec<AccountId> = recipients
             .into_iter()
-            .filter(|&id| match store.account_with_state(id) {
-                Ok(Some((account, state))) => quota_change(&account, &state, now, &self.config).is_some(),
+            .filter(|&id| match store.mailbox_figures(id) {
+                Ok(Some((figures, state))) => {
+                    quota_state_changes(figures.used_bytes, figures.quota_bytes, &state, &self.config)
+                }
                 Ok(None) => false,
                 // The monitor reads again, and logs what fails.
                 Err(_) => true,

@@ -61,9 +61,7 @@ pub fn quota_change(
     as_of: Millis,
     config: &MonitorConfig,
 ) -> Option<(StateChange, Vec<Notice>)> {
-    let percent = account.used_bytes.saturating_mul(100).checked_div(account.quota_bytes).unwrap_or(100);
-    let percent = u8::try_from(percent.min(100)).unwrap_or(100);
-    let reached = config.quota_warn_percents.iter().copied().chain([100]).filter(|level| percent >= *level).max();
+    let (percent, reached) = quota_level(account.used_bytes, account.quota_bytes, config);
     match reached {
         Some(level) if level > state.quota_warned_percent => {
             let mut notices = vec![user_notice(
@@ -103,6 +101,23 @@ pub fn quota_change(
         None if state.quota_warned_percent > 0 => Some((StateChange::QuotaWarned { percent: 0 }, Vec::new())),
         _ => None,
     }
+}
+
+/// Whether a mailbox's usage changes its quota state (a warning level crossed, up or back
+/// down): the test [`quota_change`] makes, from the figures alone.
+pub fn quota_state_changes(used_bytes: u64, quota_bytes: u64, state: &AccountState, config: &MonitorConfig) -> bool {
+    match quota_level(used_bytes, quota_bytes, config).1 {
+        Some(level) => level > state.quota_warned_percent,
+        None => state.quota_warned_percent > 0,
+    }
+}
+
+/// The mailbox's usage in percent (at most 100), and the highest warning level (or 100,
+/// full) it reached.
+fn quota_level(used_bytes: u64, quota_bytes: u64, config: &MonitorConfig) -> (u8, Option<u8>) {
+    let percent = used_bytes.saturating_mul(100).checked_div(quota_bytes).unwrap_or(100);
+    let percent = u8::try_from(percent.min(100)).unwrap_or(100);
+    (percent, config.quota_warn_percents.iter().copied().chain([100]).filter(|level| percent >= *level).max())
 }
 
 pub(super) fn user_notice(account: &Account, kind: &str, at: Millis, subject: &str, body: &str) -> Notice {

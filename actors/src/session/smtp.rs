@@ -140,8 +140,8 @@ impl Submission {
     /// Whether the recipient's mailbox receives, read from the store; tells the monitor of a
     /// refusal.
     async fn check_recipient(&self, address: Address, declared_bytes: Option<u64>) -> RecipientVerdict {
-        let verdict = match self.context.store.account_by_address(&address) {
-            Ok(Some(account)) => mailbox::check_recipient(&self.context.store, &account, declared_bytes),
+        let verdict = match self.context.store.recipient_figures(&address) {
+            Ok(Some((figures, state))) => mailbox::check_recipient(&figures, &state, declared_bytes),
             Ok(None) => self.route_elsewhere(&address),
             Err(error) => {
                 tracing::error!(%error, "recipient lookup failed");
@@ -370,7 +370,7 @@ impl Submission {
             Destination::Operator => None,
         });
         for (id, address) in local {
-            let certificates = match self.context.store.certificates(*id) {
+            let certificates = match self.context.store.certificate_keys(*id) {
                 Ok(certificates) => certificates,
                 Err(error) => {
                     tracing::error!(%error, "reading a recipient's certificates failed");

@@ -99,10 +99,19 @@ impl Store {
         self.reading(|t, txn| monitor::state(t, txn, account))
     }
 
-    /// An account with its monitor state, read together in one transaction.
-    pub fn account_with_state(&self, id: AccountId) -> Result<Option<(Account, AccountState)>, StoreError> {
-        self.reading(|t, txn| match accounts::get(t, txn, id)? {
-            Some(account) => Ok(Some((account, monitor::state(t, txn, id)?))),
+    /// The mailbox figures and monitor state of the account at this address, read together
+    /// in one transaction: what a recipient check needs.
+    pub fn recipient_figures(&self, address: &Address) -> Result<Option<(MailboxFigures, AccountState)>, StoreError> {
+        self.reading(|t, txn| match accounts::figures_by_address(t, txn, address)? {
+            Some(figures) => Ok(Some((figures, monitor::state(t, txn, figures.id)?))),
+            None => Ok(None),
+        })
+    }
+
+    /// An account's mailbox figures and monitor state, read together in one transaction.
+    pub fn mailbox_figures(&self, id: AccountId) -> Result<Option<(MailboxFigures, AccountState)>, StoreError> {
+        self.reading(|t, txn| match accounts::figures(t, txn, id)? {
+            Some(figures) => Ok(Some((figures, monitor::state(t, txn, id)?))),
             None => Ok(None),
         })
     }
@@ -158,6 +167,11 @@ impl Store {
     /// Every certificate edition of an account, oldest first.
     pub fn certificates(&self, account: AccountId) -> Result<Vec<CertificateRecord>, StoreError> {
         self.reading(|t, txn| certificates::of(t, txn, account))
+    }
+
+    /// What the submission's key check needs of every edition of an account, oldest first.
+    pub fn certificate_keys(&self, account: AccountId) -> Result<Vec<CertificateKeys>, StoreError> {
+        self.reading(|t, txn| certificates::keys_of(t, txn, account))
     }
 
     /// The certificate edition whose primary key has this fingerprint (raw bytes).

@@ -9,7 +9,7 @@ use heed::{RoTxn, RwTxn};
 
 use super::{audit, certificates, messages};
 use crate::counters::Counters;
-use crate::schema::{account_key, be_u64, decode, encode, Tables};
+use crate::schema::{account_key, be_u64, decode, decode_in_place, encode, Tables};
 use crate::types::*;
 use crate::StoreError;
 
@@ -35,6 +35,26 @@ pub(crate) fn existing(t: &Tables, txn: &RoTxn<'_>, id: AccountId) -> Result<Acc
 pub(crate) fn by_address(t: &Tables, txn: &RoTxn<'_>, address: &Address) -> Result<Option<Account>, StoreError> {
     match t.by_address.get(txn, address.as_str().as_bytes())? {
         Some(bytes) => get(t, txn, AccountId(be_u64(bytes)?)),
+        None => Ok(None),
+    }
+}
+
+/// The account's mailbox figures, read in place.
+pub(crate) fn figures(t: &Tables, txn: &RoTxn<'_>, id: AccountId) -> Result<Option<MailboxFigures>, StoreError> {
+    match t.accounts.get(txn, &account_key(id))? {
+        Some(bytes) => Ok(Some(decode_in_place::<AccountInPlace<'_>>(bytes)?.figures())),
+        None => Ok(None),
+    }
+}
+
+/// The mailbox figures of the account at this address, read in place.
+pub(crate) fn figures_by_address(
+    t: &Tables,
+    txn: &RoTxn<'_>,
+    address: &Address,
+) -> Result<Option<MailboxFigures>, StoreError> {
+    match t.by_address.get(txn, address.as_str().as_bytes())? {
+        Some(bytes) => figures(t, txn, AccountId(be_u64(bytes)?)),
         None => Ok(None),
     }
 }

@@ -13,6 +13,12 @@ pub(crate) fn of(t: &Tables, txn: &RoTxn<'_>, account: AccountId) -> Result<Vec<
     super::values_under(t.certificates, txn, &account_key(account))
 }
 
+/// What the key check needs of every edition of an account, oldest first: each record's
+/// leading fields, its public key and prepared revocations left unread.
+pub(crate) fn keys_of(t: &Tables, txn: &RoTxn<'_>, account: AccountId) -> Result<Vec<CertificateKeys>, StoreError> {
+    super::values_under(t.certificates, txn, &account_key(account))
+}
+
 /// The certificate edition whose primary key has this fingerprint (raw bytes).
 pub(crate) fn by_fingerprint(
     t: &Tables,
