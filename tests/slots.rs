@@ -168,6 +168,21 @@ fn a_client_that_never_finishes_its_tls_handshake_is_dropped_after_the_handshake
 }
 
 #[test]
+fn an_ldaps_client_that_never_finishes_its_handshake_is_dropped_after_the_same_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = start(&dir, "tls_handshake_secs = 1\nconnections_per_ip_per_minute = 0");
+    // Connects to the directory's implicit-TLS door and says nothing: no ClientHello.
+    let mut hog = TcpStream::connect(("127.0.0.1", relay.ports["ldaps"])).expect("connect");
+    // Dropped after the one second set: well before the read gives up at ten.
+    hog.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
+    let ended = hog.read(&mut [0; 1]);
+    assert!(
+        matches!(ended, Ok(0)) || matches!(&ended, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the directory still holds a handshake that never began: {ended:?}"
+    );
+}
+
+#[test]
 fn the_connection_rate_refuses_the_next_connection_from_one_address() {
     let dir = tempfile::tempdir().expect("tempdir");
     let relay = start(&dir, "connections_per_ip_per_minute = 3");

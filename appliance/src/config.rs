@@ -222,8 +222,9 @@ pub struct Limits {
     /// Longest time one write to a mail client may take, in seconds: a client that stops
     /// reading is dropped after it.
     pub write_timeout_secs: u64,
-    /// Longest TLS handshake on a mail door (implicit TLS or after STARTTLS), in seconds:
-    /// a client that connects and never finishes it is dropped after it, and its slot freed.
+    /// Longest TLS handshake on a mail door or the directory's (implicit TLS, or after
+    /// STARTTLS, STLS or StartTLS), in seconds: a client that connects and never finishes
+    /// it is dropped after it, and its slot freed.
     pub tls_handshake_secs: u64,
     /// HTTPS connections open at once, in all.
     pub https_connections_max: usize,

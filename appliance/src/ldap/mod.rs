@@ -51,7 +51,6 @@ const SIZE_LIMIT_MAX: usize = 1000;
 const TIME_LIMIT_MAX: Duration = Duration::from_secs(30);
 /// A connection idle this long is closed.
 const IDLE_MAX: Duration = Duration::from_secs(300);
-const TLS_HANDSHAKE_MAX: Duration = Duration::from_secs(15);
 /// Failed binds on one connection before it is closed.
 const FAILED_BINDS_MAX: u32 = 3;
 
@@ -69,6 +68,9 @@ pub struct LdapContext {
     pub searches: Searches,
     /// Longest time one write to the client may take (`[limits] write_timeout_secs`).
     pub write_timeout: Duration,
+    /// Longest TLS handshake, on LDAPS or after StartTLS (`[limits] tls_handshake_secs`, as
+    /// on the mail doors).
+    pub tls_handshake: Duration,
 }
 
 /// The searches evaluated at once, on the blocking pool. A connection waits for its search
@@ -113,9 +115,10 @@ impl Searches {
 pub async fn serve_connection(stream: TcpStream, implicit_tls: bool, context: LdapContext) {
     let codec = || LdapCodec::new(Some(REQUEST_BYTES_MAX), Some(BER_DEPTH_MAX));
     let peer = stream.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let handshake = context.tls_handshake;
     let mut session = Session { bound: None, bound_account: None, failed_binds: 0, peer, context };
     if implicit_tls {
-        let Ok(Ok(tls)) = tokio::time::timeout(TLS_HANDSHAKE_MAX, session.context.tls.accept(stream)).await else {
+        let Ok(Ok(tls)) = tokio::time::timeout(handshake, session.context.tls.accept(stream)).await else {
             return;
         };
         session.serve(&mut Framed::new(tls, codec()), true).await;
@@ -127,7 +130,7 @@ pub async fn serve_connection(stream: TcpStream, implicit_tls: bool, context: Ld
         if !parts.read_buf.is_empty() {
             return; // bytes pipelined behind StartTLS (RFC 4511 §4.14.1 forbids them)
         }
-        let Ok(Ok(tls)) = tokio::time::timeout(TLS_HANDSHAKE_MAX, session.context.tls.accept(parts.io)).await else {
+        let Ok(Ok(tls)) = tokio::time::timeout(handshake, session.context.tls.accept(parts.io)).await else {
             return;
         };
         session.serve(&mut Framed::new(tls, parts.codec), true).await;

@@ -95,6 +95,7 @@ async fn run(config: Config, store: Store, tls: crate::tls::Loaded, data_dir: Pa
         // One search per core at a time, on the blocking pool: off the mail event loops.
         searches: crate::ldap::Searches::new(cores),
         write_timeout: Duration::from_secs(config.limits.write_timeout_secs),
+        tls_handshake: Duration::from_secs(config.limits.tls_handshake_secs),
     };
     let Listeners { mail, ldap: ldap_listeners, https: https_listener } = listeners;
     let relay_context = relay_context(&config, &federation, &tls, &context)?;
