@@ -96,7 +96,8 @@ impl fmt::Display for Address {
 /// 50 MB, the default mailbox quota (SPEC R-MSG-5).
 pub const DEFAULT_QUOTA_BYTES: u64 = 50 * 1_000_000;
 
-/// A user account and the state of its mailbox.
+/// A user account and the state of its mailbox. `AccountInPlace` reads its stored form
+/// field for field: a field added, moved or retyped here is changed there too.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Account {
     pub id: AccountId,
@@ -513,7 +514,8 @@ pub struct AuditCheckpoint {
 
 /// One edition of an account's OpenPGP certificate, as the key vault published it. The
 /// store holds public material only: the certificate and its prepared revocations, never a
-/// secret key.
+/// secret key. [`CertificateKeys`] reads its leading fields from its stored form: they are
+/// changed together.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
 pub struct CertificateRecord {
     #[serde(skip)]
