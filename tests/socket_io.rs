@@ -4,7 +4,7 @@
 //! epoll, a message larger than TLS's buffers included, in records of any size; a session
 //! idling hears of new mail (its read, cancelled by the push, loses nothing); a client that
 //! does not speak TLS, or says more after its close_notify, is turned away without harm to
-//! the others.
+//! the others; one that stops reading is let go once a write has waited out its timeout.
 
 mod common;
 
@@ -24,6 +24,12 @@ fn uring_relay(data: &Path) -> Relay {
 
 /// As [`uring_relay`], with `limits` in its `[limits]` section.
 fn uring_relay_with(data: &Path, limits: &str) -> Relay {
+    write_uring_config(data, limits);
+    Relay::start(data, "")
+}
+
+/// Writes the configuration of a relay whose implicit-TLS doors use io_uring.
+fn write_uring_config(data: &Path, limits: &str) {
     std::fs::create_dir_all(data).expect("data dir");
     let config = format!(
         "domain = \"relay.test\"\n\n[listen]\nsocket_io = \"io_uring\"\nsubmission = \"127.0.0.1:0\"\n\
@@ -32,7 +38,6 @@ fn uring_relay_with(data: &Path, limits: &str) -> Relay {
          ldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n\n[limits]\n{limits}\n\n[keys]\nauto_renew = false\n"
     );
     std::fs::write(data.join("caducee.toml"), config).expect("write config");
-    Relay::start(data, "")
 }
 
 /// Of the TCP connections from the client ports `clients`, how many the process `pid`
@@ -219,6 +224,44 @@ fn a_session_that_ends_closes_its_socket_though_the_client_keeps_its_end_open() 
     });
     assert!(released.is_some(), "{} sockets of ended sessions still held by the relay", held_connections(pid, &ports));
     drop(clients);
+}
+
+#[test]
+fn a_client_that_stops_reading_is_let_go_after_the_write_timeout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = "write_timeout_secs = 1\ncommands_before_login = 10000000\nconnections_per_ip_per_minute = 0";
+    let data = dir.path().join("data");
+    write_uring_config(&data, limits);
+    let log = dir.path().join("relay.log");
+    let relay = Relay::start_logged(&data, "", &log);
+    let pid = relay.child.id();
+    let mut hog = Raw::connect(&relay, "submissions");
+    hog.until("220 ");
+    let port = hog.stream.sock.local_addr().expect("local address").port();
+    // Each EHLO gets a reply twenty times its size, which this client never reads: the
+    // socket buffers fill and the relay's write through the ring stalls, cut off by the
+    // write timeout. The flood ends when the relay lets the connection go.
+    let flood = std::thread::spawn(move || {
+        let request = "EHLO client.test\r\n".repeat(10_000);
+        while hog.stream.write_all(request.as_bytes()).and_then(|()| hog.stream.flush()).is_ok() {}
+    });
+    let released = eventually(|| {
+        relay.status();
+        (held_connections(pid, &[port]) == 0).then_some(())
+    });
+    assert!(released.is_some(), "the relay still holds a connection whose write stalled");
+    flood.join().expect("flood");
+    let said = |text: &str| std::fs::read_to_string(&log).is_ok_and(|log| log.contains(text));
+    let ended = eventually(|| {
+        relay.status();
+        said("outcome=write-timeout").then_some(())
+    });
+    assert!(ended.is_some(), "the session did not end on its write timeout");
+    // Its worker goes on serving.
+    for _ in 0..4 {
+        let mut client = Raw::connect(&relay, "submissions");
+        assert!(client.until("220 ").starts_with("220 "), "greeted");
+    }
 }
 
 #[test]
