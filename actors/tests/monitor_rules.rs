@@ -1,6 +1,8 @@
 //! The monitor's rules as plain functions of an account, its state and the time.
 
-use caducee_actors::monitor::{inactivity_change, quota_change, Admission, Breaker, MonitorConfig};
+use caducee_actors::monitor::{
+    inactivity_change, quota_change, quota_state_changes, Admission, Breaker, MonitorConfig,
+};
 use caducee_storage::{Account, AccountId, AccountState, Address, DisabledReason, Millis, StateChange, DAY_MILLIS};
 
 fn account(created_day: u64, collected_day: Option<u64>, used: u64, quota: u64) -> Account {
@@ -75,6 +77,26 @@ fn quota_warns_once_per_level_and_resets_when_usage_falls() {
     let (change, notices) = quota_change(&account(0, None, 100, 1000), &state(100), at(1), &config).expect("reset");
     assert_eq!(change, StateChange::QuotaWarned { percent: 0 });
     assert!(notices.is_empty());
+}
+
+/// The delivery path asks from the mailbox's figures alone whether its quota state changes;
+/// the monitor then judges it with [`quota_change`]. They must agree, or a crossing goes
+/// unnoticed.
+#[test]
+fn the_figures_alone_tell_whether_the_quota_state_changes() {
+    let config = MonitorConfig::default();
+    for warned in [0, 50, 80, 95, 100] {
+        let state = AccountState { quota_warned_percent: warned, ..AccountState::default() };
+        for used in (0..=1_100).step_by(10) {
+            let judged = quota_change(&account(0, None, used, 1000), &state, at(1), &config).is_some();
+            assert_eq!(
+                quota_state_changes(used, 1000, &state, &config),
+                judged,
+                "{used} of 1000 bytes, warned at {warned} %"
+            );
+        }
+    }
+    assert!(quota_state_changes(1, 0, &AccountState::default(), &config), "no quota: full");
 }
 
 fn addresses(count: usize) -> Vec<Address> {

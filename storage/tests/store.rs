@@ -223,9 +223,14 @@ async fn the_submission_checks_read_the_same_figures_and_keys_as_the_whole_recor
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
     let address = Address::parse("figures@relay.test").expect("address");
-    let account = store.create_account(new_account(address.as_str(), 1_000)).await.expect("create");
-    let sealed = store.seal([7; 700]).expect("seal");
-    store.accept(address.clone(), vec![account], sealed, Millis(5)).await.expect("accept");
+    // Every figure a value no other field of the record holds, so that fields read out of
+    // place show.
+    let new = NewAccount { created_at: Millis(123), ..new_account(address.as_str(), 1_000) };
+    let account = store.create_account(new).await.expect("create");
+    for _ in 0..2 {
+        let sealed = store.seal([7; 350]).expect("seal");
+        store.accept(address.clone(), vec![account], sealed, Millis(5)).await.expect("accept");
+    }
     store.record_collection(account, Millis(9)).await.expect("collection");
     store.update_state(account, StateChange::QuotaWarned { percent: 60 }, None).await.expect("state");
 
@@ -237,7 +242,11 @@ async fn the_submission_checks_read_the_same_figures_and_keys_as_the_whole_recor
         used_bytes: whole.used_bytes,
         last_collection: whole.last_collection,
     };
-    assert_eq!((figures.used_bytes, figures.last_collection), (700, Some(Millis(9))), "{whole:?}");
+    assert_eq!(
+        (whole.id, whole.created_at, whole.used_bytes, whole.message_count, whole.next_uid, whole.last_collection),
+        (AccountId(1), Millis(123), 700, 2, 3, Some(Millis(9))),
+        "the figures all differ"
+    );
     let state = store.account_state(account).expect("state");
     assert_eq!(state.quota_warned_percent, 60);
     assert_eq!(store.recipient_figures(&address).expect("read"), Some((figures, state.clone())));

@@ -36,7 +36,7 @@ pub use self::breaker::{Admission, Breaker};
 pub use self::dsn::{delivery_status_notification, failure_notification, Failure, RecipientRefused};
 pub use self::handle::{MetricsEvent, MonitorHandle};
 use self::rules::{admin_notice, user_notice};
-pub use self::rules::{inactivity_change, quota_change};
+pub use self::rules::{inactivity_change, quota_change, quota_state_changes};
 use self::sweep::check_quota;
 pub use self::sweep::{sweep, SweepReport};
 use crate::clock::Clock;

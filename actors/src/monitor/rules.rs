@@ -103,8 +103,9 @@ pub fn quota_change(
     }
 }
 
-/// Whether a mailbox's usage changes its quota state (a warning level crossed, up or back
-/// down): the test [`quota_change`] makes, from the figures alone.
+/// Whether a mailbox's usage changes its quota state (a warning level not yet warned of
+/// reached, or usage back below the first level): the test [`quota_change`] makes, from the
+/// figures alone.
 pub fn quota_state_changes(used_bytes: u64, quota_bytes: u64, state: &AccountState, config: &MonitorConfig) -> bool {
     match quota_level(used_bytes, quota_bytes, config).1 {
         Some(level) => level > state.quota_warned_percent,
