@@ -23,6 +23,7 @@ if [[ $# -gt 0 && $1 != -- ]]; then
     rounds=$1
     shift
 fi
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "ab: ROUNDS is a count of rounds, not '$rounds' (load arguments go after --)" >&2; exit 2; }
 [[ ${1:-} == -- ]] && shift
 load_args=("$@")
 ((${#load_args[@]})) || load_args=(--sessions 50 --messages 30000)
@@ -37,7 +38,10 @@ trap 'rm -rf "$work"' EXIT
 echo "ab: ${load_args[*]}, $rounds rounds; A = $before, B = $after"
 printf '%-6s %-2s %12s %12s %14s\n' round "" "messages/s" "p50 (ms)" "µs/message"
 for ((round = 1; round <= rounds; round++)); do
-    for side in A B; do
+    # A first in odd rounds, B first in even ones: what drifts within a round falls on both.
+    order="A B"
+    ((round % 2)) || order="B A"
+    for side in $order; do
         relay=$before
         [[ $side == B ]] && relay=$after
         report="$work/$side-$round.json"
@@ -49,8 +53,10 @@ for ((round = 1; round <= rounds; round++)); do
         python3 - "$report" "$round" "$side" <<'EOF'
 import json, sys
 report = json.load(open(sys.argv[1]))
+cpu = report["relay_cpu_micros_per_message_after_logins"]  # none when no relay was started
+cpu = "-" if cpu is None else f"{cpu:.1f}"
 print(f"{sys.argv[2]:<6} {sys.argv[3]:<2} {report['messages_per_second']:12,.0f} "
-      f"{report['end_of_data_to_250']['p50_ms']:12.2f} {report['relay_cpu_micros_per_message_after_logins']:14.1f}")
+      f"{report['end_of_data_to_250']['p50_ms']:12.2f} {cpu:>14}")
 EOF
     done
 done
@@ -61,6 +67,8 @@ for side in "AB":
     reports = [json.load(open(f"{work}/{side}-{r}.json")) for r in range(1, rounds + 1)]
     rate = statistics.median(r["messages_per_second"] for r in reports)
     p50 = statistics.median(r["end_of_data_to_250"]["p50_ms"] for r in reports)
-    cpu = statistics.median(r["relay_cpu_micros_per_message_after_logins"] for r in reports)
-    print(f"median {side:<2} {rate:12,.0f} {p50:12.2f} {cpu:14.1f}")
+    cpus = [r["relay_cpu_micros_per_message_after_logins"] for r in reports]
+    cpus = [c for c in cpus if c is not None]
+    cpu = f"{statistics.median(cpus):.1f}" if cpus else "-"
+    print(f"median {side:<2} {rate:12,.0f} {p50:12.2f} {cpu:>14}")
 EOF
