@@ -102,18 +102,15 @@ impl Store {
     /// The mailbox figures and monitor state of the account at this address, read together
     /// in one transaction: what a recipient check needs.
     pub fn recipient_figures(&self, address: &Address) -> Result<Option<(MailboxFigures, AccountState)>, StoreError> {
-        self.reading(|t, txn| match accounts::figures_by_address(t, txn, address)? {
-            Some(figures) => Ok(Some((figures, monitor::state(t, txn, figures.id)?))),
+        self.reading(|t, txn| match accounts::id_by_address(t, txn, address)? {
+            Some(id) => accounts::figures_with_state(t, txn, id),
             None => Ok(None),
         })
     }
 
     /// An account's mailbox figures and monitor state, read together in one transaction.
     pub fn mailbox_figures(&self, id: AccountId) -> Result<Option<(MailboxFigures, AccountState)>, StoreError> {
-        self.reading(|t, txn| match accounts::figures(t, txn, id)? {
-            Some(figures) => Ok(Some((figures, monitor::state(t, txn, id)?))),
-            None => Ok(None),
-        })
+        self.reading(|t, txn| accounts::figures_with_state(t, txn, id))
     }
 
     /// Every notice waiting, with its sequence number, oldest first.

@@ -33,8 +33,29 @@ pub(crate) fn existing(t: &Tables, txn: &RoTxn<'_>, id: AccountId) -> Result<Acc
 }
 
 pub(crate) fn by_address(t: &Tables, txn: &RoTxn<'_>, address: &Address) -> Result<Option<Account>, StoreError> {
+    match id_by_address(t, txn, address)? {
+        Some(id) => get(t, txn, id),
+        None => Ok(None),
+    }
+}
+
+/// The account's mailbox figures (read in place) and its monitor state: what a recipient
+/// check needs.
+pub(crate) fn figures_with_state(
+    t: &Tables,
+    txn: &RoTxn<'_>,
+    id: AccountId,
+) -> Result<Option<(MailboxFigures, AccountState)>, StoreError> {
+    match figures(t, txn, id)? {
+        Some(figures) => Ok(Some((figures, super::monitor::state(t, txn, id)?))),
+        None => Ok(None),
+    }
+}
+
+/// The id of the account at this address, from the address index.
+pub(crate) fn id_by_address(t: &Tables, txn: &RoTxn<'_>, address: &Address) -> Result<Option<AccountId>, StoreError> {
     match t.by_address.get(txn, address.as_str().as_bytes())? {
-        Some(bytes) => get(t, txn, AccountId(be_u64(bytes)?)),
+        Some(bytes) => Ok(Some(AccountId(be_u64(bytes)?))),
         None => Ok(None),
     }
 }
@@ -43,18 +64,6 @@ pub(crate) fn by_address(t: &Tables, txn: &RoTxn<'_>, address: &Address) -> Resu
 pub(crate) fn figures(t: &Tables, txn: &RoTxn<'_>, id: AccountId) -> Result<Option<MailboxFigures>, StoreError> {
     match t.accounts.get(txn, &account_key(id))? {
         Some(bytes) => Ok(Some(decode_in_place::<AccountInPlace<'_>>(bytes)?.figures())),
-        None => Ok(None),
-    }
-}
-
-/// The mailbox figures of the account at this address, read in place.
-pub(crate) fn figures_by_address(
-    t: &Tables,
-    txn: &RoTxn<'_>,
-    address: &Address,
-) -> Result<Option<MailboxFigures>, StoreError> {
-    match t.by_address.get(txn, address.as_str().as_bytes())? {
-        Some(bytes) => figures(t, txn, AccountId(be_u64(bytes)?)),
         None => Ok(None),
     }
 }
