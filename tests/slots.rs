@@ -67,6 +67,34 @@ fn a_client_that_does_not_log_in_is_closed_after_the_login_lifetime() {
     assert!(started.elapsed() >= Duration::from_secs(2), "not before the lifetime");
 }
 
+/// The idle limit counts from the last input, however long the session has lasted: a
+/// client that speaks more often than the limit is never cut, and one that falls silent is
+/// cut one limit after its last command.
+#[test]
+fn a_client_that_keeps_speaking_outlasts_the_idle_limit_and_is_cut_once_silent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = start(&dir, "idle_before_login_secs = 2\nlogin_within_secs = 600\ncommands_before_login = 100");
+    let mut smtp = connect(&relay, "submission");
+    assert!(line(&mut smtp).starts_with("220 "));
+    let started = Instant::now();
+    // A command every half second (the limit's quarter) for two and a half limits.
+    while started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(500));
+        send(&mut smtp, "NOOP\r\n");
+        let reply = line(&mut smtp);
+        assert!(reply.starts_with("250 "), "still served {:?} in: {reply:?}", started.elapsed());
+    }
+    let last_command = Instant::now();
+    let end = rest(&mut smtp);
+    assert!(matches!(end.as_slice(), [reply] if reply.starts_with("421 ")), "{end:?}");
+    // (The relay's limit counts from its own read, a moment before the reply came here.)
+    assert!(
+        last_command.elapsed() >= Duration::from_millis(1_500),
+        "cut {:?} after the last command",
+        last_command.elapsed()
+    );
+}
+
 #[test]
 fn a_client_sending_commands_before_login_is_closed_after_the_budget() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -6,10 +6,15 @@ Each sample goes to one stage. Kernel samples go by what the kernel was doing (s
 the disk's syncs, waiting and scheduling); the others by the innermost frame of the relay's
 own stages, walking up from the sampled instruction past the shared machinery (allocator,
 memcpy, the crypto primitives, the standard library), so that an AES round counts for TLS
-when rustls called it and for sealing when the store did. Used by cpu-budget.sh."""
+when rustls called it and for sealing when the store did. Used by cpu-budget.sh.
+
+With FRAMES=REGEX in the environment, it also prints the samples with any frame matching
+REGEX in their stack, wherever their stage (what a function costs with all it calls): for
+example FRAMES='tokio::runtime::time|tokio::time::' for the runtime's timers."""
 
 import collections
 import json
+import os
 import re
 import sys
 
@@ -118,8 +123,13 @@ def main():
     if micros is None:
         micros = report["relay_cpu_seconds"] * 1e6 / max(report["accepted"], 1)
     by_stage, by_thread = collections.Counter(), collections.Counter()
+    inclusive = re.compile(os.environ["FRAMES"]) if os.environ.get("FRAMES") else None
+    matched, left_out_names = 0, {name for name, _ in LEFT_OUT}
     for header, stack in samples(sys.stdin):
-        by_stage[stage_of(stack)] += 1
+        stage = stage_of(stack)
+        by_stage[stage] += 1
+        if inclusive and stage not in left_out_names and any(inclusive.search(sym) for sym, _ in stack):
+            matched += 1
         by_thread[re.sub(r"[-_ ]?\d+$", "", header.split()[0] if header.split() else "?")] += 1
     left_out = sum(by_stage.pop(name, 0) for name, _ in LEFT_OUT)
     total = sum(by_stage.values())
@@ -130,6 +140,9 @@ def main():
     print("\n| stage | share | µs per message |\n|---|---:|---:|")
     for name, count in by_stage.most_common():
         print("| %s | %.1f %% | %.1f |" % (name, 100 * count / total, micros * count / total))
+    if inclusive:
+        print("\nsamples with a frame matching %r: %.1f %%, %.1f µs per message"
+              % (inclusive.pattern, 100 * matched / total, micros * matched / total))
     print("\n| thread | share of all samples |\n|---|---:|")
     for name, count in by_thread.most_common(8):
         print("| %s | %.1f %% |" % (name, 100 * count / (total + left_out)))

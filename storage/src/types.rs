@@ -119,6 +119,19 @@ pub struct Account {
     pub delete_on_retrieve: bool,
 }
 
+impl Account {
+    /// The mailbox's figures, as [`MailboxFigures`] reads them in place.
+    pub fn figures(&self) -> MailboxFigures {
+        MailboxFigures {
+            id: self.id,
+            created_at: self.created_at,
+            quota_bytes: self.quota_bytes,
+            used_bytes: self.used_bytes,
+            last_collection: self.last_collection,
+        }
+    }
+}
+
 /// What a recipient check needs of an account: its mailbox's figures, read from the stored
 /// record in place, without its address, names and password hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +141,18 @@ pub struct MailboxFigures {
     pub quota_bytes: u64,
     pub used_bytes: u64,
     pub last_collection: Option<Millis>,
+}
+
+/// What accepting a message left in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedMessage {
+    pub message: MessageId,
+    /// Its uid in each local recipient's mailbox, in the recipients' order.
+    pub uids: Vec<Uid>,
+    /// Each local recipient's mailbox figures and monitor state as the accepting commit left
+    /// them, in the same order: what judging the quota after the delivery needs, read in the
+    /// accepting transaction rather than again afterwards.
+    pub mailboxes: Vec<(MailboxFigures, AccountState)>,
 }
 
 /// An [`Account`] record borrowed from its stored bytes, field for field in the same order

@@ -36,10 +36,11 @@ async fn a_message_for_peers_is_erased_once_every_recipient_here_and_there_is_se
     let alice = store.create_account(account("alice@relay.test")).await.expect("alice");
     let sealed = store.seal(b"for three").expect("seal");
     let remote = vec![address("bob@b.test"), address("carol@c.test"), address("dan@B.test")];
-    let (message, _) = store
+    let message = store
         .accept_relaying(address("alice@relay.test"), vec![alice], remote, None, sealed, Millis(10))
         .await
-        .expect("accept");
+        .expect("accept")
+        .message;
 
     // One record per domain, due at once, in filing order.
     let queue = store.outbound().expect("queue");
@@ -99,10 +100,11 @@ async fn a_message_handed_over_by_a_peer_keeps_its_operator_in_the_trail() {
     let alice = store.create_account(account("alice@relay.test")).await.expect("alice");
     let sealed = store.seal(b"from a peer").expect("seal");
     let operator = Some("C=FR, O=OPERATEUR B, CN=mx.b.test".to_owned());
-    let (message, _) = store
+    let message = store
         .accept_relaying(address("bob@b.test"), vec![alice], Vec::new(), operator.clone(), sealed, Millis(10))
         .await
-        .expect("accept");
+        .expect("accept")
+        .message;
     assert_eq!(store.federation_trail(message).expect("read").expect("trail").received_from, operator);
     assert!(store.outbound().expect("queue").is_empty());
 }

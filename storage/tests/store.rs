@@ -51,6 +51,31 @@ async fn a_message_to_two_mailboxes_is_stored_once_and_erased_after_both_expunge
     assert!(!raw.windows(12).any(|w| w == b"secret bytes"));
 }
 
+/// The session judges each recipient's quota from what the accept returns, without reading
+/// the mailboxes again: it must be what a read after the commit finds.
+#[tokio::test]
+async fn an_accept_returns_each_mailbox_as_its_commit_left_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let warned = store.create_account(new_account("warned@relay.test", 100)).await.expect("create");
+    let fresh = store.create_account(new_account("fresh@relay.test", 1000)).await.expect("create");
+    store.update_state(warned, StateChange::QuotaWarned { percent: 80 }, None).await.expect("warned");
+    let sender = Address::parse("fresh@relay.test").expect("address");
+    store
+        .accept(sender.clone(), vec![warned], store.seal(vec![b'x'; 30]).expect("seal"), Millis(1))
+        .await
+        .expect("first");
+    let sealed = store.seal(vec![b'y'; 40]).expect("seal");
+    let accepted =
+        store.accept_relaying(sender, vec![fresh, warned], Vec::new(), None, sealed, Millis(2)).await.expect("accept");
+    assert_eq!(accepted.uids, [Uid(1), Uid(2)], "in the recipients' order");
+    let read_after: Vec<_> =
+        [fresh, warned].iter().map(|&id| store.mailbox_figures(id).expect("read").expect("exists")).collect();
+    assert_eq!(accepted.mailboxes, read_after);
+    let (figures, state) = &accepted.mailboxes[1];
+    assert_eq!((figures.id, figures.used_bytes, state.quota_warned_percent), (warned, 70, 80), "after both messages");
+}
+
 #[tokio::test]
 async fn quota_refuses_the_whole_message_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
-use caducee_storage::{AccountId, Millis, Store};
+use caducee_storage::{AccountId, AccountState, MailboxFigures, Millis};
 use prometheus_client::metrics::counter::Counter;
 
 use super::rules::quota_state_changes;
@@ -59,23 +59,20 @@ impl MonitorHandle {
         MonitorHandle { addr, dropped, accepted, config }
     }
 
-    /// A message was stored for these accounts at `now`, `processing` after the end of its
-    /// data. Counted here, on the caller's thread; each recipient's quota is read here too,
-    /// and only a mailbox whose quota state the message changes (a warning threshold
-    /// crossed, full) goes to the monitor, which judges it again and acts. Most messages
-    /// change none, and the monitor's thread is not woken for them.
-    pub async fn delivered(&self, store: &Store, recipients: Vec<AccountId>, processing: Duration, now: Millis) {
+    /// A message was stored at `now`, `processing` after the end of its data, leaving its
+    /// recipients' mailboxes with these figures and monitor states (as the accepting commit
+    /// returned them). Counted here, on the caller's thread, and each recipient's quota
+    /// judged from those figures: only a mailbox whose quota state the message changes (a
+    /// warning threshold crossed, full) goes to the monitor, which reads it again and acts.
+    /// Most messages change none, and the monitor's thread is not woken for them.
+    pub async fn delivered(&self, mailboxes: &[(MailboxFigures, AccountState)], processing: Duration, now: Millis) {
         self.accepted.record(now, processing);
-        let changing: Vec<AccountId> = recipients
-            .into_iter()
-            .filter(|&id| match store.mailbox_figures(id) {
-                Ok(Some((figures, state))) => {
-                    quota_state_changes(figures.used_bytes, figures.quota_bytes, &state, &self.config)
-                }
-                Ok(None) => false,
-                // The monitor reads again, and logs what fails.
-                Err(_) => true,
+        let changing: Vec<AccountId> = mailboxes
+            .iter()
+            .filter(|(figures, state)| {
+                quota_state_changes(figures.used_bytes, figures.quota_bytes, state, &self.config)
             })
+            .map(|(figures, _)| figures.id)
             .collect();
         if !changing.is_empty() {
             self.tell(Delivered { recipients: changing }).await;

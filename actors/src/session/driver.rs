@@ -17,9 +17,12 @@
 //! (IMAP: new mail, other sessions' flags and expunges) gives the driver an event source,
 //! waited on beside the socket whenever the driver reads.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use caducee_protocol::{Closing, Machine};
 use caducee_storage::ConnectionRecord;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use super::conn::Conn;
 use super::SessionContext;
@@ -115,6 +118,16 @@ pub(super) struct Driver {
     ticket: Option<Box<dyn Ticket>>,
     /// Keeps the slot until the session ends, once told of the login.
     _held: Option<Box<dyn Ticket>>,
+    /// The session's one timer for its waits for input. Its deadline is never later than
+    /// the current wait's end; when it fires earlier (an earlier wait's end, input having
+    /// come since), it is moved to the current one. So it is armed about once per idle
+    /// limit, not once per read: a new timer per read is a registration and a removal in
+    /// the runtime's timer wheel for every wait of every message.
+    wait_timer: Pin<Box<Sleep>>,
+    /// Ready once the relay shuts down (or its signal is gone); kept across reads for the
+    /// same reason, and polled no more once it was ready.
+    shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
+    shutdown_heard: bool,
 }
 
 impl Driver {
@@ -125,16 +138,23 @@ impl Driver {
         ticket: Option<Box<dyn Ticket>>,
     ) -> Self {
         let limits = context.limits;
+        let started = Instant::now();
+        let mut signal = context.shutdown.clone();
         Driver {
             conn,
-            context,
             chunk: vec![0; READ_CHUNK_BYTES].into_boxed_slice(),
             input: Vec::new(),
             record,
-            login_deadline: Instant::now() + limits.login_within,
+            login_deadline: started + limits.login_within,
             commands_left: limits.commands_before_login,
             ticket,
             _held: None,
+            wait_timer: Box::pin(tokio::time::sleep_until(started + limits.idle_before_login)),
+            shutdown: Box::pin(async move {
+                let _ = signal.wait_for(|stop| *stop).await;
+            }),
+            shutdown_heard: false,
+            context,
         }
     }
 
@@ -263,8 +283,9 @@ impl Driver {
         let mut wait =
             if logged_in { protocol.idle_after_login(limits.idle_after_login) } else { limits.idle_before_login };
         let mut late = Input::Idle;
+        let now = Instant::now();
         if !logged_in {
-            let left = self.login_deadline.saturating_duration_since(Instant::now());
+            let left = self.login_deadline.saturating_duration_since(now);
             if left.is_zero() {
                 return Input::LoginTooLate;
             }
@@ -272,21 +293,35 @@ impl Driver {
                 (wait, late) = (left, Input::LoginTooLate);
             }
         }
-        let mut shutdown = self.context.shutdown.clone();
-        if *shutdown.borrow() && !finish_first {
+        if *self.context.shutdown.borrow() && !finish_first {
             return Input::Shutdown;
         }
-        tokio::select! {
-            read = tokio::time::timeout(wait, self.conn.read(&mut self.chunk)) => match read {
-                Ok(Ok(0)) | Ok(Err(_)) => Input::Closed,
-                Ok(Ok(n)) => {
-                    self.input.extend_from_slice(&self.chunk[..n]);
-                    Input::Bytes
+        let deadline = now + wait;
+        if self.wait_timer.deadline() > deadline {
+            self.wait_timer.as_mut().reset(deadline);
+        }
+        loop {
+            tokio::select! {
+                read = self.conn.read(&mut self.chunk) => return match read {
+                    Ok(0) | Err(_) => Input::Closed,
+                    Ok(n) => {
+                        self.input.extend_from_slice(&self.chunk[..n]);
+                        Input::Bytes
+                    }
+                },
+                () = self.wait_timer.as_mut() => {
+                    if Instant::now() >= deadline {
+                        return late;
+                    }
+                    // An earlier wait's end: this wait ends later.
+                    self.wait_timer.as_mut().reset(deadline);
                 }
-                Err(_) => late,
-            },
-            _ = shutdown.wait_for(|stop| *stop), if !finish_first => Input::Shutdown,
-            event = protocol.event() => Input::Event(event),
+                () = self.shutdown.as_mut(), if !finish_first && !self.shutdown_heard => {
+                    self.shutdown_heard = true;
+                    return Input::Shutdown;
+                }
+                event = protocol.event() => return Input::Event(event),
+            }
         }
     }
 

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use caducee_storage::{
-    AccountId, AccountState, Address, ConnectionRecord, ImapEntry, Millis, SealedMessage, StoreError,
+    AcceptedMessage, AccountId, AccountState, Address, ConnectionRecord, ImapEntry, Millis, SealedMessage, StoreError,
 };
 
 use rustls::pki_types::CertificateDer;
@@ -248,7 +248,7 @@ impl Submission {
         let stored = self.context.store.accept_relaying(sender, local.clone(), remote, operator, sealed, now).await;
         drop(reservation);
         match stored {
-            Ok((message, uids)) => {
+            Ok(AcceptedMessage { message, uids, mailboxes }) => {
                 // Sessions idling on a recipient's INBOX hear of it now (IDLE push): only an
                 // open mailbox has sessions to tell.
                 let open = self.context.open_mailboxes.among(&local);
@@ -266,7 +266,7 @@ impl Submission {
                     peers.queued();
                 }
                 let stored_at = self.context.clock.now();
-                self.context.monitor.delivered(&self.context.store, local, started.elapsed(), stored_at).await;
+                self.context.monitor.delivered(&mailboxes, started.elapsed(), stored_at).await;
                 DeliveryVerdict::Stored(format!("{}.{trace_id}", message.0))
             }
             // Not a full mailbox: no monitor state, alert or notice changes for it.

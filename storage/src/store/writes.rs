@@ -33,12 +33,14 @@ impl Store {
         message: SealedMessage,
         at: Millis,
     ) -> Result<(MessageId, Vec<Uid>), StoreError> {
-        self.accept_relaying(sender, recipients, Vec::new(), None, message, at).await
+        let accepted = self.accept_relaying(sender, recipients, Vec::new(), None, message, at).await?;
+        Ok((accepted.message, accepted.uids))
     }
 
     /// As [`Store::accept`], with recipients in peer operators' domains (`remote`, queued
     /// for the outbound delivery in the same commit) and, for a message a peer operator
-    /// handed over, its certificate's subject for the trail.
+    /// handed over, its certificate's subject for the trail. Returns, besides the message's
+    /// id and uids, each local mailbox's figures and monitor state as the commit left them.
     pub async fn accept_relaying(
         &self,
         sender: Address,
@@ -47,9 +49,9 @@ impl Store {
         received_from: Option<String>,
         message: SealedMessage,
         at: Millis,
-    ) -> Result<(MessageId, Vec<Uid>), StoreError> {
+    ) -> Result<AcceptedMessage, StoreError> {
         match self.write(WriteOp::Accept { sender, recipients, remote, received_from, message, at }).await? {
-            WriteOutcome::Accepted { message, uids } => Ok((message, uids)),
+            WriteOutcome::Accepted(accepted) => Ok(accepted),
             other => Err(unexpected(other)),
         }
     }

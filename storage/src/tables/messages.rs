@@ -83,7 +83,8 @@ pub(crate) fn bytes_total(t: &Tables, txn: &RoTxn<'_>) -> Result<u64, StoreError
 /// Stores one sealed message once, with its trail, indexes it in every local recipient's
 /// mailbox and queues it for the recipients in peer operators' domains (`remote`: one
 /// outbound record, and one reference, per domain). Refused whole if any recipient would
-/// exceed its quota or the store has no room.
+/// exceed its quota or the store has no room. Each local mailbox's figures and monitor
+/// state come back as the delivery left them.
 pub(crate) fn accept(
     t: &Tables,
     txn: &mut RwTxn,
@@ -91,7 +92,7 @@ pub(crate) fn accept(
     message: &SealedMessage,
     at: Millis,
     counters: &mut Counters,
-) -> Result<(MessageId, Vec<Uid>), StoreError> {
+) -> Result<AcceptedMessage, StoreError> {
     let Envelope { sender, recipients, remote } = *envelope;
     // Check every recipient before touching anything.
     let mut accounts = Vec::with_capacity(recipients.len());
@@ -113,6 +114,7 @@ pub(crate) fn accept(
     store_message(t, txn, id, sender, &addresses, accounts.len() as u32 + domains, message, at)?;
     super::outbound::queue(t, txn, id, envelope, message.size, at, counters)?;
     let mut uids = Vec::with_capacity(accounts.len());
+    let mut mailboxes = Vec::with_capacity(accounts.len());
     for mut account in accounts {
         let uid = Uid(account.next_uid);
         account.next_uid += 1;
@@ -122,8 +124,9 @@ pub(crate) fn accept(
         super::put(t.mailbox, txn, &entry_key(account.id, uid), &entry)?;
         accounts::put(t, txn, &account)?;
         uids.push(uid);
+        mailboxes.push((account.figures(), super::monitor::state(t, txn, account.id)?));
     }
-    Ok((id, uids))
+    Ok(AcceptedMessage { message: id, uids, mailboxes })
 }
 
 /// Who sent a message and who it is for: mailboxes here, and recipients in peer

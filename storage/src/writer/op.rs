@@ -177,10 +177,7 @@ pub(crate) enum WriteOp {
 #[derive(Debug)]
 pub(crate) enum WriteOutcome {
     AccountCreated(AccountId),
-    Accepted {
-        message: MessageId,
-        uids: Vec<Uid>,
-    },
+    Accepted(AcceptedMessage),
     /// Messages erased for good by an expunge.
     Expunged {
         erased: u32,
@@ -229,11 +226,11 @@ pub(crate) fn apply(t: &Tables, txn: &mut RwTxn, op: &WriteOp, c: &mut Counters)
         WriteOp::CreateAccount(new) => accounts::create(t, txn, new, c).map(WriteOutcome::AccountCreated),
         WriteOp::Accept { sender, recipients, remote, received_from, message, at } => {
             let envelope = messages::Envelope { sender, recipients, remote };
-            let (message, uids) = messages::accept(t, txn, &envelope, message, *at, c)?;
+            let accepted = messages::accept(t, txn, &envelope, message, *at, c)?;
             if let Some(operator) = received_from {
-                outbound::record_received_from(t, txn, message, operator)?;
+                outbound::record_received_from(t, txn, accepted.message, operator)?;
             }
-            Ok(WriteOutcome::Accepted { message, uids })
+            Ok(WriteOutcome::Accepted(accepted))
         }
         WriteOp::RecordCollection { account, at } => monitor::record_collection(t, txn, *account, *at).map(done),
         WriteOp::Expunge { account, uids, at } => messages::expunge(t, txn, *account, uids, *at, c)
