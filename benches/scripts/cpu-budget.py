@@ -8,9 +8,10 @@ own stages, walking up from the sampled instruction past the shared machinery (a
 memcpy, the crypto primitives, the standard library), so that an AES round counts for TLS
 when rustls called it and for sealing when the store did. Used by cpu-budget.sh.
 
-With FRAMES=REGEX in the environment, it also prints the samples with any frame matching
-REGEX in their stack, wherever their stage (what a function costs with all it calls): for
-example FRAMES='tokio::runtime::time|tokio::time::' for the runtime's timers."""
+With FRAMES=REGEX in the environment, it also prints the samples whose innermost frame of
+the relay's own (past the kernel and the shared machinery, as above) matches REGEX, whatever
+their stage: what those functions cost themselves, with the locks and allocations they call.
+For example FRAMES='tokio::runtime::time|tokio::time::sleep' for the runtime's timers."""
 
 import collections
 import json
@@ -98,6 +99,18 @@ def stage_of(stack):
     return "unattributed (shared code without a relay caller in the sampled stack)"
 
 
+def innermost_own(stack):
+    """The innermost frame that is neither the kernel's nor shared machinery."""
+    for sym, dso in stack:
+        if dso.startswith("[kernel"):
+            continue
+        # A trait method, `<Type as Trait>::method`, is judged by its type's path.
+        if SHARED.match(sym[1:].split(" as ")[0] if sym.startswith("<") else sym):
+            continue
+        return sym
+    return ""
+
+
 def samples(stream):
     header, body = None, []
     for line in stream:
@@ -123,12 +136,12 @@ def main():
     if micros is None:
         micros = report["relay_cpu_seconds"] * 1e6 / max(report["accepted"], 1)
     by_stage, by_thread = collections.Counter(), collections.Counter()
-    inclusive = re.compile(os.environ["FRAMES"]) if os.environ.get("FRAMES") else None
+    frames_pattern = re.compile(os.environ["FRAMES"]) if os.environ.get("FRAMES") else None
     matched, left_out_names = 0, {name for name, _ in LEFT_OUT}
     for header, stack in samples(sys.stdin):
         stage = stage_of(stack)
         by_stage[stage] += 1
-        if inclusive and stage not in left_out_names and any(inclusive.search(sym) for sym, _ in stack):
+        if frames_pattern and stage not in left_out_names and frames_pattern.search(innermost_own(stack)):
             matched += 1
         by_thread[re.sub(r"[-_ ]?\d+$", "", header.split()[0] if header.split() else "?")] += 1
     left_out = sum(by_stage.pop(name, 0) for name, _ in LEFT_OUT)
@@ -140,9 +153,9 @@ def main():
     print("\n| stage | share | µs per message |\n|---|---:|---:|")
     for name, count in by_stage.most_common():
         print("| %s | %.1f %% | %.1f |" % (name, 100 * count / total, micros * count / total))
-    if inclusive:
-        print("\nsamples with a frame matching %r: %.1f %%, %.1f µs per message"
-              % (inclusive.pattern, 100 * matched / total, micros * matched / total))
+    if frames_pattern:
+        print("\nsamples whose innermost own frame matches %r: %.1f %%, %.1f µs per message"
+              % (frames_pattern.pattern, 100 * matched / total, micros * matched / total))
     print("\n| thread | share of all samples |\n|---|---:|")
     for name, count in by_thread.most_common(8):
         print("| %s | %.1f %% |" % (name, 100 * count / (total + left_out)))
