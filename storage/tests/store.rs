@@ -267,6 +267,7 @@ async fn the_submission_checks_read_the_same_figures_and_keys_as_the_whole_recor
         used_bytes: whole.used_bytes,
         last_collection: whole.last_collection,
     };
+    assert_eq!(whole.figures(), figures, "what the accept returns takes the same fields");
     assert_eq!(
         (whole.id, whole.created_at, whole.used_bytes, whole.message_count, whole.next_uid, whole.last_collection),
         (AccountId(1), Millis(123), 700, 2, 3, Some(Millis(9))),
