@@ -34,9 +34,11 @@ done
 
 work=$(mktemp -d /var/tmp/caducee-pages.XXXXXX)
 trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$work"' EXIT
-disk=$(lsblk -no pkname "$(df --output=source "$work" | tail -1)" 2>/dev/null | head -1)
-[[ -n $disk ]] || disk=$(basename "$(df --output=source "$work" | tail -1)")
+source=$(df --output=source "$work" | tail -1)
+disk=$(lsblk -no pkname "$source" 2>/dev/null | head -1 || true)
+[[ -n $disk ]] || disk=$(basename "$source")
 counters() { awk -v d="$disk" '$3 == d { print $8, $10 }' /proc/diskstats; }
+[[ -n $(counters) ]] || { echo "commit-pages: no disk counters for $source ($disk) in /proc/diskstats" >&2; exit 1; }
 
 echo "== caducee-load ${load_args[*]} (store in $work, disk $disk)"
 read -r writes0 sectors0 < <(counters)
@@ -46,7 +48,8 @@ until grep -q ' accepted ' "$work/load.txt" 2>/dev/null; do
     kill -0 "$load" 2>/dev/null || { cat "$work/load.txt" >&2; exit 1; }
     sleep 0.2
 done
-relay=$(pgrep -f -- "--data-dir $work/relay serve" | head -1)
+relay=$(pgrep -f -- "--data-dir $work/relay serve" | head -1 || true)
+[[ -n $relay ]] || { echo "commit-pages: the load's relay was not found" >&2; wait "$load"; exit 1; }
 perf record -q -o "$work/perf.data" -p "$relay" -e syscalls:sys_enter_pwrite64,syscalls:sys_enter_lseek \
     -e syscalls:sys_exit_writev,syscalls:sys_enter_fdatasync -- sleep "$seconds" 2>/dev/null || true
 wait "$load"

@@ -104,8 +104,13 @@ def innermost_own(stack):
     for sym, dso in stack:
         if dso.startswith("[kernel"):
             continue
-        # A trait method, `<Type as Trait>::method`, is judged by its type's path.
-        if SHARED.match(sym[1:].split(" as ")[0] if sym.startswith("<") else sym):
+        if sym.startswith("<"):
+            # A trait method, `<Type as Trait>::method`, is judged by its type's path; a type
+            # without one (a closure's `F`, `&T`, `[T]`, `u64`) is machinery, as above.
+            own_type = sym[1:].split(" as ")[0]
+            if "::" not in own_type or SHARED.match(own_type):
+                continue
+        elif SHARED.match(sym):
             continue
         return sym
     return ""
