@@ -215,7 +215,8 @@ pub struct Limits {
     /// New connections one address may open a minute, every mail and LDAP port together
     /// (bursts of as many); 0 turns the limit off.
     pub connections_per_ip_per_minute: u32,
-    /// Time from the greeting to a successful login, in seconds, however active the client.
+    /// Time from the greeting to a successful login, in seconds, however active the client
+    /// (1 to a year, as every time below).
     pub login_within_secs: u64,
     /// Command lines accepted before login.
     pub commands_before_login: usize,
@@ -234,11 +235,11 @@ pub struct Limits {
     /// discovery, the directory's page and files), bursts of as many; beyond, `429` with
     /// `Retry-After`. The personal space is not counted. 0 turns the limit off.
     pub http_requests_per_ip_per_minute: u32,
-    /// Idle time allowed before login, in seconds.
+    /// Idle time allowed before login, in seconds (1 to a year).
     pub idle_before_login_secs: u64,
-    /// Idle time allowed after login, in seconds.
+    /// Idle time allowed after login, in seconds (1 to a year).
     pub idle_after_login_secs: u64,
-    /// Time allowed for sessions to finish on shutdown, in seconds.
+    /// Time allowed for sessions to finish on shutdown, in seconds (0 to a year).
     pub shutdown_grace_secs: u64,
     /// Failed logins from one address, or for one account, within the window below before
     /// further logins are refused (454 4.7.0 / -ERR [LOGIN-DELAY]) until they age out.
@@ -249,6 +250,33 @@ pub struct Limits {
     /// kept in memory until it is on disk; past this budget, further messages are answered
     /// `452 4.3.1` (try again later).
     pub in_flight_mib: u64,
+}
+
+/// The longest any `[limits]` time may be: a year. A session's deadlines are its start plus
+/// these, so a value meant as "never" (TOML's largest integer, 2^63 - 1 seconds) must be
+/// refused at load, not overflow the clock in the first session.
+const LIMIT_SECS_MAX: u64 = 365 * 24 * 3600;
+
+impl Limits {
+    /// Every time limit is at most a year, and those a session waits on are at least a second
+    /// (0 would cut every session at once).
+    fn check(&self) -> anyhow::Result<()> {
+        let times = [
+            ("login_within_secs", self.login_within_secs, 1),
+            ("idle_before_login_secs", self.idle_before_login_secs, 1),
+            ("idle_after_login_secs", self.idle_after_login_secs, 1),
+            ("write_timeout_secs", self.write_timeout_secs, 1),
+            ("tls_handshake_secs", self.tls_handshake_secs, 1),
+            ("shutdown_grace_secs", self.shutdown_grace_secs, 0),
+            ("login_failure_window_secs", self.login_failure_window_secs, 0),
+        ];
+        for (name, secs, least) in times {
+            if !(least..=LIMIT_SECS_MAX).contains(&secs) {
+                anyhow::bail!("[limits] {name} = {secs}: a time from {least} to {LIMIT_SECS_MAX} seconds (a year)");
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -435,6 +463,7 @@ impl Config {
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
         config.keys.check().with_context(|| format!("in {}", path.display()))?;
+        config.limits.check().with_context(|| format!("in {}", path.display()))?;
         config.zone().with_context(|| format!("in {}", path.display()))?;
         if let Some(acme) = &config.tls.acme {
             acme.check().with_context(|| format!("in {}", path.display()))?;
@@ -600,6 +629,21 @@ mod tests {
         assert!(format!("{inside:#}").contains("must be at least renew_days_before_year_end (30)"), "{inside:#}");
         let long = load("[keys]\nnext_year_within_days = 400\n").expect_err("longer than a year");
         assert!(format!("{long:#}").contains("at most 365"), "{long:#}");
+    }
+
+    #[test]
+    fn the_limits_times_are_from_a_second_to_a_year() {
+        let default = load("").expect("defaults");
+        assert_eq!(default.limits.idle_after_login_secs, 600);
+        assert!(load("[limits]\nidle_after_login_secs = 31536000\nshutdown_grace_secs = 0\n").is_ok());
+        let never = load("[limits]\nidle_after_login_secs = 9223372036854775807\n").expect_err("beyond a year");
+        assert!(
+            format!("{never:#}")
+                .contains("[limits] idle_after_login_secs = 9223372036854775807: a time from 1 to 31536000 seconds"),
+            "{never:#}"
+        );
+        let zero = load("[limits]\nlogin_within_secs = 0\n").expect_err("no time to log in");
+        assert!(format!("{zero:#}").contains("login_within_secs = 0"), "{zero:#}");
     }
 
     #[test]

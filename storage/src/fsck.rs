@@ -1,5 +1,5 @@
 //! The store's consistency check: every invariant that ties the tables together, walked in
-//! one read transaction — mailbox entries and the messages they name, reference counts,
+//! one read transaction — mailbox entries (folded and arrivals) and the messages they name, reference counts,
 //! sealed bytes and their keys, each account's totals and address index, monitor states,
 //! certificates and their fingerprint index. It reports problems; it repairs nothing.
 
@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use heed::RoTxn;
 
-use crate::schema::{be_u64, decode, key_owner, Tables};
+use crate::schema::{arrival_owner, be_u64, decode, key_owner, Tables};
 use crate::seal::MasterKey;
 use crate::shared::Shared;
 use crate::types::*;
@@ -63,7 +63,8 @@ fn check_outbound(
     Ok(())
 }
 
-/// Flags are kept only on entries a mailbox still holds.
+/// Flags are kept only on entries a mailbox still holds (folded: a mailbox is folded
+/// before its flags are written).
 fn check_flags(t: &Tables, txn: &RoTxn<'_>, problems: &mut Vec<String>) -> Result<(), StoreError> {
     for item in t.flags.iter(txn)? {
         let (key, _) = item?;
@@ -74,33 +75,66 @@ fn check_flags(t: &Tables, txn: &RoTxn<'_>, problems: &mut Vec<String>) -> Resul
     Ok(())
 }
 
-/// Each mailbox entry names a message of its size; gathers what each mailbox holds.
+/// Each mailbox entry, folded or an arrival, names a message of its size; an account's
+/// arrivals come after its folded entries; gathers what each mailbox holds.
 fn check_mailboxes(t: &Tables, txn: &RoTxn<'_>, problems: &mut Vec<String>) -> Result<Holdings, StoreError> {
     let mut holdings = Holdings::default();
     for item in t.mailbox.iter(txn)? {
         let (key, bytes) = item?;
         let entry: MailboxEntry = decode(bytes)?;
-        let owner = key_owner(key)?;
-        *holdings.references.entry(entry.message.0).or_default() += 1;
-        let totals = holdings.per_account.entry(owner).or_default();
-        totals.0 += entry.size;
-        totals.1 += 1;
-        totals.2 = totals.2.max(entry.uid.0);
-        match t.messages.get(txn, &entry.message.0.to_be_bytes())? {
-            None => problems
-                .push(format!("mailbox {owner} uid {} points to missing message {}", entry.uid.0, entry.message.0)),
-            Some(bytes) => {
-                let record: MessageRecord = decode(bytes)?;
-                if record.size != entry.size {
-                    problems.push(format!(
-                        "message {} size {} differs from its mailbox entry {}",
-                        entry.message.0, record.size, entry.size
-                    ));
-                }
+        check_entry(t, txn, key_owner(key)?, &entry, &mut holdings, problems)?;
+    }
+    let folded_highest: HashMap<u64, u32> =
+        holdings.per_account.iter().map(|(owner, totals)| (*owner, totals.2)).collect();
+    for item in t.arrivals.iter(txn)? {
+        let (key, bytes) = item?;
+        let entry: MailboxEntry = decode(bytes)?;
+        let owner = arrival_owner(key)?;
+        if be_u64(&key[..8])? != entry.message.0 {
+            problems.push(format!(
+                "arrival of message {} for mailbox {owner} names message {}",
+                be_u64(&key[..8])?,
+                entry.message.0
+            ));
+        }
+        if folded_highest.get(&owner).is_some_and(|highest| entry.uid.0 <= *highest) {
+            problems
+                .push(format!("mailbox {owner} uid {} arrived after a folded entry with a higher uid", entry.uid.0));
+        }
+        check_entry(t, txn, owner, &entry, &mut holdings, problems)?;
+    }
+    Ok(holdings)
+}
+
+/// One mailbox entry of `owner`: counted, and checked against the message it names.
+fn check_entry(
+    t: &Tables,
+    txn: &RoTxn<'_>,
+    owner: u64,
+    entry: &MailboxEntry,
+    holdings: &mut Holdings,
+    problems: &mut Vec<String>,
+) -> Result<(), StoreError> {
+    *holdings.references.entry(entry.message.0).or_default() += 1;
+    let totals = holdings.per_account.entry(owner).or_default();
+    totals.0 += entry.size;
+    totals.1 += 1;
+    totals.2 = totals.2.max(entry.uid.0);
+    match t.messages.get(txn, &entry.message.0.to_be_bytes())? {
+        None => {
+            problems.push(format!("mailbox {owner} uid {} points to missing message {}", entry.uid.0, entry.message.0))
+        }
+        Some(bytes) => {
+            let record: MessageRecord = decode(bytes)?;
+            if record.size != entry.size {
+                problems.push(format!(
+                    "message {} size {} differs from its mailbox entry {}",
+                    entry.message.0, record.size, entry.size
+                ));
             }
         }
     }
-    Ok(holdings)
+    Ok(())
 }
 
 /// Each message counts the mailboxes that hold it, has its sealed bytes, and a key the

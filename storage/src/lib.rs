@@ -37,6 +37,7 @@ pub use store::{
     CommitStats, Expunged, MapUsage, Store, StoreOptions, StoreStats, DEFAULT_DISK_RESERVE_BYTES, DEFAULT_MAP_BYTES,
 };
 pub use tables::connections::ConnectionTally;
+pub use tables::messages::ARRIVALS_FOLD_AT;
 pub use tables::portal::{web_session_ended, WEB_SESSION_IDLE_MILLIS, WEB_SESSION_LIFETIME_MILLIS};
 pub use tables::retention::{Purge, Purged};
 pub use types::*;

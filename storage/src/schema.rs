@@ -10,11 +10,17 @@ use bincode::{Decode, Encode};
 use heed::types::Bytes;
 use heed::{Database, Env, RoTxn, RwTxn, WithoutTls};
 
-use crate::types::{AccountId, Millis, Protocol, Uid};
+use crate::types::{AccountId, MessageId, Millis, Protocol, Uid};
 use crate::StoreError;
 
 /// The on-disk format this build reads and writes; recorded in the `meta` table.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// 2: new mailbox entries go to `arrivals` first (see [`arrival_key`]). A store of format 1
+/// is upgraded when it is opened: it has no arrivals, so nothing moves; the version is
+/// rewritten so that an older build refuses the store instead of missing its arrivals.
+pub const FORMAT_VERSION: u32 = 2;
+/// The earlier format this build upgrades at open.
+const FORMAT_VERSION_UPGRADED: u32 = 1;
 /// Most named tables in the environment (LMDB's `max_dbs`).
 pub(crate) const TABLES_MAX: u32 = 32;
 
@@ -53,8 +59,14 @@ pub(crate) struct Tables {
     pub messages: Table,
     /// [`message_key`] → sealed bytes
     pub blobs: Table,
-    /// [`entry_key`] → MailboxEntry: each mailbox an ordered index.
+    /// [`entry_key`] → MailboxEntry: each mailbox an ordered index, of the entries folded
+    /// from `arrivals`.
     pub mailbox: Table,
+    /// [`arrival_key`] → MailboxEntry: the mailbox entries of the latest messages, in
+    /// arrival order, until they are folded into `mailbox` (all of them once there are
+    /// `ARRIVALS_FOLD_AT`, an account's before any write to its mailbox). A mailbox is
+    /// its `mailbox` entries followed by its arrivals.
+    pub arrivals: Table,
     /// [`seq_key`] → ConnectionRecord: one per authenticated session.
     pub connections: Table,
     /// [`tally_key`] → ConnectionTally: the sessions that never logged in, counted per
@@ -106,6 +118,7 @@ impl Tables {
             messages: table("messages")?,
             blobs: table("blobs")?,
             mailbox: table("mailbox")?,
+            arrivals: table("arrivals")?,
             connections: table("connections")?,
             connection_tallies: table("connection_tallies")?,
             account_state: table("account_state")?,
@@ -125,14 +138,18 @@ impl Tables {
         })
     }
 
-    /// Records the format version in a new store; refuses a store of another version.
+    /// Records the format version in a new store, upgrades a store of the earlier format,
+    /// and refuses a store of any other version.
     pub fn check_format_version(&self, txn: &mut RwTxn) -> Result<(), StoreError> {
         match self.meta.get(txn, META_FORMAT_VERSION)? {
             None => self.meta.put(txn, META_FORMAT_VERSION, &FORMAT_VERSION.to_be_bytes())?,
             Some(bytes) => {
                 let found =
                     u32::from_be_bytes(bytes.try_into().map_err(|_| StoreError::Corrupt("format version".into()))?);
-                if found != FORMAT_VERSION {
+                if found == FORMAT_VERSION_UPGRADED {
+                    // Format 1 had no `arrivals` table: `create` has just made it, empty.
+                    self.meta.put(txn, META_FORMAT_VERSION, &FORMAT_VERSION.to_be_bytes())?;
+                } else if found != FORMAT_VERSION {
                     return Err(StoreError::FormatVersion { found, supported: FORMAT_VERSION });
                 }
             }
@@ -141,7 +158,7 @@ impl Tables {
     }
 
     /// Every table, to measure what they take in the map.
-    pub fn all(&self) -> [Table; 22] {
+    pub fn all(&self) -> [Table; 23] {
         [
             self.meta,
             self.accounts,
@@ -149,6 +166,7 @@ impl Tables {
             self.messages,
             self.blobs,
             self.mailbox,
+            self.arrivals,
             self.connections,
             self.connection_tallies,
             self.account_state,
@@ -184,7 +202,7 @@ pub(crate) fn account_key(id: AccountId) -> [u8; 8] {
 }
 
 /// A message's record, sealed bytes and trail share its id as key.
-pub(crate) fn message_key(id: crate::types::MessageId) -> [u8; 8] {
+pub(crate) fn message_key(id: MessageId) -> [u8; 8] {
     id.0.to_be_bytes()
 }
 
@@ -216,6 +234,21 @@ pub(crate) fn entry_key(account: AccountId, uid: Uid) -> [u8; 12] {
     key[..8].copy_from_slice(&account.0.to_be_bytes());
     key[8..].copy_from_slice(&uid.0.to_be_bytes());
     key
+}
+
+/// The message first, so that a commit's new entries go together at the end of the table
+/// (one leaf written, where keying them by account wrote one leaf per recipient); then
+/// the account. Big-endian: arrival order, and an account's arrivals in uid order.
+pub(crate) fn arrival_key(message: MessageId, account: AccountId) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&message.0.to_be_bytes());
+    key[8..].copy_from_slice(&account.0.to_be_bytes());
+    key
+}
+
+/// The account an arrival's key belongs to.
+pub(crate) fn arrival_owner(key: &[u8]) -> Result<u64, StoreError> {
+    be_u64(key.get(8..16).ok_or_else(|| StoreError::Corrupt("arrival key length".into()))?)
 }
 
 /// Big-endian so that an account's editions are in order.
@@ -257,4 +290,36 @@ pub(crate) fn decode_in_place<'a, T: bincode::BorrowDecode<'a, ()>>(bytes: &'a [
     bincode::borrow_decode_from_slice(bytes, config())
         .map(|(value, _)| value)
         .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(tables: &Tables, txn: &RoTxn<'_>) -> u32 {
+        let bytes = tables.meta.get(txn, META_FORMAT_VERSION).expect("read").expect("recorded");
+        u32::from_be_bytes(bytes.try_into().expect("four bytes"))
+    }
+
+    #[test]
+    fn a_store_of_the_earlier_format_is_upgraded_and_any_other_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let env = crate::store::open_env(dir.path(), 1 << 20).expect("env");
+        let mut txn = env.write_txn().expect("txn");
+        let tables = Tables::create(&env, &mut txn).expect("tables");
+        tables.check_format_version(&mut txn).expect("a new store");
+        assert_eq!(version(&tables, &txn), FORMAT_VERSION);
+
+        tables.meta.put(&mut txn, META_FORMAT_VERSION, &FORMAT_VERSION_UPGRADED.to_be_bytes()).expect("put");
+        tables.check_format_version(&mut txn).expect("format 1 is upgraded");
+        assert_eq!(version(&tables, &txn), FORMAT_VERSION, "and says so, for older builds to refuse it");
+
+        tables.meta.put(&mut txn, META_FORMAT_VERSION, &(FORMAT_VERSION + 1).to_be_bytes()).expect("put");
+        match tables.check_format_version(&mut txn) {
+            Err(StoreError::FormatVersion { found, supported }) => {
+                assert_eq!((found, supported), (FORMAT_VERSION + 1, FORMAT_VERSION))
+            }
+            other => panic!("a newer store must be refused, got {other:?}"),
+        }
+    }
 }

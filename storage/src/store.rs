@@ -89,6 +89,9 @@ pub struct StoreStats {
     pub messages: u64,
     pub message_bytes: u64,
     pub mailboxes: u64,
+    /// Mailbox entries of the latest messages not yet folded into their mailboxes' index
+    /// (at most `ARRIVALS_FOLD_AT` plus one commit's; see `tables/messages.rs`).
+    pub arrivals: u64,
     pub connection_log_lines: u64,
     pub file_bytes: u64,
 }
@@ -172,6 +175,7 @@ impl Store {
                 messages: t.messages.len(txn)?,
                 message_bytes: messages::bytes_total(t, txn)?,
                 mailboxes: t.accounts.len(txn)?,
+                arrivals: t.arrivals.len(txn)?,
                 connection_log_lines: crate::tables::connections::lines(t, txn)?,
                 file_bytes,
             })
@@ -229,7 +233,7 @@ impl Store {
 }
 
 /// Opens the LMDB environment in `dir`.
-fn open_env(dir: &Path, map_bytes: usize) -> Result<Env<WithoutTls>, StoreError> {
+pub(crate) fn open_env(dir: &Path, map_bytes: usize) -> Result<Env<WithoutTls>, StoreError> {
     let mut open = EnvOpenOptions::new().read_txn_without_tls();
     open.map_size(map_bytes).max_dbs(TABLES_MAX);
     // SAFETY: heed marks `open` unsafe because LMDB must not be opened twice in one

@@ -389,3 +389,65 @@ async fn accounts_are_read_a_page_at_a_time_in_id_order() {
     assert_eq!(pages, vec![created[0..2].to_vec(), created[2..4].to_vec(), created[4..].to_vec()]);
     assert_eq!(store.accounts_page(None, 10).expect("page").len(), 5, "a page larger than the table holds all");
 }
+
+/// A new message's mailbox entries are arrivals until they are folded into the mailboxes'
+/// index: a mailbox must read the same wherever its entries lie, in uid order; a write to
+/// a mailbox folds that mailbox's arrivals first; the writer folds them all once there
+/// are `ARRIVALS_FOLD_AT`, counting from the store's open.
+#[tokio::test]
+async fn a_mailbox_reads_the_same_before_and_after_its_arrivals_are_folded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let a = store.create_account(new_account("a@relay.test", DEFAULT_QUOTA_BYTES)).await.expect("create a");
+    let b = store.create_account(new_account("b@relay.test", DEFAULT_QUOTA_BYTES)).await.expect("create b");
+    let sender = Address::parse("a@relay.test").expect("address");
+    let accept = |to: Vec<AccountId>, at: u64| {
+        let store = store.clone();
+        let sender = sender.clone();
+        async move { store.accept(sender, to, store.seal(vec![b'm'; 100]).expect("seal"), Millis(at)).await }
+    };
+    let uids = |account| -> Vec<u32> { store.mailbox(account).expect("mailbox").iter().map(|e| e.uid.0).collect() };
+    let arrivals = || store.stats().expect("stats").arrivals;
+
+    let (first, _) = accept(vec![a, b], 1).await.expect("to a and b");
+    accept(vec![a], 2).await.expect("to a");
+    assert_eq!(arrivals(), 3);
+    assert_eq!((uids(a), uids(b)), (vec![1, 2], vec![1]));
+
+    // Flags fold b's arrival; its next message arrives after the folded entry.
+    let seen = MessageFlags { seen: true, ..MessageFlags::default() };
+    store.set_flags(b, vec![(Uid(1), seen)]).await.expect("flags");
+    assert_eq!(arrivals(), 2, "b's arrival folded");
+    accept(vec![b], 3).await.expect("to b");
+    assert_eq!(uids(b), vec![1, 2], "folded, then arrived");
+    let shown = store.imap_mailbox(b).expect("imap");
+    assert_eq!((shown[0].message, shown[0].flags, shown[1].flags), (first, seen, MessageFlags::default()));
+
+    // An expunge folds a's arrivals and finds the entry among them.
+    assert_eq!(store.expunge(a, vec![Uid(1)], Millis(4)).await.expect("expunge").erased, 0, "b holds it");
+    assert_eq!((uids(a), arrivals()), (vec![2], 1));
+    assert_eq!(store.fsck().expect("fsck"), Vec::<String>::new());
+
+    // Reopened with one arrival: counted at open, so the fold comes exactly at the mark.
+    store.close();
+    drop(store);
+    let store = open(dir.path());
+    let arrivals = || store.stats().expect("stats").arrivals;
+    assert_eq!(arrivals(), 1);
+    for at in 0..ARRIVALS_FOLD_AT - 2 {
+        store
+            .accept(sender.clone(), vec![a], store.seal(vec![b'n'; 100]).expect("seal"), Millis(10 + at))
+            .await
+            .expect("to a");
+    }
+    assert_eq!(arrivals(), ARRIVALS_FOLD_AT - 1);
+    store.accept(sender.clone(), vec![a], store.seal(b"last").expect("seal"), Millis(9_999)).await.expect("to a");
+    assert_eq!(arrivals(), 0, "all folded in the commit that reached the mark");
+    let entries = store.mailbox(a).expect("mailbox");
+    assert_eq!(entries.len() as u64, ARRIVALS_FOLD_AT);
+    assert!(entries.windows(2).all(|w| w[0].uid < w[1].uid), "uids in order");
+    assert_eq!(entries.last().map(|e| (e.uid, e.size)), Some((Uid(ARRIVALS_FOLD_AT as u32 + 1), 4)));
+    assert_eq!(store.mailbox(b).expect("b").iter().map(|e| e.uid.0).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(store.account(a).expect("read").expect("a").message_count, ARRIVALS_FOLD_AT);
+    assert_eq!(store.fsck().expect("fsck"), Vec::<String>::new());
+}

@@ -301,7 +301,15 @@ impl Driver {
             self.wait_timer.as_mut().reset(deadline);
         }
         loop {
+            // In this order: the shutdown is never starved by a client that keeps sending,
+            // and input ready at the very instant of the deadline is read, not cut off.
             tokio::select! {
+                biased;
+                () = self.shutdown.as_mut(), if !finish_first && !self.shutdown_heard => {
+                    self.shutdown_heard = true;
+                    return Input::Shutdown;
+                }
+                event = protocol.event() => return Input::Event(event),
                 read = self.conn.read(&mut self.chunk) => return match read {
                     Ok(0) | Err(_) => Input::Closed,
                     Ok(n) => {
@@ -316,11 +324,6 @@ impl Driver {
                     // An earlier wait's end: this wait ends later.
                     self.wait_timer.as_mut().reset(deadline);
                 }
-                () = self.shutdown.as_mut(), if !finish_first && !self.shutdown_heard => {
-                    self.shutdown_heard = true;
-                    return Input::Shutdown;
-                }
-                event = protocol.event() => return Input::Event(event),
             }
         }
     }

@@ -1,18 +1,90 @@
 //! Messages, their sealed bytes, the mailboxes that index them and expunge: a message is
 //! stored once however many mailboxes hold it, counts its references, and is erased with
 //! its key (crypto-shredding) in the commit that removes its last copy.
+//!
+//! A new message's mailbox entries go to `arrivals`, keyed by message then account, so
+//! that a commit's entries lie together at the table's end: keyed by account, each
+//! recipient's entry dirtied the last leaf of its own mailbox, one page written alone per
+//! recipient per commit, and on a disk that charges for every scattered page that bounded
+//! the accept rate (docs/benchmarks.md). The arrivals are folded into `mailbox`, whole
+//! mailboxes at a time: all of them in the commit that finds [`ARRIVALS_FOLD_AT`] or more
+//! ([`fold_arrivals_if_due`]), and an account's before any write to its mailbox (expunge,
+//! flags, deletion), so that those only ever see `mailbox`. Readers see a mailbox as its
+//! folded entries followed by its arrivals, whose uids are all higher.
 
 use heed::{RoTxn, RwTxn};
 
 use super::accounts;
 use crate::counters::{message_footprint, Counters};
-use crate::schema::{account_key, decode, entry_key, message_key, Tables};
+use crate::schema::{account_key, arrival_key, arrival_owner, decode, entry_key, message_key, Tables};
 use crate::types::*;
 use crate::StoreError;
 
-/// The mailbox's messages in uid order.
+/// The arrivals that make the writer fold them all into `mailbox` in the commit: large
+/// enough that each mailbox's last leaf is written once for many messages, small enough
+/// that a reader's scan of the arrivals (a few pages) stays cheap.
+pub const ARRIVALS_FOLD_AT: u64 = 512;
+
+/// The mailbox's messages in uid order: its folded entries, then its arrivals.
 pub(crate) fn mailbox(t: &Tables, txn: &RoTxn<'_>, account: AccountId) -> Result<Vec<MailboxEntry>, StoreError> {
-    super::values_under(t.mailbox, txn, &account_key(account))
+    let mut entries: Vec<MailboxEntry> = super::values_under(t.mailbox, txn, &account_key(account))?;
+    let owner = account_key(account);
+    for item in t.arrivals.iter(txn)? {
+        let (key, bytes) = item?;
+        if key.get(8..) == Some(&owner[..]) {
+            entries.push(decode(bytes)?);
+        }
+    }
+    Ok(entries)
+}
+
+/// Moves the account's arrivals into `mailbox`: what a write to a mailbox does first, so
+/// that it finds every entry there.
+pub(crate) fn fold_account(
+    t: &Tables,
+    txn: &mut RwTxn,
+    account: AccountId,
+    counters: &mut Counters,
+) -> Result<(), StoreError> {
+    if counters.arrivals == 0 {
+        return Ok(());
+    }
+    let owner = account_key(account);
+    let mut found: Vec<(Vec<u8>, MailboxEntry)> = Vec::new();
+    for item in t.arrivals.iter(txn)? {
+        let (key, bytes) = item?;
+        if key.get(8..) == Some(&owner[..]) {
+            found.push((key.to_vec(), decode(bytes)?));
+        }
+    }
+    for (key, entry) in &found {
+        t.arrivals.delete(txn, key)?;
+        super::put(t.mailbox, txn, &entry_key(account, entry.uid), entry)?;
+    }
+    counters.arrivals -= found.len() as u64;
+    Ok(())
+}
+
+/// Folds every arrival into `mailbox` once there are [`ARRIVALS_FOLD_AT`] of them; the
+/// writer calls it before committing a batch that accepted messages (never in a batch
+/// without one: a store too full for the fold must still take the expunges that free it).
+pub(crate) fn fold_arrivals_if_due(t: &Tables, txn: &mut RwTxn, counters: &mut Counters) -> Result<(), StoreError> {
+    if counters.arrivals < ARRIVALS_FOLD_AT {
+        return Ok(());
+    }
+    let mut found: Vec<(u64, MailboxEntry)> = Vec::with_capacity(counters.arrivals as usize);
+    for item in t.arrivals.iter(txn)? {
+        let (key, bytes) = item?;
+        found.push((arrival_owner(key)?, decode(bytes)?));
+    }
+    t.arrivals.clear(txn)?;
+    // In key order, so that each mailbox's leaf is filled in one go.
+    found.sort_unstable_by_key(|(owner, entry)| (*owner, entry.uid.0));
+    for (owner, entry) in &found {
+        super::put(t.mailbox, txn, &entry_key(AccountId(*owner), entry.uid), entry)?;
+    }
+    counters.arrivals = 0;
+    Ok(())
 }
 
 /// The mailbox's messages in uid order, with when each was accepted and the recipient's
@@ -42,7 +114,9 @@ pub(crate) fn set_flags(
     txn: &mut RwTxn,
     account: AccountId,
     changes: &[(Uid, MessageFlags)],
+    counters: &mut Counters,
 ) -> Result<(), StoreError> {
+    fold_account(t, txn, account, counters)?;
     for (uid, flags) in changes {
         let key = entry_key(account, *uid);
         if t.mailbox.get(txn, &key)?.is_none() {
@@ -121,7 +195,8 @@ pub(crate) fn accept(
         account.used_bytes += message.size;
         account.message_count += 1;
         let entry = MailboxEntry { uid, message: id, size: message.size };
-        super::put(t.mailbox, txn, &entry_key(account.id, uid), &entry)?;
+        super::put(t.arrivals, txn, &arrival_key(id, account.id), &entry)?;
+        counters.arrivals += 1;
         accounts::put(t, txn, &account)?;
         uids.push(uid);
         mailboxes.push((account.figures(), super::monitor::state(t, txn, account.id)?));
@@ -196,13 +271,14 @@ pub(crate) fn expunge(
     counters: &mut Counters,
 ) -> Result<(u32, Vec<Millis>), StoreError> {
     let mut record = accounts::existing(t, txn, account)?;
+    fold_account(t, txn, account, counters)?;
     let removed = remove_entries(t, txn, &mut record, uids, at, true, counters)?;
     accounts::put(t, txn, &record)?;
     Ok(removed)
 }
 
-/// Removes mailbox entries of `record`, erasing (with their keys) the messages no mailbox
-/// holds any more. `collected`: the recipient took them (the trail records it), rather than
+/// Removes mailbox entries of `record` (folded first: see [`fold_account`]), erasing (with
+/// their keys) the messages no mailbox holds any more. `collected`: the recipient took them (the trail records it), rather than
 /// the account being deleted.
 pub(crate) fn remove_entries(
     t: &Tables,

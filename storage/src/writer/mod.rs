@@ -10,6 +10,9 @@
 //! (map full) aborts the batch; the others are retried without it. A failed commit poisons
 //! the store: every later write is refused until the process restarts.
 //!
+//! A batch that accepts messages also folds the mailbox arrivals when they are due
+//! (`tables/messages.rs`), in the same transaction.
+//!
 //! `op.rs` lists the writes and hands each to its table family's applier; `room.rs`
 //! measures the room left on disk and tells a full disk from a failing one.
 
@@ -28,6 +31,7 @@ pub(crate) use self::op::{WriteOp, WriteOutcome};
 use self::room::{disk_room, is_full, is_short_write_on_full_disk, libc_enospc};
 use crate::counters::Counters;
 use crate::shared::Shared;
+use crate::tables::messages::fold_arrivals_if_due;
 use crate::StoreError;
 
 /// Most writes in one transaction.
@@ -89,7 +93,8 @@ type Applied = (Job, Result<WriteOutcome, StoreError>);
 /// Applies and commits one batch. Jobs that must be retried (their batch hit a map-full
 /// error caused by another job) are pushed back onto `retry`.
 fn commit_batch(shared: &Shared, batch: Vec<Job>, counters: &mut Counters, retry: &mut VecDeque<Job>) {
-    if batch.iter().any(|job| matches!(job.op, WriteOp::Accept { .. })) {
+    let accepts = batch.iter().any(|job| matches!(job.op, WriteOp::Accept { .. }));
+    if accepts {
         counters.disk_room_bytes = disk_room(shared, counters.disk_reserve_bytes);
     }
     let txn = match shared.env.write_txn() {
@@ -101,7 +106,11 @@ fn commit_batch(shared: &Shared, batch: Vec<Job>, counters: &mut Counters, retry
         *counters = start_counters;
         return;
     };
-    match counters.persist(&shared.tables, &mut txn).and_then(|()| txn.commit().map_err(StoreError::from)) {
+    let folded = if accepts { fold_arrivals_if_due(&shared.tables, &mut txn, counters) } else { Ok(()) };
+    match folded
+        .and_then(|()| counters.persist(&shared.tables, &mut txn))
+        .and_then(|()| txn.commit().map_err(StoreError::from))
+    {
         Ok(()) => answer(shared, results),
         Err(error) if is_full(&error) || is_short_write_on_full_disk(shared, &error, counters.disk_reserve_bytes) => {
             // The batch fits no more at commit time (LMDB needs pages for its own free list
