@@ -90,7 +90,7 @@ pub struct StoreStats {
     pub message_bytes: u64,
     pub mailboxes: u64,
     /// Mailbox entries of the latest messages not yet folded into their mailboxes' index
-    /// (at most `ARRIVALS_FOLD_AT` plus one commit's; see `tables/messages.rs`).
+    /// (normally fewer than `ARRIVALS_FOLD_AT` plus one commit's; see `tables/messages.rs`).
     pub arrivals: u64,
     pub connection_log_lines: u64,
     pub file_bytes: u64,

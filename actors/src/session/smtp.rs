@@ -239,6 +239,8 @@ impl Submission {
         let mut remote: Vec<Address> = Vec::new();
         for (destination, address) in recipients {
             match destination {
+                // The store holds one entry per mailbox and message.
+                Destination::Mailbox(id) if local.contains(&id) => {}
                 Destination::Mailbox(id) => local.push(id),
                 Destination::Operator => remote.push(address),
             }

@@ -7,9 +7,9 @@
 //! recipient's entry dirtied the last leaf of its own mailbox, one page written alone per
 //! recipient per commit, and on a disk that charges for every scattered page that bounded
 //! the accept rate (docs/benchmarks.md). The arrivals are folded into `mailbox`, whole
-//! mailboxes at a time: all of them in the commit that finds [`ARRIVALS_FOLD_AT`] or more
-//! ([`fold_arrivals_if_due`]), and an account's before any write to its mailbox (expunge,
-//! flags, deletion), so that those only ever see `mailbox`. Readers see a mailbox as its
+//! mailboxes at a time: all of them once there are [`ARRIVALS_FOLD_AT`] (by the writer, in
+//! a transaction of its own: [`fold_arrivals`]), and an account's before any write to its
+//! mailbox (expunge, flags, deletion), so that those only ever see `mailbox`. Readers see a mailbox as its
 //! folded entries followed by its arrivals, whose uids are all higher.
 
 use heed::{RoTxn, RwTxn};
@@ -20,7 +20,7 @@ use crate::schema::{account_key, arrival_key, arrival_owner, decode, entry_key, 
 use crate::types::*;
 use crate::StoreError;
 
-/// The arrivals that make the writer fold them all into `mailbox` in the commit: large
+/// The arrivals that make the writer fold them all into `mailbox`: large
 /// enough that each mailbox's last leaf is written once for many messages, small enough
 /// that a reader's scan of the arrivals (a few pages) stays cheap.
 pub const ARRIVALS_FOLD_AT: u64 = 512;
@@ -61,18 +61,14 @@ pub(crate) fn fold_account(
         t.arrivals.delete(txn, key)?;
         super::put(t.mailbox, txn, &entry_key(account, entry.uid), entry)?;
     }
-    counters.arrivals -= found.len() as u64;
+    counters.arrivals = counters.arrivals.saturating_sub(found.len() as u64);
     Ok(())
 }
 
-/// Folds every arrival into `mailbox` once there are [`ARRIVALS_FOLD_AT`] of them; the
-/// writer calls it before committing a batch that accepted messages (never in a batch
-/// without one: a store too full for the fold must still take the expunges that free it).
-pub(crate) fn fold_arrivals_if_due(t: &Tables, txn: &mut RwTxn, counters: &mut Counters) -> Result<(), StoreError> {
-    if counters.arrivals < ARRIVALS_FOLD_AT {
-        return Ok(());
-    }
-    let mut found: Vec<(u64, MailboxEntry)> = Vec::with_capacity(counters.arrivals as usize);
+/// Folds every arrival into `mailbox`; the writer calls it, in a transaction of its own,
+/// once there are [`ARRIVALS_FOLD_AT`].
+pub(crate) fn fold_arrivals(t: &Tables, txn: &mut RwTxn, counters: &mut Counters) -> Result<(), StoreError> {
+    let mut found: Vec<(u64, MailboxEntry)> = Vec::new();
     for item in t.arrivals.iter(txn)? {
         let (key, bytes) = item?;
         found.push((arrival_owner(key)?, decode(bytes)?));
@@ -169,8 +165,12 @@ pub(crate) fn accept(
 ) -> Result<AcceptedMessage, StoreError> {
     let Envelope { sender, recipients, remote } = *envelope;
     // Check every recipient before touching anything.
-    let mut accounts = Vec::with_capacity(recipients.len());
+    let mut accounts: Vec<Account> = Vec::with_capacity(recipients.len());
     for id in recipients {
+        if accounts.iter().any(|account| account.id == *id) {
+            // One mailbox entry per recipient and message: the arrival's key.
+            return Err(StoreError::Refused(format!("mailbox {} named twice as a recipient", id.0)));
+        }
         let account = accounts::existing(t, txn, *id)?;
         if message.size > account.quota_bytes {
             return Err(StoreError::LargerThanQuota(account.address, account.quota_bytes));

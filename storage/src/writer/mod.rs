@@ -10,8 +10,9 @@
 //! (map full) aborts the batch; the others are retried without it. A failed commit poisons
 //! the store: every later write is refused until the process restarts.
 //!
-//! A batch that accepts messages also folds the mailbox arrivals when they are due
-//! (`tables/messages.rs`), in the same transaction.
+//! Once a batch is answered, the writer folds the mailbox arrivals into the mailboxes when
+//! there are enough of them (`tables/messages.rs`), in a transaction of its own: no caller
+//! waits for it, and a fold that fails (a full store) refuses no one's write.
 //!
 //! `op.rs` lists the writes and hands each to its table family's applier; `room.rs`
 //! measures the room left on disk and tells a full disk from a failing one.
@@ -31,7 +32,7 @@ pub(crate) use self::op::{WriteOp, WriteOutcome};
 use self::room::{disk_room, is_full, is_short_write_on_full_disk, libc_enospc};
 use crate::counters::Counters;
 use crate::shared::Shared;
-use crate::tables::messages::fold_arrivals_if_due;
+use crate::tables::messages::{self, ARRIVALS_FOLD_AT};
 use crate::StoreError;
 
 /// Most writes in one transaction.
@@ -54,6 +55,7 @@ pub(crate) enum Request {
 pub(crate) fn run(shared: Arc<Shared>, requests: Receiver<Request>, mut counters: Counters) {
     let mut pending: VecDeque<Job> = VecDeque::new();
     let mut stopping = false;
+    let mut fold_at = ARRIVALS_FOLD_AT;
     loop {
         if pending.is_empty() {
             if stopping {
@@ -84,6 +86,34 @@ pub(crate) fn run(shared: Arc<Shared>, requests: Receiver<Request>, mut counters
         }
         let batch: Vec<Job> = pending.drain(..).collect();
         commit_batch(&shared, batch, &mut counters, &mut pending);
+        if counters.arrivals >= fold_at && !shared.poisoned.load(Ordering::Acquire) {
+            fold_at = fold_arrivals(&shared, &mut counters);
+        }
+    }
+}
+
+/// Folds every mailbox arrival into the mailboxes in a transaction of its own; returns the
+/// count of arrivals at which to fold next. A fold that fails leaves the arrivals where
+/// they are, readable as before, and is tried again once as many more have arrived (a full
+/// store frees room as recipients collect; a record that does not decode is fsck's to
+/// report). Nothing was promised to a caller, so nothing is poisoned: a failing disk
+/// fails the next batch's commit.
+fn fold_arrivals(shared: &Shared, counters: &mut Counters) -> u64 {
+    let before = counters.arrivals;
+    let folded = shared.env.write_txn().map_err(StoreError::from).and_then(|mut txn| {
+        messages::fold_arrivals(&shared.tables, &mut txn, counters)?;
+        txn.commit().map_err(StoreError::from)
+    });
+    match folded {
+        Ok(()) => {
+            shared.commits.fetch_add(1, Ordering::Relaxed);
+            ARRIVALS_FOLD_AT
+        }
+        Err(error) => {
+            counters.arrivals = before;
+            tracing::warn!(%error, arrivals = before, "the mailbox arrivals were not folded; trying again later");
+            before.saturating_add(ARRIVALS_FOLD_AT)
+        }
     }
 }
 
@@ -93,8 +123,7 @@ type Applied = (Job, Result<WriteOutcome, StoreError>);
 /// Applies and commits one batch. Jobs that must be retried (their batch hit a map-full
 /// error caused by another job) are pushed back onto `retry`.
 fn commit_batch(shared: &Shared, batch: Vec<Job>, counters: &mut Counters, retry: &mut VecDeque<Job>) {
-    let accepts = batch.iter().any(|job| matches!(job.op, WriteOp::Accept { .. }));
-    if accepts {
+    if batch.iter().any(|job| matches!(job.op, WriteOp::Accept { .. })) {
         counters.disk_room_bytes = disk_room(shared, counters.disk_reserve_bytes);
     }
     let txn = match shared.env.write_txn() {
@@ -106,11 +135,7 @@ fn commit_batch(shared: &Shared, batch: Vec<Job>, counters: &mut Counters, retry
         *counters = start_counters;
         return;
     };
-    let folded = if accepts { fold_arrivals_if_due(&shared.tables, &mut txn, counters) } else { Ok(()) };
-    match folded
-        .and_then(|()| counters.persist(&shared.tables, &mut txn))
-        .and_then(|()| txn.commit().map_err(StoreError::from))
-    {
+    match counters.persist(&shared.tables, &mut txn).and_then(|()| txn.commit().map_err(StoreError::from)) {
         Ok(()) => answer(shared, results),
         Err(error) if is_full(&error) || is_short_write_on_full_disk(shared, &error, counters.disk_reserve_bytes) => {
             // The batch fits no more at commit time (LMDB needs pages for its own free list
