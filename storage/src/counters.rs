@@ -79,9 +79,6 @@ pub(crate) struct Counters {
     /// What new messages may still take on disk in this batch (not persisted: measured
     /// at the start of each batch by the writer).
     pub disk_room_bytes: u64,
-    /// Entries in the `arrivals` table (not persisted: counted at open, then kept by the
-    /// writer; they are all folded into `mailbox` once there are `ARRIVALS_FOLD_AT`).
-    pub arrivals: u64,
 }
 
 impl Counters {
@@ -108,7 +105,6 @@ impl Counters {
             map_bytes: map_bytes as u64,
             disk_reserve_bytes,
             disk_room_bytes: u64::MAX,
-            arrivals: tables.arrivals.len(txn)?,
         })
     }
 

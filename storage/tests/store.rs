@@ -431,7 +431,7 @@ async fn a_mailbox_reads_the_same_before_and_after_its_arrivals_are_folded() {
     assert_eq!((uids(a), arrivals()), (vec![2], 1));
     assert_eq!(store.fsck().expect("fsck"), Vec::<String>::new());
 
-    // Reopened with one arrival: counted at open, so the fold comes exactly at the mark.
+    // Reopened with one arrival: it counts, so the fold comes exactly at the mark.
     store.close();
     drop(store);
     let store = open(dir.path());

@@ -192,7 +192,7 @@ pub(crate) fn delete(
     if state.legal_hold {
         return Err(StoreError::Refused(format!("{} is under legal hold", record.address)));
     }
-    messages::fold_account(t, txn, account, counters)?;
+    messages::fold_account(t, txn, account)?;
     let uids: Vec<Uid> = messages::mailbox(t, txn, account)?.iter().map(|entry| entry.uid).collect();
     let (erased, _) = messages::remove_entries(t, txn, &mut record, &uids, at, false, counters)?;
     let key = account_key(account);

@@ -9,8 +9,8 @@
 //! the accept rate (docs/benchmarks.md). The arrivals are folded into `mailbox`, whole
 //! mailboxes at a time: all of them once there are [`ARRIVALS_FOLD_AT`] (by the writer, in
 //! a transaction of its own: [`fold_arrivals`]), and an account's before any write to its
-//! mailbox (expunge, flags, deletion), so that those only ever see `mailbox`. Readers see a mailbox as its
-//! folded entries followed by its arrivals, whose uids are all higher.
+//! mailbox (expunge, flags, deletion), so that those only ever see `mailbox`. Readers see
+//! a mailbox as its folded entries followed by its arrivals, whose uids are all higher.
 
 use heed::{RoTxn, RwTxn};
 
@@ -20,54 +20,49 @@ use crate::schema::{account_key, arrival_key, arrival_owner, decode, entry_key, 
 use crate::types::*;
 use crate::StoreError;
 
-/// The arrivals that make the writer fold them all into `mailbox`: large
-/// enough that each mailbox's last leaf is written once for many messages, small enough
-/// that a reader's scan of the arrivals (a few pages) stays cheap.
+/// The arrivals that make the writer fold them all into `mailbox`: large enough that each
+/// mailbox's last leaf is written once for many messages, small enough that a reader's
+/// scan of the arrivals (a few pages) stays cheap.
 pub const ARRIVALS_FOLD_AT: u64 = 512;
 
 /// The mailbox's messages in uid order: its folded entries, then its arrivals.
 pub(crate) fn mailbox(t: &Tables, txn: &RoTxn<'_>, account: AccountId) -> Result<Vec<MailboxEntry>, StoreError> {
     let mut entries: Vec<MailboxEntry> = super::values_under(t.mailbox, txn, &account_key(account))?;
+    entries.extend(arrivals_of(t, txn, account)?.into_iter().map(|(_, entry)| entry));
+    Ok(entries)
+}
+
+/// The account's arrivals in arrival (so uid) order, with their keys. The table holds
+/// fewer than [`ARRIVALS_FOLD_AT`] and a batch's entries of every account: scanned whole.
+fn arrivals_of(t: &Tables, txn: &RoTxn<'_>, account: AccountId) -> Result<Vec<([u8; 16], MailboxEntry)>, StoreError> {
     let owner = account_key(account);
+    let mut found = Vec::new();
     for item in t.arrivals.iter(txn)? {
         let (key, bytes) = item?;
         if key.get(8..) == Some(&owner[..]) {
-            entries.push(decode(bytes)?);
+            let key = key.try_into().map_err(|_| StoreError::Corrupt("arrival key length".into()))?;
+            found.push((key, decode(bytes)?));
         }
     }
-    Ok(entries)
+    Ok(found)
 }
 
 /// Moves the account's arrivals into `mailbox`: what a write to a mailbox does first, so
 /// that it finds every entry there.
-pub(crate) fn fold_account(
-    t: &Tables,
-    txn: &mut RwTxn,
-    account: AccountId,
-    counters: &mut Counters,
-) -> Result<(), StoreError> {
-    if counters.arrivals == 0 {
+pub(crate) fn fold_account(t: &Tables, txn: &mut RwTxn, account: AccountId) -> Result<(), StoreError> {
+    if t.arrivals.is_empty(txn)? {
         return Ok(());
     }
-    let owner = account_key(account);
-    let mut found: Vec<(Vec<u8>, MailboxEntry)> = Vec::new();
-    for item in t.arrivals.iter(txn)? {
-        let (key, bytes) = item?;
-        if key.get(8..) == Some(&owner[..]) {
-            found.push((key.to_vec(), decode(bytes)?));
-        }
+    for (key, entry) in arrivals_of(t, txn, account)? {
+        t.arrivals.delete(txn, &key)?;
+        super::put(t.mailbox, txn, &entry_key(account, entry.uid), &entry)?;
     }
-    for (key, entry) in &found {
-        t.arrivals.delete(txn, key)?;
-        super::put(t.mailbox, txn, &entry_key(account, entry.uid), entry)?;
-    }
-    counters.arrivals = counters.arrivals.saturating_sub(found.len() as u64);
     Ok(())
 }
 
 /// Folds every arrival into `mailbox`; the writer calls it, in a transaction of its own,
 /// once there are [`ARRIVALS_FOLD_AT`].
-pub(crate) fn fold_arrivals(t: &Tables, txn: &mut RwTxn, counters: &mut Counters) -> Result<(), StoreError> {
+pub(crate) fn fold_arrivals(t: &Tables, txn: &mut RwTxn) -> Result<(), StoreError> {
     let mut found: Vec<(u64, MailboxEntry)> = Vec::new();
     for item in t.arrivals.iter(txn)? {
         let (key, bytes) = item?;
@@ -79,7 +74,6 @@ pub(crate) fn fold_arrivals(t: &Tables, txn: &mut RwTxn, counters: &mut Counters
     for (owner, entry) in &found {
         super::put(t.mailbox, txn, &entry_key(AccountId(*owner), entry.uid), entry)?;
     }
-    counters.arrivals = 0;
     Ok(())
 }
 
@@ -110,9 +104,8 @@ pub(crate) fn set_flags(
     txn: &mut RwTxn,
     account: AccountId,
     changes: &[(Uid, MessageFlags)],
-    counters: &mut Counters,
 ) -> Result<(), StoreError> {
-    fold_account(t, txn, account, counters)?;
+    fold_account(t, txn, account)?;
     for (uid, flags) in changes {
         let key = entry_key(account, *uid);
         if t.mailbox.get(txn, &key)?.is_none() {
@@ -196,7 +189,6 @@ pub(crate) fn accept(
         account.message_count += 1;
         let entry = MailboxEntry { uid, message: id, size: message.size };
         super::put(t.arrivals, txn, &arrival_key(id, account.id), &entry)?;
-        counters.arrivals += 1;
         accounts::put(t, txn, &account)?;
         uids.push(uid);
         mailboxes.push((account.figures(), super::monitor::state(t, txn, account.id)?));
@@ -271,15 +263,15 @@ pub(crate) fn expunge(
     counters: &mut Counters,
 ) -> Result<(u32, Vec<Millis>), StoreError> {
     let mut record = accounts::existing(t, txn, account)?;
-    fold_account(t, txn, account, counters)?;
+    fold_account(t, txn, account)?;
     let removed = remove_entries(t, txn, &mut record, uids, at, true, counters)?;
     accounts::put(t, txn, &record)?;
     Ok(removed)
 }
 
 /// Removes mailbox entries of `record` (folded first: see [`fold_account`]), erasing (with
-/// their keys) the messages no mailbox holds any more. `collected`: the recipient took them (the trail records it), rather than
-/// the account being deleted.
+/// their keys) the messages no mailbox holds any more. `collected`: the recipient took
+/// them (the trail records it), rather than the account being deleted.
 pub(crate) fn remove_entries(
     t: &Tables,
     txn: &mut RwTxn,

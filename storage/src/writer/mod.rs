@@ -85,9 +85,9 @@ pub(crate) fn run(shared: Arc<Shared>, requests: Receiver<Request>, mut counters
             continue;
         }
         let batch: Vec<Job> = pending.drain(..).collect();
-        commit_batch(&shared, batch, &mut counters, &mut pending);
-        if counters.arrivals >= fold_at && !shared.poisoned.load(Ordering::Acquire) {
-            fold_at = fold_arrivals(&shared, &mut counters);
+        match commit_batch(&shared, batch, &mut counters, &mut pending) {
+            Some(arrivals) if arrivals >= fold_at => fold_at = fold_arrivals(&shared, arrivals),
+            _ => {}
         }
     }
 }
@@ -98,10 +98,9 @@ pub(crate) fn run(shared: Arc<Shared>, requests: Receiver<Request>, mut counters
 /// store frees room as recipients collect; a record that does not decode is fsck's to
 /// report). Nothing was promised to a caller, so nothing is poisoned: a failing disk
 /// fails the next batch's commit.
-fn fold_arrivals(shared: &Shared, counters: &mut Counters) -> u64 {
-    let before = counters.arrivals;
+fn fold_arrivals(shared: &Shared, arrivals: u64) -> u64 {
     let folded = shared.env.write_txn().map_err(StoreError::from).and_then(|mut txn| {
-        messages::fold_arrivals(&shared.tables, &mut txn, counters)?;
+        messages::fold_arrivals(&shared.tables, &mut txn)?;
         txn.commit().map_err(StoreError::from)
     });
     match folded {
@@ -110,9 +109,8 @@ fn fold_arrivals(shared: &Shared, counters: &mut Counters) -> u64 {
             ARRIVALS_FOLD_AT
         }
         Err(error) => {
-            counters.arrivals = before;
-            tracing::warn!(%error, arrivals = before, "the mailbox arrivals were not folded; trying again later");
-            before.saturating_add(ARRIVALS_FOLD_AT)
+            tracing::warn!(%error, arrivals, "the mailbox arrivals were not folded; trying again later");
+            arrivals.saturating_add(ARRIVALS_FOLD_AT)
         }
     }
 }
@@ -122,21 +120,34 @@ type Applied = (Job, Result<WriteOutcome, StoreError>);
 
 /// Applies and commits one batch. Jobs that must be retried (their batch hit a map-full
 /// error caused by another job) are pushed back onto `retry`.
-fn commit_batch(shared: &Shared, batch: Vec<Job>, counters: &mut Counters, retry: &mut VecDeque<Job>) {
+/// Returns, when the batch was committed, the mailbox arrivals it left (LMDB counts a
+/// table's entries).
+fn commit_batch(shared: &Shared, batch: Vec<Job>, counters: &mut Counters, retry: &mut VecDeque<Job>) -> Option<u64> {
     if batch.iter().any(|job| matches!(job.op, WriteOp::Accept { .. })) {
         counters.disk_room_bytes = disk_room(shared, counters.disk_reserve_bytes);
     }
     let txn = match shared.env.write_txn() {
         Ok(txn) => txn,
-        Err(e) => return poison(shared, batch, e),
+        Err(e) => {
+            poison(shared, batch, e);
+            return None;
+        }
     };
     let start_counters = *counters;
     let Some((mut txn, results)) = apply_all(shared, txn, batch, counters, retry) else {
         *counters = start_counters;
-        return;
+        return None;
     };
-    match counters.persist(&shared.tables, &mut txn).and_then(|()| txn.commit().map_err(StoreError::from)) {
-        Ok(()) => answer(shared, results),
+    let committed = counters.persist(&shared.tables, &mut txn).and_then(|()| {
+        let arrivals = shared.tables.arrivals.len(&txn)?;
+        txn.commit()?;
+        Ok(arrivals)
+    });
+    match committed {
+        Ok(arrivals) => {
+            answer(shared, results);
+            return Some(arrivals);
+        }
         Err(error) if is_full(&error) || is_short_write_on_full_disk(shared, &error, counters.disk_reserve_bytes) => {
             // The batch fits no more at commit time (LMDB needs pages for its own free list
             // too). LMDB aborted the transaction: nothing of it is on disk and the store is
@@ -146,6 +157,7 @@ fn commit_batch(shared: &Shared, batch: Vec<Job>, counters: &mut Counters, retry
         }
         Err(e) => poison(shared, results.into_iter().map(|(job, _)| job).collect(), e),
     }
+    None
 }
 
 /// Applies each job of the batch in `txn`. When one fails in a way that may have left

@@ -235,7 +235,7 @@ pub(crate) fn apply(t: &Tables, txn: &mut RwTxn, op: &WriteOp, c: &mut Counters)
         WriteOp::RecordCollection { account, at } => monitor::record_collection(t, txn, *account, *at).map(done),
         WriteOp::Expunge { account, uids, at } => messages::expunge(t, txn, *account, uids, *at, c)
             .map(|(erased, accepted_at)| WriteOutcome::Expunged { erased, accepted_at }),
-        WriteOp::SetFlags { account, changes } => messages::set_flags(t, txn, *account, changes, c).map(done),
+        WriteOp::SetFlags { account, changes } => messages::set_flags(t, txn, *account, changes).map(done),
         WriteOp::SetQuota { account, quota_bytes } => accounts::set_quota(t, txn, *account, *quota_bytes).map(done),
         WriteOp::SetDeleteOnRetrieve { account, enabled } => {
             accounts::set_delete_on_retrieve(t, txn, *account, *enabled).map(done)
