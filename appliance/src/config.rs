@@ -56,14 +56,17 @@ pub struct FederationSection {
     /// Next hops that override DNS MX, domain → `host:port` (or `host`, port 25): private
     /// networks, tests.
     pub routes: BTreeMap<String, String>,
-    /// Longest wait between two delivery attempts, in minutes (1, 2, 4 … up to it).
+    /// Longest wait between two delivery attempts, in minutes (1, 2, 4 … up to it); at most
+    /// a year.
     pub retry_max_minutes: u64,
-    /// A recipient not delivered after this many hours fails, and its sender is told.
+    /// A recipient not delivered after this many hours fails, and its sender is told; at
+    /// most a year (8760).
     pub expire_after_hours: u64,
-    /// Time between two looks at the outbound queue (a new message is tried at once).
+    /// Seconds between two looks at the outbound queue (a new message is tried at once):
+    /// from 1 to a year.
     pub queue_interval_secs: u64,
     /// The oldest message in the queue older than this many minutes raises an alert (0:
-    /// as soon as a delivery is deferred).
+    /// as soon as a delivery is deferred); at most a year.
     pub queue_alert_minutes: u64,
 }
 
@@ -252,10 +255,23 @@ pub struct Limits {
     pub in_flight_mib: u64,
 }
 
-/// The longest any `[limits]` time may be: a year. A session's deadlines are its start plus
-/// these, so a value meant as "never" (TOML's largest integer, 2^63 - 1 seconds) must be
-/// refused at load, not overflow the clock in the first session.
-const LIMIT_SECS_MAX: u64 = 365 * 24 * 3600;
+/// The longest any configured time may be: a year. A session's deadlines are its start plus
+/// the `[limits]` times, and the queues' waits are added to the clock, so a value meant as
+/// "never" (TOML's largest integer, 2^63 - 1 seconds) must be refused at load, not overflow
+/// the clock in the first session or wrap a product round to a few seconds.
+const YEAR_SECS: u64 = 365 * 24 * 3600;
+/// The largest store map and disk reserve, in MiB (64 TiB): about half of what a process
+/// may map on x86-64, and far below where a size in bytes overflows.
+const STORE_MIB_MAX: u64 = 1 << 26;
+
+/// A time setting's bounds, in its own unit: the least, and a year.
+fn time_within(section: &str, name: &str, value: u64, least: u64, unit_secs: u64, unit: &str) -> anyhow::Result<()> {
+    let most = YEAR_SECS / unit_secs;
+    if !(least..=most).contains(&value) {
+        anyhow::bail!("[{section}] {name} = {value}: a time from {least} to {most} {unit} (a year)");
+    }
+    Ok(())
+}
 
 impl Limits {
     /// Every time limit is at most a year, and those a session waits on are at least a second
@@ -271,8 +287,29 @@ impl Limits {
             ("login_failure_window_secs", self.login_failure_window_secs, 0),
         ];
         for (name, secs, least) in times {
-            if !(least..=LIMIT_SECS_MAX).contains(&secs) {
-                anyhow::bail!("[limits] {name} = {secs}: a time from {least} to {LIMIT_SECS_MAX} seconds (a year)");
+            time_within("limits", name, secs, least, 1, "seconds")?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// The times between the relay's rounds (sweeps, spool and queue looks) and the outbound
+    /// queue's waits are at most a year, and the rounds at least a second apart; the store's
+    /// sizes fit the address space.
+    fn check_times_and_sizes(&self) -> anyhow::Result<()> {
+        let (m, n, f) = (&self.monitor, &self.notices, &self.federation);
+        time_within("monitor", "sweep_interval_secs", m.sweep_interval_secs, 1, 1, "seconds")?;
+        time_within("notices", "flush_interval_secs", n.flush_interval_secs, 1, 1, "seconds")?;
+        time_within("federation", "queue_interval_secs", f.queue_interval_secs, 1, 1, "seconds")?;
+        time_within("federation", "retry_max_minutes", f.retry_max_minutes, 1, 60, "minutes")?;
+        time_within("federation", "expire_after_hours", f.expire_after_hours, 1, 3600, "hours")?;
+        time_within("federation", "queue_alert_minutes", f.queue_alert_minutes, 0, 60, "minutes")?;
+        let sizes =
+            [("map_size_mib", self.store.map_size_mib as u64, 1), ("disk_reserve_mib", self.store.disk_reserve_mib, 0)];
+        for (name, mib, least) in sizes {
+            if !(least..=STORE_MIB_MAX).contains(&mib) {
+                anyhow::bail!("[store] {name} = {mib}: a size from {least} to {STORE_MIB_MAX} MiB (64 TiB)");
             }
         }
         Ok(())
@@ -282,10 +319,11 @@ impl Limits {
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// The most the store file may grow to, in MiB.
+    /// The most the store file may grow to, in MiB (at most 64 TiB).
     pub map_size_mib: usize,
     /// Free space kept on the store's filesystem, in MiB: messages are refused (452 4.3.1)
-    /// rather than let the disk fill, so that collections and logs always fit.
+    /// rather than let the disk fill, so that collections and logs always fit (at most
+    /// 64 TiB).
     pub disk_reserve_mib: u64,
 }
 
@@ -307,7 +345,7 @@ pub struct MonitorSection {
     pub distinct_recipients_per_day: u32,
     /// Refusals within 24 hours after which the account is blocked.
     pub strikes_to_block: u32,
-    /// Seconds between sweeps of every account.
+    /// Seconds between sweeps of every account: from 1 to a year.
     pub sweep_interval_secs: u64,
     /// Days connection records and trails of erased messages are kept.
     pub log_retention_days: u64,
@@ -348,7 +386,7 @@ pub struct NoticesSection {
     pub from: Option<String>,
     /// Where administrator alerts go.
     pub admin: Option<String>,
-    /// Seconds between looks at the notice spool.
+    /// Seconds between looks at the notice spool: from 1 to a year.
     pub flush_interval_secs: u64,
 }
 
@@ -464,6 +502,7 @@ impl Config {
         };
         config.keys.check().with_context(|| format!("in {}", path.display()))?;
         config.limits.check().with_context(|| format!("in {}", path.display()))?;
+        config.check_times_and_sizes().with_context(|| format!("in {}", path.display()))?;
         config.zone().with_context(|| format!("in {}", path.display()))?;
         if let Some(acme) = &config.tls.acme {
             acme.check().with_context(|| format!("in {}", path.display()))?;
@@ -644,6 +683,43 @@ mod tests {
         );
         let zero = load("[limits]\nlogin_within_secs = 0\n").expect_err("no time to log in");
         assert!(format!("{zero:#}").contains("login_within_secs = 0"), "{zero:#}");
+    }
+
+    #[test]
+    fn the_rounds_queues_and_store_sizes_are_bounded() {
+        let at_most = "[monitor]\nsweep_interval_secs = 31536000\n[notices]\nflush_interval_secs = 31536000\n\
+                       [federation]\nqueue_interval_secs = 31536000\nretry_max_minutes = 525600\n\
+                       expire_after_hours = 8760\nqueue_alert_minutes = 0\n\
+                       [store]\nmap_size_mib = 67108864\ndisk_reserve_mib = 0\n";
+        let config = load(at_most).expect("every bound reached");
+        let outbound = config.outbound_config().expect("outbound");
+        assert_eq!(outbound.expire_after, std::time::Duration::from_secs(YEAR_SECS));
+        assert_eq!(config.store_options().map_bytes, 1 << 46);
+        let refused = [
+            (
+                "[monitor]\nsweep_interval_secs = 0\n",
+                "[monitor] sweep_interval_secs = 0: a time from 1 to 31536000 seconds",
+            ),
+            (
+                "[notices]\nflush_interval_secs = 9223372036854775807\n",
+                "[notices] flush_interval_secs = 9223372036854775807",
+            ),
+            ("[federation]\nqueue_interval_secs = 31536001\n", "[federation] queue_interval_secs = 31536001"),
+            // 5124095576030432 hours are 2^64 seconds and a little: the product wrapped round.
+            ("[federation]\nexpire_after_hours = 5124095576030432\n", "a time from 1 to 8760 hours (a year)"),
+            ("[federation]\nretry_max_minutes = 0\n", "a time from 1 to 525600 minutes (a year)"),
+            ("[federation]\nqueue_alert_minutes = 525601\n", "[federation] queue_alert_minutes = 525601"),
+            (
+                "[store]\nmap_size_mib = 17592186044416\n",
+                "[store] map_size_mib = 17592186044416: a size from 1 to 67108864 MiB",
+            ),
+            ("[store]\nmap_size_mib = 0\n", "[store] map_size_mib = 0"),
+            ("[store]\ndisk_reserve_mib = 67108865\n", "[store] disk_reserve_mib = 67108865"),
+        ];
+        for (text, said) in refused {
+            let error = load(text).expect_err(text);
+            assert!(format!("{error:#}").contains(said), "{text}: {error:#}");
+        }
     }
 
     #[test]
