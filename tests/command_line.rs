@@ -105,6 +105,18 @@ fn config_show_and_check_say_what_the_relay_reads_and_what_is_wrong() {
     assert_eq!(checked.status.code(), Some(1), "{}", said(&checked));
     assert!(said(&checked).contains("sesions_max") && said(&checked).contains("line 3"), "{}", said(&checked));
 
+    // A value out of its range: exit 1, the setting and its range, the file named once.
+    let too_long = dir.path().join("too-long");
+    write_config(&too_long, "domain = \"relay.test\"\n[federation]\nexpire_after_hours = 9000\n");
+    let checked = caducee(&too_long, &["config", "check"]);
+    assert_eq!(checked.status.code(), Some(1), "{}", said(&checked));
+    assert!(
+        said(&checked).contains("[federation] expire_after_hours = 9000: a time from 1 to 8760 hours"),
+        "{}",
+        said(&checked)
+    );
+    assert_eq!(said(&checked).matches("caducee.toml").count(), 1, "{}", said(&checked));
+
     // Files that are not there, and two services on one port: every problem, exit 1.
     let wrong = dir.path().join("wrong");
     write_config(

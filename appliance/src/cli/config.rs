@@ -86,7 +86,11 @@ fn problems(data_dir: &Path, path: &Path) -> anyhow::Result<Vec<String>> {
     let config = match Config::load(data_dir) {
         Ok(config) => config,
         // A parse error names its line and column; a rule that does not hold, its setting.
-        Err(error) => return Ok(vec![format!("{error:#}")]),
+        // The outermost context names the file, which every line printed already starts with.
+        Err(error) => {
+            let causes: Vec<String> = error.chain().skip(1).map(ToString::to_string).collect();
+            return Ok(vec![if causes.is_empty() { format!("{error:#}") } else { causes.join(": ") }]);
+        }
     };
     let mut problems = Vec::new();
     if let Err(error) = config.notices_config() {
