@@ -500,14 +500,21 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        config.keys.check().with_context(|| format!("in {}", path.display()))?;
-        config.limits.check().with_context(|| format!("in {}", path.display()))?;
-        config.check_times_and_sizes().with_context(|| format!("in {}", path.display()))?;
-        config.zone().with_context(|| format!("in {}", path.display()))?;
-        if let Some(acme) = &config.tls.acme {
-            acme.check().with_context(|| format!("in {}", path.display()))?;
-        }
+        config.check().with_context(|| format!("in {}", path.display()))?;
         Ok(config)
+    }
+
+    /// The rules a parsed configuration must hold: each setting within its range, the
+    /// settings that go together fitting together, a real time zone.
+    pub(crate) fn check(&self) -> anyhow::Result<()> {
+        self.keys.check()?;
+        self.limits.check()?;
+        self.check_times_and_sizes()?;
+        self.zone()?;
+        if let Some(acme) = &self.tls.acme {
+            acme.check()?;
+        }
+        Ok(())
     }
 
     /// The time zone of `time_zone`, or why the name is not one.

@@ -58,12 +58,14 @@ pub(super) fn run(data_dir: &Path, command: ConfigCommand) -> anyhow::Result<Exi
         }
         ConfigCommand::Check { json } => {
             let path = config_path(data_dir);
-            let exists = match std::fs::metadata(&path) {
-                Ok(_) => true,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            // An unreadable file is an error: the check did not run.
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => Some(text),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
             };
-            let problems = if exists { problems(data_dir, &path)? } else { Vec::new() };
+            let exists = text.is_some();
+            let problems = text.map_or_else(Vec::new, |text| problems(data_dir, &text));
             if json {
                 print_json(&Checked { config: path, exists, problems: problems.clone() })?;
             } else if !exists {
@@ -80,18 +82,17 @@ pub(super) fn run(data_dir: &Path, command: ConfigCommand) -> anyhow::Result<Exi
     }
 }
 
-/// Everything wrong with the file (an unreadable file is an error: the check did not run).
-fn problems(data_dir: &Path, path: &Path) -> anyhow::Result<Vec<String>> {
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let config = match Config::load(data_dir) {
+/// Everything wrong with the file's text. Each line printed starts with the file's path, so
+/// the problems do not name it again.
+fn problems(data_dir: &Path, text: &str) -> Vec<String> {
+    // A parse error names its line and column; a rule that does not hold, its setting.
+    let config: Config = match toml::from_str(text) {
         Ok(config) => config,
-        // A parse error names its line and column; a rule that does not hold, its setting.
-        // The outermost context names the file, which every line printed already starts with.
-        Err(error) => {
-            let causes: Vec<String> = error.chain().skip(1).map(ToString::to_string).collect();
-            return Ok(vec![if causes.is_empty() { format!("{error:#}") } else { causes.join(": ") }]);
-        }
+        Err(error) => return vec![error.to_string()],
     };
+    if let Err(error) = config.check() {
+        return vec![format!("{error:#}")];
+    }
     let mut problems = Vec::new();
     if let Err(error) = config.notices_config() {
         problems.push(format!("{error:#}"));
@@ -123,7 +124,7 @@ fn problems(data_dir: &Path, path: &Path) -> anyhow::Result<Vec<String>> {
         }
     }
     problems.extend(shared_addresses(&config));
-    Ok(problems)
+    problems
 }
 
 /// Two services on one address and port: the second could not listen.
