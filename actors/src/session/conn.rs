@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
@@ -17,12 +17,26 @@ pub(super) enum Accepted {
     Uring(std::net::TcpStream),
 }
 
+/// What rustls reads from under TLS: the socket, through a buffer that takes a whole TLS
+/// record in one read. rustls asks its reader for at most 4 KiB at a time, so the 8 kB record
+/// of a 5 KiB document took two or three `recvfrom` calls where it now takes one
+/// (docs/benchmarks.md, 2026-12-03); writes go through to the socket as they are.
+type TlsSocket = BufReader<TcpStream>;
+
+/// The buffer's size: one TLS record of the largest size (16 KiB of plaintext), with its
+/// header, padding and tag (RFC 8446 §5.2).
+const TLS_READ_BYTES: usize = 16 * 1024 + 256 + 5;
+
+/// Room made in the session's input buffer before each read, if it has less: a whole
+/// record's plaintext fits in one read. It grows no further than what is read and waits.
+const READ_BYTES_MIN: usize = 16 * 1024;
+
 /// Runs the TLS handshake within the session's time limit; the error is the outcome logged.
 pub(super) async fn handshake(
     context: &SessionContext,
     stream: TcpStream,
-) -> Result<TlsStream<TcpStream>, &'static str> {
-    handshake_within(context, context.tls.accept(stream)).await
+) -> Result<TlsStream<TlsSocket>, &'static str> {
+    handshake_within(context, context.tls.accept(BufReader::with_capacity(TLS_READ_BYTES, stream))).await
 }
 
 /// The handshake of a connection read and written through io_uring.
@@ -47,7 +61,7 @@ async fn handshake_within<T>(
 /// A connection, before or after TLS.
 pub(super) enum Conn {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<TlsSocket>>),
     /// TLS over a socket read and written through io_uring.
     Uring(Box<UringTls>),
     /// Only while switching to TLS.
@@ -55,11 +69,16 @@ pub(super) enum Conn {
 }
 
 impl Conn {
-    pub(super) async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+    /// Reads what has come (decrypted, under TLS) onto the end of `input`: the count of
+    /// bytes, 0 when the client closed. Cancel-safe: nothing is added unless it returns.
+    pub(super) async fn read_into(&mut self, input: &mut Vec<u8>) -> std::io::Result<usize> {
+        if input.capacity() - input.len() < READ_BYTES_MIN {
+            input.reserve(READ_BYTES_MIN);
+        }
         match self {
-            Conn::Plain(s) => s.read(buf).await,
-            Conn::Tls(s) => s.read(buf).await,
-            Conn::Uring(s) => s.read(buf).await,
+            Conn::Plain(s) => s.read_buf(input).await,
+            Conn::Tls(s) => s.read_buf(input).await,
+            Conn::Uring(s) => s.read_into(input).await,
             Conn::Gone => Ok(0),
         }
     }

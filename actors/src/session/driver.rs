@@ -27,8 +27,6 @@ use tokio::time::{Instant, Sleep};
 use super::conn::Conn;
 use super::SessionContext;
 
-/// Read buffer per connection.
-const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Replies are grouped until the client's pipelined commands are all answered, or until
 /// this much waits (retrieved messages), whichever comes first.
 const OUTPUT_GROUPED_BYTES_MAX: usize = 64 * 1024;
@@ -106,8 +104,7 @@ enum Input<E> {
 pub(super) struct Driver {
     pub(super) conn: Conn,
     context: SessionContext,
-    /// Read buffer, reused for every read of the session.
-    chunk: Box<[u8]>,
+    /// What was read and not yet taken by the machine; reads add to its end.
     input: Vec<u8>,
     pub(super) record: ConnectionRecord,
     /// Login must be complete by then.
@@ -142,7 +139,6 @@ impl Driver {
         let mut signal = context.shutdown.clone();
         Driver {
             conn,
-            chunk: vec![0; READ_CHUNK_BYTES].into_boxed_slice(),
             input: Vec::new(),
             record,
             login_deadline: started + limits.login_within,
@@ -310,12 +306,9 @@ impl Driver {
                     return Input::Shutdown;
                 }
                 event = protocol.event() => return Input::Event(event),
-                read = self.conn.read(&mut self.chunk) => return match read {
+                read = self.conn.read_into(&mut self.input) => return match read {
                     Ok(0) | Err(_) => Input::Closed,
-                    Ok(n) => {
-                        self.input.extend_from_slice(&self.chunk[..n]);
-                        Input::Bytes
-                    }
+                    Ok(_) => Input::Bytes,
                 },
                 () = self.wait_timer.as_mut() => {
                     if Instant::now() >= deadline {

@@ -13,7 +13,7 @@
 //! already received, so the same read is awaited again by the next call.
 
 use std::future::Future;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Write};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -83,16 +83,15 @@ impl UringTls {
         Ok(conn)
     }
 
-    /// Reads decrypted bytes into `buf`; 0 when the client closed.
-    pub(super) async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Reads decrypted bytes onto the end of `input`; 0 when the client closed.
+    pub(super) async fn read_into(&mut self, input: &mut Vec<u8>) -> io::Result<usize> {
         loop {
             if let Some(kind) = self.failed {
                 return Err(kind.into());
             }
-            match self.tls.reader().read(buf) {
-                Ok(n) => return Ok(n),
+            match take_plaintext(&mut self.tls, input) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
+                taken => return taken,
             }
             // Bytes received earlier and not yet taken come before a new read. What rustls
             // may want to send in answer (a key update) waits for the next write.
@@ -102,9 +101,9 @@ impl UringTls {
                 // The stream ended: told so, rustls' reader says whether after the client's
                 // close_notify (0) or without it (an error), as over epoll.
                 self.tls.read_tls(&mut io::empty())?;
-                return match self.tls.reader().read(buf) {
+                return match take_plaintext(&mut self.tls, input) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
-                    read => read,
+                    taken => taken,
                 };
             }
         }
@@ -198,4 +197,16 @@ impl UringTls {
         }
         Ok(())
     }
+}
+
+/// Moves the decrypted bytes rustls holds (its first chunk of them) onto the end of
+/// `input`: their count, 0 once the client's close_notify was read, `WouldBlock` when none
+/// wait yet. One copy, where reading them into a buffer and then into `input` made two.
+fn take_plaintext(tls: &mut ServerConnection, input: &mut Vec<u8>) -> io::Result<usize> {
+    let mut reader = tls.reader();
+    let plaintext = reader.fill_buf()?;
+    let n = plaintext.len();
+    input.extend_from_slice(plaintext);
+    reader.consume(n);
+    Ok(n)
 }
