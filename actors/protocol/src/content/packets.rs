@@ -214,6 +214,49 @@ mod tests {
         assert_eq!(lone_encrypted_data_at_end(&message(4, &small_first)), None, "first chunk under 512");
     }
 
+    /// A 100 KiB document encrypted by sequoia to a certificate with `features`.
+    fn sequoia_message(features: sequoia_openpgp::types::Features) -> Vec<u8> {
+        use std::io::Write;
+
+        use sequoia_openpgp::cert::{CertBuilder, CipherSuite};
+        use sequoia_openpgp::policy::StandardPolicy;
+        use sequoia_openpgp::serialize::stream::{Encryptor, LiteralWriter, Message};
+
+        let (cert, _) = CertBuilder::new()
+            .set_cipher_suite(CipherSuite::Cv25519)
+            .set_features(features)
+            .expect("features")
+            .add_userid("<b@relay.test>")
+            .add_transport_encryption_subkey()
+            .generate()
+            .expect("certificate");
+        let policy = StandardPolicy::new();
+        let recipients = cert.keys().with_policy(&policy, None).supported().for_transport_encryption();
+        let mut binary = Vec::new();
+        let message = Encryptor::for_recipients(Message::new(&mut binary), recipients).build().expect("encryptor");
+        let mut message = LiteralWriter::new(message).build().expect("literal");
+        message.write_all(&vec![0x5a; 100 * 1024]).expect("write");
+        message.finalize().expect("finalize");
+        binary
+    }
+
+    #[test]
+    fn sequoia_s_messages_take_the_two_steps_in_both_versions() {
+        use sequoia_openpgp::types::Features;
+
+        for (features, version) in [(Features::empty().set_seipdv1(), 1), (Features::sequoia(), 2)] {
+            let binary = sequoia_message(features);
+            let start = lone_encrypted_data_at_end(&binary).expect("the encrypted data found at the end");
+            assert_eq!(binary[start] & 0x3f, TAG_SEIPD);
+            let header = header(&binary[start..]).expect("header");
+            assert_eq!(binary[start + header.size], version);
+            let keys = super::super::encryption_packets(&binary).expect("accepted");
+            assert_eq!(keys.len(), 1);
+            let whole = super::super::sequoia_walk(&binary).and_then(super::super::Walked::message_keys);
+            assert_eq!(Ok(keys), whole);
+        }
+    }
+
     /// How a packet's header writes its length.
     #[derive(Debug, Clone, Copy)]
     enum Form {
