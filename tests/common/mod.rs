@@ -58,6 +58,33 @@ pub fn own_clock_lock(command: &mut Command) -> &mut Command {
     command.env_remove("FAKETIME_SHARED")
 }
 
+/// How long a relay may take to say it is ready before its test fails: a start takes a
+/// second or two, many more on a loaded machine; one that never comes fails the test (with
+/// what the relay printed and where its threads wait) instead of hanging the whole binary.
+const START_LIMIT: std::time::Duration = std::time::Duration::from_secs(180);
+
+/// The lines a child prints on standard output, read on a thread of their own so that the
+/// reader can stop waiting; the channel closes when the child closes its output.
+fn readiness_lines(stdout: ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// Each thread of process `pid` with the kernel function it waits in, from /proc.
+fn threads_of(pid: u32) -> Vec<String> {
+    let read = |path: std::path::PathBuf| std::fs::read_to_string(path).unwrap_or_default().trim().to_owned();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    tasks.flatten().map(|task| format!("{}: {}", read(task.path().join("comm")), read(task.path().join("wchan")))).collect()
+}
+
 impl Relay {
     /// Writes a configuration with every listener on port 0 (unless one exists), starts
     /// `caducee serve` and waits for its readiness lines.
@@ -113,10 +140,29 @@ impl Relay {
         let mut child =
             own_clock_lock(&mut command).stdout(Stdio::piped()).stderr(stderr).spawn().expect("start caducee serve");
         let stdout: ChildStdout = child.stdout.take().expect("piped stdout");
+        let lines = readiness_lines(stdout);
+        let deadline = std::time::Instant::now() + START_LIMIT;
         let mut ports = HashMap::new();
         let mut addresses = HashMap::new();
-        for line in BufReader::new(stdout).lines() {
-            let line = line.expect("read readiness line");
+        let mut seen = Vec::new();
+        loop {
+            let line = match lines.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+                Ok(line) => line,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = child.wait().expect("wait for caducee serve");
+                    panic!("caducee serve ended ({status}) before it was ready; it printed {seen:?}");
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let threads = threads_of(child.id());
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "caducee serve was not ready after {START_LIMIT:?}; it printed {seen:?}; \
+                         its threads (name: kernel wait) were {threads:?}"
+                    );
+                }
+            };
+            seen.push(line.clone());
             let mut words = line.split_whitespace();
             if words.next() != Some("ready:") {
                 continue;
