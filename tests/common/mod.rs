@@ -82,7 +82,10 @@ fn readiness_lines(stdout: ChildStdout) -> std::sync::mpsc::Receiver<String> {
 fn threads_of(pid: u32) -> Vec<String> {
     let read = |path: std::path::PathBuf| std::fs::read_to_string(path).unwrap_or_default().trim().to_owned();
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
-    tasks.flatten().map(|task| format!("{}: {}", read(task.path().join("comm")), read(task.path().join("wchan")))).collect()
+    tasks
+        .flatten()
+        .map(|task| format!("{}: {}", read(task.path().join("comm")), read(task.path().join("wchan"))))
+        .collect()
 }
 
 impl Relay {
