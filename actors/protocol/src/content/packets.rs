@@ -39,6 +39,16 @@ enum Length {
     Indeterminate,
 }
 
+impl Length {
+    /// The length of a body that ends where its header says.
+    fn definite(self) -> Option<usize> {
+        match self {
+            Length::Full(len) => Some(len),
+            Length::Partial(_) | Length::Indeterminate => None,
+        }
+    }
+}
+
 /// A packet header: its tag, its body's length, and its own size in bytes.
 #[derive(Debug, PartialEq)]
 struct Header {
@@ -91,8 +101,7 @@ fn data_end(binary: &[u8], body: usize, length: Length) -> Option<usize> {
                 at += size;
                 match length {
                     Length::Partial(len) => at = at.checked_add(len)?,
-                    Length::Full(len) => break at.checked_add(len)?,
-                    Length::Indeterminate => return None,
+                    last => break at.checked_add(last.definite()?)?,
                 }
                 if at > binary.len() {
                     return None;
@@ -122,7 +131,7 @@ fn header(bytes: &[u8]) -> Option<Header> {
         2 => 4,
         _ => return Some(Header { tag, length: Length::Indeterminate, size: 1 }),
     };
-    let len = bytes.get(1..1 + octets)?.iter().fold(0usize, |len, &byte| len << 8 | usize::from(byte));
+    let len = big_endian(bytes.get(1..1 + octets)?);
     Some(Header { tag, length: Length::Full(len), size: 1 + octets })
 }
 
@@ -133,11 +142,13 @@ fn new_format_length(bytes: &[u8]) -> Option<(Length, usize)> {
         0..=191 => (Length::Full(first), 1),
         192..=223 => (Length::Full(((first - 192) << 8) + usize::from(*bytes.get(1)?) + 192), 2),
         224..=254 => (Length::Partial(1 << (first & 0x1f)), 1),
-        _ => {
-            let len = bytes.get(1..5)?.iter().fold(0usize, |len, &byte| len << 8 | usize::from(byte));
-            (Length::Full(len), 5)
-        }
+        _ => (Length::Full(big_endian(bytes.get(1..5)?)), 5),
     })
+}
+
+/// A length written on one to four octets, most significant first.
+fn big_endian(octets: &[u8]) -> usize {
+    octets.iter().fold(0, |len, &byte| len << 8 | usize::from(byte))
 }
 
 #[cfg(test)]
