@@ -54,29 +54,9 @@ EOF
 start_operator() { # OP ROUTE
     local op=$1 route=$2
     mkdir -p "$op-data"
-    cat > "$op-data/caducee.toml" <<EOF
-domain = "$op.test"
-[listen]
-submission = "127.0.0.1:0"
-submissions = "127.0.0.1:0"
-pop3 = "127.0.0.1:0"
-pop3s = "127.0.0.1:0"
-imap = "127.0.0.1:0"
-imaps = "127.0.0.1:0"
-https = "127.0.0.1:0"
-ldap = "127.0.0.1:0"
-ldaps = "127.0.0.1:0"
-metrics = "127.0.0.1:0"
-relay = "127.0.0.1:0"
-[limits]
-sessions_per_ip = $((sessions + collectors + 16))
-connections_per_ip_per_minute = 0
-sessions_reserved_for_login = 0
-login_within_secs = 3600
-# A load test is a mass mailing by design: the breaker is set out of its way.
-[monitor]
-messages_per_minute = 4000000000
-distinct_recipients_per_day = 4000000000
+    "$bin/caducee-scratch-config" --domain "$op.test" --relay-door --load-sessions $((sessions + collectors)) \
+        > "$op-data/caducee.toml"
+    cat >> "$op-data/caducee.toml" <<EOF
 [federation]
 ca_bundle = "$work/ca.pem"
 certificate = "$work/$op.pem"

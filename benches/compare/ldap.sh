@@ -44,19 +44,8 @@ trap cleanup EXIT
 
 echo "== populating a relay store with $entries entries"
 mkdir -p "$work/relay"
-cat > "$work/relay/caducee.toml" <<EOF
-domain = "relay.test"
-[listen]
-submission = "127.0.0.1:0"
-submissions = "127.0.0.1:0"
-pop3 = "127.0.0.1:0"
-pop3s = "127.0.0.1:0"
-imap = "127.0.0.1:0"
-imaps = "127.0.0.1:0"
-https = "127.0.0.1:0"
-ldap = "127.0.0.1:0"
-ldaps = "127.0.0.1:0"
-metrics = "127.0.0.1:0"
+"$bin/caducee-scratch-config" --domain relay.test > "$work/relay/caducee.toml"
+cat >> "$work/relay/caducee.toml" <<EOF
 [keys]
 auto_renew = false
 EOF

@@ -4,7 +4,7 @@ memory, opens SESSIONS implicit-TLS submission sessions that each read the greet
 send EHLO (so that every session has read once), then reads it again. Run by hand, never
 in CI (benches stay benches):
 
-    cargo build --release -p caducee
+    cargo build --release -p caducee -p caducee-bench
     benches/scripts/idle-sessions.py [RELAY] [SESSIONS]
 
 RELAY defaults to this tree's release build, SESSIONS to 1,000. To compare two builds,
@@ -19,28 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-
-CONFIG = """domain = "idle.localhost"
-
-[listen]
-submission = "127.0.0.1:0"
-submissions = "127.0.0.1:0"
-pop3 = "127.0.0.1:0"
-pop3s = "127.0.0.1:0"
-imap = "127.0.0.1:0"
-imaps = "127.0.0.1:0"
-https = "127.0.0.1:0"
-ldap = "127.0.0.1:0"
-ldaps = "127.0.0.1:0"
-metrics = "127.0.0.1:0"
-
-[limits]
-sessions_per_ip = {sessions}
-connections_per_ip_per_minute = 0
-sessions_reserved_for_login = 0
-login_within_secs = 3600
-"""
-
 
 def resident_kib(pid):
     with open("/proc/%d/status" % pid) as status:
@@ -78,14 +56,18 @@ def main():
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(top, "target"))
     relay = sys.argv[1] if len(sys.argv) > 1 else os.path.join(target, "release", "caducee")
     sessions = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
-    if not os.access(relay, os.X_OK):
-        sys.exit("idle-sessions: %s: build it first (cargo build --release -p caducee)" % relay)
+    scratch_config = os.path.join(target, "release", "caducee-scratch-config")
+    for program in (relay, scratch_config):
+        if not os.access(program, os.X_OK):
+            sys.exit("idle-sessions: %s: build it first (cargo build --release -p caducee -p caducee-bench)"
+                     % program)
     scratch = tempfile.mkdtemp(prefix="caducee-idle.")
     try:
         data = os.path.join(scratch, "data")
         os.makedirs(data)
-        with open(os.path.join(data, "caducee.toml"), "w") as config:
-            config.write(CONFIG.format(sessions=sessions + 16))
+        with open(os.path.join(data, "caducee.toml"), "wb") as config:
+            config.write(subprocess.check_output(
+                [scratch_config, "--domain", "idle.localhost", "--load-sessions", str(sessions)]))
         child = subprocess.Popen([relay, "--data-dir", data, "serve"], stdout=subprocess.PIPE,
                                  env=dict(os.environ, CADUCEE_LOG="warn"))
         try:

@@ -144,20 +144,18 @@ pub(crate) struct Relay {
 impl Relay {
     pub(crate) fn start(bin: &Path, data_dir: &Path, sessions: usize, socket_io: SocketIo) -> anyhow::Result<Relay> {
         std::fs::create_dir_all(data_dir)?;
-        let config = format!(
-            "domain = \"{LOAD_DOMAIN}\"\n\n[listen]\nsubmission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\n\
-             pop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\nimap = \"127.0.0.1:0\"\nimaps = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\nldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n{}\n[limits]\nsessions_per_ip = {}\nconnections_per_ip_per_minute = 0\n\
-             sessions_reserved_for_login = 0\nlogin_within_secs = 3600\n\n\
-             # A load test is a mass mailing by design: the breaker is set out of its way.\n\
-             [monitor]\nmessages_per_minute = 4000000000\ndistinct_recipients_per_day = 4000000000\n",
+        let config = caducee_bench::scratch::Scratch {
+            domain: LOAD_DOMAIN,
+            relay_door: false,
             // The default is left unsaid, so that a relay built before the setting existed
             // (a "before" in a comparison) reads the same configuration.
-            match socket_io {
+            listen_settings: match socket_io {
                 SocketIo::Epoll => "",
                 SocketIo::IoUring => "socket_io = \"io_uring\"\n",
             },
-            sessions + 16
-        );
+            load_sessions: Some(sessions),
+        }
+        .config();
         std::fs::write(data_dir.join("caducee.toml"), config)?;
         let mut child = Command::new(bin)
             .arg("--data-dir")
