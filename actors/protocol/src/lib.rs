@@ -17,6 +17,7 @@
 use std::fmt;
 
 pub mod content;
+mod header_block;
 pub mod imap;
 pub mod pop3;
 pub mod smtp;

@@ -15,16 +15,10 @@
 //! it only ever accepts, and only what the general check accepts with the same findings
 //! (tests/content_fast_path.rs compares the two on mutated messages).
 
-use std::sync::LazyLock;
-
 use memchr::memmem;
 
 use super::{check_openpgp, is_version_part, EncryptedContent, ARMOR_BEGIN, MIME_PREAMBLES_ACCEPTED};
-
-const CRLF: &[u8] = b"\r\n";
-
-/// The end of a header block, searched for in every entity: its searcher is built once.
-static BLANK_LINE: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\r\n\r\n"));
+use crate::header_block::{fields, split_entity, CRLF};
 
 /// Longest boundary RFC 2046 §5.1.1 allows.
 const BOUNDARY_CHARS_MAX: usize = 70;
@@ -116,16 +110,6 @@ fn two_parts<'a>(body: &'a [u8], boundary: &[u8]) -> Option<[&'a [u8]; 2]> {
     Some([first, second])
 }
 
-/// An entity's header block (its field lines, each with its CRLF) and its content, split at
-/// the first blank line; `None` without one, or without any field.
-fn split_entity(entity: &[u8]) -> Option<(&[u8], &[u8])> {
-    if entity.starts_with(CRLF) {
-        return None;
-    }
-    let end = BLANK_LINE.find(entity)?;
-    Some((&entity[..end + CRLF.len()], &entity[end + 2 * CRLF.len()..]))
-}
-
 /// The media type of a header block that names exactly one, every other field passing
 /// `allowed`; `None` when a line is not a plain field or its continuation.
 fn only_content_type<'a>(headers: &'a [u8], allowed: impl Fn(&[u8], &[u8]) -> bool) -> Option<MediaType<'a>> {
@@ -159,40 +143,6 @@ fn is_identity_encoding(name: &[u8], value: &[u8]) -> bool {
     let value = value.trim_ascii();
     name.eq_ignore_ascii_case(b"content-transfer-encoding")
         && (value.eq_ignore_ascii_case(b"7bit") || value.eq_ignore_ascii_case(b"8bit"))
-}
-
-/// The fields of a header block as (name, value), a value running over its continuation
-/// lines (their CRLFs kept). `None` for a line that is neither `Name: value` with a name of
-/// letters, digits and hyphens nor a continuation holding more than whitespace, and for a CR
-/// or LF standing alone.
-fn fields(headers: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
-    let mut fields: Vec<(&[u8], &[u8])> = Vec::with_capacity(8);
-    // Where the value of the field being read starts.
-    let mut value_start = 0;
-    let mut line_start = 0;
-    for newline in memchr::memchr_iter(b'\n', headers) {
-        let line = headers[line_start..newline].strip_suffix(b"\r")?;
-        if memchr::memchr(b'\r', line).is_some() {
-            return None;
-        }
-        if matches!(line.first(), Some(b' ' | b'\t')) {
-            let last = fields.last_mut()?;
-            if line.trim_ascii().is_empty() {
-                return None; // a whitespace line: some readers end the header block there
-            }
-            last.1 = &headers[value_start..line_start + line.len()];
-        } else {
-            let colon = memchr::memchr(b':', line)?;
-            let name = &line[..colon];
-            if name.is_empty() || !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-') {
-                return None;
-            }
-            value_start = line_start + colon + 1;
-            fields.push((name, &line[colon + 1..]));
-        }
-        line_start = newline + 1;
-    }
-    (line_start == headers.len()).then_some(fields)
 }
 
 /// A `Content-Type` value: `type/subtype` and its `name=value` parameters, values unquoted.
