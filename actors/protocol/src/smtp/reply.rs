@@ -71,9 +71,37 @@ pub fn received_header(
     who: &str,
     date_rfc2822: &str,
 ) -> String {
-    let who: String = who.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
-    format!(
-        "Received: from {helo} ([{peer}])\r\n\t({who})\r\n\tby {hostname} (Caducee) \
-         with {with} id {id};\r\n\t{date_rfc2822}\r\n"
-    )
+    // Written piece by piece: `format!` with seven arguments took a microsecond a message.
+    let mut field = String::with_capacity(96 + helo.len() + peer.len() + who.len() + hostname.len() + id.len());
+    for piece in ["Received: from ", helo, " ([", peer, "])\r\n\t("] {
+        field.push_str(piece);
+    }
+    field.extend(who.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }));
+    for piece in [")\r\n\tby ", hostname, " (Caducee) with ", with, " id ", id, ";\r\n\t", date_rfc2822, "\r\n"] {
+        field.push_str(piece);
+    }
+    field
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_received_field_names_who_handed_the_message_over_in_ascii() {
+        let field = received_header(
+            "192.0.2.7",
+            "practice.example",
+            "relay.test",
+            "ESMTPSA",
+            "1a2b",
+            "authenticated as dr.\u{e9}@a.test\n",
+            "Thu, 03 Dec 2026 13:00:00 GMT",
+        );
+        assert_eq!(
+            field,
+            "Received: from practice.example ([192.0.2.7])\r\n\t(authenticated as dr.?@a.test?)\r\n\tby relay.test \
+             (Caducee) with ESMTPSA id 1a2b;\r\n\tThu, 03 Dec 2026 13:00:00 GMT\r\n"
+        );
+    }
 }
