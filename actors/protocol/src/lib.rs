@@ -21,6 +21,8 @@ mod header_block;
 pub mod imap;
 pub mod pop3;
 pub mod smtp;
+#[cfg(test)]
+mod test_words;
 
 /// The relay's words for what the machines handle, given by the crate that drives them.
 /// A machine only compares, prints and hands these back: it never looks inside.

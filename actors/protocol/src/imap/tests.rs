@@ -1,24 +1,7 @@
 use super::commands::plain;
 use super::*;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Words;
-
-impl Vocabulary for Words {
-    type Address = String;
-    type Account = u32;
-    type Recipient = u32;
-    type Message = u64;
-    type Uid = u32;
-
-    fn parse_address(text: &str) -> Option<String> {
-        text.contains('@').then(|| text.to_ascii_lowercase())
-    }
-
-    fn unique_id(uid: u32) -> String {
-        uid.to_string()
-    }
-}
+use crate::test_words::Words;
 
 type Server = ImapServer<Words>;
 type Effect = super::Effect<Words>;
