@@ -24,6 +24,7 @@ work=$(mktemp -d /tmp/postfix-relay.XXXXXX)
 chmod 755 "$work"
 
 if ! command -v postfix >/dev/null || ! command -v dovecot >/dev/null; then
+    apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         postfix dovecot-core dovecot-pop3d dovecot-lmtpd openssl
 fi

@@ -34,6 +34,7 @@ chmod 755 "$work"   # dovecot's auth process reads the password file as its own 
 spool=/var/spool/postfix
 
 if ! command -v postfix >/dev/null || ! command -v dovecot >/dev/null || [[ ! -x /usr/lib/dovecot/imap ]]; then
+    apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         postfix dovecot-core dovecot-pop3d dovecot-imapd dovecot-lmtpd openssl
 fi

@@ -11,7 +11,10 @@ set -euo pipefail
 
 rounds=${1:-3}
 sessions=${2:-50}
-bin=${BIN:-$(cd "$(dirname "$0")/../.." && pwd)/target/release}
+top=$(cd "$(dirname "$0")/../.." && pwd)
+bin=${BIN:-${CARGO_TARGET_DIR:-$top/target}/release}
+[[ -x $bin/caducee && -x $bin/caducee-load ]] || {
+    echo "socket-io: no build in $bin: cargo build --release -p caducee -p caducee-bench" >&2; exit 1; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
