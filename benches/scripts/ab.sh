@@ -8,7 +8,10 @@
 #   benches/scripts/ab.sh BEFORE AFTER [ROUNDS] [-- caducee-load arguments]
 #
 # BEFORE and AFTER are `caducee` binaries (copy each build aside: cargo overwrites
-# target/release/caducee). ROUNDS defaults to 5; the load to `--sessions 50 --messages 30000`
+# target/release/caducee). Build both in this checkout (`git stash`, or a checkout of the
+# earlier commit): a second checkout of the tree (a git worktree) building into the same
+# CARGO_TARGET_DIR shares cargo's build units with this one, which may then take its own
+# sources for built and hand back the other's binary. ROUNDS defaults to 5; the load to `--sessions 50 --messages 30000`
 # when no arguments follow `--`. Prints each run's messages/s, end of data → 250 p50 and the
 # relay's CPU per message once every session had logged in, then the medians. Run by hand,
 # never in CI (benches stay benches).
