@@ -24,6 +24,9 @@ connections=${2:-16}
 seconds=${3:-20}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${CADUCEE_BIN:-${CARGO_TARGET_DIR:-$top/target}/release}
+# The scratch configuration from this tree's build when CADUCEE_BIN's predates the command.
+scratch_config=$bin/caducee-scratch-config
+[[ -x $scratch_config ]] || scratch_config=${CARGO_TARGET_DIR:-$top/target}/release/caducee-scratch-config
 work=$(mktemp -d /tmp/caducee-ldap-compare.XXXXXX)
 results=${CADUCEE_RESULTS:-$top/docs/bench-results}
 base="ou=directory,dc=relay,dc=test"
@@ -44,7 +47,7 @@ trap cleanup EXIT
 
 echo "== populating a relay store with $entries entries"
 mkdir -p "$work/relay"
-"$bin/caducee-scratch-config" --domain relay.test > "$work/relay/caducee.toml"
+"$scratch_config" --domain relay.test > "$work/relay/caducee.toml"
 cat >> "$work/relay/caducee.toml" <<EOF
 [keys]
 auto_renew = false

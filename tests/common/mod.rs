@@ -68,9 +68,11 @@ const START_LIMIT: std::time::Duration = std::time::Duration::from_secs(180);
 fn readiness_lines(stdout: ChildStdout) -> std::sync::mpsc::Receiver<String> {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
+        // Lines as bytes, so that one that is not UTF-8 is read (lossily) rather than ending
+        // the reading while the child still runs.
+        for line in BufReader::new(stdout).split(b'\n') {
             let Ok(line) = line else { break };
-            if sender.send(line).is_err() {
+            if sender.send(String::from_utf8_lossy(&line).trim_end_matches('\r').to_owned()).is_err() {
                 break;
             }
         }
@@ -152,8 +154,14 @@ impl Relay {
             let line = match lines.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
                 Ok(line) => line,
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    // Its output closed (or could not be read): it has ended, or is stopped now.
+                    let ended = child.try_wait().ok().flatten();
+                    if ended.is_none() {
+                        let _ = child.kill();
+                    }
                     let status = child.wait().expect("wait for caducee serve");
-                    panic!("caducee serve ended ({status}) before it was ready; it printed {seen:?}");
+                    let how = if ended.is_some() { "ended" } else { "closed its output and was stopped" };
+                    panic!("caducee serve {how} ({status}) before it was ready; it printed {seen:?}");
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     let threads = threads_of(child.id());
