@@ -2,15 +2,20 @@
 # wrk against the personal space (login page, account page) and the directory page, each
 # for 10 s over 8 connections, on a scratch relay (release build; apt-get install wrk):
 #
-#   cargo build --release -p caducee && benches/scripts/portal-wrk.sh
+#   cargo build --release -p caducee -p caducee-bench && benches/scripts/portal-wrk.sh
 #
 # wrk's connections all come from one address: the anonymous request rate is turned off.
 set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+release=${CARGO_TARGET_DIR:-$top/target}/release
+bin=$release/caducee
+[[ -x $bin && -x $release/caducee-scratch-config ]] || {
+    echo "portal-wrk: no build in $release: cargo build --release -p caducee -p caducee-bench" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "portal-wrk: wrk is needed (apt-get install wrk)" >&2; exit 1; }
 work=$(mktemp -d /tmp/caducee-wrk.XXXXXX)
 mkdir -p "$work/data"
-printf 'domain = "relay.test"\n[listen]\nsubmission = "127.0.0.1:0"\nsubmissions = "127.0.0.1:0"\npop3 = "127.0.0.1:0"\npop3s = "127.0.0.1:0"\nimap = "127.0.0.1:0"\nimaps = "127.0.0.1:0"\nhttps = "127.0.0.1:0"\nldap = "127.0.0.1:0"\nldaps = "127.0.0.1:0"\nmetrics = "127.0.0.1:0"\n[limits]\nhttp_requests_per_ip_per_minute = 0\n' > "$work/data/caducee.toml"
-top=$(cd "$(dirname "$0")/../.." && pwd)
-bin=$top/target/release/caducee
+"$release/caducee-scratch-config" --domain relay.test > "$work/data/caducee.toml"
+printf '\n[limits]\nhttp_requests_per_ip_per_minute = 0\n' >> "$work/data/caducee.toml"
 "$bin" --data-dir "$work/data" serve > "$work/out" 2> "$work/log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT

@@ -42,12 +42,13 @@ fn a_load_against_an_already_running_relay_uses_its_accounts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).expect("data");
-    std::fs::write(
-        data.join("caducee.toml"),
-        "domain = \"load.test\"\n[listen]\nsubmission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\n\
-         pop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\nimap = \"127.0.0.1:0\"\nimaps = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nldap = \"127.0.0.1:0\"\nldaps = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n",
-    )
-    .expect("config");
+    let scratch = caducee_bench::scratch::Scratch {
+        domain: "load.test",
+        relay_door: false,
+        listen_settings: "",
+        load_sessions: None,
+    };
+    std::fs::write(data.join("caducee.toml"), scratch.config()).expect("config");
     // Killed at the end: under the calendar check it must not share the test's libfaketime
     // lock (tests/common/mod.rs, `own_clock_lock`).
     let mut relay = Command::new(&relay_bin)
