@@ -58,9 +58,10 @@ pub fn own_clock_lock(command: &mut Command) -> &mut Command {
     command.env_remove("FAKETIME_SHARED")
 }
 
-/// How long a relay may take to say it is ready before its test fails: a start takes a
-/// second or two, many more on a loaded machine; one that never comes fails the test (with
-/// what the relay printed and where its threads wait) instead of hanging the whole binary.
+/// How long a starting relay may stay silent between two of its lines before its test fails:
+/// a start takes a second or two, many more on a loaded machine; one that stalls fails the
+/// test (with what the relay printed and where its threads wait) instead of hanging the
+/// whole binary. A limit on silence rather than a deadline: no clock is read.
 const START_LIMIT: std::time::Duration = std::time::Duration::from_secs(180);
 
 /// The lines a child prints on standard output, read on a thread of their own so that the
@@ -146,12 +147,11 @@ impl Relay {
             own_clock_lock(&mut command).stdout(Stdio::piped()).stderr(stderr).spawn().expect("start caducee serve");
         let stdout: ChildStdout = child.stdout.take().expect("piped stdout");
         let lines = readiness_lines(stdout);
-        let deadline = std::time::Instant::now() + START_LIMIT;
         let mut ports = HashMap::new();
         let mut addresses = HashMap::new();
         let mut seen = Vec::new();
         loop {
-            let line = match lines.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+            let line = match lines.recv_timeout(START_LIMIT) {
                 Ok(line) => line,
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                     // Its output closed (or could not be read): it has ended, or is stopped now.
@@ -168,7 +168,7 @@ impl Relay {
                     let _ = child.kill();
                     let _ = child.wait();
                     panic!(
-                        "caducee serve was not ready after {START_LIMIT:?}; it printed {seen:?}; \
+                        "caducee serve printed nothing more for {START_LIMIT:?} before it was ready; it printed {seen:?}; \
                          its threads (name: kernel wait) were {threads:?}"
                     );
                 }
