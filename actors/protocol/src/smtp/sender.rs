@@ -90,11 +90,7 @@ fn check_fields<V: Vocabulary>(fields: &[(&[u8], &[u8])], account: Option<&V::Ad
         let Some(account) = account else {
             continue;
         };
-        let field = if name.eq_ignore_ascii_case(b"from") {
-            "From"
-        } else if name.eq_ignore_ascii_case(b"sender") {
-            "Sender"
-        } else {
+        let Some(field) = address_field(name) else {
             continue;
         };
         // The field alone, as a header of its own, for mail-parser's address reading.
@@ -121,16 +117,23 @@ fn check_parsed<V: Vocabulary>(raw: &[u8], account: Option<&V::Address>) -> Resu
         let Some(account) = account else {
             continue;
         };
-        let field = if name.eq_ignore_ascii_case("from") {
-            "From"
-        } else if name.eq_ignore_ascii_case("sender") {
-            "Sender"
-        } else {
+        let Some(field) = address_field(name.as_bytes()) else {
             continue;
         };
         check_addresses::<V>(field, header.value(), account)?;
     }
     Ok(())
+}
+
+/// `From` or `Sender` for a field naming who sends (whatever its case), as refusals name it.
+fn address_field(name: &[u8]) -> Option<&'static str> {
+    if name.eq_ignore_ascii_case(b"from") {
+        Some("From")
+    } else if name.eq_ignore_ascii_case(b"sender") {
+        Some("Sender")
+    } else {
+        None
+    }
 }
 
 /// An `X-Caducee-*` field, whatever its case.
